@@ -1,0 +1,294 @@
+//! [`EventSink`]: how an application streams events into a response.
+//!
+//! Sending an event applies the persistence rules of spec §3.0 *before* the event leaves the server
+//! (ack after commit): `thread.item.done` is stored, `removed` deletes, `replaced` upserts,
+//! `thread.updated` saves the thread, widget updates on stored widgets are applied to the stored copy
+//! (a deliberate improvement over the SDK, spec §13.11). Items that were `added` but never finished are
+//! tracked so a cancelled stream can save what was produced (spec §6). Hidden items are stored, never sent.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::store::{RequestContext, Store, StoreError};
+use crate::types::{
+    AssistantMessageContent, ItemKind, ItemUpdate, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent,
+};
+
+/// Why an event could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The client disconnected.
+    #[error("client disconnected")]
+    Disconnected,
+    /// Persisting the event failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<SinkError> for crate::app::AppError {
+    fn from(e: SinkError) -> Self {
+        match e {
+            SinkError::Disconnected => crate::app::AppError::Disconnected,
+            SinkError::Store(s) => crate::app::AppError::Store(s),
+        }
+    }
+}
+
+/// Encodes one event as an SSE frame: `data: <compact json>\n\n`.
+pub fn encode_sse(event: &ThreadStreamEvent) -> Bytes {
+    let mut buf = Vec::with_capacity(256);
+    buf.extend_from_slice(b"data: ");
+    // Serializing our own types into a Vec cannot fail (no non-string map keys, no I/O).
+    if serde_json::to_writer(&mut buf, event).is_err() {
+        buf.truncate(6);
+        buf.extend_from_slice(br#"{"type":"error","code":"stream.error","allow_retry":true}"#);
+    }
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
+}
+
+struct SinkState {
+    thread: ThreadMetadata,
+    pending: Vec<ThreadItem>,
+}
+
+struct SinkInner {
+    store: Arc<dyn Store>,
+    ctx: RequestContext,
+    tx: mpsc::Sender<Bytes>,
+    state: Mutex<SinkState>,
+}
+
+/// A handle to the response being streamed; cheap to clone (tools running concurrently share it).
+#[derive(Clone)]
+pub struct EventSink {
+    inner: Arc<SinkInner>,
+}
+
+impl EventSink {
+    /// A sink writing SSE frames to `tx`, persisting into `store` for `thread`.
+    pub fn new(store: Arc<dyn Store>, ctx: RequestContext, thread: ThreadMetadata, tx: mpsc::Sender<Bytes>) -> Self {
+        EventSink {
+            inner: Arc::new(SinkInner { store, ctx, tx, state: Mutex::new(SinkState { thread, pending: Vec::new() }) }),
+        }
+    }
+
+    /// The store the response persists into.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The request context.
+    pub fn context(&self) -> &RequestContext {
+        &self.inner.ctx
+    }
+
+    /// The current state of the thread (reflects `thread.updated` events sent so far).
+    pub fn thread(&self) -> ThreadMetadata {
+        self.lock().thread.clone()
+    }
+
+    /// The thread id.
+    pub fn thread_id(&self) -> String {
+        self.lock().thread.id.clone()
+    }
+
+    /// Whether the client is gone.
+    pub fn is_closed(&self) -> bool {
+        self.inner.tx.is_closed()
+    }
+
+    /// Resolves when the client disconnects.
+    pub async fn closed(&self) {
+        self.inner.tx.closed().await
+    }
+
+    /// Items added but not yet finished, in the state reached by the updates seen so far.
+    pub fn pending_items(&self) -> Vec<ThreadItem> {
+        self.lock().pending.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SinkState> {
+        // A poisoned mutex only means another task panicked mid-update; the data is still usable.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes an already-persisted event to the client without touching the store.
+    pub async fn forward(&self, event: &ThreadStreamEvent) -> Result<(), SinkError> {
+        self.inner.tx.send(encode_sse(event)).await.map_err(|_| SinkError::Disconnected)
+    }
+
+    /// Persists (per spec §3.0) then sends one event.
+    pub async fn send(&self, event: ThreadStreamEvent) -> Result<(), SinkError> {
+        let store = &self.inner.store;
+        let ctx = &self.inner.ctx;
+        let thread_id = self.thread_id();
+        match &event {
+            ThreadStreamEvent::ItemAdded { item } => {
+                let mut st = self.lock();
+                st.pending.retain(|p| p.id != item.id);
+                st.pending.push(item.clone());
+            }
+            ThreadStreamEvent::ItemUpdated { item_id, update } => {
+                let applied = {
+                    let mut st = self.lock();
+                    match st.pending.iter_mut().find(|p| &p.id == item_id) {
+                        Some(item) => {
+                            apply_update(item, update);
+                            true
+                        }
+                        None => false,
+                    }
+                };
+                if !applied && is_widget_update(update) {
+                    // Keep the stored widget in sync with what the client shows (reload shows the same).
+                    match store.load_item(ctx, &thread_id, item_id).await {
+                        Ok(mut item) => {
+                            if apply_update(&mut item, update) {
+                                store.save_item(ctx, &thread_id, &item).await?;
+                            }
+                        }
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            ThreadStreamEvent::ItemDone { item } => {
+                store.add_thread_item(ctx, &thread_id, item).await?;
+                self.lock().pending.retain(|p| p.id != item.id);
+                if item.is_hidden() {
+                    return Ok(());
+                }
+            }
+            ThreadStreamEvent::ItemReplaced { item } => {
+                store.save_item(ctx, &thread_id, item).await?;
+                self.lock().pending.retain(|p| p.id != item.id);
+            }
+            ThreadStreamEvent::ItemRemoved { item_id } => {
+                store.delete_thread_item(ctx, &thread_id, item_id).await?;
+                self.lock().pending.retain(|p| &p.id != item_id);
+            }
+            ThreadStreamEvent::ThreadUpdated { thread } => {
+                let updated = {
+                    let mut st = self.lock();
+                    st.thread.title = thread.title.clone();
+                    st.thread.status = thread.status.clone();
+                    st.thread.allowed_image_domains = thread.allowed_image_domains.clone();
+                    st.thread.clone()
+                };
+                store.save_thread(ctx, &updated).await?;
+                let wire = ThreadStreamEvent::ThreadUpdated { thread: updated.to_thread(Page::default()) };
+                return self.forward(&wire).await;
+            }
+            _ => {}
+        }
+        self.forward(&event).await
+    }
+
+    /// Changes the thread (title, status…), saves it and emits `thread.updated`.
+    pub async fn update_thread(&self, f: impl FnOnce(&mut ThreadMetadata)) -> Result<(), SinkError> {
+        let mut thread = self.thread();
+        f(&mut thread);
+        self.send(ThreadStreamEvent::ThreadUpdated { thread: thread.to_thread(Page::default()) }).await
+    }
+}
+
+fn is_widget_update(update: &ItemUpdate) -> bool {
+    matches!(
+        update,
+        ItemUpdate::WidgetRootUpdated { .. }
+            | ItemUpdate::WidgetComponentUpdated { .. }
+            | ItemUpdate::WidgetStreamingTextValueDelta { .. }
+    )
+}
+
+/// Applies an update to an item (spec §5.2 semantics). Returns whether it applied.
+pub fn apply_update(item: &mut ThreadItem, update: &ItemUpdate) -> bool {
+    match (&mut item.kind, update) {
+        (ItemKind::AssistantMessage(msg), ItemUpdate::ContentPartAdded { content_index, content })
+        | (ItemKind::AssistantMessage(msg), ItemUpdate::ContentPartDone { content_index, content }) => {
+            pad(&mut msg.content, *content_index);
+            msg.content[*content_index] = content.clone();
+            true
+        }
+        (ItemKind::AssistantMessage(msg), ItemUpdate::TextDelta { content_index, delta }) => {
+            pad(&mut msg.content, *content_index);
+            msg.content[*content_index].text.push_str(delta);
+            true
+        }
+        (ItemKind::AssistantMessage(msg), ItemUpdate::AnnotationAdded { content_index, annotation_index, annotation }) => {
+            pad(&mut msg.content, *content_index);
+            let anns = &mut msg.content[*content_index].annotations;
+            if *annotation_index <= anns.len() {
+                anns.insert(*annotation_index, annotation.clone());
+            } else {
+                anns.push(annotation.clone());
+            }
+            true
+        }
+        (ItemKind::Workflow(wf), ItemUpdate::WorkflowTaskAdded { task, .. }) => {
+            if let Some(tasks) = wf.workflow.get_mut("tasks").and_then(|t| t.as_array_mut()) {
+                tasks.push(task.clone());
+                return true;
+            }
+            false
+        }
+        (ItemKind::Workflow(wf), ItemUpdate::WorkflowTaskUpdated { task_index, task }) => {
+            if let Some(slot) = wf.workflow.get_mut("tasks").and_then(|t| t.get_mut(*task_index)) {
+                *slot = task.clone();
+                return true;
+            }
+            false
+        }
+        (ItemKind::Widget(w), ItemUpdate::WidgetRootUpdated { widget }) => {
+            w.widget = widget.clone();
+            true
+        }
+        (ItemKind::Widget(w), ItemUpdate::WidgetComponentUpdated { component_id, component }) => {
+            replace_component(&mut w.widget, component_id, component)
+        }
+        (ItemKind::Widget(w), ItemUpdate::WidgetStreamingTextValueDelta { component_id, delta, done }) => {
+            append_component_text(&mut w.widget, component_id, delta, *done)
+        }
+        _ => false,
+    }
+}
+
+fn pad(content: &mut Vec<AssistantMessageContent>, index: usize) {
+    while content.len() <= index {
+        content.push(AssistantMessageContent::default());
+    }
+}
+
+fn replace_component(node: &mut serde_json::Value, id: &str, component: &serde_json::Value) -> bool {
+    if node.get("id").and_then(|v| v.as_str()) == Some(id) {
+        *node = component.clone();
+        return true;
+    }
+    match node.get_mut("children") {
+        Some(serde_json::Value::Array(children)) => children.iter_mut().any(|c| replace_component(c, id, component)),
+        Some(child @ serde_json::Value::Object(_)) => replace_component(child, id, component),
+        _ => false,
+    }
+}
+
+fn append_component_text(node: &mut serde_json::Value, id: &str, delta: &str, done: bool) -> bool {
+    if node.get("id").and_then(|v| v.as_str()) == Some(id) {
+        if let Some(obj) = node.as_object_mut() {
+            let value = obj.get("value").and_then(|v| v.as_str()).unwrap_or_default().to_string() + delta;
+            obj.insert("value".into(), serde_json::Value::String(value));
+            obj.insert("streaming".into(), serde_json::Value::Bool(!done));
+            return true;
+        }
+        return false;
+    }
+    match node.get_mut("children") {
+        Some(serde_json::Value::Array(children)) => {
+            children.iter_mut().any(|c| append_component_text(c, id, delta, done))
+        }
+        Some(child @ serde_json::Value::Object(_)) => append_component_text(child, id, delta, done),
+        _ => false,
+    }
+}

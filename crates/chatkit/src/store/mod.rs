@@ -1,0 +1,172 @@
+//! Persistence: the [`Store`] trait every backend implements, the per-request [`RequestContext`],
+//! and the implementations (in-memory for tests, SQLite by default, PostgreSQL for replicas).
+//!
+//! Semantics follow spec §8.2 with the Rust recommendations applied: item writes are upserts that keep
+//! the original position, lists are ordered by `(created_at, insertion sequence)` so cursors are stable,
+//! and every call carries the request context so threads can be isolated per owner.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
+
+/// Who is asking, and from where. Built by the HTTP layer for every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Owner of the threads this request may see (one anonymous owner by default).
+    pub owner_id: String,
+    /// `scheme://host[:port]` the client used, for absolute URLs (uploads, previews).
+    pub base_url: String,
+}
+
+/// The owner used when no authentication is configured.
+pub const ANONYMOUS_OWNER: &str = "anonymous";
+
+impl Default for RequestContext {
+    fn default() -> Self {
+        RequestContext { owner_id: ANONYMOUS_OWNER.into(), base_url: "http://localhost:8000".into() }
+    }
+}
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thread does not exist (or belongs to another owner).
+    #[error("thread {0} not found")]
+    ThreadNotFound(String),
+    /// The item does not exist in that thread.
+    #[error("item {item_id} not found in thread {thread_id}")]
+    ItemNotFound {
+        /// Thread.
+        thread_id: String,
+        /// Item.
+        item_id: String,
+    },
+    /// The attachment does not exist.
+    #[error("attachment {0} not found")]
+    AttachmentNotFound(String),
+    /// Waiting for the per-thread lock took too long.
+    #[error("thread {0} is busy with another response; try again shortly")]
+    LockTimeout(String),
+    /// Stored data could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database failed (connection lost, disk full, …).
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    /// Whether this is one of the not-found errors (HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            StoreError::ThreadNotFound(_) | StoreError::ItemNotFound { .. } | StoreError::AttachmentNotFound(_)
+        )
+    }
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Held while a response runs on a thread; dropping it releases the per-thread lock.
+pub struct ThreadLock {
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl ThreadLock {
+    /// Wraps whatever keeps the lock held (a mutex guard, a database connection…).
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        ThreadLock { _guard: Box::new(guard) }
+    }
+}
+
+impl std::fmt::Debug for ThreadLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ThreadLock")
+    }
+}
+
+/// A versioned JSON value of the app's key-value state (see [`Store::kv_get`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    /// The value.
+    pub value: Value,
+    /// Incremented on every successful write; used for compare-and-swap.
+    pub version: i64,
+}
+
+/// Persistent storage of threads, items, attachments (metadata and bytes) and app state.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Loads a thread; `ThreadNotFound` if absent or owned by someone else.
+    async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata>;
+    /// Inserts or updates a thread (owner = `ctx.owner_id` on insert).
+    async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()>;
+    /// Lists the owner's threads by `created_at`; `after` is an exclusive thread-id cursor.
+    async fn load_threads(
+        &self,
+        ctx: &RequestContext,
+        limit: usize,
+        after: Option<&str>,
+        order: Order,
+    ) -> StoreResult<Page<ThreadMetadata>>;
+    /// Deletes a thread and all its items (attachments untouched). Missing thread → `ThreadNotFound`.
+    async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()>;
+
+    /// Lists a thread's items (hidden ones included) by `(created_at, insertion order)`.
+    async fn load_thread_items(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        order: Order,
+    ) -> StoreResult<Page<ThreadItem>>;
+    /// Adds an item; an existing id in the thread is replaced in place (keeps its position).
+    async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()>;
+    /// Upserts an item by id (replaces content, keeps position).
+    async fn save_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()>;
+    /// Loads one item; `ItemNotFound` if absent.
+    async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem>;
+    /// Deletes one item (no error if absent).
+    async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()>;
+    /// Deletes every item positioned after `item_id` in the thread (retry); returns how many.
+    async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64>;
+
+    /// Upserts attachment metadata.
+    async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()>;
+    /// Loads attachment metadata; `AttachmentNotFound` if absent.
+    async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment>;
+    /// Deletes attachment metadata and bytes (no error if absent).
+    async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()>;
+    /// Stores (replaces) the uploaded bytes of an attachment.
+    async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()>;
+    /// Loads the uploaded bytes; `None` if not uploaded yet.
+    async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Reads a value of the app's key-value state (e.g. the airline profile of a thread).
+    async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>>;
+    /// Writes `value` if the current version is `expected` (`None` = key must not exist).
+    /// Returns `false` when another writer got there first (caller re-reads and retries).
+    async fn kv_compare_and_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: Option<i64>,
+        value: &Value,
+    ) -> StoreResult<bool>;
+    /// Deletes a key (no error if absent).
+    async fn kv_delete(&self, namespace: &str, key: &str) -> StoreResult<()>;
+
+    /// Serializes responses on one thread (across replicas for shared databases).
+    /// Waits at most `wait`, then fails with `LockTimeout`.
+    async fn lock_thread(&self, thread_id: &str, wait: Duration) -> StoreResult<ThreadLock>;
+
+    /// Checks the database answers (health checks, start-up).
+    async fn ping(&self) -> StoreResult<()>;
+    /// A short human name for logs and banners, e.g. `sqlite://data/chatkit.db` (no secrets).
+    fn describe(&self) -> String;
+}
