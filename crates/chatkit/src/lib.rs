@@ -6,11 +6,20 @@
 //! product implements. It knows nothing about models or any particular application.
 
 pub mod app;
+pub mod errors;
+pub mod http;
 pub mod ids;
+mod pipeline;
+pub mod server;
 pub mod sink;
 pub mod store;
+mod streaming;
 pub mod types;
 
 pub use app::{AppError, ChatKitApp};
+pub use errors::ChatKitError;
+pub use http::{ChatKitResponse, SseStream};
+pub use pipeline::CANCEL_MARKER;
+pub use server::ChatKitServer;
 pub use sink::{EventSink, SinkError};
 pub use store::{RequestContext, Store, StoreError};

@@ -1,1 +1,79 @@
-fn main() {}
+//! The `support` binary: `cargo run --release` starts the OpenSkies ChatKit backend on 127.0.0.1:8000.
+//!
+//! Order: load `.env` (a missing file is fine), parse and validate the configuration (bad setting → one
+//! line on stderr, exit 2), install logging, open the database, build the model provider (none → one
+//! warning), bind (port in use → one line, exit 1), print the banner, serve until SIGINT/SIGTERM.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use support::config::{Config, Parsed};
+use support::startup::{self, NO_KEY_WARNING, StartError};
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("error: cannot read .env: {e}");
+        return ExitCode::from(2);
+    }
+    let config = match Config::load() {
+        Ok(Parsed::Run(config)) => *config,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = support::telemetry::init(&config.rust_log) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(config, started)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<StartError>() {
+            Some(start) => {
+                eprintln!("error: {start}");
+                ExitCode::from(start.exit_code())
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
+    tracing::debug!(config = ?config, "configuration");
+    let built = startup::build(&config).await?;
+    if built.model.is_none() {
+        tracing::warn!("{NO_KEY_WARNING}");
+    }
+    let listener = startup::bind(&config).await?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    print!("{}", startup::banner(&built, addr, started));
+    tracing::info!(
+        address = %addr,
+        database = %built.database,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "listening"
+    );
+    startup::serve(listener, built.router, built.state.chatkit.clone(), startup::shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}

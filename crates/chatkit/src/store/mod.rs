@@ -12,6 +12,20 @@ use serde_json::Value;
 
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
+pub mod locks;
+pub mod memory;
+pub mod open;
+mod pg_locks;
+pub mod postgres;
+mod queries;
+mod sql;
+pub mod sqlite;
+
+pub use memory::MemoryStore;
+pub use open::{StoreOptions, open_store};
+pub use postgres::PostgresStore;
+pub use sqlite::{SqliteLocation, SqliteStore};
+
 /// Who is asking, and from where. Built by the HTTP layer for every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestContext {

@@ -303,6 +303,10 @@ fn params<T: serde::de::DeserializeOwned>(kind: &str, params: Value) -> Result<T
 impl ChatKitRequest {
     /// Decodes a request body. Missing `params` is treated as `{}` (lenient, spec §13.1).
     pub fn decode(body: &[u8]) -> Result<Self, RequestDecodeError> {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(RequestDecodeError::InvalidJson("the body is not a JSON object".into()));
+        }
         let env: Envelope =
             serde_json::from_slice(body).map_err(|e| RequestDecodeError::InvalidJson(e.to_string()))?;
         let kind = match env.kind {

@@ -1,0 +1,501 @@
+//! OpenAI Responses API provider (`POST {base}/responses`, `stream: true`), as a thin reqwest client
+//! with lenient serde types: unknown event and item types are skipped, so new OpenAI payloads never
+//! break a turn.
+//!
+//! Event mapping: `output_item.added` (message) → message start; `content_part.added` → part start
+//! (refusal parts become text); `output_text.delta` / `refusal.delta` → deltas;
+//! `output_text.annotation.added` → converted citations (spec §9.2); `output_text.done` /
+//! `refusal.done` → part done; `output_item.done` → message done or a complete function call;
+//! `response.completed` → completed; `response.failed` / `response.incomplete` / `error` → an error
+//! with the provider's message.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use chatkit::types::{Annotation, AnnotationType};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::input::{ContentPart, InputItem, Role};
+use crate::provider::{
+    FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError,
+};
+use crate::retry::{start_stream, with_retries};
+use crate::sse::{EventParser, EventQueue, model_stream};
+use crate::transport::Transport;
+
+const PROVIDER: &str = "OpenAI";
+
+/// The OpenAI Responses provider.
+#[derive(Debug, Clone)]
+pub struct OpenAiProvider {
+    transport: Transport,
+    base_url: String,
+    model: String,
+}
+
+impl OpenAiProvider {
+    pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
+        OpenAiProvider {
+            transport,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            model,
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAiProvider {
+    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
+        let body = serde_json::to_vec(&request_body(&self.model, &request)).map_err(|e| {
+            ProviderError::Request {
+                provider: PROVIDER,
+                message: e.to_string(),
+            }
+        })?;
+        let body = bytes::Bytes::from(body);
+        let url = format!("{}/responses", self.base_url);
+        let t = &self.transport;
+        with_retries(&t.retry, PROVIDER, |_| {
+            let req = t
+                .client
+                .post(&url)
+                .bearer_auth(t.secret())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::ACCEPT, "text/event-stream")
+                .body(body.clone());
+            async move {
+                let response = t.send(req).await?;
+                start_stream(
+                    model_stream(response, PROVIDER, t.timeouts, Parser::default()),
+                    PROVIDER,
+                )
+                .await
+            }
+        })
+        .await
+    }
+
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}
+
+/// The request body, keys in the order the Python sample sends them.
+pub(crate) fn request_body(model: &str, request: &ModelRequest) -> Value {
+    let mut body = Map::new();
+    body.insert("include".into(), json!([]));
+    body.insert("model".into(), json!(model));
+    body.insert("stream".into(), json!(true));
+    if let Some(t) = request.temperature {
+        body.insert("temperature".into(), json!(f32_to_f64(t)));
+    }
+    body.insert("instructions".into(), json!(request.instructions));
+    body.insert(
+        "input".into(),
+        Value::Array(request.input.iter().map(input_item).collect()),
+    );
+    if !request.tools.is_empty() {
+        let tools = request
+            .tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters, "strict": true})
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    Value::Object(body)
+}
+
+/// `0.4f32` as `0.4` (not `0.4000000059604645`).
+pub(crate) fn f32_to_f64(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(v as f64)
+}
+
+fn input_item(item: &InputItem) -> Value {
+    match item {
+        InputItem::Message { role, content } => {
+            let role = match role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            let parts: Vec<Value> = content
+                .iter()
+                .map(|p| match p {
+                    ContentPart::InputText(text) => json!({"type": "input_text", "text": text}),
+                    ContentPart::InputImage { url } => {
+                        json!({"type": "input_image", "image_url": url, "detail": "auto"})
+                    }
+                    ContentPart::OutputText(text) => {
+                        json!({"type": "output_text", "text": text, "annotations": []})
+                    }
+                })
+                .collect();
+            json!({"type": "message", "role": role, "content": parts})
+        }
+        InputItem::FunctionCall {
+            call_id,
+            name,
+            arguments,
+            ..
+        } => {
+            json!({"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments})
+        }
+        InputItem::FunctionCallOutput { call_id, output } => {
+            json!({"type": "function_call_output", "call_id": call_id, "output": output})
+        }
+    }
+}
+
+// ---- stream events (lenient) ----
+
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum StreamEvent {
+    #[serde(rename = "response.output_item.added")]
+    OutputItemAdded { item: OutputItem },
+    #[serde(rename = "response.output_item.done")]
+    OutputItemDone { item: OutputItem },
+    #[serde(rename = "response.content_part.added")]
+    ContentPartAdded {
+        item_id: String,
+        #[serde(default)]
+        content_index: usize,
+        #[serde(default)]
+        part: Option<PartHeader>,
+    },
+    #[serde(
+        rename = "response.output_text.delta",
+        alias = "response.refusal.delta"
+    )]
+    TextDelta {
+        item_id: String,
+        #[serde(default)]
+        content_index: usize,
+        #[serde(default)]
+        delta: String,
+    },
+    #[serde(rename = "response.output_text.annotation.added")]
+    AnnotationAdded {
+        item_id: String,
+        #[serde(default)]
+        content_index: usize,
+        #[serde(default)]
+        annotation: Value,
+    },
+    #[serde(rename = "response.output_text.done")]
+    TextDone {
+        item_id: String,
+        #[serde(default)]
+        content_index: usize,
+        #[serde(default)]
+        text: String,
+    },
+    #[serde(rename = "response.refusal.done")]
+    RefusalDone {
+        item_id: String,
+        #[serde(default)]
+        content_index: usize,
+        #[serde(default)]
+        refusal: String,
+    },
+    #[serde(rename = "response.completed")]
+    Completed,
+    #[serde(rename = "response.failed")]
+    Failed {
+        #[serde(default)]
+        response: Value,
+    },
+    #[serde(rename = "response.incomplete")]
+    Incomplete {
+        #[serde(default)]
+        response: Value,
+    },
+    #[serde(rename = "error")]
+    Error {
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        error: Option<Value>,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize)]
+struct PartHeader {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum OutputItem {
+    #[serde(rename = "message")]
+    Message {
+        id: String,
+        #[serde(default)]
+        content: Vec<Value>,
+    },
+    #[serde(rename = "function_call")]
+    FunctionCall {
+        #[serde(default)]
+        id: Option<String>,
+        call_id: String,
+        name: String,
+        #[serde(default)]
+        arguments: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// Parses Responses stream events into model events.
+#[derive(Default)]
+pub(crate) struct Parser {
+    /// (message id, part index) whose text was streamed (to fill in parts only present in the final item).
+    seen_parts: HashSet<(String, usize)>,
+    finished: bool,
+}
+
+impl EventParser for Parser {
+    fn on_data(&mut self, data: &str, out: &mut EventQueue) {
+        let event: StreamEvent = match serde_json::from_str(data) {
+            Ok(e) => e,
+            Err(e) => {
+                // A known event type with an unexpected shape; skip it rather than fail the turn.
+                tracing::warn!(provider = PROVIDER, error = %e, "skipping unreadable stream event");
+                return;
+            }
+        };
+        match event {
+            StreamEvent::OutputItemAdded {
+                item: OutputItem::Message { id, .. },
+            } => {
+                out.push_back(Ok(ModelEvent::MessageStarted { id }));
+            }
+            StreamEvent::OutputItemAdded { .. } => {}
+            StreamEvent::ContentPartAdded {
+                item_id,
+                content_index,
+                part,
+            } => {
+                if part.as_ref().is_some_and(|p| p.kind == "reasoning_text") {
+                    return;
+                }
+                self.seen_parts.insert((item_id.clone(), content_index));
+                out.push_back(Ok(ModelEvent::ContentPartStarted {
+                    message_id: item_id,
+                    content_index,
+                }));
+            }
+            StreamEvent::TextDelta {
+                item_id,
+                content_index,
+                delta,
+            } => {
+                self.seen_parts.insert((item_id.clone(), content_index));
+                out.push_back(Ok(ModelEvent::TextDelta {
+                    message_id: item_id,
+                    content_index,
+                    delta,
+                }));
+            }
+            StreamEvent::AnnotationAdded {
+                item_id,
+                content_index,
+                annotation,
+            } => {
+                if let Some(annotation) = convert_annotation(&annotation) {
+                    out.push_back(Ok(ModelEvent::Annotation {
+                        message_id: item_id,
+                        content_index,
+                        annotation,
+                    }));
+                }
+            }
+            StreamEvent::TextDone {
+                item_id,
+                content_index,
+                text,
+            }
+            | StreamEvent::RefusalDone {
+                item_id,
+                content_index,
+                refusal: text,
+            } => {
+                self.seen_parts.insert((item_id.clone(), content_index));
+                out.push_back(Ok(ModelEvent::ContentPartDone {
+                    message_id: item_id,
+                    content_index,
+                    text,
+                }));
+            }
+            StreamEvent::OutputItemDone {
+                item: OutputItem::Message { id, content },
+            } => {
+                for (index, part) in content.iter().enumerate() {
+                    if self.seen_parts.contains(&(id.clone(), index)) {
+                        continue;
+                    }
+                    let text = part
+                        .get("text")
+                        .or_else(|| part.get("refusal"))
+                        .and_then(Value::as_str);
+                    if let Some(text) = text {
+                        out.push_back(Ok(ModelEvent::ContentPartDone {
+                            message_id: id.clone(),
+                            content_index: index,
+                            text: text.to_string(),
+                        }));
+                    }
+                }
+                out.push_back(Ok(ModelEvent::MessageDone { id }));
+            }
+            StreamEvent::OutputItemDone {
+                item:
+                    OutputItem::FunctionCall {
+                        id,
+                        call_id,
+                        name,
+                        arguments,
+                    },
+            } => {
+                let provider_data = id.map(|id| json!({ "id": id }));
+                out.push_back(Ok(ModelEvent::FunctionCall(FunctionCall {
+                    call_id,
+                    name,
+                    arguments,
+                    provider_data,
+                })));
+            }
+            StreamEvent::OutputItemDone { .. } => {}
+            StreamEvent::Completed => {
+                self.finished = true;
+                out.push_back(Ok(ModelEvent::Completed));
+            }
+            StreamEvent::Failed { response } => {
+                let code = response
+                    .pointer("/error/code")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let message = response
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or("the response failed without a message")
+                    .to_string();
+                out.push_back(Err(failed(message, &code)));
+            }
+            StreamEvent::Incomplete { response } => {
+                let reason = response
+                    .pointer("/incomplete_details/reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown");
+                out.push_back(Err(ProviderError::Failed {
+                    provider: PROVIDER,
+                    message: format!("the response is incomplete (reason: {reason})"),
+                    retryable: false,
+                }));
+            }
+            StreamEvent::Error {
+                code,
+                message,
+                error,
+            } => {
+                let message = message
+                    .or_else(|| {
+                        error
+                            .as_ref()
+                            .and_then(|e| e.get("message"))
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_else(|| "unknown error".into());
+                let code = code
+                    .or_else(|| {
+                        error
+                            .as_ref()
+                            .and_then(|e| e.get("code"))
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_default();
+                out.push_back(Err(failed(message, &code)));
+            }
+            StreamEvent::Unknown => {}
+        }
+    }
+
+    fn on_eof(&mut self, out: &mut EventQueue) {
+        if !self.finished {
+            out.push_back(Err(ProviderError::StreamCut {
+                provider: PROVIDER,
+                message: "the stream ended before `response.completed`".into(),
+            }));
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+fn failed(message: String, code: &str) -> ProviderError {
+    let retryable = matches!(
+        code,
+        "server_error" | "rate_limit_exceeded" | "server_is_overloaded" | "slow_down"
+    );
+    ProviderError::Failed {
+        provider: PROVIDER,
+        message,
+        retryable,
+    }
+}
+
+/// Converts a Responses annotation into the ChatKit shape (spec §9.2); `None` for unsupported kinds.
+pub(crate) fn convert_annotation(a: &Value) -> Option<Annotation> {
+    let s = |k: &str| a.get(k).and_then(Value::as_str);
+    let n = |k: &str| a.get(k).and_then(Value::as_u64);
+    let (source, index) = match s("type")? {
+        "url_citation" => {
+            let url = s("url")?;
+            (
+                json!({"title": s("title").unwrap_or(url), "type": "url", "url": url}),
+                n("end_index"),
+            )
+        }
+        "file_citation" => {
+            let f = s("filename").filter(|f| !f.is_empty())?;
+            (
+                json!({"title": f, "type": "file", "filename": f}),
+                n("index"),
+            )
+        }
+        "container_file_citation" => {
+            let f = s("filename").filter(|f| !f.is_empty())?;
+            (
+                json!({"title": f, "type": "file", "filename": f}),
+                n("end_index"),
+            )
+        }
+        _ => return None,
+    };
+    Some(Annotation {
+        kind: AnnotationType::Annotation,
+        source,
+        index,
+    })
+}
+
+#[cfg(test)]
+#[path = "openai_tests.rs"]
+mod tests;

@@ -1,0 +1,164 @@
+//! Unit tests of the OpenAI stream parser and request helpers.
+use super::*;
+
+fn parse(events: &[Value]) -> Vec<Result<ModelEvent, ProviderError>> {
+    let mut p = Parser::default();
+    let mut q = EventQueue::new();
+    for e in events {
+        p.on_data(&e.to_string(), &mut q);
+    }
+    p.on_eof(&mut q);
+    q.into_iter().collect()
+}
+
+#[test]
+fn maps_text_refusal_annotations_calls_and_skips_unknown() {
+    let out = parse(&[
+        json!({"type":"response.created","response":{}}),
+        json!({"type":"response.brand_new_event","x":1}),
+        json!({"type":"response.output_item.added","output_index":0,"item":{"type":"message","id":"msg_1","content":[],"role":"assistant"}}),
+        json!({"type":"response.content_part.added","item_id":"msg_1","content_index":0,"part":{"type":"output_text","text":"","annotations":[]}}),
+        json!({"type":"response.output_text.delta","item_id":"msg_1","content_index":0,"delta":"Hi"}),
+        json!({"type":"response.output_text.annotation.added","item_id":"msg_1","content_index":0,"annotation_index":0,"annotation":{"type":"url_citation","url":"https://ex.com","title":"Ex","start_index":0,"end_index":2}}),
+        json!({"type":"response.output_text.annotation.added","item_id":"msg_1","content_index":0,"annotation_index":1,"annotation":{"type":"file_path","file_id":"f"}}),
+        json!({"type":"response.output_text.done","item_id":"msg_1","content_index":0,"text":"Hi"}),
+        json!({"type":"response.content_part.added","item_id":"msg_1","content_index":1,"part":{"type":"refusal","refusal":""}}),
+        json!({"type":"response.refusal.delta","item_id":"msg_1","content_index":1,"delta":"No"}),
+        json!({"type":"response.refusal.done","item_id":"msg_1","content_index":1,"refusal":"No"}),
+        json!({"type":"response.output_item.done","item":{"type":"message","id":"msg_1","content":[]}}),
+        json!({"type":"response.output_item.added","item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"t","arguments":""}}),
+        json!({"type":"response.output_item.done","item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"t","arguments":"{\"a\":1}"}}),
+        json!({"type":"response.output_item.done","item":{"type":"reasoning","id":"rs_1"}}),
+        json!({"type":"response.completed","response":{}}),
+    ]);
+    let m = |s: &str| s.to_string();
+    let expected = vec![
+        ModelEvent::MessageStarted { id: m("msg_1") },
+        ModelEvent::ContentPartStarted {
+            message_id: m("msg_1"),
+            content_index: 0,
+        },
+        ModelEvent::TextDelta {
+            message_id: m("msg_1"),
+            content_index: 0,
+            delta: m("Hi"),
+        },
+        ModelEvent::Annotation {
+            message_id: m("msg_1"),
+            content_index: 0,
+            annotation: Annotation {
+                kind: AnnotationType::Annotation,
+                source: json!({"title":"Ex","type":"url","url":"https://ex.com"}),
+                index: Some(2),
+            },
+        },
+        ModelEvent::ContentPartDone {
+            message_id: m("msg_1"),
+            content_index: 0,
+            text: m("Hi"),
+        },
+        ModelEvent::ContentPartStarted {
+            message_id: m("msg_1"),
+            content_index: 1,
+        },
+        ModelEvent::TextDelta {
+            message_id: m("msg_1"),
+            content_index: 1,
+            delta: m("No"),
+        },
+        ModelEvent::ContentPartDone {
+            message_id: m("msg_1"),
+            content_index: 1,
+            text: m("No"),
+        },
+        ModelEvent::MessageDone { id: m("msg_1") },
+        ModelEvent::FunctionCall(FunctionCall {
+            call_id: m("call_1"),
+            name: m("t"),
+            arguments: m("{\"a\":1}"),
+            provider_data: Some(json!({"id":"fc_1"})),
+        }),
+        ModelEvent::Completed,
+    ];
+    assert_eq!(out, expected.into_iter().map(Ok).collect::<Vec<_>>());
+}
+
+#[test]
+fn failures_carry_the_provider_message() {
+    let out = parse(&[
+        json!({"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}}),
+    ]);
+    assert_eq!(
+        out[0],
+        Err(ProviderError::Failed {
+            provider: "OpenAI",
+            message: "boom".into(),
+            retryable: true
+        })
+    );
+    let out = parse(&[json!({"type":"error","code":"invalid_prompt","message":"bad prompt"})]);
+    assert_eq!(
+        out[0],
+        Err(ProviderError::Failed {
+            provider: "OpenAI",
+            message: "bad prompt".into(),
+            retryable: false
+        })
+    );
+    let out = parse(&[
+        json!({"type":"response.incomplete","response":{"incomplete_details":{"reason":"max_output_tokens"}}}),
+    ]);
+    assert_eq!(
+        out[0].as_ref().unwrap_err().to_string(),
+        "The OpenAI model failed: the response is incomplete (reason: max_output_tokens)"
+    );
+    let out = parse(&[
+        json!({"type":"response.output_text.delta","item_id":"m","content_index":0,"delta":"x"}),
+    ]);
+    assert!(matches!(
+        out.last(),
+        Some(Err(ProviderError::StreamCut { .. }))
+    ));
+}
+
+#[test]
+fn final_item_fills_parts_without_deltas() {
+    let out = parse(&[
+        json!({"type":"response.output_item.added","item":{"type":"message","id":"m","content":[]}}),
+        json!({"type":"response.output_item.done","item":{"type":"message","id":"m","content":[{"type":"output_text","text":"whole","annotations":[]}]}}),
+        json!({"type":"response.completed","response":{}}),
+    ]);
+    assert_eq!(
+        out[1],
+        Ok(ModelEvent::ContentPartDone {
+            message_id: "m".into(),
+            content_index: 0,
+            text: "whole".into()
+        })
+    );
+}
+
+#[test]
+fn annotation_conversion() {
+    let file = convert_annotation(
+        &json!({"type":"file_citation","file_id":"f1","filename":"a.pdf","index":7}),
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(&file).unwrap(),
+        json!({"type":"annotation","source":{"title":"a.pdf","type":"file","filename":"a.pdf"},"index":7})
+    );
+    assert!(
+        convert_annotation(&json!({"type":"file_citation","file_id":"f1","index":7})).is_none()
+    );
+    let c = convert_annotation(
+        &json!({"type":"container_file_citation","filename":"b.csv","start_index":1,"end_index":4}),
+    )
+    .unwrap();
+    assert_eq!(c.index, Some(4));
+}
+
+#[test]
+fn temperature_is_not_widened() {
+    assert_eq!(json!(f32_to_f64(0.4)).to_string(), "0.4");
+}

@@ -1,0 +1,258 @@
+//! The provider-neutral model interface: the [`Provider`] trait every model backend implements, the
+//! request it receives ([`ModelRequest`]), the events it streams back ([`ModelEvent`]) and its errors
+//! ([`ProviderError`]).
+//!
+//! Providers translate their wire format into these events; the run loop ([`crate::runner`]) turns
+//! them into ChatKit events. Error texts are written for people (they may reach the user) and never
+//! contain API keys.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatkit::types::Annotation;
+use futures::Stream;
+use serde_json::Value;
+
+use crate::input::InputItem;
+
+/// A function tool as offered to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// Function name.
+    pub name: String,
+    /// What the function does (model-facing).
+    pub description: String,
+    /// Strict JSON schema of the arguments (OpenAI form; providers convert as needed).
+    pub parameters: Value,
+}
+
+/// One model call: instructions, the whole conversation so far and the offered tools.
+#[derive(Debug, Clone, Default)]
+pub struct ModelRequest {
+    /// System instructions.
+    pub instructions: String,
+    /// Conversation items, oldest first.
+    pub input: Vec<InputItem>,
+    /// Function tools the model may call.
+    pub tools: Vec<ToolSpec>,
+    /// Sampling temperature, if set.
+    pub temperature: Option<f32>,
+}
+
+/// A complete function call requested by the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionCall {
+    /// Correlates the call with its output.
+    pub call_id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments as a JSON text (may be invalid JSON; the run loop reports that to the model).
+    pub arguments: String,
+    /// Opaque provider data to replay with the call (e.g. Gemini's `thoughtSignature`).
+    pub provider_data: Option<Value>,
+}
+
+/// What a provider streams. Message and part boundaries are explicit so the run loop can emit the
+/// ChatKit sequence exactly; the run loop tolerates missing `*Started` events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelEvent {
+    /// An assistant message starts (`id` is the provider's message id, used verbatim).
+    MessageStarted {
+        /// Message id.
+        id: String,
+    },
+    /// A text part of a message starts.
+    ContentPartStarted {
+        /// Message id.
+        message_id: String,
+        /// Part index.
+        content_index: usize,
+    },
+    /// Text appended to a part.
+    TextDelta {
+        /// Message id.
+        message_id: String,
+        /// Part index.
+        content_index: usize,
+        /// Appended text.
+        delta: String,
+    },
+    /// A citation for a part (already converted to the ChatKit shape).
+    Annotation {
+        /// Message id.
+        message_id: String,
+        /// Part index.
+        content_index: usize,
+        /// The annotation.
+        annotation: Annotation,
+    },
+    /// A part is complete with its final text.
+    ContentPartDone {
+        /// Message id.
+        message_id: String,
+        /// Part index.
+        content_index: usize,
+        /// Final text of the part.
+        text: String,
+    },
+    /// A message is complete.
+    MessageDone {
+        /// Message id.
+        id: String,
+    },
+    /// The model asks for a function call (arguments complete).
+    FunctionCall(FunctionCall),
+    /// The response finished successfully.
+    Completed,
+}
+
+/// The stream of a model response. It ends after [`ModelEvent::Completed`] or after the first error.
+pub type ModelStream = Pin<Box<dyn Stream<Item = Result<ModelEvent, ProviderError>> + Send>>;
+
+/// A model backend.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Starts a streamed model call. Transient failures before the first event are retried inside.
+    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError>;
+    /// Human name of the provider (`OpenAI`, `Gemini`).
+    fn name(&self) -> &'static str;
+    /// The model used.
+    fn model(&self) -> &str;
+}
+
+/// Which wait ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// Opening the connection.
+    Connect,
+    /// Waiting for the response to start.
+    FirstByte,
+    /// Waiting for the next chunk of a started response.
+    Idle,
+}
+
+/// A failed model or transcription call. Texts are complete sentences without secrets.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// 401/403: the key is missing, wrong or lacks access.
+    #[error("The {provider} API rejected the API key (check {env_var} in .env).")]
+    Unauthorized {
+        /// Provider name.
+        provider: &'static str,
+        /// The variable holding the key.
+        env_var: &'static str,
+        /// HTTP status.
+        status: u16,
+    },
+    /// Any other non-success HTTP status, with the provider's error message.
+    #[error("The {provider} API answered HTTP {status}: {message}")]
+    Http {
+        /// Provider name.
+        provider: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The provider's message (from the error body).
+        message: String,
+        /// `Retry-After`, when given.
+        retry_after: Option<Duration>,
+    },
+    /// The connection could not be opened or broke before a response.
+    #[error("Could not reach the {provider} API: {message}")]
+    Connect {
+        /// Provider name.
+        provider: &'static str,
+        /// Cause.
+        message: String,
+    },
+    /// A timeout ran out.
+    #[error("{}", timeout_text(provider, *phase, *after))]
+    Timeout {
+        /// Provider name.
+        provider: &'static str,
+        /// Which wait.
+        phase: TimeoutPhase,
+        /// Its length.
+        after: Duration,
+    },
+    /// The response stream broke off before the model finished.
+    #[error("The connection to the {provider} API broke off: {message}")]
+    StreamCut {
+        /// Provider name.
+        provider: &'static str,
+        /// Cause.
+        message: String,
+    },
+    /// The provider reported a failure inside the stream (`response.failed`, an error chunk, …).
+    #[error("The {provider} model failed: {message}")]
+    Failed {
+        /// Provider name.
+        provider: &'static str,
+        /// The provider's message.
+        message: String,
+        /// Whether the same request may succeed later (overload, server error).
+        retryable: bool,
+    },
+    /// The provider sent something unreadable.
+    #[error("The {provider} API sent an unreadable response: {message}")]
+    Decode {
+        /// Provider name.
+        provider: &'static str,
+        /// Cause.
+        message: String,
+    },
+    /// The request could not be built.
+    #[error("The {provider} request could not be built: {message}")]
+    Request {
+        /// Provider name.
+        provider: &'static str,
+        /// Cause.
+        message: String,
+    },
+}
+
+fn timeout_text(provider: &str, phase: TimeoutPhase, after: Duration) -> String {
+    let secs = after.as_secs_f64();
+    match phase {
+        TimeoutPhase::Connect => format!("Could not connect to the {provider} API within {secs}s."),
+        TimeoutPhase::FirstByte => {
+            format!("The {provider} API did not start answering within {secs}s.")
+        }
+        TimeoutPhase::Idle => {
+            format!("The {provider} API stopped sending for {secs}s (stalled stream).")
+        }
+    }
+}
+
+impl ProviderError {
+    /// Whether retrying the same request may help (429, 5xx, connection failures).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::Http { status, .. } => {
+                *status == 408 || *status == 429 || *status >= 500
+            }
+            ProviderError::Connect { .. } | ProviderError::StreamCut { .. } => true,
+            ProviderError::Timeout { phase, .. } => *phase == TimeoutPhase::Connect,
+            ProviderError::Failed { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
+    /// The wait the provider asked for (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The provider's HTTP status, if the error came from one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ProviderError::Http { status, .. } | ProviderError::Unauthorized { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}

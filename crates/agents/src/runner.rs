@@ -1,0 +1,342 @@
+//! The agent run loop (customer-support spec §4.1, §4.4, §4.5): call the model, stream its output as
+//! ChatKit events, execute the requested tools (concurrently, results in call order), feed the
+//! results back, and stop when the model calls no tool, after a step that ran a stop tool, or when
+//! the model-call budget is spent.
+//!
+//! Differences from openai-agents, deliberate: an unknown tool name goes back to the model as an
+//! error text (like a failing tool) instead of aborting the run; a stop tool that *fails* does not
+//! stop the run, so the model can explain the failure; model failures become
+//! `AppError::Custom` with a clear message (see [`model_error`], the single place to change that).
+//!
+//! Cancellation: [`run`] holds no resources beyond its future. When the client disconnects the
+//! caller drops it, which closes the model's HTTP stream and drops running tool futures.
+
+use std::sync::Arc;
+
+use chatkit::app::AppError;
+use chatkit::sink::EventSink;
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::events::{EventMapper, StepOutput};
+use crate::input::InputItem;
+use crate::provider::{FunctionCall, ModelRequest, Provider, ProviderError};
+use crate::tool::{Tool, ToolContext, ToolError, spec_of};
+
+/// Default bound on model calls per run (openai-agents' `DEFAULT_MAX_TURNS`).
+pub const DEFAULT_MAX_MODEL_CALLS: usize = 10;
+
+/// Prefix of every tool error sent back to the model (openai-agents' default text).
+pub const TOOL_ERROR_PREFIX: &str =
+    "An error occurred while running the tool. Please try again. Error: ";
+
+/// An agent: instructions, tools and run settings.
+#[derive(Clone)]
+pub struct Agent {
+    /// Name (used in logs and in the unknown-tool message).
+    pub name: String,
+    /// System instructions.
+    pub instructions: String,
+    /// Function tools.
+    pub tools: Vec<Arc<dyn Tool>>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Maximum model calls per run.
+    pub max_model_calls: usize,
+}
+
+impl Agent {
+    /// An agent without tools, default temperature and [`DEFAULT_MAX_MODEL_CALLS`].
+    pub fn new(name: impl Into<String>, instructions: impl Into<String>) -> Self {
+        Agent {
+            name: name.into(),
+            instructions: instructions.into(),
+            tools: Vec::new(),
+            temperature: None,
+            max_model_calls: DEFAULT_MAX_MODEL_CALLS,
+        }
+    }
+
+    /// Adds a tool.
+    pub fn with_tool(mut self, tool: Arc<dyn Tool>) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Sets the temperature.
+    pub fn with_temperature(mut self, temperature: f32) -> Self {
+        self.temperature = Some(temperature);
+        self
+    }
+
+    fn tool(&self, name: &str) -> Option<&Arc<dyn Tool>> {
+        self.tools.iter().find(|t| t.name() == name)
+    }
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("name", &self.name)
+            .field(
+                "tools",
+                &self
+                    .tools
+                    .iter()
+                    .map(|t| t.name().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .field("temperature", &self.temperature)
+            .field("max_model_calls", &self.max_model_calls)
+            .finish()
+    }
+}
+
+/// Runs the agent on `input`, streaming ChatKit events through `sink` (which persists finished
+/// items). Returns when the turn is complete; errors are meant for [`AppError::to_event`].
+pub async fn run(
+    agent: &Agent,
+    provider: &dyn Provider,
+    input: Vec<InputItem>,
+    sink: &EventSink,
+) -> Result<(), AppError> {
+    let tools: Vec<_> = agent.tools.iter().map(|t| spec_of(t.as_ref())).collect();
+    let mut input = input;
+    let mut calls = 0usize;
+    loop {
+        if calls >= agent.max_model_calls {
+            tracing::warn!(agent = %agent.name, max = agent.max_model_calls, "model call budget exhausted");
+            return Err(max_calls_error(agent.max_model_calls));
+        }
+        calls += 1;
+        let request = ModelRequest {
+            instructions: agent.instructions.clone(),
+            input: input.clone(),
+            tools: tools.clone(),
+            temperature: agent.temperature,
+        };
+        tracing::debug!(agent = %agent.name, provider = provider.name(), model = provider.model(), call = calls, items = input.len(), "model call");
+        let step = model_step(provider, request, sink).await?;
+        input.extend(step.items);
+        if step.calls.is_empty() {
+            return Ok(());
+        }
+        let results =
+            futures::future::join_all(step.calls.iter().map(|c| execute(agent, c, sink))).await;
+        let mut stop = false;
+        for (call, (output, stopped)) in step.calls.iter().zip(results) {
+            stop |= stopped;
+            input.push(InputItem::FunctionCallOutput {
+                call_id: call.call_id.clone(),
+                output,
+            });
+        }
+        if sink.is_closed() {
+            return Err(AppError::Disconnected);
+        }
+        if stop {
+            return Ok(());
+        }
+    }
+}
+
+/// One model call: streams its output through the sink and returns what it produced.
+async fn model_step(
+    provider: &dyn Provider,
+    request: ModelRequest,
+    sink: &EventSink,
+) -> Result<StepOutput, AppError> {
+    let mut stream = provider
+        .stream(request)
+        .await
+        .map_err(|e| model_error(&e, false))?;
+    let mut mapper = EventMapper::new(sink);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(event) => mapper.handle(event).await?,
+            Err(e) => {
+                drop(stream);
+                tracing::warn!(provider = provider.name(), error = %e, "model stream failed");
+                let kept = mapper.finish_open().await?;
+                return Err(model_error(&e, kept || mapper.finished_messages > 0));
+            }
+        }
+    }
+    mapper.finish_open().await?;
+    Ok(mapper.output)
+}
+
+/// Executes one call; returns the output text for the model and whether a stop tool succeeded.
+async fn execute(agent: &Agent, call: &FunctionCall, sink: &EventSink) -> (String, bool) {
+    let Some(tool) = agent.tool(&call.name) else {
+        tracing::warn!(agent = %agent.name, tool = %call.name, "model called an unknown tool");
+        return (
+            tool_error_text(&format!(
+                "Tool {} not found in agent {}",
+                call.name, agent.name
+            )),
+            false,
+        );
+    };
+    let arguments: Value = if call.arguments.trim().is_empty() {
+        Value::Object(Default::default())
+    } else {
+        match serde_json::from_str(&call.arguments) {
+            Ok(v) => v,
+            Err(e) => {
+                return (
+                    tool_error_text(&invalid_arguments(&call.name, &e.to_string())),
+                    false,
+                );
+            }
+        }
+    };
+    let ctx = ToolContext {
+        sink: sink.clone(),
+        thread_id: sink.thread_id(),
+        call_id: call.call_id.clone(),
+    };
+    match tool.call(arguments, &ctx).await {
+        Ok(value) => (output_text(&value), tool.is_stop()),
+        Err(ToolError::InvalidArguments(m)) => {
+            tracing::info!(tool = %call.name, error = %m, "tool arguments rejected");
+            (tool_error_text(&invalid_arguments(&call.name, &m)), false)
+        }
+        Err(ToolError::Failed(m)) => {
+            tracing::info!(tool = %call.name, error = %m, "tool failed");
+            (tool_error_text(&m), false)
+        }
+    }
+}
+
+fn invalid_arguments(tool: &str, detail: &str) -> String {
+    format!("Invalid JSON input for tool {tool}: {detail}")
+}
+
+/// `An error occurred while running the tool. Please try again. Error: <message>`
+pub fn tool_error_text(message: &str) -> String {
+    format!("{TOOL_ERROR_PREFIX}{message}")
+}
+
+/// A tool result as text for the model: strings as is, anything else as compact JSON.
+pub fn output_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn max_calls_error(max: usize) -> AppError {
+    AppError::Custom {
+        message: format!(
+            "The assistant stopped after {max} model calls without finishing its answer. Please rephrase or try again."
+        ),
+        allow_retry: true,
+    }
+}
+
+/// The single mapping of model failures to the turn's error (an `error` event via
+/// [`AppError::to_event`]). `partial` says whether some answer text was already shown and kept.
+///
+/// We emit `code: "custom"` with a clear message; the Python sample emits
+/// `{"type":"error","code":"stream.error","allow_retry":true}` instead. To match it, return
+/// `AppError::Internal(err.to_string())` here.
+pub fn model_error(err: &ProviderError, partial: bool) -> AppError {
+    let allow_retry = match err {
+        ProviderError::Unauthorized { .. } | ProviderError::Request { .. } => false,
+        ProviderError::Http { status, .. } => *status == 408 || *status == 429 || *status >= 500,
+        _ => true,
+    };
+    let mut message = if partial {
+        format!("The answer was interrupted. {err}")
+    } else {
+        err.to_string()
+    };
+    if !message.ends_with(['.', '!', '?', ')']) {
+        message.push('.');
+    }
+    if allow_retry {
+        message.push_str(" Please try again.");
+    }
+    AppError::Custom {
+        message,
+        allow_retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn model_error_texts() {
+        let e = ProviderError::Unauthorized {
+            provider: "OpenAI",
+            env_var: "OPENAI_API_KEY",
+            status: 401,
+        };
+        let AppError::Custom {
+            message,
+            allow_retry,
+        } = model_error(&e, false)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            message,
+            "The OpenAI API rejected the API key (check OPENAI_API_KEY in .env)."
+        );
+        assert!(!allow_retry);
+
+        let e = ProviderError::Http {
+            provider: "Gemini",
+            status: 503,
+            message: "overloaded".into(),
+            retry_after: None,
+        };
+        let AppError::Custom {
+            message,
+            allow_retry,
+        } = model_error(&e, false)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            message,
+            "The Gemini API answered HTTP 503: overloaded. Please try again."
+        );
+        assert!(allow_retry);
+
+        let e = ProviderError::Timeout {
+            provider: "OpenAI",
+            phase: crate::provider::TimeoutPhase::Idle,
+            after: Duration::from_millis(1500),
+        };
+        let AppError::Custom {
+            message,
+            allow_retry,
+        } = model_error(&e, true)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            message,
+            "The answer was interrupted. The OpenAI API stopped sending for 1.5s (stalled stream). Please try again."
+        );
+        assert!(allow_retry);
+    }
+
+    #[test]
+    fn outputs_and_errors() {
+        assert_eq!(
+            output_text(&serde_json::json!({"result": "ok", "n": 1})),
+            r#"{"result":"ok","n":1}"#
+        );
+        assert_eq!(output_text(&serde_json::json!("plain")), "plain");
+        assert_eq!(
+            tool_error_text("Flight OA999 is not on the customer's itinerary."),
+            "An error occurred while running the tool. Please try again. Error: Flight OA999 is not on the customer's itinerary."
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! HTTP transport shared by the providers and transcribers: one reqwest (rustls) client per
+//! provider, sending with a first-byte timeout, classification of failures into [`ProviderError`]
+//! (401/403 → a clear key message, error bodies kept, `Retry-After` read), and key redaction.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+use crate::provider::{ProviderError, TimeoutPhase};
+use crate::retry::RetryPolicy;
+
+/// The three waits of a model call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a connection.
+    pub connect: Duration,
+    /// From sending the request to the response headers, and again to the first body chunk.
+    pub first_byte: Duration,
+    /// Between two body chunks of a started response.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything a provider needs to talk HTTP.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    pub client: reqwest::Client,
+    pub provider: &'static str,
+    pub env_var: &'static str,
+    secret: String,
+    pub timeouts: Timeouts,
+    pub retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("provider", &self.provider)
+            .field("timeouts", &self.timeouts)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the HTTP client (rustls, connect timeout, no overall timeout: streams are long).
+pub(crate) fn build_client(timeouts: &Timeouts) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .user_agent(concat!("openskies-agents/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+impl Transport {
+    pub fn new(
+        client: reqwest::Client,
+        provider: &'static str,
+        env_var: &'static str,
+        secret: String,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+    ) -> Self {
+        Transport {
+            client,
+            provider,
+            env_var,
+            secret,
+            timeouts,
+            retry,
+        }
+    }
+
+    /// The API key (only for building request headers).
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// Sends a request and returns the response if its status is a success; otherwise the
+    /// classified error (with the provider's message from the body).
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let response = match tokio::time::timeout(self.timeouts.first_byte, request.send()).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout {
+                    provider: self.provider,
+                    phase: TimeoutPhase::FirstByte,
+                    after: self.timeouts.first_byte,
+                });
+            }
+            Ok(Err(e)) => return Err(self.classify(e)),
+            Ok(Ok(r)) => r,
+        };
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(self.error_from_response(response).await)
+    }
+
+    /// Reads a whole (non-streamed) body with the first-byte timeout.
+    pub async fn read_body(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<bytes::Bytes, ProviderError> {
+        match tokio::time::timeout(self.timeouts.first_byte, response.bytes()).await {
+            Err(_) => Err(ProviderError::Timeout {
+                provider: self.provider,
+                phase: TimeoutPhase::Idle,
+                after: self.timeouts.first_byte,
+            }),
+            Ok(Err(e)) => Err(ProviderError::StreamCut {
+                provider: self.provider,
+                message: self.error_text(&e),
+            }),
+            Ok(Ok(b)) => Ok(b),
+        }
+    }
+
+    async fn error_from_response(&self, response: reqwest::Response) -> ProviderError {
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        if status == 401 || status == 403 {
+            return ProviderError::Unauthorized {
+                provider: self.provider,
+                env_var: self.env_var,
+                status,
+            };
+        }
+        let body = tokio::time::timeout(self.timeouts.idle, response.text())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let message = body.as_deref().map(error_message).unwrap_or_default();
+        let message = if message.is_empty() {
+            reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("no error message")
+                .to_string()
+        } else {
+            message
+        };
+        ProviderError::Http {
+            provider: self.provider,
+            status,
+            message: self.redact(&message),
+            retry_after,
+        }
+    }
+
+    /// Maps a reqwest failure (before a response) to a provider error.
+    pub fn classify(&self, e: reqwest::Error) -> ProviderError {
+        if e.is_builder() {
+            return ProviderError::Request {
+                provider: self.provider,
+                message: self.error_text(&e),
+            };
+        }
+        if e.is_connect() && e.is_timeout() {
+            return ProviderError::Timeout {
+                provider: self.provider,
+                phase: TimeoutPhase::Connect,
+                after: self.timeouts.connect,
+            };
+        }
+        ProviderError::Connect {
+            provider: self.provider,
+            message: self.error_text(&e),
+        }
+    }
+
+    /// The error and its causes as one line, without the URL and without the key.
+    pub fn error_text(&self, e: &reqwest::Error) -> String {
+        let mut text = String::new();
+        let mut current: Option<&dyn std::error::Error> = Some(e);
+        while let Some(err) = current {
+            let part = err.to_string();
+            if !text.contains(&part) {
+                if !text.is_empty() {
+                    text.push_str(": ");
+                }
+                text.push_str(&part);
+            }
+            current = err.source();
+        }
+        if let Some(url) = e.url() {
+            text = text.replace(url.as_str(), "<url>");
+        }
+        self.redact(&text)
+    }
+
+    /// Removes the key from a text (defence in depth: providers sometimes echo parts of it).
+    pub fn redact(&self, text: &str) -> String {
+        if self.secret.len() >= 4 && text.contains(&self.secret) {
+            text.replace(&self.secret, "[redacted]")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = get("retry-after-ms")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    get("retry-after")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 86_400.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The human message of an error body: `{"error":{"message":…}}` (OpenAI, Gemini), `{"message":…}`,
+/// `{"error":"…"}`, or the raw text (trimmed to 500 characters).
+pub(crate) fn error_message(body: &str) -> String {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
+        let candidates = [
+            json.pointer("/error/message"),
+            json.get("message"),
+            json.get("error"),
+            json.get("detail"),
+        ];
+        for c in candidates.into_iter().flatten() {
+            if let Some(s) = c.as_str().filter(|s| !s.trim().is_empty()) {
+                return s.trim().to_string();
+            }
+        }
+    }
+    let trimmed = body.trim();
+    match trimmed.char_indices().nth(500) {
+        Some((cut, _)) => format!("{}…", &trimmed[..cut]),
+        None => trimmed.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_are_extracted() {
+        assert_eq!(
+            error_message(r#"{"error":{"message":"Rate limit reached","type":"x"}}"#),
+            "Rate limit reached"
+        );
+        assert_eq!(
+            error_message(
+                r#"{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}"#
+            ),
+            "overloaded"
+        );
+        assert_eq!(error_message(r#"{"error":"nope"}"#), "nope");
+        assert_eq!(error_message("  plain text  "), "plain text");
+        assert_eq!(error_message(&"x".repeat(600)).chars().count(), 501);
+    }
+
+    #[test]
+    fn retry_after_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", "150".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn redaction() {
+        let t = Transport::new(
+            reqwest::Client::new(),
+            "OpenAI",
+            "OPENAI_API_KEY",
+            "sk-secret-123".into(),
+            Timeouts::default(),
+            RetryPolicy::default(),
+        );
+        assert_eq!(
+            t.redact("bad key sk-secret-123 given"),
+            "bad key [redacted] given"
+        );
+        assert!(!format!("{t:?}").contains("sk-secret"));
+    }
+}

@@ -1,0 +1,439 @@
+//! [`ChatKitServer`]: decodes a request body, dispatches it by type (spec §3) and answers either JSON or
+//! an SSE stream ([`ChatKitResponse`]). Non-streaming requests are handled here; streaming ones are
+//! validated in `streaming.rs` and run by the pipeline (`pipeline.rs`).
+//!
+//! Deliberate deviations from the Python SDK (spec "Rust rec." and the error rules):
+//! * failures are HTTP statuses with `{"detail","code"}` instead of bare 500s ([`ChatKitError`]);
+//!   undecodable bodies are 400 (the detail lists the valid types for a missing/unknown `type`);
+//! * a missing thread is a 404 for every request naming one, including `threads.delete` (the SDK
+//!   sample store answers `{}`) and `items.list` (the SDK answers an empty page);
+//! * `attachments.delete` of an unknown id is a 404;
+//! * streaming requests are validated before the stream starts (404/400 instead of a truncated 200
+//!   stream, spec §7.2); `threads.retry_after_item` with an unknown item is a 404 (the SDK answers an
+//!   empty stream);
+//! * `threads.add_client_tool_output` completes the newest *pending* call among the last 20 items and
+//!   responds even when none is found (the SDK requires it to be the newest item, spec §3.3);
+//! * `threads.sync_custom_action` persists the returned item with `save_item`, and a non-widget sender is
+//!   a 400 (the SDK leaves persistence to the integrator and answers 500);
+//! * a `ChatKitApp::thread_deleted` failure is logged, and `threads.delete` still answers `{}`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Serialize;
+use tokio_util::task::TaskTracker;
+
+use crate::app::ChatKitApp;
+use crate::errors::ChatKitError;
+use crate::http::ChatKitResponse;
+use crate::store::{RequestContext, Store};
+use crate::types::{
+    ChatKitRequest, CustomActionParams, ItemKind, ListItemsParams, ListThreadsParams, Page,
+    ThreadItem, TranscribeParams,
+};
+
+/// Default bound on waiting for a thread that is busy with another response.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
+/// Default number of SSE frames buffered between a turn and a slow client.
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
+/// Page size used when a list request's `limit` is absent or 0 (spec §2.3).
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+
+/// Protocol dispatch over a [`Store`] and a [`ChatKitApp`]. Cheap to clone (shared handles inside).
+#[derive(Clone)]
+pub struct ChatKitServer {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) app: Arc<dyn ChatKitApp>,
+    pub(crate) lock_wait: Duration,
+    pub(crate) channel_capacity: usize,
+    pub(crate) tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for ChatKitServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatKitServer")
+            .field("store", &self.store.describe())
+            .field("lock_wait", &self.lock_wait)
+            .field("channel_capacity", &self.channel_capacity)
+            .field("running_turns", &self.tasks.len())
+            .finish()
+    }
+}
+
+/// The name of a request's `type` (for logs).
+pub fn request_type(req: &ChatKitRequest) -> &'static str {
+    match req {
+        ChatKitRequest::CreateThread(_) => "threads.create",
+        ChatKitRequest::AddUserMessage(_) => "threads.add_user_message",
+        ChatKitRequest::AddClientToolOutput(_) => "threads.add_client_tool_output",
+        ChatKitRequest::AddStructuredInput(_) => "threads.add_structured_input",
+        ChatKitRequest::RetryAfterItem(_) => "threads.retry_after_item",
+        ChatKitRequest::CustomAction(_) => "threads.custom_action",
+        ChatKitRequest::SyncCustomAction(_) => "threads.sync_custom_action",
+        ChatKitRequest::GetThread(_) => "threads.get_by_id",
+        ChatKitRequest::ListThreads(_) => "threads.list",
+        ChatKitRequest::UpdateThread(_) => "threads.update",
+        ChatKitRequest::DeleteThread(_) => "threads.delete",
+        ChatKitRequest::ListItems(_) => "items.list",
+        ChatKitRequest::Feedback(_) => "items.feedback",
+        ChatKitRequest::CreateAttachment(_) => "attachments.create",
+        ChatKitRequest::DeleteAttachment(_) => "attachments.delete",
+        ChatKitRequest::Transcribe(_) => "input.transcribe",
+    }
+}
+
+/// The thread a request targets, if any (for logs).
+fn request_thread_id(req: &ChatKitRequest) -> Option<&str> {
+    match req {
+        ChatKitRequest::AddUserMessage(p) => Some(&p.thread_id),
+        ChatKitRequest::AddClientToolOutput(p) => Some(&p.thread_id),
+        ChatKitRequest::AddStructuredInput(p) => Some(&p.thread_id),
+        ChatKitRequest::RetryAfterItem(p) => Some(&p.thread_id),
+        ChatKitRequest::CustomAction(p) | ChatKitRequest::SyncCustomAction(p) => Some(&p.thread_id),
+        ChatKitRequest::GetThread(p) | ChatKitRequest::DeleteThread(p) => Some(&p.thread_id),
+        ChatKitRequest::UpdateThread(p) => Some(&p.thread_id),
+        ChatKitRequest::ListItems(p) => Some(&p.thread_id),
+        ChatKitRequest::Feedback(p) => Some(&p.thread_id),
+        _ => None,
+    }
+}
+
+/// Serializes a response body (our own types cannot fail to serialize).
+pub(crate) fn json<T: Serialize>(value: &T) -> Result<ChatKitResponse, ChatKitError> {
+    serde_json::to_vec(value)
+        .map(|v| ChatKitResponse::Json(Bytes::from(v)))
+        .map_err(|e| ChatKitError::internal(&e))
+}
+
+fn empty_object() -> ChatKitResponse {
+    ChatKitResponse::Json(Bytes::from_static(b"{}"))
+}
+
+fn page_size(limit: Option<u32>) -> usize {
+    match limit {
+        None | Some(0) => DEFAULT_PAGE_SIZE,
+        Some(n) => n as usize,
+    }
+}
+
+/// Hidden items are removed *after* paging; `has_more`/`after` stay as the store computed them (spec §3.12).
+fn without_hidden(mut page: Page<ThreadItem>) -> Page<ThreadItem> {
+    page.data.retain(|item| !item.is_hidden());
+    page
+}
+
+impl ChatKitServer {
+    /// A server with the default lock wait (30 s) and channel capacity (64 frames).
+    pub fn new(store: Arc<dyn Store>, app: Arc<dyn ChatKitApp>) -> Self {
+        ChatKitServer {
+            store,
+            app,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// How long a streaming request waits for a thread busy with another response before it answers
+    /// an `error` event (`custom`, `allow_retry: true`).
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// How many SSE frames may be buffered for a slow client before the turn waits (minimum 1).
+    pub fn with_channel_capacity(mut self, capacity: usize) -> Self {
+        self.channel_capacity = capacity.max(1);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The application.
+    pub fn app(&self) -> &Arc<dyn ChatKitApp> {
+        &self.app
+    }
+
+    /// How many streaming turns are still running (including ones whose client has left).
+    pub fn running_turns(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Waits until every running turn has finished (e.g. during graceful shutdown; wrap it in a timeout).
+    /// New turns may still start afterwards.
+    pub async fn wait_for_turns(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.tasks.reopen();
+    }
+
+    /// Handles one request body. Streaming requests are validated before the stream starts, so every
+    /// `Err` here is an HTTP status with `{"detail": …}`; failures after that are `error` events.
+    pub async fn process(
+        &self,
+        body: &[u8],
+        ctx: RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
+        let started = Instant::now();
+        let req = ChatKitRequest::decode(body).inspect_err(|e| {
+            tracing::info!(error = %e, "chatkit request rejected: undecodable body");
+        })?;
+        let kind = request_type(&req);
+        let thread_id = request_thread_id(&req).unwrap_or_default().to_string();
+        let result = if req.is_streaming() {
+            self.start_stream(req, ctx, kind, started).await
+        } else {
+            self.handle_json(req, &ctx).await
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(res) => tracing::info!(
+                request_type = kind,
+                thread_id,
+                stream = res.is_stream(),
+                duration_ms,
+                "chatkit request"
+            ),
+            Err(e) => tracing::info!(
+                request_type = kind,
+                thread_id,
+                status = e.status.as_u16(),
+                detail = e.detail,
+                duration_ms,
+                "chatkit request failed"
+            ),
+        }
+        result
+    }
+
+    /// Convenience for axum handlers: [`Self::process`] turned into a response.
+    pub async fn handle(&self, body: &[u8], ctx: RequestContext) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        match self.process(body, ctx).await {
+            Ok(res) => res.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn handle_json(
+        &self,
+        req: ChatKitRequest,
+        ctx: &RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
+        let store = &self.store;
+        match req {
+            ChatKitRequest::GetThread(p) => {
+                // Spec §3.8: the oldest page, ascending, hidden items filtered after paging.
+                let thread = store.load_thread(ctx, &p.thread_id).await?;
+                let items = store
+                    .load_thread_items(
+                        ctx,
+                        &p.thread_id,
+                        None,
+                        DEFAULT_PAGE_SIZE,
+                        crate::types::Order::Asc,
+                    )
+                    .await?;
+                json(&thread.to_thread(without_hidden(items)))
+            }
+            ChatKitRequest::ListThreads(p) => self.list_threads(p, ctx).await,
+            ChatKitRequest::UpdateThread(p) => {
+                let mut thread = store.load_thread(ctx, &p.thread_id).await?;
+                thread.title = Some(p.title);
+                store.save_thread(ctx, &thread).await?;
+                json(&thread.to_thread(Page::default()))
+            }
+            ChatKitRequest::DeleteThread(p) => {
+                // Deviation: a missing thread is a 404 (the store reports it), not `{}`.
+                store.delete_thread(ctx, &p.thread_id).await?;
+                // The thread is gone either way; an app hook failure is logged, not reported.
+                if let Err(e) = self.app.thread_deleted(&p.thread_id, ctx).await {
+                    tracing::error!(thread_id = p.thread_id, error = %e, "thread_deleted hook failed");
+                }
+                Ok(empty_object())
+            }
+            ChatKitRequest::ListItems(p) => self.list_items(p, ctx).await,
+            ChatKitRequest::Feedback(p) => {
+                self.app
+                    .add_feedback(&p.thread_id, &p.item_ids, p.kind, ctx)
+                    .await?;
+                Ok(empty_object())
+            }
+            ChatKitRequest::CreateAttachment(p) => {
+                let attachment = self.app.create_attachment(&p, ctx).await?;
+                store.save_attachment(ctx, &attachment).await?;
+                json(&attachment)
+            }
+            ChatKitRequest::DeleteAttachment(p) => {
+                // Deviation: a missing attachment is a 404 (the SDK answers `{}`).
+                store.load_attachment(ctx, &p.attachment_id).await?;
+                store.delete_attachment(ctx, &p.attachment_id).await?;
+                Ok(empty_object())
+            }
+            ChatKitRequest::Transcribe(p) => self.transcribe(p, ctx).await,
+            ChatKitRequest::SyncCustomAction(p) => self.sync_custom_action(p, ctx).await,
+            streaming => Err(ChatKitError::internal(&format!(
+                "streaming request {} reached the JSON handler",
+                request_type(&streaming)
+            ))),
+        }
+    }
+
+    async fn list_threads(
+        &self,
+        p: ListThreadsParams,
+        ctx: &RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
+        let page = self
+            .store
+            .load_threads(ctx, page_size(p.limit), p.after.as_deref(), p.order)
+            .await?;
+        let threads = Page {
+            data: page
+                .data
+                .iter()
+                .map(|t| t.to_thread(Page::default()))
+                .collect(),
+            has_more: page.has_more,
+            after: page.after,
+        };
+        json(&threads)
+    }
+
+    /// `items.list`. Deviation: a missing thread is a 404 (the SDK answers an empty page).
+    async fn list_items(
+        &self,
+        p: ListItemsParams,
+        ctx: &RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
+        self.store.load_thread(ctx, &p.thread_id).await?;
+        let page = self
+            .store
+            .load_thread_items(
+                ctx,
+                &p.thread_id,
+                p.after.as_deref(),
+                page_size(p.limit),
+                p.order,
+            )
+            .await?;
+        json(&without_hidden(page))
+    }
+
+    /// `input.transcribe`: base64 decoded leniently (whitespace, URL-safe alphabet, missing padding and a
+    /// `data:…;base64,` prefix are accepted), 400 when it still is not base64 or is empty.
+    async fn transcribe(
+        &self,
+        p: TranscribeParams,
+        ctx: &RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
+        let audio = decode_base64_lenient(&p.audio_base64).map_err(|e| {
+            ChatKitError::bad_request(format!("`audio_base64` is not valid base64: {e}"))
+        })?;
+        if audio.is_empty() {
+            return Err(ChatKitError::bad_request(
+                "`audio_base64` is empty: no audio to transcribe",
+            ));
+        }
+        let text = self.app.transcribe(audio, &p.mime_type, ctx).await?;
+        json(&serde_json::json!({ "text": text }))
+    }
+
+    /// `threads.sync_custom_action`: `{"updated_item": item}` or `{}`. A sender that is not a widget is a
+    /// 400. Deviation: the returned item is persisted with `save_item` so a reload shows what the client
+    /// shows (spec §13.11).
+    async fn sync_custom_action(
+        &self,
+        p: CustomActionParams,
+        ctx: &RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
+        let thread = self.store.load_thread(ctx, &p.thread_id).await?;
+        let sender = self.load_widget_sender(&p, ctx).await?;
+        match self
+            .app
+            .sync_action(&thread, &p.action, sender.as_ref(), ctx)
+            .await?
+        {
+            Some(item) => {
+                self.store.save_item(ctx, &p.thread_id, &item).await?;
+                json(&serde_json::json!({ "updated_item": item }))
+            }
+            None => Ok(empty_object()),
+        }
+    }
+
+    /// Loads the optional sender of a sync action; 404 if missing, 400 if not a widget.
+    async fn load_widget_sender(
+        &self,
+        p: &CustomActionParams,
+        ctx: &RequestContext,
+    ) -> Result<Option<ThreadItem>, ChatKitError> {
+        let Some(item_id) = &p.item_id else {
+            return Ok(None);
+        };
+        let item = self.store.load_item(ctx, &p.thread_id, item_id).await?;
+        if !matches!(item.kind, ItemKind::Widget(_)) {
+            return Err(ChatKitError::bad_request(format!(
+                "item {item_id} is a {} item; actions can only be sent by widget items",
+                item.type_name()
+            )));
+        }
+        Ok(Some(item))
+    }
+}
+
+/// Decodes base64 the way Python's `b64decode` tolerates it: whitespace ignored, padding optional;
+/// additionally accepts the URL-safe alphabet and a `data:…;base64,` prefix.
+pub(crate) fn decode_base64_lenient(input: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let data = match input.find("base64,") {
+        Some(i) if input.starts_with("data:") => &input[i + "base64,".len()..],
+        _ => input,
+    };
+    let cleaned: String = data
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    LENIENT.decode(cleaned.trim_end_matches('='))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_is_decoded_leniently() {
+        assert_eq!(decode_base64_lenient("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64_lenient("aGVs\nbG8").unwrap(), b"hello");
+        assert_eq!(
+            decode_base64_lenient("data:audio/webm;base64,aGVsbG8=").unwrap(),
+            b"hello"
+        );
+        assert_eq!(
+            decode_base64_lenient("-_8=").unwrap(),
+            decode_base64_lenient("+/8=").unwrap()
+        );
+        assert!(decode_base64_lenient("not base64!").is_err());
+    }
+
+    #[test]
+    fn limits_default_to_20() {
+        assert_eq!(page_size(None), 20);
+        assert_eq!(page_size(Some(0)), 20);
+        assert_eq!(page_size(Some(3)), 3);
+    }
+}

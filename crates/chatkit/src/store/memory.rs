@@ -1,0 +1,435 @@
+//! [`MemoryStore`]: the in-memory [`Store`] used by tests (and `memory://`).
+//!
+//! It follows exactly the semantics the SQL stores implement, so the conformance suite can run
+//! against all three: threads and items are positioned by `(created_at, insertion sequence)`,
+//! upserts keep the original position, every thread records its owner and other owners see
+//! nothing, an unknown `after` cursor yields an empty page, and `lock_thread` is an in-process
+//! per-thread mutex with a bounded wait. Nothing survives the process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::locks::LocalLocks;
+use super::{RequestContext, Store, StoreError, StoreResult, ThreadLock, Versioned};
+use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
+
+/// Position of a thread or item: `(created_at micros, insertion sequence)`.
+type Pos = (i64, u64);
+
+#[derive(Debug)]
+struct ThreadRec {
+    owner: String,
+    pos: Pos,
+    meta: ThreadMetadata,
+}
+
+#[derive(Debug, Default)]
+struct ItemList {
+    positions: HashMap<String, Pos>,
+    ordered: BTreeMap<Pos, ThreadItem>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    seq: u64,
+    threads: HashMap<String, ThreadRec>,
+    items: HashMap<String, ItemList>,
+    attachments: HashMap<String, (String, Attachment)>,
+    attachment_data: HashMap<String, (String, Vec<u8>)>,
+    kv: HashMap<(String, String), Versioned>,
+}
+
+impl State {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn owns(&self, ctx: &RequestContext, thread_id: &str) -> bool {
+        self.threads
+            .get(thread_id)
+            .is_some_and(|t| t.owner == ctx.owner_id)
+    }
+}
+
+/// A [`Store`] kept in process memory (tests and demos; nothing is persisted).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    locks: LocalLocks,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn upsert_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        let mut st = self.state();
+        if !st.owns(ctx, thread_id) {
+            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
+        }
+        let seq = st.next_seq();
+        let list = st.items.entry(thread_id.to_string()).or_default();
+        match list.positions.get(&item.id) {
+            Some(pos) => {
+                list.ordered.insert(*pos, item.clone());
+            }
+            None => {
+                let pos = (item.created_at.micros(), seq);
+                list.positions.insert(item.id.clone(), pos);
+                list.ordered.insert(pos, item.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Cuts one page out of `entries` (already in ascending position order) per the cursor rules:
+/// `after` is exclusive, unknown `after` → empty page, `after` of the result = last id when more follow.
+fn paginate<T: Clone>(
+    entries: Vec<(&str, &T)>,
+    after: Option<&str>,
+    limit: usize,
+    order: Order,
+) -> Page<T> {
+    let mut entries = entries;
+    if order == Order::Desc {
+        entries.reverse();
+    }
+    let start = match after {
+        None => 0,
+        Some(cursor) => match entries.iter().position(|(id, _)| *id == cursor) {
+            Some(i) => i + 1,
+            None => return Page::default(),
+        },
+    };
+    let rest = &entries[start.min(entries.len())..];
+    let has_more = rest.len() > limit;
+    let data: Vec<T> = rest.iter().take(limit).map(|(_, v)| (*v).clone()).collect();
+    let after = if has_more {
+        rest.get(limit.saturating_sub(1))
+            .map(|(id, _)| id.to_string())
+    } else {
+        None
+    };
+    let after = if has_more && limit == 0 { None } else { after };
+    Page {
+        data,
+        has_more,
+        after,
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn load_thread(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+    ) -> StoreResult<ThreadMetadata> {
+        let st = self.state();
+        match st.threads.get(thread_id) {
+            Some(t) if t.owner == ctx.owner_id => Ok(t.meta.clone()),
+            _ => Err(StoreError::ThreadNotFound(thread_id.to_string())),
+        }
+    }
+
+    async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
+        let mut st = self.state();
+        let seq = st.next_seq();
+        match st.threads.get_mut(&thread.id) {
+            Some(t) if t.owner == ctx.owner_id => t.meta = thread.clone(),
+            Some(_) => return Err(StoreError::ThreadNotFound(thread.id.clone())),
+            None => {
+                let rec = ThreadRec {
+                    owner: ctx.owner_id.clone(),
+                    pos: (thread.created_at.micros(), seq),
+                    meta: thread.clone(),
+                };
+                st.threads.insert(thread.id.clone(), rec);
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_threads(
+        &self,
+        ctx: &RequestContext,
+        limit: usize,
+        after: Option<&str>,
+        order: Order,
+    ) -> StoreResult<Page<ThreadMetadata>> {
+        let st = self.state();
+        let mut mine: Vec<&ThreadRec> = st
+            .threads
+            .values()
+            .filter(|t| t.owner == ctx.owner_id)
+            .collect();
+        mine.sort_by_key(|t| t.pos);
+        let entries = mine.iter().map(|t| (t.meta.id.as_str(), &t.meta)).collect();
+        Ok(paginate(entries, after, limit, order))
+    }
+
+    async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
+        let mut st = self.state();
+        if !st.owns(ctx, thread_id) {
+            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
+        }
+        st.threads.remove(thread_id);
+        st.items.remove(thread_id);
+        Ok(())
+    }
+
+    async fn load_thread_items(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        order: Order,
+    ) -> StoreResult<Page<ThreadItem>> {
+        let st = self.state();
+        if !st.owns(ctx, thread_id) {
+            return Ok(Page::default());
+        }
+        let Some(list) = st.items.get(thread_id) else {
+            return Ok(Page::default());
+        };
+        let entries = list.ordered.values().map(|i| (i.id.as_str(), i)).collect();
+        Ok(paginate(entries, after, limit, order))
+    }
+
+    async fn add_thread_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        self.upsert_item(ctx, thread_id, item)
+    }
+
+    async fn save_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        self.upsert_item(ctx, thread_id, item)
+    }
+
+    async fn load_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<ThreadItem> {
+        let st = self.state();
+        let not_found = || StoreError::ItemNotFound {
+            thread_id: thread_id.to_string(),
+            item_id: item_id.to_string(),
+        };
+        if !st.owns(ctx, thread_id) {
+            return Err(not_found());
+        }
+        let list = st.items.get(thread_id).ok_or_else(not_found)?;
+        let pos = list.positions.get(item_id).ok_or_else(not_found)?;
+        list.ordered.get(pos).cloned().ok_or_else(not_found)
+    }
+
+    async fn delete_thread_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<()> {
+        let mut st = self.state();
+        if !st.owns(ctx, thread_id) {
+            return Ok(());
+        }
+        if let Some(list) = st.items.get_mut(thread_id)
+            && let Some(pos) = list.positions.remove(item_id)
+        {
+            list.ordered.remove(&pos);
+        }
+        Ok(())
+    }
+
+    async fn delete_items_after(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<u64> {
+        let mut st = self.state();
+        let not_found = || StoreError::ItemNotFound {
+            thread_id: thread_id.to_string(),
+            item_id: item_id.to_string(),
+        };
+        if !st.owns(ctx, thread_id) {
+            return Err(not_found());
+        }
+        let list = st.items.get_mut(thread_id).ok_or_else(not_found)?;
+        let pos = *list.positions.get(item_id).ok_or_else(not_found)?;
+        let later: Vec<Pos> = list
+            .ordered
+            .range((pos.0, pos.1 + 1)..)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in &later {
+            if let Some(item) = list.ordered.remove(p) {
+                list.positions.remove(&item.id);
+            }
+        }
+        Ok(later.len() as u64)
+    }
+
+    async fn save_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment: &Attachment,
+    ) -> StoreResult<()> {
+        let mut st = self.state();
+        match st.attachments.get_mut(&attachment.id) {
+            Some((owner, a)) if *owner == ctx.owner_id => *a = attachment.clone(),
+            Some(_) => return Err(StoreError::AttachmentNotFound(attachment.id.clone())),
+            None => {
+                st.attachments.insert(
+                    attachment.id.clone(),
+                    (ctx.owner_id.clone(), attachment.clone()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment_id: &str,
+    ) -> StoreResult<Attachment> {
+        match self.state().attachments.get(attachment_id) {
+            Some((owner, a)) if *owner == ctx.owner_id => Ok(a.clone()),
+            _ => Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
+        }
+    }
+
+    async fn delete_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment_id: &str,
+    ) -> StoreResult<()> {
+        let mut st = self.state();
+        if st
+            .attachments
+            .get(attachment_id)
+            .is_some_and(|(o, _)| *o == ctx.owner_id)
+        {
+            st.attachments.remove(attachment_id);
+        }
+        if st
+            .attachment_data
+            .get(attachment_id)
+            .is_some_and(|(o, _)| *o == ctx.owner_id)
+        {
+            st.attachment_data.remove(attachment_id);
+        }
+        Ok(())
+    }
+
+    async fn save_attachment_data(
+        &self,
+        ctx: &RequestContext,
+        attachment_id: &str,
+        data: &[u8],
+    ) -> StoreResult<()> {
+        let mut st = self.state();
+        match st.attachment_data.get_mut(attachment_id) {
+            Some((owner, bytes)) if *owner == ctx.owner_id => *bytes = data.to_vec(),
+            Some(_) => return Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
+            None => {
+                st.attachment_data.insert(
+                    attachment_id.to_string(),
+                    (ctx.owner_id.clone(), data.to_vec()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_attachment_data(
+        &self,
+        ctx: &RequestContext,
+        attachment_id: &str,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        match self.state().attachment_data.get(attachment_id) {
+            Some((owner, bytes)) if *owner == ctx.owner_id => Ok(Some(bytes.clone())),
+            _ => Ok(None),
+        }
+    }
+
+    async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
+        Ok(self
+            .state()
+            .kv
+            .get(&(namespace.to_string(), key.to_string()))
+            .cloned())
+    }
+
+    async fn kv_compare_and_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: Option<i64>,
+        value: &Value,
+    ) -> StoreResult<bool> {
+        let mut st = self.state();
+        let k = (namespace.to_string(), key.to_string());
+        let current = st.kv.get(&k).map(|v| v.version);
+        if current != expected {
+            return Ok(false);
+        }
+        let version = current.unwrap_or(0) + 1;
+        st.kv.insert(
+            k,
+            Versioned {
+                value: value.clone(),
+                version,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn kv_delete(&self, namespace: &str, key: &str) -> StoreResult<()> {
+        self.state()
+            .kv
+            .remove(&(namespace.to_string(), key.to_string()));
+        Ok(())
+    }
+
+    async fn lock_thread(&self, thread_id: &str, wait: Duration) -> StoreResult<ThreadLock> {
+        Ok(ThreadLock::new(self.locks.lock(thread_id, wait).await?))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "memory://".to_string()
+    }
+}

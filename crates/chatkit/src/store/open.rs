@@ -1,0 +1,118 @@
+//! [`open_store`]: picks and opens a [`Store`] implementation from a database URL, with the
+//! [`StoreOptions`] shared by every backend. Errors are single clear lines meant for the start-up
+//! output, and never contain a password.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::memory::MemoryStore;
+use super::postgres::PostgresStore;
+use super::sqlite::{SqliteLocation, SqliteStore};
+use super::{Store, StoreError};
+
+/// Tuning shared by the store backends (each uses the fields that apply to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// PostgreSQL: pool size. SQLite: number of reader connections (1–16; writes use one more).
+    pub max_connections: u32,
+    /// PostgreSQL: schema used for every table (created if missing); `None` = the server default
+    /// (`public`). Lets tests and several apps share one database.
+    pub schema: Option<String>,
+    /// How long to wait to connect at start and for a free pooled connection afterwards.
+    pub connect_timeout: Duration,
+    /// SQLite: how long a statement waits for a lock held by another connection/process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 10,
+            schema: None,
+            connect_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens the store named by `url`, runs its migrations, and checks it answers:
+///
+/// * `sqlite://path/to/file.db` (relative), `sqlite:///absolute/path.db`, `sqlite::memory:`;
+/// * `postgres://…` / `postgresql://…` (pool, migrations under an advisory lock);
+/// * `memory://` (the in-memory [`MemoryStore`], nothing persisted).
+pub async fn open_store(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(url, &options).await?;
+        return Ok(Arc::new(store));
+    }
+    if let Some(location) = SqliteLocation::from_url(url) {
+        let store = SqliteStore::open(&location, &options).await?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("memory:") {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or(url);
+    Err(StoreError::Database(format!(
+        "unsupported database URL scheme `{scheme}`: use sqlite://path/to/file.db, \
+         postgres://user@host:port/db or memory://"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sqlite_urls() {
+        use std::path::PathBuf;
+        let file = |p: &str| Some(SqliteLocation::File(PathBuf::from(p)));
+        assert_eq!(
+            SqliteLocation::from_url("sqlite://data/chatkit.db"),
+            file("data/chatkit.db")
+        );
+        assert_eq!(
+            SqliteLocation::from_url("sqlite:///tmp/x.db"),
+            file("/tmp/x.db")
+        );
+        assert_eq!(
+            SqliteLocation::from_url("sqlite:x.db?mode=rwc"),
+            file("x.db")
+        );
+        assert_eq!(
+            SqliteLocation::from_url("sqlite::memory:"),
+            Some(SqliteLocation::Memory)
+        );
+        assert_eq!(
+            SqliteLocation::from_url("sqlite://:memory:"),
+            Some(SqliteLocation::Memory)
+        );
+        assert_eq!(SqliteLocation::from_url("postgres://x"), None);
+    }
+
+    #[tokio::test]
+    async fn rejects_unknown_schemes_with_the_list() {
+        let err = open_store("mysql://root:secret@db/x", StoreOptions::default())
+            .await
+            .err();
+        let msg = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg.contains("unsupported database URL scheme `mysql`"),
+            "{msg}"
+        );
+        assert!(!msg.contains("secret"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn opens_memory_and_sqlite_memory() {
+        let m = open_store("memory://", StoreOptions::default())
+            .await
+            .map(|s| s.describe());
+        assert_eq!(m.ok().as_deref(), Some("memory://"));
+        let s = open_store("sqlite::memory:", StoreOptions::default())
+            .await
+            .map(|s| s.describe());
+        assert_eq!(s.ok().as_deref(), Some("sqlite::memory:"));
+    }
+}

@@ -1,0 +1,555 @@
+//! [`PostgresStore`]: the shared [`Store`] for several server replicas on one PostgreSQL database.
+//!
+//! A sqlx pool (size configurable) runs one prepared statement per call, with JSON kept as TEXT and
+//! rows positioned by `(created_at, seq)` (`seq` is a `BIGSERIAL`: insertion order). Migrations run
+//! at connect time under `pg_advisory_lock`, so replicas may start together. An optional schema
+//! (created if missing) becomes the `search_path` of every connection.
+//!
+//! `lock_thread` serializes responses across replicas with session advisory locks
+//! (`pg_try_advisory_lock`, polled until the wait elapses). The locks live on a few dedicated
+//! *lock sessions* owned by the store, never on pooled connections: a pooled connection returned
+//! with a lock still held is therefore impossible, and a long turn does not pin a pool connection.
+//! Inside one process an in-memory per-thread mutex is taken first (session locks are re-entrant).
+//! Acquisition and release run in spawned tasks so a cancelled caller can neither leak a lock
+//! nor leave a half-read reply on a lock session; if a lock session breaks, PostgreSQL drops its
+//! locks with the session and the store reconnects on next use.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+use super::open::StoreOptions;
+use super::pg_locks::{PgLocks, connect_once};
+use super::queries::postgres::*;
+use super::sql::{
+    POSTGRES_MIGRATIONS, db_err, decode, encode, fetch_limit, page_from_rows, stable_hash,
+};
+use super::{RequestContext, Store, StoreError, StoreResult, ThreadLock, Versioned};
+use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
+
+/// A [`Store`] on PostgreSQL, safe to share between several server processes.
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+    locks: Arc<PgLocks>,
+    label: String,
+}
+
+impl PostgresStore {
+    /// Connects, creates the schema if one is configured, runs pending migrations (under an
+    /// advisory lock) and returns the store. Errors name the server, never the password.
+    pub async fn connect(url: &str, options: &StoreOptions) -> StoreResult<Self> {
+        let base = PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Database(format!("invalid PostgreSQL URL: {}", redact_url_error(&e)))
+        })?;
+        let schema = match &options.schema {
+            Some(s) => Some(valid_schema(s)?.to_string()),
+            None => None,
+        };
+        let mut label = format!(
+            "postgres://{}@{}:{}/{}",
+            base.get_username(),
+            base.get_host(),
+            base.get_port(),
+            base.get_database().unwrap_or_default()
+        );
+        if let Some(s) = &schema {
+            label.push_str(&format!(" (schema {s})"));
+        }
+        let mut connect = match base.get_application_name() {
+            Some(_) => base,
+            None => base.application_name("chatkit"),
+        };
+        if let Some(s) = &schema {
+            connect = connect.options([("search_path", s.as_str())]);
+        }
+        let unreachable = |e: String| {
+            StoreError::Database(format!("cannot connect to PostgreSQL at {label}: {e}"))
+        };
+        let mut conn = connect_once(&connect, options.connect_timeout)
+            .await
+            .map_err(unreachable)?;
+        let migrated = migrate(&mut conn, schema.as_deref()).await;
+        // Closing the session also releases the migration lock if migrating failed halfway.
+        let _ = conn.close().await;
+        migrated.map_err(|e| match e {
+            StoreError::Database(m) => StoreError::Database(format!("PostgreSQL at {label}: {m}")),
+            other => other,
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.connect_timeout)
+            .connect_lazy_with(connect.clone());
+        let namespace = schema.unwrap_or_else(|| "public".into());
+        let locks = Arc::new(PgLocks::new(connect, options.connect_timeout, namespace));
+        tracing::debug!(database = %label, "PostgreSQL store connected");
+        Ok(PostgresStore { pool, locks, label })
+    }
+
+    /// The connection pool (for tests and maintenance tasks).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool and the lock sessions (dropping every lock they hold).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.locks.close().await;
+    }
+
+    async fn upsert_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        let data = encode("item", item)?;
+        let done = sqlx::query(UPSERT_ITEM)
+            .bind(thread_id)
+            .bind(&ctx.owner_id)
+            .bind(&item.id)
+            .bind(item.created_at.micros())
+            .bind(item.type_name())
+            .bind(data)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("save item", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// sqlx's URL errors quote no URL, but be safe: drop anything that looks like `user:pass@`.
+fn redact_url_error(e: &sqlx::Error) -> String {
+    let text = e.to_string();
+    if text.contains('@') {
+        "malformed URL".to_string()
+    } else {
+        text
+    }
+}
+
+/// Schema names are interpolated into `CREATE SCHEMA`, so only plain identifiers are accepted.
+fn valid_schema(s: &str) -> StoreResult<&str> {
+    let mut chars = s.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && s.len() <= 63 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(s)
+    } else {
+        Err(StoreError::Database(format!(
+            "invalid PostgreSQL schema name `{s}`: use letters, digits and `_` (at most 63)"
+        )))
+    }
+}
+
+/// Creates the schema and applies pending migrations while holding a session advisory lock.
+async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> StoreResult<()> {
+    let err = |e| db_err("migrations", e);
+    let key = stable_hash(&format!(
+        "chatkit-migrations:{}",
+        schema.unwrap_or("public")
+    ));
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    if let Some(s) = schema {
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{s}\""
+        )))
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    }
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS chatkit_migrations \
+         (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(err)?;
+    let current: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0)::BIGINT FROM chatkit_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(err)?;
+    for m in POSTGRES_MIGRATIONS.iter().filter(|m| m.version > current) {
+        let mut tx = conn.begin().await.map_err(err)?;
+        sqlx::raw_sql(m.sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err(&format!("migration {} ({})", m.version, m.name), e))?;
+        sqlx::query(
+            "INSERT INTO chatkit_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(crate::types::Timestamp::now().micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied PostgreSQL migration"
+        );
+    }
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn load_thread(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+    ) -> StoreResult<ThreadMetadata> {
+        let row: Option<String> = sqlx::query_scalar(LOAD_THREAD)
+            .bind(thread_id)
+            .bind(&ctx.owner_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("load thread", e))?;
+        match row {
+            Some(data) => decode("thread", &data),
+            None => Err(StoreError::ThreadNotFound(thread_id.to_string())),
+        }
+    }
+
+    async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
+        let data = encode("thread", thread)?;
+        let done = sqlx::query(SAVE_THREAD)
+            .bind(&thread.id)
+            .bind(&ctx.owner_id)
+            .bind(thread.created_at.micros())
+            .bind(data)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("save thread", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ThreadNotFound(thread.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn load_threads(
+        &self,
+        ctx: &RequestContext,
+        limit: usize,
+        after: Option<&str>,
+        order: Order,
+    ) -> StoreResult<Page<ThreadMetadata>> {
+        let sql = match (order, after.is_some()) {
+            (Order::Asc, false) => THREADS_ASC,
+            (Order::Desc, false) => THREADS_DESC,
+            (Order::Asc, true) => THREADS_ASC_AFTER,
+            (Order::Desc, true) => THREADS_DESC_AFTER,
+        };
+        let mut q = sqlx::query_as::<_, (String, String)>(sql)
+            .bind(&ctx.owner_id)
+            .bind(fetch_limit(limit));
+        if let Some(cursor) = after {
+            q = q.bind(cursor);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("list threads", e))?;
+        let rows = rows
+            .into_iter()
+            .map(|(id, data)| Ok((id, decode("thread", &data)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(page_from_rows(rows, limit))
+    }
+
+    async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
+        let done = sqlx::query(DELETE_THREAD)
+            .bind(thread_id)
+            .bind(&ctx.owner_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("delete thread", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn load_thread_items(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        order: Order,
+    ) -> StoreResult<Page<ThreadItem>> {
+        let sql = match (order, after.is_some()) {
+            (Order::Asc, false) => ITEMS_ASC,
+            (Order::Desc, false) => ITEMS_DESC,
+            (Order::Asc, true) => ITEMS_ASC_AFTER,
+            (Order::Desc, true) => ITEMS_DESC_AFTER,
+        };
+        let mut q = sqlx::query_as::<_, (String, String)>(sql)
+            .bind(thread_id)
+            .bind(&ctx.owner_id)
+            .bind(fetch_limit(limit));
+        if let Some(cursor) = after {
+            q = q.bind(cursor);
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("list items", e))?;
+        let rows = rows
+            .into_iter()
+            .map(|(id, data)| Ok((id, decode("item", &data)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(page_from_rows(rows, limit))
+    }
+
+    async fn add_thread_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        self.upsert_item(ctx, thread_id, item).await
+    }
+
+    async fn save_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        self.upsert_item(ctx, thread_id, item).await
+    }
+
+    async fn load_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<ThreadItem> {
+        let row: Option<String> = sqlx::query_scalar(LOAD_ITEM)
+            .bind(thread_id)
+            .bind(&ctx.owner_id)
+            .bind(item_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("load item", e))?;
+        match row {
+            Some(data) => decode("item", &data),
+            None => Err(StoreError::ItemNotFound {
+                thread_id: thread_id.to_string(),
+                item_id: item_id.to_string(),
+            }),
+        }
+    }
+
+    async fn delete_thread_item(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(DELETE_ITEM)
+            .bind(thread_id)
+            .bind(&ctx.owner_id)
+            .bind(item_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("delete item", e))?;
+        Ok(())
+    }
+
+    async fn delete_items_after(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        item_id: &str,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(DELETE_ITEMS_AFTER)
+            .bind(thread_id)
+            .bind(&ctx.owner_id)
+            .bind(item_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("delete items", e))?;
+        if done.rows_affected() == 0 {
+            // Nothing after it, or the item does not exist: tell the two apart.
+            self.load_item(ctx, thread_id, item_id).await?;
+        }
+        Ok(done.rows_affected())
+    }
+
+    async fn save_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment: &Attachment,
+    ) -> StoreResult<()> {
+        let data = encode("attachment", attachment)?;
+        let done = sqlx::query(SAVE_ATTACHMENT)
+            .bind(&attachment.id)
+            .bind(&ctx.owner_id)
+            .bind(data)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("save attachment", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AttachmentNotFound(attachment.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn load_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment_id: &str,
+    ) -> StoreResult<Attachment> {
+        let row: Option<String> = sqlx::query_scalar(LOAD_ATTACHMENT)
+            .bind(attachment_id)
+            .bind(&ctx.owner_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("load attachment", e))?;
+        match row {
+            Some(data) => decode("attachment", &data),
+            None => Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
+        }
+    }
+
+    async fn delete_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(DELETE_ATTACHMENT)
+            .bind(attachment_id)
+            .bind(&ctx.owner_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("delete attachment", e))?;
+        Ok(())
+    }
+
+    async fn save_attachment_data(
+        &self,
+        ctx: &RequestContext,
+        attachment_id: &str,
+        data: &[u8],
+    ) -> StoreResult<()> {
+        let done = sqlx::query(SAVE_ATTACHMENT_DATA)
+            .bind(attachment_id)
+            .bind(&ctx.owner_id)
+            .bind(data)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("save attachment data", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn load_attachment_data(
+        &self,
+        ctx: &RequestContext,
+        attachment_id: &str,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar(LOAD_ATTACHMENT_DATA)
+            .bind(attachment_id)
+            .bind(&ctx.owner_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("load attachment data", e))
+    }
+
+    async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
+        let row: Option<(String, i64)> = sqlx::query_as(KV_GET)
+            .bind(namespace)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("read state", e))?;
+        match row {
+            Some((text, version)) => Ok(Some(Versioned {
+                value: decode("state value", &text)?,
+                version,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn kv_compare_and_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: Option<i64>,
+        value: &Value,
+    ) -> StoreResult<bool> {
+        let text = encode("state value", value)?;
+        let q = match expected {
+            None => sqlx::query(KV_INSERT).bind(namespace).bind(key).bind(text),
+            Some(v) => sqlx::query(KV_UPDATE)
+                .bind(namespace)
+                .bind(key)
+                .bind(text)
+                .bind(v),
+        };
+        let done = q
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("write state", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn kv_delete(&self, namespace: &str, key: &str) -> StoreResult<()> {
+        sqlx::query(KV_DELETE)
+            .bind(namespace)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("delete state", e))?;
+        Ok(())
+    }
+
+    async fn lock_thread(&self, thread_id: &str, wait: Duration) -> StoreResult<ThreadLock> {
+        // A spawned task: if the caller is cancelled, the finished guard is dropped (and released).
+        let task = tokio::spawn(self.locks.clone().acquire(thread_id.to_string(), wait));
+        match task.await {
+            Ok(guard) => Ok(ThreadLock::new(guard?)),
+            Err(e) => Err(StoreError::Database(format!(
+                "thread lock task failed: {e}"
+            ))),
+        }
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("ping", e))?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+}

@@ -1,0 +1,278 @@
+//! Fast reading of OpenAI Responses request bodies: only the fields the mock needs (model,
+//! stream, temperature, and per input item its type, role, text, call id and output) are
+//! decoded; `instructions`, `tools` and every other field are skipped without allocating.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::script::InputSummary;
+
+/// The parts of a Responses request the mock uses.
+#[derive(Debug, Default, Deserialize)]
+pub struct OpenAiRequest {
+    /// `model`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `stream`.
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// `temperature`.
+    #[serde(default)]
+    pub temperature: Option<serde_json::Number>,
+    /// `input`.
+    #[serde(default)]
+    pub input: Input,
+}
+
+/// `input`: a plain string or a list of items.
+#[derive(Debug, Default)]
+pub enum Input {
+    /// No input.
+    #[default]
+    Empty,
+    /// A string input (one user message).
+    Text(String),
+    /// Input items.
+    Items(Vec<Item>),
+}
+
+/// One input item (only the fields the mock reads).
+#[derive(Debug, Default, Deserialize)]
+pub struct Item {
+    /// `type` (absent on easy-form messages).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// `role` of a message.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Text of a message's `content`.
+    #[serde(default)]
+    pub content: Option<Text>,
+    /// `call_id` of a function call or output.
+    #[serde(default)]
+    pub call_id: Option<String>,
+    /// `output` of a function call output.
+    #[serde(default)]
+    pub output: Option<Text>,
+}
+
+impl Item {
+    /// The item's type; items with a `role` and no `type` are messages.
+    pub fn kind(&self) -> &str {
+        match (&self.kind, &self.role) {
+            (Some(kind), _) => kind,
+            (None, Some(_)) => "message",
+            (None, None) => "",
+        }
+    }
+}
+
+/// A string, or the `text` of a list of content parts joined by newlines.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Input {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Input;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of input items")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Input, E> {
+                Ok(Input::Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Input, E> {
+                Ok(Input::Text(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Input, E> {
+                Ok(Input::Empty)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Input, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(8));
+                while let Some(item) = seq.next_element::<Item>()? {
+                    items.push(item);
+                }
+                Ok(Input::Items(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Part {
+            #[serde(default)]
+            text: Option<String>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
+                Ok(Text::default())
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
+                let mut out = String::new();
+                while let Some(part) = seq.next_element::<Part>()? {
+                    if let Some(text) = part.text {
+                        if !out.is_empty() {
+                            out.push('\n');
+                        }
+                        out.push_str(&text);
+                    }
+                }
+                Ok(Text(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl OpenAiRequest {
+    /// Decodes a request body.
+    pub fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    /// What the rules look at: last user text, last tool output, last assistant text.
+    pub fn summary(&self) -> InputSummary {
+        let mut summary = InputSummary::default();
+        let items = match &self.input {
+            Input::Empty => return summary,
+            Input::Text(text) => {
+                summary.user_text = Some(text.clone());
+                return summary;
+            }
+            Input::Items(items) => items,
+        };
+        if let Some(last) = items.last()
+            && last.kind() == "function_call_output"
+        {
+            summary.tool_output = Some(last.output.clone().unwrap_or_default().0);
+        }
+        for item in items.iter().rev() {
+            if item.kind() != "message" {
+                continue;
+            }
+            let text = || item.content.clone().unwrap_or_default().0;
+            match item.role.as_deref() {
+                Some("user") if summary.user_text.is_none() => summary.user_text = Some(text()),
+                Some("assistant") if summary.assistant_text.is_none() => {
+                    summary.assistant_text = Some(text());
+                }
+                _ => {}
+            }
+            if summary.user_text.is_some() && summary.assistant_text.is_some() {
+                break;
+            }
+        }
+        summary
+    }
+
+    /// The real API's check: every `function_call_output` follows a `function_call` with its
+    /// `call_id`. Returns the error message.
+    pub fn validate(&self) -> Result<(), String> {
+        let Input::Items(items) = &self.input else {
+            return Ok(());
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for item in items {
+            let id = item.call_id.as_deref().unwrap_or("");
+            match item.kind() {
+                "function_call" => seen.push(id),
+                "function_call_output" if !seen.contains(&id) => {
+                    return Err(format!(
+                        "No tool call found for function call output with call_id {id}."
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> OpenAiRequest {
+        OpenAiRequest::parse(v.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn user_assistant_and_tool_output() {
+        let req = parse(
+            json!({"model": "m", "tools": [{"type": "function", "name": "x"}],
+                "instructions": "long", "temperature": 0.4, "input": [
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "cancel my trip"}, {"type": "input_image", "image_url": "data:"}]},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Confirm cancel?", "annotations": []}]},
+                {"role": "user", "content": "yes"},
+            ]}),
+        );
+        assert_eq!(req.model.as_deref(), Some("m"));
+        assert_eq!(
+            req.temperature.as_ref().map(ToString::to_string).as_deref(),
+            Some("0.4")
+        );
+        let s = req.summary();
+        assert_eq!(s.user_text.as_deref(), Some("yes"));
+        assert_eq!(s.assistant_text.as_deref(), Some("Confirm cancel?"));
+        assert_eq!(s.tool_output, None);
+
+        let req = parse(json!({"input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "seat 14C"}]},
+            {"type": "function_call", "call_id": "call_1", "name": "change_seat", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "{\"result\":\"ok\"}"},
+        ]}));
+        let s = req.summary();
+        assert_eq!(s.tool_output.as_deref(), Some("{\"result\":\"ok\"}"));
+        assert_eq!(s.user_text.as_deref(), Some("seat 14C"));
+        assert_eq!(req.validate(), Ok(()));
+
+        let bad = parse(
+            json!({"input": [{"type": "function_call_output", "call_id": "call_9", "output": [{"type": "input_text", "text": "x"}]}]}),
+        );
+        assert_eq!(bad.summary().tool_output.as_deref(), Some("x"));
+        assert_eq!(
+            bad.validate(),
+            Err("No tool call found for function call output with call_id call_9.".into())
+        );
+        assert_eq!(
+            parse(json!({"input": "hi"})).summary().user_text.as_deref(),
+            Some("hi")
+        );
+        assert_eq!(parse(json!({})).summary(), InputSummary::default());
+        assert!(OpenAiRequest::parse(b"{\"input\": 3}").is_err());
+    }
+}

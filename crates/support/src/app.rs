@@ -1,0 +1,210 @@
+//! [`SupportApp`]: the OpenSkies implementation of [`ChatKitApp`] — model turns through the concierge agent,
+//! widget actions, dictation, image attachments, per-thread state clean-up and model-free thread titles.
+//!
+//! Attachment previews stay plain URLs (`{base}/support/attachments/{id}/content`) instead of the sample's
+//! multi-megabyte `data:` URLs, so later events and thread loads stay small; the model still gets the image
+//! bytes as a data URL when the turn's input is built.
+
+use std::sync::Arc;
+
+use agents::{Agent, NO_PROVIDER_MESSAGE, Provider, Transcriber};
+use async_trait::async_trait;
+use chatkit::app::{AppError, ChatKitApp};
+use chatkit::ids;
+use chatkit::sink::EventSink;
+use chatkit::store::{RequestContext, Store};
+use chatkit::types::{
+    Action, Attachment, AttachmentKind, CreateAttachmentParams, ThreadItem, ThreadMetadata, UploadDescriptor,
+};
+
+use crate::actions::handle_action;
+use crate::agent::{DEFAULT_TEMPERATURE, build_agent, build_input};
+use crate::airline::AirlineStore;
+use crate::titles::maybe_set_title;
+
+/// Largest accepted attachment (5 MiB; exactly 5 MiB is accepted).
+pub const MAX_ATTACHMENT_BYTES: u64 = 5 * 1024 * 1024;
+/// Image types accepted as attachments.
+pub const ACCEPTED_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "image/gif"];
+/// Error text for too-large attachments (HTTP 413).
+pub const TOO_LARGE_MESSAGE: &str = "Attachments are limited to 5 MB in this demo.";
+/// Error text for non-image attachments (HTTP 400).
+pub const NOT_AN_IMAGE_MESSAGE: &str = "Only image attachments are supported in this demo.";
+/// Error text for unsupported dictation formats (HTTP 400).
+pub const BAD_AUDIO_MESSAGE: &str = "Unexpected audio format";
+/// Error text when dictation has no transcription provider (HTTP 503).
+pub const NO_TRANSCRIBER_MESSAGE: &str = "Dictation is not available: no transcription model is configured. Set \
+     OPENAI_API_KEY (or GEMINI_API_KEY) in .env and restart the server.";
+
+/// Tunables of the app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppSettings {
+    /// Model sampling temperature (0.4 by default).
+    pub temperature: f32,
+    /// Whether untitled threads get a title from their first message.
+    pub thread_titles: bool,
+    /// Maximum model calls per turn (10 by default).
+    pub max_model_calls: usize,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings { temperature: DEFAULT_TEMPERATURE, thread_titles: true, max_model_calls: 10 }
+    }
+}
+
+/// The OpenSkies customer-support application.
+pub struct SupportApp {
+    store: Arc<dyn Store>,
+    airline: AirlineStore,
+    provider: Option<Arc<dyn Provider>>,
+    transcriber: Option<Arc<dyn Transcriber>>,
+    settings: AppSettings,
+    agent: Agent,
+}
+
+impl std::fmt::Debug for SupportApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupportApp")
+            .field("store", &self.store.describe())
+            .field("provider", &self.provider.as_ref().map(|p| format!("{} {}", p.name(), p.model())))
+            .field("transcriber", &self.transcriber.is_some())
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl SupportApp {
+    /// Builds the app. Without a provider every turn ends with a clear error event; without a transcriber
+    /// dictation answers 503.
+    pub fn new(
+        store: Arc<dyn Store>,
+        airline: AirlineStore,
+        provider: Option<Arc<dyn Provider>>,
+        transcriber: Option<Arc<dyn Transcriber>>,
+        settings: AppSettings,
+    ) -> Self {
+        let agent = build_agent(&airline, settings.temperature, settings.max_model_calls);
+        SupportApp { store, airline, provider, transcriber, settings, agent }
+    }
+
+    /// The airline state the app works on.
+    pub fn airline(&self) -> &AirlineStore {
+        &self.airline
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &AppSettings {
+        &self.settings
+    }
+
+    /// The concierge agent (instructions, tools, model settings).
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    async fn run_agent(&self, thread: &ThreadMetadata, sink: &EventSink) -> Result<(), AppError> {
+        let Some(provider) = &self.provider else {
+            tracing::warn!(thread_id = %thread.id, "no model provider configured; ending the turn with an error");
+            return Err(AppError::Custom { message: NO_PROVIDER_MESSAGE.into(), allow_retry: false });
+        };
+        let profile = self.airline.profile(&thread.id).await?;
+        let input = build_input(sink.store().as_ref(), sink.context(), &thread.id, &profile).await?;
+        agents::run(&self.agent, provider.as_ref(), input, sink).await
+    }
+}
+
+/// The dictation file name for a MIME type (parameters ignored), or `None` if the format is not accepted.
+pub fn audio_file_name(mime_type: &str) -> Option<&'static str> {
+    let media_type = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match media_type.as_str() {
+        "audio/webm" => Some("audio.webm"),
+        "audio/mp4" => Some("audio.m4a"),
+        "audio/ogg" => Some("audio.ogg"),
+        _ => None,
+    }
+}
+
+/// Whether a declared MIME type is an accepted image type (parameters and case ignored).
+pub fn is_accepted_image(mime_type: &str) -> bool {
+    let media_type = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    ACCEPTED_IMAGE_TYPES.contains(&media_type.as_str())
+}
+
+#[async_trait]
+impl ChatKitApp for SupportApp {
+    async fn respond(
+        &self,
+        thread: &ThreadMetadata,
+        _input: Option<&ThreadItem>,
+        sink: &EventSink,
+    ) -> Result<(), AppError> {
+        let result = self.run_agent(thread, sink).await;
+        if matches!(result, Err(AppError::Disconnected)) || !self.settings.thread_titles {
+            return result;
+        }
+        // Last, so `thread.updated` ends a successful stream (and precedes the error event of a failed one).
+        if let Err(e) = maybe_set_title(sink).await {
+            tracing::warn!(thread_id = %thread.id, error = %e, "could not set the thread title");
+        }
+        result
+    }
+
+    async fn action(
+        &self,
+        thread: &ThreadMetadata,
+        action: &Action,
+        sender: Option<&ThreadItem>,
+        sink: &EventSink,
+    ) -> Result<(), AppError> {
+        handle_action(&self.airline, thread, action, sender, sink).await
+    }
+
+    async fn transcribe(&self, audio: Vec<u8>, mime_type: &str, _ctx: &RequestContext) -> Result<String, AppError> {
+        let Some(file_name) = audio_file_name(mime_type) else {
+            return Err(AppError::BadRequest(BAD_AUDIO_MESSAGE.into()));
+        };
+        let Some(transcriber) = &self.transcriber else {
+            return Err(AppError::Unavailable(NO_TRANSCRIBER_MESSAGE.into()));
+        };
+        let media_type = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        transcriber.transcribe(audio, &media_type, file_name).await.map_err(|e| {
+            tracing::warn!(error = %e, "transcription failed");
+            AppError::Upstream { message: e.to_string(), allow_retry: e.is_retryable() }
+        })
+    }
+
+    async fn create_attachment(
+        &self,
+        params: &CreateAttachmentParams,
+        ctx: &RequestContext,
+    ) -> Result<Attachment, AppError> {
+        if params.size > MAX_ATTACHMENT_BYTES {
+            return Err(AppError::PayloadTooLarge(TOO_LARGE_MESSAGE.into()));
+        }
+        if !is_accepted_image(&params.mime_type) {
+            return Err(AppError::BadRequest(NOT_AN_IMAGE_MESSAGE.into()));
+        }
+        let id = ids::generate(ids::ATTACHMENT);
+        let base = ctx.base_url.trim_end_matches('/');
+        Ok(Attachment {
+            id: id.clone(),
+            name: params.name.clone(),
+            mime_type: params.mime_type.clone(),
+            upload_descriptor: Some(UploadDescriptor {
+                url: format!("{base}/support/attachments/{id}/upload"),
+                method: "POST".into(),
+                headers: Default::default(),
+            }),
+            thread_id: None,
+            kind: AttachmentKind::Image { preview_url: format!("{base}/support/attachments/{id}/content") },
+        })
+    }
+
+    async fn thread_deleted(&self, thread_id: &str, _ctx: &RequestContext) -> Result<(), AppError> {
+        self.airline.delete(thread_id).await.map_err(AppError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,587 @@
+//! Server configuration: every setting comes from a `--flag`, the environment or `.env` (loaded by
+//! `main` with dotenvy before parsing), in that order of precedence, with the defaults documented in
+//! README.md and `.env.example`. Empty environment values (`OPENAI_API_KEY=` in a copied `.env.example`)
+//! count as unset. Secrets are wrapped in [`Secret`] so `Debug` output and `--help` never show them.
+//! Validation failures are [`ConfigError`]s that `main` prints as one line before exiting with code 2.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+
+/// One mebibyte.
+const MIB: usize = 1024 * 1024;
+
+/// Default `DATABASE_URL`: a SQLite file under `data/` next to where the server is started.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/chatkit.db";
+/// Default `MAX_BODY_BYTES` (16 MiB): large enough for base64 dictation audio.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * MIB;
+/// Default `MAX_UPLOAD_BYTES` (5 MiB, the sample's attachment limit; exactly 5 MiB is accepted).
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 5 * MIB;
+
+/// A secret value (API key). `Debug` and `Display` print `<redacted>`; use [`Secret::expose`] to read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.trim().to_string()))
+    }
+}
+
+/// Which model provider answers chat turns when both keys are configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderChoice {
+    /// OpenAI Responses API.
+    Openai,
+    /// Google Gemini API.
+    Gemini,
+}
+
+/// An on/off switch accepting `on|off|true|false|1|0|yes|no`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switch(pub bool);
+
+impl std::str::FromStr for Switch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "1" | "yes" => Ok(Switch(true)),
+            "off" | "false" | "0" | "no" => Ok(Switch(false)),
+            other => Err(format!("expected on or off, got `{other}`")),
+        }
+    }
+}
+
+impl fmt::Display for Switch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0 { "on" } else { "off" })
+    }
+}
+
+/// Which origins may call the API from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*`: any origin (the sample's behaviour).
+    Any,
+    /// Only these exact origins (`scheme://host[:port]`).
+    List(Vec<String>),
+}
+
+/// Why the configuration is unusable. `main` prints it as one line and exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag or variable could not be parsed.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// All settings of the server (`support --help` lists them with their environment variables).
+#[derive(Clone, Parser)]
+#[command(
+    name = "support",
+    version,
+    about = "OpenSkies airline customer-support concierge: a ChatKit backend.",
+    long_about = "OpenSkies airline customer-support concierge: a ChatKit backend.\n\nEvery option can also be set \
+                  through the environment variable shown, or in a .env file in the working directory \
+                  (copy .env.example). Empty values count as unset."
+)]
+pub struct Config {
+    /// Interface to listen on (`0.0.0.0` for all interfaces).
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// TCP port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Database: `sqlite://path/to/file.db` (folder created), `sqlite::memory:`, or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Maximum number of database connections (default: chosen by the store).
+    #[arg(long, env = "DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<u32>,
+    /// OpenAI API key (enables the OpenAI provider and dictation).
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<Secret>,
+    /// OpenAI-compatible base URL, e.g. the mock model `http://127.0.0.1:9100/v1`.
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
+    /// Google Gemini API key (enables the Gemini provider).
+    #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
+    pub gemini_api_key: Option<Secret>,
+    /// Gemini base URL (default `https://generativelanguage.googleapis.com`).
+    #[arg(long, env = "GEMINI_BASE_URL")]
+    pub gemini_base_url: Option<String>,
+    /// Provider answering chat turns when both keys are set (default: openai if its key is set, else gemini).
+    #[arg(long, env = "MODEL_PROVIDER", value_enum, ignore_case = true)]
+    pub model_provider: Option<ProviderChoice>,
+    /// Model name (default: gpt-4.1-mini for OpenAI, the provider's default for Gemini).
+    #[arg(long, env = "MODEL")]
+    pub model: Option<String>,
+    /// Sampling temperature of the agent (0 to 2).
+    #[arg(long, env = "TEMPERATURE", default_value_t = 0.4)]
+    pub temperature: f32,
+    /// OpenAI model used for dictation (`input.transcribe`).
+    #[arg(long, env = "TRANSCRIPTION_MODEL", default_value = "gpt-4o-transcribe")]
+    pub transcription_model: String,
+    /// Seconds allowed to connect to the model API.
+    #[arg(long, env = "MODEL_CONNECT_TIMEOUT_SECS", default_value_t = 10)]
+    pub model_connect_timeout_secs: u64,
+    /// Seconds to wait for a model response to start.
+    #[arg(long, env = "MODEL_FIRST_BYTE_TIMEOUT_SECS", default_value_t = 60)]
+    pub model_first_byte_timeout_secs: u64,
+    /// Seconds without any data from a model stream before the turn fails.
+    #[arg(long, env = "MODEL_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub model_idle_timeout_secs: u64,
+    /// Retries (0–10) of a model request that failed before streaming (429, 5xx, connection errors).
+    #[arg(long, env = "MODEL_MAX_RETRIES", default_value_t = 2)]
+    pub model_max_retries: u32,
+    /// Total seconds a model request may spend waiting between retries.
+    #[arg(long, env = "MODEL_MAX_RETRY_WAIT_SECS", default_value_t = 30)]
+    pub model_max_retry_wait_secs: u64,
+    /// Allowed browser origins: `*` or a comma-separated list such as `http://localhost:5171`.
+    #[arg(long, env = "CORS_ALLOW_ORIGINS", default_value = "*")]
+    pub cors_allow_origins: String,
+    /// Largest accepted body of `POST /support/chatkit`, in bytes (dictation audio arrives as base64).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Largest accepted attachment upload, in bytes (multipart overhead is allowed on top).
+    #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: usize,
+    /// Title new threads from their first message (`on`/`off`).
+    #[arg(long, env = "THREAD_TITLES", default_value = "on")]
+    pub thread_titles: Switch,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info`, `debug`, `support=debug,tower_http=info`.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub rust_log: String,
+}
+
+impl Default for Config {
+    /// The documented defaults, ignoring the environment (used by tests).
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            database_url: DEFAULT_DATABASE_URL.into(),
+            database_pool_size: None,
+            openai_api_key: None,
+            openai_base_url: None,
+            gemini_api_key: None,
+            gemini_base_url: None,
+            model_provider: None,
+            model: None,
+            temperature: 0.4,
+            transcription_model: "gpt-4o-transcribe".into(),
+            model_connect_timeout_secs: 10,
+            model_first_byte_timeout_secs: 60,
+            model_idle_timeout_secs: 60,
+            model_max_retries: 2,
+            model_max_retry_wait_secs: 30,
+            cors_allow_origins: "*".into(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            thread_titles: Switch(true),
+            rust_log: "info".into(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_pool_size", &self.database_pool_size)
+            .field("openai_api_key", &self.openai_api_key)
+            .field("openai_base_url", &self.openai_base_url)
+            .field("gemini_api_key", &self.gemini_api_key)
+            .field("gemini_base_url", &self.gemini_base_url)
+            .field("model_provider", &self.model_provider)
+            .field("model", &self.model)
+            .field("temperature", &self.temperature)
+            .field("transcription_model", &self.transcription_model)
+            .field("model_connect_timeout_secs", &self.model_connect_timeout_secs)
+            .field("model_first_byte_timeout_secs", &self.model_first_byte_timeout_secs)
+            .field("model_idle_timeout_secs", &self.model_idle_timeout_secs)
+            .field("model_max_retries", &self.model_max_retries)
+            .field("model_max_retry_wait_secs", &self.model_max_retry_wait_secs)
+            .field("cors_allow_origins", &self.cors_allow_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("thread_titles", &self.thread_titles)
+            .field("rust_log", &self.rust_log)
+            .finish()
+    }
+}
+
+/// What parsing the command line produced.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A usable configuration.
+    Run(Box<Config>),
+    /// `--help` or `--version`: print this text to stdout and exit 0.
+    Print(String),
+}
+
+impl Config {
+    /// Parses the process arguments and environment (call `dotenvy::dotenv()` first).
+    pub fn load() -> Result<Parsed, ConfigError> {
+        Self::load_from(std::env::args_os())
+    }
+
+    /// Parses the given arguments (first = program name) and the environment, then validates.
+    pub fn load_from<I, T>(args: I) -> Result<Parsed, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut cmd = Config::command();
+        // Empty environment values (`KEY=` lines of a copied .env.example) mean "unset".
+        let empty: Vec<clap::Id> = cmd
+            .get_arguments()
+            .filter(|a| a.get_env().and_then(std::env::var_os).is_some_and(|v| v.is_empty()))
+            .map(|a| a.get_id().clone())
+            .collect();
+        for id in empty {
+            cmd = cmd.mut_arg(id, |a| a.env(None::<&str>));
+        }
+        let matches = match cmd.try_get_matches_from(args) {
+            Ok(m) => m,
+            Err(e) => {
+                return match e.kind() {
+                    clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                        Ok(Parsed::Print(e.render().to_string()))
+                    }
+                    _ => Err(ConfigError::Invalid(one_line(&e.render().to_string()))),
+                };
+            }
+        };
+        let config = Config::from_arg_matches(&matches).map_err(|e| ConfigError::Invalid(one_line(&e.to_string())))?;
+        config.validate()?;
+        Ok(Parsed::Run(Box::new(config)))
+    }
+
+    /// Checks values clap cannot check by type; also normalizes empty strings to `None`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.host.trim().is_empty() {
+            return bad("HOST must not be empty (use 127.0.0.1, 0.0.0.0 or a host name)".into());
+        }
+        if !(0.0..=2.0).contains(&self.temperature) || self.temperature.is_nan() {
+            return bad(format!("TEMPERATURE must be between 0 and 2, got {}", self.temperature));
+        }
+        if self.max_body_bytes < 1024 {
+            return bad(format!("MAX_BODY_BYTES must be at least 1024, got {}", self.max_body_bytes));
+        }
+        if self.max_upload_bytes == 0 {
+            return bad("MAX_UPLOAD_BYTES must be greater than 0".into());
+        }
+        if self.database_pool_size == Some(0) {
+            return bad("DATABASE_POOL_SIZE must be at least 1".into());
+        }
+        for (name, secs) in [
+            ("MODEL_CONNECT_TIMEOUT_SECS", self.model_connect_timeout_secs),
+            ("MODEL_FIRST_BYTE_TIMEOUT_SECS", self.model_first_byte_timeout_secs),
+            ("MODEL_IDLE_TIMEOUT_SECS", self.model_idle_timeout_secs),
+        ] {
+            if secs == 0 {
+                return bad(format!("{name} must be at least 1 second"));
+            }
+        }
+        if self.model_max_retries > 10 {
+            return bad(format!("MODEL_MAX_RETRIES must be from 0 to 10, got {}", self.model_max_retries));
+        }
+        let db = self.database_url.trim();
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://")
+            || db.starts_with("memory:"))
+        {
+            return bad(format!(
+                "DATABASE_URL must start with sqlite:, postgres://, postgresql:// or memory:, got `{}`",
+                redact_url(db)
+            ));
+        }
+        for (name, url) in [("OPENAI_BASE_URL", &self.openai_base_url), ("GEMINI_BASE_URL", &self.gemini_base_url)] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return bad(format!("{name} must start with http:// or https://, got `{url}`"));
+            }
+        }
+        self.cors_origins()?;
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
+            return bad(format!("RUST_LOG `{}` is not a valid log filter: {e}", self.rust_log));
+        }
+        Ok(())
+    }
+
+    /// The parsed `CORS_ALLOW_ORIGINS`.
+    pub fn cors_origins(&self) -> Result<CorsOrigins, ConfigError> {
+        let raw = self.cors_allow_origins.trim();
+        if raw.is_empty() || raw == "*" {
+            return Ok(CorsOrigins::Any);
+        }
+        let mut list = Vec::new();
+        for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            if origin == "*" {
+                return Ok(CorsOrigins::Any);
+            }
+            let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && origin.bytes().all(|b| b.is_ascii_graphic())
+                && !origin.trim_start_matches("https://").trim_start_matches("http://").contains('/');
+            if !valid {
+                return Err(ConfigError::Invalid(format!(
+                    "CORS_ALLOW_ORIGINS entry `{origin}` is not an origin like http://localhost:5171 (no path, no trailing slash)"
+                )));
+            }
+            list.push(origin.to_string());
+        }
+        Ok(CorsOrigins::List(list))
+    }
+
+    /// The listen address as `host:port` (IPv6 hosts bracketed).
+    pub fn listen_addr(&self) -> String {
+        let host = self.host.trim();
+        if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// The folder a SQLite database file lives in, if `DATABASE_URL` names a file.
+    pub fn sqlite_parent_dir(&self) -> Option<PathBuf> {
+        let rest = self.database_url.trim().strip_prefix("sqlite:")?;
+        let path = rest.trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" || path.starts_with(":memory:") {
+            return None;
+        }
+        let parent = std::path::Path::new(path).parent()?;
+        if parent.as_os_str().is_empty() { None } else { Some(parent.to_path_buf()) }
+    }
+
+    /// The model settings in the form the `agents` crate takes.
+    pub fn model_config(&self) -> agents::ModelConfig {
+        let d = agents::ModelConfig::default();
+        let key = |k: &Option<Secret>| k.as_ref().map(|s| s.expose().to_string()).filter(|s| !s.is_empty());
+        agents::ModelConfig {
+            provider: self.model_provider.map(|p| match p {
+                ProviderChoice::Openai => agents::ProviderKind::OpenAi,
+                ProviderChoice::Gemini => agents::ProviderKind::Gemini,
+            }),
+            model: self.model.clone().filter(|m| !m.trim().is_empty()),
+            openai_api_key: key(&self.openai_api_key),
+            openai_base_url: self.openai_base_url.clone().unwrap_or(d.openai_base_url),
+            gemini_api_key: key(&self.gemini_api_key),
+            gemini_base_url: self.gemini_base_url.clone().unwrap_or(d.gemini_base_url),
+            transcription_model: Some(self.transcription_model.clone()),
+            connect_timeout: Duration::from_secs(self.model_connect_timeout_secs),
+            first_byte_timeout: Duration::from_secs(self.model_first_byte_timeout_secs),
+            idle_timeout: Duration::from_secs(self.model_idle_timeout_secs),
+            max_retries: self.model_max_retries,
+            max_retry_wait: Duration::from_secs(self.model_max_retry_wait_secs),
+        }
+    }
+
+    /// The model key names that are configured (for the banner), e.g. `["openai"]`.
+    pub fn configured_providers(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.openai_api_key.as_ref().is_some_and(|k| !k.expose().is_empty()) {
+            out.push("openai");
+        }
+        if self.gemini_api_key.as_ref().is_some_and(|k| !k.expose().is_empty()) {
+            out.push("gemini");
+        }
+        out
+    }
+}
+
+/// Hides the password of a database URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                format!("{scheme}://{user}@{host}{tail}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Reduces a clap error rendering to its first meaningful line, without the `error: ` prefix.
+fn one_line(rendered: &str) -> String {
+    let line = rendered.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("invalid arguments");
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut full = vec!["support"];
+        full.extend_from_slice(args);
+        match Config::load_from(full)? {
+            Parsed::Run(c) => Ok(*c),
+            Parsed::Print(p) => panic!("unexpected print: {p}"),
+        }
+    }
+
+    #[test]
+    fn debug_redacts_keys_and_database_password() {
+        let c = Config {
+            openai_api_key: Some(Secret::new("sk-very-secret")),
+            gemini_api_key: Some(Secret::new("AIza-secret")),
+            database_url: "postgres://app:hunter2@db:5432/x".into(),
+            ..Config::default()
+        };
+        let d = format!("{c:?}");
+        assert!(!d.contains("sk-very-secret"), "{d}");
+        assert!(!d.contains("AIza-secret"), "{d}");
+        assert!(!d.contains("hunter2"), "{d}");
+        assert!(d.contains("openai_api_key: Some(\"<redacted>\")"), "{d}");
+        assert!(d.contains("postgres://app:***@db:5432/x"), "{d}");
+    }
+
+    #[test]
+    fn flags_parse_and_validate() {
+        let c = parse(&["--port", "9001", "--thread-titles", "off", "--cors-allow-origins", "http://a:1, https://b"])
+            .unwrap();
+        assert_eq!(c.port, 9001);
+        assert_eq!(c.thread_titles, Switch(false));
+        assert_eq!(
+            c.cors_origins().unwrap(),
+            CorsOrigins::List(vec!["http://a:1".to_string(), "https://b".to_string()])
+        );
+        assert_eq!(c.listen_addr(), format!("{}:9001", c.host));
+    }
+
+    #[test]
+    fn bad_values_give_one_line_errors() {
+        let e = parse(&["--port", "notaport"]).unwrap_err().to_string();
+        assert!(e.contains("notaport") && e.contains("--port <PORT>"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = parse(&["--temperature", "7"]).unwrap_err().to_string();
+        assert_eq!(e, "TEMPERATURE must be between 0 and 2, got 7");
+        let e = parse(&["--database-url", "mysql://x"]).unwrap_err().to_string();
+        assert_eq!(e, "DATABASE_URL must start with sqlite:, postgres://, postgresql:// or memory:, got `mysql://x`");
+        let e = parse(&["--cors-allow-origins", "http://a/path"]).unwrap_err().to_string();
+        assert!(e.starts_with("CORS_ALLOW_ORIGINS entry `http://a/path`"), "{e}");
+        let e = parse(&["--thread-titles", "maybe"]).unwrap_err().to_string();
+        assert!(e.contains("expected on or off"), "{e}");
+        let e = parse(&["--model-provider", "claude"]).unwrap_err().to_string();
+        assert!(e.contains("claude"), "{e}");
+    }
+
+    #[test]
+    fn help_lists_every_variable_and_hides_key_values() {
+        let Parsed::Print(help) = Config::load_from(["support", "--help"]).unwrap() else { panic!("no help") };
+        for var in [
+            "HOST",
+            "PORT",
+            "DATABASE_URL",
+            "DATABASE_POOL_SIZE",
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "GEMINI_API_KEY",
+            "GEMINI_BASE_URL",
+            "MODEL_PROVIDER",
+            "MODEL",
+            "TEMPERATURE",
+            "TRANSCRIPTION_MODEL",
+            "MODEL_CONNECT_TIMEOUT_SECS",
+            "MODEL_FIRST_BYTE_TIMEOUT_SECS",
+            "MODEL_IDLE_TIMEOUT_SECS",
+            "MODEL_MAX_RETRIES",
+            "MODEL_MAX_RETRY_WAIT_SECS",
+            "CORS_ALLOW_ORIGINS",
+            "MAX_BODY_BYTES",
+            "MAX_UPLOAD_BYTES",
+            "THREAD_TITLES",
+            "RUST_LOG",
+        ] {
+            assert!(help.contains(&format!("[env: {var}")), "missing {var} in help:\n{help}");
+        }
+    }
+
+    #[test]
+    fn defaults_match_clap_defaults() {
+        let cmd = Config::command();
+        let d = Config::default();
+        let default_of = |id: &str| -> String {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_default_values().first().map(|v| v.to_string_lossy().to_string()).unwrap_or_default()
+        };
+        assert_eq!(default_of("host"), d.host);
+        assert_eq!(default_of("port"), d.port.to_string());
+        assert_eq!(default_of("database_url"), d.database_url);
+        assert_eq!(default_of("temperature"), d.temperature.to_string());
+        assert_eq!(default_of("transcription_model"), d.transcription_model);
+        assert_eq!(default_of("model_connect_timeout_secs"), d.model_connect_timeout_secs.to_string());
+        assert_eq!(default_of("model_first_byte_timeout_secs"), d.model_first_byte_timeout_secs.to_string());
+        assert_eq!(default_of("model_idle_timeout_secs"), d.model_idle_timeout_secs.to_string());
+        assert_eq!(default_of("model_max_retry_wait_secs"), d.model_max_retry_wait_secs.to_string());
+        assert_eq!(default_of("model_max_retries"), d.model_max_retries.to_string());
+        assert_eq!(default_of("cors_allow_origins"), d.cors_allow_origins);
+        assert_eq!(default_of("max_body_bytes"), d.max_body_bytes.to_string());
+        assert_eq!(default_of("max_upload_bytes"), d.max_upload_bytes.to_string());
+        assert_eq!(default_of("thread_titles"), d.thread_titles.to_string());
+        assert_eq!(default_of("rust_log"), d.rust_log);
+    }
+
+    #[test]
+    fn sqlite_parent_dir_is_found() {
+        let with = |url: &str| Config { database_url: url.into(), ..Config::default() }.sqlite_parent_dir();
+        assert_eq!(with("sqlite://data/chatkit.db"), Some(PathBuf::from("data")));
+        assert_eq!(with("sqlite:///tmp/x/y.db?mode=rwc"), Some(PathBuf::from("/tmp/x")));
+        assert_eq!(with("sqlite::memory:"), None);
+        assert_eq!(with("sqlite://file.db"), None);
+        assert_eq!(with("postgres://localhost/x"), None);
+    }
+
+    #[test]
+    fn redact_url_hides_only_passwords() {
+        assert_eq!(redact_url("postgres://u:p@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://data/chatkit.db"), "sqlite://data/chatkit.db");
+    }
+}

@@ -1,0 +1,49 @@
+//! `GET /support/health` (spec customer-support §1.7): `{"status":"healthy"}` when the database answers,
+//! `503 {"status":"unhealthy","detail":…}` when it does not, so load balancers stop routing to a replica
+//! that lost its database.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::server::AppState;
+
+/// Body of the health route.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HealthBody {
+    /// `healthy` or `unhealthy`.
+    #[schema(example = "healthy")]
+    pub status: &'static str,
+    /// Why the server is unhealthy (absent when healthy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Liveness and database check.
+#[utoipa::path(
+    get,
+    path = "/support/health",
+    tag = "support",
+    summary = "Health check",
+    description = "Answers `{\"status\":\"healthy\"}` when the server and its database work.",
+    responses(
+        (status = 200, description = "Healthy", body = HealthBody, example = json!({"status": "healthy"})),
+        (status = 503, description = "The database does not answer", body = HealthBody,
+         example = json!({"status": "unhealthy", "detail": "database unavailable: …"})),
+    )
+)]
+pub async fn health(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(HealthBody { status: "healthy", detail: None }).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(HealthBody { status: "unhealthy", detail: Some(format!("database unavailable: {e}")) }),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The HTTP router: the `/support/*` routes, Swagger UI and `/openapi.json`, and the layers every
+//! response goes through (outermost first): request log → CORS preflight body → CORS → panic catcher →
+//! JSON errors. Handlers live in [`crate::routes`]; start-up (store, model provider, app) in
+//! [`crate::startup`].
+//!
+//! Error shape: every 4xx/5xx is JSON `{"detail": "<text>"}` (FastAPI's shape, which the sample uses):
+//! unknown paths → 404 `Not Found`, a known path with the wrong method → 405 `Method Not Allowed`, a
+//! panic → 500, and any plain-text rejection produced by axum itself is rewrapped as JSON.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chatkit::{ChatKitServer, Store};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+
+use crate::airline::AirlineStore;
+use crate::config::CorsOrigins;
+use crate::routes::{self, ApiError, FallbackBaseUrl};
+use crate::telemetry;
+
+/// Size limits of the request bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `POST /support/chatkit` body limit (`MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Attachment upload limit (`MAX_UPLOAD_BYTES`), multipart overhead allowed on top.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: crate::config::DEFAULT_MAX_UPLOAD_BYTES,
+        }
+    }
+}
+
+/// What the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The ChatKit protocol server (store + app).
+    pub chatkit: ChatKitServer,
+    /// The store of threads, items, attachments and app state.
+    pub store: Arc<dyn Store>,
+    /// Per-thread airline state.
+    pub airline: AirlineStore,
+    /// Body limits.
+    pub limits: Limits,
+}
+
+/// Options of the router that are not handler state.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    /// Allowed browser origins.
+    pub cors: CorsOrigins,
+    /// Base URL used for absolute URLs when a request has no usable `Host` header.
+    pub fallback_base_url: String,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        RouterOptions { cors: CorsOrigins::Any, fallback_base_url: "http://127.0.0.1:8000".into() }
+    }
+}
+
+/// The complete application router.
+pub fn router(state: AppState, options: &RouterOptions) -> Router {
+    let api = Router::new()
+        .route("/support/chatkit", post(routes::chatkit::chatkit))
+        .route(
+            "/support/attachments/{attachment_id}/upload",
+            post(routes::attachments::upload).put(routes::attachments::upload),
+        )
+        .route("/support/attachments/{attachment_id}/content", get(routes::attachments::content))
+        .route("/support/customer", get(routes::customer::customer))
+        .route("/support/health", get(routes::health::health))
+        .with_state(state);
+    let docs: Router = crate::openapi::swagger_ui().into();
+    with_layers(api.merge(docs), options)
+}
+
+/// Wraps routes in the fallbacks and layers of [`router`] (public so tests can add routes, e.g. one that
+/// panics, and get exactly the production behaviour).
+pub fn with_layers(routes: Router, options: &RouterOptions) -> Router {
+    routes
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(middleware::from_fn(json_errors))
+        .layer(axum::Extension(FallbackBaseUrl(options.fallback_base_url.clone())))
+        // Handlers read bodies themselves with their own limits (413 JSON); no hidden 2 MB cap.
+        .layer(DefaultBodyLimit::disable())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(cors_layer(&options.cors))
+        .layer(middleware::from_fn(preflight_body))
+        .layer(middleware::from_fn(telemetry::log_requests))
+}
+
+/// CORS per spec customer-support §1.1: any origin (or the configured list), any method, echoed request
+/// headers, no credentials, preflight cached for 600 s.
+pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+    let allow_origin = match origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => {
+            AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect::<Vec<_>>())
+        }
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods(AllowMethods::list([
+            Method::DELETE,
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::PATCH,
+            Method::POST,
+            Method::PUT,
+        ]))
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(600))
+}
+
+/// The preflight `access-control-allow-methods` value, spelled as the sample sends it.
+pub const PREFLIGHT_ALLOW_METHODS: &str = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
+
+/// Answers preflights with the body `OK` (`text/plain; charset=utf-8`) and the sample's spelling of the
+/// allowed methods.
+async fn preflight_body(req: Request, next: Next) -> Response {
+    let is_preflight = req.method() == Method::OPTIONS;
+    let res = next.run(req).await;
+    if is_preflight && res.status() == StatusCode::OK && res.headers().contains_key(header::ACCESS_CONTROL_ALLOW_METHODS)
+    {
+        let (mut parts, _) = res.into_parts();
+        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        parts.headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(PREFLIGHT_ALLOW_METHODS));
+        return Response::from_parts(parts, Body::from("OK"));
+    }
+    res
+}
+
+/// 404 for unknown paths.
+async fn not_found() -> Response {
+    ApiError::not_found("Not Found").into_response()
+}
+
+/// 405 for a known path with the wrong method.
+async fn method_not_allowed() -> Response {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response()
+}
+
+/// Turns a panic into `500 {"detail":"internal server error"}` and logs it.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic payload");
+    tracing::error!(panic = message, "request handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+}
+
+/// Largest plain-text error body that is copied into the JSON `detail`.
+const MAX_TEXT_DETAIL: usize = 4 * 1024;
+
+/// Rewrites non-JSON error responses (axum's own rejections, empty 404/405 bodies) as `{"detail": …}`,
+/// keeping status and headers (e.g. `Allow`).
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_TEXT_DETAIL).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let detail = if text.is_empty() { status.canonical_reason().unwrap_or("Error").to_string() } else { text };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = serde_json::to_vec(&serde_json::json!({ "detail": detail })).unwrap_or_default();
+    Response::from_parts(parts, Body::from(body))
+}

@@ -1,0 +1,228 @@
+//! Start-up: turns a [`Config`] into a running HTTP service. Opens the store (creating the SQLite folder),
+//! builds the model provider and the dictation transcriber, assembles the OpenSkies app and the router,
+//! binds the listener, prints the banner and serves until SIGINT/SIGTERM with a bounded graceful
+//! shutdown. `main` and the end-to-end tests both go through [`build`] and [`serve`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use chatkit::store::{StoreOptions, open_store};
+use chatkit::{ChatKitServer, Store};
+use tokio::net::TcpListener;
+
+use crate::airline::AirlineStore;
+use crate::app::{AppSettings, SupportApp};
+use crate::config::{Config, redact_url};
+use crate::server::{AppState, Limits, RouterOptions, router};
+
+/// The one warning printed when no model key is configured.
+pub const NO_KEY_WARNING: &str = "no model key configured: set OPENAI_API_KEY or GEMINI_API_KEY in .env (copy \
+                                  .env.example) — chat turns will answer with an error until then";
+
+/// How long in-flight requests and turns may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the server could not start. Each renders as one clear line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is unusable (exit code 2).
+    #[error("{0}")]
+    Config(String),
+    /// The database could not be opened or migrated (exit code 1).
+    #[error("cannot open the database {url}: {message}")]
+    Database {
+        /// Redacted URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The listen address could not be bound (exit code 1).
+    #[error("{0}")]
+    Bind(String),
+}
+
+impl StartError {
+    /// The process exit code for this error: 2 for bad settings, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Which model answers chat turns, for the banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSummary {
+    /// `openai` / `gemini`.
+    pub provider: String,
+    /// Model name.
+    pub model: String,
+}
+
+/// Everything assembled from the configuration, ready to serve.
+pub struct Built {
+    /// The application router.
+    pub router: Router,
+    /// The shared handler state (ChatKit server, store, airline state).
+    pub state: AppState,
+    /// `describe()` of the store (no secrets).
+    pub database: String,
+    /// The model answering turns, if a key is configured.
+    pub model: Option<ModelSummary>,
+    /// Whether dictation works.
+    pub dictation: bool,
+}
+
+/// Opens the store, builds the providers and the app, and assembles the router (does not bind).
+pub async fn build(config: &Config) -> Result<Built, StartError> {
+    // Model settings first: a bad choice should stop us before the database is touched.
+    let model_config = config.model_config();
+    let provider = agents::build_provider(&model_config).map_err(|e| StartError::Config(e.to_string()))?;
+    if let Some(dir) = config.sqlite_parent_dir() {
+        std::fs::create_dir_all(&dir).map_err(|e| StartError::Database {
+            url: redact_url(&config.database_url),
+            message: format!("cannot create the folder {}: {e}", dir.display()),
+        })?;
+    }
+    let mut options = StoreOptions::default();
+    if let Some(size) = config.database_pool_size {
+        options.max_connections = size;
+    }
+    let store: Arc<dyn Store> = open_store(&config.database_url, options)
+        .await
+        .map_err(|e| StartError::Database { url: redact_url(&config.database_url), message: e.to_string() })?;
+
+    let model = provider
+        .as_ref()
+        .map(|p| ModelSummary { provider: p.name().to_string(), model: p.model().to_string() });
+    let transcriber = agents::build_transcriber(&model_config);
+    let dictation = transcriber.is_some();
+
+    let airline = AirlineStore::new(store.clone());
+    let settings =
+        AppSettings { temperature: config.temperature, thread_titles: config.thread_titles.0, ..AppSettings::default() };
+    let app = SupportApp::new(store.clone(), airline.clone(), provider, transcriber, settings);
+    let chatkit = ChatKitServer::new(store.clone(), Arc::new(app));
+    let state = AppState {
+        chatkit,
+        store: store.clone(),
+        airline,
+        limits: Limits { max_body_bytes: config.max_body_bytes, max_upload_bytes: config.max_upload_bytes },
+    };
+    let options = RouterOptions {
+        cors: config.cors_origins().map_err(|e| StartError::Config(e.to_string()))?,
+        fallback_base_url: format!("http://{}", config.listen_addr()),
+    };
+    let router = router(state.clone(), &options);
+    Ok(Built { router, state, database: store.describe(), model, dictation })
+}
+
+/// Binds the configured address; "address in use" and friends become one clear line.
+pub async fn bind(config: &Config) -> Result<TcpListener, StartError> {
+    let addr = config.listen_addr();
+    TcpListener::bind(&addr).await.map_err(|e| {
+        StartError::Bind(match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "port {} on {} is already in use (another server running?): stop it or set PORT to a free port, \
+                 e.g. PORT={}",
+                config.port,
+                config.host,
+                config.port.wrapping_add(1)
+            ),
+            std::io::ErrorKind::PermissionDenied => {
+                format!("not allowed to listen on {addr}: use a port above 1023 (PORT) or another HOST")
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                format!("cannot listen on {addr}: HOST `{}` is not an address of this machine", config.host)
+            }
+            _ => format!("cannot listen on {addr}: {e}"),
+        })
+    })
+}
+
+/// The URL humans should open for a bound address (`0.0.0.0` shown as `127.0.0.1`).
+pub fn public_url(addr: SocketAddr) -> String {
+    let ip = addr.ip();
+    let host = if ip.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
+/// The start-up banner (printed to stdout).
+pub fn banner(built: &Built, addr: SocketAddr, started: Instant) -> String {
+    let url = public_url(addr);
+    let model = match &built.model {
+        Some(m) => format!("{} ({})", m.model, m.provider),
+        None => "none configured (set OPENAI_API_KEY or GEMINI_API_KEY in .env)".to_string(),
+    };
+    format!(
+        "OpenSkies support server ready in {} ms\n  URL:       {url}\n  Docs:      {url}/docs\n  ChatKit:   {url}/support/chatkit\n  Database:  {}\n  Model:     {model}\n  Dictation: {}\n",
+        started.elapsed().as_millis(),
+        built.database,
+        if built.dictation { "on" } else { "off" },
+    )
+}
+
+/// Serves until `shutdown` resolves, then lets requests and turns finish for at most [`SHUTDOWN_GRACE`].
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    chatkit: ChatKitServer,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests (at most {} s)", SHUTDOWN_GRACE.as_secs());
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result?,
+        () = deadline => tracing::warn!("connections still open after {} s; closing them", SHUTDOWN_GRACE.as_secs()),
+    }
+    if tokio::time::timeout(Duration::from_secs(5), chatkit.wait_for_turns()).await.is_err() {
+        tracing::warn!("some chat turns were still running at exit");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,67 @@
+//! Logging: the global `tracing` subscriber (filter from `RUST_LOG`, default `info`) and the request
+//! log middleware that writes one line per HTTP request with its method, path, status and latency.
+//! Query strings are not logged (they may carry ids users consider private); secrets never reach here.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing_subscriber::EnvFilter;
+
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// `RUST_LOG` is not a valid filter.
+    #[error("RUST_LOG `{filter}` is not a valid log filter: {message}")]
+    BadFilter {
+        /// The filter text.
+        filter: String,
+        /// The parser's complaint.
+        message: String,
+    },
+    /// A global subscriber was already installed (tests calling twice).
+    #[error("a tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Installs the global subscriber writing human-readable lines to stderr.
+pub fn init(filter: &str) -> Result<(), TelemetryError> {
+    let env_filter = EnvFilter::try_new(filter)
+        .map_err(|e| TelemetryError::BadFilter { filter: filter.to_string(), message: e.to_string() })?;
+    tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(true)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)
+}
+
+/// Middleware logging every request: `method path status latency_ms` (info; 5xx at error level).
+/// For streams the latency is the time until the response headers were ready.
+pub async fn log_requests(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(target: "support::http", %method, path, status, latency_ms, "request");
+    } else {
+        tracing::info!(target: "support::http", %method, path, status, latency_ms, "request");
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_filter_is_reported_not_panicking() {
+        let e = init("support=notalevel=x").unwrap_err();
+        assert!(e.to_string().starts_with("RUST_LOG `support=notalevel=x` is not a valid log filter"), "{e}");
+    }
+}

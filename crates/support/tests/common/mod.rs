@@ -1,0 +1,273 @@
+//! Shared helpers of the end-to-end tests: a real server (the production router and start-up path) on
+//! 127.0.0.1:0 with a temporary SQLite database and the mock model, an HTTP client, SSE parsing, and
+//! event-summary helpers for exact order assertions.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mock_llm::{MockServer, Script};
+use serde_json::{Value, json};
+use support::config::{Config, Secret};
+use support::server::AppState;
+use support::startup;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A temporary folder removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh empty folder under the system temp dir.
+    pub fn new(label: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("support-e2e-{label}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `sqlite:///…/chatkit.db` inside the folder.
+    pub fn sqlite_url(&self) -> String {
+        format!("sqlite://{}/chatkit.db", self.0.display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Test configuration: temp SQLite, mock model as OpenAI (when given), ephemeral port.
+pub fn config(dir: &TempDir, mock: Option<&MockServer>) -> Config {
+    Config {
+        port: 0,
+        database_url: dir.sqlite_url(),
+        openai_api_key: mock.map(|_| Secret::new("test-key")),
+        openai_base_url: mock.map(|m| m.openai_base_url()),
+        model_max_retries: 0,
+        ..Config::default()
+    }
+}
+
+/// A running server.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// HTTP client (no proxy, no timeout surprises).
+    pub client: reqwest::Client,
+    /// The handler state (store, airline state, ChatKit server).
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// A plain HTTP client for tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+impl TestServer {
+    /// Starts the production router built from `config` on 127.0.0.1:0.
+    pub async fn start(config: Config) -> TestServer {
+        let built = startup::build(&config).await.unwrap_or_else(|e| panic!("start-up failed: {e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let chatkit = built.state.chatkit.clone();
+        let router = built.router;
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            startup::serve(listener, router, chatkit, shutdown).await.unwrap();
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            client: client(),
+            state: built.state,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Starts a server on a temp SQLite database with the mock model.
+    pub async fn with_mock(dir: &TempDir, mock: &MockServer) -> TestServer {
+        TestServer::start(config(dir, Some(mock))).await
+    }
+
+    /// Graceful stop; waits until the server task ended.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(20), task).await.expect("server did not stop").unwrap();
+        }
+    }
+
+    /// Absolute URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs a JSON body to the ChatKit endpoint.
+    pub async fn post(&self, body: &Value) -> reqwest::Response {
+        self.client.post(self.url("/support/chatkit")).json(body).send().await.unwrap()
+    }
+
+    /// A non-streaming request that must answer 200 JSON.
+    pub async fn json(&self, body: Value) -> Value {
+        let res = self.post(&body).await;
+        let status = res.status();
+        let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, 200, "{body} → {text}");
+        assert_eq!(ct, "application/json", "{text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A request that must answer an error status; returns (status, JSON body).
+    pub async fn error(&self, body: Value) -> (u16, Value) {
+        let res = self.post(&body).await;
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+    }
+
+    /// A streaming request: checks the SSE headers and framing and returns the events.
+    pub async fn stream(&self, body: Value) -> Vec<Value> {
+        let res = self.post(&body).await;
+        let status = res.status();
+        let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, 200, "{body} → {text}");
+        assert_eq!(ct, "text/event-stream; charset=utf-8", "{text}");
+        parse_sse(&text)
+    }
+
+    /// `GET /support/customer?thread_id=…` → the profile.
+    pub async fn customer(&self, thread_id: &str) -> Value {
+        let res = self.client.get(self.url("/support/customer")).query(&[("thread_id", thread_id)]).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        body["customer"].clone()
+    }
+
+    /// `items.list` ascending, all items (up to 100).
+    pub async fn items(&self, thread_id: &str) -> Vec<Value> {
+        let page = self
+            .json(json!({"type": "items.list", "params": {"thread_id": thread_id, "limit": 100, "order": "asc"}}))
+            .await;
+        page["data"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts the mock model with a script.
+pub async fn mock(script: Script) -> MockServer {
+    MockServer::start(script).await.unwrap()
+}
+
+/// Parses an SSE body, asserting the exact framing `data: <single-line json>\n\n`.
+pub fn parse_sse(text: &str) -> Vec<Value> {
+    assert!(text.is_empty() || text.ends_with("\n\n"), "stream must end with a blank line: {text:?}");
+    let mut events = Vec::new();
+    for frame in text.split("\n\n").filter(|f| !f.is_empty()) {
+        let data = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("bad frame {frame:?}"));
+        assert!(!data.contains('\n'), "multi-line frame {frame:?}");
+        events.push(serde_json::from_str(data).unwrap_or_else(|e| panic!("bad JSON {data}: {e}")));
+    }
+    events
+}
+
+/// One short label per event: `type`, plus the item type for item events, the update type for
+/// `thread.item.updated`, the effect name for `client_effect`, the code for `error`.
+pub fn kinds(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let t = e["type"].as_str().unwrap_or("?");
+            match t {
+                "thread.item.added" | "thread.item.done" | "thread.item.replaced" => {
+                    format!("{t}:{}", e["item"]["type"].as_str().unwrap_or("?"))
+                }
+                "thread.item.updated" => format!("{t}:{}", e["update"]["type"].as_str().unwrap_or("?")),
+                "client_effect" => format!("{t}:{}", e["name"].as_str().unwrap_or("?")),
+                "error" => format!("{t}:{}", e["code"].as_str().unwrap_or("?")),
+                _ => t.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The labels of the standard text-message events (`thread.item.added` … `thread.item.done`) for a
+/// reply streamed as `deltas` text deltas.
+pub fn text_message_kinds(deltas: usize) -> Vec<String> {
+    let mut out = vec![
+        "thread.item.added:assistant_message".to_string(),
+        "thread.item.updated:assistant_message.content_part.added".to_string(),
+    ];
+    out.extend(std::iter::repeat_n("thread.item.updated:assistant_message.content_part.text_delta".to_string(), deltas));
+    out.push("thread.item.updated:assistant_message.content_part.done".to_string());
+    out.push("thread.item.done:assistant_message".to_string());
+    out
+}
+
+/// The number of text deltas the mock streams for `text` (one per word).
+pub fn word_count(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// Texts of the assistant messages that were `thread.item.done` in a stream.
+pub fn assistant_texts(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "thread.item.done" && e["item"]["type"] == "assistant_message")
+        .map(|e| e["item"]["content"][0]["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The user message input of a request.
+pub fn message(text: &str) -> Value {
+    json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
+}
+
+/// `threads.create` with a text.
+pub fn create(text: &str) -> Value {
+    json!({"type": "threads.create", "params": {"input": message(text)}})
+}
+
+/// `threads.add_user_message`.
+pub fn add_message(thread_id: &str, text: &str) -> Value {
+    json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": message(text)}})
+}
+
+/// `threads.custom_action`.
+pub fn action(thread_id: &str, item_id: Option<&str>, action: Value) -> Value {
+    json!({"type": "threads.custom_action", "params": {"thread_id": thread_id, "item_id": item_id, "action": action}})
+}
+
+/// The thread id from a `threads.create` stream.
+pub fn thread_id_of(events: &[Value]) -> String {
+    assert_eq!(events[0]["type"], "thread.created", "{events:?}");
+    events[0]["thread"]["id"].as_str().unwrap().to_string()
+}
+
+/// Finds a free port and returns it (the listener is closed, so it is free right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

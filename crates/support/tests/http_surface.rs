@@ -1,0 +1,446 @@
+//! End-to-end tests of the HTTP surface over real HTTP on 127.0.0.1: health, offline docs, the OpenAPI
+//! document, CORS, JSON errors (400/404/405/413/500), attachment upload and content routes (sizes, texts,
+//! headers), the customer route and request-context URLs.
+
+mod common;
+
+use axum::routing::get;
+use common::*;
+use mock_llm::Script;
+use serde_json::{Value, json};
+use support::config::{Config, CorsOrigins};
+use support::server::{PREFLIGHT_ALLOW_METHODS, RouterOptions, with_layers};
+
+const FIVE_MIB: usize = 5 * 1024 * 1024;
+
+async fn server() -> (TempDir, mock_llm::MockServer, TestServer) {
+    let dir = TempDir::new("http");
+    let mock = mock(Script::new()).await;
+    let server = TestServer::with_mock(&dir, &mock).await;
+    (dir, mock, server)
+}
+
+async fn create_attachment(server: &TestServer, size: u64) -> Value {
+    server
+        .json(json!({"type": "attachments.create", "params": {"name": "Paris.png", "size": size, "mime_type": "image/png"}}))
+        .await
+}
+
+#[tokio::test]
+async fn health_answers_healthy() {
+    let (_dir, _mock, server) = server().await;
+    let res = server.client.get(server.url("/support/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(res.text().await.unwrap(), r#"{"status":"healthy"}"#);
+}
+
+#[tokio::test]
+async fn docs_are_served_offline() {
+    let (_dir, _mock, server) = server().await;
+    let no_redirect = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = no_redirect.get(server.url("/docs")).send().await.unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(res.headers()["location"], "/docs/");
+
+    let res = server.client.get(server.url("/docs/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<div id=\"swagger-ui\"></div>"), "{html}");
+    // Every asset the page loads is local, and each one is served.
+    let mut assets = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for part in html.split(attr).skip(1) {
+            let value = part.split('"').next().unwrap();
+            assert!(!value.starts_with("http:") && !value.starts_with("https:") && !value.starts_with("//"), "{value}");
+            assets.push(value.trim_start_matches("./").to_string());
+        }
+    }
+    assert!(assets.contains(&"swagger-ui-bundle.js".to_string()), "{assets:?}");
+    assert!(assets.contains(&"swagger-ui.css".to_string()), "{assets:?}");
+    for asset in &assets {
+        let res = server.client.get(server.url(&format!("/docs/{asset}"))).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{asset}");
+        let body = res.bytes().await.unwrap();
+        assert!(!body.is_empty(), "{asset}");
+        if asset.ends_with(".css") {
+            let css = String::from_utf8_lossy(&body);
+            assert!(!css.contains("url(http") && !css.contains("@import"), "{asset} loads external resources");
+        }
+    }
+    let init = server.client.get(server.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    assert!(init.contains("\"url\": \"/openapi.json\""), "{init}");
+    assert!(init.contains("\"validatorUrl\": \"none\""), "{init}");
+    assert!(!init.contains("http://") && !init.contains("https://"), "{init}");
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_route() {
+    let (_dir, _mock, server) = server().await;
+    let res = server.client.get(server.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["title"], "ChatKit Customer Support API");
+    assert_eq!(doc["info"]["version"], "0.1.0");
+    let ops: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
+        .collect();
+    for op in [
+        "POST /support/chatkit",
+        "POST /support/attachments/{attachment_id}/upload",
+        "PUT /support/attachments/{attachment_id}/upload",
+        "GET /support/attachments/{attachment_id}/content",
+        "GET /support/customer",
+        "GET /support/health",
+    ] {
+        assert!(ops.contains(&op.to_string()), "missing {op} in {ops:?}");
+    }
+    let chatkit = &doc["paths"]["/support/chatkit"]["post"];
+    let content = chatkit["responses"]["200"]["content"].as_object().unwrap();
+    assert!(content.contains_key("application/json") && content.contains_key("text/event-stream"), "{content:?}");
+    assert_eq!(
+        chatkit["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ChatKitRequest"
+    );
+    assert_eq!(doc["components"]["schemas"]["ChatKitRequest"]["oneOf"].as_array().unwrap().len(), 16);
+    // The "Try it out" examples are real requests: sending them gets real answers.
+    let examples = chatkit["requestBody"]["content"]["application/json"]["examples"].as_object().unwrap();
+    let list = server.json(examples["threads.list"]["value"].clone()).await;
+    assert_eq!(list, json!({"data": [], "has_more": false}));
+}
+
+#[tokio::test]
+async fn cors_preflight_and_simple_requests() {
+    let (_dir, _mock, server) = server().await;
+    let res = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/support/chatkit"))
+        .header("Origin", "http://localhost:5171")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type,x-custom")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let h = res.headers().clone();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h["access-control-allow-methods"], PREFLIGHT_ALLOW_METHODS);
+    assert_eq!(h["access-control-allow-methods"], "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT");
+    assert_eq!(h["access-control-allow-headers"], "content-type,x-custom");
+    assert_eq!(h["access-control-max-age"], "600");
+    assert!(h.get("access-control-allow-credentials").is_none());
+    assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(res.text().await.unwrap(), "OK");
+
+    // Preflight of an upload (the browser uploads cross-origin to the backend).
+    let res = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/support/attachments/atc_x/upload"))
+        .header("Origin", "http://localhost:5171")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+
+    let res = server.client.get(server.url("/support/health")).header("Origin", "http://a.test").send().await.unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    let res = server.post(&json!({"type": "nope"})).await;
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn cors_with_configured_origins() {
+    let dir = TempDir::new("cors");
+    let config = Config { cors_allow_origins: "http://localhost:5171".into(), ..config(&dir, None) };
+    assert_eq!(config.cors_origins().unwrap(), CorsOrigins::List(vec!["http://localhost:5171".into()]));
+    let server = TestServer::start(config).await;
+    let allowed = server.client.get(server.url("/support/health")).header("Origin", "http://localhost:5171").send().await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "http://localhost:5171");
+    let other = server.client.get(server.url("/support/health")).header("Origin", "http://evil.test").send().await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn errors_are_json_with_the_right_status() {
+    let (_dir, _mock, server) = server().await;
+    // 400: malformed JSON, empty object, unknown type (lists the valid types), missing params fields.
+    let res = server.client.post(server.url("/support/chatkit")).body("{not json").send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_json");
+    let (status, body) = server.error(json!({})).await;
+    assert_eq!(status, 400);
+    assert!(body["detail"].as_str().unwrap().contains("threads.create"), "{body}");
+    let (status, body) = server.error(json!({"type": "threads.nope", "params": {}})).await;
+    assert_eq!(status, 400);
+    let detail = body["detail"].as_str().unwrap();
+    for t in chatkit::types::REQUEST_TYPES {
+        assert!(detail.contains(t), "{detail}");
+    }
+    let (status, body) = server.error(json!({"type": "threads.create", "params": {}})).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_params")));
+    // The raw body is read whatever the content type.
+    let res = server
+        .client
+        .post(server.url("/support/chatkit"))
+        .header("content-type", "text/plain")
+        .body(r#"{"type":"threads.list","params":{}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // 404: missing thread, unknown path.
+    let (status, body) = server.error(json!({"type": "threads.get_by_id", "params": {"thread_id": "thr_missing"}})).await;
+    assert_eq!(status, 404, "{body}");
+    let res = server.client.get(server.url("/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(res.text().await.unwrap(), r#"{"detail":"Not Found"}"#);
+    // 405: wrong method on known paths, with Allow.
+    for (method, path) in [
+        (reqwest::Method::GET, "/support/chatkit"),
+        (reqwest::Method::POST, "/support/health"),
+        (reqwest::Method::DELETE, "/support/customer"),
+        (reqwest::Method::GET, "/support/attachments/atc_1/upload"),
+        (reqwest::Method::POST, "/support/attachments/atc_1/content"),
+    ] {
+        let res = server.client.request(method.clone(), server.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert!(res.headers().get("allow").is_some(), "{method} {path}");
+        assert_eq!(res.text().await.unwrap(), r#"{"detail":"Method Not Allowed"}"#, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn chatkit_body_limit_is_413_json() {
+    let dir = TempDir::new("limit");
+    let config = Config { max_body_bytes: 64 * 1024, ..config(&dir, None) };
+    let server = TestServer::start(config).await;
+    let big = format!(r#"{{"type":"threads.list","params":{{}},"metadata":{{"pad":"{}"}}}}"#, "x".repeat(64 * 1024));
+    let res = server.client.post(server.url("/support/chatkit")).body(big.clone()).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["detail"], "Request body is larger than the 65536-byte limit of this endpoint (MAX_BODY_BYTES).");
+    // Chunked (no Content-Length) bodies are limited too.
+    let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(big))]);
+    let res = server.client.post(server.url("/support/chatkit")).body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+    // Just under the limit is fine.
+    let ok = format!(r#"{{"type":"threads.list","params":{{}},"metadata":{{"pad":"{}"}}}}"#, "x".repeat(60 * 1024));
+    let res = server.client.post(server.url("/support/chatkit")).body(ok).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn default_body_limit_fits_large_dictation() {
+    let (_dir, mock, server) = server().await;
+    // ~9 MB of base64 audio: above common 2 MB framework defaults, below MAX_BODY_BYTES (16 MiB).
+    use base64::Engine as _;
+    let audio = base64::engine::general_purpose::STANDARD.encode(vec![7u8; 6_500_000]);
+    let body = json!({"type": "input.transcribe", "params": {"audio_base64": audio, "mime_type": "audio/webm;codecs=opus"}});
+    let res = server.post(&body).await;
+    assert_eq!(res.status(), 200);
+    let text: Value = res.json().await.unwrap();
+    assert_eq!(text, json!({"text": mock_llm::DEFAULT_TRANSCRIPT}));
+    let req = mock.requests().into_iter().find(|r| r.path.ends_with("/audio/transcriptions")).expect("transcription call");
+    assert_eq!(req.header("authorization"), Some("Bearer test-key"));
+}
+
+#[tokio::test]
+async fn upload_checks_texts_and_order() {
+    let (_dir, _mock, server) = server().await;
+    let att = create_attachment(&server, 10).await;
+    let id = att["id"].as_str().unwrap().to_string();
+    let upload = server.url(&format!("/support/attachments/{id}/upload"));
+    assert_eq!(att["upload_descriptor"]["url"], upload);
+
+    // Empty → 400 (checked before the id).
+    for url in [upload.clone(), server.url("/support/attachments/atc_unknown/upload")] {
+        let res = server.client.post(&url).body(Vec::<u8>::new()).send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachment payload is required."}"#);
+    }
+    // Over 5 MiB → 413 (also before the id check).
+    for url in [upload.clone(), server.url("/support/attachments/atc_unknown/upload")] {
+        let res = server.client.post(&url).body(vec![1u8; FIVE_MIB + 1]).send().await.unwrap();
+        assert_eq!(res.status(), 413);
+        assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachments are limited to 5 MB in this demo."}"#);
+    }
+    // Unknown id → 404 with the sample's text; path traversal never reaches the store.
+    let res = server.client.post(server.url("/support/attachments/atc_unknown/upload")).body("x").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachment atc_unknown does not exist."}"#);
+    let res = server.client.post(server.url("/support/attachments/..%2F..%2Fetc%2Fpasswd/upload")).body("x").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    // Multipart without a `file` field → 400.
+    let form = reqwest::multipart::Form::new().text("other", "x");
+    let res = server.client.post(&upload).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.text().await.unwrap(), r#"{"detail":"Multipart uploads must include a 'file' field."}"#);
+}
+
+#[tokio::test]
+async fn upload_accepts_exactly_5_mib_multipart_and_raw() {
+    let (_dir, _mock, server) = server().await;
+    let att = create_attachment(&server, FIVE_MIB as u64).await;
+    let id = att["id"].as_str().unwrap().to_string();
+    let upload = server.url(&format!("/support/attachments/{id}/upload"));
+    let content = server.url(&format!("/support/attachments/{id}/content"));
+
+    // Not uploaded yet → 404 with its own text.
+    let res = server.client.get(&content).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachment has not been uploaded yet."}"#);
+
+    // Exactly 5 MiB as multipart (what ChatKit sends).
+    let data: Vec<u8> = (0..FIVE_MIB).map(|i| (i % 251) as u8).collect();
+    let part = reqwest::multipart::Part::bytes(data.clone()).file_name("Paris.png").mime_str("image/png").unwrap();
+    let res = server.client.post(&upload).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    let expected = format!(
+        r#"{{"id":"{id}","name":"Paris.png","mime_type":"image/png","upload_descriptor":null,"thread_id":null,"metadata":null,"type":"image","preview_url":"{content}"}}"#
+    );
+    assert_eq!(body, expected);
+
+    // 5 MiB + 1 as multipart → 413.
+    let part = reqwest::multipart::Part::bytes(vec![0u8; FIVE_MIB + 1]).file_name("x.png");
+    let res = server.client.post(&upload).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+
+    // Content: bytes, declared type, sample headers.
+    let res = server.client.get(&content).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let h = res.headers().clone();
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(h["cache-control"], "private, max-age=600");
+    assert_eq!(h["content-disposition"], "inline; filename=\"Paris.png\"");
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h.get_all("access-control-allow-origin").iter().count(), 1);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), data.as_slice());
+
+    // Re-upload with PUT and a raw body overwrites; exactly 5 MiB raw is accepted too.
+    let raw = vec![9u8; FIVE_MIB];
+    let res = server.client.put(&upload).header("content-type", "image/png").body(raw.clone()).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = server.client.get(&content).send().await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), raw.as_slice());
+
+    // The stored metadata no longer has an upload descriptor.
+    let stored = server.state.store.load_attachment(&Default::default(), &id).await.unwrap();
+    assert!(stored.upload_descriptor.is_none());
+
+    // Unknown id on the content route.
+    let res = server.client.get(server.url("/support/attachments/atc_nope/content")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachment atc_nope does not exist."}"#);
+}
+
+#[tokio::test]
+async fn attachment_urls_follow_the_request_host_and_forwarded_headers() {
+    let (_dir, _mock, server) = server().await;
+    let body = json!({"type": "attachments.create", "params": {"name": "a.png", "size": 1, "mime_type": "image/png"}});
+    let res = server
+        .client
+        .post(server.url("/support/chatkit"))
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "support.example.com")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let att: Value = res.json().await.unwrap();
+    let id = att["id"].as_str().unwrap();
+    assert_eq!(att["upload_descriptor"]["url"], format!("https://support.example.com/support/attachments/{id}/upload"));
+    assert_eq!(att["preview_url"], format!("https://support.example.com/support/attachments/{id}/content"));
+    let res = server.client.post(server.url("/support/chatkit")).header("Host", "localhost:8000").json(&body).send().await.unwrap();
+    let att: Value = res.json().await.unwrap();
+    assert!(att["upload_descriptor"]["url"].as_str().unwrap().starts_with("http://localhost:8000/support/attachments/atc_"));
+    // attachments.create limits (the app's checks, answered before any stream).
+    let (status, body) = server.error(json!({"type": "attachments.create", "params": {"name": "a.pdf", "size": 1, "mime_type": "application/pdf"}})).await;
+    assert_eq!((status, body["detail"].as_str()), (400, Some("Only image attachments are supported in this demo.")));
+    let (status, body) = server.error(json!({"type": "attachments.create", "params": {"name": "a.png", "size": FIVE_MIB + 1, "mime_type": "image/png"}})).await;
+    assert_eq!((status, body["detail"].as_str()), (413, Some("Attachments are limited to 5 MB in this demo.")));
+}
+
+#[tokio::test]
+async fn customer_route_defaults_and_isolation() {
+    let (_dir, _mock, server) = server().await;
+    let res = server.client.get(server.url("/support/customer")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec!["customer"]);
+    let default = &body["customer"];
+    assert_eq!(default["customer_id"], "cus_98421");
+    assert_eq!(default["meal_preference"], Value::Null);
+    assert_eq!(default["segments"][0]["seat"], "14A");
+    // Empty thread_id = the default thread; any other key gets its own fresh profile.
+    let empty = server.customer("").await;
+    assert_eq!(empty["timeline"], default["timeline"]);
+    let other = server.customer("thr_someone").await;
+    assert_eq!(other["name"], "Jordan Miles");
+    let field_order: Vec<&String> = default.as_object().unwrap().keys().collect();
+    assert_eq!(
+        field_order,
+        vec![
+            "customer_id", "name", "loyalty_status", "loyalty_id", "email", "phone", "home_airport", "preferred_routes",
+            "travel_summary", "tier_benefits", "loyalty_progress", "segments", "bags_checked", "meal_preference",
+            "special_assistance", "timeline", "spotlight", "booked_widget_ids"
+        ]
+    );
+    // An odd query string is a 400 JSON, not a crash.
+    let res = server.client.get(server.url("/support/customer?thread_id=a&thread_id=b")).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"detail":"invalid query string: Failed to deserialize query string: duplicate field `thread_id`"}"#
+    );
+}
+
+async fn boom() -> &'static str {
+    panic!("boom for the test")
+}
+
+#[tokio::test]
+async fn panics_become_500_json_and_the_server_keeps_serving() {
+    let routes = axum::Router::new()
+        .route("/boom", get(boom))
+        .route("/ok", get(|| async { "fine" }));
+    let app = with_layers(routes, &RouterOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = client();
+    let res = client.get(format!("http://{addr}/boom")).header("Origin", "http://x").send().await.unwrap();
+    assert_eq!(res.status(), 500);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert_eq!(res.text().await.unwrap(), r#"{"detail":"internal server error"}"#);
+    let res = client.get(format!("http://{addr}/ok")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "fine");
+}
+
+#[tokio::test]
+async fn health_reports_a_dead_database() {
+    // A PostgreSQL URL pointing at a closed port: start-up fails with one clear line, no panic.
+    let dir = TempDir::new("deaddb");
+    let port = free_port();
+    let config = Config { database_url: format!("postgres://postgres@127.0.0.1:{port}/test"), ..config(&dir, None) };
+    let err = match support::startup::build(&config).await {
+        Ok(_) => panic!("start-up with a dead database must fail"),
+        Err(e) => e,
+    };
+    let line = err.to_string();
+    assert!(line.starts_with(&format!("cannot open the database postgres://postgres@127.0.0.1:{port}/test")), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+    assert_eq!(err.exit_code(), 1);
+}

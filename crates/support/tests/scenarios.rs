@@ -1,0 +1,686 @@
+//! The scripted scenarios 1–21 of spec customer-support §11, end to end over HTTP: the real server with a
+//! temporary SQLite database and the mock model (the LLM's choices scripted). Each test asserts the events
+//! and their order, the texts, the state through `/support/customer`, and what the model was sent.
+
+#![recursion_limit = "256"]
+
+mod common;
+
+use common::*;
+use mock_llm::{Match, MockServer, Reply, Rule, Script};
+use serde_json::{Value, json};
+
+/// The model requests (Responses API) the mock received, oldest first.
+fn model_requests(mock: &MockServer) -> Vec<Value> {
+    mock.requests().into_iter().filter(|r| r.path == "/v1/responses").map(|r| r.body).collect()
+}
+
+/// The last `function_call_output` of a model request.
+fn last_tool_output(request: &Value) -> String {
+    let input = request["input"].as_array().unwrap();
+    let last = input.last().unwrap();
+    assert_eq!(last["type"], "function_call_output", "{last}");
+    last["output"].as_str().unwrap().to_string()
+}
+
+/// Every `input_text` of user messages in a model request.
+fn user_texts(request: &Value) -> Vec<String> {
+    request["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["role"] == "user")
+        .flat_map(|i| i["content"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["type"] == "input_text")
+        .map(|c| c["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// `[thread.created, user done, stream_options]`.
+fn create_prefix() -> Vec<String> {
+    strings(&["thread.created", "thread.item.done:user_message", "stream_options"])
+}
+
+/// `[user done, stream_options]`.
+fn add_prefix() -> Vec<String> {
+    strings(&["thread.item.done:user_message", "stream_options"])
+}
+
+fn concat(parts: &[Vec<String>]) -> Vec<String> {
+    parts.concat()
+}
+
+async fn setup(script: Script) -> (TempDir, MockServer, TestServer) {
+    let dir = TempDir::new("scenario");
+    let mock = mock(script).await;
+    let server = TestServer::with_mock(&dir, &mock).await;
+    (dir, mock, server)
+}
+
+/// The default demo profile as a fresh thread sees it (timestamps aside).
+fn assert_untouched(profile: &Value) {
+    assert_eq!(profile["segments"][0]["seat"], "14A");
+    assert_eq!(profile["segments"][1]["seat"], "15C");
+    assert_eq!(profile["segments"].as_array().unwrap().len(), 2);
+    assert_eq!(profile["bags_checked"], 0);
+    assert_eq!(profile["special_assistance"], Value::Null);
+    assert_eq!(profile["timeline"].as_array().unwrap().len(), 3);
+    assert_eq!(profile["timeline"][0]["entry"], "Added note: enjoys single-origin drip coffee.");
+}
+
+const SEAT_REPLY: &str = "Done: seat 14C on OA476.";
+
+#[tokio::test]
+async fn s01_change_seat() {
+    let script = Script::new()
+        .on(Match::user_text("seat 14C"), Reply::tool_call("change_seat", json!({"flight_number": "OA476", "seat": "14c"})))
+        .after_tool_reply(Reply::text(SEAT_REPLY));
+    let (_d, mock, server) = setup(script).await;
+    let events = server.stream(create("Move me to seat 14C on flight OA476.")).await;
+    let thread = thread_id_of(&events);
+    assert_eq!(
+        kinds(&events),
+        concat(&[
+            create_prefix(),
+            strings(&["client_effect:customer_profile/update"]),
+            text_message_kinds(word_count(SEAT_REPLY)),
+            strings(&["thread.updated"]),
+        ])
+    );
+    let effect = &events[3];
+    assert_eq!(effect["data"]["profile"]["segments"][0]["seat"], "14C");
+    assert_eq!(effect["data"]["profile"]["timeline"][0]["kind"], "success");
+    assert_eq!(effect["data"]["profile"]["timeline"][0]["entry"], "Seat changed on OA476 from 14A to 14C.");
+    assert_eq!(assistant_texts(&events), vec![SEAT_REPLY.to_string()]);
+    // The streamed deltas add up to the final text; the item id is the model's output item id.
+    let done = events.iter().rev().find(|e| e["type"] == "thread.item.done").unwrap();
+    assert!(done["item"]["id"].as_str().unwrap().starts_with("msg_"));
+    let title = events.last().unwrap();
+    assert_eq!(title["thread"]["title"], "Move me to seat 14C on flight OA476.");
+
+    let profile = server.customer(&thread).await;
+    assert_eq!(profile, effect["data"]["profile"]);
+    // Another thread and the default thread are not affected.
+    assert_untouched(&server.customer("").await);
+
+    let requests = model_requests(&mock);
+    assert_eq!(requests.len(), 2);
+    let first = &requests[0];
+    assert_eq!(first["model"], "gpt-4.1-mini");
+    assert_eq!(first["stream"], true);
+    assert_eq!(first["temperature"], 0.4);
+    let tools: Vec<&str> = first["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tools, vec!["change_seat", "cancel_trip", "add_checked_bag", "flight_option_list", "request_assistance"]);
+    assert!(first["tools"].as_array().unwrap().iter().all(|t| t["strict"] == true && t["type"] == "function"));
+    let texts = user_texts(first);
+    assert!(texts[0].starts_with("<CUSTOMER_PROFILE>\n"), "{}", texts[0]);
+    assert_eq!(texts.last().unwrap(), "Move me to seat 14C on flight OA476.");
+    assert_eq!(last_tool_output(&requests[1]), r#"{"result":"Seat updated to 14C on flight OA476."}"#);
+}
+
+#[tokio::test]
+async fn s02_change_seat_unknown_flight() {
+    let reply = "Sorry, OA999 is not on your itinerary.";
+    let script = Script::new()
+        .on(Match::user_text("OA999"), Reply::tool_call("change_seat", json!({"flight_number": "OA999", "seat": "3A"})))
+        .after_tool_reply(Reply::text(reply));
+    let (_d, mock, server) = setup(script).await;
+    let events = server.stream(create("Move me to seat 3A on OA999")).await;
+    let thread = thread_id_of(&events);
+    assert_eq!(
+        kinds(&events),
+        concat(&[create_prefix(), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
+    );
+    assert_untouched(&server.customer(&thread).await);
+    let requests = model_requests(&mock);
+    assert_eq!(
+        last_tool_output(&requests[1]),
+        "An error occurred while running the tool. Please try again. Error: Flight OA999 is not on the customer's itinerary."
+    );
+}
+
+#[tokio::test]
+async fn s03_window_seat_is_rejected() {
+    let reply = "Which seat number would you like, for example 12A?";
+    let script = Script::new()
+        .on(Match::user_text("window seat"), Reply::tool_call("change_seat", json!({"flight_number": "OA477", "seat": "window"})))
+        .after_tool_reply(Reply::text(reply));
+    let (_d, mock, server) = setup(script).await;
+    let events = server.stream(create("Put me in a window seat on OA477")).await;
+    let thread = thread_id_of(&events);
+    assert_eq!(assistant_texts(&events), vec![reply.to_string()]);
+    assert!(!kinds(&events).iter().any(|k| k.starts_with("client_effect")));
+    assert_untouched(&server.customer(&thread).await);
+    assert_eq!(
+        last_tool_output(&model_requests(&mock)[1]),
+        "An error occurred while running the tool. Please try again. Error: Seat must be a row number followed by a letter, for example 12C."
+    );
+}
+
+const CANCEL_ASK: &str = "Please confirm: should I cancel your upcoming trip and request a refund?";
+const CANCEL_DONE: &str = "Your trip is cancelled and the refund is on its way.";
+
+fn cancel_script() -> Script {
+    Script::new()
+        .on(
+            Match::AllOf(vec![Match::user_text("yes"), Match::assistant_text("cancel")]),
+            Reply::tool_call("cancel_trip", json!({})),
+        )
+        .on(Match::user_text("Cancel my upcoming trip"), Reply::text(CANCEL_ASK))
+        .after_tool_reply(Reply::text(CANCEL_DONE))
+}
+
+#[tokio::test]
+async fn s04_s05_cancel_asks_then_cancels() {
+    let (_d, mock, server) = setup(cancel_script()).await;
+    // 4: the model asks for confirmation; nothing changes.
+    let events = server.stream(create("Cancel my upcoming trip and request a refund.")).await;
+    let thread = thread_id_of(&events);
+    assert_eq!(
+        kinds(&events),
+        concat(&[create_prefix(), text_message_kinds(word_count(CANCEL_ASK)), strings(&["thread.updated"])])
+    );
+    assert_eq!(assistant_texts(&events), vec![CANCEL_ASK.to_string()]);
+    assert_untouched(&server.customer(&thread).await);
+    // 5: "Yes, cancel it." → cancel_trip; effect before the text; no title event on later turns.
+    let events = server.stream(add_message(&thread, "Yes, cancel it.")).await;
+    assert_eq!(
+        kinds(&events),
+        concat(&[
+            add_prefix(),
+            strings(&["client_effect:customer_profile/update"]),
+            text_message_kinds(word_count(CANCEL_DONE)),
+        ])
+    );
+    let profile = server.customer(&thread).await;
+    assert!(profile["segments"].as_array().unwrap().iter().all(|s| s["status"] == "Cancelled"), "{profile}");
+    assert_eq!(profile["timeline"][0], json!({"timestamp": profile["timeline"][0]["timestamp"], "kind": "warning", "entry": "Trip cancelled at customer request."}));
+    assert_eq!(events[2]["data"]["profile"], profile);
+    let requests = model_requests(&mock);
+    assert_eq!(requests.len(), 3);
+    assert_eq!(
+        last_tool_output(&requests[2]),
+        r#"{"result":"The reservation has been cancelled. Refund processing will begin immediately."}"#
+    );
+    // The second turn's model input carries the first turn (user + assistant messages).
+    let input = requests[1]["input"].as_array().unwrap();
+    assert!(input.iter().any(|i| i["role"] == "assistant" && i["content"][0]["text"] == CANCEL_ASK), "{input:?}");
+}
+
+#[tokio::test]
+async fn s06_checked_bag_after_confirmation() {
+    let ask = "I can add one checked bag to your reservation. Reply yes to confirm.";
+    let done = "Added: you now have 1 checked bag.";
+    let script = Script::new()
+        .on(
+            Match::AllOf(vec![Match::user_text("yes"), Match::assistant_text("checked bag")]),
+            Reply::tool_call("add_checked_bag", json!({})),
+        )
+        .on(Match::user_text("checked bag"), Reply::text(ask))
+        .after_tool_reply(Reply::text(done));
+    let (_d, mock, server) = setup(script).await;
+    let events = server.stream(create("Add one more checked bag to the reservation.")).await;
+    let thread = thread_id_of(&events);
+    assert_eq!(assistant_texts(&events), vec![ask.to_string()]);
+    assert_eq!(server.customer(&thread).await["bags_checked"], 0);
+    let events = server.stream(add_message(&thread, "Yes")).await;
+    assert_eq!(
+        kinds(&events),
+        concat(&[add_prefix(), strings(&["client_effect:customer_profile/update"]), text_message_kinds(word_count(done))])
+    );
+    let profile = server.customer(&thread).await;
+    assert_eq!(profile["bags_checked"], 1);
+    assert_eq!(profile["timeline"][0]["kind"], "info");
+    assert_eq!(profile["timeline"][0]["entry"], "Added checked bag. Total bags now 1.");
+    assert_eq!(
+        last_tool_output(model_requests(&mock).last().unwrap()),
+        r#"{"result":"Checked bag added. You now have 1 bag(s) checked.","bags_checked":1}"#
+    );
+}
+
+#[tokio::test]
+async fn s07_special_assistance() {
+    let done = "Noted: wheelchair assistance at JFK.";
+    let script = Script::new()
+        .on(Match::user_text("wheelchair"), Reply::tool_call("request_assistance", json!({"note": "Wheelchair assistance at JFK"})))
+        .after_tool_reply(Reply::text(done));
+    let (_d, mock, server) = setup(script).await;
+    let events = server.stream(create("I need wheelchair assistance at JFK.")).await;
+    let thread = thread_id_of(&events);
+    assert_eq!(
+        kinds(&events),
+        concat(&[
+            create_prefix(),
+            strings(&["client_effect:customer_profile/update"]),
+            text_message_kinds(word_count(done)),
+            strings(&["thread.updated"]),
+        ])
+    );
+    let profile = server.customer(&thread).await;
+    assert_eq!(profile["special_assistance"], "Wheelchair assistance at JFK");
+    assert_eq!(profile["timeline"][0]["kind"], "info");
+    assert_eq!(profile["timeline"][0]["entry"], "Special assistance noted: Wheelchair assistance at JFK.");
+    assert_eq!(
+        last_tool_output(&model_requests(&mock)[1]),
+        r#"{"result":"Assistance request recorded. Airport staff will be notified."}"#
+    );
+}
+
+pub(crate) fn booking_script() -> Script {
+    Script::new().on(
+        Match::user_text("Book a trip to Paris"),
+        Reply::tool_call(
+            "flight_option_list",
+            json!({"destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business", "origin": null}),
+        ),
+    )
+}
+
+const OPTIONS_TEXT: &str = "I pulled a few flight options based on those dates and cabin preferences. Pick one to place on hold.";
+
+/// The widget item of Appendix B for one option (outbound SFO → CDG, business).
+fn option_item(id: &str, dep: &str, arr: &str, from: &str, to: &str, date_label: &str, selected: bool, action: Option<Value>) -> Value {
+    let (color, style) = if selected { ("blue-500", "solid") } else { ("default", "dashed") };
+    let route = format!("{from} → {to}");
+    let airports = format!("{from} • {to}");
+    let mut item = json!({
+        "key": id, "type": "ListViewItem", "gap": 0, "align": "stretch",
+        "children": [{"type": "Box", "width": "100%", "padding": 3, "radius": "xl", "background": "surface",
+            "border": {"size": 1, "color": color, "style": style},
+            "children": [{"type": "Row", "gap": 3, "align": "stretch", "children": [
+                {"type": "Box", "width": 3, "background": "blue-600", "radius": "full"},
+                {"type": "Col", "flex": "auto", "gap": 2, "children": [
+                    {"type": "Row", "children": [{"type": "Title", "value": route, "size": "md"}, {"type": "Spacer"},
+                                                 {"type": "Badge", "label": "Business", "color": "discovery", "variant": "soft"}]},
+                    {"type": "Row", "children": [
+                        {"type": "Col", "children": [{"type": "Caption", "value": "Depart", "color": "secondary"}, {"type": "Title", "value": dep, "size": "lg"}]},
+                        {"type": "Spacer"},
+                        {"type": "Col", "align": "end", "children": [{"type": "Caption", "value": "Arrive", "color": "secondary"}, {"type": "Title", "value": arr, "size": "lg"}]}]},
+                    {"type": "Divider"},
+                    {"type": "Row", "children": [{"type": "Caption", "value": date_label}, {"type": "Spacer"}, {"type": "Caption", "value": airports}]}]}]}]}]
+    });
+    if let Some(action) = action {
+        item["onClickAction"] = action;
+    }
+    item
+}
+
+fn options(from: &str, to: &str, date_label: &str) -> Vec<Value> {
+    [("flight-morning", "08:10", "16:40"), ("flight-midday", "12:35", "21:05"), ("flight-late", "21:55", "06:20 (+1)")]
+        .iter()
+        .map(|(id, dep, arr)| {
+            json!({"id": id, "from_airport": from, "to_airport": to, "dep_time": dep, "arr_time": arr, "date_label": date_label, "cabin": "Business"})
+        })
+        .collect()
+}
+
+fn select_action(id: &str, options: &[Value], request: &Value, leg: &str) -> Value {
+    json!({"type": "flight.select", "handler": "server", "payload": {"id": id, "options": options, "request": request, "leg": leg}})
+}
+
+fn full_widget(from: &str, to: &str, date_label: &str, request: &Value, leg: &str) -> Value {
+    let opts = options(from, to, date_label);
+    let children: Vec<Value> = opts
+        .iter()
+        .map(|o| {
+            let id = o["id"].as_str().unwrap();
+            let action = select_action(id, &opts, request, leg);
+            option_item(id, o["dep_time"].as_str().unwrap(), o["arr_time"].as_str().unwrap(), from, to, date_label, false, Some(action))
+        })
+        .collect();
+    json!({"type": "ListView", "children": children})
+}
+
+fn outbound_request() -> Value {
+    json!({"origin": "SFO", "destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business"})
+}
+
+fn return_request() -> Value {
+    json!({"origin": "CDG", "destination": "SFO", "depart_date": "2025-11-10", "return_date": "2025-11-03", "cabin": "business"})
+}
+
+/// Runs scenario 8 and returns (thread id, outbound widget item id, its widget).
+async fn book_paris(server: &TestServer) -> (String, String, Value) {
+    let events = server.stream(create("Book a trip to Paris, Nov 3 to Nov 10, business.")).await;
+    let thread = thread_id_of(&events);
+    assert_eq!(
+        kinds(&events),
+        concat(&[
+            create_prefix(),
+            strings(&["thread.item.done:assistant_message", "thread.item.done:widget", "thread.updated"]),
+        ])
+    );
+    assert_eq!(assistant_texts(&events), vec![OPTIONS_TEXT.to_string()]);
+    let widget_item = &events[4]["item"];
+    (thread, widget_item["id"].as_str().unwrap().to_string(), widget_item["widget"].clone())
+}
+
+#[tokio::test]
+async fn s08_flight_options_widget() {
+    let (_d, mock, server) = setup(booking_script()).await;
+    let (thread, _widget_id, widget) = book_paris(&server).await;
+    assert_eq!(widget, full_widget("SFO", "CDG", "Mon, Nov 3", &outbound_request(), "outbound"));
+    // One model call only (stop tool), a timeline entry, no effect.
+    assert_eq!(model_requests(&mock).len(), 1);
+    let profile = server.customer(&thread).await;
+    assert_eq!(profile["timeline"][0]["kind"], "info");
+    assert_eq!(profile["timeline"][0]["entry"], "Booking request for SFO → CDG (2025-11-03 to 2025-11-10).");
+    assert_eq!(profile["segments"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn s09_start_prompt_asks_for_details() {
+    let reply = "Happy to plan it: where to, which dates and which cabin? Remember to attach an inspiration photo.";
+    let script = Script::new().on(Match::user_text("inspiration photo"), Reply::text(reply));
+    let (_d, _mock, server) = setup(script).await;
+    let events = server
+        .stream(create(
+            "Book a new trip for the traveler. Remind me to attach an inspiration photo and handle the planning as their concierge.",
+        ))
+        .await;
+    let thread = thread_id_of(&events);
+    assert_eq!(
+        kinds(&events),
+        concat(&[create_prefix(), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
+    );
+    assert_untouched(&server.customer(&thread).await);
+}
+
+fn assert_seat(seat: &str, rows: std::ops::RangeInclusive<u32>, letters: &str) {
+    let (row, letter) = seat.split_at(seat.len() - 1);
+    assert!(rows.contains(&row.parse::<u32>().unwrap()), "{seat}");
+    assert!(letters.contains(letter), "{seat}");
+}
+
+#[tokio::test]
+async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
+    let followup = "You have four segments now, including OA917 and OA927.";
+    let script = booking_script().on(Match::user_text("itinerary now"), Reply::text(followup));
+    let (_d, mock, server) = setup(script).await;
+    let (thread, w, widget) = book_paris(&server).await;
+
+    // 10: click flight-midday in W.
+    let click = widget["children"][1]["onClickAction"].clone();
+    assert_eq!(click["payload"]["id"], "flight-midday");
+    let events = server.stream(action(&thread, Some(&w), click.clone())).await;
+    assert_eq!(
+        kinds(&events),
+        strings(&[
+            "stream_options",
+            "thread.item.done:assistant_message",
+            "thread.item.updated:widget.root.updated",
+            "thread.item.done:assistant_message",
+            "thread.item.done:widget",
+            "client_effect:customer_profile/update",
+        ])
+    );
+    let profile = server.customer(&thread).await;
+    let segment = &profile["segments"][2];
+    let seat = segment["seat"].as_str().unwrap().to_string();
+    assert_seat(&seat, 4..=9, "ACDF");
+    assert_eq!(
+        segment,
+        &json!({"flight_number": "OA917", "date": "2025-11-03", "origin": "SFO", "destination": "CDG", "departure_time": "12:35",
+                "arrival_time": "21:05", "seat": seat, "status": "Scheduled"})
+    );
+    assert_eq!(
+        assistant_texts(&events),
+        vec![
+            format!("Scheduled: Business SFO → CDG on Mon, Nov 3 departing 12:35 (arrives 21:05); return on 2025-11-10. Seat {seat} for now; You're scheduled on that option. I'll surface a few returns now."),
+            "Here are return options that line up with your trip:".to_string(),
+        ]
+    );
+    assert_eq!(events[2]["item_id"], w);
+    let midday = options("SFO", "CDG", "Mon, Nov 3")[1].clone();
+    let locked = json!({"type": "ListView", "children": [option_item("flight-midday", "12:35", "21:05", "SFO", "CDG", "Mon, Nov 3", true, None)]});
+    assert_eq!(events[2]["update"]["widget"], locked);
+    let r_item = &events[4]["item"];
+    let r = r_item["id"].as_str().unwrap().to_string();
+    assert_eq!(r_item["widget"], full_widget("CDG", "SFO", "Mon, Nov 10", &return_request(), "return"));
+    assert_eq!(events[5]["data"]["profile"], profile);
+    assert_eq!(profile["timeline"][0]["entry"], format!("Scheduled: OA917 SFO->CDG on 2025-11-03 12:35-21:05 seat {seat}."));
+    assert_eq!(profile["timeline"][1]["entry"], "Placed hold for CDG: 2025-11-03 SFO→CDG 12:35 / 2025-11-10 CDG→SFO.");
+    assert_eq!(profile["timeline"][0]["kind"], "success");
+    assert_eq!(profile["timeline"][1]["kind"], "success");
+    assert_eq!(profile["booked_widget_ids"], json!([w]));
+    // The hidden context is stored but never listed to the client.
+    let stored = server
+        .state
+        .store
+        .load_thread_items(&Default::default(), &thread, None, 100, chatkit::types::Order::Asc)
+        .await
+        .unwrap();
+    let hidden: Vec<_> = stored.data.iter().filter(|i| i.type_name() == "hidden_context_item").collect();
+    assert_eq!(hidden.len(), 1);
+    let hidden_text = serde_json::to_value(&hidden[0]).unwrap()["content"].as_str().unwrap().to_string();
+    let payload = json!({"id": "flight-midday", "options": options("SFO", "CDG", "Mon, Nov 3"), "request": outbound_request(), "leg": "outbound"});
+    assert_eq!(hidden_text, format!("<WIDGET_ACTION widgetId={w}>flight.select payload: {}</WIDGET_ACTION>", serde_json::to_string(&payload).unwrap()));
+    assert!(server.items(&thread).await.iter().all(|i| i["type"] != "hidden_context_item"));
+    let _ = midday;
+
+    // 11: click flight-late in R.
+    let click_r = r_item["widget"]["children"][2]["onClickAction"].clone();
+    let events = server.stream(action(&thread, Some(&r), click_r)).await;
+    assert_eq!(
+        kinds(&events),
+        strings(&[
+            "stream_options",
+            "thread.item.done:assistant_message",
+            "thread.item.updated:widget.root.updated",
+            "client_effect:customer_profile/update",
+        ])
+    );
+    let profile = server.customer(&thread).await;
+    let segment = &profile["segments"][3];
+    let seat2 = segment["seat"].as_str().unwrap().to_string();
+    assert_seat(&seat2, 4..=9, "ACDF");
+    assert_eq!(
+        segment,
+        &json!({"flight_number": "OA927", "date": "2025-11-10", "origin": "CDG", "destination": "SFO", "departure_time": "21:55",
+                "arrival_time": "06:20 (+1)", "seat": seat2, "status": "Scheduled"})
+    );
+    assert_eq!(
+        assistant_texts(&events),
+        vec![format!("Scheduled: Business CDG → SFO on Mon, Nov 10 departing 21:55 (arrives 06:20 (+1)); return on 2025-11-03. Seat {seat2} for now; Return scheduled. Want me to watch for upgrades?")]
+    );
+    assert_eq!(profile["timeline"][0]["entry"], format!("Scheduled: OA927 CDG->SFO on 2025-11-10 21:55-06:20 (+1) seat {seat2}."));
+    assert_eq!(profile["timeline"][1]["entry"], "Placed hold for SFO: 2025-11-10 CDG→SFO 21:55 / 2025-11-03 SFO→CDG.");
+    assert_eq!(profile["booked_widget_ids"], json!([w, r]));
+
+    // 12: clicking W again (consumed) does nothing; 13: an unknown action does nothing.
+    let events = server.stream(action(&thread, Some(&w), click)).await;
+    assert_eq!(kinds(&events), strings(&["stream_options"]));
+    let events = server.stream(action(&thread, None, json!({"type": "nope"}))).await;
+    assert_eq!(kinds(&events), strings(&["stream_options"]));
+    assert_eq!(server.customer(&thread).await, profile);
+
+    // 14: the follow-up turn sees the 4 segments, the widgets and the widget actions.
+    let events = server.stream(add_message(&thread, "What's on my itinerary now?")).await;
+    assert_eq!(kinds(&events), concat(&[add_prefix(), text_message_kinds(word_count(followup))]));
+    let request = model_requests(&mock).last().unwrap().clone();
+    let texts = user_texts(&request);
+    let profile_text = &texts[0];
+    assert!(profile_text.contains(&format!("- OA917 SFO->CDG on 2025-11-03 seat {seat} (Scheduled)")), "{profile_text}");
+    assert!(profile_text.contains(&format!("- OA927 CDG->SFO on 2025-11-10 seat {seat2} (Scheduled)")), "{profile_text}");
+    assert_eq!(profile_text.matches("\n- OA").count(), 4, "{profile_text}");
+    assert!(texts.iter().any(|t| t.starts_with(&format!("The following graphical UI widget (id: {w}) was displayed to the user:{{"))), "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with(&format!("The following graphical UI widget (id: {r}) was displayed to the user:{{"))), "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with(&format!("<WIDGET_ACTION widgetId={w}>flight.select payload: "))), "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with(&format!("<WIDGET_ACTION widgetId={r}>flight.select payload: "))), "{texts:?}");
+    assert_eq!(texts.last().unwrap(), "What's on my itinerary now?");
+}
+
+#[tokio::test]
+async fn s15_image_attachment_reaches_the_model() {
+    let reply = "Paris looks lovely! Which dates and cabin should I look at?";
+    let script = Script::new().on(Match::user_text("explore flights to Paris"), Reply::text(reply));
+    let (_d, mock, server) = setup(script).await;
+    let bytes: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let att = server
+        .json(json!({"type": "attachments.create", "params": {"name": "Paris.jpg", "size": bytes.len(), "mime_type": "image/png"}}))
+        .await;
+    let id = att["id"].as_str().unwrap().to_string();
+    let part = reqwest::multipart::Part::bytes(bytes.clone()).file_name("Paris.jpg").mime_str("image/png").unwrap();
+    let res = server
+        .client
+        .post(att["upload_descriptor"]["url"].as_str().unwrap())
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let input = json!({"content": [{"type": "input_text", "text": "Let's explore flights to Paris."}], "attachments": [id], "inference_options": {}});
+    let events = server.stream(json!({"type": "threads.create", "params": {"input": input}})).await;
+    let thread = thread_id_of(&events);
+    assert_eq!(
+        kinds(&events),
+        concat(&[create_prefix(), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
+    );
+    let user = &events[1]["item"];
+    let content_url = server.url(&format!("/support/attachments/{id}/content"));
+    assert_eq!(
+        user["attachments"],
+        json!([{"id": id, "name": "Paris.jpg", "mime_type": "image/png", "thread_id": thread, "type": "image", "preview_url": content_url}])
+    );
+    // The model got the text and the image as a data URL of the uploaded bytes.
+    use base64::Engine as _;
+    let data_url = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(&bytes));
+    let request = &model_requests(&mock)[0];
+    let last = request["input"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"][0], json!({"type": "input_text", "text": "Let's explore flights to Paris."}));
+    assert_eq!(last["content"][1]["type"], "input_image");
+    assert_eq!(last["content"][1]["image_url"], data_url);
+    // The image-only title rule does not apply: the text titles the thread.
+    assert_eq!(events.last().unwrap()["thread"]["title"], "Let's explore flights to Paris.");
+}
+
+#[tokio::test]
+async fn s16_dictation() {
+    let script = Script::new().transcript("Move me to seat 14C on flight OA476.");
+    let (_d, mock, server) = setup(script).await;
+    use base64::Engine as _;
+    let audio = base64::engine::general_purpose::STANDARD.encode(b"\x1aE\xdf\xa3 fake webm audio");
+    let text = server
+        .json(json!({"type": "input.transcribe", "params": {"audio_base64": audio, "mime_type": "audio/webm;codecs=opus"}}))
+        .await;
+    assert_eq!(text, json!({"text": "Move me to seat 14C on flight OA476."}));
+    let req = mock.requests().into_iter().find(|r| r.path == "/v1/audio/transcriptions").unwrap();
+    assert_eq!(req.body["model"], "gpt-4o-transcribe");
+    assert_eq!(req.body["file"]["filename"], "audio.webm");
+    let (status, body) = server
+        .error(json!({"type": "input.transcribe", "params": {"audio_base64": audio, "mime_type": "audio/wav"}}))
+        .await;
+    assert_eq!((status, body["detail"].as_str()), (400, Some("Unexpected audio format")));
+}
+
+#[tokio::test]
+async fn s17_meal_preference_is_declined_gracefully() {
+    let reply = "I'm sorry, I can't set meal preferences here, but I can help with seats, bags or bookings.";
+    let script = Script::new().on(Match::user_text("meal preference"), Reply::text(reply));
+    let (_d, mock, server) = setup(script).await;
+    let events = server.stream(create("Set my meal preference.")).await;
+    let thread = thread_id_of(&events);
+    assert_eq!(
+        kinds(&events),
+        concat(&[create_prefix(), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
+    );
+    assert_untouched(&server.customer(&thread).await);
+    let request = &model_requests(&mock)[0];
+    let instructions = request["instructions"].as_str().unwrap().to_lowercase();
+    assert!(instructions.contains("meal"), "the instructions must say meal preferences are not handled");
+    let tools = request["tools"].to_string();
+    assert!(!tools.contains("meal"), "{tools}");
+}
+
+#[tokio::test]
+async fn s18_account_overview_uses_the_profile() {
+    let reply = "You're Aviator Gold with two upcoming flights.";
+    let script = Script::new().on(Match::user_text("overview"), Reply::text(reply));
+    let (_d, mock, server) = setup(script).await;
+    let events = server.stream(create("Give me a quick overview of my account.")).await;
+    assert_eq!(assistant_texts(&events), vec![reply.to_string()]);
+    let request = &model_requests(&mock)[0];
+    let profile_text = &user_texts(request)[0];
+    assert!(profile_text.starts_with("<CUSTOMER_PROFILE>\nName: Jordan Miles (Aviator Gold)\n"), "{profile_text}");
+    assert!(profile_text.contains("- OA476 SFO->JFK on 2025-10-02 seat 14A (Scheduled)"), "{profile_text}");
+    assert!(profile_text.contains("- OA477 JFK->SFO on 2025-10-10 seat 15C (Scheduled)"), "{profile_text}");
+    assert!(profile_text.trim_end().ends_with("</CUSTOMER_PROFILE>"), "{profile_text}");
+}
+
+#[tokio::test]
+async fn s19_customer_before_any_thread() {
+    let (_d, _mock, server) = setup(Script::new()).await;
+    let res = server.client.get(server.url("/support/customer")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_untouched(&body["customer"]);
+    assert_eq!(body["customer"]["loyalty_progress"]["points_earned"], 42000);
+    assert_eq!(body["customer"]["booked_widget_ids"], json!([]));
+}
+
+#[tokio::test]
+async fn s20_rebook_select_option() {
+    let (_d, _mock, server) = setup(Script::new()).await;
+    let events = server.stream(create("hello")).await;
+    let thread = thread_id_of(&events);
+    let events = server
+        .stream(action(
+            &thread,
+            None,
+            json!({"type": "rebook.select_option", "payload": {"flight_number": "OA477", "option_id": "opt1", "depart_time": "20:10", "arrival_time": "23:35"}}),
+        ))
+        .await;
+    assert_eq!(
+        kinds(&events),
+        strings(&["stream_options", "thread.item.done:assistant_message", "client_effect:customer_profile/update"])
+    );
+    assert_eq!(
+        assistant_texts(&events),
+        vec!["You're now set for OA477 departing at 20:10. I'll keep the seat assignment the same.".to_string()]
+    );
+    let profile = server.customer(&thread).await;
+    assert_eq!(profile["segments"][1]["departure_time"], "20:10");
+    assert_eq!(profile["segments"][1]["arrival_time"], "23:35");
+    assert_eq!(profile["segments"][1]["seat"], "15C");
+    assert_eq!(profile["timeline"][0]["kind"], "success");
+    assert_eq!(profile["timeline"][0]["entry"], "Rebooked OA477 from 18:50-22:15 to 20:10-23:35 (Selected alternate time).");
+}
+
+#[tokio::test]
+async fn s21_upsell_accept() {
+    let (_d, _mock, server) = setup(Script::new()).await;
+    let events = server.stream(create("hello")).await;
+    let thread = thread_id_of(&events);
+    let events = server
+        .stream(action(&thread, None, json!({"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}})))
+        .await;
+    assert_eq!(
+        kinds(&events),
+        strings(&["stream_options", "thread.item.done:assistant_message", "client_effect:customer_profile/update"])
+    );
+    assert_eq!(assistant_texts(&events), vec!["Premium Plus upgrade confirmed. $199 will be charged at ticketing.".to_string()]);
+    let profile = server.customer(&thread).await;
+    assert_eq!(profile["timeline"][0]["kind"], "info");
+    assert_eq!(profile["timeline"][0]["entry"], "Accepted Premium Plus upgrade ($199). We'll finalize payment at the airport.");
+    assert_eq!(events.last().unwrap()["data"]["profile"], profile);
+}
+
+#[tokio::test]
+async fn model_failure_ends_with_a_retryable_error_and_keeps_the_user_message() {
+    let script = Script::new().rule(Rule::new(Match::Any, Reply::http_error(500, None)));
+    let (_d, _mock, server) = setup(script).await;
+    let events = server.stream(create("Move me to seat 14C on flight OA476.")).await;
+    let thread = thread_id_of(&events);
+    let k = kinds(&events);
+    assert_eq!(&k[..3], &create_prefix()[..]);
+    assert_eq!(k.last().unwrap(), "error:stream.error");
+    assert_eq!(events.last().unwrap()["allow_retry"], true);
+    let items = server.items(&thread).await;
+    let types: Vec<&str> = items.iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["user_message"]);
+}
