@@ -27,7 +27,8 @@ pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.5-flash";
 /// Default OpenAI transcription model.
 pub const DEFAULT_TRANSCRIPTION_MODEL: &str = "gpt-4o-transcribe";
 /// The message for turns when no provider is configured.
-pub const NO_PROVIDER_MESSAGE: &str = "No AI model is configured on this server: set OPENAI_API_KEY or GEMINI_API_KEY in .env and restart it.";
+pub const NO_PROVIDER_MESSAGE: &str =
+    "No AI model is configured on this server: set OPENAI_API_KEY or GEMINI_API_KEY in .env and restart it.";
 
 /// A model provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,11 +188,7 @@ impl ModelConfig {
 
     /// Reads the configuration through `get` (for tests and other sources).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match get(var) {
                 None => Ok(default),
@@ -200,23 +197,16 @@ impl ModelConfig {
                     .ok()
                     .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
                     .map(Duration::from_secs_f64)
-                    .ok_or(ConfigError::Invalid {
-                        var,
-                        message: format!("`{v}` is not a positive number of seconds"),
-                    }),
+                    .ok_or(ConfigError::Invalid { var, message: format!("`{v}` is not a positive number of seconds") }),
             }
         };
         let d = ModelConfig::default();
         let max_retries = match get("MODEL_MAX_RETRIES") {
             None => d.max_retries,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n <= 10)
-                .ok_or(ConfigError::Invalid {
-                    var: "MODEL_MAX_RETRIES",
-                    message: format!("`{v}` is not a number from 0 to 10"),
-                })?,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10).ok_or(ConfigError::Invalid {
+                var: "MODEL_MAX_RETRIES",
+                message: format!("`{v}` is not a number from 0 to 10"),
+            })?,
         };
         Ok(ModelConfig {
             provider: get("MODEL_PROVIDER").map(|p| p.parse()).transpose()?,
@@ -238,27 +228,21 @@ impl ModelConfig {
     /// `MODEL` names (`gemini-…` → Gemini, `gpt-…`/`o<digit>…` → OpenAI) if its key is set; else
     /// OpenAI when its key is set, else Gemini when its key is set; else none.
     pub fn selected_provider(&self) -> Result<Option<ProviderKind>, ConfigError> {
-        let named = self
-            .model
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .and_then(|m| {
-                let m = m.strip_prefix("models/").unwrap_or(&m).to_string();
-                let o_series =
-                    m.starts_with('o') && m[1..].starts_with(|c: char| c.is_ascii_digit());
-                if m.starts_with("gemini") {
-                    Some(ProviderKind::Gemini)
-                } else if m.starts_with("gpt") || o_series {
-                    Some(ProviderKind::OpenAi)
-                } else {
-                    None
-                }
-            });
+        let named = self.model.as_deref().map(str::to_ascii_lowercase).and_then(|m| {
+            let m = m.strip_prefix("models/").unwrap_or(&m).to_string();
+            let o_series = m.starts_with('o') && m[1..].starts_with(|c: char| c.is_ascii_digit());
+            if m.starts_with("gemini") {
+                Some(ProviderKind::Gemini)
+            } else if m.starts_with("gpt") || o_series {
+                Some(ProviderKind::OpenAi)
+            } else {
+                None
+            }
+        });
         match self.provider {
-            Some(kind) if self.key(kind).is_none() => Err(ConfigError::MissingKey {
-                provider: kind,
-                var: kind.key_var(),
-            }),
+            Some(kind) if self.key(kind).is_none() => {
+                Err(ConfigError::MissingKey { provider: kind, var: kind.key_var() })
+            }
             Some(kind) => Ok(Some(kind)),
             None if named.is_some_and(|k| self.key(k).is_some()) => Ok(named),
             None if self.openai_api_key.is_some() => Ok(Some(ProviderKind::OpenAi)),
@@ -269,19 +253,13 @@ impl ModelConfig {
 
     /// The model that will be used with `kind`.
     pub fn model_for(&self, kind: ProviderKind) -> String {
-        self.model
-            .clone()
-            .unwrap_or_else(|| kind.default_model().to_string())
+        self.model.clone().unwrap_or_else(|| kind.default_model().to_string())
     }
 
     /// A one-line, secret-free description for start-up logs.
     pub fn describe(&self) -> String {
         match self.selected_provider() {
-            Ok(Some(kind)) => format!(
-                "{kind} model {} at {}",
-                self.model_for(kind),
-                self.base_url(kind)
-            ),
+            Ok(Some(kind)) => format!("{kind} model {} at {}", self.model_for(kind), self.base_url(kind)),
             Ok(None) => "no model provider (OPENAI_API_KEY and GEMINI_API_KEY are unset)".into(),
             Err(e) => e.to_string(),
         }
@@ -302,19 +280,11 @@ impl ModelConfig {
     }
 
     fn timeouts(&self) -> Timeouts {
-        Timeouts {
-            connect: self.connect_timeout,
-            first_byte: self.first_byte_timeout,
-            idle: self.idle_timeout,
-        }
+        Timeouts { connect: self.connect_timeout, first_byte: self.first_byte_timeout, idle: self.idle_timeout }
     }
 
     fn retry(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_retries: self.max_retries,
-            max_total_wait: self.max_retry_wait,
-            ..RetryPolicy::default()
-        }
+        RetryPolicy { max_retries: self.max_retries, max_total_wait: self.max_retry_wait, ..RetryPolicy::default() }
     }
 
     fn transport(&self, kind: ProviderKind, key: &str) -> Result<Transport, ConfigError> {
@@ -324,10 +294,7 @@ impl ModelConfig {
                 ProviderKind::OpenAi => "OPENAI_BASE_URL",
                 ProviderKind::Gemini => "GEMINI_BASE_URL",
             };
-            return Err(ConfigError::Invalid {
-                var,
-                message: format!("`{base}` is not an http(s) URL"),
-            });
+            return Err(ConfigError::Invalid { var, message: format!("`{base}` is not an http(s) URL") });
         }
         let timeouts = self.timeouts();
         let client = build_client(&timeouts).map_err(|e| ConfigError::Client(e.to_string()))?;
@@ -335,14 +302,7 @@ impl ModelConfig {
             ProviderKind::OpenAi => "OpenAI",
             ProviderKind::Gemini => "Gemini",
         };
-        Ok(Transport::new(
-            client,
-            name,
-            kind.key_var(),
-            key.to_string(),
-            timeouts,
-            self.retry(),
-        ))
+        Ok(Transport::new(client, name, kind.key_var(), key.to_string(), timeouts, self.retry()))
     }
 }
 
@@ -356,33 +316,24 @@ pub fn build_provider(cfg: &ModelConfig) -> Result<Option<Arc<dyn Provider>>, Co
     let transport = cfg.transport(kind, &key)?;
     let model = cfg.model_for(kind);
     Ok(Some(match kind {
-        ProviderKind::OpenAi => {
-            Arc::new(OpenAiProvider::new(transport, &cfg.openai_base_url, model))
-        }
-        ProviderKind::Gemini => {
-            Arc::new(GeminiProvider::new(transport, &cfg.gemini_base_url, model))
-        }
+        ProviderKind::OpenAi => Arc::new(OpenAiProvider::new(transport, &cfg.openai_base_url, model)),
+        ProviderKind::Gemini => Arc::new(GeminiProvider::new(transport, &cfg.gemini_base_url, model)),
     }))
 }
 
 /// The transcriber: OpenAI when its key is set, else Gemini when its key is set, else `None`.
 pub fn build_transcriber(cfg: &ModelConfig) -> Option<Arc<dyn Transcriber>> {
     let built: Result<Arc<dyn Transcriber>, ConfigError> = if let Some(key) = &cfg.openai_api_key {
-        let model = cfg
-            .transcription_model
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TRANSCRIPTION_MODEL.into());
-        cfg.transport(ProviderKind::OpenAi, key).map(|t| {
-            Arc::new(OpenAiTranscriber::new(t, &cfg.openai_base_url, model)) as Arc<dyn Transcriber>
-        })
+        let model = cfg.transcription_model.clone().unwrap_or_else(|| DEFAULT_TRANSCRIPTION_MODEL.into());
+        cfg.transport(ProviderKind::OpenAi, key)
+            .map(|t| Arc::new(OpenAiTranscriber::new(t, &cfg.openai_base_url, model)) as Arc<dyn Transcriber>)
     } else if let Some(key) = &cfg.gemini_api_key {
         let model = match (cfg.provider, &cfg.model) {
             (Some(ProviderKind::Gemini), Some(m)) => m.clone(),
             _ => DEFAULT_GEMINI_MODEL.to_string(),
         };
-        cfg.transport(ProviderKind::Gemini, key).map(|t| {
-            Arc::new(GeminiTranscriber::new(t, &cfg.gemini_base_url, model)) as Arc<dyn Transcriber>
-        })
+        cfg.transport(ProviderKind::Gemini, key)
+            .map(|t| Arc::new(GeminiTranscriber::new(t, &cfg.gemini_base_url, model)) as Arc<dyn Transcriber>)
     } else {
         return None;
     };
@@ -401,10 +352,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<ModelConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         ModelConfig::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -436,52 +384,22 @@ mod tests {
         let p = build_provider(&c).unwrap().unwrap();
         assert_eq!((p.name(), p.model()), ("Gemini", "gemini-3-pro"));
 
-        let c = cfg(&[
-            ("MODEL", "gemini-2.5-pro"),
-            ("OPENAI_API_KEY", "sk"),
-            ("GEMINI_API_KEY", "g"),
-        ])
-        .unwrap();
-        assert_eq!(
-            c.selected_provider().unwrap(),
-            Some(ProviderKind::Gemini),
-            "MODEL names the family"
-        );
-        let c = cfg(&[
-            ("MODEL", "o4-mini"),
-            ("OPENAI_API_KEY", "sk"),
-            ("GEMINI_API_KEY", "g"),
-        ])
-        .unwrap();
+        let c = cfg(&[("MODEL", "gemini-2.5-pro"), ("OPENAI_API_KEY", "sk"), ("GEMINI_API_KEY", "g")]).unwrap();
+        assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::Gemini), "MODEL names the family");
+        let c = cfg(&[("MODEL", "o4-mini"), ("OPENAI_API_KEY", "sk"), ("GEMINI_API_KEY", "g")]).unwrap();
         assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::OpenAi));
         let c = cfg(&[("MODEL", "gemini-2.5-pro"), ("OPENAI_API_KEY", "sk")]).unwrap();
-        assert_eq!(
-            c.selected_provider().unwrap(),
-            Some(ProviderKind::OpenAi),
-            "no Gemini key: keys decide"
-        );
+        assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::OpenAi), "no Gemini key: keys decide");
 
         let c = cfg(&[("MODEL_PROVIDER", "gemini"), ("OPENAI_API_KEY", "sk")]).unwrap();
         assert_eq!(
             build_provider(&c).err().unwrap().to_string(),
             "MODEL_PROVIDER is `gemini` but GEMINI_API_KEY is not set (add it to .env)"
         );
-        assert!(matches!(
-            cfg(&[("MODEL_PROVIDER", "claude")]),
-            Err(ConfigError::UnknownProvider(_))
-        ));
-        assert!(matches!(
-            cfg(&[("MODEL_IDLE_TIMEOUT_SECS", "soon")]),
-            Err(ConfigError::Invalid { .. })
-        ));
+        assert!(matches!(cfg(&[("MODEL_PROVIDER", "claude")]), Err(ConfigError::UnknownProvider(_))));
+        assert!(matches!(cfg(&[("MODEL_IDLE_TIMEOUT_SECS", "soon")]), Err(ConfigError::Invalid { .. })));
         let c = cfg(&[("OPENAI_API_KEY", "sk"), ("OPENAI_BASE_URL", "localhost:1")]).unwrap();
-        assert!(matches!(
-            build_provider(&c),
-            Err(ConfigError::Invalid {
-                var: "OPENAI_BASE_URL",
-                ..
-            })
-        ));
+        assert!(matches!(build_provider(&c), Err(ConfigError::Invalid { var: "OPENAI_BASE_URL", .. })));
     }
 
     #[test]
@@ -497,10 +415,7 @@ mod tests {
         assert_eq!(c.max_retries, 0);
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("secret"), "{dbg}");
-        assert!(
-            dbg.contains("openai_api_key: Some(\"[redacted]\")"),
-            "{dbg}"
-        );
+        assert!(dbg.contains("openai_api_key: Some(\"[redacted]\")"), "{dbg}");
         assert!(!c.describe().contains("secret"));
     }
 }

@@ -9,8 +9,7 @@
 
 use chatkit::sink::{EventSink, SinkError};
 use chatkit::types::{
-    AssistantMessageContent, AssistantMessageItem, ItemKind, ItemUpdate, ThreadItem,
-    ThreadStreamEvent,
+    AssistantMessageContent, AssistantMessageItem, ItemKind, ItemUpdate, ThreadItem, ThreadStreamEvent,
 };
 
 use crate::input::{ContentPart, InputItem, Role};
@@ -69,12 +68,7 @@ impl<'a> EventMapper<'a> {
     }
 
     async fn send_update(&self, item_id: &str, update: ItemUpdate) -> Result<(), SinkError> {
-        self.sink
-            .send(ThreadStreamEvent::ItemUpdated {
-                item_id: item_id.to_string(),
-                update,
-            })
-            .await
+        self.sink.send(ThreadStreamEvent::ItemUpdated { item_id: item_id.to_string(), update }).await
     }
 
     /// Index of the open message `id`, starting it (`thread.item.added`) if needed.
@@ -82,18 +76,9 @@ impl<'a> EventMapper<'a> {
         if let Some(i) = self.open.iter().position(|m| m.id == id) {
             return Ok(i);
         }
-        let item = ThreadItem::new(
-            id,
-            &self.thread_id,
-            ItemKind::AssistantMessage(AssistantMessageItem::default()),
-        );
-        self.sink
-            .send(ThreadStreamEvent::ItemAdded { item })
-            .await?;
-        self.open.push(OpenMessage {
-            id: id.to_string(),
-            parts: Vec::new(),
-        });
+        let item = ThreadItem::new(id, &self.thread_id, ItemKind::AssistantMessage(AssistantMessageItem::default()));
+        self.sink.send(ThreadStreamEvent::ItemAdded { item }).await?;
+        self.open.push(OpenMessage { id: id.to_string(), parts: Vec::new() });
         Ok(self.open.len() - 1)
     }
 
@@ -109,10 +94,8 @@ impl<'a> EventMapper<'a> {
         if !self.open[m].parts[index].started {
             self.open[m].parts[index].started = true;
             let id = self.open[m].id.clone();
-            let update = ItemUpdate::ContentPartAdded {
-                content_index: index,
-                content: AssistantMessageContent::text(""),
-            };
+            let update =
+                ItemUpdate::ContentPartAdded { content_index: index, content: AssistantMessageContent::text("") };
             self.send_update(&id, update).await?;
         }
         Ok(())
@@ -126,14 +109,7 @@ impl<'a> EventMapper<'a> {
         part.done = true;
         let content = AssistantMessageContent::text(part.content.text.clone());
         let id = self.open[m].id.clone();
-        self.send_update(
-            &id,
-            ItemUpdate::ContentPartDone {
-                content_index: index,
-                content,
-            },
-        )
-        .await
+        self.send_update(&id, ItemUpdate::ContentPartDone { content_index: index, content }).await
     }
 
     /// Closes every part, then emits `thread.item.done` and records the message for the next request.
@@ -147,16 +123,10 @@ impl<'a> EventMapper<'a> {
         let content = msg.content();
         self.output.items.push(InputItem::Message {
             role: Role::Assistant,
-            content: content
-                .iter()
-                .map(|c| ContentPart::OutputText(c.text.clone()))
-                .collect(),
+            content: content.iter().map(|c| ContentPart::OutputText(c.text.clone())).collect(),
         });
-        let item = ThreadItem::new(
-            msg.id,
-            &self.thread_id,
-            ItemKind::AssistantMessage(AssistantMessageItem { content }),
-        );
+        let item =
+            ThreadItem::new(msg.id, &self.thread_id, ItemKind::AssistantMessage(AssistantMessageItem { content }));
         self.finished_messages += 1;
         self.sink.send(ThreadStreamEvent::ItemDone { item }).await
     }
@@ -167,55 +137,26 @@ impl<'a> EventMapper<'a> {
             ModelEvent::MessageStarted { id } => {
                 self.message(&id).await?;
             }
-            ModelEvent::ContentPartStarted {
-                message_id,
-                content_index,
-            } => {
+            ModelEvent::ContentPartStarted { message_id, content_index } => {
                 let m = self.message(&message_id).await?;
                 self.part(m, content_index).await?;
             }
-            ModelEvent::TextDelta {
-                message_id,
-                content_index,
-                delta,
-            } => {
+            ModelEvent::TextDelta { message_id, content_index, delta } => {
                 let m = self.message(&message_id).await?;
                 self.part(m, content_index).await?;
-                self.open[m].parts[content_index]
-                    .content
-                    .text
-                    .push_str(&delta);
-                self.send_update(
-                    &message_id,
-                    ItemUpdate::TextDelta {
-                        content_index,
-                        delta,
-                    },
-                )
-                .await?;
+                self.open[m].parts[content_index].content.text.push_str(&delta);
+                self.send_update(&message_id, ItemUpdate::TextDelta { content_index, delta }).await?;
             }
-            ModelEvent::Annotation {
-                message_id,
-                content_index,
-                annotation,
-            } => {
+            ModelEvent::Annotation { message_id, content_index, annotation } => {
                 let m = self.message(&message_id).await?;
                 self.part(m, content_index).await?;
                 let anns = &mut self.open[m].parts[content_index].content.annotations;
                 let annotation_index = anns.len();
                 anns.push(annotation.clone());
-                let update = ItemUpdate::AnnotationAdded {
-                    content_index,
-                    annotation_index,
-                    annotation,
-                };
+                let update = ItemUpdate::AnnotationAdded { content_index, annotation_index, annotation };
                 self.send_update(&message_id, update).await?;
             }
-            ModelEvent::ContentPartDone {
-                message_id,
-                content_index,
-                text,
-            } => {
+            ModelEvent::ContentPartDone { message_id, content_index, text } => {
                 let m = self.message(&message_id).await?;
                 self.part(m, content_index).await?;
                 self.open[m].parts[content_index].content.text = text;
@@ -250,9 +191,7 @@ impl<'a> EventMapper<'a> {
                 self.finish_message(0).await?;
             } else {
                 let msg = self.open.remove(0);
-                self.sink
-                    .send(ThreadStreamEvent::ItemRemoved { item_id: msg.id })
-                    .await?;
+                self.sink.send(ThreadStreamEvent::ItemRemoved { item_id: msg.id }).await?;
             }
         }
         Ok(kept)

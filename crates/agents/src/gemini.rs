@@ -21,9 +21,7 @@ use serde_json::{Map, Value, json};
 use crate::gemini_schema::function_parameters;
 use crate::input::{ContentPart, InputItem, Role};
 use crate::openai::f32_to_f64;
-use crate::provider::{
-    FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError,
-};
+use crate::provider::{FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError};
 use crate::retry::{start_stream, with_retries};
 use crate::sse::{EventParser, EventQueue, model_stream};
 use crate::transport::Transport;
@@ -40,31 +38,18 @@ pub struct GeminiProvider {
 
 impl GeminiProvider {
     pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
-        let model = model
-            .strip_prefix("models/")
-            .map(str::to_string)
-            .unwrap_or(model);
-        GeminiProvider {
-            transport,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            model,
-        }
+        let model = model.strip_prefix("models/").map(str::to_string).unwrap_or(model);
+        GeminiProvider { transport, base_url: base_url.trim_end_matches('/').to_string(), model }
     }
 }
 
 #[async_trait]
 impl Provider for GeminiProvider {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
-        let body =
-            serde_json::to_vec(&request_body(&request)).map_err(|e| ProviderError::Request {
-                provider: PROVIDER,
-                message: e.to_string(),
-            })?;
+        let body = serde_json::to_vec(&request_body(&request))
+            .map_err(|e| ProviderError::Request { provider: PROVIDER, message: e.to_string() })?;
         let body = bytes::Bytes::from(body);
-        let url = format!(
-            "{}/v1beta/models/{}:streamGenerateContent?alt=sse",
-            self.base_url, self.model
-        );
+        let url = format!("{}/v1beta/models/{}:streamGenerateContent?alt=sse", self.base_url, self.model);
         let t = &self.transport;
         with_retries(&t.retry, PROVIDER, |_| {
             let req = t
@@ -75,11 +60,7 @@ impl Provider for GeminiProvider {
                 .body(body.clone());
             async move {
                 let response = t.send(req).await?;
-                start_stream(
-                    model_stream(response, PROVIDER, t.timeouts, Parser::default()),
-                    PROVIDER,
-                )
-                .await
+                start_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default()), PROVIDER).await
             }
         })
         .await
@@ -98,10 +79,7 @@ impl Provider for GeminiProvider {
 pub(crate) fn request_body(request: &ModelRequest) -> Value {
     let mut body = Map::new();
     if !request.instructions.is_empty() {
-        body.insert(
-            "systemInstruction".into(),
-            json!({"parts": [{"text": request.instructions}]}),
-        );
+        body.insert("systemInstruction".into(), json!({"parts": [{"text": request.instructions}]}));
     }
     body.insert("contents".into(), Value::Array(contents(&request.input)));
     if !request.tools.is_empty() {
@@ -118,16 +96,10 @@ pub(crate) fn request_body(request: &ModelRequest) -> Value {
                 Value::Object(d)
             })
             .collect();
-        body.insert(
-            "tools".into(),
-            json!([{ "functionDeclarations": declarations }]),
-        );
+        body.insert("tools".into(), json!([{ "functionDeclarations": declarations }]));
     }
     if let Some(t) = request.temperature {
-        body.insert(
-            "generationConfig".into(),
-            json!({"temperature": f32_to_f64(t)}),
-        );
+        body.insert("generationConfig".into(), json!({"temperature": f32_to_f64(t)}));
     }
     Value::Object(body)
 }
@@ -137,9 +109,7 @@ pub(crate) fn contents(input: &[InputItem]) -> Vec<Value> {
     let names: HashMap<&str, &str> = input
         .iter()
         .filter_map(|i| match i {
-            InputItem::FunctionCall { call_id, name, .. } => {
-                Some((call_id.as_str(), name.as_str()))
-            }
+            InputItem::FunctionCall { call_id, name, .. } => Some((call_id.as_str(), name.as_str())),
             _ => None,
         })
         .collect();
@@ -147,23 +117,12 @@ pub(crate) fn contents(input: &[InputItem]) -> Vec<Value> {
     for item in input {
         let (role, parts) = match item {
             InputItem::Message { role, content } => {
-                let role = if *role == Role::Assistant {
-                    "model"
-                } else {
-                    "user"
-                };
+                let role = if *role == Role::Assistant { "model" } else { "user" };
                 (role, content.iter().filter_map(content_part).collect())
             }
-            InputItem::FunctionCall {
-                name,
-                arguments,
-                provider_data,
-                ..
-            } => {
-                let args: Value = serde_json::from_str(arguments)
-                    .ok()
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| json!({}));
+            InputItem::FunctionCall { name, arguments, provider_data, .. } => {
+                let args: Value =
+                    serde_json::from_str(arguments).ok().filter(Value::is_object).unwrap_or_else(|| json!({}));
                 let mut call = Map::new();
                 if let Some(id) = provider_data.as_ref().and_then(|d| d.get("id")) {
                     call.insert("id".into(), id.clone());
@@ -172,10 +131,7 @@ pub(crate) fn contents(input: &[InputItem]) -> Vec<Value> {
                 call.insert("args".into(), args);
                 let mut part = Map::new();
                 part.insert("functionCall".into(), Value::Object(call));
-                if let Some(sig) = provider_data
-                    .as_ref()
-                    .and_then(|d| d.get("thoughtSignature"))
-                {
+                if let Some(sig) = provider_data.as_ref().and_then(|d| d.get("thoughtSignature")) {
                     part.insert("thoughtSignature".into(), sig.clone());
                 }
                 ("model", vec![Value::Object(part)])
@@ -186,10 +142,7 @@ pub(crate) fn contents(input: &[InputItem]) -> Vec<Value> {
                     Ok(other) => json!({ "result": other }),
                     Err(_) => json!({ "result": output }),
                 };
-                let name = names
-                    .get(call_id.as_str())
-                    .copied()
-                    .unwrap_or("unknown_tool");
+                let name = names.get(call_id.as_str()).copied().unwrap_or("unknown_tool");
                 let mut fr = Map::new();
                 if let Some(id) = gemini_call_id(input, call_id) {
                     fr.insert("id".into(), json!(id));
@@ -207,19 +160,13 @@ pub(crate) fn contents(input: &[InputItem]) -> Vec<Value> {
             _ => out.push((role, parts)),
         }
     }
-    out.into_iter()
-        .map(|(role, parts)| json!({"role": role, "parts": parts}))
-        .collect()
+    out.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect()
 }
 
 /// The id Gemini gave a call (kept in `provider_data`), if any.
 fn gemini_call_id<'a>(input: &'a [InputItem], call_id: &str) -> Option<&'a str> {
     input.iter().find_map(|i| match i {
-        InputItem::FunctionCall {
-            call_id: c,
-            provider_data: Some(d),
-            ..
-        } if c == call_id => d.get("id")?.as_str(),
+        InputItem::FunctionCall { call_id: c, provider_data: Some(d), .. } if c == call_id => d.get("id")?.as_str(),
         _ => None,
     })
 }
@@ -245,18 +192,11 @@ fn parse_data_url(url: &str) -> Option<(String, String)> {
     let rest = url.strip_prefix("data:")?;
     let (meta, data) = rest.split_once(',')?;
     let mut meta_parts = meta.split(';');
-    let mime = meta_parts
-        .next()
-        .filter(|m| !m.is_empty())
-        .unwrap_or("application/octet-stream")
-        .to_string();
+    let mime = meta_parts.next().filter(|m| !m.is_empty()).unwrap_or("application/octet-stream").to_string();
     if meta_parts.any(|p| p.eq_ignore_ascii_case("base64")) {
         Some((mime, data.to_string()))
     } else {
-        Some((
-            mime,
-            base64::engine::general_purpose::STANDARD.encode(data.as_bytes()),
-        ))
+        Some((mime, base64::engine::general_purpose::STANDARD.encode(data.as_bytes())))
     }
 }
 
@@ -328,11 +268,7 @@ pub(crate) struct Parser {
 impl Parser {
     fn close_message(&mut self, out: &mut EventQueue) {
         if let Some((id, text)) = self.message.take() {
-            out.push_back(Ok(ModelEvent::ContentPartDone {
-                message_id: id.clone(),
-                content_index: 0,
-                text,
-            }));
+            out.push_back(Ok(ModelEvent::ContentPartDone { message_id: id.clone(), content_index: 0, text }));
             out.push_back(Ok(ModelEvent::MessageDone { id }));
         }
     }
@@ -353,40 +289,16 @@ impl EventParser for Parser {
             }
         };
         if let Some(err) = chunk.error {
-            let message = err
-                .message
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| "unknown error".into());
+            let message = err.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "unknown error".into());
             let retryable = matches!(err.code, Some(429 | 500..=599))
-                || matches!(
-                    err.status.as_deref(),
-                    Some("UNAVAILABLE" | "RESOURCE_EXHAUSTED" | "INTERNAL")
-                );
-            return self.fail(
-                ProviderError::Failed {
-                    provider: PROVIDER,
-                    message,
-                    retryable,
-                },
-                out,
-            );
+                || matches!(err.status.as_deref(), Some("UNAVAILABLE" | "RESOURCE_EXHAUSTED" | "INTERNAL"));
+            return self.fail(ProviderError::Failed { provider: PROVIDER, message, retryable }, out);
         }
         if let Some(reason) = chunk.prompt_feedback.and_then(|f| f.block_reason) {
             let message = format!("the request was blocked (reason: {reason})");
-            return self.fail(
-                ProviderError::Failed {
-                    provider: PROVIDER,
-                    message,
-                    retryable: false,
-                },
-                out,
-            );
+            return self.fail(ProviderError::Failed { provider: PROVIDER, message, retryable: false }, out);
         }
-        let Some(candidate) = chunk
-            .candidates
-            .into_iter()
-            .find(|c| c.index.unwrap_or(0) == 0)
-        else {
+        let Some(candidate) = chunk.candidates.into_iter().find(|c| c.index.unwrap_or(0) == 0) else {
             return;
         };
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
@@ -407,16 +319,8 @@ impl EventParser for Parser {
                     }
                     None => chatkit::ids::generate("call"),
                 };
-                let arguments = call
-                    .args
-                    .filter(|a| !a.is_null())
-                    .unwrap_or_else(|| json!({}))
-                    .to_string();
-                let provider_data = if data.is_empty() {
-                    None
-                } else {
-                    Some(Value::Object(data))
-                };
+                let arguments = call.args.filter(|a| !a.is_null()).unwrap_or_else(|| json!({})).to_string();
+                let provider_data = if data.is_empty() { None } else { Some(Value::Object(data)) };
                 out.push_back(Ok(ModelEvent::FunctionCall(FunctionCall {
                     call_id,
                     name: call.name,
@@ -432,19 +336,12 @@ impl EventParser for Parser {
                     None => {
                         let id = chatkit::ids::generate(chatkit::ids::MESSAGE);
                         out.push_back(Ok(ModelEvent::MessageStarted { id: id.clone() }));
-                        out.push_back(Ok(ModelEvent::ContentPartStarted {
-                            message_id: id.clone(),
-                            content_index: 0,
-                        }));
+                        out.push_back(Ok(ModelEvent::ContentPartStarted { message_id: id.clone(), content_index: 0 }));
                         self.message.insert((id, String::new()))
                     }
                 };
                 acc.push_str(&text);
-                out.push_back(Ok(ModelEvent::TextDelta {
-                    message_id: id.clone(),
-                    content_index: 0,
-                    delta: text,
-                }));
+                out.push_back(Ok(ModelEvent::TextDelta { message_id: id.clone(), content_index: 0, delta: text }));
             }
         }
         if let Some(reason) = candidate.finish_reason {
@@ -474,14 +371,7 @@ impl EventParser for Parser {
             }
             Some(reason) => {
                 let message = format!("the response stopped early (finish reason: {reason})");
-                self.fail(
-                    ProviderError::Failed {
-                        provider: PROVIDER,
-                        message,
-                        retryable: false,
-                    },
-                    out,
-                );
+                self.fail(ProviderError::Failed { provider: PROVIDER, message, retryable: false }, out);
             }
         }
     }

@@ -37,15 +37,8 @@ const MAX_DEPTH: usize = 32;
 pub(crate) fn function_parameters(schema: &Value) -> Option<Value> {
     let converted = to_gemini_schema(schema);
     let empty_object = converted.get("type").and_then(Value::as_str) == Some("object")
-        && converted
-            .get("properties")
-            .and_then(Value::as_object)
-            .is_none_or(Map::is_empty);
-    if empty_object || converted.as_object().is_some_and(Map::is_empty) {
-        None
-    } else {
-        Some(converted)
-    }
+        && converted.get("properties").and_then(Value::as_object).is_none_or(Map::is_empty);
+    if empty_object || converted.as_object().is_some_and(Map::is_empty) { None } else { Some(converted) }
 }
 
 /// Converts one JSON schema (see the module docs).
@@ -66,11 +59,7 @@ fn convert(node: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
     if depth > MAX_DEPTH {
         return json!({});
     }
-    if let Some(target) = obj
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| resolve(r, defs))
-    {
+    if let Some(target) = obj.get("$ref").and_then(Value::as_str).and_then(|r| resolve(r, defs)) {
         let mut resolved = convert(target, defs, depth + 1);
         // Sibling keywords (e.g. a description next to the $ref) win over the target's.
         if let (Some(out), Some(desc)) = (resolved.as_object_mut(), obj.get("description")) {
@@ -85,15 +74,9 @@ fn convert(node: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
     }
 
     let mut out = Map::new();
-    let mut nullable = obj
-        .get("nullable")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let mut nullable = obj.get("nullable").and_then(Value::as_bool).unwrap_or(false);
     if let Some(Value::Array(types)) = obj.get("type") {
-        let non_null: Vec<&Value> = types
-            .iter()
-            .filter(|t| t.as_str() != Some("null"))
-            .collect();
+        let non_null: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
         nullable |= non_null.len() < types.len();
         match non_null.as_slice() {
             [one] => {
@@ -128,10 +111,8 @@ fn convert(node: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
         match key.as_str() {
             "properties" => {
                 if let Some(props) = value.as_object() {
-                    let props: Map<String, Value> = props
-                        .iter()
-                        .map(|(k, v)| (k.clone(), convert(v, defs, depth + 1)))
-                        .collect();
+                    let props: Map<String, Value> =
+                        props.iter().map(|(k, v)| (k.clone(), convert(v, defs, depth + 1))).collect();
                     out.insert(key.clone(), Value::Object(props));
                 }
             }
@@ -151,14 +132,9 @@ fn convert(node: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
     {
         out.insert("format".into(), format.clone());
     }
-    if let (Some(Value::Array(required)), Some(Value::Object(props))) =
-        (out.get("required"), out.get("properties"))
-    {
-        let kept: Vec<Value> = required
-            .iter()
-            .filter(|r| r.as_str().is_some_and(|r| props.contains_key(r)))
-            .cloned()
-            .collect();
+    if let (Some(Value::Array(required)), Some(Value::Object(props))) = (out.get("required"), out.get("properties")) {
+        let kept: Vec<Value> =
+            required.iter().filter(|r| r.as_str().is_some_and(|r| props.contains_key(r))).cloned().collect();
         out.insert("required".into(), Value::Array(kept));
     }
     if nullable {
@@ -167,12 +143,7 @@ fn convert(node: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
     Value::Object(out)
 }
 
-fn convert_union(
-    obj: &Map<String, Value>,
-    branches: &[Value],
-    defs: &Map<String, Value>,
-    depth: usize,
-) -> Value {
+fn convert_union(obj: &Map<String, Value>, branches: &[Value], defs: &Map<String, Value>, depth: usize) -> Value {
     let is_null = |b: &Value| b.get("type").and_then(Value::as_str) == Some("null");
     let non_null: Vec<&Value> = branches.iter().filter(|b| !is_null(b)).collect();
     let nullable = non_null.len() < branches.len();
@@ -195,9 +166,7 @@ fn convert_union(
 }
 
 fn resolve<'a>(reference: &str, defs: &'a Map<String, Value>) -> Option<&'a Value> {
-    let name = reference
-        .strip_prefix("#/$defs/")
-        .or_else(|| reference.strip_prefix("#/definitions/"))?;
+    let name = reference.strip_prefix("#/$defs/").or_else(|| reference.strip_prefix("#/definitions/"))?;
     defs.get(name)
 }
 

@@ -12,8 +12,8 @@ use base64::Engine;
 use chatkit::app::AppError;
 use chatkit::store::{RequestContext, Store};
 use chatkit::types::{
-    Attachment, AttachmentKind, ItemKind, StructuredAnswer, StructuredInputItem, ThreadItem,
-    UserMessageContent, UserMessageItem,
+    Attachment, AttachmentKind, ItemKind, StructuredAnswer, StructuredInputItem, ThreadItem, UserMessageContent,
+    UserMessageItem,
 };
 use serde_json::Value;
 
@@ -73,34 +73,25 @@ pub enum InputItem {
 impl InputItem {
     /// A user message with one text part.
     pub fn user_text(text: impl Into<String>) -> Self {
-        InputItem::Message {
-            role: Role::User,
-            content: vec![ContentPart::InputText(text.into())],
-        }
+        InputItem::Message { role: Role::User, content: vec![ContentPart::InputText(text.into())] }
     }
 
     /// An assistant message with one text part.
     pub fn assistant_text(text: impl Into<String>) -> Self {
-        InputItem::Message {
-            role: Role::Assistant,
-            content: vec![ContentPart::OutputText(text.into())],
-        }
+        InputItem::Message { role: Role::Assistant, content: vec![ContentPart::OutputText(text.into())] }
     }
 }
 
 /// Text of the quoted-text follow-up message.
 pub const QUOTED_TEXT_PREFIX: &str = "The user is referring to this in particular: \n";
 /// Prefix of the widget message (the widget JSON follows without a space).
-pub const WIDGET_PREFIX: &str =
-    "The following graphical UI widget (id: {id}) was displayed to the user:";
+pub const WIDGET_PREFIX: &str = "The following graphical UI widget (id: {id}) was displayed to the user:";
 /// Header of the @-mention context message.
 pub const TAG_CONTEXT_HEADER: &str = "# User-provided context for @-mentions\n- When referencing resolved entities, use their canonical names **without** '@'.\n- The '@' form appears only in user text and should not be echoed.";
 
 /// The default wrapper of hidden context: `Hidden context for the agent (not shown to the user):\n<HiddenContext>\n…\n</HiddenContext>`.
 pub fn hidden_context_text(content: &str) -> String {
-    format!(
-        "Hidden context for the agent (not shown to the user):\n<HiddenContext>\n{content}\n</HiddenContext>"
-    )
+    format!("Hidden context for the agent (not shown to the user):\n<HiddenContext>\n{content}\n</HiddenContext>")
 }
 
 /// Customization points of [`items_to_input`]; every method has the spec's default behaviour.
@@ -108,11 +99,7 @@ pub fn hidden_context_text(content: &str) -> String {
 pub trait ConvertHooks: Send + Sync {
     /// Renders a `hidden_context_item`. Default: one user message with [`hidden_context_text`] of the
     /// string content (non-string content as compact JSON).
-    async fn hidden_context(
-        &self,
-        _item: &ThreadItem,
-        content: &Value,
-    ) -> Result<Vec<InputItem>, AppError> {
+    async fn hidden_context(&self, _item: &ThreadItem, content: &Value) -> Result<Vec<InputItem>, AppError> {
         let text = match content {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -138,12 +125,7 @@ pub trait ConvertHooks: Send + Sync {
     }
 
     /// Describes an @-mention tag (`id`, `text`, `data`) for the model; `None` adds nothing.
-    fn tag(
-        &self,
-        _id: &str,
-        _text: &str,
-        _data: &serde_json::Map<String, Value>,
-    ) -> Option<ContentPart> {
+    fn tag(&self, _id: &str, _text: &str, _data: &serde_json::Map<String, Value>) -> Option<ContentPart> {
         None
     }
 }
@@ -156,22 +138,12 @@ impl ConvertHooks for DefaultConvertHooks {}
 
 /// An input image for an image attachment: `data:<mime>;base64,<bytes>` from the stored bytes
 /// (mime falls back to `image/jpeg`), else the attachment's preview URL, else its id as text.
-pub async fn image_part(
-    attachment: &Attachment,
-    store: &dyn Store,
-    ctx: &RequestContext,
-) -> ContentPart {
+pub async fn image_part(attachment: &Attachment, store: &dyn Store, ctx: &RequestContext) -> ContentPart {
     match store.load_attachment_data(ctx, &attachment.id).await {
         Ok(Some(bytes)) => {
-            let mime = if attachment.mime_type.trim().is_empty() {
-                "image/jpeg"
-            } else {
-                attachment.mime_type.trim()
-            };
+            let mime = if attachment.mime_type.trim().is_empty() { "image/jpeg" } else { attachment.mime_type.trim() };
             let data = base64::engine::general_purpose::STANDARD.encode(bytes);
-            return ContentPart::InputImage {
-                url: format!("data:{mime};base64,{data}"),
-            };
+            return ContentPart::InputImage { url: format!("data:{mime};base64,{data}") };
         }
         Ok(None) => {}
         Err(e) => {
@@ -180,14 +152,9 @@ pub async fn image_part(
     }
     match &attachment.kind {
         AttachmentKind::Image { preview_url } if !preview_url.is_empty() => {
-            ContentPart::InputImage {
-                url: preview_url.clone(),
-            }
+            ContentPart::InputImage { url: preview_url.clone() }
         }
-        _ => ContentPart::InputText(format!(
-            "[image attachment {} is not available]",
-            attachment.id
-        )),
+        _ => ContentPart::InputText(format!("[image attachment {} is not available]", attachment.id)),
     }
 }
 
@@ -202,19 +169,10 @@ pub async fn items_to_input(
     for (index, item) in items.iter().enumerate() {
         let is_last = index + 1 == items.len();
         match &item.kind {
-            ItemKind::UserMessage(msg) => {
-                user_message(msg, is_last, store, ctx, hooks, &mut out).await?
-            }
+            ItemKind::UserMessage(msg) => user_message(msg, is_last, store, ctx, hooks, &mut out).await?,
             ItemKind::AssistantMessage(msg) => {
-                let content = msg
-                    .content
-                    .iter()
-                    .map(|c| ContentPart::OutputText(c.text.clone()))
-                    .collect();
-                out.push(InputItem::Message {
-                    role: Role::Assistant,
-                    content,
-                });
+                let content = msg.content.iter().map(|c| ContentPart::OutputText(c.text.clone())).collect();
+                out.push(InputItem::Message { role: Role::Assistant, content });
             }
             ItemKind::ClientToolCall(call) => {
                 if let Some(output) = call.output.as_ref().filter(|_| call_completed(call)) {
@@ -232,10 +190,7 @@ pub async fn items_to_input(
             }
             ItemKind::Widget(w) => {
                 let json = strip_nulls(&w.widget).to_string();
-                out.push(InputItem::user_text(format!(
-                    "{}{json}",
-                    WIDGET_PREFIX.replace("{id}", &item.id)
-                )));
+                out.push(InputItem::user_text(format!("{}{json}", WIDGET_PREFIX.replace("{id}", &item.id))));
             }
             ItemKind::Workflow(wf) => {
                 if let Some(tasks) = wf.workflow.get("tasks").and_then(Value::as_array) {
@@ -243,31 +198,16 @@ pub async fn items_to_input(
                 }
             }
             ItemKind::Task(t) => out.extend(custom_task_message(&t.task)),
-            ItemKind::StructuredInput(si) => {
-                out.push(InputItem::user_text(structured_input_text(si)))
-            }
-            ItemKind::HiddenContextItem(h) => {
-                out.extend(hooks.hidden_context(item, &h.content).await?)
-            }
-            ItemKind::SdkHiddenContext(h) => {
-                out.push(InputItem::user_text(hidden_context_text(&h.content)))
-            }
+            ItemKind::StructuredInput(si) => out.push(InputItem::user_text(structured_input_text(si))),
+            ItemKind::HiddenContextItem(h) => out.extend(hooks.hidden_context(item, &h.content).await?),
+            ItemKind::SdkHiddenContext(h) => out.push(InputItem::user_text(hidden_context_text(&h.content))),
             ItemKind::GeneratedImage(g) => {
-                if let Some(url) = g
-                    .image
-                    .as_ref()
-                    .and_then(|i| i.get("url"))
-                    .and_then(Value::as_str)
-                {
+                if let Some(url) = g.image.as_ref().and_then(|i| i.get("url")).and_then(Value::as_str) {
                     out.push(InputItem::Message {
                         role: Role::User,
                         content: vec![
-                            ContentPart::InputText(
-                                "The following image was generated by the agent.".into(),
-                            ),
-                            ContentPart::InputImage {
-                                url: url.to_string(),
-                            },
+                            ContentPart::InputText("The following image was generated by the agent.".into()),
+                            ContentPart::InputImage { url: url.to_string() },
                         ],
                     });
                 }
@@ -294,14 +234,9 @@ async fn user_message(
     for attachment in &msg.attachments {
         content.extend(hooks.attachment(attachment, store, ctx).await?);
     }
-    out.push(InputItem::Message {
-        role: Role::User,
-        content,
-    });
+    out.push(InputItem::Message { role: Role::User, content });
     if is_last && let Some(quoted) = msg.quoted_text.as_deref().filter(|q| !q.is_empty()) {
-        out.push(InputItem::user_text(format!(
-            "{QUOTED_TEXT_PREFIX}{quoted}"
-        )));
+        out.push(InputItem::user_text(format!("{QUOTED_TEXT_PREFIX}{quoted}")));
     }
     let mut seen: Vec<&str> = Vec::new();
     let mut tag_parts = Vec::new();
@@ -317,10 +252,7 @@ async fn user_message(
     if !tag_parts.is_empty() {
         let mut content = vec![ContentPart::InputText(TAG_CONTEXT_HEADER.into())];
         content.extend(tag_parts);
-        out.push(InputItem::Message {
-            role: Role::User,
-            content,
-        });
+        out.push(InputItem::Message { role: Role::User, content });
     }
     Ok(())
 }
@@ -331,14 +263,8 @@ fn custom_task_message(task: &Value) -> Option<InputItem> {
     if task.get("type").and_then(Value::as_str) != Some("custom") {
         return None;
     }
-    let title = task
-        .get("title")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    let content = task
-        .get("content")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
+    let title = task.get("title").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let content = task.get("content").and_then(Value::as_str).filter(|s| !s.is_empty());
     let body = match (title, content) {
         (Some(t), Some(c)) => format!("{t}: {c}"),
         (Some(t), None) => t.to_string(),
@@ -351,10 +277,7 @@ fn custom_task_message(task: &Value) -> Option<InputItem> {
 }
 
 fn structured_input_text(si: &StructuredInputItem) -> String {
-    let status = serde_json::to_value(si.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let status = serde_json::to_value(si.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let mut text = format!(
         "A structured input request was displayed to the user with the following status: {status}\n<StructuredInput>\n"
     );
@@ -373,12 +296,9 @@ fn structured_input_text(si: &StructuredInputItem) -> String {
 /// A copy of `value` without `null` object members (widget JSON is sent with nulls omitted).
 fn strip_nulls(value: &Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), strip_nulls(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), strip_nulls(v))).collect())
+        }
         Value::Array(items) => Value::Array(items.iter().map(strip_nulls).collect()),
         other => other.clone(),
     }

@@ -27,13 +27,9 @@ pub mod tool;
 pub mod transcribe;
 mod transport;
 
-pub use config::{
-    ConfigError, ModelConfig, NO_PROVIDER_MESSAGE, ProviderKind, build_provider, build_transcriber,
-};
+pub use config::{ConfigError, ModelConfig, NO_PROVIDER_MESSAGE, ProviderKind, build_provider, build_transcriber};
 pub use input::{ContentPart, ConvertHooks, DefaultConvertHooks, InputItem, Role, items_to_input};
-pub use provider::{
-    FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ToolSpec,
-};
+pub use provider::{FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ToolSpec};
 pub use runner::{Agent, model_error, run};
 pub use tool::{Tool, ToolContext, ToolError, parse_arguments};
 pub use transcribe::Transcriber;

@@ -17,9 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::input::{ContentPart, InputItem, Role};
-use crate::provider::{
-    FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError,
-};
+use crate::provider::{FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError};
 use crate::retry::{start_stream, with_retries};
 use crate::sse::{EventParser, EventQueue, model_stream};
 use crate::transport::Transport;
@@ -36,23 +34,15 @@ pub struct OpenAiProvider {
 
 impl OpenAiProvider {
     pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
-        OpenAiProvider {
-            transport,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            model,
-        }
+        OpenAiProvider { transport, base_url: base_url.trim_end_matches('/').to_string(), model }
     }
 }
 
 #[async_trait]
 impl Provider for OpenAiProvider {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
-        let body = serde_json::to_vec(&request_body(&self.model, &request)).map_err(|e| {
-            ProviderError::Request {
-                provider: PROVIDER,
-                message: e.to_string(),
-            }
-        })?;
+        let body = serde_json::to_vec(&request_body(&self.model, &request))
+            .map_err(|e| ProviderError::Request { provider: PROVIDER, message: e.to_string() })?;
         let body = bytes::Bytes::from(body);
         let url = format!("{}/responses", self.base_url);
         let t = &self.transport;
@@ -66,11 +56,7 @@ impl Provider for OpenAiProvider {
                 .body(body.clone());
             async move {
                 let response = t.send(req).await?;
-                start_stream(
-                    model_stream(response, PROVIDER, t.timeouts, Parser::default()),
-                    PROVIDER,
-                )
-                .await
+                start_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default()), PROVIDER).await
             }
         })
         .await
@@ -95,10 +81,7 @@ pub(crate) fn request_body(model: &str, request: &ModelRequest) -> Value {
         body.insert("temperature".into(), json!(f32_to_f64(t)));
     }
     body.insert("instructions".into(), json!(request.instructions));
-    body.insert(
-        "input".into(),
-        Value::Array(request.input.iter().map(input_item).collect()),
-    );
+    body.insert("input".into(), Value::Array(request.input.iter().map(input_item).collect()));
     if !request.tools.is_empty() {
         let tools = request
             .tools
@@ -138,12 +121,7 @@ fn input_item(item: &InputItem) -> Value {
                 .collect();
             json!({"type": "message", "role": role, "content": parts})
         }
-        InputItem::FunctionCall {
-            call_id,
-            name,
-            arguments,
-            ..
-        } => {
+        InputItem::FunctionCall { call_id, name, arguments, .. } => {
             json!({"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments})
         }
         InputItem::FunctionCallOutput { call_id, output } => {
@@ -169,10 +147,7 @@ enum StreamEvent {
         #[serde(default)]
         part: Option<PartHeader>,
     },
-    #[serde(
-        rename = "response.output_text.delta",
-        alias = "response.refusal.delta"
-    )]
+    #[serde(rename = "response.output_text.delta", alias = "response.refusal.delta")]
     TextDelta {
         item_id: String,
         #[serde(default)]
@@ -276,79 +251,37 @@ impl EventParser for Parser {
             }
         };
         match event {
-            StreamEvent::OutputItemAdded {
-                item: OutputItem::Message { id, .. },
-            } => {
+            StreamEvent::OutputItemAdded { item: OutputItem::Message { id, .. } } => {
                 out.push_back(Ok(ModelEvent::MessageStarted { id }));
             }
             StreamEvent::OutputItemAdded { .. } => {}
-            StreamEvent::ContentPartAdded {
-                item_id,
-                content_index,
-                part,
-            } => {
+            StreamEvent::ContentPartAdded { item_id, content_index, part } => {
                 if part.as_ref().is_some_and(|p| p.kind == "reasoning_text") {
                     return;
                 }
                 self.seen_parts.insert((item_id.clone(), content_index));
-                out.push_back(Ok(ModelEvent::ContentPartStarted {
-                    message_id: item_id,
-                    content_index,
-                }));
+                out.push_back(Ok(ModelEvent::ContentPartStarted { message_id: item_id, content_index }));
             }
-            StreamEvent::TextDelta {
-                item_id,
-                content_index,
-                delta,
-            } => {
+            StreamEvent::TextDelta { item_id, content_index, delta } => {
                 self.seen_parts.insert((item_id.clone(), content_index));
-                out.push_back(Ok(ModelEvent::TextDelta {
-                    message_id: item_id,
-                    content_index,
-                    delta,
-                }));
+                out.push_back(Ok(ModelEvent::TextDelta { message_id: item_id, content_index, delta }));
             }
-            StreamEvent::AnnotationAdded {
-                item_id,
-                content_index,
-                annotation,
-            } => {
+            StreamEvent::AnnotationAdded { item_id, content_index, annotation } => {
                 if let Some(annotation) = convert_annotation(&annotation) {
-                    out.push_back(Ok(ModelEvent::Annotation {
-                        message_id: item_id,
-                        content_index,
-                        annotation,
-                    }));
+                    out.push_back(Ok(ModelEvent::Annotation { message_id: item_id, content_index, annotation }));
                 }
             }
-            StreamEvent::TextDone {
-                item_id,
-                content_index,
-                text,
-            }
-            | StreamEvent::RefusalDone {
-                item_id,
-                content_index,
-                refusal: text,
-            } => {
+            StreamEvent::TextDone { item_id, content_index, text }
+            | StreamEvent::RefusalDone { item_id, content_index, refusal: text } => {
                 self.seen_parts.insert((item_id.clone(), content_index));
-                out.push_back(Ok(ModelEvent::ContentPartDone {
-                    message_id: item_id,
-                    content_index,
-                    text,
-                }));
+                out.push_back(Ok(ModelEvent::ContentPartDone { message_id: item_id, content_index, text }));
             }
-            StreamEvent::OutputItemDone {
-                item: OutputItem::Message { id, content },
-            } => {
+            StreamEvent::OutputItemDone { item: OutputItem::Message { id, content } } => {
                 for (index, part) in content.iter().enumerate() {
                     if self.seen_parts.contains(&(id.clone(), index)) {
                         continue;
                     }
-                    let text = part
-                        .get("text")
-                        .or_else(|| part.get("refusal"))
-                        .and_then(Value::as_str);
+                    let text = part.get("text").or_else(|| part.get("refusal")).and_then(Value::as_str);
                     if let Some(text) = text {
                         out.push_back(Ok(ModelEvent::ContentPartDone {
                             message_id: id.clone(),
@@ -359,22 +292,9 @@ impl EventParser for Parser {
                 }
                 out.push_back(Ok(ModelEvent::MessageDone { id }));
             }
-            StreamEvent::OutputItemDone {
-                item:
-                    OutputItem::FunctionCall {
-                        id,
-                        call_id,
-                        name,
-                        arguments,
-                    },
-            } => {
+            StreamEvent::OutputItemDone { item: OutputItem::FunctionCall { id, call_id, name, arguments } } => {
                 let provider_data = id.map(|id| json!({ "id": id }));
-                out.push_back(Ok(ModelEvent::FunctionCall(FunctionCall {
-                    call_id,
-                    name,
-                    arguments,
-                    provider_data,
-                })));
+                out.push_back(Ok(ModelEvent::FunctionCall(FunctionCall { call_id, name, arguments, provider_data })));
             }
             StreamEvent::OutputItemDone { .. } => {}
             StreamEvent::Completed => {
@@ -382,11 +302,7 @@ impl EventParser for Parser {
                 out.push_back(Ok(ModelEvent::Completed));
             }
             StreamEvent::Failed { response } => {
-                let code = response
-                    .pointer("/error/code")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
+                let code = response.pointer("/error/code").and_then(Value::as_str).unwrap_or_default().to_string();
                 let message = response
                     .pointer("/error/message")
                     .and_then(Value::as_str)
@@ -396,38 +312,22 @@ impl EventParser for Parser {
                 out.push_back(Err(failed(message, &code)));
             }
             StreamEvent::Incomplete { response } => {
-                let reason = response
-                    .pointer("/incomplete_details/reason")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown");
+                let reason =
+                    response.pointer("/incomplete_details/reason").and_then(Value::as_str).unwrap_or("unknown");
                 out.push_back(Err(ProviderError::Failed {
                     provider: PROVIDER,
                     message: format!("the response is incomplete (reason: {reason})"),
                     retryable: false,
                 }));
             }
-            StreamEvent::Error {
-                code,
-                message,
-                error,
-            } => {
+            StreamEvent::Error { code, message, error } => {
                 let message = message
                     .or_else(|| {
-                        error
-                            .as_ref()
-                            .and_then(|e| e.get("message"))
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
+                        error.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str).map(str::to_string)
                     })
                     .unwrap_or_else(|| "unknown error".into());
                 let code = code
-                    .or_else(|| {
-                        error
-                            .as_ref()
-                            .and_then(|e| e.get("code"))
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                    })
+                    .or_else(|| error.as_ref().and_then(|e| e.get("code")).and_then(Value::as_str).map(str::to_string))
                     .unwrap_or_default();
                 out.push_back(Err(failed(message, &code)));
             }
@@ -450,15 +350,8 @@ impl EventParser for Parser {
 }
 
 fn failed(message: String, code: &str) -> ProviderError {
-    let retryable = matches!(
-        code,
-        "server_error" | "rate_limit_exceeded" | "server_is_overloaded" | "slow_down"
-    );
-    ProviderError::Failed {
-        provider: PROVIDER,
-        message,
-        retryable,
-    }
+    let retryable = matches!(code, "server_error" | "rate_limit_exceeded" | "server_is_overloaded" | "slow_down");
+    ProviderError::Failed { provider: PROVIDER, message, retryable }
 }
 
 /// Converts a Responses annotation into the ChatKit shape (spec §9.2); `None` for unsupported kinds.
@@ -468,32 +361,19 @@ pub(crate) fn convert_annotation(a: &Value) -> Option<Annotation> {
     let (source, index) = match s("type")? {
         "url_citation" => {
             let url = s("url")?;
-            (
-                json!({"title": s("title").unwrap_or(url), "type": "url", "url": url}),
-                n("end_index"),
-            )
+            (json!({"title": s("title").unwrap_or(url), "type": "url", "url": url}), n("end_index"))
         }
         "file_citation" => {
             let f = s("filename").filter(|f| !f.is_empty())?;
-            (
-                json!({"title": f, "type": "file", "filename": f}),
-                n("index"),
-            )
+            (json!({"title": f, "type": "file", "filename": f}), n("index"))
         }
         "container_file_citation" => {
             let f = s("filename").filter(|f| !f.is_empty())?;
-            (
-                json!({"title": f, "type": "file", "filename": f}),
-                n("end_index"),
-            )
+            (json!({"title": f, "type": "file", "filename": f}), n("end_index"))
         }
         _ => return None,
     };
-    Some(Annotation {
-        kind: AnnotationType::Annotation,
-        source,
-        index,
-    })
+    Some(Annotation { kind: AnnotationType::Annotation, source, index })
 }
 
 #[cfg(test)]

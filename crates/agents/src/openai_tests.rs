@@ -34,15 +34,8 @@ fn maps_text_refusal_annotations_calls_and_skips_unknown() {
     let m = |s: &str| s.to_string();
     let expected = vec![
         ModelEvent::MessageStarted { id: m("msg_1") },
-        ModelEvent::ContentPartStarted {
-            message_id: m("msg_1"),
-            content_index: 0,
-        },
-        ModelEvent::TextDelta {
-            message_id: m("msg_1"),
-            content_index: 0,
-            delta: m("Hi"),
-        },
+        ModelEvent::ContentPartStarted { message_id: m("msg_1"), content_index: 0 },
+        ModelEvent::TextDelta { message_id: m("msg_1"), content_index: 0, delta: m("Hi") },
         ModelEvent::Annotation {
             message_id: m("msg_1"),
             content_index: 0,
@@ -52,25 +45,10 @@ fn maps_text_refusal_annotations_calls_and_skips_unknown() {
                 index: Some(2),
             },
         },
-        ModelEvent::ContentPartDone {
-            message_id: m("msg_1"),
-            content_index: 0,
-            text: m("Hi"),
-        },
-        ModelEvent::ContentPartStarted {
-            message_id: m("msg_1"),
-            content_index: 1,
-        },
-        ModelEvent::TextDelta {
-            message_id: m("msg_1"),
-            content_index: 1,
-            delta: m("No"),
-        },
-        ModelEvent::ContentPartDone {
-            message_id: m("msg_1"),
-            content_index: 1,
-            text: m("No"),
-        },
+        ModelEvent::ContentPartDone { message_id: m("msg_1"), content_index: 0, text: m("Hi") },
+        ModelEvent::ContentPartStarted { message_id: m("msg_1"), content_index: 1 },
+        ModelEvent::TextDelta { message_id: m("msg_1"), content_index: 1, delta: m("No") },
+        ModelEvent::ContentPartDone { message_id: m("msg_1"), content_index: 1, text: m("No") },
         ModelEvent::MessageDone { id: m("msg_1") },
         ModelEvent::FunctionCall(FunctionCall {
             call_id: m("call_1"),
@@ -85,25 +63,12 @@ fn maps_text_refusal_annotations_calls_and_skips_unknown() {
 
 #[test]
 fn failures_carry_the_provider_message() {
-    let out = parse(&[
-        json!({"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}}),
-    ]);
-    assert_eq!(
-        out[0],
-        Err(ProviderError::Failed {
-            provider: "OpenAI",
-            message: "boom".into(),
-            retryable: true
-        })
-    );
+    let out = parse(&[json!({"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}})]);
+    assert_eq!(out[0], Err(ProviderError::Failed { provider: "OpenAI", message: "boom".into(), retryable: true }));
     let out = parse(&[json!({"type":"error","code":"invalid_prompt","message":"bad prompt"})]);
     assert_eq!(
         out[0],
-        Err(ProviderError::Failed {
-            provider: "OpenAI",
-            message: "bad prompt".into(),
-            retryable: false
-        })
+        Err(ProviderError::Failed { provider: "OpenAI", message: "bad prompt".into(), retryable: false })
     );
     let out = parse(&[
         json!({"type":"response.incomplete","response":{"incomplete_details":{"reason":"max_output_tokens"}}}),
@@ -112,13 +77,8 @@ fn failures_carry_the_provider_message() {
         out[0].as_ref().unwrap_err().to_string(),
         "The OpenAI model failed: the response is incomplete (reason: max_output_tokens)"
     );
-    let out = parse(&[
-        json!({"type":"response.output_text.delta","item_id":"m","content_index":0,"delta":"x"}),
-    ]);
-    assert!(matches!(
-        out.last(),
-        Some(Err(ProviderError::StreamCut { .. }))
-    ));
+    let out = parse(&[json!({"type":"response.output_text.delta","item_id":"m","content_index":0,"delta":"x"})]);
+    assert!(matches!(out.last(), Some(Err(ProviderError::StreamCut { .. }))));
 }
 
 #[test]
@@ -130,31 +90,22 @@ fn final_item_fills_parts_without_deltas() {
     ]);
     assert_eq!(
         out[1],
-        Ok(ModelEvent::ContentPartDone {
-            message_id: "m".into(),
-            content_index: 0,
-            text: "whole".into()
-        })
+        Ok(ModelEvent::ContentPartDone { message_id: "m".into(), content_index: 0, text: "whole".into() })
     );
 }
 
 #[test]
 fn annotation_conversion() {
-    let file = convert_annotation(
-        &json!({"type":"file_citation","file_id":"f1","filename":"a.pdf","index":7}),
-    )
-    .unwrap();
+    let file =
+        convert_annotation(&json!({"type":"file_citation","file_id":"f1","filename":"a.pdf","index":7})).unwrap();
     assert_eq!(
         serde_json::to_value(&file).unwrap(),
         json!({"type":"annotation","source":{"title":"a.pdf","type":"file","filename":"a.pdf"},"index":7})
     );
-    assert!(
-        convert_annotation(&json!({"type":"file_citation","file_id":"f1","index":7})).is_none()
-    );
-    let c = convert_annotation(
-        &json!({"type":"container_file_citation","filename":"b.csv","start_index":1,"end_index":4}),
-    )
-    .unwrap();
+    assert!(convert_annotation(&json!({"type":"file_citation","file_id":"f1","index":7})).is_none());
+    let c =
+        convert_annotation(&json!({"type":"container_file_citation","filename":"b.csv","start_index":1,"end_index":4}))
+            .unwrap();
     assert_eq!(c.index, Some(4));
 }
 

@@ -228,9 +228,7 @@ impl ProviderError {
     /// Whether retrying the same request may help (429, 5xx, connection failures).
     pub fn is_retryable(&self) -> bool {
         match self {
-            ProviderError::Http { status, .. } => {
-                *status == 408 || *status == 429 || *status >= 500
-            }
+            ProviderError::Http { status, .. } => *status == 408 || *status == 429 || *status >= 500,
             ProviderError::Connect { .. } | ProviderError::StreamCut { .. } => true,
             ProviderError::Timeout { phase, .. } => *phase == TimeoutPhase::Connect,
             ProviderError::Failed { retryable, .. } => *retryable,
@@ -249,9 +247,7 @@ impl ProviderError {
     /// The provider's HTTP status, if the error came from one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ProviderError::Http { status, .. } | ProviderError::Unauthorized { status, .. } => {
-                Some(*status)
-            }
+            ProviderError::Http { status, .. } | ProviderError::Unauthorized { status, .. } => Some(*status),
             _ => None,
         }
     }

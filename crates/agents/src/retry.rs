@@ -91,14 +91,9 @@ pub(crate) async fn start_stream(
     provider: &'static str,
 ) -> Result<ModelStream, ProviderError> {
     match stream.next().await {
-        Some(Ok(first)) => Ok(Box::pin(
-            futures::stream::once(async move { Ok(first) }).chain(stream),
-        )),
+        Some(Ok(first)) => Ok(Box::pin(futures::stream::once(async move { Ok(first) }).chain(stream))),
         Some(Err(e)) => Err(e),
-        None => Err(ProviderError::StreamCut {
-            provider,
-            message: "the response ended without any event".into(),
-        }),
+        None => Err(ProviderError::StreamCut { provider, message: "the response ended without any event".into() }),
     }
 }
 
@@ -111,33 +106,18 @@ mod tests {
         let p = RetryPolicy::default();
         for _ in 0..50 {
             let d0 = p.delay(0, None);
-            assert!(
-                d0 >= Duration::from_millis(250) && d0 <= Duration::from_millis(500),
-                "{d0:?}"
-            );
+            assert!(d0 >= Duration::from_millis(250) && d0 <= Duration::from_millis(500), "{d0:?}");
             let d1 = p.delay(1, None);
-            assert!(
-                d1 >= Duration::from_millis(500) && d1 <= Duration::from_millis(1000),
-                "{d1:?}"
-            );
+            assert!(d1 >= Duration::from_millis(500) && d1 <= Duration::from_millis(1000), "{d1:?}");
             let d9 = p.delay(9, None);
-            assert!(
-                d9 >= Duration::from_secs(4) && d9 <= Duration::from_secs(8),
-                "{d9:?}"
-            );
+            assert!(d9 >= Duration::from_secs(4) && d9 <= Duration::from_secs(8), "{d9:?}");
         }
-        assert_eq!(
-            p.delay(0, Some(Duration::from_secs(3))),
-            Duration::from_secs(3)
-        );
+        assert_eq!(p.delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
     }
 
     #[tokio::test]
     async fn retries_only_transient_errors_within_bounds() {
-        let policy = RetryPolicy {
-            base_delay: Duration::from_millis(1),
-            ..RetryPolicy::default()
-        };
+        let policy = RetryPolicy { base_delay: Duration::from_millis(1), ..RetryPolicy::default() };
         let mut attempts = 0;
         let r: Result<u32, _> = with_retries(&policy, "OpenAI", |n| {
             attempts += 1;
@@ -162,12 +142,7 @@ mod tests {
         let r: Result<u32, _> = with_retries(&policy, "OpenAI", |_| {
             attempts += 1;
             async {
-                Err(ProviderError::Http {
-                    provider: "OpenAI",
-                    status: 400,
-                    message: "bad".into(),
-                    retry_after: None,
-                })
+                Err(ProviderError::Http { provider: "OpenAI", status: 400, message: "bad".into(), retry_after: None })
             }
         })
         .await;
@@ -177,12 +152,7 @@ mod tests {
         let mut attempts = 0;
         let r: Result<u32, _> = with_retries(&policy, "OpenAI", |_| {
             attempts += 1;
-            async {
-                Err(ProviderError::Connect {
-                    provider: "OpenAI",
-                    message: "refused".into(),
-                })
-            }
+            async { Err(ProviderError::Connect { provider: "OpenAI", message: "refused".into() }) }
         })
         .await;
         assert!(matches!(r, Err(ProviderError::Connect { .. })));
@@ -191,10 +161,7 @@ mod tests {
 
     #[tokio::test]
     async fn retry_after_beyond_budget_fails_at_once() {
-        let policy = RetryPolicy {
-            max_total_wait: Duration::from_secs(5),
-            ..RetryPolicy::default()
-        };
+        let policy = RetryPolicy { max_total_wait: Duration::from_secs(5), ..RetryPolicy::default() };
         let mut attempts = 0;
         let started = std::time::Instant::now();
         let r: Result<(), _> = with_retries(&policy, "Gemini", |_| {

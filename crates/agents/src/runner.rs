@@ -27,8 +27,7 @@ use crate::tool::{Tool, ToolContext, ToolError, spec_of};
 pub const DEFAULT_MAX_MODEL_CALLS: usize = 10;
 
 /// Prefix of every tool error sent back to the model (openai-agents' default text).
-pub const TOOL_ERROR_PREFIX: &str =
-    "An error occurred while running the tool. Please try again. Error: ";
+pub const TOOL_ERROR_PREFIX: &str = "An error occurred while running the tool. Please try again. Error: ";
 
 /// An agent: instructions, tools and run settings.
 #[derive(Clone)]
@@ -78,14 +77,7 @@ impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Agent")
             .field("name", &self.name)
-            .field(
-                "tools",
-                &self
-                    .tools
-                    .iter()
-                    .map(|t| t.name().to_string())
-                    .collect::<Vec<_>>(),
-            )
+            .field("tools", &self.tools.iter().map(|t| t.name().to_string()).collect::<Vec<_>>())
             .field("temperature", &self.temperature)
             .field("max_model_calls", &self.max_model_calls)
             .finish()
@@ -121,15 +113,11 @@ pub async fn run(
         if step.calls.is_empty() {
             return Ok(());
         }
-        let results =
-            futures::future::join_all(step.calls.iter().map(|c| execute(agent, c, sink))).await;
+        let results = futures::future::join_all(step.calls.iter().map(|c| execute(agent, c, sink))).await;
         let mut stop = false;
         for (call, (output, stopped)) in step.calls.iter().zip(results) {
             stop |= stopped;
-            input.push(InputItem::FunctionCallOutput {
-                call_id: call.call_id.clone(),
-                output,
-            });
+            input.push(InputItem::FunctionCallOutput { call_id: call.call_id.clone(), output });
         }
         if sink.is_closed() {
             return Err(AppError::Disconnected);
@@ -141,15 +129,8 @@ pub async fn run(
 }
 
 /// One model call: streams its output through the sink and returns what it produced.
-async fn model_step(
-    provider: &dyn Provider,
-    request: ModelRequest,
-    sink: &EventSink,
-) -> Result<StepOutput, AppError> {
-    let mut stream = provider
-        .stream(request)
-        .await
-        .map_err(|e| model_error(&e, false))?;
+async fn model_step(provider: &dyn Provider, request: ModelRequest, sink: &EventSink) -> Result<StepOutput, AppError> {
+    let mut stream = provider.stream(request).await.map_err(|e| model_error(&e, false))?;
     let mut mapper = EventMapper::new(sink);
     while let Some(event) = stream.next().await {
         match event {
@@ -170,13 +151,7 @@ async fn model_step(
 async fn execute(agent: &Agent, call: &FunctionCall, sink: &EventSink) -> (String, bool) {
     let Some(tool) = agent.tool(&call.name) else {
         tracing::warn!(agent = %agent.name, tool = %call.name, "model called an unknown tool");
-        return (
-            tool_error_text(&format!(
-                "Tool {} not found in agent {}",
-                call.name, agent.name
-            )),
-            false,
-        );
+        return (tool_error_text(&format!("Tool {} not found in agent {}", call.name, agent.name)), false);
     };
     let arguments: Value = if call.arguments.trim().is_empty() {
         Value::Object(Default::default())
@@ -184,18 +159,11 @@ async fn execute(agent: &Agent, call: &FunctionCall, sink: &EventSink) -> (Strin
         match serde_json::from_str(&call.arguments) {
             Ok(v) => v,
             Err(e) => {
-                return (
-                    tool_error_text(&invalid_arguments(&call.name, &e.to_string())),
-                    false,
-                );
+                return (tool_error_text(&invalid_arguments(&call.name, &e.to_string())), false);
             }
         }
     };
-    let ctx = ToolContext {
-        sink: sink.clone(),
-        thread_id: sink.thread_id(),
-        call_id: call.call_id.clone(),
-    };
+    let ctx = ToolContext { sink: sink.clone(), thread_id: sink.thread_id(), call_id: call.call_id.clone() };
     match tool.call(arguments, &ctx).await {
         Ok(value) => (output_text(&value), tool.is_stop()),
         Err(ToolError::InvalidArguments(m)) => {
@@ -247,21 +215,14 @@ pub fn model_error(err: &ProviderError, partial: bool) -> AppError {
         ProviderError::Http { status, .. } => *status == 408 || *status == 429 || *status >= 500,
         _ => true,
     };
-    let mut message = if partial {
-        format!("The answer was interrupted. {err}")
-    } else {
-        err.to_string()
-    };
+    let mut message = if partial { format!("The answer was interrupted. {err}") } else { err.to_string() };
     if !message.ends_with(['.', '!', '?', ')']) {
         message.push('.');
     }
     if allow_retry {
         message.push_str(" Please try again.");
     }
-    AppError::Custom {
-        message,
-        allow_retry,
-    }
+    AppError::Custom { message, allow_retry }
 }
 
 #[cfg(test)]
@@ -271,41 +232,15 @@ mod tests {
 
     #[test]
     fn model_error_texts() {
-        let e = ProviderError::Unauthorized {
-            provider: "OpenAI",
-            env_var: "OPENAI_API_KEY",
-            status: 401,
-        };
-        let AppError::Custom {
-            message,
-            allow_retry,
-        } = model_error(&e, false)
-        else {
-            panic!()
-        };
-        assert_eq!(
-            message,
-            "The OpenAI API rejected the API key (check OPENAI_API_KEY in .env)."
-        );
+        let e = ProviderError::Unauthorized { provider: "OpenAI", env_var: "OPENAI_API_KEY", status: 401 };
+        let AppError::Custom { message, allow_retry } = model_error(&e, false) else { panic!() };
+        assert_eq!(message, "The OpenAI API rejected the API key (check OPENAI_API_KEY in .env).");
         assert!(!allow_retry);
 
-        let e = ProviderError::Http {
-            provider: "Gemini",
-            status: 503,
-            message: "overloaded".into(),
-            retry_after: None,
-        };
-        let AppError::Custom {
-            message,
-            allow_retry,
-        } = model_error(&e, false)
-        else {
-            panic!()
-        };
-        assert_eq!(
-            message,
-            "The Gemini API answered HTTP 503: overloaded. Please try again."
-        );
+        let e =
+            ProviderError::Http { provider: "Gemini", status: 503, message: "overloaded".into(), retry_after: None };
+        let AppError::Custom { message, allow_retry } = model_error(&e, false) else { panic!() };
+        assert_eq!(message, "The Gemini API answered HTTP 503: overloaded. Please try again.");
         assert!(allow_retry);
 
         let e = ProviderError::Timeout {
@@ -313,13 +248,7 @@ mod tests {
             phase: crate::provider::TimeoutPhase::Idle,
             after: Duration::from_millis(1500),
         };
-        let AppError::Custom {
-            message,
-            allow_retry,
-        } = model_error(&e, true)
-        else {
-            panic!()
-        };
+        let AppError::Custom { message, allow_retry } = model_error(&e, true) else { panic!() };
         assert_eq!(
             message,
             "The answer was interrupted. The OpenAI API stopped sending for 1.5s (stalled stream). Please try again."
@@ -329,10 +258,7 @@ mod tests {
 
     #[test]
     fn outputs_and_errors() {
-        assert_eq!(
-            output_text(&serde_json::json!({"result": "ok", "n": 1})),
-            r#"{"result":"ok","n":1}"#
-        );
+        assert_eq!(output_text(&serde_json::json!({"result": "ok", "n": 1})), r#"{"result":"ok","n":1}"#);
         assert_eq!(output_text(&serde_json::json!("plain")), "plain");
         assert_eq!(
             tool_error_text("Flight OA999 is not on the customer's itinerary."),

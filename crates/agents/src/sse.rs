@@ -34,38 +34,22 @@ fn timed_chunks(
     provider: &'static str,
     timeouts: Timeouts,
 ) -> impl Stream<Item = Result<Bytes, ProviderError>> + Send + 'static {
-    futures::stream::unfold(
-        (Box::pin(body), true, false),
-        move |(mut body, first, ended)| async move {
-            if ended {
-                return None;
+    futures::stream::unfold((Box::pin(body), true, false), move |(mut body, first, ended)| async move {
+        if ended {
+            return None;
+        }
+        let (limit, phase) =
+            if first { (timeouts.first_byte, TimeoutPhase::FirstByte) } else { (timeouts.idle, TimeoutPhase::Idle) };
+        match tokio::time::timeout(limit, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), (body, false, false))),
+            Ok(Some(Err(e))) => {
+                let message = cut_message(&e);
+                Some((Err(ProviderError::StreamCut { provider, message }), (body, false, true)))
             }
-            let (limit, phase) = if first {
-                (timeouts.first_byte, TimeoutPhase::FirstByte)
-            } else {
-                (timeouts.idle, TimeoutPhase::Idle)
-            };
-            match tokio::time::timeout(limit, body.next()).await {
-                Ok(Some(Ok(chunk))) => Some((Ok(chunk), (body, false, false))),
-                Ok(Some(Err(e))) => {
-                    let message = cut_message(&e);
-                    Some((
-                        Err(ProviderError::StreamCut { provider, message }),
-                        (body, false, true),
-                    ))
-                }
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(ProviderError::Timeout {
-                        provider,
-                        phase,
-                        after: limit,
-                    }),
-                    (body, false, true),
-                )),
-            }
-        },
-    )
+            Ok(None) => None,
+            Err(_) => Some((Err(ProviderError::Timeout { provider, phase, after: limit }), (body, false, true))),
+        }
+    })
 }
 
 fn cut_message(e: &reqwest::Error) -> String {
@@ -94,12 +78,7 @@ pub(crate) fn model_stream<P: EventParser>(
     parser: P,
 ) -> ModelStream {
     let events = timed_chunks(response.bytes_stream(), provider, timeouts).eventsource();
-    let state = State {
-        events: Box::pin(events),
-        parser,
-        queue: VecDeque::new(),
-        done: false,
-    };
+    let state = State { events: Box::pin(events), parser, queue: VecDeque::new(), done: false };
     Box::pin(futures::stream::unfold(state, move |mut st| async move {
         loop {
             if let Some(item) = st.queue.pop_front() {
@@ -115,9 +94,7 @@ pub(crate) fn model_stream<P: EventParser>(
             let next = if st.parser.finished() {
                 // Read the (usually immediate) end of the body so the connection can be reused,
                 // without waiting on a server that keeps it open after the terminal event.
-                tokio::time::timeout(DRAIN_GRACE, st.events.next())
-                    .await
-                    .unwrap_or_default()
+                tokio::time::timeout(DRAIN_GRACE, st.events.next()).await.unwrap_or_default()
             } else {
                 st.events.next().await
             };
@@ -136,14 +113,8 @@ pub(crate) fn model_stream<P: EventParser>(
                     }
                     let err = match e {
                         EventStreamError::Transport(err) => err,
-                        EventStreamError::Utf8(err) => ProviderError::Decode {
-                            provider,
-                            message: err.to_string(),
-                        },
-                        EventStreamError::Parser(err) => ProviderError::Decode {
-                            provider,
-                            message: err.to_string(),
-                        },
+                        EventStreamError::Utf8(err) => ProviderError::Decode { provider, message: err.to_string() },
+                        EventStreamError::Parser(err) => ProviderError::Decode { provider, message: err.to_string() },
                     };
                     st.queue.push_back(Err(err));
                 }

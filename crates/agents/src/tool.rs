@@ -32,10 +32,7 @@ impl ToolContext {
 
 impl std::fmt::Debug for ToolContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolContext")
-            .field("thread_id", &self.thread_id)
-            .field("call_id", &self.call_id)
-            .finish()
+        f.debug_struct("ToolContext").field("thread_id", &self.thread_id).field("call_id", &self.call_id).finish()
     }
 }
 

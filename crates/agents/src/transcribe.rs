@@ -18,12 +18,7 @@ pub const GEMINI_TRANSCRIBE_PROMPT: &str = "Transcribe this audio verbatim.";
 #[async_trait]
 pub trait Transcriber: Send + Sync {
     /// Transcribes `audio` (`media_type` may carry parameters, e.g. `audio/webm;codecs=opus`).
-    async fn transcribe(
-        &self,
-        audio: Vec<u8>,
-        media_type: &str,
-        file_name: &str,
-    ) -> Result<String, ProviderError>;
+    async fn transcribe(&self, audio: Vec<u8>, media_type: &str, file_name: &str) -> Result<String, ProviderError>;
     /// Human name of the service (`OpenAI`, `Gemini`).
     fn name(&self) -> &'static str;
 }
@@ -38,36 +33,25 @@ pub struct OpenAiTranscriber {
 
 impl OpenAiTranscriber {
     pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
-        OpenAiTranscriber {
-            transport,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            model,
-        }
+        OpenAiTranscriber { transport, base_url: base_url.trim_end_matches('/').to_string(), model }
     }
 }
 
 #[async_trait]
 impl Transcriber for OpenAiTranscriber {
-    async fn transcribe(
-        &self,
-        audio: Vec<u8>,
-        media_type: &str,
-        file_name: &str,
-    ) -> Result<String, ProviderError> {
+    async fn transcribe(&self, audio: Vec<u8>, media_type: &str, file_name: &str) -> Result<String, ProviderError> {
         let t = &self.transport;
         let url = format!("{}/audio/transcriptions", self.base_url);
         let audio = bytes::Bytes::from(audio);
         let body = with_retries(&t.retry, t.provider, |_| {
-            let part = reqwest::multipart::Part::stream(reqwest::Body::from(audio.clone()))
-                .file_name(file_name.to_string());
+            let part =
+                reqwest::multipart::Part::stream(reqwest::Body::from(audio.clone())).file_name(file_name.to_string());
             let part = match part.mime_str(media_type) {
                 Ok(p) => p,
                 Err(_) => reqwest::multipart::Part::stream(reqwest::Body::from(audio.clone()))
                     .file_name(file_name.to_string()),
             };
-            let form = reqwest::multipart::Form::new()
-                .text("model", self.model.clone())
-                .part("file", part);
+            let form = reqwest::multipart::Form::new().text("model", self.model.clone()).part("file", part);
             let req = t.client.post(&url).bearer_auth(t.secret()).multipart(form);
             async move {
                 let response = t.send(req).await?;
@@ -75,17 +59,12 @@ impl Transcriber for OpenAiTranscriber {
             }
         })
         .await?;
-        let json: Value = serde_json::from_slice(&body).map_err(|e| ProviderError::Decode {
+        let json: Value = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Decode { provider: t.provider, message: e.to_string() })?;
+        json.get("text").and_then(Value::as_str).map(|s| s.trim().to_string()).ok_or_else(|| ProviderError::Decode {
             provider: t.provider,
-            message: e.to_string(),
-        })?;
-        json.get("text")
-            .and_then(Value::as_str)
-            .map(|s| s.trim().to_string())
-            .ok_or_else(|| ProviderError::Decode {
-                provider: t.provider,
-                message: "the transcription response has no `text`".into(),
-            })
+            message: "the transcription response has no `text`".into(),
+        })
     }
 
     fn name(&self) -> &'static str {
@@ -103,29 +82,15 @@ pub struct GeminiTranscriber {
 
 impl GeminiTranscriber {
     pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
-        GeminiTranscriber {
-            transport,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            model,
-        }
+        GeminiTranscriber { transport, base_url: base_url.trim_end_matches('/').to_string(), model }
     }
 }
 
 #[async_trait]
 impl Transcriber for GeminiTranscriber {
-    async fn transcribe(
-        &self,
-        audio: Vec<u8>,
-        media_type: &str,
-        _file_name: &str,
-    ) -> Result<String, ProviderError> {
+    async fn transcribe(&self, audio: Vec<u8>, media_type: &str, _file_name: &str) -> Result<String, ProviderError> {
         let t = &self.transport;
-        let mime = media_type
-            .split(';')
-            .next()
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .unwrap_or("audio/webm");
+        let mime = media_type.split(';').next().map(str::trim).filter(|m| !m.is_empty()).unwrap_or("audio/webm");
         let data = base64::engine::general_purpose::STANDARD.encode(&audio);
         let body = json!({
             "contents": [{"role": "user", "parts": [
@@ -134,10 +99,7 @@ impl Transcriber for GeminiTranscriber {
             ]}]
         });
         let body = bytes::Bytes::from(body.to_string());
-        let url = format!(
-            "{}/v1beta/models/{}:generateContent",
-            self.base_url, self.model
-        );
+        let url = format!("{}/v1beta/models/{}:generateContent", self.base_url, self.model);
         let bytes = with_retries(&t.retry, t.provider, |_| {
             let req = t
                 .client
@@ -151,16 +113,10 @@ impl Transcriber for GeminiTranscriber {
             }
         })
         .await?;
-        let json: Value = serde_json::from_slice(&bytes).map_err(|e| ProviderError::Decode {
-            provider: t.provider,
-            message: e.to_string(),
-        })?;
+        let json: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ProviderError::Decode { provider: t.provider, message: e.to_string() })?;
         if let Some(message) = json.pointer("/error/message").and_then(Value::as_str) {
-            return Err(ProviderError::Failed {
-                provider: t.provider,
-                message: message.to_string(),
-                retryable: false,
-            });
+            return Err(ProviderError::Failed { provider: t.provider, message: message.to_string(), retryable: false });
         }
         let text: String = json
             .pointer("/candidates/0/content/parts")

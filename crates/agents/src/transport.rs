@@ -70,14 +70,7 @@ impl Transport {
         timeouts: Timeouts,
         retry: RetryPolicy,
     ) -> Self {
-        Transport {
-            client,
-            provider,
-            env_var,
-            secret,
-            timeouts,
-            retry,
-        }
+        Transport { client, provider, env_var, secret, timeouts, retry }
     }
 
     /// The API key (only for building request headers).
@@ -87,10 +80,7 @@ impl Transport {
 
     /// Sends a request and returns the response if its status is a success; otherwise the
     /// classified error (with the provider's message from the body).
-    pub async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, ProviderError> {
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
         let response = match tokio::time::timeout(self.timeouts.first_byte, request.send()).await {
             Err(_) => {
                 return Err(ProviderError::Timeout {
@@ -109,20 +99,14 @@ impl Transport {
     }
 
     /// Reads a whole (non-streamed) body with the first-byte timeout.
-    pub async fn read_body(
-        &self,
-        response: reqwest::Response,
-    ) -> Result<bytes::Bytes, ProviderError> {
+    pub async fn read_body(&self, response: reqwest::Response) -> Result<bytes::Bytes, ProviderError> {
         match tokio::time::timeout(self.timeouts.first_byte, response.bytes()).await {
             Err(_) => Err(ProviderError::Timeout {
                 provider: self.provider,
                 phase: TimeoutPhase::Idle,
                 after: self.timeouts.first_byte,
             }),
-            Ok(Err(e)) => Err(ProviderError::StreamCut {
-                provider: self.provider,
-                message: self.error_text(&e),
-            }),
+            Ok(Err(e)) => Err(ProviderError::StreamCut { provider: self.provider, message: self.error_text(&e) }),
             Ok(Ok(b)) => Ok(b),
         }
     }
@@ -131,16 +115,9 @@ impl Transport {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         if status == 401 || status == 403 {
-            return ProviderError::Unauthorized {
-                provider: self.provider,
-                env_var: self.env_var,
-                status,
-            };
+            return ProviderError::Unauthorized { provider: self.provider, env_var: self.env_var, status };
         }
-        let body = tokio::time::timeout(self.timeouts.idle, response.text())
-            .await
-            .ok()
-            .and_then(Result::ok);
+        let body = tokio::time::timeout(self.timeouts.idle, response.text()).await.ok().and_then(Result::ok);
         let message = body.as_deref().map(error_message).unwrap_or_default();
         let message = if message.is_empty() {
             reqwest::StatusCode::from_u16(status)
@@ -151,21 +128,13 @@ impl Transport {
         } else {
             message
         };
-        ProviderError::Http {
-            provider: self.provider,
-            status,
-            message: self.redact(&message),
-            retry_after,
-        }
+        ProviderError::Http { provider: self.provider, status, message: self.redact(&message), retry_after }
     }
 
     /// Maps a reqwest failure (before a response) to a provider error.
     pub fn classify(&self, e: reqwest::Error) -> ProviderError {
         if e.is_builder() {
-            return ProviderError::Request {
-                provider: self.provider,
-                message: self.error_text(&e),
-            };
+            return ProviderError::Request { provider: self.provider, message: self.error_text(&e) };
         }
         if e.is_connect() && e.is_timeout() {
             return ProviderError::Timeout {
@@ -174,10 +143,7 @@ impl Transport {
                 after: self.timeouts.connect,
             };
         }
-        ProviderError::Connect {
-            provider: self.provider,
-            message: self.error_text(&e),
-        }
+        ProviderError::Connect { provider: self.provider, message: self.error_text(&e) }
     }
 
     /// The error and its causes as one line, without the URL and without the key.
@@ -212,16 +178,8 @@ impl Transport {
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = get("retry-after-ms")
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-    {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0) {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }
     get("retry-after")
@@ -234,12 +192,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// `{"error":"…"}`, or the raw text (trimmed to 500 characters).
 pub(crate) fn error_message(body: &str) -> String {
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
-        let candidates = [
-            json.pointer("/error/message"),
-            json.get("message"),
-            json.get("error"),
-            json.get("detail"),
-        ];
+        let candidates = [json.pointer("/error/message"), json.get("message"), json.get("error"), json.get("detail")];
         for c in candidates.into_iter().flatten() {
             if let Some(s) = c.as_str().filter(|s| !s.trim().is_empty()) {
                 return s.trim().to_string();
@@ -259,14 +212,9 @@ mod tests {
 
     #[test]
     fn error_messages_are_extracted() {
+        assert_eq!(error_message(r#"{"error":{"message":"Rate limit reached","type":"x"}}"#), "Rate limit reached");
         assert_eq!(
-            error_message(r#"{"error":{"message":"Rate limit reached","type":"x"}}"#),
-            "Rate limit reached"
-        );
-        assert_eq!(
-            error_message(
-                r#"{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}"#
-            ),
+            error_message(r#"{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}"#),
             "overloaded"
         );
         assert_eq!(error_message(r#"{"error":"nope"}"#), "nope");
@@ -282,10 +230,7 @@ mod tests {
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
         let mut h = HeaderMap::new();
-        h.insert(
-            "retry-after",
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
+        h.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
         assert_eq!(retry_after(&h), None);
     }
 
@@ -299,10 +244,7 @@ mod tests {
             Timeouts::default(),
             RetryPolicy::default(),
         );
-        assert_eq!(
-            t.redact("bad key sk-secret-123 given"),
-            "bad key [redacted] given"
-        );
+        assert_eq!(t.redact("bad key sk-secret-123 given"), "bad key [redacted] given");
         assert!(!format!("{t:?}").contains("sk-secret"));
     }
 }

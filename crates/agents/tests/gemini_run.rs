@@ -14,10 +14,7 @@ use serde_json::json;
 
 fn custom(err: AppError) -> (String, bool) {
     match err {
-        AppError::Custom {
-            message,
-            allow_retry,
-        } => (message, allow_retry),
+        AppError::Custom { message, allow_retry } => (message, allow_retry),
         other => panic!("expected a custom error, got {other:?}"),
     }
 }
@@ -25,33 +22,17 @@ fn custom(err: AppError) -> (String, bool) {
 #[tokio::test]
 async fn plain_answer_has_a_generated_id_and_the_native_request_shape() {
     let mut h = harness(ProviderKind::Gemini, Script::new()).await;
-    run(
-        &support_agent(),
-        h.provider.as_ref(),
-        user_input("Hello there"),
-        &h.sink,
-    )
-    .await
-    .unwrap();
+    run(&support_agent(), h.provider.as_ref(), user_input("Hello there"), &h.sink).await.unwrap();
 
     let events = h.events();
     let id = item_id(&events[0]);
     assert!(id.starts_with("msg_") && id.len() == 20, "{id}");
-    assert_eq!(
-        events,
-        text_message_events(&id, &word_deltas("Mock reply: Hello there"))
-    );
-    assert_eq!(
-        assistant_text(&h.stored().await[0]),
-        "Mock reply: Hello there"
-    );
+    assert_eq!(events, text_message_events(&id, &word_deltas("Mock reply: Hello there")));
+    assert_eq!(assistant_text(&h.stored().await[0]), "Mock reply: Hello there");
 
     let reqs = h.model_requests();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(
-        reqs[0].path,
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
-    );
+    assert_eq!(reqs[0].path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
     assert_eq!(reqs[0].query.as_deref(), Some("alt=sse"));
     assert_eq!(reqs[0].header("x-goog-api-key"), Some(GEMINI_KEY));
     assert_eq!(reqs[0].header("authorization"), None);
@@ -75,62 +56,37 @@ async fn plain_answer_has_a_generated_id_and_the_native_request_shape() {
             "generationConfig": {"temperature": 0.4}
         })
     );
-    assert_eq!(
-        reqs[0].body["generationConfig"]["temperature"].to_string(),
-        "0.4"
-    );
+    assert_eq!(reqs[0].body["generationConfig"]["temperature"].to_string(), "0.4");
 }
 
 #[tokio::test]
 async fn function_calls_replay_their_thought_signature_and_answer_with_function_responses() {
     let calls = vec![
-        ToolCallSpec::new(
-            "change_seat",
-            json!({"flight_number": "OA476", "seat": "14C"}),
-        ),
+        ToolCallSpec::new("change_seat", json!({"flight_number": "OA476", "seat": "14C"})),
         ToolCallSpec::new("cancel_trip", json!({})),
     ];
-    let script = Script::new().rule(Rule::new(
-        Match::user_text("seat"),
-        Reply::tool_calls(Some("On it.".into()), calls),
-    ));
+    let script =
+        Script::new().rule(Rule::new(Match::user_text("seat"), Reply::tool_calls(Some("On it.".into()), calls)));
     let mut h = harness(ProviderKind::Gemini, script).await;
-    run(
-        &support_agent(),
-        h.provider.as_ref(),
-        user_input("Change my seat"),
-        &h.sink,
-    )
-    .await
-    .unwrap();
+    run(&support_agent(), h.provider.as_ref(), user_input("Change my seat"), &h.sink).await.unwrap();
 
     let events = h.events();
     let first = item_id(&events[0]);
     let mut expected = text_message_events(&first, &["On", " it."]);
-    expected.push(
-        json!({"type":"client_effect","name":"customer_profile/update","data":{"seat":"14C"}}),
-    );
+    expected.push(json!({"type":"client_effect","name":"customer_profile/update","data":{"seat":"14C"}}));
     assert_eq!(events[..7], expected[..]);
     let second = item_id(&events[7]);
     assert_ne!(first, second);
-    let follow_up_text = "Done: {\"result\":\"Seat updated to 14C on flight OA476.\"}\n{\"result\":\"Trip cancelled.\"}";
-    assert_eq!(
-        events[7..],
-        text_message_events(&second, &word_deltas(follow_up_text))[..]
-    );
+    let follow_up_text =
+        "Done: {\"result\":\"Seat updated to 14C on flight OA476.\"}\n{\"result\":\"Trip cancelled.\"}";
+    assert_eq!(events[7..], text_message_events(&second, &word_deltas(follow_up_text))[..]);
     let follow_up = h.model_requests()[1].clone();
 
     let seen = h.seen_calls.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
-    let signature = seen[0].provider_data.as_ref().unwrap()["thoughtSignature"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let signature = seen[0].provider_data.as_ref().unwrap()["thoughtSignature"].as_str().unwrap().to_string();
     assert_eq!(signature.len(), 64);
-    assert_eq!(
-        seen[1].provider_data, None,
-        "only the first call of a step is signed"
-    );
+    assert_eq!(seen[1].provider_data, None, "only the first call of a step is signed");
     assert!(seen[0].call_id.starts_with("call_"));
 
     let contents = follow_up.body["contents"].clone();
@@ -159,14 +115,7 @@ async fn stop_tool_ends_the_run() {
     );
     let script = Script::new().on(Match::Any, Reply::tool_calls(None, vec![call]));
     let mut h = harness(ProviderKind::Gemini, script).await;
-    run(
-        &support_agent(),
-        h.provider.as_ref(),
-        user_input("Book"),
-        &h.sink,
-    )
-    .await
-    .unwrap();
+    run(&support_agent(), h.provider.as_ref(), user_input("Book"), &h.sink).await.unwrap();
     assert_eq!(
         h.events(),
         vec![
@@ -178,20 +127,10 @@ async fn stop_tool_ends_the_run() {
 
 #[tokio::test]
 async fn tool_errors_reach_the_model_as_function_responses() {
-    let calls = vec![ToolCallSpec::new(
-        "change_seat",
-        json!({"flight_number": "OA1", "seat": "99Z"}),
-    )];
+    let calls = vec![ToolCallSpec::new("change_seat", json!({"flight_number": "OA1", "seat": "99Z"}))];
     let script = Script::new().rule(Rule::new(Match::Any, Reply::tool_calls(None, calls)).times(1));
     let mut h = harness(ProviderKind::Gemini, script).await;
-    run(
-        &support_agent(),
-        h.provider.as_ref(),
-        user_input("seat"),
-        &h.sink,
-    )
-    .await
-    .unwrap();
+    run(&support_agent(), h.provider.as_ref(), user_input("seat"), &h.sink).await.unwrap();
     let reqs = h.model_requests();
     assert_eq!(reqs.len(), 2);
     assert_eq!(
@@ -203,48 +142,22 @@ async fn tool_errors_reach_the_model_as_function_responses() {
 
 #[tokio::test]
 async fn retries_429_with_retry_after_then_succeeds() {
-    let script =
-        Script::new().rule(Rule::new(Match::Any, Reply::http_error(429, Some(1))).times(1));
+    let script = Script::new().rule(Rule::new(Match::Any, Reply::http_error(429, Some(1))).times(1));
     let mut h = harness(ProviderKind::Gemini, script).await;
     let started = Instant::now();
-    run(
-        &support_agent(),
-        h.provider.as_ref(),
-        user_input("hi"),
-        &h.sink,
-    )
-    .await
-    .unwrap();
+    run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap();
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_eq!(h.model_requests().len(), 2);
     let events = h.events();
-    assert_eq!(
-        events,
-        text_message_events(&item_id(&events[0]), &word_deltas("Mock reply: hi"))
-    );
+    assert_eq!(events, text_message_events(&item_id(&events[0]), &word_deltas("Mock reply: hi")));
 }
 
 #[tokio::test]
 async fn rejected_key_names_the_gemini_variable() {
-    let mut h = harness_with(ProviderKind::Gemini, Script::new(), |c| {
-        c.gemini_api_key = Some(mock_llm::BAD_KEY.into())
-    })
-    .await;
-    let err = run(
-        &support_agent(),
-        h.provider.as_ref(),
-        user_input("hi"),
-        &h.sink,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        custom(err),
-        (
-            "The Gemini API rejected the API key (check GEMINI_API_KEY in .env).".into(),
-            false
-        )
-    );
+    let mut h =
+        harness_with(ProviderKind::Gemini, Script::new(), |c| c.gemini_api_key = Some(mock_llm::BAD_KEY.into())).await;
+    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
+    assert_eq!(custom(err), ("The Gemini API rejected the API key (check GEMINI_API_KEY in .env).".into(), false));
     assert!(h.events().is_empty());
 }
 
@@ -252,26 +165,12 @@ async fn rejected_key_names_the_gemini_variable() {
 async fn cut_stream_keeps_the_partial_text() {
     let script = Script::new().on(Match::Any, Reply::cut_after("alpha beta gamma", 2));
     let mut h = harness(ProviderKind::Gemini, script).await;
-    let err = run(
-        &support_agent(),
-        h.provider.as_ref(),
-        user_input("hi"),
-        &h.sink,
-    )
-    .await
-    .unwrap_err();
+    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     let (message, allow_retry) = custom(err);
-    assert!(
-        message
-            .starts_with("The answer was interrupted. The connection to the Gemini API broke off"),
-        "{message}"
-    );
+    assert!(message.starts_with("The answer was interrupted. The connection to the Gemini API broke off"), "{message}");
     assert!(allow_retry);
     let events = h.events();
-    assert_eq!(
-        events,
-        text_message_events(&item_id(&events[0]), &["alpha", " beta"])
-    );
+    assert_eq!(events, text_message_events(&item_id(&events[0]), &["alpha", " beta"]));
     assert_eq!(assistant_text(&h.stored().await[0]), "alpha beta");
     assert_eq!(h.model_requests().len(), 1);
 }
@@ -279,47 +178,25 @@ async fn cut_stream_keeps_the_partial_text() {
 #[tokio::test]
 async fn stall_times_out() {
     let script = Script::new().on(Match::Any, Reply::stall("alpha beta gamma", 2, 5_000));
-    let mut h = harness_with(ProviderKind::Gemini, script, |c| {
-        c.idle_timeout = Duration::from_millis(300)
-    })
-    .await;
-    let err = run(
-        &support_agent(),
-        h.provider.as_ref(),
-        user_input("hi"),
-        &h.sink,
-    )
-    .await
-    .unwrap_err();
+    let mut h = harness_with(ProviderKind::Gemini, script, |c| c.idle_timeout = Duration::from_millis(300)).await;
+    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     assert_eq!(
         custom(err),
-        ("The answer was interrupted. The Gemini API stopped sending for 0.3s (stalled stream). Please try again.".into(), true)
+        (
+            "The answer was interrupted. The Gemini API stopped sending for 0.3s (stalled stream). Please try again."
+                .into(),
+            true
+        )
     );
     let events = h.events();
-    assert_eq!(
-        events,
-        text_message_events(&item_id(&events[0]), &["alpha", " beta"])
-    );
+    assert_eq!(events, text_message_events(&item_id(&events[0]), &["alpha", " beta"]));
 }
 
 #[tokio::test]
 async fn error_chunk_is_retried_then_reported() {
     let script = Script::new().on(Match::Any, Reply::stream_error("quota blew up"));
     let h = harness_with(ProviderKind::Gemini, script, |c| c.max_retries = 1).await;
-    let err = run(
-        &support_agent(),
-        h.provider.as_ref(),
-        user_input("hi"),
-        &h.sink,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        custom(err),
-        (
-            "The Gemini model failed: quota blew up. Please try again.".into(),
-            true
-        )
-    );
+    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
+    assert_eq!(custom(err), ("The Gemini model failed: quota blew up. Please try again.".into(), true));
     assert_eq!(h.model_requests().len(), 2);
 }

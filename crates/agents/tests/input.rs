@@ -14,11 +14,7 @@ fn item(id: &str, kind: ItemKind) -> ThreadItem {
     ThreadItem::new(id, T, kind)
 }
 
-fn user(
-    content: Vec<UserMessageContent>,
-    attachments: Vec<Attachment>,
-    quoted: Option<&str>,
-) -> ItemKind {
+fn user(content: Vec<UserMessageContent>, attachments: Vec<Attachment>, quoted: Option<&str>) -> ItemKind {
     ItemKind::UserMessage(UserMessageItem {
         content,
         attachments,
@@ -38,9 +34,7 @@ fn image(id: &str, preview: &str) -> Attachment {
         mime_type: "image/png".into(),
         upload_descriptor: None,
         thread_id: Some(T.into()),
-        kind: AttachmentKind::Image {
-            preview_url: preview.into(),
-        },
+        kind: AttachmentKind::Image { preview_url: preview.into() },
     }
 }
 
@@ -52,10 +46,7 @@ fn u(text: &str) -> InputItem {
 async fn every_item_type_converts_per_spec() {
     let store = MemoryStore::new();
     let ctx = RequestContext::default();
-    store
-        .save_attachment_data(&ctx, "atc_1", &[1, 2, 3])
-        .await
-        .unwrap();
+    store.save_attachment_data(&ctx, "atc_1", &[1, 2, 3]).await.unwrap();
 
     let items = vec![
         item(
@@ -71,20 +62,14 @@ async fn every_item_type_converts_per_spec() {
                         interactive: false,
                     },
                 ],
-                vec![
-                    image("atc_1", "https://x/p1"),
-                    image("atc_2", "data:image/png;base64,PREVIEW"),
-                ],
+                vec![image("atc_1", "https://x/p1"), image("atc_2", "data:image/png;base64,PREVIEW")],
                 Some("not last, so ignored"),
             ),
         ),
         item(
             "msg_a1",
             ItemKind::AssistantMessage(AssistantMessageItem {
-                content: vec![
-                    AssistantMessageContent::text("Part one."),
-                    AssistantMessageContent::text("Part two."),
-                ],
+                content: vec![AssistantMessageContent::text("Part one."), AssistantMessageContent::text("Part two.")],
             }),
         ),
         item(
@@ -126,18 +111,8 @@ async fn every_item_type_converts_per_spec() {
                 ],"expanded":false}),
             }),
         ),
-        item(
-            "tsk_1",
-            ItemKind::Task(TaskItem {
-                task: json!({"type":"custom","title":"Refund","content":"issued"}),
-            }),
-        ),
-        item(
-            "tsk_2",
-            ItemKind::Task(TaskItem {
-                task: json!({"type":"web_search","title":"Search"}),
-            }),
-        ),
+        item("tsk_1", ItemKind::Task(TaskItem { task: json!({"type":"custom","title":"Refund","content":"issued"}) })),
+        item("tsk_2", ItemKind::Task(TaskItem { task: json!({"type":"web_search","title":"Search"}) })),
         item(
             "si_1",
             ItemKind::StructuredInput(StructuredInputItem {
@@ -155,38 +130,22 @@ async fn every_item_type_converts_per_spec() {
                     StructuredQuestion {
                         id: "q2".into(),
                         question: "Meal?".into(),
-                        answer: Some(StructuredAnswer {
-                            values: vec![],
-                            skipped: true,
-                        }),
+                        answer: Some(StructuredAnswer { values: vec![], skipped: true }),
                         rest: Map::new(),
                     },
-                    StructuredQuestion {
-                        id: "q3".into(),
-                        question: "Notes?".into(),
-                        answer: None,
-                        rest: Map::new(),
-                    },
+                    StructuredQuestion { id: "q3".into(), question: "Notes?".into(), answer: None, rest: Map::new() },
                 ],
             }),
         ),
         item(
             "hc_1",
-            ItemKind::HiddenContextItem(HiddenContextItem {
-                content: json!("<WIDGET_ACTION>x</WIDGET_ACTION>"),
-            }),
+            ItemKind::HiddenContextItem(HiddenContextItem { content: json!("<WIDGET_ACTION>x</WIDGET_ACTION>") }),
         ),
-        item(
-            "hc_2",
-            ItemKind::HiddenContextItem(HiddenContextItem {
-                content: json!({"k": 1}),
-            }),
-        ),
+        item("hc_2", ItemKind::HiddenContextItem(HiddenContextItem { content: json!({"k": 1}) })),
         item(
             "shcx_1",
             ItemKind::SdkHiddenContext(SdkHiddenContextItem {
-                content: "The user cancelled the stream. Stop responding to the prior request."
-                    .into(),
+                content: "The user cancelled the stream. Stop responding to the prior request.".into(),
             }),
         ),
         item(
@@ -195,36 +154,24 @@ async fn every_item_type_converts_per_spec() {
                 image: Some(json!({"id":"ig_1","url":"https://img/1.png"})),
             }),
         ),
-        item(
-            "img_2",
-            ItemKind::GeneratedImage(GeneratedImageItem { image: None }),
-        ),
+        item("img_2", ItemKind::GeneratedImage(GeneratedImageItem { image: None })),
         item("eot_1", ItemKind::EndOfTurn(EndOfTurnItem {})),
         item("msg_u2", user(vec![text("Why?")], vec![], Some("the seat"))),
     ];
 
-    let input = items_to_input(&items, &store, &ctx, &DefaultConvertHooks)
-        .await
-        .unwrap();
+    let input = items_to_input(&items, &store, &ctx, &DefaultConvertHooks).await.unwrap();
     let expected = vec![
         InputItem::Message {
             role: Role::User,
             content: vec![
                 ContentPart::InputText("Hi @Ada".into()),
-                ContentPart::InputImage {
-                    url: "data:image/png;base64,AQID".into(),
-                },
-                ContentPart::InputImage {
-                    url: "data:image/png;base64,PREVIEW".into(),
-                },
+                ContentPart::InputImage { url: "data:image/png;base64,AQID".into() },
+                ContentPart::InputImage { url: "data:image/png;base64,PREVIEW".into() },
             ],
         },
         InputItem::Message {
             role: Role::Assistant,
-            content: vec![
-                ContentPart::OutputText("Part one.".into()),
-                ContentPart::OutputText("Part two.".into()),
-            ],
+            content: vec![ContentPart::OutputText("Part one.".into()), ContentPart::OutputText("Part two.".into())],
         },
         u(
             r#"The following graphical UI widget (id: w_1) was displayed to the user:{"type":"Card","children":[{"type":"Text","value":"Hi"}]}"#,
@@ -235,19 +182,10 @@ async fn every_item_type_converts_per_spec() {
             arguments: r#"{"scope":"all"}"#.into(),
             provider_data: None,
         },
-        InputItem::FunctionCallOutput {
-            call_id: "call_1".into(),
-            output: r#"{"items":[1,2]}"#.into(),
-        },
-        u(
-            "A message was displayed to the user that the following task was performed:\n<Task>\nBooked: OA476\n</Task>",
-        ),
-        u(
-            "A message was displayed to the user that the following task was performed:\n<Task>\nOnly title\n</Task>",
-        ),
-        u(
-            "A message was displayed to the user that the following task was performed:\n<Task>\nOnly content\n</Task>",
-        ),
+        InputItem::FunctionCallOutput { call_id: "call_1".into(), output: r#"{"items":[1,2]}"#.into() },
+        u("A message was displayed to the user that the following task was performed:\n<Task>\nBooked: OA476\n</Task>"),
+        u("A message was displayed to the user that the following task was performed:\n<Task>\nOnly title\n</Task>"),
+        u("A message was displayed to the user that the following task was performed:\n<Task>\nOnly content\n</Task>"),
         u(
             "A message was displayed to the user that the following task was performed:\n<Task>\nRefund: issued\n</Task>",
         ),
@@ -257,9 +195,7 @@ async fn every_item_type_converts_per_spec() {
         u(
             "Hidden context for the agent (not shown to the user):\n<HiddenContext>\n<WIDGET_ACTION>x</WIDGET_ACTION>\n</HiddenContext>",
         ),
-        u(
-            "Hidden context for the agent (not shown to the user):\n<HiddenContext>\n{\"k\":1}\n</HiddenContext>",
-        ),
+        u("Hidden context for the agent (not shown to the user):\n<HiddenContext>\n{\"k\":1}\n</HiddenContext>"),
         u(
             "Hidden context for the agent (not shown to the user):\n<HiddenContext>\nThe user cancelled the stream. Stop responding to the prior request.\n</HiddenContext>",
         ),
@@ -267,9 +203,7 @@ async fn every_item_type_converts_per_spec() {
             role: Role::User,
             content: vec![
                 ContentPart::InputText("The following image was generated by the agent.".into()),
-                ContentPart::InputImage {
-                    url: "https://img/1.png".into(),
-                },
+                ContentPart::InputImage { url: "https://img/1.png".into() },
             ],
         },
         u("Why?"),
@@ -286,14 +220,8 @@ struct AppHooks;
 
 #[async_trait]
 impl ConvertHooks for AppHooks {
-    async fn hidden_context(
-        &self,
-        _item: &ThreadItem,
-        content: &Value,
-    ) -> Result<Vec<InputItem>, AppError> {
-        Ok(vec![InputItem::user_text(
-            content.as_str().unwrap_or_default(),
-        )])
+    async fn hidden_context(&self, _item: &ThreadItem, content: &Value) -> Result<Vec<InputItem>, AppError> {
+        Ok(vec![InputItem::user_text(content.as_str().unwrap_or_default())])
     }
     fn tag(&self, id: &str, text: &str, _data: &Map<String, Value>) -> Option<ContentPart> {
         Some(ContentPart::InputText(format!("{text} is entity {id}")))
@@ -314,27 +242,11 @@ async fn hooks_override_hidden_context_and_describe_tags() {
     let items = vec![
         item(
             "hc",
-            ItemKind::HiddenContextItem(HiddenContextItem {
-                content: json!("<WIDGET_ACTION>raw</WIDGET_ACTION>"),
-            }),
+            ItemKind::HiddenContextItem(HiddenContextItem { content: json!("<WIDGET_ACTION>raw</WIDGET_ACTION>") }),
         ),
-        item(
-            "u",
-            user(
-                vec![
-                    tag("e1", "Ada"),
-                    text(" and "),
-                    tag("e1", "Ada"),
-                    tag("e2", "Bob"),
-                ],
-                vec![],
-                None,
-            ),
-        ),
+        item("u", user(vec![tag("e1", "Ada"), text(" and "), tag("e1", "Ada"), tag("e2", "Bob")], vec![], None)),
     ];
-    let input = items_to_input(&items, &store, &ctx, &AppHooks)
-        .await
-        .unwrap();
+    let input = items_to_input(&items, &store, &ctx, &AppHooks).await.unwrap();
     assert_eq!(
         input,
         vec![

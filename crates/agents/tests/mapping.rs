@@ -24,10 +24,7 @@ struct Fake {
 
 impl Fake {
     fn new(responses: Vec<Response>) -> Arc<Self> {
-        Arc::new(Fake {
-            responses: Mutex::new(responses.into()),
-            requests: Mutex::new(Vec::new()),
-        })
+        Arc::new(Fake { responses: Mutex::new(responses.into()), requests: Mutex::new(Vec::new()) })
     }
 }
 
@@ -35,12 +32,7 @@ impl Fake {
 impl Provider for Fake {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
         self.requests.lock().unwrap().push(request);
-        let events = self
-            .responses
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| vec![Ok(ModelEvent::Completed)]);
+        let events = self.responses.lock().unwrap().pop_front().unwrap_or_else(|| vec![Ok(ModelEvent::Completed)]);
         Ok(Box::pin(futures::stream::iter(events)))
     }
     fn name(&self) -> &'static str {
@@ -72,51 +64,19 @@ async fn annotations_and_several_parts_map_exactly() {
     };
     let fake = Fake::new(vec![vec![
         Ok(ModelEvent::MessageStarted { id: s("msg_resp1") }),
-        Ok(ModelEvent::ContentPartStarted {
-            message_id: s("msg_resp1"),
-            content_index: 0,
-        }),
-        Ok(ModelEvent::TextDelta {
-            message_id: s("msg_resp1"),
-            content_index: 0,
-            delta: s("Hello world"),
-        }),
-        Ok(ModelEvent::Annotation {
-            message_id: s("msg_resp1"),
-            content_index: 0,
-            annotation: url_annotation(),
-        }),
-        Ok(ModelEvent::Annotation {
-            message_id: s("msg_resp1"),
-            content_index: 0,
-            annotation: file.clone(),
-        }),
-        Ok(ModelEvent::ContentPartDone {
-            message_id: s("msg_resp1"),
-            content_index: 0,
-            text: s("Hello world"),
-        }),
-        Ok(ModelEvent::ContentPartStarted {
-            message_id: s("msg_resp1"),
-            content_index: 1,
-        }),
-        Ok(ModelEvent::TextDelta {
-            message_id: s("msg_resp1"),
-            content_index: 1,
-            delta: s("No."),
-        }),
-        Ok(ModelEvent::ContentPartDone {
-            message_id: s("msg_resp1"),
-            content_index: 1,
-            text: s("No."),
-        }),
+        Ok(ModelEvent::ContentPartStarted { message_id: s("msg_resp1"), content_index: 0 }),
+        Ok(ModelEvent::TextDelta { message_id: s("msg_resp1"), content_index: 0, delta: s("Hello world") }),
+        Ok(ModelEvent::Annotation { message_id: s("msg_resp1"), content_index: 0, annotation: url_annotation() }),
+        Ok(ModelEvent::Annotation { message_id: s("msg_resp1"), content_index: 0, annotation: file.clone() }),
+        Ok(ModelEvent::ContentPartDone { message_id: s("msg_resp1"), content_index: 0, text: s("Hello world") }),
+        Ok(ModelEvent::ContentPartStarted { message_id: s("msg_resp1"), content_index: 1 }),
+        Ok(ModelEvent::TextDelta { message_id: s("msg_resp1"), content_index: 1, delta: s("No.") }),
+        Ok(ModelEvent::ContentPartDone { message_id: s("msg_resp1"), content_index: 1, text: s("No.") }),
         Ok(ModelEvent::MessageDone { id: s("msg_resp1") }),
         Ok(ModelEvent::Completed),
     ]]);
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
-    run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink)
-        .await
-        .unwrap();
+    run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap();
     let id = "msg_resp1";
     let upd = |u: serde_json::Value| json!({"type":"thread.item.updated","item_id":id,"update":u});
     let url = serde_json::to_value(url_annotation()).unwrap();
@@ -128,9 +88,7 @@ async fn annotations_and_several_parts_map_exactly() {
             upd(
                 json!({"type":"assistant_message.content_part.added","content_index":0,"content":{"annotations":[],"text":"","type":"output_text"}})
             ),
-            upd(
-                json!({"type":"assistant_message.content_part.text_delta","content_index":0,"delta":"Hello world"})
-            ),
+            upd(json!({"type":"assistant_message.content_part.text_delta","content_index":0,"delta":"Hello world"})),
             upd(
                 json!({"type":"assistant_message.content_part.annotation_added","content_index":0,"annotation_index":0,"annotation":url})
             ),
@@ -143,9 +101,7 @@ async fn annotations_and_several_parts_map_exactly() {
             upd(
                 json!({"type":"assistant_message.content_part.added","content_index":1,"content":{"annotations":[],"text":"","type":"output_text"}})
             ),
-            upd(
-                json!({"type":"assistant_message.content_part.text_delta","content_index":1,"delta":"No."})
-            ),
+            upd(json!({"type":"assistant_message.content_part.text_delta","content_index":1,"delta":"No."})),
             upd(
                 json!({"type":"assistant_message.content_part.done","content_index":1,"content":{"annotations":[],"text":"No.","type":"output_text"}})
             ),
@@ -155,30 +111,18 @@ async fn annotations_and_several_parts_map_exactly() {
         ]
     );
     let stored = h.stored().await;
-    assert_eq!(
-        serde_json::to_value(&stored[0]).unwrap()["content"][0]["annotations"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(serde_json::to_value(&stored[0]).unwrap()["content"][0]["annotations"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn missing_start_events_are_synthesized() {
     let fake = Fake::new(vec![vec![
-        Ok(ModelEvent::TextDelta {
-            message_id: s("m1"),
-            content_index: 0,
-            delta: s("Hi"),
-        }),
+        Ok(ModelEvent::TextDelta { message_id: s("m1"), content_index: 0, delta: s("Hi") }),
         Ok(ModelEvent::MessageDone { id: s("m1") }),
         Ok(ModelEvent::Completed),
     ]]);
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
-    run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink)
-        .await
-        .unwrap();
+    run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap();
     assert_eq!(h.events(), text_message_events("m1", &["Hi"]));
 }
 
@@ -193,20 +137,11 @@ async fn malformed_and_empty_arguments_and_the_follow_up_request() {
         }))
     };
     let fake = Fake::new(vec![
-        vec![
-            call("c1", "change_seat", "{not json"),
-            call("c2", "cancel_trip", ""),
-            Ok(ModelEvent::Completed),
-        ],
-        vec![
-            Ok(ModelEvent::MessageStarted { id: s("m2") }),
-            Ok(ModelEvent::MessageDone { id: s("m2") }),
-        ],
+        vec![call("c1", "change_seat", "{not json"), call("c2", "cancel_trip", ""), Ok(ModelEvent::Completed)],
+        vec![Ok(ModelEvent::MessageStarted { id: s("m2") }), Ok(ModelEvent::MessageDone { id: s("m2") })],
     ]);
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
-    run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink)
-        .await
-        .unwrap();
+    run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap();
     let requests = fake.requests.lock().unwrap();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0].temperature, Some(0.4));
@@ -220,22 +155,14 @@ async fn malformed_and_empty_arguments_and_the_follow_up_request() {
                 arguments: s("{not json"),
                 provider_data: None
             },
-            InputItem::FunctionCall {
-                call_id: s("c2"),
-                name: s("cancel_trip"),
-                arguments: s(""),
-                provider_data: None
-            },
+            InputItem::FunctionCall { call_id: s("c2"), name: s("cancel_trip"), arguments: s(""), provider_data: None },
             InputItem::FunctionCallOutput {
                 call_id: s("c1"),
                 output: s(
                     "An error occurred while running the tool. Please try again. Error: Invalid JSON input for tool change_seat: key must be a string at line 1 column 2"
                 ),
             },
-            InputItem::FunctionCallOutput {
-                call_id: s("c2"),
-                output: s(r#"{"result":"Trip cancelled."}"#)
-            },
+            InputItem::FunctionCallOutput { call_id: s("c2"), output: s(r#"{"result":"Trip cancelled."}"#) },
         ]
     );
     // An empty message (no parts) still completes as an item with empty content.
@@ -248,26 +175,12 @@ async fn malformed_and_empty_arguments_and_the_follow_up_request() {
 async fn failure_before_any_text_removes_the_started_message() {
     let fake = Fake::new(vec![vec![
         Ok(ModelEvent::MessageStarted { id: s("m1") }),
-        Err(ProviderError::StreamCut {
-            provider: "Fake",
-            message: s("reset"),
-        }),
+        Err(ProviderError::StreamCut { provider: "Fake", message: s("reset") }),
     ]]);
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
-    let err = run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink)
-        .await
-        .unwrap_err();
-    let AppError::Custom {
-        message,
-        allow_retry,
-    } = err
-    else {
-        panic!("{err:?}")
-    };
-    assert_eq!(
-        message,
-        "The connection to the Fake API broke off: reset. Please try again."
-    );
+    let err = run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
+    let AppError::Custom { message, allow_retry } = err else { panic!("{err:?}") };
+    assert_eq!(message, "The connection to the Fake API broke off: reset. Please try again.");
     assert!(allow_retry);
     assert_eq!(
         h.events(),
@@ -283,16 +196,8 @@ async fn failure_before_any_text_removes_the_started_message() {
 async fn assistant_text_of_the_step_is_sent_back_before_the_calls() {
     let fake = Fake::new(vec![vec![
         Ok(ModelEvent::MessageStarted { id: s("m1") }),
-        Ok(ModelEvent::TextDelta {
-            message_id: s("m1"),
-            content_index: 0,
-            delta: s("Checking."),
-        }),
-        Ok(ModelEvent::ContentPartDone {
-            message_id: s("m1"),
-            content_index: 0,
-            text: s("Checking."),
-        }),
+        Ok(ModelEvent::TextDelta { message_id: s("m1"), content_index: 0, delta: s("Checking.") }),
+        Ok(ModelEvent::ContentPartDone { message_id: s("m1"), content_index: 0, text: s("Checking.") }),
         Ok(ModelEvent::MessageDone { id: s("m1") }),
         Ok(ModelEvent::FunctionCall(FunctionCall {
             call_id: s("c1"),
@@ -303,14 +208,7 @@ async fn assistant_text_of_the_step_is_sent_back_before_the_calls() {
         Ok(ModelEvent::Completed),
     ]]);
     let h = harness(ProviderKind::OpenAi, Script::new()).await;
-    run(
-        &support_agent(),
-        fake.as_ref(),
-        user_input("cancel"),
-        &h.sink,
-    )
-    .await
-    .unwrap();
+    run(&support_agent(), fake.as_ref(), user_input("cancel"), &h.sink).await.unwrap();
     let requests = fake.requests.lock().unwrap();
     assert_eq!(
         requests[1].input[1..3],

@@ -17,15 +17,10 @@ fn config(mock: &MockServer, openai: Option<&str>, gemini: Option<&str>) -> Mode
 
 #[tokio::test]
 async fn openai_transcription_sends_multipart_with_model_and_file_name() {
-    let mock = MockServer::start(Script::new().transcript("Change my seat to 14C."))
-        .await
-        .unwrap();
+    let mock = MockServer::start(Script::new().transcript("Change my seat to 14C.")).await.unwrap();
     let t = build_transcriber(&config(&mock, Some("sk-a"), Some("g-a"))).unwrap();
     assert_eq!(t.name(), "OpenAI");
-    let text = t
-        .transcribe(vec![1, 2, 3], "audio/webm;codecs=opus", "dictation.webm")
-        .await
-        .unwrap();
+    let text = t.transcribe(vec![1, 2, 3], "audio/webm;codecs=opus", "dictation.webm").await.unwrap();
     assert_eq!(text, "Change my seat to 14C.");
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 1);
@@ -38,21 +33,13 @@ async fn openai_transcription_sends_multipart_with_model_and_file_name() {
 
 #[tokio::test]
 async fn gemini_transcribes_when_only_gemini_is_configured() {
-    let mock = MockServer::start(Script::new().transcript("Cancel my trip."))
-        .await
-        .unwrap();
+    let mock = MockServer::start(Script::new().transcript("Cancel my trip.")).await.unwrap();
     let t = build_transcriber(&config(&mock, None, Some("g-a"))).unwrap();
     assert_eq!(t.name(), "Gemini");
-    let text = t
-        .transcribe(vec![1, 2, 3], "audio/webm;codecs=opus", "dictation.webm")
-        .await
-        .unwrap();
+    let text = t.transcribe(vec![1, 2, 3], "audio/webm;codecs=opus", "dictation.webm").await.unwrap();
     assert_eq!(text, "Cancel my trip.");
     let reqs = mock.requests();
-    assert_eq!(
-        reqs[0].path,
-        "/v1beta/models/gemini-2.5-flash:generateContent"
-    );
+    assert_eq!(reqs[0].path, "/v1beta/models/gemini-2.5-flash:generateContent");
     assert_eq!(reqs[0].header("x-goog-api-key"), Some("g-a"));
     assert_eq!(
         reqs[0].body,
@@ -67,12 +54,6 @@ async fn gemini_transcribes_when_only_gemini_is_configured() {
 async fn rejected_key_is_a_clear_error() {
     let mock = MockServer::start(Script::new()).await.unwrap();
     let t = build_transcriber(&config(&mock, Some(mock_llm::BAD_KEY), None)).unwrap();
-    let err = t
-        .transcribe(vec![1], "audio/webm", "a.webm")
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "The OpenAI API rejected the API key (check OPENAI_API_KEY in .env)."
-    );
+    let err = t.transcribe(vec![1], "audio/webm", "a.webm").await.unwrap_err();
+    assert_eq!(err.to_string(), "The OpenAI API rejected the API key (check OPENAI_API_KEY in .env).");
 }

@@ -14,13 +14,7 @@ use anyhow::{Context, bail};
 
 /// Environment variables the server reads that would change which model it talks to; removed from
 /// the child's environment so the run always uses the mock.
-const CLEARED_ENV: &[&str] = &[
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "GEMINI_BASE_URL",
-    "MODEL_PROVIDER",
-    "MODEL",
-];
+const CLEARED_ENV: &[&str] = &["GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL", "MODEL_PROVIDER", "MODEL"];
 
 /// How to start the server.
 #[derive(Debug, Clone)]
@@ -61,10 +55,7 @@ fn log_tail(path: &Path) -> String {
 
 impl ServerProcess {
     /// Starts the server and waits until it is healthy.
-    pub async fn spawn(
-        opts: &SpawnOptions,
-        client: &reqwest::Client,
-    ) -> anyhow::Result<ServerProcess> {
+    pub async fn spawn(opts: &SpawnOptions, client: &reqwest::Client) -> anyhow::Result<ServerProcess> {
         if !opts.bin.is_file() {
             bail!(
                 "server binary {} not found: build it with `cargo build --release -p support` or pass --server-bin",
@@ -72,13 +63,11 @@ impl ServerProcess {
             );
         }
         // The child runs in its temp dir, so a relative program path must be made absolute first.
-        let bin = std::fs::canonicalize(&opts.bin)
-            .with_context(|| format!("cannot resolve {}", opts.bin.display()))?;
+        let bin = std::fs::canonicalize(&opts.bin).with_context(|| format!("cannot resolve {}", opts.bin.display()))?;
         let n = SPAWNS.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("chatkit-bench-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let port = free_port()?;
         let log_path = dir.join("server.log");
         let log = File::create(&log_path)?;
@@ -89,10 +78,7 @@ impl ServerProcess {
             .stderr(log)
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}", dir.join("chatkit.db").display()),
-            )
+            .env("DATABASE_URL", format!("sqlite://{}", dir.join("chatkit.db").display()))
             .env("OPENAI_API_KEY", "bench")
             .env("OPENAI_BASE_URL", &opts.openai_base_url);
         for k in CLEARED_ENV {
@@ -104,38 +90,20 @@ impl ServerProcess {
         let base_url = format!("http://127.0.0.1:{port}");
         let health = format!("{base_url}/support/health");
         let start = Instant::now();
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", opts.bin.display()))?;
-        let mut server = ServerProcess {
-            child,
-            dir,
-            base_url,
-            startup: Duration::ZERO,
-        };
+        let child = cmd.spawn().with_context(|| format!("cannot start {}", opts.bin.display()))?;
+        let mut server = ServerProcess { child, dir, base_url, startup: Duration::ZERO };
         loop {
-            if let Ok(resp) = client
-                .get(&health)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
+            if let Ok(resp) = client.get(&health).timeout(Duration::from_secs(2)).send().await
                 && resp.status() == 200
             {
                 server.startup = start.elapsed();
                 return Ok(server);
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                bail!(
-                    "server exited during start-up ({status}); last log lines:\n{}",
-                    log_tail(&log_path)
-                );
+                bail!("server exited during start-up ({status}); last log lines:\n{}", log_tail(&log_path));
             }
             if start.elapsed() > opts.startup_timeout {
-                bail!(
-                    "server not healthy after {:?}; last log lines:\n{}",
-                    opts.startup_timeout,
-                    log_tail(&log_path)
-                );
+                bail!("server not healthy after {:?}; last log lines:\n{}", opts.startup_timeout, log_tail(&log_path));
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }

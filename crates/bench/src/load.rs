@@ -52,11 +52,7 @@ impl Percentiles {
             let idx = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
             values[idx]
         };
-        Some(Percentiles {
-            p50: rank(0.50),
-            p99: rank(0.99),
-            max: values[values.len() - 1],
-        })
+        Some(Percentiles { p50: rank(0.50), p99: rank(0.99), max: values[values.len() - 1] })
     }
 }
 
@@ -79,29 +75,17 @@ struct CpuMark {
 
 impl CpuMark {
     fn now(pid: Option<u32>, mock_in_process: bool) -> CpuMark {
-        let mock = if mock_in_process {
-            procfs::own_threads_cpu(crate::MOCK_THREAD).ok()
-        } else {
-            None
-        };
+        let mock = if mock_in_process { procfs::own_threads_cpu(crate::MOCK_THREAD).ok() } else { None };
         let load = match (procfs::self_cpu().ok(), mock) {
             (Some(all), Some(m)) => Some(all.saturating_sub(m)),
             (all, _) => all,
         };
-        CpuMark {
-            server: pid.and_then(|p| procfs::process_cpu(p).ok()),
-            load,
-            mock,
-        }
+        CpuMark { server: pid.and_then(|p| procfs::process_cpu(p).ok()), load, mock }
     }
 
     fn since(&self, start: &CpuMark) -> CpuUse {
         let d = |a: Option<Duration>, b: Option<Duration>| Some(a?.saturating_sub(b?));
-        CpuUse {
-            server: d(self.server, start.server),
-            load: d(self.load, start.load),
-            mock: d(self.mock, start.mock),
-        }
+        CpuUse { server: d(self.server, start.server), load: d(self.load, start.load), mock: d(self.mock, start.mock) }
     }
 }
 
@@ -135,11 +119,7 @@ impl PhaseResult {
     /// Successful turns per second.
     pub fn turns_per_second(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.ok as f64 / secs
-        } else {
-            0.0
-        }
+        if secs > 0.0 { self.ok as f64 / secs } else { 0.0 }
     }
 }
 
@@ -198,18 +178,11 @@ pub async fn run_phase(target: &Target, concurrency: usize, stop: Stop) -> Phase
             let mut log = WorkerLog::default();
             while Instant::now() < deadline {
                 if let Some(b) = &budget
-                    && b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                        .is_err()
+                    && b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_err()
                 {
                     break;
                 }
-                let outcome = run_turn(
-                    &target.client,
-                    &target.chatkit_url,
-                    target.body.clone(),
-                    target.timeout,
-                )
-                .await;
+                let outcome = run_turn(&target.client, &target.chatkit_url, target.body.clone(), target.timeout).await;
                 let failed_transport = matches!(outcome.result, Err(TurnError::Transport));
                 log.record(outcome);
                 if failed_transport {
@@ -294,10 +267,7 @@ mod tests {
     fn percentiles_use_nearest_rank() {
         assert_eq!(Percentiles::of(Vec::new()), None);
         let p = Percentiles::of(ms(&[5])).unwrap();
-        assert_eq!(
-            (p.p50, p.p99, p.max),
-            (ms(&[5])[0], ms(&[5])[0], ms(&[5])[0])
-        );
+        assert_eq!((p.p50, p.p99, p.max), (ms(&[5])[0], ms(&[5])[0], ms(&[5])[0]));
         let values: Vec<u64> = (1..=200).rev().collect();
         let p = Percentiles::of(ms(&values)).unwrap();
         assert_eq!(p.p50, Duration::from_millis(100));
@@ -307,11 +277,7 @@ mod tests {
 
     #[test]
     fn phase_result_rates_and_error_totals() {
-        let mut r = PhaseResult {
-            elapsed: Duration::from_secs(2),
-            ok: 500,
-            ..Default::default()
-        };
+        let mut r = PhaseResult { elapsed: Duration::from_secs(2), ok: 500, ..Default::default() };
         r.errors.insert(TurnError::Timeout, 2);
         r.errors.insert(TurnError::Status(500), 3);
         assert_eq!(r.error_count(), 5);

@@ -33,10 +33,7 @@ const LOAD_THREAD: &str = "bench-load";
 
 /// Command-line options.
 #[derive(Debug, Parser)]
-#[command(
-    name = "bench",
-    about = "Load benchmark: full ChatKit turns against the server with the mock model"
-)]
+#[command(name = "bench", about = "Load benchmark: full ChatKit turns against the server with the mock model")]
 struct Args {
     /// Base URL of a running server to load instead of spawning one (e.g. http://127.0.0.1:8000).
     #[arg(long)]
@@ -96,6 +93,10 @@ struct Args {
     /// Exit with status 2 when any turn failed (for CI smoke runs).
     #[arg(long)]
     fail_on_errors: bool,
+    /// Open a new connection for every turn (diagnostic: shows costs hidden or added by keep-alive,
+    /// such as delayed-ACK stalls on servers without TCP_NODELAY).
+    #[arg(long)]
+    no_keepalive: bool,
 }
 
 /// Parses `250ms`, `10s`, `1.5s`, `2m`.
@@ -105,9 +106,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration `{s}` (use e.g. 500ms, 10s, 2m)"))?;
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration `{s}` (use e.g. 500ms, 10s, 2m)"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -138,13 +137,8 @@ fn git_revision() -> String {
     };
     match out(&["rev-parse", "--short", "HEAD"]) {
         Some(rev) => {
-            let dirty = out(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{rev} (with uncommitted changes)")
-            } else {
-                rev
-            }
+            let dirty = out(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            if dirty { format!("{rev} (with uncommitted changes)") } else { rev }
         }
         None => "unknown".into(),
     }
@@ -157,25 +151,13 @@ fn main() -> anyhow::Result<()> {
     }
     // The mock runs on its own runtime thread so its CPU time can be told apart from ours.
     let want_mock = args.url.is_none() || args.mock_port.is_some();
-    let mock_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name(MOCK_THREAD)
-        .enable_all()
-        .build()?;
+    let mock_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name(MOCK_THREAD).enable_all().build()?;
     let mock = if want_mock {
-        let script = Script {
-            delta_delay_ms: args.mock_delay_ms,
-            ..Script::default()
-        };
+        let script = Script { delta_delay_ms: args.mock_delay_ms, ..Script::default() };
         let addr = SocketAddr::from(([127, 0, 0, 1], args.mock_port.unwrap_or(0)));
-        let server = mock_rt
-            .block_on(MockServer::start_on(addr, script, 0))
-            .context("cannot start the mock model")?;
-        progress(format_args!(
-            "mock model at {} (OpenAI base {}/v1)",
-            server.base_url(),
-            server.base_url()
-        ));
+        let server = mock_rt.block_on(MockServer::start_on(addr, script, 0)).context("cannot start the mock model")?;
+        progress(format_args!("mock model at {} (OpenAI base {}/v1)", server.base_url(), server.base_url()));
         Some(server)
     } else {
         None
@@ -196,12 +178,7 @@ fn main() -> anyhow::Result<()> {
         append_report(&args.report_file, &text)?;
         progress(format_args!("appended to {}", args.report_file.display()));
     }
-    let failed: u64 = report
-        .levels
-        .iter()
-        .chain(report.fill.iter().map(|(f, _)| f))
-        .map(|r| r.error_count())
-        .sum();
+    let failed: u64 = report.levels.iter().chain(report.fill.iter().map(|(f, _)| f)).map(|r| r.error_count()).sum();
     if failed > 0 {
         progress(format_args!("{failed} turns failed"));
         if args.fail_on_errors {
@@ -228,7 +205,7 @@ async fn run(args: &Args, mock: Option<&MockServer>) -> anyhow::Result<RunReport
         .no_proxy()
         .http1_only()
         .tcp_nodelay(true)
-        .pool_max_idle_per_host(max_c)
+        .pool_max_idle_per_host(if args.no_keepalive { 0 } else { max_c })
         .pool_idle_timeout(Duration::from_secs(90))
         .connect_timeout(Duration::from_secs(5))
         .build()?;
@@ -238,16 +215,11 @@ async fn run(args: &Args, mock: Option<&MockServer>) -> anyhow::Result<RunReport
     let mut server = None;
     let (base_url, pid) = match &args.url {
         Some(url) => {
-            settings.push((
-                "server".into(),
-                format!("external at {url} (pid {})", opt_str(args.pid)),
-            ));
+            settings.push(("server".into(), format!("external at {url} (pid {})", opt_str(args.pid))));
             (url.trim_end_matches('/').to_string(), args.pid)
         }
         None => {
-            let Some(mock) = mock else {
-                bail!("internal: no mock model")
-            };
+            let Some(mock) = mock else { bail!("internal: no mock model") };
             let opts = SpawnOptions {
                 bin: args.server_bin.clone(),
                 openai_base_url: format!("{}/v1", mock.base_url()),
@@ -256,29 +228,16 @@ async fn run(args: &Args, mock: Option<&MockServer>) -> anyhow::Result<RunReport
             };
             for i in 0..args.startup_runs.max(1) {
                 let s = ServerProcess::spawn(&opts, &client).await?;
-                progress(format_args!(
-                    "start-up {}: {:.2} ms",
-                    i + 1,
-                    s.startup.as_secs_f64() * 1000.0
-                ));
+                progress(format_args!("start-up {}: {:.2} ms", i + 1, s.startup.as_secs_f64() * 1000.0));
                 startups.push(s.startup);
                 server = Some(s); // replacing drops (kills) the previous one
             }
-            let Some(s) = &server else {
-                bail!("internal: no server")
-            };
+            let Some(s) = &server else { bail!("internal: no server") };
             settings.push((
                 "server".into(),
-                format!(
-                    "`{}` spawned with a fresh SQLite database in a temp dir",
-                    args.server_bin.display()
-                ),
+                format!("`{}` spawned with a fresh SQLite database in a temp dir", args.server_bin.display()),
             ));
-            let env: Vec<String> = args
-                .server_env
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
+            let env: Vec<String> = args.server_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
             settings.push((
                 "server environment".into(),
                 if env.is_empty() {
@@ -300,21 +259,22 @@ async fn run(args: &Args, mock: Option<&MockServer>) -> anyhow::Result<RunReport
     ));
     settings.push((
         "turn".into(),
-        "`threads.create` with user text \"hello\"; default mock reply \"Mock reply: hello\""
-            .into(),
+        "`threads.create` with user text \"hello\"; default mock reply \"Mock reply: hello\"".into(),
     ));
+    settings.push(("levels".into(), format!("concurrency {:?}, {:?} each", args.concurrency, args.duration)));
     settings.push((
-        "levels".into(),
+        "client".into(),
         format!(
-            "concurrency {:?}, {:?} each",
-            args.concurrency, args.duration
+            "reqwest HTTP/1.1, {}, {} load thread(s), bench built {}",
+            if args.no_keepalive {
+                "a new connection per turn".to_string()
+            } else {
+                format!("keep-alive pool of up to {max_c} connections")
+            },
+            args.client_threads.max(1),
+            if cfg!(debug_assertions) { "in DEBUG mode (numbers not representative)" } else { "in release mode" }
         ),
     ));
-    settings.push(("client".into(), format!(
-        "reqwest HTTP/1.1 keep-alive pool of up to {max_c} connections, {} load thread(s), bench built {}",
-        args.client_threads.max(1),
-        if cfg!(debug_assertions) { "in DEBUG mode (numbers not representative)" } else { "in release mode" }
-    )));
     let target = Target {
         client,
         chatkit_url: format!("{base_url}{}", args.chatkit_path),
@@ -332,26 +292,10 @@ async fn run(args: &Args, mock: Option<&MockServer>) -> anyhow::Result<RunReport
     };
     let mut fill = None;
     if args.threads > 0 {
-        progress(format_args!(
-            "creating {} threads at concurrency {max_c}",
-            args.threads
-        ));
-        let r = run_phase(
-            &target,
-            max_c,
-            Stop::Turns {
-                count: args.threads,
-                cap: args.threads_timeout,
-            },
-        )
-        .await;
+        progress(format_args!("creating {} threads at concurrency {max_c}", args.threads));
+        let r = run_phase(&target, max_c, Stop::Turns { count: args.threads, cap: args.threads_timeout }).await;
         let after = pid.and_then(|p| procfs::memory(p).ok()).map(|m| m.rss_kib);
-        progress(format_args!(
-            "{} turns in {:.1} s, {} errors",
-            r.ok,
-            r.elapsed.as_secs_f64(),
-            r.error_count()
-        ));
+        progress(format_args!("{} turns in {:.1} s, {} errors", r.ok, r.elapsed.as_secs_f64(), r.error_count()));
         fill = Some((r, after));
     } else if !args.warmup.is_zero() {
         run_phase(&target, max_c, Stop::After(args.warmup)).await;
@@ -376,16 +320,7 @@ async fn run(args: &Args, mock: Option<&MockServer>) -> anyhow::Result<RunReport
     }
     let hwm_kib = pid.and_then(|p| procfs::memory(p).ok()).map(|m| m.hwm_kib);
     drop(server);
-    Ok(RunReport {
-        date,
-        machine: procfs::machine(),
-        settings,
-        startups,
-        idle_rss_kib,
-        fill,
-        levels,
-        hwm_kib,
-    })
+    Ok(RunReport { date, machine: procfs::machine(), settings, startups, idle_rss_kib, fill, levels, hwm_kib })
 }
 
 fn opt_str<T: std::fmt::Display>(v: Option<T>) -> String {
@@ -409,10 +344,7 @@ mod tests {
 
     #[test]
     fn parses_env_pairs() {
-        assert_eq!(
-            parse_env("RUST_LOG=warn"),
-            Ok(("RUST_LOG".into(), "warn".into()))
-        );
+        assert_eq!(parse_env("RUST_LOG=warn"), Ok(("RUST_LOG".into(), "warn".into())));
         assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
         assert!(parse_env("NOVALUE").is_err());
     }
@@ -424,16 +356,9 @@ mod tests {
         assert_eq!(a.duration, Duration::from_secs(10));
         assert_eq!(a.threads, 10_000);
         assert_eq!(a.server_bin, PathBuf::from("target/release/support"));
-        let a = Args::try_parse_from([
-            "bench",
-            "--url",
-            "http://127.0.0.1:9",
-            "--concurrency",
-            "4,8",
-            "--duration",
-            "2s",
-        ])
-        .unwrap();
+        let a =
+            Args::try_parse_from(["bench", "--url", "http://127.0.0.1:9", "--concurrency", "4,8", "--duration", "2s"])
+                .unwrap();
         assert_eq!(a.concurrency, vec![4, 8]);
         assert_eq!(a.url.as_deref(), Some("http://127.0.0.1:9"));
     }

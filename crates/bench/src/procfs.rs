@@ -15,17 +15,11 @@ const TICKS_PER_SECOND: u64 = 100;
 /// Parses `utime + stime` (fields 14 and 15) out of a `/proc/…/stat` line.
 fn stat_cpu(stat: &str) -> io::Result<Duration> {
     // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or_else(|| bad("no ')' in stat line"))?;
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| bad("no ')' in stat line"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // `rest` starts at field 3, so field N is at index N - 3.
     let field = |n: usize| -> io::Result<u64> {
-        fields
-            .get(n - 3)
-            .and_then(|f| f.parse().ok())
-            .ok_or_else(|| bad("short stat line"))
+        fields.get(n - 3).and_then(|f| f.parse().ok()).ok_or_else(|| bad("short stat line"))
     };
     let ticks = field(14)? + field(15)?;
     Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND))
@@ -88,10 +82,7 @@ fn parse_status(status: &str) -> io::Result<Memory> {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .ok_or_else(|| bad("no VmRSS/VmHWM in status"))
     };
-    Ok(Memory {
-        rss_kib: kib("VmRSS:")?,
-        hwm_kib: kib("VmHWM:")?,
-    })
+    Ok(Memory { rss_kib: kib("VmRSS:")?, hwm_kib: kib("VmHWM:")? })
 }
 
 /// What the report says about the machine.
@@ -109,9 +100,7 @@ pub struct Machine {
 
 /// Describes this machine; unknown values read `unknown` / 0.
 pub fn machine() -> Machine {
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let cpu_model = fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -133,12 +122,7 @@ pub fn machine() -> Machine {
         })
         .map(|kib| kib / 1024)
         .unwrap_or(0);
-    Machine {
-        cpus,
-        cpu_model,
-        kernel,
-        mem_total_mib,
-    }
+    Machine { cpus, cpu_model, kernel, mem_total_mib }
 }
 
 #[cfg(test)]
@@ -147,8 +131,7 @@ mod tests {
 
     #[test]
     fn parses_cpu_from_stat_with_spaces_in_the_name() {
-        let line =
-            "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 37 0 0 20 0 4 0 100 0 0";
+        let line = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 37 0 0 20 0 4 0 100 0 0";
         assert_eq!(stat_cpu(line).unwrap(), Duration::from_millis(2870));
     }
 
@@ -159,15 +142,8 @@ mod tests {
 
     #[test]
     fn parses_memory_from_status() {
-        let status =
-            "Name:\tsupport\nVmPeak:\t  99 kB\nVmHWM:\t    14336 kB\nVmRSS:\t    12288 kB\n";
-        assert_eq!(
-            parse_status(status).unwrap(),
-            Memory {
-                rss_kib: 12288,
-                hwm_kib: 14336
-            }
-        );
+        let status = "Name:\tsupport\nVmPeak:\t  99 kB\nVmHWM:\t    14336 kB\nVmRSS:\t    12288 kB\n";
+        assert_eq!(parse_status(status).unwrap(), Memory { rss_kib: 12288, hwm_kib: 14336 });
     }
 
     #[test]

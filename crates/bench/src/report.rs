@@ -31,11 +31,7 @@ pub struct RunReport {
 
 fn ms(d: Duration) -> String {
     let v = d.as_secs_f64() * 1000.0;
-    if v < 10.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.1}")
-    }
+    if v < 10.0 { format!("{v:.2}") } else { format!("{v:.1}") }
 }
 
 fn mib(kib: u64) -> String {
@@ -47,18 +43,11 @@ fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
 }
 
 fn pct(p: Option<Percentiles>) -> String {
-    opt(p, |p| {
-        format!("{} / {} / {}", ms(p.p50), ms(p.p99), ms(p.max))
-    })
+    opt(p, |p| format!("{} / {} / {}", ms(p.p50), ms(p.p99), ms(p.max)))
 }
 
 fn share(cpu: Option<Duration>, wall: Duration) -> String {
-    opt(cpu, |c| {
-        format!(
-            "{:.0}%",
-            100.0 * c.as_secs_f64() / wall.as_secs_f64().max(1e-9)
-        )
-    })
+    opt(cpu, |c| format!("{:.0}%", 100.0 * c.as_secs_f64() / wall.as_secs_f64().max(1e-9)))
 }
 
 fn errors(r: &PhaseResult) -> String {
@@ -112,9 +101,7 @@ fn verdicts(rep: &RunReport) -> Vec<Verdict> {
     v.push(Verdict {
         name: "turns/s at c=64, 0 errors",
         target: "≥ 5,000",
-        measured: opt(c64, |r| {
-            format!("{:.0} ({} errors)", r.turns_per_second(), r.error_count())
-        }),
+        measured: opt(c64, |r| format!("{:.0} ({} errors)", r.turns_per_second(), r.error_count())),
         met: c64.map(|r| r.turns_per_second() >= 5000.0 && r.error_count() == 0),
     });
     let cpu = c64.and_then(cpu_per_turn);
@@ -169,21 +156,14 @@ pub fn render(rep: &RunReport) -> String {
         let _ = writeln!(s, "- {k}: {v}");
     }
     let _ = writeln!(s, "\n### Targets (issue 6)\n");
-    let _ = writeln!(
-        s,
-        "| metric | target | measured | verdict |\n|---|---|---|---|"
-    );
+    let _ = writeln!(s, "| metric | target | measured | verdict |\n|---|---|---|---|");
     for v in verdicts(rep) {
         let verdict = match v.met {
             Some(true) => "met",
             Some(false) => "**missed**",
             None => "not measured",
         };
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {verdict} |",
-            v.name, v.target, v.measured
-        );
+        let _ = writeln!(s, "| {} | {} | {} | {verdict} |", v.name, v.target, v.measured);
     }
     let _ = writeln!(s, "\n### Server process\n");
     let _ = writeln!(s, "| metric | value |\n|---|---|");
@@ -211,20 +191,9 @@ pub fn render(rep: &RunReport) -> String {
         );
     }
     let peak = rep.levels.iter().filter_map(|r| r.peak_rss_kib).max();
-    let _ = writeln!(
-        s,
-        "| peak RSS under load (sampled every 100 ms) | {} |",
-        opt(peak, mib)
-    );
-    let _ = writeln!(
-        s,
-        "| VmHWM at the end (highest RSS over the process life) | {} |",
-        opt(rep.hwm_kib, mib)
-    );
-    let _ = writeln!(
-        s,
-        "\n### Full turns (`threads.create` + user message, stream read to the end)\n"
-    );
+    let _ = writeln!(s, "| peak RSS under load (sampled every 100 ms) | {} |", opt(peak, mib));
+    let _ = writeln!(s, "| VmHWM at the end (highest RSS over the process life) | {} |", opt(rep.hwm_kib, mib));
+    let _ = writeln!(s, "\n### Full turns (`threads.create` + user message, stream read to the end)\n");
     let _ = writeln!(
         s,
         "Latencies in ms as p50 / p99 / max. CPU shares are of one core (100% = one core busy for the \
@@ -236,10 +205,7 @@ pub fn render(rep: &RunReport) -> String {
          |---|---|---|---|---|---|---|---|---|---|---|"
     );
     if let Some((fill, _)) = &rep.fill {
-        s.push_str(&phase_row(
-            &format!("{} (thread fill)", fill.concurrency),
-            fill,
-        ));
+        s.push_str(&phase_row(&format!("{} (thread fill)", fill.concurrency), fill));
     }
     for r in &rep.levels {
         s.push_str(&phase_row(&r.concurrency.to_string(), r));
@@ -278,18 +244,9 @@ mod tests {
     fn report() -> RunReport {
         RunReport {
             date: "2026-01-02 03:04 UTC".into(),
-            machine: Machine {
-                cpus: 2,
-                cpu_model: "Test CPU".into(),
-                kernel: "6.1".into(),
-                mem_total_mib: 1024,
-            },
+            machine: Machine { cpus: 2, cpu_model: "Test CPU".into(), kernel: "6.1".into(), mem_total_mib: 1024 },
             settings: vec![("duration".into(), "10s".into())],
-            startups: vec![
-                Duration::from_millis(30),
-                Duration::from_millis(10),
-                Duration::from_millis(12),
-            ],
+            startups: vec![Duration::from_millis(30), Duration::from_millis(10), Duration::from_millis(12)],
             idle_rss_kib: Some(10 * 1024),
             fill: Some((level(64, 10_000), Some(60 * 1024))),
             levels: vec![level(1, 1000), level(64, 60_000)],
@@ -300,31 +257,13 @@ mod tests {
     #[test]
     fn renders_tables_and_verdicts() {
         let text = render(&report());
-        assert!(
-            text.contains("| turns/s at c=64, 0 errors | ≥ 5,000 | 6000 (0 errors) | met |"),
-            "{text}"
-        );
+        assert!(text.contains("| turns/s at c=64, 0 errors | ≥ 5,000 | 6000 (0 errors) | met |"), "{text}");
         // 5 s of CPU over 60,000 turns.
-        assert!(
-            text.contains("| server CPU per turn (c=64) | ≤ 0.2 ms | 0.083 ms | met |"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| p99 time to first event (c=64) | ≤ 5 ms | 4.00 ms | met |"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| idle RSS | ≤ 20 MB | 10.0 MiB | met |"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| RSS after 10,000 threads | ≤ 50 MB | 60.0 MiB | **missed** |"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| start-up (median) | ≤ 20 ms | 12.0 ms | met |"),
-            "{text}"
-        );
+        assert!(text.contains("| server CPU per turn (c=64) | ≤ 0.2 ms | 0.083 ms | met |"), "{text}");
+        assert!(text.contains("| p99 time to first event (c=64) | ≤ 5 ms | 4.00 ms | met |"), "{text}");
+        assert!(text.contains("| idle RSS | ≤ 20 MB | 10.0 MiB | met |"), "{text}");
+        assert!(text.contains("| RSS after 10,000 threads | ≤ 50 MB | 60.0 MiB | **missed** |"), "{text}");
+        assert!(text.contains("| start-up (median) | ≤ 20 ms | 12.0 ms | met |"), "{text}");
         assert!(text.contains("| 64 | 60000 | 6000 | 0 | 0.90 / 4.00 / 12.0 | 0.90 / 4.00 / 12.0 | 0.083 | 50% | 20% | 10% | 30.0 MiB |"), "{text}");
         assert!(text.contains("| 64 (thread fill) | 10000 |"), "{text}");
         assert!(text.contains("- duration: 10s"), "{text}");
@@ -338,9 +277,6 @@ mod tests {
         let text = render(&r);
         assert!(text.contains("| 3 (3 error event) |"), "{text}");
         assert!(text.contains("6000 (3 errors) | **missed** |"), "{text}");
-        assert!(
-            text.contains("| idle RSS | ≤ 20 MB | n/a | not measured |"),
-            "{text}"
-        );
+        assert!(text.contains("| idle RSS | ≤ 20 MB | n/a | not measured |"), "{text}");
     }
 }

@@ -153,12 +153,7 @@ impl StreamCheck {
 }
 
 /// Runs one turn: `POST url` with `body`, reading the stream to the end within `timeout`.
-pub async fn run_turn(
-    client: &reqwest::Client,
-    url: &str,
-    body: Bytes,
-    timeout: Duration,
-) -> TurnOutcome {
+pub async fn run_turn(client: &reqwest::Client, url: &str, body: Bytes, timeout: Duration) -> TurnOutcome {
     let start = Instant::now();
     let mut first_event = None;
     let mut last_event = None;
@@ -194,11 +189,7 @@ pub async fn run_turn(
     })
     .await
     .unwrap_or(Err(TurnError::Timeout));
-    TurnOutcome {
-        first_event,
-        last_event,
-        result,
-    }
+    TurnOutcome { first_event, last_event, result }
 }
 
 #[cfg(test)]

@@ -51,7 +51,8 @@ fn user_input() -> impl Strategy<Value = Value> {
         any_string(20).prop_map(|t| json!({"type": "input_text", "text": t})),
         (any_string(6), any_string(10), json_object(), proptest::option::of(any_string(5)), any::<bool>()).prop_map(
             |(id, text, data, group, interactive)| {
-                let mut tag = json!({"type": "input_tag", "id": id, "text": text, "data": data, "interactive": interactive});
+                let mut tag =
+                    json!({"type": "input_tag", "id": id, "text": text, "data": data, "interactive": interactive});
                 // A null `group` is omitted when re-encoded; send it only when set.
                 if let Some(g) = group {
                     tag["group"] = Value::String(g);
@@ -90,7 +91,11 @@ fn valid_request() -> impl Strategy<Value = (String, Value, Option<String>)> {
             json!({"thread_id": t, "result": r}),
             Some(t)
         )),
-        (tid(), any_string(8), prop::collection::btree_map(any_string(6), prop::collection::vec(any_string(6), 0..3), 0..3))
+        (
+            tid(),
+            any_string(8),
+            prop::collection::btree_map(any_string(6), prop::collection::vec(any_string(6), 0..3), 0..3)
+        )
             .prop_map(|(t, item, answers)| {
                 let answers: serde_json::Map<String, Value> =
                     answers.into_iter().map(|(k, v)| (k, json!({"values": v, "skipped": false}))).collect();
@@ -108,15 +113,22 @@ fn valid_request() -> impl Strategy<Value = (String, Value, Option<String>)> {
         (tid(), proptest::option::of(any_string(8)), any_string(10), json_value(), any::<bool>()).prop_map(
             |(t, item, kind, payload, sync)| {
                 let ty = if sync { "threads.sync_custom_action" } else { "threads.custom_action" };
-                (ty.into(), json!({"thread_id": t, "item_id": item, "action": {"type": kind, "payload": payload}}), Some(t))
+                (
+                    ty.into(),
+                    json!({"thread_id": t, "item_id": item, "action": {"type": kind, "payload": payload}}),
+                    Some(t),
+                )
             }
         ),
         (tid(), any::<bool>()).prop_map(|(t, del)| {
             let ty = if del { "threads.delete" } else { "threads.get_by_id" };
             (ty.into(), json!({"thread_id": t}), Some(t))
         }),
-        (proptest::option::of(0u32..500), order(), proptest::option::of(any_string(10)))
-            .prop_map(|(l, o, a)| ("threads.list".into(), json!({"limit": l, "order": o, "after": a}), None)),
+        (proptest::option::of(0u32..500), order(), proptest::option::of(any_string(10))).prop_map(|(l, o, a)| (
+            "threads.list".into(),
+            json!({"limit": l, "order": o, "after": a}),
+            None
+        )),
         (tid(), any_string(30)).prop_map(|(t, title)| (
             "threads.update".into(),
             json!({"thread_id": t, "title": title}),
@@ -125,8 +137,9 @@ fn valid_request() -> impl Strategy<Value = (String, Value, Option<String>)> {
         (tid(), proptest::option::of(0u32..500), order(), proptest::option::of(any_string(10))).prop_map(
             |(t, l, o, a)| ("items.list".into(), json!({"thread_id": t, "limit": l, "order": o, "after": a}), Some(t))
         ),
-        (tid(), prop::collection::vec(any_string(8), 0..4), prop_oneof![Just("positive"), Just("negative")])
-            .prop_map(|(t, ids, k)| ("items.feedback".into(), json!({"thread_id": t, "item_ids": ids, "kind": k}), Some(t))),
+        (tid(), prop::collection::vec(any_string(8), 0..4), prop_oneof![Just("positive"), Just("negative")]).prop_map(
+            |(t, ids, k)| ("items.feedback".into(), json!({"thread_id": t, "item_ids": ids, "kind": k}), Some(t))
+        ),
         (any_string(12), any::<u64>(), any_string(12)).prop_map(|(n, s, m)| (
             "attachments.create".into(),
             json!({"name": n, "size": s, "mime_type": m}),

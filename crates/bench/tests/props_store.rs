@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chatkit::store::{MemoryStore, StoreOptions, open_store};
 use chatkit::types::{
-    AssistantMessageContent, AssistantMessageItem, ItemKind, Order, Page, ThreadItem,
-    ThreadMetadata, Timestamp,
+    AssistantMessageContent, AssistantMessageItem, ItemKind, Order, Page, ThreadItem, ThreadMetadata, Timestamp,
 };
 use chatkit::{RequestContext, Store};
 use common::rt;
@@ -84,9 +83,7 @@ fn item(thread_id: &str, e: &Entry) -> ThreadItem {
     let mut it = ThreadItem::new(
         e.id.clone(),
         thread_id,
-        ItemKind::AssistantMessage(AssistantMessageItem {
-            content: vec![AssistantMessageContent::text(&e.text)],
-        }),
+        ItemKind::AssistantMessage(AssistantMessageItem { content: vec![AssistantMessageContent::text(&e.text)] }),
     );
     it.created_at = e.at;
     it
@@ -99,25 +96,14 @@ async fn apply(store: &dyn Store, ctx: &RequestContext, ops: &[Op]) -> Model {
         m.seq += 1;
         match *op {
             Op::NewThread { at } => {
-                let e = Entry {
-                    id: format!("thr_{n:04}"),
-                    at: time(at),
-                    seq: m.seq,
-                    text: String::new(),
-                };
-                store
-                    .save_thread(ctx, &thread_meta(&e, None))
-                    .await
-                    .unwrap();
+                let e = Entry { id: format!("thr_{n:04}"), at: time(at), seq: m.seq, text: String::new() };
+                store.save_thread(ctx, &thread_meta(&e, None)).await.unwrap();
                 m.items.insert(e.id.clone(), Vec::new());
                 m.threads.push(e);
             }
             Op::ResaveThread { thread } if !m.threads.is_empty() => {
                 let e = &m.threads[thread % m.threads.len()];
-                store
-                    .save_thread(ctx, &thread_meta(e, Some(format!("title {n}"))))
-                    .await
-                    .unwrap();
+                store.save_thread(ctx, &thread_meta(e, Some(format!("title {n}")))).await.unwrap();
             }
             Op::DeleteThread { thread } if !m.threads.is_empty() => {
                 let e = m.threads.remove(thread % m.threads.len());
@@ -126,16 +112,8 @@ async fn apply(store: &dyn Store, ctx: &RequestContext, ops: &[Op]) -> Model {
             }
             Op::NewItem { thread, at } if !m.threads.is_empty() => {
                 let tid = m.threads[thread % m.threads.len()].id.clone();
-                let e = Entry {
-                    id: format!("msg_{n:04}"),
-                    at: time(at),
-                    seq: m.seq,
-                    text: format!("text {n}"),
-                };
-                store
-                    .add_thread_item(ctx, &tid, &item(&tid, &e))
-                    .await
-                    .unwrap();
+                let e = Entry { id: format!("msg_{n:04}"), at: time(at), seq: m.seq, text: format!("text {n}") };
+                store.add_thread_item(ctx, &tid, &item(&tid, &e)).await.unwrap();
                 m.items.entry(tid).or_default().push(e);
             }
             Op::ResaveItem { thread, item: i } if !m.threads.is_empty() => {
@@ -147,10 +125,7 @@ async fn apply(store: &dyn Store, ctx: &RequestContext, ops: &[Op]) -> Model {
                     e.text = format!("resaved {n}");
                     // Upserts keep the position; alternate both entry points.
                     if n % 2 == 0 {
-                        store
-                            .add_thread_item(ctx, &tid, &item(&tid, e))
-                            .await
-                            .unwrap();
+                        store.add_thread_item(ctx, &tid, &item(&tid, e)).await.unwrap();
                     } else {
                         store.save_item(ctx, &tid, &item(&tid, e)).await.unwrap();
                     }
@@ -185,19 +160,9 @@ where
     let mut after = None;
     loop {
         let page = load(after.clone()).await;
-        prop_assert!(
-            page.data.len() <= limit,
-            "page of {} > limit {limit}",
-            page.data.len()
-        );
+        prop_assert!(page.data.len() <= limit, "page of {} > limit {limit}", page.data.len());
         out.extend(page.data.iter().map(&id));
-        prop_assert_eq!(
-            page.has_more,
-            out.len() < total,
-            "has_more wrong after {} of {}",
-            out.len(),
-            total
-        );
+        prop_assert_eq!(page.has_more, out.len() < total, "has_more wrong after {} of {}", out.len(), total);
         if !page.has_more {
             prop_assert_eq!(page.after, None);
             return Ok(out);
@@ -222,12 +187,7 @@ async fn check(store: &dyn Store, ops: &[Op], limit: usize) -> Result<(), TestCa
             |t: &ThreadMetadata| t.id.clone(),
             |after| {
                 let ctx = ctx.clone();
-                async move {
-                    store
-                        .load_threads(&ctx, limit, after.as_deref(), order)
-                        .await
-                        .unwrap()
-                }
+                async move { store.load_threads(&ctx, limit, after.as_deref(), order).await.unwrap() }
             },
         )
         .await?;
@@ -247,12 +207,7 @@ async fn check(store: &dyn Store, ops: &[Op], limit: usize) -> Result<(), TestCa
                 |i: &ThreadItem| i.id.clone(),
                 |after| {
                     let ctx = ctx.clone();
-                    async move {
-                        store
-                            .load_thread_items(&ctx, tid, after.as_deref(), limit, order)
-                            .await
-                            .unwrap()
-                    }
+                    async move { store.load_thread_items(&ctx, tid, after.as_deref(), limit, order).await.unwrap() }
                 },
             )
             .await?;
@@ -263,26 +218,15 @@ async fn check(store: &dyn Store, ops: &[Op], limit: usize) -> Result<(), TestCa
             prop_assert_eq!(got, want, "items of {} {:?} limit {}", tid, order, limit);
         }
         // Re-saved items keep their position but carry the new content.
-        let all = store
-            .load_thread_items(&ctx, tid, None, n + 1, Order::Asc)
-            .await
-            .unwrap();
-        let texts: HashMap<&str, &str> = entries
-            .iter()
-            .map(|e| (e.id.as_str(), e.text.as_str()))
-            .collect();
+        let all = store.load_thread_items(&ctx, tid, None, n + 1, Order::Asc).await.unwrap();
+        let texts: HashMap<&str, &str> = entries.iter().map(|e| (e.id.as_str(), e.text.as_str())).collect();
         for it in &all.data {
             prop_assert_eq!(&it.thread_id, tid);
             prop_assert_eq!(
                 it,
                 &item(
                     tid,
-                    &Entry {
-                        id: it.id.clone(),
-                        at: it.created_at,
-                        seq: 0,
-                        text: texts[it.id.as_str()].to_string()
-                    }
+                    &Entry { id: it.id.clone(), at: it.created_at, seq: 0, text: texts[it.id.as_str()].to_string() }
                 )
             );
         }
@@ -301,15 +245,7 @@ async fn sqlite_store() -> (Arc<dyn Store>, std::path::PathBuf) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("props.db").display());
-    let store = open_store(
-        &url,
-        StoreOptions {
-            max_connections: 2,
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let store = open_store(&url, StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
     (store, dir)
 }
 
@@ -345,37 +281,14 @@ fn an_unknown_cursor_gives_an_empty_page_in_both_stores() {
         let (sqlite, dir) = sqlite_store().await;
         let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
         for store in [&memory, &sqlite] {
-            let ops = [
-                Op::NewThread { at: 1 },
-                Op::NewItem { thread: 0, at: 1 },
-                Op::NewItem { thread: 0, at: 0 },
-            ];
+            let ops = [Op::NewThread { at: 1 }, Op::NewItem { thread: 0, at: 1 }, Op::NewItem { thread: 0, at: 0 }];
             let m = apply(store.as_ref(), &ctx, &ops).await;
-            assert_eq!(
-                Model::ordered(&m.items["thr_0000"]),
-                vec!["msg_0002", "msg_0001"]
-            );
+            assert_eq!(Model::ordered(&m.items["thr_0000"]), vec!["msg_0002", "msg_0001"]);
             for order in [Order::Asc, Order::Desc] {
-                let page = store
-                    .load_threads(&ctx, 5, Some("thr_gone"), order)
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    (page.data.len(), page.has_more, page.after),
-                    (0, false, None),
-                    "{}",
-                    store.describe()
-                );
-                let page = store
-                    .load_thread_items(&ctx, "thr_0000", Some("msg_gone"), 5, order)
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    (page.data.len(), page.has_more, page.after),
-                    (0, false, None),
-                    "{}",
-                    store.describe()
-                );
+                let page = store.load_threads(&ctx, 5, Some("thr_gone"), order).await.unwrap();
+                assert_eq!((page.data.len(), page.has_more, page.after), (0, false, None), "{}", store.describe());
+                let page = store.load_thread_items(&ctx, "thr_0000", Some("msg_gone"), 5, order).await.unwrap();
+                assert_eq!((page.data.len(), page.has_more, page.after), (0, false, None), "{}", store.describe());
             }
         }
         drop(sqlite);

@@ -81,6 +81,8 @@ pub(crate) struct Turn {
     pub(crate) app: Arc<dyn ChatKitApp>,
     pub(crate) sink: EventSink,
     pub(crate) lock_wait: Duration,
+    /// The thread lock when it was taken before the stream started (`threads.add_user_message`).
+    pub(crate) lock: Option<ThreadLock>,
     pub(crate) preamble: Vec<ThreadStreamEvent>,
     pub(crate) kind: TurnKind,
     pub(crate) request_type: &'static str,
@@ -144,20 +146,24 @@ impl Turn {
         }
     }
 
-    async fn run_inner(self) -> Outcome {
+    async fn run_inner(mut self) -> Outcome {
+        let held = self.lock.take();
         for event in &self.preamble {
             if self.sink.forward(event).await.is_err() {
                 return Outcome::Cancelled;
             }
         }
-        let _lock: ThreadLock = match self.acquire_lock().await {
-            Ok(Some(lock)) => lock,
+        let _lock: ThreadLock = match held {
+            Some(lock) => lock,
+            None => match self.acquire_lock().await {
+                Ok(Some(lock)) => lock,
             Ok(None) => return Outcome::Cancelled,
             Err(e) => {
                 let busy = matches!(e, StoreError::LockTimeout(_));
                 let _ = self.sink.forward(&AppError::Store(e).to_event()).await;
                 return if busy { Outcome::Busy } else { Outcome::Failed };
             }
+            },
         };
         let (input, replaced) = match self.prepare().await {
             Ok(v) => v,

@@ -35,6 +35,7 @@ impl ChatKitServer {
         started: Instant,
     ) -> Result<ChatKitResponse, ChatKitError> {
         let store = &self.store;
+        let mut lock = None;
         let (thread, preamble, kind) = match req {
             ChatKitRequest::CreateThread(p) => {
                 let attachments = self.load_attachments(&p.input, &ctx).await?;
@@ -60,6 +61,10 @@ impl ChatKitServer {
             ChatKitRequest::AddUserMessage(p) => {
                 let thread = store.load_thread(&ctx, &p.thread_id).await?;
                 let attachments = self.load_attachments(&p.input, &ctx).await?;
+                // The lock is taken before the message is stored so that a message sent while another
+                // turn runs on this thread is ordered after that turn's answer (no interleaving).
+                // A timeout is a 409 before the stream starts; nothing has been written.
+                lock = Some(store.lock_thread(&thread.id, self.lock_wait).await?);
                 let user_message = self
                     .add_user_message(&thread, p.input, attachments, &ctx)
                     .await?;
@@ -149,6 +154,7 @@ impl ChatKitServer {
             app: self.app.clone(),
             sink,
             lock_wait: self.lock_wait,
+            lock,
             preamble,
             kind,
             request_type,

@@ -371,16 +371,16 @@ async fn a_busy_thread_answers_a_retryable_error_after_the_lock_wait() {
     while !seen.contains("stream_options") {
         seen.push_str(std::str::from_utf8(&slow_body.next().await.unwrap().unwrap()).unwrap());
     }
-    let events = t.stream(add_req(&thread_id, "second")).await;
-    assert_eq!(types(&events), ["thread.item.done", "error"]);
-    assert_eq!(events[1]["code"], "custom");
-    assert_eq!(events[1]["allow_retry"], true);
-    assert!(
-        events[1]["message"].as_str().unwrap().contains("busy"),
-        "{}",
-        events[1]
-    );
+    // The lock is taken before the message is stored: a busy thread answers 409 and stores nothing.
+    let resp = t.post(add_req(&thread_id, "second")).await;
+    assert_eq!(resp.status(), 409);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("busy"), "{body}");
     drop(slow_body);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let texts: Vec<String> =
+        t.items(&thread_id).await.iter().map(|i| serde_json::to_string(i).unwrap()).collect();
+    assert!(texts.iter().all(|t| !t.contains("second")), "{texts:?}");
 }
 
 #[tokio::test]
@@ -392,5 +392,13 @@ async fn turns_on_one_thread_run_one_after_the_other() {
     let (a, b) = tokio::join!(a, b);
     assert_eq!(a.last().unwrap()["item"]["content"][0]["text"], "echo: a");
     assert_eq!(b.last().unwrap()["item"]["content"][0]["text"], "echo: b");
-    assert_eq!(t.items(&thread_id).await.len(), 6);
+    let items: Vec<serde_json::Value> =
+        t.items(&thread_id).await.iter().map(|i| serde_json::to_value(i).unwrap()).collect();
+    assert_eq!(items.len(), 6);
+    // No interleaving: every user message is directly followed by its own answer.
+    for pair in items[2..].chunks(2) {
+        let asked = pair[0]["content"][0]["text"].as_str().unwrap().to_string();
+        assert_eq!(pair[0]["type"], "user_message");
+        assert_eq!(pair[1]["content"][0]["text"], format!("echo: {asked}"));
+    }
 }

@@ -678,8 +678,12 @@ async fn model_failure_ends_with_a_retryable_error_and_keeps_the_user_message() 
     let thread = thread_id_of(&events);
     let k = kinds(&events);
     assert_eq!(&k[..3], &create_prefix()[..]);
-    assert_eq!(k.last().unwrap(), "error:stream.error");
-    assert_eq!(events.last().unwrap()["allow_retry"], true);
+    // A clear, retryable error event (the sample sends a bare `stream.error`; we say what failed).
+    assert_eq!(k.last().unwrap(), "error:custom");
+    let error = events.last().unwrap();
+    assert_eq!(error["allow_retry"], true);
+    assert!(error["message"].as_str().unwrap().starts_with("The OpenAI API answered HTTP 500"), "{error}");
+    assert!(!error.to_string().contains("test-key"));
     let items = server.items(&thread).await;
     let types: Vec<&str> = items.iter().map(|i| i["type"].as_str().unwrap()).collect();
     assert_eq!(types, vec!["user_message"]);

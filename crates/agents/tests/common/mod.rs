@@ -8,16 +8,12 @@ use std::time::Duration;
 
 use agents::provider::{ModelRequest, ModelStream};
 use agents::tool::{Tool, ToolContext, ToolError, parse_arguments};
-use agents::{
-    InputItem, ModelConfig, ModelEvent, Provider, ProviderError, ProviderKind, build_provider,
-};
+use agents::{InputItem, ModelConfig, ModelEvent, Provider, ProviderError, ProviderKind, build_provider};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chatkit::EventSink;
 use chatkit::store::{MemoryStore, RequestContext, Store};
-use chatkit::types::{
-    AssistantMessageItem, ItemKind, Order, ThreadItem, ThreadMetadata, ThreadStreamEvent,
-};
+use chatkit::types::{AssistantMessageItem, ItemKind, Order, ThreadItem, ThreadMetadata, ThreadStreamEvent};
 use futures::StreamExt;
 use mock_llm::{MockServer, RecordedRequest, Script};
 use serde::Deserialize;
@@ -54,35 +50,20 @@ pub async fn harness(kind: ProviderKind, script: Script) -> Harness {
     harness_with(kind, script, |_| {}).await
 }
 
-pub async fn harness_with(
-    kind: ProviderKind,
-    script: Script,
-    tweak: impl FnOnce(&mut ModelConfig),
-) -> Harness {
+pub async fn harness_with(kind: ProviderKind, script: Script, tweak: impl FnOnce(&mut ModelConfig)) -> Harness {
     let mock = MockServer::start(script).await.unwrap();
     let mut cfg = config(kind, &mock);
     tweak(&mut cfg);
     let inner = build_provider(&cfg).unwrap().unwrap();
     let seen_calls = Arc::new(Mutex::new(Vec::new()));
-    let provider: Arc<dyn Provider> = Arc::new(Recording {
-        inner,
-        seen: seen_calls.clone(),
-    });
+    let provider: Arc<dyn Provider> = Arc::new(Recording { inner, seen: seen_calls.clone() });
     let store = Arc::new(MemoryStore::new());
     let ctx = RequestContext::default();
     let thread = ThreadMetadata::new(THREAD);
     store.save_thread(&ctx, &thread).await.unwrap();
     let (tx, rx) = mpsc::channel(4096);
     let sink = EventSink::new(store.clone(), ctx.clone(), thread, tx);
-    Harness {
-        mock,
-        provider,
-        store,
-        ctx,
-        sink,
-        rx,
-        seen_calls,
-    }
+    Harness { mock, provider, store, ctx, sink, rx, seen_calls }
 }
 
 impl Harness {
@@ -91,11 +72,7 @@ impl Harness {
         let mut out = Vec::new();
         while let Ok(frame) = self.rx.try_recv() {
             let text = std::str::from_utf8(&frame).unwrap();
-            let json = text
-                .strip_prefix("data: ")
-                .unwrap()
-                .strip_suffix("\n\n")
-                .unwrap();
+            let json = text.strip_prefix("data: ").unwrap().strip_suffix("\n\n").unwrap();
             let mut v: Value = serde_json::from_str(json).unwrap();
             if let Some(item) = v.get_mut("item").and_then(Value::as_object_mut) {
                 let ts = item.remove("created_at").expect("items carry created_at");
@@ -108,20 +85,12 @@ impl Harness {
 
     /// Items stored in the thread, oldest first.
     pub async fn stored(&self) -> Vec<ThreadItem> {
-        self.store
-            .load_thread_items(&self.ctx, THREAD, None, 100, Order::Asc)
-            .await
-            .unwrap()
-            .data
+        self.store.load_thread_items(&self.ctx, THREAD, None, 100, Order::Asc).await.unwrap().data
     }
 
     /// Model requests received by the mock (transcriptions excluded).
     pub fn model_requests(&self) -> Vec<RecordedRequest> {
-        self.mock
-            .requests()
-            .into_iter()
-            .filter(|r| !r.path.contains("audio"))
-            .collect()
+        self.mock.requests().into_iter().filter(|r| !r.path.contains("audio")).collect()
     }
 }
 
@@ -211,26 +180,18 @@ impl Tool for ChangeSeat {
     async fn call(&self, arguments: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: SeatArgs = parse_arguments(arguments)?;
         if args.seat == "99Z" {
-            return Err(ToolError::Failed(format!(
-                "Seat 99Z does not exist on flight {}.",
-                args.flight_number
-            )));
+            return Err(ToolError::Failed(format!("Seat 99Z does not exist on flight {}.", args.flight_number)));
         }
-        ctx.send(ThreadStreamEvent::client_effect(
-            "customer_profile/update",
-            json!({"seat": args.seat}),
-        ))
-        .await?;
-        Ok(
-            json!({"result": format!("Seat updated to {} on flight {}.", args.seat, args.flight_number)}),
-        )
+        ctx.send(ThreadStreamEvent::client_effect("customer_profile/update", json!({"seat": args.seat}))).await?;
+        Ok(json!({"result": format!("Seat updated to {} on flight {}.", args.seat, args.flight_number)}))
     }
 }
 
 /// `flight_option_list(...)`: a stop tool that streams a finished assistant message.
 pub struct FlightOptions;
 
-pub const FLIGHT_OPTIONS_TEXT: &str = "I pulled a few flight options based on those dates and cabin preferences. Pick one to place on hold.";
+pub const FLIGHT_OPTIONS_TEXT: &str =
+    "I pulled a few flight options based on those dates and cabin preferences. Pick one to place on hold.";
 
 #[async_trait]
 impl Tool for FlightOptions {
@@ -251,9 +212,7 @@ impl Tool for FlightOptions {
             "msg_options",
             &ctx.thread_id,
             ItemKind::AssistantMessage(AssistantMessageItem {
-                content: vec![chatkit::types::AssistantMessageContent::text(
-                    FLIGHT_OPTIONS_TEXT,
-                )],
+                content: vec![chatkit::types::AssistantMessageContent::text(FLIGHT_OPTIONS_TEXT)],
             }),
         );
         ctx.send(ThreadStreamEvent::ItemDone { item }).await?;
@@ -296,11 +255,7 @@ impl Tool for Rendezvous {
     }
     async fn call(&self, arguments: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let name = arguments["name"].as_str().unwrap_or_default().to_string();
-        ctx.send(ThreadStreamEvent::ProgressUpdate {
-            icon: None,
-            text: format!("arrived {name}"),
-        })
-        .await?;
+        ctx.send(ThreadStreamEvent::ProgressUpdate { icon: None, text: format!("arrived {name}") }).await?;
         tokio::time::timeout(Duration::from_secs(5), self.0.wait())
             .await
             .map_err(|_| ToolError::Failed("calls did not run concurrently".into()))?;

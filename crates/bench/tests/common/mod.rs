@@ -19,9 +19,8 @@ pub fn json_number() -> impl Strategy<Value = Number> {
     prop_oneof![
         any::<i64>().prop_map(Number::from),
         any::<u64>().prop_map(Number::from),
-        (any::<i32>(), 0u32..=6).prop_filter_map("finite", |(m, e)| {
-            Number::from_f64(f64::from(m) / 10f64.powi(e as i32))
-        }),
+        (any::<i32>(), 0u32..=6)
+            .prop_filter_map("finite", |(m, e)| { Number::from_f64(f64::from(m) / 10f64.powi(e as i32)) }),
     ]
 }
 
@@ -44,8 +43,7 @@ pub fn json_value() -> impl Strategy<Value = Value> {
 
 /// Arbitrary JSON object.
 pub fn json_object() -> impl Strategy<Value = Map<String, Value>> {
-    prop::collection::vec((any_string(8), json_value()), 0..5)
-        .prop_map(|kv| kv.into_iter().collect())
+    prop::collection::vec((any_string(8), json_value()), 0..5).prop_map(|kv| kv.into_iter().collect())
 }
 
 /// A JSON value other than `null` (an `Option<Value>` field cannot tell `Some(null)` from `None`).
@@ -56,10 +54,5 @@ pub fn json_non_null() -> impl Strategy<Value = Value> {
 /// A shared current-thread runtime for the async store calls.
 pub fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("test runtime")
-    })
+    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("test runtime"))
 }
