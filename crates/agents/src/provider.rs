@@ -176,7 +176,7 @@ pub enum ProviderError {
         after: Duration,
     },
     /// The response stream broke off before the model finished.
-    #[error("The connection to the {provider} API broke off: {message}")]
+    #[error("The connection to the {provider} API broke off before the answer was complete ({message}).")]
     StreamCut {
         /// Provider name.
         provider: &'static str,

@@ -53,14 +53,12 @@ fn timed_chunks(
 }
 
 fn cut_message(e: &reqwest::Error) -> String {
-    let mut text = String::from("the response body was interrupted");
-    let mut current: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(err) = current {
-        text.push_str(": ");
-        text.push_str(&err.to_string());
-        current = err.source();
+    // The innermost cause is the informative part ("unexpected EOF during chunk size line").
+    let mut current: &dyn std::error::Error = e;
+    while let Some(source) = current.source() {
+        current = source;
     }
-    text
+    current.to_string()
 }
 
 struct State<S, P> {

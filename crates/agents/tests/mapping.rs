@@ -180,7 +180,10 @@ async fn failure_before_any_text_removes_the_started_message() {
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
     let err = run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     let AppError::Custom { message, allow_retry } = err else { panic!("{err:?}") };
-    assert_eq!(message, "The connection to the Fake API broke off: reset. Please try again.");
+    assert_eq!(
+        message,
+        "The connection to the Fake API broke off before the answer was complete (reset). Please try again."
+    );
     assert!(allow_retry);
     assert_eq!(
         h.events(),

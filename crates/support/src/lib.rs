@@ -20,5 +20,5 @@ pub mod config;
 pub mod openapi;
 pub mod routes;
 pub mod server;
-pub mod telemetry;
 pub mod startup;
+pub mod telemetry;

@@ -360,9 +360,7 @@ const REQUESTS: [RequestDoc; 16] = [
         kind: "threads.create",
         streams: true,
         summary: "Create a thread with a first user message, then answer it.",
-        params: || {
-            obj().property("input", UserMessageInputDoc::schema()).required("input").into()
-        },
+        params: || obj().property("input", UserMessageInputDoc::schema()).required("input").into(),
         example: || json!({"type": "threads.create", "params": {"input": message_example("Move me to seat 14C on flight OA476.")}}),
     },
     RequestDoc {
@@ -441,11 +439,7 @@ const REQUESTS: [RequestDoc; 16] = [
         streams: false,
         summary: "A page of threads. Answers a Page of Threads.",
         params: || {
-            obj()
-                .property("limit", limit())
-                .property("order", OrderDoc::schema())
-                .property("after", cursor())
-                .into()
+            obj().property("limit", limit()).property("order", OrderDoc::schema()).property("after", cursor()).into()
         },
         example: || json!({"type": "threads.list", "params": {"limit": 20, "order": "desc"}}),
     },
@@ -657,9 +651,10 @@ mod tests {
             let bytes = serde_json::to_vec(example).unwrap();
             chatkit::types::ChatKitRequest::decode(&bytes).unwrap_or_else(|e| panic!("{kind}: {e}"));
         }
-        let examples = doc["paths"]["/support/chatkit"]["post"]["requestBody"]["content"]["application/json"]["examples"]
-            .as_object()
-            .unwrap();
+        let examples =
+            doc["paths"]["/support/chatkit"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+                .as_object()
+                .unwrap();
         assert!(examples.len() >= 10, "{examples:?}");
         for (name, ex) in examples {
             let bytes = serde_json::to_vec(&ex["value"]).unwrap();

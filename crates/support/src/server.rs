@@ -137,7 +137,9 @@ pub const PREFLIGHT_ALLOW_METHODS: &str = "DELETE, GET, HEAD, OPTIONS, PATCH, PO
 async fn preflight_body(req: Request, next: Next) -> Response {
     let is_preflight = req.method() == Method::OPTIONS;
     let res = next.run(req).await;
-    if is_preflight && res.status() == StatusCode::OK && res.headers().contains_key(header::ACCESS_CONTROL_ALLOW_METHODS)
+    if is_preflight
+        && res.status() == StatusCode::OK
+        && res.headers().contains_key(header::ACCESS_CONTROL_ALLOW_METHODS)
     {
         let (mut parts, _) = res.into_parts();
         parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

@@ -96,15 +96,17 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         .await
         .map_err(|e| StartError::Database { url: redact_url(&config.database_url), message: e.to_string() })?;
 
-    let model = provider
-        .as_ref()
-        .map(|p| ModelSummary { provider: p.name().to_string(), model: p.model().to_string() });
+    let model =
+        provider.as_ref().map(|p| ModelSummary { provider: p.name().to_string(), model: p.model().to_string() });
     let transcriber = agents::build_transcriber(&model_config);
     let dictation = transcriber.is_some();
 
     let airline = AirlineStore::new(store.clone());
-    let settings =
-        AppSettings { temperature: config.temperature, thread_titles: config.thread_titles.0, ..AppSettings::default() };
+    let settings = AppSettings {
+        temperature: config.temperature,
+        thread_titles: config.thread_titles.0,
+        ..AppSettings::default()
+    };
     let app = SupportApp::new(store.clone(), airline.clone(), provider, transcriber, settings);
     let chatkit = ChatKitServer::new(store.clone(), Arc::new(app));
     let state = AppState {

@@ -109,7 +109,11 @@ impl Drop for Proc {
 /// Runs the binary to completion (for settings that must stop it) and returns (code, stdout, stderr).
 fn run_to_exit(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, String) {
     let out = command(cwd, env).args(args).output().expect("run support");
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -137,7 +141,15 @@ async fn banner_no_key_warning_health_and_graceful_sigterm() {
     let health: Value = client.get(format!("{url}/support/health")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health, json!({"status": "healthy"}));
     // A chat turn without a key: the user message is kept and the stream ends with a clear error event.
-    let text = client.post(format!("{url}/support/chatkit")).json(&create("hello")).send().await.unwrap().text().await.unwrap();
+    let text = client
+        .post(format!("{url}/support/chatkit"))
+        .json(&create("hello"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let events = parse_sse(&text);
     let last = events.last().unwrap();
     assert_eq!(last["type"], "error");
@@ -196,11 +208,8 @@ fn help_lists_every_setting_and_env_example_documents_them() {
     let (code, help, _err) = run_to_exit(dir.path(), &[("OPENAI_API_KEY", "sk-secret-value")], &["--help"]);
     assert_eq!(code, Some(0));
     assert!(!help.contains("sk-secret-value"), "--help must not print keys");
-    let from_help: Vec<String> = help
-        .split("[env: ")
-        .skip(1)
-        .map(|rest| rest.split([']', '=']).next().unwrap().to_string())
-        .collect();
+    let from_help: Vec<String> =
+        help.split("[env: ").skip(1).map(|rest| rest.split([']', '=']).next().unwrap().to_string()).collect();
     assert!(from_help.len() >= 20, "{help}");
     let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.env.example")).unwrap();
     let from_example: Vec<String> = example
@@ -267,7 +276,10 @@ async fn env_file_is_loaded_and_copied_example_works() {
 async fn committed_state_survives_kill_9_and_restart() {
     let dir = TempDir::new("bin-kill");
     let script = Script::new()
-        .on(Match::user_text("seat 14C"), Reply::tool_call("change_seat", json!({"flight_number": "OA476", "seat": "14C"})))
+        .on(
+            Match::user_text("seat 14C"),
+            Reply::tool_call("change_seat", json!({"flight_number": "OA476", "seat": "14C"})),
+        )
         .after_tool_reply(Reply::text("Done: seat 14C on OA476."));
     let mock = mock(script).await;
     let base_url = mock.openai_base_url();
@@ -301,7 +313,9 @@ async fn committed_state_survives_kill_9_and_restart() {
         .unwrap();
 
     // A second turn is killed mid-stream: what was acknowledged (its user message) must survive.
-    mock.set_script(Script::new().on(Match::user_text("stall"), Reply::stall("Let me check that for you now", 2, 60_000)));
+    mock.set_script(
+        Script::new().on(Match::user_text("stall"), Reply::stall("Let me check that for you now", 2, 60_000)),
+    );
     let mut res = client
         .post(format!("{url}/support/chatkit"))
         .json(&add_message(&thread_id, "Please stall for a minute."))
@@ -310,7 +324,8 @@ async fn committed_state_survives_kill_9_and_restart() {
         .unwrap();
     let mut seen = String::new();
     while !seen.contains("content_part.text_delta") {
-        let chunk = tokio::time::timeout(Duration::from_secs(20), res.chunk()).await.unwrap().unwrap().expect("stream ended");
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(20), res.chunk()).await.unwrap().unwrap().expect("stream ended");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     let acked_user_item = parse_sse(&seen[..seen.rfind("\n\n").unwrap() + 2])

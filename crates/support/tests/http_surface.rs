@@ -38,7 +38,8 @@ async fn health_answers_healthy() {
 #[tokio::test]
 async fn docs_are_served_offline() {
     let (_dir, _mock, server) = server().await;
-    let no_redirect = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let no_redirect =
+        reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let res = no_redirect.get(server.url("/docs")).send().await.unwrap();
     assert!(res.status().is_redirection(), "{}", res.status());
     assert_eq!(res.headers()["location"], "/docs/");
@@ -69,7 +70,8 @@ async fn docs_are_served_offline() {
             assert!(!css.contains("url(http") && !css.contains("@import"), "{asset} loads external resources");
         }
     }
-    let init = server.client.get(server.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    let init =
+        server.client.get(server.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
     assert!(init.contains("\"url\": \"/openapi.json\""), "{init}");
     assert!(init.contains("\"validatorUrl\": \"none\""), "{init}");
     assert!(!init.contains("http://") && !init.contains("https://"), "{init}");
@@ -161,9 +163,16 @@ async fn cors_with_configured_origins() {
     let config = Config { cors_allow_origins: "http://localhost:5171".into(), ..config(&dir, None) };
     assert_eq!(config.cors_origins().unwrap(), CorsOrigins::List(vec!["http://localhost:5171".into()]));
     let server = TestServer::start(config).await;
-    let allowed = server.client.get(server.url("/support/health")).header("Origin", "http://localhost:5171").send().await.unwrap();
+    let allowed = server
+        .client
+        .get(server.url("/support/health"))
+        .header("Origin", "http://localhost:5171")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(allowed.headers()["access-control-allow-origin"], "http://localhost:5171");
-    let other = server.client.get(server.url("/support/health")).header("Origin", "http://evil.test").send().await.unwrap();
+    let other =
+        server.client.get(server.url("/support/health")).header("Origin", "http://evil.test").send().await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
 
@@ -197,7 +206,8 @@ async fn errors_are_json_with_the_right_status() {
         .unwrap();
     assert_eq!(res.status(), 200);
     // 404: missing thread, unknown path.
-    let (status, body) = server.error(json!({"type": "threads.get_by_id", "params": {"thread_id": "thr_missing"}})).await;
+    let (status, body) =
+        server.error(json!({"type": "threads.get_by_id", "params": {"thread_id": "thr_missing"}})).await;
     assert_eq!(status, 404, "{body}");
     let res = server.client.get(server.url("/nope")).send().await.unwrap();
     assert_eq!(res.status(), 404);
@@ -231,7 +241,13 @@ async fn chatkit_body_limit_is_413_json() {
     assert_eq!(body["detail"], "Request body is larger than the 65536-byte limit of this endpoint (MAX_BODY_BYTES).");
     // Chunked (no Content-Length) bodies are limited too.
     let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(big))]);
-    let res = server.client.post(server.url("/support/chatkit")).body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
+    let res = server
+        .client
+        .post(server.url("/support/chatkit"))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 413);
     // Just under the limit is fine.
     let ok = format!(r#"{{"type":"threads.list","params":{{}},"metadata":{{"pad":"{}"}}}}"#, "x".repeat(60 * 1024));
@@ -245,12 +261,14 @@ async fn default_body_limit_fits_large_dictation() {
     // ~9 MB of base64 audio: above common 2 MB framework defaults, below MAX_BODY_BYTES (16 MiB).
     use base64::Engine as _;
     let audio = base64::engine::general_purpose::STANDARD.encode(vec![7u8; 6_500_000]);
-    let body = json!({"type": "input.transcribe", "params": {"audio_base64": audio, "mime_type": "audio/webm;codecs=opus"}});
+    let body =
+        json!({"type": "input.transcribe", "params": {"audio_base64": audio, "mime_type": "audio/webm;codecs=opus"}});
     let res = server.post(&body).await;
     assert_eq!(res.status(), 200);
     let text: Value = res.json().await.unwrap();
     assert_eq!(text, json!({"text": mock_llm::DEFAULT_TRANSCRIPT}));
-    let req = mock.requests().into_iter().find(|r| r.path.ends_with("/audio/transcriptions")).expect("transcription call");
+    let req =
+        mock.requests().into_iter().find(|r| r.path.ends_with("/audio/transcriptions")).expect("transcription call");
     assert_eq!(req.header("authorization"), Some("Bearer test-key"));
 }
 
@@ -278,7 +296,13 @@ async fn upload_checks_texts_and_order() {
     let res = server.client.post(server.url("/support/attachments/atc_unknown/upload")).body("x").send().await.unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachment atc_unknown does not exist."}"#);
-    let res = server.client.post(server.url("/support/attachments/..%2F..%2Fetc%2Fpasswd/upload")).body("x").send().await.unwrap();
+    let res = server
+        .client
+        .post(server.url("/support/attachments/..%2F..%2Fetc%2Fpasswd/upload"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     // Multipart without a `file` field → 400.
     let form = reqwest::multipart::Form::new().text("other", "x");
@@ -303,7 +327,8 @@ async fn upload_accepts_exactly_5_mib_multipart_and_raw() {
     // Exactly 5 MiB as multipart (what ChatKit sends).
     let data: Vec<u8> = (0..FIVE_MIB).map(|i| (i % 251) as u8).collect();
     let part = reqwest::multipart::Part::bytes(data.clone()).file_name("Paris.png").mime_str("image/png").unwrap();
-    let res = server.client.post(&upload).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    let res =
+        server.client.post(&upload).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
     let expected = format!(
@@ -313,7 +338,8 @@ async fn upload_accepts_exactly_5_mib_multipart_and_raw() {
 
     // 5 MiB + 1 as multipart → 413.
     let part = reqwest::multipart::Part::bytes(vec![0u8; FIVE_MIB + 1]).file_name("x.png");
-    let res = server.client.post(&upload).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    let res =
+        server.client.post(&upload).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
     assert_eq!(res.status(), 413);
 
     // Content: bytes, declared type, sample headers.
@@ -361,9 +387,18 @@ async fn attachment_urls_follow_the_request_host_and_forwarded_headers() {
     let id = att["id"].as_str().unwrap();
     assert_eq!(att["upload_descriptor"]["url"], format!("https://support.example.com/support/attachments/{id}/upload"));
     assert_eq!(att["preview_url"], format!("https://support.example.com/support/attachments/{id}/content"));
-    let res = server.client.post(server.url("/support/chatkit")).header("Host", "localhost:8000").json(&body).send().await.unwrap();
+    let res = server
+        .client
+        .post(server.url("/support/chatkit"))
+        .header("Host", "localhost:8000")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let att: Value = res.json().await.unwrap();
-    assert!(att["upload_descriptor"]["url"].as_str().unwrap().starts_with("http://localhost:8000/support/attachments/atc_"));
+    assert!(
+        att["upload_descriptor"]["url"].as_str().unwrap().starts_with("http://localhost:8000/support/attachments/atc_")
+    );
     // attachments.create limits (the app's checks, answered before any stream).
     let (status, body) = server.error(json!({"type": "attachments.create", "params": {"name": "a.pdf", "size": 1, "mime_type": "application/pdf"}})).await;
     assert_eq!((status, body["detail"].as_str()), (400, Some("Only image attachments are supported in this demo.")));
@@ -392,9 +427,24 @@ async fn customer_route_defaults_and_isolation() {
     assert_eq!(
         field_order,
         vec![
-            "customer_id", "name", "loyalty_status", "loyalty_id", "email", "phone", "home_airport", "preferred_routes",
-            "travel_summary", "tier_benefits", "loyalty_progress", "segments", "bags_checked", "meal_preference",
-            "special_assistance", "timeline", "spotlight", "booked_widget_ids"
+            "customer_id",
+            "name",
+            "loyalty_status",
+            "loyalty_id",
+            "email",
+            "phone",
+            "home_airport",
+            "preferred_routes",
+            "travel_summary",
+            "tier_benefits",
+            "loyalty_progress",
+            "segments",
+            "bags_checked",
+            "meal_preference",
+            "special_assistance",
+            "timeline",
+            "spotlight",
+            "booked_widget_ids"
         ]
     );
     // An odd query string is a 400 JSON, not a crash.
@@ -412,9 +462,7 @@ async fn boom() -> &'static str {
 
 #[tokio::test]
 async fn panics_become_500_json_and_the_server_keeps_serving() {
-    let routes = axum::Router::new()
-        .route("/boom", get(boom))
-        .route("/ok", get(|| async { "fine" }));
+    let routes = axum::Router::new().route("/boom", get(boom)).route("/ok", get(|| async { "fine" }));
     let app = with_layers(routes, &RouterOptions::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

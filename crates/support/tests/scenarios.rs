@@ -77,7 +77,10 @@ const SEAT_REPLY: &str = "Done: seat 14C on OA476.";
 #[tokio::test]
 async fn s01_change_seat() {
     let script = Script::new()
-        .on(Match::user_text("seat 14C"), Reply::tool_call("change_seat", json!({"flight_number": "OA476", "seat": "14c"})))
+        .on(
+            Match::user_text("seat 14C"),
+            Reply::tool_call("change_seat", json!({"flight_number": "OA476", "seat": "14c"})),
+        )
         .after_tool_reply(Reply::text(SEAT_REPLY));
     let (_d, mock, server) = setup(script).await;
     let events = server.stream(create("Move me to seat 14C on flight OA476.")).await;
@@ -114,7 +117,10 @@ async fn s01_change_seat() {
     assert_eq!(first["stream"], true);
     assert_eq!(first["temperature"], 0.4);
     let tools: Vec<&str> = first["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(tools, vec!["change_seat", "cancel_trip", "add_checked_bag", "flight_option_list", "request_assistance"]);
+    assert_eq!(
+        tools,
+        vec!["change_seat", "cancel_trip", "add_checked_bag", "flight_option_list", "request_assistance"]
+    );
     assert!(first["tools"].as_array().unwrap().iter().all(|t| t["strict"] == true && t["type"] == "function"));
     let texts = user_texts(first);
     assert!(texts[0].starts_with("<CUSTOMER_PROFILE>\n"), "{}", texts[0]);
@@ -147,7 +153,10 @@ async fn s02_change_seat_unknown_flight() {
 async fn s03_window_seat_is_rejected() {
     let reply = "Which seat number would you like, for example 12A?";
     let script = Script::new()
-        .on(Match::user_text("window seat"), Reply::tool_call("change_seat", json!({"flight_number": "OA477", "seat": "window"})))
+        .on(
+            Match::user_text("window seat"),
+            Reply::tool_call("change_seat", json!({"flight_number": "OA477", "seat": "window"})),
+        )
         .after_tool_reply(Reply::text(reply));
     let (_d, mock, server) = setup(script).await;
     let events = server.stream(create("Put me in a window seat on OA477")).await;
@@ -198,7 +207,10 @@ async fn s04_s05_cancel_asks_then_cancels() {
     );
     let profile = server.customer(&thread).await;
     assert!(profile["segments"].as_array().unwrap().iter().all(|s| s["status"] == "Cancelled"), "{profile}");
-    assert_eq!(profile["timeline"][0], json!({"timestamp": profile["timeline"][0]["timestamp"], "kind": "warning", "entry": "Trip cancelled at customer request."}));
+    assert_eq!(
+        profile["timeline"][0],
+        json!({"timestamp": profile["timeline"][0]["timestamp"], "kind": "warning", "entry": "Trip cancelled at customer request."})
+    );
     assert_eq!(events[2]["data"]["profile"], profile);
     let requests = model_requests(&mock);
     assert_eq!(requests.len(), 3);
@@ -230,7 +242,11 @@ async fn s06_checked_bag_after_confirmation() {
     let events = server.stream(add_message(&thread, "Yes")).await;
     assert_eq!(
         kinds(&events),
-        concat(&[add_prefix(), strings(&["client_effect:customer_profile/update"]), text_message_kinds(word_count(done))])
+        concat(&[
+            add_prefix(),
+            strings(&["client_effect:customer_profile/update"]),
+            text_message_kinds(word_count(done))
+        ])
     );
     let profile = server.customer(&thread).await;
     assert_eq!(profile["bags_checked"], 1);
@@ -246,7 +262,10 @@ async fn s06_checked_bag_after_confirmation() {
 async fn s07_special_assistance() {
     let done = "Noted: wheelchair assistance at JFK.";
     let script = Script::new()
-        .on(Match::user_text("wheelchair"), Reply::tool_call("request_assistance", json!({"note": "Wheelchair assistance at JFK"})))
+        .on(
+            Match::user_text("wheelchair"),
+            Reply::tool_call("request_assistance", json!({"note": "Wheelchair assistance at JFK"})),
+        )
         .after_tool_reply(Reply::text(done));
     let (_d, mock, server) = setup(script).await;
     let events = server.stream(create("I need wheelchair assistance at JFK.")).await;
@@ -280,10 +299,20 @@ pub(crate) fn booking_script() -> Script {
     )
 }
 
-const OPTIONS_TEXT: &str = "I pulled a few flight options based on those dates and cabin preferences. Pick one to place on hold.";
+const OPTIONS_TEXT: &str =
+    "I pulled a few flight options based on those dates and cabin preferences. Pick one to place on hold.";
 
 /// The widget item of Appendix B for one option (outbound SFO → CDG, business).
-fn option_item(id: &str, dep: &str, arr: &str, from: &str, to: &str, date_label: &str, selected: bool, action: Option<Value>) -> Value {
+fn option_item(
+    id: &str,
+    dep: &str,
+    arr: &str,
+    from: &str,
+    to: &str,
+    date_label: &str,
+    selected: bool,
+    action: Option<Value>,
+) -> Value {
     let (color, style) = if selected { ("blue-500", "solid") } else { ("default", "dashed") };
     let route = format!("{from} → {to}");
     let airports = format!("{from} • {to}");
@@ -329,7 +358,16 @@ fn full_widget(from: &str, to: &str, date_label: &str, request: &Value, leg: &st
         .map(|o| {
             let id = o["id"].as_str().unwrap();
             let action = select_action(id, &opts, request, leg);
-            option_item(id, o["dep_time"].as_str().unwrap(), o["arr_time"].as_str().unwrap(), from, to, date_label, false, Some(action))
+            option_item(
+                id,
+                o["dep_time"].as_str().unwrap(),
+                o["arr_time"].as_str().unwrap(),
+                from,
+                to,
+                date_label,
+                false,
+                Some(action),
+            )
         })
         .collect();
     json!({"type": "ListView", "children": children})
@@ -430,7 +468,9 @@ async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
     assert_eq!(
         assistant_texts(&events),
         vec![
-            format!("Scheduled: Business SFO → CDG on Mon, Nov 3 departing 12:35 (arrives 21:05); return on 2025-11-10. Seat {seat} for now; You're scheduled on that option. I'll surface a few returns now."),
+            format!(
+                "Scheduled: Business SFO → CDG on Mon, Nov 3 departing 12:35 (arrives 21:05); return on 2025-11-10. Seat {seat} for now; You're scheduled on that option. I'll surface a few returns now."
+            ),
             "Here are return options that line up with your trip:".to_string(),
         ]
     );
@@ -442,7 +482,10 @@ async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
     let r = r_item["id"].as_str().unwrap().to_string();
     assert_eq!(r_item["widget"], full_widget("CDG", "SFO", "Mon, Nov 10", &return_request(), "return"));
     assert_eq!(events[5]["data"]["profile"], profile);
-    assert_eq!(profile["timeline"][0]["entry"], format!("Scheduled: OA917 SFO->CDG on 2025-11-03 12:35-21:05 seat {seat}."));
+    assert_eq!(
+        profile["timeline"][0]["entry"],
+        format!("Scheduled: OA917 SFO->CDG on 2025-11-03 12:35-21:05 seat {seat}.")
+    );
     assert_eq!(profile["timeline"][1]["entry"], "Placed hold for CDG: 2025-11-03 SFO→CDG 12:35 / 2025-11-10 CDG→SFO.");
     assert_eq!(profile["timeline"][0]["kind"], "success");
     assert_eq!(profile["timeline"][1]["kind"], "success");
@@ -458,7 +501,13 @@ async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
     assert_eq!(hidden.len(), 1);
     let hidden_text = serde_json::to_value(&hidden[0]).unwrap()["content"].as_str().unwrap().to_string();
     let payload = json!({"id": "flight-midday", "options": options("SFO", "CDG", "Mon, Nov 3"), "request": outbound_request(), "leg": "outbound"});
-    assert_eq!(hidden_text, format!("<WIDGET_ACTION widgetId={w}>flight.select payload: {}</WIDGET_ACTION>", serde_json::to_string(&payload).unwrap()));
+    assert_eq!(
+        hidden_text,
+        format!(
+            "<WIDGET_ACTION widgetId={w}>flight.select payload: {}</WIDGET_ACTION>",
+            serde_json::to_string(&payload).unwrap()
+        )
+    );
     assert!(server.items(&thread).await.iter().all(|i| i["type"] != "hidden_context_item"));
     let _ = midday;
 
@@ -485,9 +534,14 @@ async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
     );
     assert_eq!(
         assistant_texts(&events),
-        vec![format!("Scheduled: Business CDG → SFO on Mon, Nov 10 departing 21:55 (arrives 06:20 (+1)); return on 2025-11-03. Seat {seat2} for now; Return scheduled. Want me to watch for upgrades?")]
+        vec![format!(
+            "Scheduled: Business CDG → SFO on Mon, Nov 10 departing 21:55 (arrives 06:20 (+1)); return on 2025-11-03. Seat {seat2} for now; Return scheduled. Want me to watch for upgrades?"
+        )]
     );
-    assert_eq!(profile["timeline"][0]["entry"], format!("Scheduled: OA927 CDG->SFO on 2025-11-10 21:55-06:20 (+1) seat {seat2}."));
+    assert_eq!(
+        profile["timeline"][0]["entry"],
+        format!("Scheduled: OA927 CDG->SFO on 2025-11-10 21:55-06:20 (+1) seat {seat2}.")
+    );
     assert_eq!(profile["timeline"][1]["entry"], "Placed hold for SFO: 2025-11-10 CDG→SFO 21:55 / 2025-11-03 SFO→CDG.");
     assert_eq!(profile["booked_widget_ids"], json!([w, r]));
 
@@ -504,13 +558,35 @@ async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
     let request = model_requests(&mock).last().unwrap().clone();
     let texts = user_texts(&request);
     let profile_text = &texts[0];
-    assert!(profile_text.contains(&format!("- OA917 SFO->CDG on 2025-11-03 seat {seat} (Scheduled)")), "{profile_text}");
-    assert!(profile_text.contains(&format!("- OA927 CDG->SFO on 2025-11-10 seat {seat2} (Scheduled)")), "{profile_text}");
+    assert!(
+        profile_text.contains(&format!("- OA917 SFO->CDG on 2025-11-03 seat {seat} (Scheduled)")),
+        "{profile_text}"
+    );
+    assert!(
+        profile_text.contains(&format!("- OA927 CDG->SFO on 2025-11-10 seat {seat2} (Scheduled)")),
+        "{profile_text}"
+    );
     assert_eq!(profile_text.matches("\n- OA").count(), 4, "{profile_text}");
-    assert!(texts.iter().any(|t| t.starts_with(&format!("The following graphical UI widget (id: {w}) was displayed to the user:{{"))), "{texts:?}");
-    assert!(texts.iter().any(|t| t.starts_with(&format!("The following graphical UI widget (id: {r}) was displayed to the user:{{"))), "{texts:?}");
-    assert!(texts.iter().any(|t| t.starts_with(&format!("<WIDGET_ACTION widgetId={w}>flight.select payload: "))), "{texts:?}");
-    assert!(texts.iter().any(|t| t.starts_with(&format!("<WIDGET_ACTION widgetId={r}>flight.select payload: "))), "{texts:?}");
+    assert!(
+        texts.iter().any(
+            |t| t.starts_with(&format!("The following graphical UI widget (id: {w}) was displayed to the user:{{"))
+        ),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(
+            |t| t.starts_with(&format!("The following graphical UI widget (id: {r}) was displayed to the user:{{"))
+        ),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.starts_with(&format!("<WIDGET_ACTION widgetId={w}>flight.select payload: "))),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.starts_with(&format!("<WIDGET_ACTION widgetId={r}>flight.select payload: "))),
+        "{texts:?}"
+    );
     assert_eq!(texts.last().unwrap(), "What's on my itinerary now?");
 }
 
@@ -648,7 +724,10 @@ async fn s20_rebook_select_option() {
     assert_eq!(profile["segments"][1]["arrival_time"], "23:35");
     assert_eq!(profile["segments"][1]["seat"], "15C");
     assert_eq!(profile["timeline"][0]["kind"], "success");
-    assert_eq!(profile["timeline"][0]["entry"], "Rebooked OA477 from 18:50-22:15 to 20:10-23:35 (Selected alternate time).");
+    assert_eq!(
+        profile["timeline"][0]["entry"],
+        "Rebooked OA477 from 18:50-22:15 to 20:10-23:35 (Selected alternate time)."
+    );
 }
 
 #[tokio::test]
@@ -657,16 +736,26 @@ async fn s21_upsell_accept() {
     let events = server.stream(create("hello")).await;
     let thread = thread_id_of(&events);
     let events = server
-        .stream(action(&thread, None, json!({"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}})))
+        .stream(action(
+            &thread,
+            None,
+            json!({"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}}),
+        ))
         .await;
     assert_eq!(
         kinds(&events),
         strings(&["stream_options", "thread.item.done:assistant_message", "client_effect:customer_profile/update"])
     );
-    assert_eq!(assistant_texts(&events), vec!["Premium Plus upgrade confirmed. $199 will be charged at ticketing.".to_string()]);
+    assert_eq!(
+        assistant_texts(&events),
+        vec!["Premium Plus upgrade confirmed. $199 will be charged at ticketing.".to_string()]
+    );
     let profile = server.customer(&thread).await;
     assert_eq!(profile["timeline"][0]["kind"], "info");
-    assert_eq!(profile["timeline"][0]["entry"], "Accepted Premium Plus upgrade ($199). We'll finalize payment at the airport.");
+    assert_eq!(
+        profile["timeline"][0]["entry"],
+        "Accepted Premium Plus upgrade ($199). We'll finalize payment at the airport."
+    );
     assert_eq!(events.last().unwrap()["data"]["profile"], profile);
 }
 

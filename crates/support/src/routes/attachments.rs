@@ -170,7 +170,11 @@ async fn file_bytes(headers: &HeaderMap, raw: Bytes) -> Result<Bytes, ApiError> 
          example = json!({"detail": NOT_UPLOADED})),
     )
 )]
-pub async fn content(State(state): State<AppState>, Ctx(ctx): Ctx, path: Result<Path<String>, PathRejection>) -> Response {
+pub async fn content(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
     let id = match path {
         Ok(Path(id)) => id,
         Err(_) => return ApiError::not_found("Attachment does not exist.").into_response(),
@@ -206,10 +210,8 @@ pub async fn content(State(state): State<AppState>, Ctx(ctx): Ctx, path: Result<
 
 /// `inline; filename="<ascii-safe name>"`, plus `filename*=UTF-8''…` when the name is not plain ASCII.
 pub fn content_disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
-        .collect();
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     let mut value = format!("inline; filename=\"{ascii}\"");
     if ascii != name {
         let mut encoded = String::new();

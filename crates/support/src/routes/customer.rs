@@ -36,10 +36,7 @@ pub struct CustomerQuery {
         (status = 503, description = "The database is unavailable", body = super::ErrorBody),
     )
 )]
-pub async fn customer(
-    State(state): State<AppState>,
-    query: Result<Query<CustomerQuery>, QueryRejection>,
-) -> Response {
+pub async fn customer(State(state): State<AppState>, query: Result<Query<CustomerQuery>, QueryRejection>) -> Response {
     let query = match query {
         Ok(Query(q)) => q,
         Err(e) => return ApiError::bad_request(format!("invalid query string: {}", e.body_text())).into_response(),

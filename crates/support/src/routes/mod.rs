@@ -9,13 +9,13 @@ pub mod chatkit;
 pub mod customer;
 pub mod health;
 
+use ::chatkit::store::{ANONYMOUS_OWNER, RequestContext};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ::chatkit::store::{ANONYMOUS_OWNER, RequestContext};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 
@@ -94,7 +94,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let fallback = parts.extensions.get::<FallbackBaseUrl>().map(|f| f.0.as_str()).unwrap_or("http://localhost:8000");
+        let fallback =
+            parts.extensions.get::<FallbackBaseUrl>().map(|f| f.0.as_str()).unwrap_or("http://localhost:8000");
         let host_from_uri = parts.uri.authority().map(|a| a.as_str().to_string());
         let base_url = base_url(&parts.headers, host_from_uri.as_deref(), fallback);
         Ok(Ctx(RequestContext { owner_id: ANONYMOUS_OWNER.to_string(), base_url }))
@@ -141,10 +142,8 @@ pub enum BodyError {
 /// Reads a whole body, failing fast with [`BodyError::TooLarge`] when `Content-Length` or the bytes
 /// received exceed `limit`.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(BodyError::TooLarge);
     }
@@ -192,7 +191,11 @@ mod tests {
     fn base_url_prefers_forwarded_headers() {
         let h = headers(&[("host", "127.0.0.1:8000")]);
         assert_eq!(base_url(&h, None, "http://x"), "http://127.0.0.1:8000");
-        let h = headers(&[("host", "127.0.0.1:8000"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "chat.example.com")]);
+        let h = headers(&[
+            ("host", "127.0.0.1:8000"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "chat.example.com"),
+        ]);
         assert_eq!(base_url(&h, None, "http://x"), "https://chat.example.com");
         let h = headers(&[("host", "a.test"), ("x-forwarded-proto", "HTTPS, http")]);
         assert_eq!(base_url(&h, None, "http://x"), "https://a.test");

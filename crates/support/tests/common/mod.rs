@@ -154,7 +154,8 @@ impl TestServer {
 
     /// `GET /support/customer?thread_id=…` → the profile.
     pub async fn customer(&self, thread_id: &str) -> Value {
-        let res = self.client.get(self.url("/support/customer")).query(&[("thread_id", thread_id)]).send().await.unwrap();
+        let res =
+            self.client.get(self.url("/support/customer")).query(&[("thread_id", thread_id)]).send().await.unwrap();
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.unwrap();
         body["customer"].clone()
@@ -221,7 +222,10 @@ pub fn text_message_kinds(deltas: usize) -> Vec<String> {
         "thread.item.added:assistant_message".to_string(),
         "thread.item.updated:assistant_message.content_part.added".to_string(),
     ];
-    out.extend(std::iter::repeat_n("thread.item.updated:assistant_message.content_part.text_delta".to_string(), deltas));
+    out.extend(std::iter::repeat_n(
+        "thread.item.updated:assistant_message.content_part.text_delta".to_string(),
+        deltas,
+    ));
     out.push("thread.item.updated:assistant_message.content_part.done".to_string());
     out.push("thread.item.done:assistant_message".to_string());
     out

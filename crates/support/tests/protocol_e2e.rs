@@ -1,0 +1,160 @@
+//! The ChatKit protocol through the real support server over HTTP: every one of the 16 request types gets
+//! the right kind of answer, a client that disconnects mid-answer leaves the partial answer and the
+//! cancellation marker stored, and a retry after a failed model call answers once without duplicates.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mock_llm::{Match, Reply, Rule, Script};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn every_request_type_answers_with_the_right_kind_of_response() {
+    let dir = TempDir::new("all16");
+    let mock = mock(Script::new()).await;
+    let server = TestServer::with_mock(&dir, &mock).await;
+
+    // Streaming types.
+    let events = server.stream(create("hello")).await;
+    let thread = thread_id_of(&events);
+    let user_id = events[1]["item"]["id"].as_str().unwrap().to_string();
+    assert_eq!(assistant_texts(&events), vec!["Mock reply: hello".to_string()]);
+    let events = server.stream(add_message(&thread, "second")).await;
+    assert_eq!(assistant_texts(&events), vec!["Mock reply: second".to_string()]);
+    let events = server
+        .stream(json!({"type": "threads.retry_after_item", "params": {"thread_id": thread, "item_id": user_id}}))
+        .await;
+    assert_eq!(kinds(&events)[0], "stream_options");
+    assert_eq!(assistant_texts(&events), vec!["Mock reply: hello".to_string()]);
+    let items = server.items(&thread).await;
+    let types: Vec<&str> = items.iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["user_message", "assistant_message"], "retry removed the later turn");
+    let events = server.stream(action(&thread, None, json!({"type": "nope", "payload": null}))).await;
+    assert_eq!(kinds(&events), vec!["stream_options".to_string()]);
+    // No pending client tool call (this app has no client tools): the server responds anyway.
+    let events = server
+        .stream(json!({"type": "threads.add_client_tool_output", "params": {"thread_id": thread, "result": null}}))
+        .await;
+    assert_eq!(kinds(&events)[0], "stream_options");
+    assert!(events.iter().all(|e| e["type"] != "error"), "{events:?}");
+    server
+        .stream(json!({"type": "threads.retry_after_item", "params": {"thread_id": thread, "item_id": user_id}}))
+        .await;
+    // No structured input item: answered before any stream.
+    let (status, body) = server
+        .error(json!({"type": "threads.add_structured_input", "params": {"thread_id": thread, "item_id": "msg_nope", "input": {}}}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+
+    // JSON types.
+    let got = server.json(json!({"type": "threads.get_by_id", "params": {"thread_id": thread}})).await;
+    assert_eq!(got["id"], thread.as_str());
+    assert_eq!(got["metadata"], json!({}));
+    assert_eq!(got["items"]["data"].as_array().unwrap().len(), 2);
+    let list = server.json(json!({"type": "threads.list", "params": {"limit": 1}})).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["items"], json!({"data": [], "has_more": false}));
+    let updated =
+        server.json(json!({"type": "threads.update", "params": {"thread_id": thread, "title": "Renamed"}})).await;
+    assert_eq!(updated["title"], "Renamed");
+    let events = server.stream(add_message(&thread, "third")).await;
+    assert!(events.iter().all(|e| e["type"] != "thread.updated"), "a user title is never replaced");
+    let got = server.json(json!({"type": "threads.get_by_id", "params": {"thread_id": thread}})).await;
+    assert_eq!(got["title"], "Renamed");
+    let page = server.json(json!({"type": "items.list", "params": {"thread_id": thread, "limit": 1}})).await;
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["after"], page["data"][0]["id"]);
+    let fb = server
+        .json(json!({"type": "items.feedback", "params": {"thread_id": thread, "item_ids": [user_id], "kind": "positive"}}))
+        .await;
+    assert_eq!(fb, json!({}));
+    let sync = server
+        .json(
+            json!({"type": "threads.sync_custom_action", "params": {"thread_id": thread, "action": {"type": "noop"}}}),
+        )
+        .await;
+    assert_eq!(sync, json!({}));
+    let att = server
+        .json(json!({"type": "attachments.create", "params": {"name": "a.png", "size": 3, "mime_type": "image/png"}}))
+        .await;
+    let att_id = att["id"].as_str().unwrap();
+    assert_eq!(
+        server.json(json!({"type": "attachments.delete", "params": {"attachment_id": att_id}})).await,
+        json!({})
+    );
+    let res = server.client.get(server.url(&format!("/support/attachments/{att_id}/content"))).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let text = server
+        .json(json!({"type": "input.transcribe", "params": {"audio_base64": "AAAA", "mime_type": "audio/ogg"}}))
+        .await;
+    assert_eq!(text, json!({"text": mock_llm::DEFAULT_TRANSCRIPT}));
+    assert_eq!(server.json(json!({"type": "threads.delete", "params": {"thread_id": thread}})).await, json!({}));
+    let (status, _) = server.error(json!({"type": "threads.get_by_id", "params": {"thread_id": thread}})).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn disconnect_mid_answer_keeps_the_partial_answer_and_the_marker() {
+    let dir = TempDir::new("cancel");
+    let script = Script::new().on(Match::user_text("slow"), Reply::stall("Let me look into that for you", 2, 60_000));
+    let mock = mock(script).await;
+    let server = TestServer::with_mock(&dir, &mock).await;
+    let mut res = server.post(&create("Please be slow.")).await;
+    let mut seen = String::new();
+    while seen.matches("content_part.text_delta").count() < 2 {
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(20), res.chunk()).await.unwrap().unwrap().expect("stream ended");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let thread = thread_id_of(&parse_sse(&seen[..seen.rfind("\n\n").unwrap() + 2]));
+    drop(res);
+
+    // The turn notices the disconnect, saves what was streamed and the hidden marker.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let stored = loop {
+        let page = server
+            .state
+            .store
+            .load_thread_items(&Default::default(), &thread, None, 100, chatkit::types::Order::Asc)
+            .await
+            .unwrap();
+        if page.data.iter().any(|i| i.type_name() == "sdk_hidden_context") {
+            break page.data;
+        }
+        assert!(std::time::Instant::now() < deadline, "no cancellation marker stored: {:?}", page.data);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let types: Vec<&str> = stored.iter().map(|i| i.type_name()).collect();
+    assert_eq!(types, vec!["user_message", "assistant_message", "sdk_hidden_context"]);
+    let visible = server.items(&thread).await;
+    assert_eq!(visible.len(), 2);
+    let partial = visible[1]["content"][0]["text"].as_str().unwrap();
+    assert!("Let me look into that for you".starts_with(partial) && !partial.is_empty(), "{partial:?}");
+    let marker = serde_json::to_value(&stored[2]).unwrap();
+    assert_eq!(marker["content"], chatkit::CANCEL_MARKER);
+}
+
+#[tokio::test]
+async fn retry_after_a_failed_model_call_answers_once() {
+    let dir = TempDir::new("retry");
+    let script = Script::new().rule(Rule::new(Match::Any, Reply::http_error(503, None)).times(1));
+    let mock = mock(script).await;
+    let server = TestServer::with_mock(&dir, &mock).await;
+    let events = server.stream(create("hello again")).await;
+    let thread = thread_id_of(&events);
+    let user_id = events[1]["item"]["id"].as_str().unwrap().to_string();
+    assert_eq!(events.last().unwrap()["type"], "error");
+    assert_eq!(events.last().unwrap()["allow_retry"], true);
+    for _ in 0..2 {
+        let events = server
+            .stream(json!({"type": "threads.retry_after_item", "params": {"thread_id": thread, "item_id": user_id}}))
+            .await;
+        assert_eq!(assistant_texts(&events), vec!["Mock reply: hello again".to_string()]);
+    }
+    let items: Vec<Value> = server.items(&thread).await;
+    let types: Vec<&str> = items.iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["user_message", "assistant_message"]);
+    assert_eq!(items[0]["id"], user_id.as_str());
+}
