@@ -204,7 +204,7 @@ fn event() -> impl Strategy<Value = ThreadStreamEvent> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::cases(256), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn sse_frames_round_trip(ev in event()) {

@@ -250,7 +250,7 @@ async fn sqlite_store() -> (Arc<dyn Store>, std::path::PathBuf) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::cases(128), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn memory_store_pages_consistently(ops in prop::collection::vec(op(), 0..40), limit in 1usize..8) {
@@ -260,7 +260,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::cases(48), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn sqlite_store_pages_consistently(ops in prop::collection::vec(op(), 0..40), limit in 1usize..8) {

@@ -74,9 +74,10 @@ impl AppError {
             AppError::Custom { message, allow_retry } | AppError::Upstream { message, allow_retry } => {
                 ThreadStreamEvent::custom_error(message.clone(), *allow_retry)
             }
-            AppError::Unavailable(m) | AppError::BadRequest(m) | AppError::NotFound(m) | AppError::PayloadTooLarge(m) => {
-                ThreadStreamEvent::custom_error(m.clone(), false)
-            }
+            AppError::Unavailable(m)
+            | AppError::BadRequest(m)
+            | AppError::NotFound(m)
+            | AppError::PayloadTooLarge(m) => ThreadStreamEvent::custom_error(m.clone(), false),
             AppError::Store(StoreError::LockTimeout(_)) => ThreadStreamEvent::custom_error(self.to_string(), true),
             _ => ThreadStreamEvent::stream_error(true),
         }

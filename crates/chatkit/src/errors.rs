@@ -54,11 +54,7 @@ pub struct ChatKitError {
 impl ChatKitError {
     /// An error with an explicit status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ChatKitError {
-            status,
-            detail: detail.into(),
-            code,
-        }
+        ChatKitError { status, detail: detail.into(), code }
     }
 
     /// 400 `bad_request`.
@@ -74,11 +70,7 @@ impl ChatKitError {
     /// 500 `internal_error` with the generic detail; `cause` is logged, not returned.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "chatkit request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            CODE_INTERNAL,
-            INTERNAL_DETAIL,
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, CODE_INTERNAL, INTERNAL_DETAIL)
     }
 
     /// The JSON body `{"detail": …, "code": …}`.
@@ -91,9 +83,7 @@ impl From<RequestDecodeError> for ChatKitError {
     fn from(e: RequestDecodeError) -> Self {
         let code = match &e {
             RequestDecodeError::InvalidJson(_) => CODE_INVALID_JSON,
-            RequestDecodeError::MissingType | RequestDecodeError::UnknownType(_) => {
-                CODE_INVALID_TYPE
-            }
+            RequestDecodeError::MissingType | RequestDecodeError::UnknownType(_) => CODE_INVALID_TYPE,
             RequestDecodeError::InvalidParams { .. } => CODE_INVALID_PARAMS,
         };
         Self::new(StatusCode::BAD_REQUEST, code, e.to_string())
@@ -106,9 +96,7 @@ impl From<StoreError> for ChatKitError {
             return Self::not_found(e.to_string());
         }
         match e {
-            StoreError::LockTimeout(_) => {
-                Self::new(StatusCode::CONFLICT, CODE_CONFLICT, e.to_string())
-            }
+            StoreError::LockTimeout(_) => Self::new(StatusCode::CONFLICT, CODE_CONFLICT, e.to_string()),
             other => Self::internal(&other),
         }
     }
@@ -119,15 +107,9 @@ impl From<AppError> for ChatKitError {
         match e {
             AppError::BadRequest(m) => Self::bad_request(m),
             AppError::NotFound(m) => Self::not_found(m),
-            AppError::PayloadTooLarge(m) => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, CODE_PAYLOAD_TOO_LARGE, m)
-            }
-            AppError::Unavailable(m) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE, m)
-            }
-            AppError::Upstream { message, .. } => {
-                Self::new(StatusCode::BAD_GATEWAY, CODE_UPSTREAM, message)
-            }
+            AppError::PayloadTooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, CODE_PAYLOAD_TOO_LARGE, m),
+            AppError::Unavailable(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE, m),
+            AppError::Upstream { message, .. } => Self::new(StatusCode::BAD_GATEWAY, CODE_UPSTREAM, message),
             // A message the app wants shown as is; outside a stream it is a client-facing 400.
             AppError::Custom { message, .. } => Self::bad_request(message),
             AppError::Store(s) => s.into(),
@@ -161,11 +143,7 @@ mod tests {
         let e: ChatKitError = StoreError::ThreadNotFound("thr_1".into()).into();
         assert_eq!(
             (e.status, e.code, e.detail.as_str()),
-            (
-                StatusCode::NOT_FOUND,
-                CODE_NOT_FOUND,
-                "thread thr_1 not found"
-            )
+            (StatusCode::NOT_FOUND, CODE_NOT_FOUND, "thread thr_1 not found")
         );
         let e: ChatKitError = StoreError::LockTimeout("thr_1".into()).into();
         assert_eq!(e.status, StatusCode::CONFLICT);
@@ -177,18 +155,12 @@ mod tests {
     #[test]
     fn app_errors_map_to_status() {
         let e: ChatKitError = AppError::Unavailable("no key".into()).into();
-        assert_eq!(
-            (e.status, e.detail.as_str()),
-            (StatusCode::SERVICE_UNAVAILABLE, "no key")
-        );
+        assert_eq!((e.status, e.detail.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "no key"));
         let e: ChatKitError = AppError::PayloadTooLarge("big".into()).into();
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         let e: ChatKitError = AppError::Internal("secret".into()).into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!e.detail.contains("secret"));
-        assert_eq!(
-            e.body(),
-            serde_json::json!({"detail": INTERNAL_DETAIL, "code": "internal_error"})
-        );
+        assert_eq!(e.body(), serde_json::json!({"detail": INTERNAL_DETAIL, "code": "internal_error"}));
     }
 }

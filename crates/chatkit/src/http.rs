@@ -81,10 +81,7 @@ impl IntoResponse for ChatKitResponse {
         match self {
             ChatKitResponse::Json(bytes) => {
                 let mut res = Response::new(Body::from(bytes));
-                res.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
+                res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 res
             }
             ChatKitResponse::Stream(stream) => {
@@ -93,10 +90,7 @@ impl IntoResponse for ChatKitResponse {
                 let mut res = Response::new(body);
                 *res.status_mut() = StatusCode::OK;
                 let headers = res.headers_mut();
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(SSE_CONTENT_TYPE),
-                );
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SSE_CONTENT_TYPE));
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
                 res
@@ -111,10 +105,7 @@ mod tests {
 
     #[tokio::test]
     async fn from_frames_yields_all_frames_then_ends() {
-        let s = SseStream::from_frames(vec![
-            Bytes::from_static(b"data: 1\n\n"),
-            Bytes::from_static(b"data: 2\n\n"),
-        ]);
+        let s = SseStream::from_frames(vec![Bytes::from_static(b"data: 1\n\n"), Bytes::from_static(b"data: 2\n\n")]);
         assert_eq!(s.collect_bytes().await, b"data: 1\n\ndata: 2\n\n");
     }
 

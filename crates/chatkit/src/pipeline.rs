@@ -31,14 +31,12 @@ use crate::ids;
 use crate::sink::EventSink;
 use crate::store::{StoreError, ThreadLock};
 use crate::types::{
-    Action, ClientToolCallStatus, ItemKind, Order, SdkHiddenContextItem, StructuredAnswer,
-    StructuredInputItem, StructuredInputStatus, StructuredInputSubmission, SubmissionStatus,
-    ThreadItem, ThreadStreamEvent,
+    Action, ClientToolCallStatus, ItemKind, Order, SdkHiddenContextItem, StructuredAnswer, StructuredInputItem,
+    StructuredInputStatus, StructuredInputSubmission, SubmissionStatus, ThreadItem, ThreadStreamEvent,
 };
 
 /// Content of the hidden item appended when a client cancels a stream (spec §6, exact text).
-pub const CANCEL_MARKER: &str =
-    "The user cancelled the stream. Stop responding to the prior request.";
+pub const CANCEL_MARKER: &str = "The user cancelled the stream. Stop responding to the prior request.";
 
 /// How many newest items `threads.add_client_tool_output` looks at for a pending call (spec §3.3).
 const TOOL_OUTPUT_LOOKBACK: usize = 20;
@@ -126,22 +124,10 @@ impl Turn {
         let duration_ms = started.elapsed().as_millis() as u64;
         match outcome {
             Outcome::Completed | Outcome::Cancelled | Outcome::Busy => {
-                tracing::info!(
-                    request_type,
-                    thread_id,
-                    ?outcome,
-                    duration_ms,
-                    "chatkit stream ended"
-                )
+                tracing::info!(request_type, thread_id, ?outcome, duration_ms, "chatkit stream ended")
             }
             Outcome::Failed | Outcome::Panicked => {
-                tracing::warn!(
-                    request_type,
-                    thread_id,
-                    ?outcome,
-                    duration_ms,
-                    "chatkit stream ended with an error"
-                )
+                tracing::warn!(request_type, thread_id, ?outcome, duration_ms, "chatkit stream ended with an error")
             }
         }
     }
@@ -157,12 +143,12 @@ impl Turn {
             Some(lock) => lock,
             None => match self.acquire_lock().await {
                 Ok(Some(lock)) => lock,
-            Ok(None) => return Outcome::Cancelled,
-            Err(e) => {
-                let busy = matches!(e, StoreError::LockTimeout(_));
-                let _ = self.sink.forward(&AppError::Store(e).to_event()).await;
-                return if busy { Outcome::Busy } else { Outcome::Failed };
-            }
+                Ok(None) => return Outcome::Cancelled,
+                Err(e) => {
+                    let busy = matches!(e, StoreError::LockTimeout(_));
+                    let _ = self.sink.forward(&AppError::Store(e).to_event()).await;
+                    return if busy { Outcome::Busy } else { Outcome::Failed };
+                }
             },
         };
         let (input, replaced) = match self.prepare().await {
@@ -170,22 +156,11 @@ impl Turn {
             Err(e) => return self.fail(e).await,
         };
         let options = self.app.stream_options(&self.sink.thread());
-        if self
-            .sink
-            .forward(&ThreadStreamEvent::StreamOptions {
-                stream_options: options,
-            })
-            .await
-            .is_err()
-        {
+        if self.sink.forward(&ThreadStreamEvent::StreamOptions { stream_options: options }).await.is_err() {
             return Outcome::Cancelled;
         }
         if let Some(item) = replaced {
-            match self
-                .sink
-                .send(ThreadStreamEvent::ItemReplaced { item })
-                .await
-            {
+            match self.sink.send(ThreadStreamEvent::ItemReplaced { item }).await {
                 Ok(()) => {}
                 Err(crate::sink::SinkError::Disconnected) => return Outcome::Cancelled,
                 Err(e) => return self.fail(e.into()).await,
@@ -196,10 +171,7 @@ impl Turn {
             AppEnd::Failed(e) => self.fail(e).await,
             AppEnd::Panicked(message) => {
                 tracing::error!(request_type = self.request_type, panic = %message, "chatkit app panicked");
-                let _ = self
-                    .sink
-                    .forward(&ThreadStreamEvent::stream_error(true))
-                    .await;
+                let _ = self.sink.forward(&ThreadStreamEvent::stream_error(true)).await;
                 Outcome::Panicked
             }
             AppEnd::Cancelled => {
@@ -244,9 +216,7 @@ impl Turn {
             TurnKind::Respond { input } => Ok((Some(input.clone()), None)),
             TurnKind::Action { .. } => Ok((None, None)),
             TurnKind::ClientToolOutput { result } => {
-                let page = store
-                    .load_thread_items(ctx, &thread_id, None, TOOL_OUTPUT_LOOKBACK, Order::Desc)
-                    .await?;
+                let page = store.load_thread_items(ctx, &thread_id, None, TOOL_OUTPUT_LOOKBACK, Order::Desc).await?;
                 let mut completed = false;
                 for mut item in page.data {
                     let ItemKind::ClientToolCall(call) = &mut item.kind else {
@@ -266,33 +236,20 @@ impl Turn {
                     }
                 }
                 if !completed {
-                    tracing::warn!(
-                        thread_id,
-                        "add_client_tool_output: no pending client tool call; responding anyway"
-                    );
+                    tracing::warn!(thread_id, "add_client_tool_output: no pending client tool call; responding anyway");
                 }
                 Ok((None, None))
             }
             TurnKind::Retry { item_id } => {
                 let item = store.load_item(ctx, &thread_id, item_id).await?;
                 if !matches!(item.kind, ItemKind::UserMessage(_)) {
-                    return Err(AppError::BadRequest(format!(
-                        "item {item_id} is not a user message"
-                    )));
+                    return Err(AppError::BadRequest(format!("item {item_id} is not a user message")));
                 }
                 let deleted = store.delete_items_after(ctx, &thread_id, item_id).await?;
-                tracing::debug!(
-                    thread_id,
-                    item_id,
-                    deleted,
-                    "retry: deleted the items after the user message"
-                );
+                tracing::debug!(thread_id, item_id, deleted, "retry: deleted the items after the user message");
                 Ok((Some(item), None))
             }
-            TurnKind::StructuredInput {
-                item_id,
-                submission,
-            } => {
+            TurnKind::StructuredInput { item_id, submission } => {
                 let item = store.load_item(ctx, &thread_id, item_id).await?;
                 let answered = answer_structured_input(item, submission)?;
                 Ok((None, Some(answered)))
@@ -357,9 +314,7 @@ impl Turn {
         let marker = ThreadItem::new(
             ids::generate(ids::SDK_HIDDEN_CONTEXT),
             thread_id.clone(),
-            ItemKind::SdkHiddenContext(SdkHiddenContextItem {
-                content: CANCEL_MARKER.into(),
-            }),
+            ItemKind::SdkHiddenContext(SdkHiddenContextItem { content: CANCEL_MARKER.into() }),
         );
         if let Err(e) = store.add_thread_item(ctx, &thread_id, &marker).await {
             tracing::error!(thread_id, error = %e, "could not save the cancellation marker");
@@ -373,16 +328,10 @@ pub(crate) fn answer_structured_input(
     submission: &StructuredInputSubmission,
 ) -> Result<ThreadItem, AppError> {
     let ItemKind::StructuredInput(si) = &mut item.kind else {
-        return Err(AppError::BadRequest(format!(
-            "item {} is not a structured_input item",
-            item.id
-        )));
+        return Err(AppError::BadRequest(format!("item {} is not a structured_input item", item.id)));
     };
     if si.status != StructuredInputStatus::Pending {
-        return Err(AppError::BadRequest(format!(
-            "structured input {} was already submitted",
-            item.id
-        )));
+        return Err(AppError::BadRequest(format!("structured input {} was already submitted", item.id)));
     }
     apply_submission(si, submission);
     Ok(item)
@@ -392,33 +341,19 @@ fn apply_submission(si: &mut StructuredInputItem, submission: &StructuredInputSu
     let skipped_all = submission.status == SubmissionStatus::Skipped;
     for id in submission.answers.keys() {
         if !si.inputs.iter().any(|q| &q.id == id) {
-            tracing::warn!(
-                question_id = id,
-                "structured input answer for an unknown question ignored"
-            );
+            tracing::warn!(question_id = id, "structured input answer for an unknown question ignored");
         }
     }
     for question in &mut si.inputs {
         let answer = submission.answers.get(&question.id);
         question.answer = Some(match answer {
             Some(a) if !skipped_all && !a.skipped && !a.values.is_empty() => {
-                let single = question.rest.get("type").and_then(Value::as_str)
-                    == Some("multiple_choice")
+                let single = question.rest.get("type").and_then(Value::as_str) == Some("multiple_choice")
                     && question.rest.get("multiple").and_then(Value::as_bool) != Some(true);
-                let values = if single {
-                    a.values[..1].to_vec()
-                } else {
-                    a.values.clone()
-                };
-                StructuredAnswer {
-                    values,
-                    skipped: false,
-                }
+                let values = if single { a.values[..1].to_vec() } else { a.values.clone() };
+                StructuredAnswer { values, skipped: false }
             }
-            _ => StructuredAnswer {
-                values: Vec::new(),
-                skipped: true,
-            },
+            _ => StructuredAnswer { values: Vec::new(), skipped: true },
         });
     }
     si.status = match submission.status {
@@ -457,31 +392,10 @@ mod tests {
     }
 
     fn answers(status: SubmissionStatus) -> StructuredInputSubmission {
-        let mut s = StructuredInputSubmission {
-            status,
-            ..Default::default()
-        };
-        s.answers.insert(
-            "q1".into(),
-            StructuredAnswerInput {
-                values: vec!["A".into(), "B".into()],
-                skipped: false,
-            },
-        );
-        s.answers.insert(
-            "q2".into(),
-            StructuredAnswerInput {
-                values: vec!["X".into(), "Y".into()],
-                skipped: false,
-            },
-        );
-        s.answers.insert(
-            "zz".into(),
-            StructuredAnswerInput {
-                values: vec!["X".into()],
-                skipped: false,
-            },
-        );
+        let mut s = StructuredInputSubmission { status, ..Default::default() };
+        s.answers.insert("q1".into(), StructuredAnswerInput { values: vec!["A".into(), "B".into()], skipped: false });
+        s.answers.insert("q2".into(), StructuredAnswerInput { values: vec!["X".into(), "Y".into()], skipped: false });
+        s.answers.insert("zz".into(), StructuredAnswerInput { values: vec!["X".into()], skipped: false });
         s
     }
 
@@ -490,18 +404,9 @@ mod tests {
         let out = answer_structured_input(item(), &answers(SubmissionStatus::Answered)).unwrap();
         let v = serde_json::to_value(&out).unwrap();
         assert_eq!(v["status"], "answered");
-        assert_eq!(
-            v["inputs"][0]["answer"],
-            json!({"values": ["A", "B"], "skipped": false})
-        );
-        assert_eq!(
-            v["inputs"][1]["answer"],
-            json!({"values": ["X"], "skipped": false})
-        );
-        assert_eq!(
-            v["inputs"][2]["answer"],
-            json!({"values": [], "skipped": true})
-        );
+        assert_eq!(v["inputs"][0]["answer"], json!({"values": ["A", "B"], "skipped": false}));
+        assert_eq!(v["inputs"][1]["answer"], json!({"values": ["X"], "skipped": false}));
+        assert_eq!(v["inputs"][2]["answer"], json!({"values": [], "skipped": true}));
         assert_eq!(
             serde_json::to_string(&v["inputs"][2]).unwrap(),
             r#"{"id":"q3","question":"Why?","answer":{"values":[],"skipped":true},"type":"freeform","description":"d"}"#
@@ -519,10 +424,7 @@ mod tests {
         let v = serde_json::to_value(&out).unwrap();
         assert_eq!(v["status"], "skipped");
         for i in 0..3 {
-            assert_eq!(
-                v["inputs"][i]["answer"],
-                json!({"values": [], "skipped": true})
-            );
+            assert_eq!(v["inputs"][i]["answer"], json!({"values": [], "skipped": true}));
         }
     }
 }

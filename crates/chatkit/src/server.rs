@@ -30,8 +30,8 @@ use crate::errors::ChatKitError;
 use crate::http::ChatKitResponse;
 use crate::store::{RequestContext, Store};
 use crate::types::{
-    ChatKitRequest, CustomActionParams, ItemKind, ListItemsParams, ListThreadsParams, Page,
-    ThreadItem, TranscribeParams,
+    ChatKitRequest, CustomActionParams, ItemKind, ListItemsParams, ListThreadsParams, Page, ThreadItem,
+    TranscribeParams,
 };
 
 /// Default bound on waiting for a thread that is busy with another response.
@@ -102,9 +102,7 @@ fn request_thread_id(req: &ChatKitRequest) -> Option<&str> {
 
 /// Serializes a response body (our own types cannot fail to serialize).
 pub(crate) fn json<T: Serialize>(value: &T) -> Result<ChatKitResponse, ChatKitError> {
-    serde_json::to_vec(value)
-        .map(|v| ChatKitResponse::Json(Bytes::from(v)))
-        .map_err(|e| ChatKitError::internal(&e))
+    serde_json::to_vec(value).map(|v| ChatKitResponse::Json(Bytes::from(v))).map_err(|e| ChatKitError::internal(&e))
 }
 
 fn empty_object() -> ChatKitResponse {
@@ -174,11 +172,7 @@ impl ChatKitServer {
 
     /// Handles one request body. Streaming requests are validated before the stream starts, so every
     /// `Err` here is an HTTP status with `{"detail": …}`; failures after that are `error` events.
-    pub async fn process(
-        &self,
-        body: &[u8],
-        ctx: RequestContext,
-    ) -> Result<ChatKitResponse, ChatKitError> {
+    pub async fn process(&self, body: &[u8], ctx: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
         let started = Instant::now();
         let req = ChatKitRequest::decode(body).inspect_err(|e| {
             tracing::info!(error = %e, "chatkit request rejected: undecodable body");
@@ -192,13 +186,9 @@ impl ChatKitServer {
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok(res) => tracing::info!(
-                request_type = kind,
-                thread_id,
-                stream = res.is_stream(),
-                duration_ms,
-                "chatkit request"
-            ),
+            Ok(res) => {
+                tracing::info!(request_type = kind, thread_id, stream = res.is_stream(), duration_ms, "chatkit request")
+            }
             Err(e) => tracing::info!(
                 request_type = kind,
                 thread_id,
@@ -220,24 +210,14 @@ impl ChatKitServer {
         }
     }
 
-    async fn handle_json(
-        &self,
-        req: ChatKitRequest,
-        ctx: &RequestContext,
-    ) -> Result<ChatKitResponse, ChatKitError> {
+    async fn handle_json(&self, req: ChatKitRequest, ctx: &RequestContext) -> Result<ChatKitResponse, ChatKitError> {
         let store = &self.store;
         match req {
             ChatKitRequest::GetThread(p) => {
                 // Spec §3.8: the oldest page, ascending, hidden items filtered after paging.
                 let thread = store.load_thread(ctx, &p.thread_id).await?;
                 let items = store
-                    .load_thread_items(
-                        ctx,
-                        &p.thread_id,
-                        None,
-                        DEFAULT_PAGE_SIZE,
-                        crate::types::Order::Asc,
-                    )
+                    .load_thread_items(ctx, &p.thread_id, None, DEFAULT_PAGE_SIZE, crate::types::Order::Asc)
                     .await?;
                 json(&thread.to_thread(without_hidden(items)))
             }
@@ -259,9 +239,7 @@ impl ChatKitServer {
             }
             ChatKitRequest::ListItems(p) => self.list_items(p, ctx).await,
             ChatKitRequest::Feedback(p) => {
-                self.app
-                    .add_feedback(&p.thread_id, &p.item_ids, p.kind, ctx)
-                    .await?;
+                self.app.add_feedback(&p.thread_id, &p.item_ids, p.kind, ctx).await?;
                 Ok(empty_object())
             }
             ChatKitRequest::CreateAttachment(p) => {
@@ -284,21 +262,10 @@ impl ChatKitServer {
         }
     }
 
-    async fn list_threads(
-        &self,
-        p: ListThreadsParams,
-        ctx: &RequestContext,
-    ) -> Result<ChatKitResponse, ChatKitError> {
-        let page = self
-            .store
-            .load_threads(ctx, page_size(p.limit), p.after.as_deref(), p.order)
-            .await?;
+    async fn list_threads(&self, p: ListThreadsParams, ctx: &RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+        let page = self.store.load_threads(ctx, page_size(p.limit), p.after.as_deref(), p.order).await?;
         let threads = Page {
-            data: page
-                .data
-                .iter()
-                .map(|t| t.to_thread(Page::default()))
-                .collect(),
+            data: page.data.iter().map(|t| t.to_thread(Page::default())).collect(),
             has_more: page.has_more,
             after: page.after,
         };
@@ -306,39 +273,20 @@ impl ChatKitServer {
     }
 
     /// `items.list`. Deviation: a missing thread is a 404 (the SDK answers an empty page).
-    async fn list_items(
-        &self,
-        p: ListItemsParams,
-        ctx: &RequestContext,
-    ) -> Result<ChatKitResponse, ChatKitError> {
+    async fn list_items(&self, p: ListItemsParams, ctx: &RequestContext) -> Result<ChatKitResponse, ChatKitError> {
         self.store.load_thread(ctx, &p.thread_id).await?;
-        let page = self
-            .store
-            .load_thread_items(
-                ctx,
-                &p.thread_id,
-                p.after.as_deref(),
-                page_size(p.limit),
-                p.order,
-            )
-            .await?;
+        let page =
+            self.store.load_thread_items(ctx, &p.thread_id, p.after.as_deref(), page_size(p.limit), p.order).await?;
         json(&without_hidden(page))
     }
 
     /// `input.transcribe`: base64 decoded leniently (whitespace, URL-safe alphabet, missing padding and a
     /// `data:…;base64,` prefix are accepted), 400 when it still is not base64 or is empty.
-    async fn transcribe(
-        &self,
-        p: TranscribeParams,
-        ctx: &RequestContext,
-    ) -> Result<ChatKitResponse, ChatKitError> {
-        let audio = decode_base64_lenient(&p.audio_base64).map_err(|e| {
-            ChatKitError::bad_request(format!("`audio_base64` is not valid base64: {e}"))
-        })?;
+    async fn transcribe(&self, p: TranscribeParams, ctx: &RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+        let audio = decode_base64_lenient(&p.audio_base64)
+            .map_err(|e| ChatKitError::bad_request(format!("`audio_base64` is not valid base64: {e}")))?;
         if audio.is_empty() {
-            return Err(ChatKitError::bad_request(
-                "`audio_base64` is empty: no audio to transcribe",
-            ));
+            return Err(ChatKitError::bad_request("`audio_base64` is empty: no audio to transcribe"));
         }
         let text = self.app.transcribe(audio, &p.mime_type, ctx).await?;
         json(&serde_json::json!({ "text": text }))
@@ -354,11 +302,7 @@ impl ChatKitServer {
     ) -> Result<ChatKitResponse, ChatKitError> {
         let thread = self.store.load_thread(ctx, &p.thread_id).await?;
         let sender = self.load_widget_sender(&p, ctx).await?;
-        match self
-            .app
-            .sync_action(&thread, &p.action, sender.as_ref(), ctx)
-            .await?
-        {
+        match self.app.sync_action(&thread, &p.action, sender.as_ref(), ctx).await? {
             Some(item) => {
                 self.store.save_item(ctx, &p.thread_id, &item).await?;
                 json(&serde_json::json!({ "updated_item": item }))
@@ -419,14 +363,8 @@ mod tests {
     fn base64_is_decoded_leniently() {
         assert_eq!(decode_base64_lenient("aGVsbG8=").unwrap(), b"hello");
         assert_eq!(decode_base64_lenient("aGVs\nbG8").unwrap(), b"hello");
-        assert_eq!(
-            decode_base64_lenient("data:audio/webm;base64,aGVsbG8=").unwrap(),
-            b"hello"
-        );
-        assert_eq!(
-            decode_base64_lenient("-_8=").unwrap(),
-            decode_base64_lenient("+/8=").unwrap()
-        );
+        assert_eq!(decode_base64_lenient("data:audio/webm;base64,aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64_lenient("-_8=").unwrap(), decode_base64_lenient("+/8=").unwrap());
         assert!(decode_base64_lenient("not base64!").is_err());
     }
 

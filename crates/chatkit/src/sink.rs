@@ -218,7 +218,10 @@ pub fn apply_update(item: &mut ThreadItem, update: &ItemUpdate) -> bool {
             msg.content[*content_index].text.push_str(delta);
             true
         }
-        (ItemKind::AssistantMessage(msg), ItemUpdate::AnnotationAdded { content_index, annotation_index, annotation }) => {
+        (
+            ItemKind::AssistantMessage(msg),
+            ItemUpdate::AnnotationAdded { content_index, annotation_index, annotation },
+        ) => {
             pad(&mut msg.content, *content_index);
             let anns = &mut msg.content[*content_index].annotations;
             if *annotation_index <= anns.len() {

@@ -21,8 +21,8 @@ use crate::server::ChatKitServer;
 use crate::sink::{EventSink, encode_sse};
 use crate::store::RequestContext;
 use crate::types::{
-    Attachment, ChatKitRequest, ItemKind, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent,
-    UserMessageInput, UserMessageItem,
+    Attachment, ChatKitRequest, ItemKind, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent, UserMessageInput,
+    UserMessageItem,
 };
 
 impl ChatKitServer {
@@ -41,22 +41,10 @@ impl ChatKitServer {
                 let attachments = self.load_attachments(&p.input, &ctx).await?;
                 let thread = ThreadMetadata::new(ids::generate(ids::THREAD));
                 store.save_thread(&ctx, &thread).await?;
-                let created = ThreadStreamEvent::ThreadCreated {
-                    thread: thread.to_thread(Page::default()),
-                };
-                let user_message = self
-                    .add_user_message(&thread, p.input, attachments, &ctx)
-                    .await?;
-                let done = ThreadStreamEvent::ItemDone {
-                    item: user_message.clone(),
-                };
-                (
-                    thread,
-                    vec![created, done],
-                    TurnKind::Respond {
-                        input: user_message,
-                    },
-                )
+                let created = ThreadStreamEvent::ThreadCreated { thread: thread.to_thread(Page::default()) };
+                let user_message = self.add_user_message(&thread, p.input, attachments, &ctx).await?;
+                let done = ThreadStreamEvent::ItemDone { item: user_message.clone() };
+                (thread, vec![created, done], TurnKind::Respond { input: user_message })
             }
             ChatKitRequest::AddUserMessage(p) => {
                 let thread = store.load_thread(&ctx, &p.thread_id).await?;
@@ -65,41 +53,20 @@ impl ChatKitServer {
                 // turn runs on this thread is ordered after that turn's answer (no interleaving).
                 // A timeout is a 409 before the stream starts; nothing has been written.
                 lock = Some(store.lock_thread(&thread.id, self.lock_wait).await?);
-                let user_message = self
-                    .add_user_message(&thread, p.input, attachments, &ctx)
-                    .await?;
-                let done = ThreadStreamEvent::ItemDone {
-                    item: user_message.clone(),
-                };
-                (
-                    thread,
-                    vec![done],
-                    TurnKind::Respond {
-                        input: user_message,
-                    },
-                )
+                let user_message = self.add_user_message(&thread, p.input, attachments, &ctx).await?;
+                let done = ThreadStreamEvent::ItemDone { item: user_message.clone() };
+                (thread, vec![done], TurnKind::Respond { input: user_message })
             }
             ChatKitRequest::AddClientToolOutput(p) => {
                 let thread = store.load_thread(&ctx, &p.thread_id).await?;
-                (
-                    thread,
-                    Vec::new(),
-                    TurnKind::ClientToolOutput { result: p.result },
-                )
+                (thread, Vec::new(), TurnKind::ClientToolOutput { result: p.result })
             }
             ChatKitRequest::AddStructuredInput(p) => {
                 let thread = store.load_thread(&ctx, &p.thread_id).await?;
                 let item = store.load_item(&ctx, &p.thread_id, &p.item_id).await?;
                 // Refuse before the stream; re-checked under the thread lock by the turn.
                 answer_structured_input(item, &p.input)?;
-                (
-                    thread,
-                    Vec::new(),
-                    TurnKind::StructuredInput {
-                        item_id: p.item_id,
-                        submission: p.input,
-                    },
-                )
+                (thread, Vec::new(), TurnKind::StructuredInput { item_id: p.item_id, submission: p.input })
             }
             ChatKitRequest::RetryAfterItem(p) => {
                 // Deviation: an unknown item is a 404 (the SDK answers an empty stream).
@@ -122,22 +89,13 @@ impl ChatKitServer {
                         if !matches!(item.kind, ItemKind::Widget(_)) {
                             tracing::info!(item_id, "custom_action sender is not a widget");
                             let frame = encode_sse(&ThreadStreamEvent::stream_error(false));
-                            return Ok(ChatKitResponse::Stream(SseStream::from_frames(vec![
-                                frame,
-                            ])));
+                            return Ok(ChatKitResponse::Stream(SseStream::from_frames(vec![frame])));
                         }
                         Some(item)
                     }
                     None => None,
                 };
-                (
-                    thread,
-                    Vec::new(),
-                    TurnKind::Action {
-                        action: p.action,
-                        sender,
-                    },
-                )
+                (thread, Vec::new(), TurnKind::Action { action: p.action, sender })
             }
             other => {
                 return Err(ChatKitError::internal(&format!(
@@ -168,9 +126,7 @@ impl ChatKitServer {
                     && e.is_panic()
                 {
                     tracing::error!("chatkit turn panicked");
-                    let _ = tx
-                        .send(encode_sse(&ThreadStreamEvent::stream_error(true)))
-                        .await;
+                    let _ = tx.send(encode_sse(&ThreadStreamEvent::stream_error(true))).await;
                 }
             }
             .instrument(span),

@@ -3,26 +3,16 @@
 
 mod protocol_common;
 
-use chatkit::types::*;
 use chatkit::RequestContext;
+use chatkit::types::*;
 use protocol_common::*;
 use serde_json::{Value, json};
 
 fn ids_of(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap().to_string())
-        .collect()
+    page["data"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_string()).collect()
 }
 
-async fn expect_error(
-    t: &TestServer,
-    body: impl Into<reqwest::Body>,
-    status: u16,
-    code: &str,
-) -> String {
+async fn expect_error(t: &TestServer, body: impl Into<reqwest::Body>, status: u16, code: &str) -> String {
     let res = t.post_raw(body).await;
     assert_eq!(res.status().as_u16(), status);
     assert_eq!(res.headers()["content-type"], "application/json");
@@ -45,37 +35,13 @@ async fn undecodable_bodies_are_400_with_a_clear_detail() {
     for kind in REQUEST_TYPES {
         assert!(detail.contains(kind), "{detail} lacks {kind}");
     }
-    let detail = expect_error(
-        &t,
-        r#"{"type":"threads.nope","params":{}}"#,
-        400,
-        "invalid_type",
-    )
-    .await;
-    assert!(
-        detail.contains("threads.nope") && detail.contains("threads.sync_custom_action"),
-        "{detail}"
-    );
+    let detail = expect_error(&t, r#"{"type":"threads.nope","params":{}}"#, 400, "invalid_type").await;
+    assert!(detail.contains("threads.nope") && detail.contains("threads.sync_custom_action"), "{detail}");
     expect_error(&t, r#"{"type":42}"#, 400, "invalid_type").await;
 
-    let detail = expect_error(
-        &t,
-        r#"{"type":"threads.get_by_id","params":{}}"#,
-        400,
-        "invalid_params",
-    )
-    .await;
-    assert!(
-        detail.contains("threads.get_by_id") && detail.contains("thread_id"),
-        "{detail}"
-    );
-    let detail = expect_error(
-        &t,
-        r#"{"type":"threads.create","params":{"input":{}}}"#,
-        400,
-        "invalid_params",
-    )
-    .await;
+    let detail = expect_error(&t, r#"{"type":"threads.get_by_id","params":{}}"#, 400, "invalid_params").await;
+    assert!(detail.contains("threads.get_by_id") && detail.contains("thread_id"), "{detail}");
+    let detail = expect_error(&t, r#"{"type":"threads.create","params":{"input":{}}}"#, 400, "invalid_params").await;
     assert!(detail.contains("content"), "{detail}");
     expect_error(
         &t,
@@ -84,19 +50,10 @@ async fn undecodable_bodies_are_400_with_a_clear_detail() {
         "invalid_params",
     )
     .await;
-    expect_error(
-        &t,
-        r#"{"type":"threads.list","params":[]}"#,
-        400,
-        "invalid_params",
-    )
-    .await;
+    expect_error(&t, r#"{"type":"threads.list","params":[]}"#, 400, "invalid_params").await;
     // Missing params are lenient for types without required fields.
     let (status, page) = t.json(json!({"type": "threads.list"})).await;
-    assert_eq!(
-        (status, page),
-        (200, json!({"data": [], "has_more": false}))
-    );
+    assert_eq!((status, page), (200, json!({"data": [], "has_more": false})));
 }
 
 #[tokio::test]
@@ -145,10 +102,7 @@ async fn threads_list_pages_and_orders() {
         let (status, page) = t.json(list(json!({"limit": 2}))).await;
         assert_eq!(status, 200);
         assert_eq!(ids_of(&page), [created[2].clone(), created[1].clone()]);
-        assert_eq!(
-            (page["has_more"].clone(), page["after"].clone()),
-            (json!(true), json!(created[1]))
-        );
+        assert_eq!((page["has_more"].clone(), page["after"].clone()), (json!(true), json!(created[1])));
         let (_, page2) = t.json(list(json!({"limit": 2, "after": created[1]}))).await;
         assert_eq!(ids_of(&page2), [created[0].clone()]);
         assert_eq!(page2["has_more"], false);
@@ -171,18 +125,12 @@ async fn threads_list_pages_and_orders() {
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            res.json::<Value>().await.unwrap(),
-            json!({"data": [], "has_more": false})
-        );
+        assert_eq!(res.json::<Value>().await.unwrap(), json!({"data": [], "has_more": false}));
         let res = t
             .client
             .post(&t.url)
             .header("x-owner", "mallory")
-            .body(
-                json!({"type": "threads.get_by_id", "params": {"thread_id": created[0]}})
-                    .to_string(),
-            )
+            .body(json!({"type": "threads.get_by_id", "params": {"thread_id": created[0]}}).to_string())
             .send()
             .await
             .unwrap();
@@ -202,69 +150,40 @@ async fn get_by_id_returns_the_oldest_20_and_items_list_pages_newest_first() {
         for i in 0..23 {
             let id = format!("it_{i:02}");
             let kind = if i == 2 || i == 19 {
-                ItemKind::HiddenContextItem(HiddenContextItem {
-                    content: json!({"n": i}),
-                })
+                ItemKind::HiddenContextItem(HiddenContextItem { content: json!({"n": i}) })
             } else {
-                ItemKind::AssistantMessage(AssistantMessageItem {
-                    content: vec![AssistantMessageContent::text("t")],
-                })
+                ItemKind::AssistantMessage(AssistantMessageItem { content: vec![AssistantMessageContent::text("t")] })
             };
             t.add_item(&thread_id, &id, kind).await;
             all.push(id);
         }
         let visible = |ids: &[String]| -> Vec<String> {
-            ids.iter()
-                .filter(|id| *id != "it_02" && *id != "it_19")
-                .cloned()
-                .collect()
+            ids.iter().filter(|id| *id != "it_02" && *id != "it_19").cloned().collect()
         };
 
-        let (_, thread) = t
-            .json(json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
-            .await;
+        let (_, thread) = t.json(json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
         // Oldest 20 ascending, hidden filtered *after* paging: 19 items, has_more, after = the 20th id.
         assert_eq!(ids_of(&thread["items"]), visible(&all[..20]));
         assert_eq!(thread["items"]["has_more"], true);
         assert_eq!(thread["items"]["after"], json!(all[19]));
 
         let list = |params: Value| json!({"type": "items.list", "params": params});
-        let (_, page) = t
-            .json(list(json!({"thread_id": thread_id, "limit": 3})))
-            .await;
+        let (_, page) = t.json(list(json!({"thread_id": thread_id, "limit": 3}))).await;
         let newest: Vec<String> = all.iter().rev().cloned().collect();
         assert_eq!(ids_of(&page), visible(&newest[..3]));
         assert_eq!(page["after"], json!(newest[2]));
         // The cursor may point at a hidden item and the page may come out empty.
-        let (_, page) = t
-            .json(list(
-                json!({"thread_id": thread_id, "limit": 1, "after": "it_20"}),
-            ))
-            .await;
+        let (_, page) = t.json(list(json!({"thread_id": thread_id, "limit": 1, "after": "it_20"}))).await;
         assert_eq!(ids_of(&page), Vec::<String>::new());
-        assert_eq!(
-            (page["has_more"].clone(), page["after"].clone()),
-            (json!(true), json!("it_19"))
-        );
-        let (_, page) = t
-            .json(list(json!({"thread_id": thread_id, "after": "it_19"})))
-            .await;
+        assert_eq!((page["has_more"].clone(), page["after"].clone()), (json!(true), json!("it_19")));
+        let (_, page) = t.json(list(json!({"thread_id": thread_id, "after": "it_19"}))).await;
         assert_eq!(ids_of(&page), visible(&newest[4..24]));
-        assert_eq!(
-            (page["has_more"].clone(), page["after"].clone()),
-            (json!(true), json!(newest[23]))
-        );
-        let (_, page) = t
-            .json(list(json!({"thread_id": thread_id, "after": newest[23]})))
-            .await;
+        assert_eq!((page["has_more"].clone(), page["after"].clone()), (json!(true), json!(newest[23])));
+        let (_, page) = t.json(list(json!({"thread_id": thread_id, "after": newest[23]}))).await;
         assert_eq!(ids_of(&page), [newest[24].clone()]);
         assert_eq!(page["has_more"], false);
         assert!(page.get("after").is_none());
-        let (_, page) = t
-            .json(list(
-                json!({"thread_id": thread_id, "order": "asc", "limit": 0}),
-            ))
-            .await;
+        let (_, page) = t.json(list(json!({"thread_id": thread_id, "order": "asc", "limit": 0}))).await;
         assert_eq!(ids_of(&page), visible(&all[..20]));
     }
 }
@@ -280,24 +199,15 @@ async fn update_and_delete_threads() {
         assert_eq!(thread["title"], "Renamed");
         assert_eq!(thread["items"], json!({"data": [], "has_more": false}));
         let keys: Vec<_> = thread.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(
-            keys,
-            ["title", "id", "created_at", "status", "metadata", "items"]
-        );
-        let stored = t
-            .store
-            .load_thread(&RequestContext::default(), &thread_id)
-            .await
-            .unwrap();
+        assert_eq!(keys, ["title", "id", "created_at", "status", "metadata", "items"]);
+        let stored = t.store.load_thread(&RequestContext::default(), &thread_id).await.unwrap();
         assert_eq!(stored.title.as_deref(), Some("Renamed"));
 
         let delete = json!({"type": "threads.delete", "params": {"thread_id": thread_id}});
         let (status, body) = t.json(delete.clone()).await;
         assert_eq!((status, body), (200, json!({})));
         assert!(t.app.calls().contains(&Call::Deleted(thread_id.clone())));
-        let (status, _) = t
-            .json(json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
-            .await;
+        let (status, _) = t.json(json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
         assert_eq!(status, 404);
         assert_eq!(t.json(delete).await.0, 404);
     }
@@ -310,13 +220,7 @@ async fn feedback_is_passed_to_the_app() {
         .json(json!({"type": "items.feedback", "params": {"thread_id": "thr_1", "item_ids": ["a", "b"], "kind": "negative"}}))
         .await;
     assert_eq!((status, body), (200, json!({})));
-    assert_eq!(
-        t.app.calls(),
-        [Call::Feedback(
-            vec!["a".into(), "b".into()],
-            FeedbackKind::Negative
-        )]
-    );
+    assert_eq!(t.app.calls(), [Call::Feedback(vec!["a".into(), "b".into()], FeedbackKind::Negative)]);
 }
 
 #[tokio::test]
@@ -334,17 +238,14 @@ async fn attachments_create_and_delete() {
             "upload_descriptor": {"url": format!("http://localhost:8000/upload/{id}"), "method": "PUT", "headers": {}},
             "type": "file"})
     );
-    let stored = t
-        .store
-        .load_attachment(&RequestContext::default(), &id)
-        .await
-        .unwrap();
+    let stored = t.store.load_attachment(&RequestContext::default(), &id).await.unwrap();
     assert_eq!(serde_json::to_value(&stored).unwrap(), att);
 
     // App errors map to their status.
     let detail = expect_error(
         &t,
-        json!({"type": "attachments.create", "params": {"name": "big", "size": 5000, "mime_type": "image/png"}}).to_string(),
+        json!({"type": "attachments.create", "params": {"name": "big", "size": 5000, "mime_type": "image/png"}})
+            .to_string(),
         413,
         "payload_too_large",
     )
@@ -353,12 +254,7 @@ async fn attachments_create_and_delete() {
 
     let delete = json!({"type": "attachments.delete", "params": {"attachment_id": id}});
     assert_eq!(t.json(delete.clone()).await, (200, json!({})));
-    assert!(
-        t.store
-            .load_attachment(&RequestContext::default(), &id)
-            .await
-            .is_err()
-    );
+    assert!(t.store.load_attachment(&RequestContext::default(), &id).await.is_err());
     assert_eq!(t.json(delete).await.0, 404);
 }
 
@@ -367,17 +263,8 @@ async fn transcribe_decodes_base64_leniently() {
     let t = TestServer::start().await;
     let req = |b64: &str| json!({"type": "input.transcribe", "params": {"audio_base64": b64, "mime_type": "audio/webm;codecs=opus"}});
     let (status, body) = t.json(req("aGVs\nbG8=")).await;
-    assert_eq!(
-        (status, body),
-        (
-            200,
-            json!({"text": "5 bytes of audio/webm;codecs=opus: hello"})
-        )
-    );
-    assert_eq!(
-        t.json(req("aGVsbG8")).await.1["text"],
-        "5 bytes of audio/webm;codecs=opus: hello"
-    );
+    assert_eq!((status, body), (200, json!({"text": "5 bytes of audio/webm;codecs=opus: hello"})));
+    assert_eq!(t.json(req("aGVsbG8")).await.1["text"], "5 bytes of audio/webm;codecs=opus: hello");
     let detail = expect_error(&t, req("%%%").to_string(), 400, "bad_request").await;
     assert!(detail.contains("audio_base64"), "{detail}");
     expect_error(&t, req("").to_string(), 400, "bad_request").await;
@@ -397,31 +284,22 @@ async fn transcribe_without_support_is_503() {
             Ok(())
         }
     }
-    let server = chatkit::ChatKitServer::new(
-        std::sync::Arc::new(chatkit::store::MemoryStore::new()),
-        std::sync::Arc::new(Mute),
-    );
-    let body = json!({"type": "input.transcribe", "params": {"audio_base64": "aGk=", "mime_type": "audio/mp4"}}).to_string();
-    let err = server
-        .process(body.as_bytes(), RequestContext::default())
-        .await
-        .unwrap_err();
+    let server =
+        chatkit::ChatKitServer::new(std::sync::Arc::new(chatkit::store::MemoryStore::new()), std::sync::Arc::new(Mute));
+    let body =
+        json!({"type": "input.transcribe", "params": {"audio_base64": "aGk=", "mime_type": "audio/mp4"}}).to_string();
+    let err = server.process(body.as_bytes(), RequestContext::default()).await.unwrap_err();
     assert_eq!((err.status.as_u16(), err.code), (503, "unavailable"));
     assert_eq!(err.detail, "dictation is not supported by this server");
     // A respond that emits nothing still yields a non-empty stream (stream_options at least).
     let body = create_req("x").to_string();
-    let chatkit::ChatKitResponse::Stream(stream) = server
-        .process(body.as_bytes(), RequestContext::default())
-        .await
-        .unwrap()
+    let chatkit::ChatKitResponse::Stream(stream) =
+        server.process(body.as_bytes(), RequestContext::default()).await.unwrap()
     else {
         panic!("expected a stream")
     };
     let events = parse_sse(std::str::from_utf8(&stream.collect_bytes().await).unwrap());
-    assert_eq!(
-        types(&events),
-        ["thread.created", "thread.item.done", "stream_options"]
-    );
+    assert_eq!(types(&events), ["thread.created", "thread.item.done", "stream_options"]);
 }
 
 #[tokio::test]
@@ -433,17 +311,10 @@ async fn sync_custom_action_returns_and_persists_the_updated_item() {
     let req = |item: Option<&str>, kind: &str| json!({"type": "threads.sync_custom_action", "params": {"thread_id": thread_id, "item_id": item, "action": {"type": kind}}});
     let (status, body) = t.json(req(Some(&widget_id), "select")).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        body.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["updated_item"]
-    );
+    assert_eq!(body.as_object().unwrap().keys().collect::<Vec<_>>(), ["updated_item"]);
     assert_eq!(body["updated_item"]["id"], json!(widget_id));
     assert_eq!(body["updated_item"]["widget"], widget_json("selected"));
-    let stored = t
-        .store
-        .load_item(&RequestContext::default(), &thread_id, &widget_id)
-        .await
-        .unwrap();
+    let stored = t.store.load_item(&RequestContext::default(), &thread_id, &widget_id).await.unwrap();
     assert_eq!(serde_json::to_value(&stored).unwrap(), body["updated_item"]);
     // Position unchanged.
     assert_eq!(t.items(&thread_id).await[1].id, widget_id);

@@ -43,18 +43,10 @@ async fn golden_create_stream_and_get_by_id() {
         let t = TestServer::start_on(store, |s| s).await;
         let raw = t.stream_raw(create_req("hello")).await;
         assert_eq!(normalize(&raw), GOLDEN_CREATE);
-        let thread_id = parse_sse(&raw)[0]["thread"]["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert!(
-            thread_id.starts_with("thr_") && thread_id.len() == 20,
-            "{thread_id}"
-        );
+        let thread_id = parse_sse(&raw)[0]["thread"]["id"].as_str().unwrap().to_string();
+        assert!(thread_id.starts_with("thr_") && thread_id.len() == 20, "{thread_id}");
 
-        let res = t
-            .post(json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
-            .await;
+        let res = t.post(json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-type"], "application/json");
         // The same normalization numbering: thread first, then the user message, then the answer.
@@ -111,31 +103,16 @@ async fn hidden_items_are_stored_not_sent() {
                 "thread.item.done"
             ]
         );
-        assert_eq!(
-            events[3],
-            json!({"type": "progress_update", "icon": "search", "text": "working"})
-        );
+        assert_eq!(events[3], json!({"type": "progress_update", "icon": "search", "text": "working"}));
         let stored = t.items(&thread_id).await;
         let kinds: Vec<_> = stored.iter().map(|i| i.type_name()).collect();
-        assert_eq!(
-            kinds,
-            ["user_message", "hidden_context_item", "assistant_message"]
-        );
+        assert_eq!(kinds, ["user_message", "hidden_context_item", "assistant_message"]);
 
         // get_by_id and items.list filter the hidden item out.
-        let (_, thread) = t
-            .json(json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
-            .await;
-        let ids: Vec<_> = thread["items"]["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["type"].clone())
-            .collect();
+        let (_, thread) = t.json(json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
+        let ids: Vec<_> = thread["items"]["data"].as_array().unwrap().iter().map(|i| i["type"].clone()).collect();
         assert_eq!(ids, [json!("user_message"), json!("assistant_message")]);
-        let (_, page) = t
-            .json(json!({"type": "items.list", "params": {"thread_id": thread_id}}))
-            .await;
+        let (_, page) = t.json(json!({"type": "items.list", "params": {"thread_id": thread_id}})).await;
         assert_eq!(page["data"].as_array().unwrap().len(), 2);
         assert_eq!(page["data"][0]["type"], "assistant_message");
     }
@@ -145,15 +122,7 @@ async fn hidden_items_are_stored_not_sent() {
 async fn widget_item_is_streamed_and_stored() {
     let t = TestServer::start().await;
     let (thread_id, events) = t.create("widget").await;
-    assert_eq!(
-        types(&events),
-        [
-            "thread.created",
-            "thread.item.done",
-            "stream_options",
-            "thread.item.done"
-        ]
-    );
+    assert_eq!(types(&events), ["thread.created", "thread.item.done", "stream_options", "thread.item.done"]);
     let widget = &events[3]["item"];
     assert_eq!(widget["type"], "widget");
     assert_eq!(widget["widget"], widget_json("hi"));
@@ -174,22 +143,12 @@ async fn create_resolves_attachments_and_sets_their_thread() {
     req["params"]["input"]["attachments"] = json!([att_id]);
     let (thread_id, events) = {
         let events = t.stream(req).await;
-        (
-            events[0]["thread"]["id"].as_str().unwrap().to_string(),
-            events,
-        )
+        (events[0]["thread"]["id"].as_str().unwrap().to_string(), events)
     };
     let mut expected = att.clone();
-    expected
-        .as_object_mut()
-        .unwrap()
-        .insert("thread_id".into(), json!(thread_id));
+    expected.as_object_mut().unwrap().insert("thread_id".into(), json!(thread_id));
     assert_eq!(events[1]["item"]["attachments"], json!([expected]));
-    let stored = t
-        .store
-        .load_attachment(&RequestContext::default(), &att_id)
-        .await
-        .unwrap();
+    let stored = t.store.load_attachment(&RequestContext::default(), &att_id).await.unwrap();
     assert_eq!(stored.thread_id.as_deref(), Some(thread_id.as_str()));
     // Key order of an image attachment with a thread: id, name, mime_type, upload_descriptor, thread_id, type, preview_url.
     let raw = serde_json::to_string(&events[1]["item"]["attachments"][0]).unwrap();
@@ -213,54 +172,30 @@ async fn app_failures_end_with_one_error_event() {
     for (_name, store) in stores().await {
         let t = TestServer::start_on(store, |s| s).await;
         let cases = [
-            (
-                "fail custom",
-                json!({"type": "error", "code": "custom", "message": "Nope!", "allow_retry": true}),
-            ),
-            (
-                "fail internal",
-                json!({"type": "error", "code": "stream.error", "allow_retry": true}),
-            ),
+            ("fail custom", json!({"type": "error", "code": "custom", "message": "Nope!", "allow_retry": true})),
+            ("fail internal", json!({"type": "error", "code": "stream.error", "allow_retry": true})),
             (
                 "fail unavailable",
                 json!({"type": "error", "code": "custom", "message": "Set OPENAI_API_KEY in .env", "allow_retry": false}),
             ),
-            (
-                "panic",
-                json!({"type": "error", "code": "stream.error", "allow_retry": true}),
-            ),
+            ("panic", json!({"type": "error", "code": "stream.error", "allow_retry": true})),
         ];
         for (text, expected) in cases {
             let raw = t.stream_raw(create_req(text)).await;
             assert!(!raw.contains("hunter2"), "secret leaked: {raw}");
             let events = parse_sse(&raw);
-            assert_eq!(
-                types(&events),
-                [
-                    "thread.created",
-                    "thread.item.done",
-                    "stream_options",
-                    "error"
-                ],
-                "{text}"
-            );
+            assert_eq!(types(&events), ["thread.created", "thread.item.done", "stream_options", "error"], "{text}");
             assert_eq!(events[3], expected, "{text}");
             // The thread and the user's message stay stored and usable.
             let thread_id = events[0]["thread"]["id"].as_str().unwrap();
             let stored = t.items(thread_id).await;
             assert_eq!(stored.len(), 1);
             let events = t.stream(add_req(thread_id, "again")).await;
-            assert_eq!(
-                events.last().unwrap()["item"]["content"][0]["text"],
-                "echo: again"
-            );
+            assert_eq!(events.last().unwrap()["item"]["content"][0]["text"], "echo: again");
         }
         // The same frame for add_user_message: an error never leaves an empty 200 stream.
         let (thread_id, _) = t.create("x").await;
         let events = t.stream(add_req(&thread_id, "panic")).await;
-        assert_eq!(
-            types(&events),
-            ["thread.item.done", "stream_options", "error"]
-        );
+        assert_eq!(types(&events), ["thread.item.done", "stream_options", "error"]);
     }
 }

@@ -24,7 +24,9 @@ async fn client_tool_output_completes_the_pending_call_and_resumes() {
     let call_id = call["id"].as_str().unwrap().to_string();
 
     let events = t
-        .stream(json!({"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": {"x": 1}}}))
+        .stream(
+            json!({"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": {"x": 1}}}),
+        )
         .await;
     // No event for the completed call itself (spec §3.3); respond(None) output follows stream_options.
     assert_eq!(
@@ -39,16 +41,9 @@ async fn client_tool_output_completes_the_pending_call_and_resumes() {
         ]
     );
     assert_eq!(events[5]["item"]["content"][0]["text"], "continued");
-    let stored = t
-        .store
-        .load_item(&RequestContext::default(), &thread_id, &call_id)
-        .await
-        .unwrap();
+    let stored = t.store.load_item(&RequestContext::default(), &thread_id, &call_id).await.unwrap();
     let v = serde_json::to_value(&stored).unwrap();
-    assert_eq!(
-        (v["status"].clone(), v["output"].clone()),
-        (json!("completed"), json!({"x": 1}))
-    );
+    assert_eq!((v["status"].clone(), v["output"].clone()), (json!("completed"), json!({"x": 1})));
     assert_eq!(t.app.calls().last(), Some(&Call::Respond(None)));
 }
 
@@ -69,30 +64,16 @@ async fn client_tool_output_finds_the_newest_pending_call_and_sweeps_older_ones(
         t.add_item(&thread_id, "tc_old", pending("c1")).await;
         t.add_item(&thread_id, "tc_new", pending("c2")).await;
         // A hidden item after the pending call no longer breaks the lookup (SDK fragility, spec §3.3).
-        t.add_item(
-            &thread_id,
-            "hc_1",
-            ItemKind::HiddenContextItem(HiddenContextItem {
-                content: json!("ctx"),
-            }),
-        )
-        .await;
+        t.add_item(&thread_id, "hc_1", ItemKind::HiddenContextItem(HiddenContextItem { content: json!("ctx") })).await;
         let events = t
-            .stream(json!({"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": null}}))
+            .stream(
+                json!({"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": null}}),
+            )
             .await;
         assert_eq!(events[0]["type"], "stream_options");
-        let ids: Vec<_> = t
-            .items(&thread_id)
-            .await
-            .iter()
-            .map(|i| i.id.clone())
-            .collect();
+        let ids: Vec<_> = t.items(&thread_id).await.iter().map(|i| i.id.clone()).collect();
         assert!(!ids.contains(&"tc_old".to_string()), "{ids:?}");
-        let completed = t
-            .store
-            .load_item(&RequestContext::default(), &thread_id, "tc_new")
-            .await
-            .unwrap();
+        let completed = t.store.load_item(&RequestContext::default(), &thread_id, "tc_new").await.unwrap();
         let v = serde_json::to_value(&completed).unwrap();
         assert_eq!(v["status"], "completed");
         assert_eq!(v["output"], Value::Null);
@@ -101,10 +82,7 @@ async fn client_tool_output_finds_the_newest_pending_call_and_sweeps_older_ones(
         let events = t
             .stream(json!({"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": 1}}))
             .await;
-        assert_eq!(
-            events.last().unwrap()["item"]["content"][0]["text"],
-            "continued"
-        );
+        assert_eq!(events.last().unwrap()["item"]["content"][0]["text"], "continued");
     }
 }
 
@@ -126,41 +104,21 @@ async fn structured_input_is_answered_replaced_then_responded() {
             "input": {"status": "answered", "answers": {"q1": {"values": ["A", "B"]}}}}});
         let raw = t.stream_raw(req.clone()).await;
         let events = parse_sse(&raw);
-        assert_eq!(
-            types(&events)[..3],
-            [
-                "stream_options",
-                "thread.item.replaced",
-                "thread.item.added"
-            ]
-        );
+        assert_eq!(types(&events)[..3], ["stream_options", "thread.item.replaced", "thread.item.added"]);
         let replaced = normalize(raw.split("\n\n").nth(1).unwrap());
         // Spec §3.4 example, normalized.
         assert_eq!(
             replaced,
             r#"data: {"type":"thread.item.replaced","item":{"id":"si_1","thread_id":"thr_1","created_at":"<ts>","type":"structured_input","status":"answered","inputs":[{"id":"q1","question":"Pick","answer":{"values":["A","B"],"skipped":false},"type":"multiple_choice","options":[{"value":"A"}],"multiple":true},{"id":"q2","question":"Why?","answer":{"values":[],"skipped":true},"type":"freeform","description":"d"}]}}"#
         );
-        assert_eq!(
-            events.last().unwrap()["item"]["content"][0]["text"],
-            "continued"
-        );
-        let stored = t
-            .store
-            .load_item(&RequestContext::default(), &thread_id, "si_1")
-            .await
-            .unwrap();
+        assert_eq!(events.last().unwrap()["item"]["content"][0]["text"], "continued");
+        let stored = t.store.load_item(&RequestContext::default(), &thread_id, "si_1").await.unwrap();
         assert_eq!(serde_json::to_value(&stored).unwrap(), events[1]["item"]);
 
         // A second submission is refused before any stream.
         let (status, body) = t.json(req).await;
         assert_eq!(status, 400, "{body}");
-        assert!(
-            body["detail"]
-                .as_str()
-                .unwrap()
-                .contains("already submitted"),
-            "{body}"
-        );
+        assert!(body["detail"].as_str().unwrap().contains("already submitted"), "{body}");
     }
 }
 
@@ -211,7 +169,9 @@ async fn retry_is_idempotent_and_cleans_up_failed_turns() {
 
         // Unknown item → 404, a non-user item → 400, before any stream.
         let (status, body) = t
-            .json(json!({"type": "threads.retry_after_item", "params": {"thread_id": thread_id, "item_id": "msg_nope"}}))
+            .json(
+                json!({"type": "threads.retry_after_item", "params": {"thread_id": thread_id, "item_id": "msg_nope"}}),
+            )
             .await;
         assert_eq!(status, 404, "{body}");
         let assistant_id = t.items(&thread_id).await[1].id.clone();
@@ -219,12 +179,7 @@ async fn retry_is_idempotent_and_cleans_up_failed_turns() {
             .json(json!({"type": "threads.retry_after_item", "params": {"thread_id": thread_id, "item_id": assistant_id}}))
             .await;
         assert_eq!(status, 400, "{body}");
-        assert!(
-            body["detail"]
-                .as_str()
-                .unwrap()
-                .contains("only a user message can be retried")
-        );
+        assert!(body["detail"].as_str().unwrap().contains("only a user message can be retried"));
     }
 }
 
@@ -243,31 +198,16 @@ async fn custom_action_updates_and_persists_the_widget() {
         json!({"type": "thread.item.updated", "item_id": widget_id,
             "update": {"type": "widget.root.updated", "widget": widget_json("updated")}})
     );
-    let stored = t
-        .store
-        .load_item(&RequestContext::default(), &thread_id, &widget_id)
-        .await
-        .unwrap();
-    assert_eq!(
-        serde_json::to_value(&stored).unwrap()["widget"],
-        widget_json("updated")
-    );
-    assert_eq!(
-        t.app.calls().last(),
-        Some(&Call::Action("update_widget".into(), Some(widget_id)))
-    );
+    let stored = t.store.load_item(&RequestContext::default(), &thread_id, &widget_id).await.unwrap();
+    assert_eq!(serde_json::to_value(&stored).unwrap()["widget"], widget_json("updated"));
+    assert_eq!(t.app.calls().last(), Some(&Call::Action("update_widget".into(), Some(widget_id))));
 
     // Without a sender.
     let events = t
-        .stream(
-            json!({"type": "threads.custom_action", "params": {"thread_id": thread_id,
-            "action": {"type": "effect", "payload": {"n": null}}}}),
-        )
+        .stream(json!({"type": "threads.custom_action", "params": {"thread_id": thread_id,
+            "action": {"type": "effect", "payload": {"n": null}}}}))
         .await;
-    assert_eq!(
-        events[1],
-        json!({"type": "client_effect", "name": "confetti", "data": {"n": null}})
-    );
+    assert_eq!(events[1], json!({"type": "client_effect", "name": "confetti", "data": {"n": null}}));
 }
 
 #[tokio::test]
@@ -279,10 +219,7 @@ async fn custom_action_from_a_non_widget_is_one_error_event() {
         .stream_raw(json!({"type": "threads.custom_action", "params": {"thread_id": thread_id, "item_id": user_id,
             "action": {"type": "update_widget"}}}))
         .await;
-    assert_eq!(
-        raw,
-        "data: {\"type\":\"error\",\"code\":\"stream.error\",\"allow_retry\":false}\n\n"
-    );
+    assert_eq!(raw, "data: {\"type\":\"error\",\"code\":\"stream.error\",\"allow_retry\":false}\n\n");
     assert!(!t.app.calls().iter().any(|c| matches!(c, Call::Action(..))));
     let (status, _) = t
         .json(json!({"type": "threads.custom_action", "params": {"thread_id": thread_id, "item_id": "w_missing",
@@ -310,14 +247,9 @@ async fn client_disconnect_persists_partial_answer_and_marker() {
         eventually(|| {
             let (store, tid) = (store.clone(), tid.clone());
             async move {
-                let items = store
-                    .load_thread_items(&RequestContext::default(), &tid, None, 100, Order::Asc)
-                    .await
-                    .unwrap();
-                items
-                    .data
-                    .last()
-                    .is_some_and(|i| i.type_name() == "sdk_hidden_context")
+                let items =
+                    store.load_thread_items(&RequestContext::default(), &tid, None, 100, Order::Asc).await.unwrap();
+                items.data.last().is_some_and(|i| i.type_name() == "sdk_hidden_context")
             }
         })
         .await;
@@ -325,37 +257,22 @@ async fn client_disconnect_persists_partial_answer_and_marker() {
         let kinds: Vec<_> = items.iter().map(|i| i.type_name()).collect();
         assert_eq!(
             kinds,
-            [
-                "user_message",
-                "assistant_message",
-                "user_message",
-                "assistant_message",
-                "sdk_hidden_context"
-            ]
+            ["user_message", "assistant_message", "user_message", "assistant_message", "sdk_hidden_context"]
         );
-        let ItemKind::AssistantMessage(partial) = &items[3].kind else {
-            panic!()
-        };
+        let ItemKind::AssistantMessage(partial) = &items[3].kind else { panic!() };
         let text = &partial.content[0].text;
         assert!(text.starts_with("w0 w1 w2 "), "{text}");
         assert!(!text.contains("w199"), "the answer was not cut: {text}");
         let marker = serde_json::to_value(&items[4]).unwrap();
         assert_eq!(marker["content"], CANCEL_MARKER);
-        assert_eq!(
-            marker["content"],
-            "The user cancelled the stream. Stop responding to the prior request."
-        );
+        assert_eq!(marker["content"], "The user cancelled the stream. Stop responding to the prior request.");
         assert!(marker["id"].as_str().unwrap().starts_with("shcx_"));
         // The app future was dropped (its model call cancelled), and the turn finished.
         assert_eq!(t.app.slow_dropped.load(Ordering::SeqCst), 1);
-        tokio::time::timeout(Duration::from_secs(5), t.server.wait_for_turns())
-            .await
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), t.server.wait_for_turns()).await.unwrap();
         assert_eq!(t.server.running_turns(), 0);
         // The marker stays hidden from the client.
-        let (_, page) = t
-            .json(json!({"type": "items.list", "params": {"thread_id": thread_id}}))
-            .await;
+        let (_, page) = t.json(json!({"type": "items.list", "params": {"thread_id": thread_id}})).await;
         assert_eq!(page["data"].as_array().unwrap().len(), 4);
     }
 }
@@ -378,8 +295,7 @@ async fn a_busy_thread_answers_a_retryable_error_after_the_lock_wait() {
     assert!(body["detail"].as_str().unwrap().contains("busy"), "{body}");
     drop(slow_body);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let texts: Vec<String> =
-        t.items(&thread_id).await.iter().map(|i| serde_json::to_string(i).unwrap()).collect();
+    let texts: Vec<String> = t.items(&thread_id).await.iter().map(|i| serde_json::to_string(i).unwrap()).collect();
     assert!(texts.iter().all(|t| !t.contains("second")), "{texts:?}");
 }
 

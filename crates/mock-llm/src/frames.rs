@@ -88,8 +88,7 @@ impl Frames {
 
     /// The HTTP body playing these frames with the answer's timing (`None` = no timing).
     pub fn into_body(self, timing: Option<&Answer>) -> Body {
-        let no_timing = timing
-            .is_none_or(|a| a.delta_delay.is_zero() && a.cut_after.is_none() && a.stall.is_none());
+        let no_timing = timing.is_none_or(|a| a.delta_delay.is_zero() && a.cut_after.is_none() && a.stall.is_none());
         let bytes = Bytes::from(self.out.buf);
         let Some(answer) = timing.filter(|_| !no_timing) else {
             return Body::from(bytes);
@@ -151,10 +150,8 @@ impl Frames {
                     Step::Data(data) => return Some((Ok(data), steps)),
                     Step::Sleep(d) => tokio::time::sleep(d).await,
                     Step::Abort => {
-                        let err = std::io::Error::new(
-                            std::io::ErrorKind::ConnectionAborted,
-                            "mock-llm: scripted stream cut",
-                        );
+                        let err =
+                            std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "mock-llm: scripted stream cut");
                         return Some((Err(err), VecDeque::new()));
                     }
                 }
@@ -183,11 +180,7 @@ pub fn random_u64() -> u64 {
             .unwrap_or(0);
         nanos ^ (u64::from(std::process::id()) << 32)
     });
-    let mut z = seed.wrapping_add(
-        COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    );
+    let mut z = seed.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -227,10 +220,7 @@ pub const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -39,13 +39,7 @@ pub enum Framing {
 }
 
 /// Writes one `GenerateContentResponse` object whose parts are written by `parts`.
-fn write_chunk(
-    out: &mut Out,
-    ctx: &Ctx,
-    finish: bool,
-    output_tokens: u64,
-    parts: impl FnOnce(&mut Out),
-) {
+fn write_chunk(out: &mut Out, ctx: &Ctx, finish: bool, output_tokens: u64, parts: impl FnOnce(&mut Out)) {
     out.raw("{\"candidates\":[{\"content\":{\"parts\":[");
     parts(out);
     out.raw("],\"role\":\"model\"}");
@@ -78,8 +72,7 @@ fn write_calls(out: &mut Out, answer: &Answer) {
             .raw(&call.arguments.to_string())
             .raw("}");
         if i == 0 {
-            out.raw(",\"thoughtSignature\":")
-                .str(&alphabet_id("", 64, BASE64));
+            out.raw(",\"thoughtSignature\":").str(&alphabet_id("", 64, BASE64));
         }
         out.raw("}");
     }
@@ -161,10 +154,7 @@ pub fn stream_frames(answer: &Answer, ctx: &Ctx, framing: Framing) -> Frames {
 pub fn stream_error_frames(message: &str, framing: Framing) -> Frames {
     let mut framer = Framer::new(framing);
     framer.open();
-    framer
-        .frames
-        .out
-        .raw(&error_body(500, Some(message)).to_string());
+    framer.frames.out.raw(&error_body(500, Some(message)).to_string());
     framer.close(false);
     framer.finish()
 }
@@ -172,11 +162,7 @@ pub fn stream_error_frames(message: &str, framing: Framing) -> Frames {
 /// The single JSON answer of `generateContent`.
 pub fn response_json(answer: &Answer, ctx: &Ctx) -> String {
     let mut out = Out::default();
-    let tokens = answer
-        .text
-        .as_deref()
-        .map_or(0, |t| word_deltas(t).len() as u64)
-        + answer.calls.len() as u64 * 8;
+    let tokens = answer.text.as_deref().map_or(0, |t| word_deltas(t).len() as u64) + answer.calls.len() as u64 * 8;
     write_chunk(&mut out, ctx, true, tokens, |out| {
         let mut first = true;
         if let Some(text) = &answer.text {
@@ -197,24 +183,12 @@ pub fn response_json(answer: &Answer, ctx: &Ctx) -> String {
 pub fn error_body(status: u16, message: Option<&str>) -> Value {
     let (default_message, name) = match status {
         400 => ("Request contains an invalid argument.", "INVALID_ARGUMENT"),
-        401 => (
-            "API key not valid. Please pass a valid API key.",
-            "UNAUTHENTICATED",
-        ),
+        401 => ("API key not valid. Please pass a valid API key.", "UNAUTHENTICATED"),
         403 => ("The caller does not have permission", "PERMISSION_DENIED"),
         404 => ("Requested entity was not found.", "NOT_FOUND"),
-        429 => (
-            "Resource has been exhausted (e.g. check quota).",
-            "RESOURCE_EXHAUSTED",
-        ),
-        503 => (
-            "The model is overloaded. Please try again later.",
-            "UNAVAILABLE",
-        ),
-        504 => (
-            "Deadline expired before operation could complete.",
-            "DEADLINE_EXCEEDED",
-        ),
+        429 => ("Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED"),
+        503 => ("The model is overloaded. Please try again later.", "UNAVAILABLE"),
+        504 => ("Deadline expired before operation could complete.", "DEADLINE_EXCEEDED"),
         _ => ("An internal error has occurred.", "INTERNAL"),
     };
     json!({"error": {

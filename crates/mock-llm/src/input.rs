@@ -12,12 +12,7 @@ pub fn gemini_summary(body: &Value) -> InputSummary {
     let Some(contents) = body.get("contents").and_then(Value::as_array) else {
         return summary;
     };
-    let parts_of = |c: &Value| {
-        c.get("parts")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let parts_of = |c: &Value| c.get("parts").and_then(Value::as_array).cloned().unwrap_or_default();
     if let Some(last) = contents.last() {
         let outputs: Vec<String> = parts_of(last)
             .iter()
@@ -33,14 +28,9 @@ pub fn gemini_summary(body: &Value) -> InputSummary {
         }
     }
     for content in contents.iter().rev() {
-        let role = content
-            .get("role")
-            .and_then(Value::as_str)
-            .unwrap_or("user");
-        let texts: Vec<String> = parts_of(content)
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str).map(str::to_owned))
-            .collect();
+        let role = content.get("role").and_then(Value::as_str).unwrap_or("user");
+        let texts: Vec<String> =
+            parts_of(content).iter().filter_map(|p| p.get("text").and_then(Value::as_str).map(str::to_owned)).collect();
         if texts.is_empty() {
             continue;
         }
@@ -81,10 +71,7 @@ pub fn gemini_validate(body: &Value) -> Result<(), String> {
     let contents = body.get("contents").and_then(Value::as_array);
     for (i, content) in contents.into_iter().flatten().enumerate() {
         let parts = content.get("parts").and_then(Value::as_array);
-        let first_call = parts
-            .into_iter()
-            .flatten()
-            .find(|p| p.get("functionCall").is_some());
+        let first_call = parts.into_iter().flatten().find(|p| p.get("functionCall").is_some());
         if let Some(part) = first_call {
             let signed = part
                 .get("thoughtSignature")
@@ -97,9 +84,7 @@ pub fn gemini_validate(body: &Value) -> Result<(), String> {
                      This is required for tools to work correctly, and missing \
                      thought_signature may lead to degraded model performance. Additional \
                      data, function call `default_api:{}` , position {}.",
-                    part.pointer("/functionCall/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or(""),
+                    part.pointer("/functionCall/name").and_then(Value::as_str).unwrap_or(""),
                     i + 1
                 ));
             }
@@ -130,11 +115,7 @@ mod tests {
         let unsigned = json!({"contents": [
             {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]},
         ]});
-        assert!(
-            gemini_validate(&unsigned)
-                .unwrap_err()
-                .contains("thought_signature")
-        );
+        assert!(gemini_validate(&unsigned).unwrap_err().contains("thought_signature"));
         let audio = json!({"contents": [{"parts": [{"text": "Transcribe"}, {"inlineData": {"mimeType": "audio/webm", "data": "AAAA"}}]}]});
         assert!(gemini_has_audio(&audio));
     }

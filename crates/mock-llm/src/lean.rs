@@ -210,9 +210,7 @@ impl OpenAiRequest {
             match item.kind() {
                 "function_call" => seen.push(id),
                 "function_call_output" if !seen.contains(&id) => {
-                    return Err(format!(
-                        "No tool call found for function call output with call_id {id}."
-                    ));
+                    return Err(format!("No tool call found for function call output with call_id {id}."));
                 }
                 _ => {}
             }
@@ -232,19 +230,14 @@ mod tests {
 
     #[test]
     fn user_assistant_and_tool_output() {
-        let req = parse(
-            json!({"model": "m", "tools": [{"type": "function", "name": "x"}],
-                "instructions": "long", "temperature": 0.4, "input": [
-                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "cancel my trip"}, {"type": "input_image", "image_url": "data:"}]},
-                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Confirm cancel?", "annotations": []}]},
-                {"role": "user", "content": "yes"},
-            ]}),
-        );
+        let req = parse(json!({"model": "m", "tools": [{"type": "function", "name": "x"}],
+            "instructions": "long", "temperature": 0.4, "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "cancel my trip"}, {"type": "input_image", "image_url": "data:"}]},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Confirm cancel?", "annotations": []}]},
+            {"role": "user", "content": "yes"},
+        ]}));
         assert_eq!(req.model.as_deref(), Some("m"));
-        assert_eq!(
-            req.temperature.as_ref().map(ToString::to_string).as_deref(),
-            Some("0.4")
-        );
+        assert_eq!(req.temperature.as_ref().map(ToString::to_string).as_deref(), Some("0.4"));
         let s = req.summary();
         assert_eq!(s.user_text.as_deref(), Some("yes"));
         assert_eq!(s.assistant_text.as_deref(), Some("Confirm cancel?"));
@@ -264,14 +257,8 @@ mod tests {
             json!({"input": [{"type": "function_call_output", "call_id": "call_9", "output": [{"type": "input_text", "text": "x"}]}]}),
         );
         assert_eq!(bad.summary().tool_output.as_deref(), Some("x"));
-        assert_eq!(
-            bad.validate(),
-            Err("No tool call found for function call output with call_id call_9.".into())
-        );
-        assert_eq!(
-            parse(json!({"input": "hi"})).summary().user_text.as_deref(),
-            Some("hi")
-        );
+        assert_eq!(bad.validate(), Err("No tool call found for function call output with call_id call_9.".into()));
+        assert_eq!(parse(json!({"input": "hi"})).summary().user_text.as_deref(), Some("hi"));
         assert_eq!(parse(json!({})).summary(), InputSummary::default());
         assert!(OpenAiRequest::parse(b"{\"input\": 3}").is_err());
     }

@@ -96,7 +96,6 @@ pub mod script;
 pub mod server;
 
 pub use script::{
-    DEFAULT_TRANSCRIPT, InputSummary, LoadedScript, Match, Reply, Rule, Script, ScriptError,
-    ToolCallSpec,
+    DEFAULT_TRANSCRIPT, InputSummary, LoadedScript, Match, Reply, Rule, Script, ScriptError, ToolCallSpec,
 };
 pub use server::{BAD_KEY, DEFAULT_RECORD_CAP, MockServer, RecordedRequest};

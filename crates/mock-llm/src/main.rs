@@ -8,10 +8,7 @@ use mock_llm::{MockServer, Script};
 
 /// Command-line options.
 #[derive(Debug, Parser)]
-#[command(
-    name = "mock-llm",
-    about = "Scripted mock model server (OpenAI Responses, Gemini, transcription)"
-)]
+#[command(name = "mock-llm", about = "Scripted mock model server (OpenAI Responses, Gemini, transcription)")]
 struct Args {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
@@ -46,8 +43,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(ms) = args.delay_ms {
         script.delta_delay_ms = ms;
     }
-    let server =
-        MockServer::start_on(SocketAddr::new(args.host, args.port), script, args.record).await?;
+    let server = MockServer::start_on(SocketAddr::new(args.host, args.port), script, args.record).await?;
     let base = server.base_url();
     println!("mock-llm listening on {base} (OpenAI base: {base}/v1, Gemini base: {base})");
     tokio::signal::ctrl_c().await?;

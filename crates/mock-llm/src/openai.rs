@@ -22,14 +22,8 @@ impl Ctx {
     /// Takes the echoed facts from a request of `body_len` bytes.
     pub fn from_request(req: &mut OpenAiRequest, body_len: usize) -> Ctx {
         Ctx {
-            model: req
-                .model
-                .take()
-                .unwrap_or_else(|| "gpt-4.1-mini".to_owned()),
-            temperature: req
-                .temperature
-                .as_ref()
-                .map_or_else(|| "1.0".to_owned(), ToString::to_string),
+            model: req.model.take().unwrap_or_else(|| "gpt-4.1-mini".to_owned()),
+            temperature: req.temperature.as_ref().map_or_else(|| "1.0".to_owned(), ToString::to_string),
             input_tokens: (body_len as u64 / 4).max(1),
         }
     }
@@ -42,14 +36,7 @@ struct Item {
 
 /// Writes `event: <ty>\ndata: {"type":"<ty>","sequence_number":N` (the caller closes it).
 fn open_event(frames: &mut Frames, ty: &str, seq: &mut u64) {
-    frames
-        .out
-        .raw("event: ")
-        .raw(ty)
-        .raw("\ndata: {\"type\":\"")
-        .raw(ty)
-        .raw("\",\"sequence_number\":")
-        .num(*seq);
+    frames.out.raw("event: ").raw(ty).raw("\ndata: {\"type\":\"").raw(ty).raw("\",\"sequence_number\":").num(*seq);
     *seq += 1;
 }
 
@@ -85,19 +72,15 @@ fn write_response(
         .raw("\",\"background\":false,\"error\":");
     match error {
         Some(message) => {
-            out.raw("{\"code\":\"server_error\",\"message\":")
-                .str(message)
-                .raw("}");
+            out.raw("{\"code\":\"server_error\",\"message\":").str(message).raw("}");
         }
         None => {
             out.raw("null");
         }
     }
-    out.raw(
-        ",\"incomplete_details\":null,\"instructions\":null,\"max_output_tokens\":null,\"model\":",
-    )
-    .str(&ctx.model)
-    .raw(",\"output\":[");
+    out.raw(",\"incomplete_details\":null,\"instructions\":null,\"max_output_tokens\":null,\"model\":")
+        .str(&ctx.model)
+        .raw(",\"output\":[");
     for (i, item) in output.iter().enumerate() {
         if i > 0 {
             out.raw(",");
@@ -158,28 +141,15 @@ fn build_items(answer: &Answer) -> (Vec<Item>, Vec<ItemKind<'_>>, u64) {
             .raw("}");
         tokens += (arguments.len() as u64 / 4).max(1);
         items.push(Item { json: out.buf });
-        kinds.push(ItemKind::Call {
-            id,
-            call_id,
-            name: &call.name,
-            arguments,
-        });
+        kinds.push(ItemKind::Call { id, call_id, name: &call.name, arguments });
     }
     (items, kinds, tokens)
 }
 
 /// What the streamed events of an item need.
 enum ItemKind<'a> {
-    Message {
-        id: String,
-        text: &'a str,
-    },
-    Call {
-        id: String,
-        call_id: String,
-        name: &'a str,
-        arguments: String,
-    },
+    Message { id: String, text: &'a str },
+    Call { id: String, call_id: String, name: &'a str, arguments: String },
 }
 
 /// The SSE frames of a streamed answer (`stream: true`).
@@ -187,17 +157,10 @@ pub fn stream_frames(answer: &Answer, ctx: &Ctx) -> Frames {
     let mut f = Frames::default();
     let mut seq = 0u64;
     let resp_id = hex_id("resp_", 48);
-    let head = Head {
-        id: &resp_id,
-        created_at: unix_now(),
-        ctx,
-    };
+    let head = Head { id: &resp_id, created_at: unix_now(), ctx };
     let (items, kinds, tokens) = build_items(answer);
 
-    for (ty, status) in [
-        ("response.created", "in_progress"),
-        ("response.in_progress", "in_progress"),
-    ] {
+    for (ty, status) in [("response.created", "in_progress"), ("response.in_progress", "in_progress")] {
         open_event(&mut f, ty, &mut seq);
         f.out.raw(",\"response\":");
         write_response(&mut f.out, &head, status, &[], None, None);
@@ -209,7 +172,11 @@ pub fn stream_frames(answer: &Answer, ctx: &Ctx) -> Frames {
         match kind {
             ItemKind::Message { id, text } => {
                 open_event(&mut f, "response.output_item.added", &mut seq);
-                f.out.raw(",\"output_index\":").num(index).raw(",\"item\":{\"id\":").str(id)
+                f.out
+                    .raw(",\"output_index\":")
+                    .num(index)
+                    .raw(",\"item\":{\"id\":")
+                    .str(id)
                     .raw(",\"type\":\"message\",\"status\":\"in_progress\",\"content\":[],\"role\":\"assistant\"}");
                 close_event(&mut f, false);
 
@@ -249,21 +216,14 @@ pub fn stream_frames(answer: &Answer, ctx: &Ctx) -> Frames {
                     .raw("}");
                 close_event(&mut f, false);
             }
-            ItemKind::Call {
-                id,
-                call_id,
-                name,
-                arguments,
-            } => {
+            ItemKind::Call { id, call_id, name, arguments } => {
                 open_event(&mut f, "response.output_item.added", &mut seq);
                 f.out
                     .raw(",\"output_index\":")
                     .num(index)
                     .raw(",\"item\":{\"id\":")
                     .str(id)
-                    .raw(
-                        ",\"type\":\"function_call\",\"status\":\"in_progress\",\"arguments\":\"\",\"call_id\":",
-                    )
+                    .raw(",\"type\":\"function_call\",\"status\":\"in_progress\",\"arguments\":\"\",\"call_id\":")
                     .str(call_id)
                     .raw(",\"name\":")
                     .str(name)
@@ -296,11 +256,7 @@ pub fn stream_frames(answer: &Answer, ctx: &Ctx) -> Frames {
             }
         }
         open_event(&mut f, "response.output_item.done", &mut seq);
-        f.out
-            .raw(",\"output_index\":")
-            .num(index)
-            .raw(",\"item\":")
-            .raw(&item.json);
+        f.out.raw(",\"output_index\":").num(index).raw(",\"item\":").raw(&item.json);
         close_event(&mut f, false);
     }
 
@@ -317,11 +273,7 @@ fn split_in_two(s: &str) -> Vec<&str> {
     while mid > 0 && !s.is_char_boundary(mid) {
         mid -= 1;
     }
-    if mid == 0 {
-        vec![s]
-    } else {
-        vec![&s[..mid], &s[mid..]]
-    }
+    if mid == 0 { vec![s] } else { vec![&s[..mid], &s[mid..]] }
 }
 
 /// The frames of a stream that fails: `response.created`, `response.in_progress`,
@@ -330,11 +282,7 @@ pub fn stream_error_frames(message: &str, ctx: &Ctx) -> Frames {
     let mut f = Frames::default();
     let mut seq = 0u64;
     let resp_id = hex_id("resp_", 48);
-    let head = Head {
-        id: &resp_id,
-        created_at: unix_now(),
-        ctx,
-    };
+    let head = Head { id: &resp_id, created_at: unix_now(), ctx };
     for (ty, status, error) in [
         ("response.created", "in_progress", None),
         ("response.in_progress", "in_progress", None),
@@ -353,11 +301,7 @@ pub fn response_json(answer: &Answer, ctx: &Ctx) -> String {
     let (items, _, tokens) = build_items(answer);
     let mut out = Out::default();
     let id = hex_id("resp_", 48);
-    let head = Head {
-        id: &id,
-        created_at: unix_now(),
-        ctx,
-    };
+    let head = Head { id: &id, created_at: unix_now(), ctx };
     write_response(&mut out, &head, "completed", &items, Some(tokens), None);
     out.buf
 }
@@ -371,31 +315,11 @@ pub fn error_body(status: u16, message: Option<&str>) -> Value {
             "invalid_request_error",
             json!("invalid_api_key"),
         ),
-        403 => (
-            "You are not allowed to sample from this model.",
-            "invalid_request_error",
-            Value::Null,
-        ),
-        404 => (
-            "The requested resource was not found.",
-            "invalid_request_error",
-            Value::Null,
-        ),
-        429 => (
-            "Rate limit reached for requests. Please try again later.",
-            "requests",
-            json!("rate_limit_exceeded"),
-        ),
-        503 => (
-            "The engine is currently overloaded, please try again later.",
-            "server_error",
-            Value::Null,
-        ),
-        _ => (
-            "The server had an error while processing your request. Sorry about that!",
-            "server_error",
-            Value::Null,
-        ),
+        403 => ("You are not allowed to sample from this model.", "invalid_request_error", Value::Null),
+        404 => ("The requested resource was not found.", "invalid_request_error", Value::Null),
+        429 => ("Rate limit reached for requests. Please try again later.", "requests", json!("rate_limit_exceeded")),
+        503 => ("The engine is currently overloaded, please try again later.", "server_error", Value::Null),
+        _ => ("The server had an error while processing your request. Sorry about that!", "server_error", Value::Null),
     };
     json!({"error": {
         "message": message.unwrap_or(default_message),

@@ -69,53 +69,31 @@ pub fn resolve(loaded: &LoadedScript, input: &InputSummary) -> Plan {
     };
     let delta_delay = Duration::from_millis(delay_ms);
     match reply {
-        Reply::Text { text } => Plan::Answer(Answer {
-            text: Some(render_text(text, input)),
-            delta_delay,
-            ..Answer::default()
-        }),
+        Reply::Text { text } => {
+            Plan::Answer(Answer { text: Some(render_text(text, input)), delta_delay, ..Answer::default() })
+        }
         Reply::ToolCalls { text, calls } => Plan::Answer(Answer {
             text: text.as_deref().map(|t| render_text(t, input)),
             calls: calls.clone(),
             delta_delay,
             ..Answer::default()
         }),
-        Reply::HttpError {
-            status,
-            body,
-            retry_after,
-        } => Plan::HttpError {
-            status: *status,
-            body: body.clone(),
-            retry_after: *retry_after,
-        },
+        Reply::HttpError { status, body, retry_after } => {
+            Plan::HttpError { status: *status, body: body.clone(), retry_after: *retry_after }
+        }
         Reply::CutAfter { text, deltas } => Plan::Answer(Answer {
-            text: Some(if text.is_empty() {
-                default_text()
-            } else {
-                render_text(text, input)
-            }),
+            text: Some(if text.is_empty() { default_text() } else { render_text(text, input) }),
             delta_delay,
             cut_after: Some(*deltas),
             ..Answer::default()
         }),
-        Reply::Stall {
-            text,
-            after_deltas,
-            stall_ms,
-        } => Plan::Answer(Answer {
-            text: Some(if text.is_empty() {
-                default_text()
-            } else {
-                render_text(text, input)
-            }),
+        Reply::Stall { text, after_deltas, stall_ms } => Plan::Answer(Answer {
+            text: Some(if text.is_empty() { default_text() } else { render_text(text, input) }),
             delta_delay,
             stall: Some((*after_deltas, Duration::from_millis(*stall_ms))),
             ..Answer::default()
         }),
-        Reply::StreamError { message } => Plan::StreamError {
-            message: message.clone(),
-        },
+        Reply::StreamError { message } => Plan::StreamError { message: message.clone() },
     }
 }
 
@@ -147,8 +125,8 @@ fn parse_directives(text: &str) -> Directives {
                 "text" => out.reply = Some(Reply::text(args)),
                 "tool" => {
                     let (name, json) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
-                    let arguments = serde_json::from_str(json.trim())
-                        .unwrap_or_else(|_| Value::Object(serde_json::Map::new()));
+                    let arguments =
+                        serde_json::from_str(json.trim()).unwrap_or_else(|_| Value::Object(serde_json::Map::new()));
                     calls.push(ToolCallSpec::new(name, arguments));
                 }
                 "error" => {
@@ -162,11 +140,7 @@ fn parse_directives(text: &str) -> Directives {
                 }
                 "delay" => out.delay_ms = num(),
                 "fail" => {
-                    let message = if args.is_empty() {
-                        "The model failed (mock)."
-                    } else {
-                        args
-                    };
+                    let message = if args.is_empty() { "The model failed (mock)." } else { args };
                     out.reply = Some(Reply::stream_error(message));
                 }
                 _ => continue,
@@ -216,10 +190,7 @@ mod tests {
     use serde_json::json;
 
     fn user(text: &str) -> InputSummary {
-        InputSummary {
-            user_text: Some(text.to_owned()),
-            ..Default::default()
-        }
+        InputSummary { user_text: Some(text.to_owned()), ..Default::default() }
     }
 
     #[test]
@@ -234,27 +205,12 @@ mod tests {
     fn directives_choose_replies() {
         let loaded = LoadedScript::new(Script::new());
         let plan = resolve(&loaded, &user("hi mock:error 429 3"));
-        assert_eq!(
-            plan,
-            Plan::HttpError {
-                status: 429,
-                body: Value::Null,
-                retry_after: Some(3)
-            }
-        );
-        let plan = resolve(
-            &loaded,
-            &user("go\nmock:tool change_seat {\"seat\": \"1A\"}\nmock:tool cancel_trip"),
-        );
-        let Plan::Answer(answer) = plan else {
-            panic!("not an answer")
-        };
+        assert_eq!(plan, Plan::HttpError { status: 429, body: Value::Null, retry_after: Some(3) });
+        let plan = resolve(&loaded, &user("go\nmock:tool change_seat {\"seat\": \"1A\"}\nmock:tool cancel_trip"));
+        let Plan::Answer(answer) = plan else { panic!("not an answer") };
         assert_eq!(
             answer.calls,
-            vec![
-                ToolCallSpec::new("change_seat", json!({"seat": "1A"})),
-                ToolCallSpec::new("cancel_trip", json!({}))
-            ]
+            vec![ToolCallSpec::new("change_seat", json!({"seat": "1A"})), ToolCallSpec::new("cancel_trip", json!({}))]
         );
         let Plan::Answer(answer) = resolve(&loaded, &user("slow mock:delay 7 mock:cut 2")) else {
             panic!("not an answer")
@@ -262,13 +218,8 @@ mod tests {
         // `mock:delay` consumes the rest of its line.
         assert_eq!(answer.delta_delay, Duration::from_millis(7));
         assert_eq!(answer.cut_after, None);
-        assert_eq!(
-            answer.text.as_deref(),
-            Some("Mock reply: slow mock:delay 7 mock:cut 2")
-        );
-        let Plan::Answer(answer) = resolve(&loaded, &user("mock:stall 2 300")) else {
-            panic!("not an answer")
-        };
+        assert_eq!(answer.text.as_deref(), Some("Mock reply: slow mock:delay 7 mock:cut 2"));
+        let Plan::Answer(answer) = resolve(&loaded, &user("mock:stall 2 300")) else { panic!("not an answer") };
         assert_eq!(answer.stall, Some((2, Duration::from_millis(300))));
         // Not at a word start: ignored.
         assert_eq!(parse_directives("xmock:error 500"), Directives::default());
@@ -276,14 +227,8 @@ mod tests {
 
     #[test]
     fn directives_can_be_disabled() {
-        let loaded = LoadedScript::new(
-            Script::new()
-                .directives(false)
-                .on(Match::Any, Reply::text("{user_text}!")),
-        );
-        let Plan::Answer(answer) = resolve(&loaded, &user("mock:error 500")) else {
-            panic!("not an answer")
-        };
+        let loaded = LoadedScript::new(Script::new().directives(false).on(Match::Any, Reply::text("{user_text}!")));
+        let Plan::Answer(answer) = resolve(&loaded, &user("mock:error 500")) else { panic!("not an answer") };
         assert_eq!(answer.text.as_deref(), Some("mock:error 500!"));
     }
 }

@@ -84,10 +84,8 @@ impl Script {
     /// Reads and parses a script JSON file.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, ScriptError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ScriptError::Io { path: path.display().to_string(), source })?;
         Self::from_json_str(&text)
     }
 
@@ -155,11 +153,7 @@ pub struct Rule {
 impl Rule {
     /// A rule without a match limit.
     pub fn new(when: Match, reply: Reply) -> Self {
-        Rule {
-            when,
-            reply,
-            times: None,
-        }
+        Rule { when, reply, times: None }
     }
 
     /// Limits the rule to its first `n` matches.
@@ -213,21 +207,13 @@ impl Match {
         match self {
             Match::Any => true,
             Match::UserTextContains(needle) => {
-                input.tool_output.is_none()
-                    && input
-                        .user_text
-                        .as_deref()
-                        .is_some_and(|t| contains_ci(t, needle))
+                input.tool_output.is_none() && input.user_text.as_deref().is_some_and(|t| contains_ci(t, needle))
             }
-            Match::ToolOutputContains(needle) => input
-                .tool_output
-                .as_deref()
-                .is_some_and(|t| contains_ci(t, needle)),
+            Match::ToolOutputContains(needle) => input.tool_output.as_deref().is_some_and(|t| contains_ci(t, needle)),
             Match::AfterToolOutput => input.tool_output.is_some(),
-            Match::AssistantTextContains(needle) => input
-                .assistant_text
-                .as_deref()
-                .is_some_and(|t| contains_ci(t, needle)),
+            Match::AssistantTextContains(needle) => {
+                input.assistant_text.as_deref().is_some_and(|t| contains_ci(t, needle))
+            }
             Match::AllOf(all) => all.iter().all(|m| m.matches(input)),
         }
     }
@@ -305,10 +291,7 @@ impl Reply {
 
     /// A single function call with no text before it.
     pub fn tool_call(name: impl Into<String>, arguments: Value) -> Self {
-        Reply::ToolCalls {
-            text: None,
-            calls: vec![ToolCallSpec::new(name, arguments)],
-        }
+        Reply::ToolCalls { text: None, calls: vec![ToolCallSpec::new(name, arguments)] }
     }
 
     /// Several function calls with an optional text before them.
@@ -318,35 +301,22 @@ impl Reply {
 
     /// An HTTP error with the provider's default error body.
     pub fn http_error(status: u16, retry_after: Option<u64>) -> Self {
-        Reply::HttpError {
-            status,
-            body: Value::Null,
-            retry_after,
-        }
+        Reply::HttpError { status, body: Value::Null, retry_after }
     }
 
     /// A stream cut after `deltas` deltas.
     pub fn cut_after(text: impl Into<String>, deltas: usize) -> Self {
-        Reply::CutAfter {
-            text: text.into(),
-            deltas,
-        }
+        Reply::CutAfter { text: text.into(), deltas }
     }
 
     /// A stall of `stall_ms` after `after_deltas` deltas.
     pub fn stall(text: impl Into<String>, after_deltas: usize, stall_ms: u64) -> Self {
-        Reply::Stall {
-            text: text.into(),
-            after_deltas,
-            stall_ms,
-        }
+        Reply::Stall { text: text.into(), after_deltas, stall_ms }
     }
 
     /// An in-stream failure.
     pub fn stream_error(message: impl Into<String>) -> Self {
-        Reply::StreamError {
-            message: message.into(),
-        }
+        Reply::StreamError { message: message.into() }
     }
 }
 
@@ -368,10 +338,7 @@ fn empty_object() -> Value {
 impl ToolCallSpec {
     /// A call of `name` with `arguments`.
     pub fn new(name: impl Into<String>, arguments: Value) -> Self {
-        ToolCallSpec {
-            name: name.into(),
-            arguments,
-        }
+        ToolCallSpec { name: name.into(), arguments }
     }
 }
 
@@ -411,9 +378,7 @@ impl LoadedScript {
                 None => return &rule.reply,
                 Some(limit) => {
                     let took = counter
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                            (n < limit).then_some(n + 1)
-                        })
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
                         .is_ok();
                     if took {
                         return &rule.reply;
@@ -421,11 +386,7 @@ impl LoadedScript {
                 }
             }
         }
-        if input.tool_output.is_some() {
-            &self.script.after_tool_reply
-        } else {
-            &self.script.default_reply
-        }
+        if input.tool_output.is_some() { &self.script.after_tool_reply } else { &self.script.default_reply }
     }
 }
 
@@ -452,10 +413,7 @@ mod tests {
     use serde_json::json;
 
     fn user(text: &str) -> InputSummary {
-        InputSummary {
-            user_text: Some(text.to_owned()),
-            ..Default::default()
-        }
+        InputSummary { user_text: Some(text.to_owned()), ..Default::default() }
     }
 
     #[test]
@@ -472,11 +430,7 @@ mod tests {
         assert_eq!(script.rules.len(), 3);
         assert_eq!(
             script.rules[0],
-            Rule::new(
-                Match::user_text("seat"),
-                Reply::tool_call("change_seat", json!({"seat": "14C"}))
-            )
-            .times(1)
+            Rule::new(Match::user_text("seat"), Reply::tool_call("change_seat", json!({"seat": "14C"}))).times(1)
         );
         assert_eq!(script.rules[2].reply, Reply::http_error(429, Some(2)));
         assert_eq!(script.delta_delay_ms, 5);
@@ -487,23 +441,17 @@ mod tests {
 
     #[test]
     fn times_limits_matches_then_falls_back() {
-        let loaded = LoadedScript::new(
-            Script::new().rule(Rule::new(Match::user_text("HELLO"), Reply::text("hi")).times(2)),
-        );
+        let loaded =
+            LoadedScript::new(Script::new().rule(Rule::new(Match::user_text("HELLO"), Reply::text("hi")).times(2)));
         let input = user("well, hello there");
         assert_eq!(loaded.choose(&input), &Reply::text("hi"));
         assert_eq!(loaded.choose(&input), &Reply::text("hi"));
-        assert_eq!(
-            loaded.choose(&input),
-            &Reply::text("Mock reply: {user_text}")
-        );
+        assert_eq!(loaded.choose(&input), &Reply::text("Mock reply: {user_text}"));
     }
 
     #[test]
     fn tool_output_rules_and_default() {
-        let loaded = LoadedScript::new(
-            Script::new().on(Match::tool_output("updated"), Reply::text("updated!")),
-        );
+        let loaded = LoadedScript::new(Script::new().on(Match::tool_output("updated"), Reply::text("updated!")));
         let mut input = user("seat");
         input.tool_output = Some("{\"result\":\"Seat updated\"}".into());
         assert_eq!(loaded.choose(&input), &Reply::text("updated!"));
@@ -519,10 +467,7 @@ mod tests {
         input.tool_output = Some("é".repeat(300));
         let out = render_text("Done: {tool_output}", &input);
         assert_eq!(out.chars().count(), 6 + 200);
-        assert_eq!(
-            render_text("Mock reply: {user_text}", &input),
-            "Mock reply: hi"
-        );
+        assert_eq!(render_text("Mock reply: {user_text}", &input), "Mock reply: hi");
         assert_eq!(render_text("plain", &input), "plain");
     }
 }

@@ -51,10 +51,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -68,10 +65,7 @@ struct Inner {
 
 impl Inner {
     fn script(&self) -> Arc<LoadedScript> {
-        self.script
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.script.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn recording(&self) -> bool {
@@ -108,20 +102,11 @@ impl Drop for MockServer {
 impl MockServer {
     /// Starts a server with `script` on `127.0.0.1`, on a free port.
     pub async fn start(script: Script) -> std::io::Result<MockServer> {
-        Self::start_on(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            script,
-            DEFAULT_RECORD_CAP,
-        )
-        .await
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), script, DEFAULT_RECORD_CAP).await
     }
 
     /// Starts a server on `addr`, keeping the last `record_cap` requests (0 = none).
-    pub async fn start_on(
-        addr: SocketAddr,
-        script: Script,
-        record_cap: usize,
-    ) -> std::io::Result<MockServer> {
+    pub async fn start_on(addr: SocketAddr, script: Script, record_cap: usize) -> std::io::Result<MockServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
@@ -160,11 +145,7 @@ impl MockServer {
 
     /// The recorded requests, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        let list = self
-            .inner
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let list = self.inner.requests.lock().unwrap_or_else(|e| e.into_inner());
         list.iter().cloned().collect()
     }
 
@@ -172,11 +153,7 @@ impl MockServer {
     /// setting for benchmarks).
     pub fn set_record_cap(&self, cap: usize) {
         self.inner.record_cap.store(cap, Ordering::Relaxed);
-        let mut list = self
-            .inner
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut list = self.inner.requests.lock().unwrap_or_else(|e| e.into_inner());
         while list.len() > cap {
             list.pop_front();
         }
@@ -184,11 +161,7 @@ impl MockServer {
 
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
-        let mut list = self
-            .inner
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut list = self.inner.requests.lock().unwrap_or_else(|e| e.into_inner());
         list.clear();
     }
 
@@ -214,26 +187,15 @@ fn router(inner: Arc<Inner>) -> Router {
         .route("/v1/responses", post(openai_responses))
         .route("/v1/audio/transcriptions", post(openai_transcriptions))
         .route("/v1beta/models/{*rest}", post(gemini_models))
-        .route(
-            "/_mock/requests",
-            get(control_requests).delete(control_clear),
-        )
-        .route(
-            "/_mock/script",
-            get(control_get_script).put(control_put_script),
-        )
+        .route("/_mock/requests", get(control_requests).delete(control_clear))
+        .route("/_mock/script", get(control_get_script).put(control_put_script))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(inner)
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn sse_response(content_type: &'static str, body: Body) -> Response {
@@ -244,22 +206,13 @@ fn error_response(status: u16, body: Value, retry_after: Option<u64>) -> Respons
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = json_response(code, &body);
     if let Some(secs) = retry_after {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }
 
 fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
+    headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }
 
 /// `Authorization: Bearer <key>` present, non-empty and not [`BAD_KEY`].
@@ -274,22 +227,13 @@ fn openai_authorized(headers: &HeaderMap) -> bool {
 
 /// `x-goog-api-key` header or `key` query parameter present, non-empty, not [`BAD_KEY`].
 fn gemini_authorized(headers: &HeaderMap, query: Option<&str>) -> bool {
-    let from_header = headers
-        .get("x-goog-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
+    let from_header = headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()).map(str::trim);
     let from_query = || query?.split('&').find_map(|pair| pair.strip_prefix("key="));
-    from_header
-        .or_else(from_query)
-        .is_some_and(|key| !key.is_empty() && key != BAD_KEY)
+    from_header.or_else(from_query).is_some_and(|key| !key.is_empty() && key != BAD_KEY)
 }
 
 fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
-    query?.split('&').find_map(|pair| {
-        pair.split_once('=')
-            .filter(|(k, _)| *k == name)
-            .map(|(_, v)| v)
-    })
+    query?.split('&').find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))
 }
 
 async fn openai_responses(
@@ -309,10 +253,7 @@ async fn openai_responses(
     if loaded.script.validate_input
         && let Err(msg) = request.validate()
     {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            &openai::error_body(400, Some(&msg)),
-        );
+        return json_response(StatusCode::BAD_REQUEST, &openai::error_body(400, Some(&msg)));
     }
     let plan = resolve(&loaded, &request.summary());
     let stream = request.stream.unwrap_or(false);
@@ -326,33 +267,17 @@ async fn openai_responses(
         });
     }
     match plan {
-        Plan::HttpError {
-            status,
-            body,
-            retry_after,
-        } => {
-            let body = if body.is_null() {
-                openai::error_body(status, None)
-            } else {
-                body
-            };
+        Plan::HttpError { status, body, retry_after } => {
+            let body = if body.is_null() { openai::error_body(status, None) } else { body };
             error_response(status, body, retry_after)
         }
-        Plan::StreamError { message } if stream => {
-            sse_body_openai(openai::stream_error_frames(&message, &ctx), None)
+        Plan::StreamError { message } if stream => sse_body_openai(openai::stream_error_frames(&message, &ctx), None),
+        Plan::StreamError { message } => error_response(500, openai::error_body(500, Some(&message)), None),
+        Plan::Answer(answer) if stream => sse_body_openai(openai::stream_frames(&answer, &ctx), Some(&answer)),
+        Plan::Answer(answer) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], openai::response_json(&answer, &ctx))
+                .into_response()
         }
-        Plan::StreamError { message } => {
-            error_response(500, openai::error_body(500, Some(&message)), None)
-        }
-        Plan::Answer(answer) if stream => {
-            sse_body_openai(openai::stream_frames(&answer, &ctx), Some(&answer))
-        }
-        Plan::Answer(answer) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            openai::response_json(&answer, &ctx),
-        )
-            .into_response(),
     }
 }
 
@@ -386,17 +311,11 @@ async fn gemini_models(
     if loaded.script.validate_input
         && let Err(msg) = input::gemini_validate(&json)
     {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            &gemini::error_body(400, Some(&msg)),
-        );
+        return json_response(StatusCode::BAD_REQUEST, &gemini::error_body(400, Some(&msg)));
     }
     let ctx = gemini::Ctx::new(model, body.len());
     let plan = if input::gemini_has_audio(&json) {
-        Plan::Answer(crate::plan::Answer {
-            text: Some(loaded.script.transcript.clone()),
-            ..Default::default()
-        })
+        Plan::Answer(crate::plan::Answer { text: Some(loaded.script.transcript.clone()), ..Default::default() })
     } else {
         resolve(&loaded, &input::gemini_summary(&json))
     };
@@ -416,29 +335,17 @@ async fn gemini_models(
         gemini::Framing::JsonArray => "application/json; charset=UTF-8",
     };
     match plan {
-        Plan::HttpError {
-            status,
-            body,
-            retry_after,
-        } => {
-            let body = if body.is_null() {
-                gemini::error_body(status, None)
-            } else {
-                body
-            };
+        Plan::HttpError { status, body, retry_after } => {
+            let body = if body.is_null() { gemini::error_body(status, None) } else { body };
             error_response(status, body, retry_after)
         }
-        Plan::StreamError { message } if streaming => sse_response(
-            content_type,
-            gemini::stream_error_frames(&message, framing).into_body(None),
-        ),
-        Plan::StreamError { message } => {
-            error_response(500, gemini::error_body(500, Some(&message)), None)
+        Plan::StreamError { message } if streaming => {
+            sse_response(content_type, gemini::stream_error_frames(&message, framing).into_body(None))
         }
-        Plan::Answer(answer) if streaming => sse_response(
-            content_type,
-            gemini::stream_frames(&answer, &ctx, framing).into_body(Some(&answer)),
-        ),
+        Plan::StreamError { message } => error_response(500, gemini::error_body(500, Some(&message)), None),
+        Plan::Answer(answer) if streaming => {
+            sse_response(content_type, gemini::stream_frames(&answer, &ctx, framing).into_body(Some(&answer)))
+        }
         Plan::Answer(answer) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
@@ -457,8 +364,7 @@ async fn openai_transcriptions(
     if !openai_authorized(&headers) {
         return json_response(StatusCode::UNAUTHORIZED, &openai::error_body(401, None));
     }
-    let bad =
-        |msg: &str| json_response(StatusCode::BAD_REQUEST, &openai::error_body(400, Some(msg)));
+    let bad = |msg: &str| json_response(StatusCode::BAD_REQUEST, &openai::error_body(400, Some(msg)));
     let Ok(mut multipart) = multipart else {
         return bad("Expected a multipart/form-data body.");
     };
@@ -517,13 +423,7 @@ async fn control_requests(State(inner): State<Arc<Inner>>) -> Response {
         {
             *query = query
                 .split('&')
-                .map(|p| {
-                    if p.starts_with("key=") {
-                        "key=[redacted]"
-                    } else {
-                        p
-                    }
-                })
+                .map(|p| if p.starts_with("key=") { "key=[redacted]" } else { p })
                 .collect::<Vec<_>>()
                 .join("&");
         }
@@ -533,11 +433,7 @@ async fn control_requests(State(inner): State<Arc<Inner>>) -> Response {
 }
 
 async fn control_clear(State(inner): State<Arc<Inner>>) -> StatusCode {
-    inner
-        .requests
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clear();
+    inner.requests.lock().unwrap_or_else(|e| e.into_inner()).clear();
     StatusCode::NO_CONTENT
 }
 
@@ -552,10 +448,7 @@ async fn control_put_script(State(inner): State<Arc<Inner>>, body: Bytes) -> Res
             set_script(&inner, script);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(err) => json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({"error": format!("invalid script: {err}")}),
-        ),
+        Err(err) => json_response(StatusCode::BAD_REQUEST, &json!({"error": format!("invalid script: {err}")})),
     }
 }
 

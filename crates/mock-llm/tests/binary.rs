@@ -36,15 +36,8 @@ async fn binary_serves_the_demo_script() {
     })
     .await
     .unwrap();
-    let base = line
-        .strip_prefix("mock-llm listening on ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        line.trim_end(),
-        format!("mock-llm listening on {base} (OpenAI base: {base}/v1, Gemini base: {base})")
-    );
+    let base = line.strip_prefix("mock-llm listening on ").and_then(|rest| rest.split(' ').next()).unwrap().to_owned();
+    assert_eq!(line.trim_end(), format!("mock-llm listening on {base} (OpenAI base: {base}/v1, Gemini base: {base})"));
     let resp = client()
         .post(format!("{base}/v1/responses"))
         .bearer_auth("k")
@@ -55,13 +48,7 @@ async fn binary_serves_the_demo_script() {
         .unwrap();
     let frames = parse_sse(&resp.text().await.unwrap());
     drop(child);
-    let done = frames
-        .iter()
-        .find(|f| f.data["type"] == "response.output_item.done")
-        .unwrap();
+    let done = frames.iter().find(|f| f.data["type"] == "response.output_item.done").unwrap();
     assert_eq!(done.data["item"]["name"], "request_assistance");
-    assert_eq!(
-        done.data["item"]["arguments"],
-        r#"{"note":"Wheelchair assistance at JFK"}"#
-    );
+    assert_eq!(done.data["item"]["arguments"], r#"{"note":"Wheelchair assistance at JFK"}"#);
 }

@@ -9,9 +9,7 @@ use mock_llm::{Match, MockServer, Reply, Rule, Script, ToolCallSpec};
 use serde_json::{Value, json};
 
 async fn post(server: &MockServer, key: Option<&str>, body: Value) -> reqwest::Response {
-    let mut req = client()
-        .post(format!("{}/responses", server.openai_base_url()))
-        .json(&body);
+    let mut req = client().post(format!("{}/responses", server.openai_base_url())).json(&body);
     if let Some(key) = key {
         req = req.bearer_auth(key);
     }
@@ -23,24 +21,15 @@ fn stream_body(items: Vec<Value>) -> Value {
 }
 
 fn is_hex_id(id: &str, prefix: &str) -> bool {
-    id.strip_prefix(prefix)
-        .is_some_and(|rest| rest.len() >= 24 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+    id.strip_prefix(prefix).is_some_and(|rest| rest.len() >= 24 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[tokio::test]
 async fn text_reply_streams_the_exact_event_sequence() {
     let server = MockServer::start(Script::default()).await.unwrap();
-    let resp = post(
-        &server,
-        Some("sk-test"),
-        stream_body(vec![user_item("Hello there")]),
-    )
-    .await;
+    let resp = post(&server, Some("sk-test"), stream_body(vec![user_item("Hello there")])).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.headers()["content-type"],
-        "text/event-stream; charset=utf-8"
-    );
+    assert_eq!(resp.headers()["content-type"], "text/event-stream; charset=utf-8");
     let frames = parse_sse(&resp.text().await.unwrap());
     assert_eq!(
         types(&frames),
@@ -85,10 +74,7 @@ async fn text_reply_streams_the_exact_event_sequence() {
                "output_index": 0, "content_index": 0,
                "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}})
     );
-    let deltas: Vec<&str> = frames[4..8]
-        .iter()
-        .map(|f| f.data["delta"].as_str().unwrap())
-        .collect();
+    let deltas: Vec<&str> = frames[4..8].iter().map(|f| f.data["delta"].as_str().unwrap()).collect();
     assert_eq!(deltas, ["Mock", " reply:", " Hello", " there"]);
     assert_eq!(
         frames[4].data,
@@ -117,10 +103,7 @@ async fn text_reply_streams_the_exact_event_sequence() {
     assert_eq!(done["status"], "completed");
     assert_eq!(done["output"], json!([item]));
     assert_eq!(done["usage"]["output_tokens"], 4);
-    assert_eq!(
-        done["usage"]["total_tokens"].as_u64().unwrap(),
-        done["usage"]["input_tokens"].as_u64().unwrap() + 4
-    );
+    assert_eq!(done["usage"]["total_tokens"].as_u64().unwrap(), done["usage"]["input_tokens"].as_u64().unwrap() + 4);
 }
 
 #[tokio::test]
@@ -130,21 +113,13 @@ async fn tool_calls_stream_text_then_function_calls() {
         Reply::tool_calls(
             Some("On it.".into()),
             vec![
-                ToolCallSpec::new(
-                    "change_seat",
-                    json!({"flight_number": "OA476", "seat": "14C"}),
-                ),
+                ToolCallSpec::new("change_seat", json!({"flight_number": "OA476", "seat": "14C"})),
                 ToolCallSpec::new("cancel_trip", json!({})),
             ],
         ),
     );
     let server = MockServer::start(script).await.unwrap();
-    let resp = post(
-        &server,
-        Some("k"),
-        stream_body(vec![user_item("Move my SEAT")]),
-    )
-    .await;
+    let resp = post(&server, Some("k"), stream_body(vec![user_item("Move my SEAT")])).await;
     let frames = parse_sse(&resp.text().await.unwrap());
     assert_eq!(
         types(&frames),
@@ -175,10 +150,7 @@ async fn tool_calls_stream_text_then_function_calls() {
     let fc_id = added["item"]["id"].as_str().unwrap().to_owned();
     let call_id = added["item"]["call_id"].as_str().unwrap().to_owned();
     assert!(is_hex_id(&fc_id, "fc_"), "{fc_id}");
-    assert!(
-        call_id.starts_with("call_") && call_id.len() == 29,
-        "{call_id}"
-    );
+    assert!(call_id.starts_with("call_") && call_id.len() == 29, "{call_id}");
     assert_eq!(
         *added,
         json!({"type": "response.output_item.added", "sequence_number": 9, "output_index": 1,
@@ -213,10 +185,7 @@ async fn tool_calls_stream_text_then_function_calls() {
     assert_eq!(frames[18].data["output_index"], 2);
     assert_ne!(second["call_id"], call_id.as_str());
     assert_ne!(second["id"], fc_id.as_str());
-    let output = frames[19].data["response"]["output"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let output = frames[19].data["response"]["output"].as_array().unwrap().clone();
     assert_eq!(output.len(), 3);
     assert_eq!(output[0]["type"], "message");
     assert_eq!(output[0]["content"][0]["text"], "On it.");
@@ -237,17 +206,8 @@ async fn tool_output_gets_the_default_done_reply_and_history_is_checked() {
         json!({"type": "function_call", "call_id": "call_1", "name": "change_seat", "arguments": "{}", "id": "fc_1", "status": "completed"}),
         json!({"type": "function_call_output", "call_id": "call_1", "output": long}),
     ];
-    let frames = parse_sse(
-        &post(&server, Some("k"), stream_body(input))
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
-    let done = frames
-        .iter()
-        .find(|f| f.data["type"] == "response.output_text.done")
-        .unwrap();
+    let frames = parse_sse(&post(&server, Some("k"), stream_body(input)).await.text().await.unwrap());
+    let done = frames.iter().find(|f| f.data["type"] == "response.output_text.done").unwrap();
     assert_eq!(done.data["text"], format!("Done: {}", "x".repeat(200)));
 
     // A function_call_output without its function_call is rejected like the real API.
@@ -265,20 +225,12 @@ async fn tool_output_gets_the_default_done_reply_and_history_is_checked() {
 #[tokio::test]
 async fn non_streaming_request_returns_the_response_object() {
     let server = MockServer::start(Script::default()).await.unwrap();
-    let resp = post(
-        &server,
-        Some("k"),
-        json!({"model": "gpt-4.1-mini", "input": "Say hi"}),
-    )
-    .await;
+    let resp = post(&server, Some("k"), json!({"model": "gpt-4.1-mini", "input": "Say hi"})).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["object"], "response");
     assert_eq!(body["status"], "completed");
-    assert_eq!(
-        body["output"][0]["content"][0]["text"],
-        "Mock reply: Say hi"
-    );
+    assert_eq!(body["output"][0]["content"][0]["text"], "Mock reply: Say hi");
 }
 
 #[tokio::test]
@@ -297,19 +249,13 @@ async fn auth_is_required_and_bad_key_is_rejected() {
 
 #[tokio::test]
 async fn rules_with_times_then_default_and_http_errors() {
-    let script = Script::new()
-        .rule(Rule::new(Match::Any, Reply::http_error(429, Some(2))).times(1))
-        .rule(
-            Rule::new(
-                Match::user_text("boom"),
-                Reply::HttpError {
-                    status: 500,
-                    body: json!({"error": {"message": "custom"}}),
-                    retry_after: None,
-                },
-            )
-            .times(1),
-        );
+    let script = Script::new().rule(Rule::new(Match::Any, Reply::http_error(429, Some(2))).times(1)).rule(
+        Rule::new(
+            Match::user_text("boom"),
+            Reply::HttpError { status: 500, body: json!({"error": {"message": "custom"}}), retry_after: None },
+        )
+        .times(1),
+    );
     let server = MockServer::start(script).await.unwrap();
     let resp = post(&server, Some("k"), stream_body(vec![user_item("boom")])).await;
     assert_eq!(resp.status(), 429);
@@ -320,10 +266,7 @@ async fn rules_with_times_then_default_and_http_errors() {
     let resp = post(&server, Some("k"), stream_body(vec![user_item("boom")])).await;
     assert_eq!(resp.status(), 500);
     assert!(resp.headers().get("retry-after").is_none());
-    assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"error": {"message": "custom"}})
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"error": {"message": "custom"}}));
 
     let resp = post(&server, Some("k"), stream_body(vec![user_item("boom")])).await;
     assert_eq!(resp.status(), 200);
@@ -334,35 +277,20 @@ async fn rules_with_times_then_default_and_http_errors() {
 
 #[tokio::test]
 async fn stream_error_sends_response_failed() {
-    let server = MockServer::start(Script::new().on(Match::Any, Reply::stream_error("overloaded")))
-        .await
-        .unwrap();
+    let server = MockServer::start(Script::new().on(Match::Any, Reply::stream_error("overloaded"))).await.unwrap();
     let resp = post(&server, Some("k"), stream_body(vec![user_item("hi")])).await;
     assert_eq!(resp.status(), 200);
     let frames = parse_sse(&resp.text().await.unwrap());
-    assert_eq!(
-        types(&frames),
-        [
-            "response.created",
-            "response.in_progress",
-            "response.failed"
-        ]
-    );
+    assert_eq!(types(&frames), ["response.created", "response.in_progress", "response.failed"]);
     let failed = &frames[2].data["response"];
     assert_eq!(failed["status"], "failed");
-    assert_eq!(
-        failed["error"],
-        json!({"code": "server_error", "message": "overloaded"})
-    );
+    assert_eq!(failed["error"], json!({"code": "server_error", "message": "overloaded"}));
 }
 
 #[tokio::test]
 async fn cut_stream_sends_n_deltas_then_aborts() {
-    let server = MockServer::start(
-        Script::new().on(Match::Any, Reply::cut_after("one two three four five", 2)),
-    )
-    .await
-    .unwrap();
+    let server =
+        MockServer::start(Script::new().on(Match::Any, Reply::cut_after("one two three four five", 2))).await.unwrap();
     let resp = post(&server, Some("k"), stream_body(vec![user_item("hi")])).await;
     assert_eq!(resp.status(), 200);
     let (text, failed) = read_until_error(resp).await;
@@ -385,9 +313,7 @@ async fn cut_stream_sends_n_deltas_then_aborts() {
 #[tokio::test]
 async fn stall_and_delta_delay_pace_the_stream() {
     let server = MockServer::start(
-        Script::new()
-            .on(Match::user_text("stall"), Reply::stall("a b c", 1, 300))
-            .delta_delay_ms(40),
+        Script::new().on(Match::user_text("stall"), Reply::stall("a b c", 1, 300)).delta_delay_ms(40),
     )
     .await
     .unwrap();
@@ -415,11 +341,7 @@ async fn stall_and_delta_delay_pace_the_stream() {
 async fn requests_are_recorded_and_script_replaced() {
     let server = MockServer::start(Script::default()).await.unwrap();
     let body = stream_body(vec![user_item("hello")]);
-    post(&server, Some("sk-abc"), body.clone())
-        .await
-        .text()
-        .await
-        .unwrap();
+    post(&server, Some("sk-abc"), body.clone()).await.text().await.unwrap();
     let recorded = server.requests();
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].path, "/v1/responses");
@@ -437,41 +359,25 @@ async fn requests_are_recorded_and_script_replaced() {
 
 #[tokio::test]
 async fn record_cap_keeps_the_latest_requests() {
-    let server = MockServer::start_on("127.0.0.1:0".parse().unwrap(), Script::default(), 2)
-        .await
-        .unwrap();
+    let server = MockServer::start_on("127.0.0.1:0".parse().unwrap(), Script::default(), 2).await.unwrap();
     for text in ["one", "two", "three"] {
-        post(&server, Some("k"), stream_body(vec![user_item(text)]))
-            .await
-            .text()
-            .await
-            .unwrap();
+        post(&server, Some("k"), stream_body(vec![user_item(text)])).await.text().await.unwrap();
     }
-    let texts: Vec<Value> = server
-        .requests()
-        .iter()
-        .map(|r| r.body["input"][0]["content"][0]["text"].clone())
-        .collect();
+    let texts: Vec<Value> =
+        server.requests().iter().map(|r| r.body["input"][0]["content"][0]["text"].clone()).collect();
     assert_eq!(texts, [json!("two"), json!("three")]);
 }
 
 #[tokio::test]
 async fn directives_in_user_text_choose_faults_and_tools() {
     let server = MockServer::start(Script::default()).await.unwrap();
-    let resp = post(
-        &server,
-        Some("k"),
-        stream_body(vec![user_item("please mock:error 503 7")]),
-    )
-    .await;
+    let resp = post(&server, Some("k"), stream_body(vec![user_item("please mock:error 503 7")])).await;
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["retry-after"], "7");
     let resp = post(
         &server,
         Some("k"),
-        stream_body(vec![user_item(
-            "mock:tool request_assistance {\"note\": \"Wheelchair\"}",
-        )]),
+        stream_body(vec![user_item("mock:tool request_assistance {\"note\": \"Wheelchair\"}")]),
     )
     .await;
     let frames = parse_sse(&resp.text().await.unwrap());
@@ -491,56 +397,24 @@ async fn control_endpoints_expose_requests_and_script() {
         .await
         .unwrap();
     assert_eq!(put.status(), 204);
-    let frames = parse_sse(
-        &post(&server, Some("k"), stream_body(vec![user_item("x")]))
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
+    let frames = parse_sse(&post(&server, Some("k"), stream_body(vec![user_item("x")])).await.text().await.unwrap());
     assert_eq!(frames[4].data["delta"], "from");
-    let list: Value = client()
-        .get(format!("{}/_mock/requests", server.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value =
+        client().get(format!("{}/_mock/requests", server.base_url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(list[0]["path"], "/v1/responses");
-    let auth = list[0]["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h[0] == "authorization")
-        .unwrap();
+    let auth = list[0]["headers"].as_array().unwrap().iter().find(|h| h[0] == "authorization").unwrap();
     assert_eq!(auth[1], "[redacted]");
-    let bad = client()
-        .put(format!("{}/_mock/script", server.base_url()))
-        .body("{\"rules\": 3}")
-        .send()
-        .await
-        .unwrap();
+    let bad = client().put(format!("{}/_mock/script", server.base_url())).body("{\"rules\": 3}").send().await.unwrap();
     assert_eq!(bad.status(), 400);
 }
 
 #[tokio::test]
 async fn recording_can_be_turned_off() {
     let server = MockServer::start(Script::default()).await.unwrap();
-    post(&server, Some("k"), stream_body(vec![user_item("one")]))
-        .await
-        .text()
-        .await
-        .unwrap();
+    post(&server, Some("k"), stream_body(vec![user_item("one")])).await.text().await.unwrap();
     server.set_record_cap(0);
     assert!(server.requests().is_empty());
-    let frames = parse_sse(
-        &post(&server, Some("k"), stream_body(vec![user_item("two")]))
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
+    let frames = parse_sse(&post(&server, Some("k"), stream_body(vec![user_item("two")])).await.text().await.unwrap());
     assert_eq!(frames.len(), 11);
     assert!(server.requests().is_empty());
 }

@@ -11,25 +11,12 @@ use serde_json::{Value, json};
 async fn transcription_returns_the_script_transcript() {
     let server = MockServer::start(Script::default()).await.unwrap();
     let url = format!("{}/audio/transcriptions", server.openai_base_url());
-    let form = Form::new().text("model", "gpt-4o-transcribe").part(
-        "file",
-        Part::bytes(vec![1u8, 2, 3, 4])
-            .file_name("dictation.webm")
-            .mime_str("audio/webm")
-            .unwrap(),
-    );
-    let resp = client()
-        .post(&url)
-        .bearer_auth("k")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let form = Form::new()
+        .text("model", "gpt-4o-transcribe")
+        .part("file", Part::bytes(vec![1u8, 2, 3, 4]).file_name("dictation.webm").mime_str("audio/webm").unwrap());
+    let resp = client().post(&url).bearer_auth("k").multipart(form).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"text": DEFAULT_TRANSCRIPT})
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"text": DEFAULT_TRANSCRIPT}));
     let recorded = server.requests();
     assert_eq!(recorded[0].path, "/v1/audio/transcriptions");
     assert_eq!(
@@ -48,25 +35,13 @@ async fn transcription_returns_the_script_transcript() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     let err: Value = resp.json().await.unwrap();
-    assert_eq!(
-        err["error"]["message"],
-        "Missing required parameter: 'file'."
-    );
-    let resp = client()
-        .post(&url)
-        .multipart(Form::new().text("model", "m"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(err["error"]["message"], "Missing required parameter: 'file'.");
+    let resp = client().post(&url).multipart(Form::new().text("model", "m")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
 }
 
 fn demo_script() -> Script {
-    Script::from_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/openskies-demo.json"
-    ))
-    .unwrap()
+    Script::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/openskies-demo.json")).unwrap()
 }
 
 /// Sends `input` and returns (text, calls as (name, arguments JSON)).
@@ -85,14 +60,9 @@ async fn turn(server: &MockServer, input: Vec<Value>) -> (String, Vec<(String, V
         if f.data["type"] == "response.output_text.done" {
             text = f.data["text"].as_str().unwrap().to_owned();
         }
-        if f.data["type"] == "response.output_item.done"
-            && f.data["item"]["type"] == "function_call"
-        {
+        if f.data["type"] == "response.output_item.done" && f.data["item"]["type"] == "function_call" {
             let args = f.data["item"]["arguments"].as_str().unwrap();
-            calls.push((
-                f.data["item"]["name"].as_str().unwrap().to_owned(),
-                serde_json::from_str(args).unwrap(),
-            ));
+            calls.push((f.data["item"]["name"].as_str().unwrap().to_owned(), serde_json::from_str(args).unwrap()));
         }
     }
     (text, calls)
@@ -106,62 +76,27 @@ fn assistant(text: &str) -> Value {
 async fn demo_script_drives_the_openskies_scenarios() {
     let server = MockServer::start(demo_script()).await.unwrap();
 
-    let (_, calls) = turn(
-        &server,
-        vec![user_item("Move me to seat 14C on flight OA476.")],
-    )
-    .await;
-    assert_eq!(
-        calls,
-        [(
-            "change_seat".to_owned(),
-            json!({"flight_number": "OA476", "seat": "14C"})
-        )]
-    );
+    let (_, calls) = turn(&server, vec![user_item("Move me to seat 14C on flight OA476.")]).await;
+    assert_eq!(calls, [("change_seat".to_owned(), json!({"flight_number": "OA476", "seat": "14C"}))]);
 
     let ask = "Cancel my upcoming trip and request a refund.";
     let (confirm, calls) = turn(&server, vec![user_item(ask)]).await;
     assert!(calls.is_empty());
     assert!(confirm.contains("confirm"), "{confirm}");
-    let (_, calls) = turn(
-        &server,
-        vec![
-            user_item(ask),
-            assistant(&confirm),
-            user_item("Yes, cancel it."),
-        ],
-    )
-    .await;
+    let (_, calls) = turn(&server, vec![user_item(ask), assistant(&confirm), user_item("Yes, cancel it.")]).await;
     assert_eq!(calls, [("cancel_trip".to_owned(), json!({}))]);
 
     let ask = "Add one more checked bag to the reservation.";
     let (confirm, calls) = turn(&server, vec![user_item(ask)]).await;
     assert!(calls.is_empty());
-    let (_, calls) = turn(
-        &server,
-        vec![user_item(ask), assistant(&confirm), user_item("Yes")],
-    )
-    .await;
+    let (_, calls) = turn(&server, vec![user_item(ask), assistant(&confirm), user_item("Yes")]).await;
     assert_eq!(calls, [("add_checked_bag".to_owned(), json!({}))]);
 
-    let (_, calls) = turn(
-        &server,
-        vec![user_item("I need wheelchair assistance at JFK.")],
-    )
-    .await;
-    assert_eq!(
-        calls,
-        [(
-            "request_assistance".to_owned(),
-            json!({"note": "Wheelchair assistance at JFK"})
-        )]
-    );
+    let (_, calls) = turn(&server, vec![user_item("I need wheelchair assistance at JFK.")]).await;
+    assert_eq!(calls, [("request_assistance".to_owned(), json!({"note": "Wheelchair assistance at JFK"}))]);
 
     let paris = json!({"destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business", "origin": null});
-    for ask in [
-        "Book a trip to Paris, Nov 3 to Nov 10, business.",
-        "Let's book something",
-    ] {
+    for ask in ["Book a trip to Paris, Nov 3 to Nov 10, business.", "Let's book something"] {
         let (_, calls) = turn(&server, vec![user_item(ask)]).await;
         assert_eq!(calls, [("flight_option_list".to_owned(), paris.clone())]);
     }

@@ -569,6 +569,39 @@ mod tests {
     }
 
     #[test]
+    fn model_config_carries_every_model_setting() {
+        let c = parse(&[
+            "--openai-api-key",
+            " sk-1 ",
+            "--model-provider",
+            "OpenAI",
+            "--model",
+            "gpt-x",
+            "--openai-base-url",
+            "http://127.0.0.1:9100/v1",
+            "--model-idle-timeout-secs",
+            "7",
+            "--model-max-retries",
+            "3",
+        ])
+        .unwrap();
+        let m = c.model_config();
+        assert_eq!(m.provider, Some(agents::ProviderKind::OpenAi));
+        assert_eq!(m.model.as_deref(), Some("gpt-x"));
+        assert_eq!(m.openai_api_key.as_deref(), Some("sk-1"));
+        assert_eq!(m.openai_base_url, "http://127.0.0.1:9100/v1");
+        assert_eq!(m.gemini_api_key, None);
+        assert_eq!(m.gemini_base_url, agents::config::DEFAULT_GEMINI_BASE_URL);
+        assert_eq!(m.transcription_model.as_deref(), Some("gpt-4o-transcribe"));
+        assert_eq!(m.idle_timeout, Duration::from_secs(7));
+        assert_eq!(m.first_byte_timeout, Duration::from_secs(60));
+        assert_eq!(m.max_retries, 3);
+        assert_eq!(c.configured_providers(), vec!["openai"]);
+        let e = parse(&["--model-max-retries", "11"]).unwrap_err().to_string();
+        assert_eq!(e, "MODEL_MAX_RETRIES must be from 0 to 10, got 11");
+    }
+
+    #[test]
     fn sqlite_parent_dir_is_found() {
         let with = |url: &str| Config { database_url: url.into(), ..Config::default() }.sqlite_parent_dir();
         assert_eq!(with("sqlite://data/chatkit.db"), Some(PathBuf::from("data")));

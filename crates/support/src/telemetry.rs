@@ -38,7 +38,8 @@ pub fn init(filter: &str) -> Result<(), TelemetryError> {
         .map_err(|_| TelemetryError::AlreadyInstalled)
 }
 
-/// Middleware logging every request: `method path status latency_ms` (info; 5xx at error level).
+/// Middleware logging every request: `method path status latency_ms` (info; 5xx at error level; Swagger
+/// UI assets at debug level).
 /// For streams the latency is the time until the response headers were ready.
 pub async fn log_requests(req: Request, next: Next) -> Response {
     let method = req.method().clone();
@@ -49,6 +50,9 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     if status >= 500 {
         tracing::error!(target: "support::http", %method, path, status, latency_ms, "request");
+    } else if path.starts_with("/docs/") && status < 400 {
+        // Swagger UI assets: one page load is a dozen requests; keep them out of the info log.
+        tracing::debug!(target: "support::http", %method, path, status, latency_ms, "request");
     } else {
         tracing::info!(target: "support::http", %method, path, status, latency_ms, "request");
     }

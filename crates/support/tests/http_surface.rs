@@ -492,3 +492,31 @@ async fn health_reports_a_dead_database() {
     assert!(!line.contains('\n'), "{line}");
     assert_eq!(err.exit_code(), 1);
 }
+
+#[tokio::test]
+async fn health_is_503_when_the_database_goes_away() {
+    use sqlx::Connection as _;
+    const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
+    let connect = sqlx::PgConnection::connect(ADMIN);
+    let Ok(Ok(mut admin)) = tokio::time::timeout(std::time::Duration::from_secs(5), connect).await else {
+        eprintln!("skipped: no PostgreSQL at 127.0.0.1:5432");
+        return;
+    };
+    let name = format!("support_health_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    let dir = TempDir::new("health503");
+    let config = Config { database_url: format!("postgres://postgres@127.0.0.1:5432/{name}"), ..config(&dir, None) };
+    let server = TestServer::start(config).await;
+    let res = server.client.get(server.url("/support/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&mut admin).await.unwrap();
+    let res = server.client.get(server.url("/support/health")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "unhealthy");
+    assert!(body["detail"].as_str().unwrap().starts_with("database unavailable: "), "{body}");
+    // Other routes answer a JSON 5xx, never a hang or a dropped connection.
+    let res = server.client.get(server.url("/support/customer")).send().await.unwrap();
+    assert!(res.status().is_server_error(), "{}", res.status());
+    assert_eq!(res.headers()["content-type"], "application/json");
+}

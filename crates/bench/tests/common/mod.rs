@@ -1,5 +1,9 @@
 //! Strategies shared by the property tests: arbitrary strings (every `char`, control characters and
-//! newlines included), arbitrary JSON values, and a runtime for async store calls.
+//! newlines included), arbitrary JSON values, the number of cases, and a runtime for async store calls.
+//!
+//! Each test runs a small bounded number of cases so CI stays fast; run them longer with
+//! `PROPTEST_CASES=100000 cargo test --release -p bench --test props_decode` (or `props_sse`,
+//! `props_store`).
 
 #![allow(dead_code)] // each test crate uses a different subset
 
@@ -7,6 +11,11 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
+
+/// Cases per property: `PROPTEST_CASES` when set, else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
 
 /// Any string of up to `max` chars, drawn from the whole Unicode range (incl. `\n`, `\r`, `\0`).
 pub fn any_string(max: usize) -> impl Strategy<Value = String> {

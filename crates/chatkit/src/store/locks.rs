@@ -40,11 +40,7 @@ impl LocalLocks {
         };
         let acquired = tokio::time::timeout(wait, entry.lock_owned()).await;
         match acquired {
-            Ok(guard) => Ok(LocalGuard {
-                guard: Some(guard),
-                map: self.map.clone(),
-                key: key.to_string(),
-            }),
+            Ok(guard) => Ok(LocalGuard { guard: Some(guard), map: self.map.clone(), key: key.to_string() }),
             Err(_) => {
                 // Our clone of the entry is gone (moved into the cancelled future); tidy up.
                 let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
@@ -83,10 +79,7 @@ mod tests {
         let locks = LocalLocks::new();
         let g = locks.lock("t", Duration::from_millis(10)).await.unwrap();
         assert_eq!(locks.tracked(), 1);
-        let err = locks
-            .lock("t", Duration::from_millis(20))
-            .await
-            .unwrap_err();
+        let err = locks.lock("t", Duration::from_millis(20)).await.unwrap_err();
         assert!(matches!(err, StoreError::LockTimeout(ref k) if k == "t"));
         let other = locks.lock("u", Duration::from_millis(10)).await.unwrap();
         assert_eq!(locks.tracked(), 2);

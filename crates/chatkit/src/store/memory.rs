@@ -50,9 +50,7 @@ impl State {
     }
 
     fn owns(&self, ctx: &RequestContext, thread_id: &str) -> bool {
-        self.threads
-            .get(thread_id)
-            .is_some_and(|t| t.owner == ctx.owner_id)
+        self.threads.get(thread_id).is_some_and(|t| t.owner == ctx.owner_id)
     }
 }
 
@@ -73,12 +71,7 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn upsert_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
+    fn upsert_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         let mut st = self.state();
         if !st.owns(ctx, thread_id) {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
@@ -101,12 +94,7 @@ impl MemoryStore {
 
 /// Cuts one page out of `entries` (already in ascending position order) per the cursor rules:
 /// `after` is exclusive, unknown `after` → empty page, `after` of the result = last id when more follow.
-fn paginate<T: Clone>(
-    entries: Vec<(&str, &T)>,
-    after: Option<&str>,
-    limit: usize,
-    order: Order,
-) -> Page<T> {
+fn paginate<T: Clone>(entries: Vec<(&str, &T)>, after: Option<&str>, limit: usize, order: Order) -> Page<T> {
     let mut entries = entries;
     if order == Order::Desc {
         entries.reverse();
@@ -121,27 +109,14 @@ fn paginate<T: Clone>(
     let rest = &entries[start.min(entries.len())..];
     let has_more = rest.len() > limit;
     let data: Vec<T> = rest.iter().take(limit).map(|(_, v)| (*v).clone()).collect();
-    let after = if has_more {
-        rest.get(limit.saturating_sub(1))
-            .map(|(id, _)| id.to_string())
-    } else {
-        None
-    };
+    let after = if has_more { rest.get(limit.saturating_sub(1)).map(|(id, _)| id.to_string()) } else { None };
     let after = if has_more && limit == 0 { None } else { after };
-    Page {
-        data,
-        has_more,
-        after,
-    }
+    Page { data, has_more, after }
 }
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn load_thread(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-    ) -> StoreResult<ThreadMetadata> {
+    async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata> {
         let st = self.state();
         match st.threads.get(thread_id) {
             Some(t) if t.owner == ctx.owner_id => Ok(t.meta.clone()),
@@ -175,11 +150,7 @@ impl Store for MemoryStore {
         order: Order,
     ) -> StoreResult<Page<ThreadMetadata>> {
         let st = self.state();
-        let mut mine: Vec<&ThreadRec> = st
-            .threads
-            .values()
-            .filter(|t| t.owner == ctx.owner_id)
-            .collect();
+        let mut mine: Vec<&ThreadRec> = st.threads.values().filter(|t| t.owner == ctx.owner_id).collect();
         mine.sort_by_key(|t| t.pos);
         let entries = mine.iter().map(|t| (t.meta.id.as_str(), &t.meta)).collect();
         Ok(paginate(entries, after, limit, order))
@@ -214,35 +185,17 @@ impl Store for MemoryStore {
         Ok(paginate(entries, after, limit, order))
     }
 
-    async fn add_thread_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
+    async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         self.upsert_item(ctx, thread_id, item)
     }
 
-    async fn save_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
+    async fn save_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         self.upsert_item(ctx, thread_id, item)
     }
 
-    async fn load_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<ThreadItem> {
+    async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
         let st = self.state();
-        let not_found = || StoreError::ItemNotFound {
-            thread_id: thread_id.to_string(),
-            item_id: item_id.to_string(),
-        };
+        let not_found = || StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() };
         if !st.owns(ctx, thread_id) {
             return Err(not_found());
         }
@@ -251,12 +204,7 @@ impl Store for MemoryStore {
         list.ordered.get(pos).cloned().ok_or_else(not_found)
     }
 
-    async fn delete_thread_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<()> {
+    async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
         let mut st = self.state();
         if !st.owns(ctx, thread_id) {
             return Ok(());
@@ -269,27 +217,15 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn delete_items_after(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<u64> {
+    async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
         let mut st = self.state();
-        let not_found = || StoreError::ItemNotFound {
-            thread_id: thread_id.to_string(),
-            item_id: item_id.to_string(),
-        };
+        let not_found = || StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() };
         if !st.owns(ctx, thread_id) {
             return Err(not_found());
         }
         let list = st.items.get_mut(thread_id).ok_or_else(not_found)?;
         let pos = *list.positions.get(item_id).ok_or_else(not_found)?;
-        let later: Vec<Pos> = list
-            .ordered
-            .range((pos.0, pos.1 + 1)..)
-            .map(|(p, _)| *p)
-            .collect();
+        let later: Vec<Pos> = list.ordered.range((pos.0, pos.1 + 1)..).map(|(p, _)| *p).collect();
         for p in &later {
             if let Some(item) = list.ordered.remove(p) {
                 list.positions.remove(&item.id);
@@ -298,84 +234,49 @@ impl Store for MemoryStore {
         Ok(later.len() as u64)
     }
 
-    async fn save_attachment(
-        &self,
-        ctx: &RequestContext,
-        attachment: &Attachment,
-    ) -> StoreResult<()> {
+    async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
         let mut st = self.state();
         match st.attachments.get_mut(&attachment.id) {
             Some((owner, a)) if *owner == ctx.owner_id => *a = attachment.clone(),
             Some(_) => return Err(StoreError::AttachmentNotFound(attachment.id.clone())),
             None => {
-                st.attachments.insert(
-                    attachment.id.clone(),
-                    (ctx.owner_id.clone(), attachment.clone()),
-                );
+                st.attachments.insert(attachment.id.clone(), (ctx.owner_id.clone(), attachment.clone()));
             }
         }
         Ok(())
     }
 
-    async fn load_attachment(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-    ) -> StoreResult<Attachment> {
+    async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment> {
         match self.state().attachments.get(attachment_id) {
             Some((owner, a)) if *owner == ctx.owner_id => Ok(a.clone()),
             _ => Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
         }
     }
 
-    async fn delete_attachment(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-    ) -> StoreResult<()> {
+    async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {
         let mut st = self.state();
-        if st
-            .attachments
-            .get(attachment_id)
-            .is_some_and(|(o, _)| *o == ctx.owner_id)
-        {
+        if st.attachments.get(attachment_id).is_some_and(|(o, _)| *o == ctx.owner_id) {
             st.attachments.remove(attachment_id);
         }
-        if st
-            .attachment_data
-            .get(attachment_id)
-            .is_some_and(|(o, _)| *o == ctx.owner_id)
-        {
+        if st.attachment_data.get(attachment_id).is_some_and(|(o, _)| *o == ctx.owner_id) {
             st.attachment_data.remove(attachment_id);
         }
         Ok(())
     }
 
-    async fn save_attachment_data(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-        data: &[u8],
-    ) -> StoreResult<()> {
+    async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
         let mut st = self.state();
         match st.attachment_data.get_mut(attachment_id) {
             Some((owner, bytes)) if *owner == ctx.owner_id => *bytes = data.to_vec(),
             Some(_) => return Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
             None => {
-                st.attachment_data.insert(
-                    attachment_id.to_string(),
-                    (ctx.owner_id.clone(), data.to_vec()),
-                );
+                st.attachment_data.insert(attachment_id.to_string(), (ctx.owner_id.clone(), data.to_vec()));
             }
         }
         Ok(())
     }
 
-    async fn load_attachment_data(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-    ) -> StoreResult<Option<Vec<u8>>> {
+    async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>> {
         match self.state().attachment_data.get(attachment_id) {
             Some((owner, bytes)) if *owner == ctx.owner_id => Ok(Some(bytes.clone())),
             _ => Ok(None),
@@ -383,11 +284,7 @@ impl Store for MemoryStore {
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
-        Ok(self
-            .state()
-            .kv
-            .get(&(namespace.to_string(), key.to_string()))
-            .cloned())
+        Ok(self.state().kv.get(&(namespace.to_string(), key.to_string())).cloned())
     }
 
     async fn kv_compare_and_set(
@@ -404,20 +301,12 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         let version = current.unwrap_or(0) + 1;
-        st.kv.insert(
-            k,
-            Versioned {
-                value: value.clone(),
-                version,
-            },
-        );
+        st.kv.insert(k, Versioned { value: value.clone(), version });
         Ok(true)
     }
 
     async fn kv_delete(&self, namespace: &str, key: &str) -> StoreResult<()> {
-        self.state()
-            .kv
-            .remove(&(namespace.to_string(), key.to_string()));
+        self.state().kv.remove(&(namespace.to_string(), key.to_string()));
         Ok(())
     }
 

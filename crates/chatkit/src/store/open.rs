@@ -68,51 +68,27 @@ mod tests {
     fn parses_sqlite_urls() {
         use std::path::PathBuf;
         let file = |p: &str| Some(SqliteLocation::File(PathBuf::from(p)));
-        assert_eq!(
-            SqliteLocation::from_url("sqlite://data/chatkit.db"),
-            file("data/chatkit.db")
-        );
-        assert_eq!(
-            SqliteLocation::from_url("sqlite:///tmp/x.db"),
-            file("/tmp/x.db")
-        );
-        assert_eq!(
-            SqliteLocation::from_url("sqlite:x.db?mode=rwc"),
-            file("x.db")
-        );
-        assert_eq!(
-            SqliteLocation::from_url("sqlite::memory:"),
-            Some(SqliteLocation::Memory)
-        );
-        assert_eq!(
-            SqliteLocation::from_url("sqlite://:memory:"),
-            Some(SqliteLocation::Memory)
-        );
+        assert_eq!(SqliteLocation::from_url("sqlite://data/chatkit.db"), file("data/chatkit.db"));
+        assert_eq!(SqliteLocation::from_url("sqlite:///tmp/x.db"), file("/tmp/x.db"));
+        assert_eq!(SqliteLocation::from_url("sqlite:x.db?mode=rwc"), file("x.db"));
+        assert_eq!(SqliteLocation::from_url("sqlite::memory:"), Some(SqliteLocation::Memory));
+        assert_eq!(SqliteLocation::from_url("sqlite://:memory:"), Some(SqliteLocation::Memory));
         assert_eq!(SqliteLocation::from_url("postgres://x"), None);
     }
 
     #[tokio::test]
     async fn rejects_unknown_schemes_with_the_list() {
-        let err = open_store("mysql://root:secret@db/x", StoreOptions::default())
-            .await
-            .err();
+        let err = open_store("mysql://root:secret@db/x", StoreOptions::default()).await.err();
         let msg = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            msg.contains("unsupported database URL scheme `mysql`"),
-            "{msg}"
-        );
+        assert!(msg.contains("unsupported database URL scheme `mysql`"), "{msg}");
         assert!(!msg.contains("secret"), "{msg}");
     }
 
     #[tokio::test]
     async fn opens_memory_and_sqlite_memory() {
-        let m = open_store("memory://", StoreOptions::default())
-            .await
-            .map(|s| s.describe());
+        let m = open_store("memory://", StoreOptions::default()).await.map(|s| s.describe());
         assert_eq!(m.ok().as_deref(), Some("memory://"));
-        let s = open_store("sqlite::memory:", StoreOptions::default())
-            .await
-            .map(|s| s.describe());
+        let s = open_store("sqlite::memory:", StoreOptions::default()).await.map(|s| s.describe());
         assert_eq!(s.ok().as_deref(), Some("sqlite::memory:"));
     }
 }

@@ -26,10 +26,7 @@ const POLL_START: Duration = Duration::from_millis(2);
 const POLL_MAX: Duration = Duration::from_millis(50);
 
 /// Opens one connection, giving up after `timeout`; the error is a plain message.
-pub(super) async fn connect_once(
-    options: &PgConnectOptions,
-    timeout: Duration,
-) -> Result<PgConnection, String> {
+pub(super) async fn connect_once(options: &PgConnectOptions, timeout: Duration) -> Result<PgConnection, String> {
     match tokio::time::timeout(timeout, PgConnection::connect_with(options)).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(e.to_string()),
@@ -48,26 +45,18 @@ pub(super) struct PgLocks {
 
 impl std::fmt::Debug for PgLocks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgLocks")
-            .field("namespace", &self.namespace)
-            .finish_non_exhaustive()
+        f.debug_struct("PgLocks").field("namespace", &self.namespace).finish_non_exhaustive()
     }
 }
 
 impl PgLocks {
     /// Lock sessions connecting with `connect` (lazily); keys are namespaced by `namespace`.
-    pub(super) fn new(
-        connect: PgConnectOptions,
-        connect_timeout: Duration,
-        namespace: String,
-    ) -> Self {
+    pub(super) fn new(connect: PgConnectOptions, connect_timeout: Duration, namespace: String) -> Self {
         PgLocks {
             connect,
             connect_timeout,
             namespace,
-            sessions: (0..LOCK_SESSIONS)
-                .map(|_| tokio::sync::Mutex::new(None))
-                .collect(),
+            sessions: (0..LOCK_SESSIONS).map(|_| tokio::sync::Mutex::new(None)).collect(),
             local: LocalLocks::new(),
         }
     }
@@ -87,13 +76,7 @@ impl PgLocks {
     /// failing session was an old one (e.g. the server restarted) and `retry` is set, the call
     /// is repeated once on a fresh session: that is safe for `pg_try_advisory_lock`, since the
     /// dead session holds nothing any more.
-    async fn call(
-        &self,
-        shard: usize,
-        sql: &'static str,
-        key: i64,
-        retry: bool,
-    ) -> StoreResult<bool> {
+    async fn call(&self, shard: usize, sql: &'static str, key: i64, retry: bool) -> StoreResult<bool> {
         let Some(session) = self.sessions.get(shard) else {
             return Err(StoreError::Database(format!("no lock session {shard}")));
         };
@@ -107,17 +90,11 @@ impl PgLocks {
                 None => {
                     let conn = connect_once(&self.connect, self.connect_timeout)
                         .await
-                        .map_err(|e| {
-                            StoreError::Database(format!("thread lock: cannot connect: {e}"))
-                        })?;
+                        .map_err(|e| StoreError::Database(format!("thread lock: cannot connect: {e}")))?;
                     slot.insert(conn)
                 }
             };
-            match sqlx::query_scalar::<_, bool>(sql)
-                .bind(key)
-                .fetch_one(conn)
-                .await
-            {
+            match sqlx::query_scalar::<_, bool>(sql).bind(key).fetch_one(conn).await {
                 Ok(value) => return Ok(value),
                 Err(e) => {
                     *slot = None;
@@ -131,11 +108,7 @@ impl PgLocks {
     }
 
     /// Takes the local mutex, then polls the advisory lock until `wait` elapses.
-    pub(super) async fn acquire(
-        self: Arc<Self>,
-        thread_id: String,
-        wait: Duration,
-    ) -> StoreResult<PgThreadGuard> {
+    pub(super) async fn acquire(self: Arc<Self>, thread_id: String, wait: Duration) -> StoreResult<PgThreadGuard> {
         let deadline = Instant::now() + wait;
         let local = self.local.lock(&thread_id, wait).await?;
         let key = stable_hash(&format!("chatkit-thread:{}:{thread_id}", self.namespace));
@@ -143,12 +116,7 @@ impl PgLocks {
         let mut delay = POLL_START;
         loop {
             if self.call(shard, TRY_LOCK, key, true).await? {
-                return Ok(PgThreadGuard {
-                    locks: self.clone(),
-                    key,
-                    shard,
-                    local: Some(local),
-                });
+                return Ok(PgThreadGuard { locks: self.clone(), key, shard, local: Some(local) });
             }
             let now = Instant::now();
             if now >= deadline {
@@ -178,7 +146,9 @@ impl Drop for PgThreadGuard {
                     match locks.call(shard, UNLOCK, key, false).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!("thread lock was already released (lock session was reset)"),
-                        Err(e) => tracing::warn!(error = %e, "could not release a thread lock; its session was dropped"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not release a thread lock; its session was dropped")
+                        }
                     }
                     drop(local);
                 });

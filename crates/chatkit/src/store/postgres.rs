@@ -26,9 +26,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use super::open::StoreOptions;
 use super::pg_locks::{PgLocks, connect_once};
 use super::queries::postgres::*;
-use super::sql::{
-    POSTGRES_MIGRATIONS, db_err, decode, encode, fetch_limit, page_from_rows, stable_hash,
-};
+use super::sql::{POSTGRES_MIGRATIONS, db_err, decode, encode, fetch_limit, page_from_rows, stable_hash};
 use super::{RequestContext, Store, StoreError, StoreResult, ThreadLock, Versioned};
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
@@ -44,9 +42,8 @@ impl PostgresStore {
     /// Connects, creates the schema if one is configured, runs pending migrations (under an
     /// advisory lock) and returns the store. Errors name the server, never the password.
     pub async fn connect(url: &str, options: &StoreOptions) -> StoreResult<Self> {
-        let base = PgConnectOptions::from_str(url).map_err(|e| {
-            StoreError::Database(format!("invalid PostgreSQL URL: {}", redact_url_error(&e)))
-        })?;
+        let base = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {}", redact_url_error(&e))))?;
         let schema = match &options.schema {
             Some(s) => Some(valid_schema(s)?.to_string()),
             None => None,
@@ -68,12 +65,8 @@ impl PostgresStore {
         if let Some(s) = &schema {
             connect = connect.options([("search_path", s.as_str())]);
         }
-        let unreachable = |e: String| {
-            StoreError::Database(format!("cannot connect to PostgreSQL at {label}: {e}"))
-        };
-        let mut conn = connect_once(&connect, options.connect_timeout)
-            .await
-            .map_err(unreachable)?;
+        let unreachable = |e: String| StoreError::Database(format!("cannot connect to PostgreSQL at {label}: {e}"));
+        let mut conn = connect_once(&connect, options.connect_timeout).await.map_err(unreachable)?;
         let migrated = migrate(&mut conn, schema.as_deref()).await;
         // Closing the session also releases the migration lock if migrating failed halfway.
         let _ = conn.close().await;
@@ -102,12 +95,7 @@ impl PostgresStore {
         self.locks.close().await;
     }
 
-    async fn upsert_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
+    async fn upsert_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         let data = encode("item", item)?;
         let done = sqlx::query(UPSERT_ITEM)
             .bind(thread_id)
@@ -129,19 +117,13 @@ impl PostgresStore {
 /// sqlx's URL errors quote no URL, but be safe: drop anything that looks like `user:pass@`.
 fn redact_url_error(e: &sqlx::Error) -> String {
     let text = e.to_string();
-    if text.contains('@') {
-        "malformed URL".to_string()
-    } else {
-        text
-    }
+    if text.contains('@') { "malformed URL".to_string() } else { text }
 }
 
 /// Schema names are interpolated into `CREATE SCHEMA`, so only plain identifiers are accepted.
 fn valid_schema(s: &str) -> StoreResult<&str> {
     let mut chars = s.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if first_ok && s.len() <= 63 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(s)
     } else {
@@ -154,22 +136,13 @@ fn valid_schema(s: &str) -> StoreResult<&str> {
 /// Creates the schema and applies pending migrations while holding a session advisory lock.
 async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> StoreResult<()> {
     let err = |e| db_err("migrations", e);
-    let key = stable_hash(&format!(
-        "chatkit-migrations:{}",
-        schema.unwrap_or("public")
-    ));
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(key)
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
+    let key = stable_hash(&format!("chatkit-migrations:{}", schema.unwrap_or("public")));
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut *conn).await.map_err(err)?;
     if let Some(s) = schema {
-        sqlx::query(AssertSqlSafe(format!(
-            "CREATE SCHEMA IF NOT EXISTS \"{s}\""
-        )))
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{s}\"")))
+            .execute(&mut *conn)
+            .await
+            .map_err(err)?;
     }
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS chatkit_migrations \
@@ -178,48 +151,33 @@ async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> StoreResult<(
     .execute(&mut *conn)
     .await
     .map_err(err)?;
-    let current: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0)::BIGINT FROM chatkit_migrations")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(err)?;
+    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0)::BIGINT FROM chatkit_migrations")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(err)?;
     for m in POSTGRES_MIGRATIONS.iter().filter(|m| m.version > current) {
         let mut tx = conn.begin().await.map_err(err)?;
         sqlx::raw_sql(m.sql)
             .execute(&mut *tx)
             .await
             .map_err(|e| db_err(&format!("migration {} ({})", m.version, m.name), e))?;
-        sqlx::query(
-            "INSERT INTO chatkit_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(crate::types::Timestamp::now().micros())
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+        sqlx::query("INSERT INTO chatkit_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(crate::types::Timestamp::now().micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
         tx.commit().await.map_err(err)?;
-        tracing::info!(
-            version = m.version,
-            name = m.name,
-            "applied PostgreSQL migration"
-        );
+        tracing::info!(version = m.version, name = m.name, "applied PostgreSQL migration");
     }
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(key)
-        .execute(&mut *conn)
-        .await
-        .map_err(err)?;
+    sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut *conn).await.map_err(err)?;
     Ok(())
 }
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn load_thread(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-    ) -> StoreResult<ThreadMetadata> {
+    async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata> {
         let row: Option<String> = sqlx::query_scalar(LOAD_THREAD)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -261,20 +219,13 @@ impl Store for PostgresStore {
             (Order::Asc, true) => THREADS_ASC_AFTER,
             (Order::Desc, true) => THREADS_DESC_AFTER,
         };
-        let mut q = sqlx::query_as::<_, (String, String)>(sql)
-            .bind(&ctx.owner_id)
-            .bind(fetch_limit(limit));
+        let mut q = sqlx::query_as::<_, (String, String)>(sql).bind(&ctx.owner_id).bind(fetch_limit(limit));
         if let Some(cursor) = after {
             q = q.bind(cursor);
         }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| db_err("list threads", e))?;
-        let rows = rows
-            .into_iter()
-            .map(|(id, data)| Ok((id, decode("thread", &data)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = q.fetch_all(&self.pool).await.map_err(|e| db_err("list threads", e))?;
+        let rows =
+            rows.into_iter().map(|(id, data)| Ok((id, decode("thread", &data)?))).collect::<StoreResult<Vec<_>>>()?;
         Ok(page_from_rows(rows, limit))
     }
 
@@ -305,48 +256,26 @@ impl Store for PostgresStore {
             (Order::Asc, true) => ITEMS_ASC_AFTER,
             (Order::Desc, true) => ITEMS_DESC_AFTER,
         };
-        let mut q = sqlx::query_as::<_, (String, String)>(sql)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(fetch_limit(limit));
+        let mut q =
+            sqlx::query_as::<_, (String, String)>(sql).bind(thread_id).bind(&ctx.owner_id).bind(fetch_limit(limit));
         if let Some(cursor) = after {
             q = q.bind(cursor);
         }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| db_err("list items", e))?;
-        let rows = rows
-            .into_iter()
-            .map(|(id, data)| Ok((id, decode("item", &data)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = q.fetch_all(&self.pool).await.map_err(|e| db_err("list items", e))?;
+        let rows =
+            rows.into_iter().map(|(id, data)| Ok((id, decode("item", &data)?))).collect::<StoreResult<Vec<_>>>()?;
         Ok(page_from_rows(rows, limit))
     }
 
-    async fn add_thread_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
+    async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         self.upsert_item(ctx, thread_id, item).await
     }
 
-    async fn save_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
+    async fn save_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         self.upsert_item(ctx, thread_id, item).await
     }
 
-    async fn load_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<ThreadItem> {
+    async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
         let row: Option<String> = sqlx::query_scalar(LOAD_ITEM)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -356,19 +285,11 @@ impl Store for PostgresStore {
             .map_err(|e| db_err("load item", e))?;
         match row {
             Some(data) => decode("item", &data),
-            None => Err(StoreError::ItemNotFound {
-                thread_id: thread_id.to_string(),
-                item_id: item_id.to_string(),
-            }),
+            None => Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() }),
         }
     }
 
-    async fn delete_thread_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<()> {
+    async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
         sqlx::query(DELETE_ITEM)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -379,12 +300,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn delete_items_after(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<u64> {
+    async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
         let done = sqlx::query(DELETE_ITEMS_AFTER)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -399,11 +315,7 @@ impl Store for PostgresStore {
         Ok(done.rows_affected())
     }
 
-    async fn save_attachment(
-        &self,
-        ctx: &RequestContext,
-        attachment: &Attachment,
-    ) -> StoreResult<()> {
+    async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
         let data = encode("attachment", attachment)?;
         let done = sqlx::query(SAVE_ATTACHMENT)
             .bind(&attachment.id)
@@ -418,11 +330,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn load_attachment(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-    ) -> StoreResult<Attachment> {
+    async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment> {
         let row: Option<String> = sqlx::query_scalar(LOAD_ATTACHMENT)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -435,11 +343,7 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn delete_attachment(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-    ) -> StoreResult<()> {
+    async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {
         sqlx::query(DELETE_ATTACHMENT)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -449,12 +353,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn save_attachment_data(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-        data: &[u8],
-    ) -> StoreResult<()> {
+    async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
         let done = sqlx::query(SAVE_ATTACHMENT_DATA)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -468,11 +367,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn load_attachment_data(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-    ) -> StoreResult<Option<Vec<u8>>> {
+    async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>> {
         sqlx::query_scalar(LOAD_ATTACHMENT_DATA)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -489,10 +384,7 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| db_err("read state", e))?;
         match row {
-            Some((text, version)) => Ok(Some(Versioned {
-                value: decode("state value", &text)?,
-                version,
-            })),
+            Some((text, version)) => Ok(Some(Versioned { value: decode("state value", &text)?, version })),
             None => Ok(None),
         }
     }
@@ -507,16 +399,9 @@ impl Store for PostgresStore {
         let text = encode("state value", value)?;
         let q = match expected {
             None => sqlx::query(KV_INSERT).bind(namespace).bind(key).bind(text),
-            Some(v) => sqlx::query(KV_UPDATE)
-                .bind(namespace)
-                .bind(key)
-                .bind(text)
-                .bind(v),
+            Some(v) => sqlx::query(KV_UPDATE).bind(namespace).bind(key).bind(text).bind(v),
         };
-        let done = q
-            .execute(&self.pool)
-            .await
-            .map_err(|e| db_err("write state", e))?;
+        let done = q.execute(&self.pool).await.map_err(|e| db_err("write state", e))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -535,17 +420,12 @@ impl Store for PostgresStore {
         let task = tokio::spawn(self.locks.clone().acquire(thread_id.to_string(), wait));
         match task.await {
             Ok(guard) => Ok(ThreadLock::new(guard?)),
-            Err(e) => Err(StoreError::Database(format!(
-                "thread lock task failed: {e}"
-            ))),
+            Err(e) => Err(StoreError::Database(format!("thread lock task failed: {e}"))),
         }
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| db_err("ping", e))?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(|e| db_err("ping", e))?;
         Ok(())
     }
 

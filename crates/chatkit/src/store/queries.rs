@@ -47,20 +47,15 @@ pub(crate) mod sqlite {
 
     pub(crate) const SAVE_ATTACHMENT: &str = "INSERT INTO attachments (id, owner_id, data) VALUES (?1, ?2, ?3) \
          ON CONFLICT (id) DO UPDATE SET data = excluded.data WHERE attachments.owner_id = excluded.owner_id";
-    pub(crate) const LOAD_ATTACHMENT: &str =
-        "SELECT data FROM attachments WHERE id = ?1 AND owner_id = ?2";
-    pub(crate) const DELETE_ATTACHMENT: &str =
-        "DELETE FROM attachments WHERE id = ?1 AND owner_id = ?2";
-    pub(crate) const DELETE_ATTACHMENT_DATA: &str =
-        "DELETE FROM attachment_data WHERE id = ?1 AND owner_id = ?2";
+    pub(crate) const LOAD_ATTACHMENT: &str = "SELECT data FROM attachments WHERE id = ?1 AND owner_id = ?2";
+    pub(crate) const DELETE_ATTACHMENT: &str = "DELETE FROM attachments WHERE id = ?1 AND owner_id = ?2";
+    pub(crate) const DELETE_ATTACHMENT_DATA: &str = "DELETE FROM attachment_data WHERE id = ?1 AND owner_id = ?2";
     pub(crate) const SAVE_ATTACHMENT_DATA: &str = "INSERT INTO attachment_data (id, owner_id, bytes) VALUES (?1, ?2, ?3) \
          ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes \
          WHERE attachment_data.owner_id = excluded.owner_id";
-    pub(crate) const LOAD_ATTACHMENT_DATA: &str =
-        "SELECT bytes FROM attachment_data WHERE id = ?1 AND owner_id = ?2";
+    pub(crate) const LOAD_ATTACHMENT_DATA: &str = "SELECT bytes FROM attachment_data WHERE id = ?1 AND owner_id = ?2";
 
-    pub(crate) const KV_GET: &str =
-        "SELECT value, version FROM kv WHERE namespace = ?1 AND key = ?2";
+    pub(crate) const KV_GET: &str = "SELECT value, version FROM kv WHERE namespace = ?1 AND key = ?2";
     pub(crate) const KV_INSERT: &str = "INSERT INTO kv (namespace, key, version, value) VALUES (?1, ?2, 1, ?3) \
          ON CONFLICT (namespace, key) DO NOTHING";
     pub(crate) const KV_UPDATE: &str = "UPDATE kv SET value = ?3, version = version + 1 \
@@ -112,18 +107,15 @@ pub(crate) mod postgres {
 
     pub(crate) const SAVE_ATTACHMENT: &str = "INSERT INTO attachments (id, owner_id, data) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET data = excluded.data WHERE attachments.owner_id = excluded.owner_id";
-    pub(crate) const LOAD_ATTACHMENT: &str =
-        "SELECT data FROM attachments WHERE id = $1 AND owner_id = $2";
+    pub(crate) const LOAD_ATTACHMENT: &str = "SELECT data FROM attachments WHERE id = $1 AND owner_id = $2";
     pub(crate) const DELETE_ATTACHMENT: &str = "WITH d AS (DELETE FROM attachment_data WHERE id = $1 AND owner_id = $2) \
          DELETE FROM attachments WHERE id = $1 AND owner_id = $2";
     pub(crate) const SAVE_ATTACHMENT_DATA: &str = "INSERT INTO attachment_data (id, owner_id, bytes) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes \
          WHERE attachment_data.owner_id = excluded.owner_id";
-    pub(crate) const LOAD_ATTACHMENT_DATA: &str =
-        "SELECT bytes FROM attachment_data WHERE id = $1 AND owner_id = $2";
+    pub(crate) const LOAD_ATTACHMENT_DATA: &str = "SELECT bytes FROM attachment_data WHERE id = $1 AND owner_id = $2";
 
-    pub(crate) const KV_GET: &str =
-        "SELECT value, version FROM kv WHERE namespace = $1 AND key = $2";
+    pub(crate) const KV_GET: &str = "SELECT value, version FROM kv WHERE namespace = $1 AND key = $2";
     pub(crate) const KV_INSERT: &str = "INSERT INTO kv (namespace, key, version, value) VALUES ($1, $2, 1, $3) \
          ON CONFLICT (namespace, key) DO NOTHING";
     pub(crate) const KV_UPDATE: &str = "UPDATE kv SET value = $3, version = version + 1 \

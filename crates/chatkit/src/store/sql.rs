@@ -20,27 +20,19 @@ pub struct Migration {
 }
 
 /// SQLite migrations, in order.
-pub const SQLITE_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+pub const SQLITE_MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") }];
 
 /// PostgreSQL migrations, in order.
-pub const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+pub const POSTGRES_MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") }];
 
 /// Maps a database error to [`StoreError::Database`], naming the operation.
 ///
 /// sqlx errors never contain the connection URL, so no password can leak through here.
 pub fn db_err(op: &str, e: sqlx::Error) -> StoreError {
     match e {
-        sqlx::Error::PoolTimedOut => {
-            StoreError::Database(format!("{op}: timed out waiting for a database connection"))
-        }
+        sqlx::Error::PoolTimedOut => StoreError::Database(format!("{op}: timed out waiting for a database connection")),
         sqlx::Error::PoolClosed => StoreError::Database(format!("{op}: the store is closed")),
         other => StoreError::Database(format!("{op}: {other}")),
     }
@@ -48,8 +40,7 @@ pub fn db_err(op: &str, e: sqlx::Error) -> StoreError {
 
 /// Serializes a value to the JSON text stored in `data` columns.
 pub fn encode<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode {what}: {e}")))
 }
 
 /// Parses a stored JSON column.
@@ -59,10 +50,7 @@ pub fn decode<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreErr
 
 /// The `LIMIT` to bind: one more than asked, so `has_more` can be computed.
 pub fn fetch_limit(limit: usize) -> i64 {
-    i64::try_from(limit)
-        .unwrap_or(i64::MAX - 1)
-        .min(i64::MAX - 1)
-        + 1
+    i64::try_from(limit).unwrap_or(i64::MAX - 1).min(i64::MAX - 1) + 1
 }
 
 /// Builds a page from up to `limit + 1` `(id, value)` rows in page order.
@@ -74,11 +62,7 @@ pub fn page_from_rows<T>(rows: Vec<(String, T)>, limit: usize) -> Page<T> {
         data.push(value);
         last_id = Some(id);
     }
-    Page {
-        data,
-        has_more,
-        after: if has_more { last_id } else { None },
-    }
+    Page { data, has_more, after: if has_more { last_id } else { None } }
 }
 
 /// 64-bit FNV-1a of `s` as a signed integer: stable across builds and processes (advisory-lock keys).
@@ -97,16 +81,9 @@ mod tests {
 
     #[test]
     fn pages_from_extra_row() {
-        let rows = vec![
-            ("a".to_string(), 1),
-            ("b".to_string(), 2),
-            ("c".to_string(), 3),
-        ];
+        let rows = vec![("a".to_string(), 1), ("b".to_string(), 2), ("c".to_string(), 3)];
         let p = page_from_rows(rows.clone(), 2);
-        assert_eq!(
-            (p.data, p.has_more, p.after),
-            (vec![1, 2], true, Some("b".to_string()))
-        );
+        assert_eq!((p.data, p.has_more, p.after), (vec![1, 2], true, Some("b".to_string())));
         let p = page_from_rows(rows, 3);
         assert_eq!((p.data, p.has_more, p.after), (vec![1, 2, 3], false, None));
         assert_eq!(fetch_limit(20), 21);

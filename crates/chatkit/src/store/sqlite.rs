@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqliteConnection};
 
 use super::locks::LocalLocks;
@@ -73,16 +71,11 @@ impl SqliteStore {
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Database(format!(
-                    "cannot create folder {} for the SQLite database: {e}",
-                    parent.display()
-                ))
+                StoreError::Database(format!("cannot create folder {} for the SQLite database: {e}", parent.display()))
             })?;
         }
         let connect = base_options(options).filename(path).create_if_missing(true);
-        let open_err = |e: sqlx::Error| {
-            StoreError::Database(format!("cannot open SQLite database {shown}: {e}"))
-        };
+        let open_err = |e: sqlx::Error| StoreError::Database(format!("cannot open SQLite database {shown}: {e}"));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -90,9 +83,7 @@ impl SqliteStore {
             .connect_with(connect.clone())
             .await
             .map_err(open_err)?;
-        migrate(&writer)
-            .await
-            .map_err(|e| prefix(&format!("SQLite database {shown}"), e))?;
+        migrate(&writer).await.map_err(|e| prefix(&format!("SQLite database {shown}"), e))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.clamp(1, 16))
             .acquire_timeout(options.connect_timeout.max(options.busy_timeout))
@@ -101,12 +92,7 @@ impl SqliteStore {
             .map_err(open_err)?;
         let label = format!("sqlite://{shown}");
         tracing::debug!(database = %label, "SQLite store opened");
-        Ok(SqliteStore {
-            writer,
-            reader,
-            locks: LocalLocks::new(),
-            label,
-        })
+        Ok(SqliteStore { writer, reader, locks: LocalLocks::new(), label })
     }
 
     async fn open_memory(options: &StoreOptions) -> StoreResult<Self> {
@@ -120,9 +106,7 @@ impl SqliteStore {
             .acquire_timeout(options.connect_timeout.max(options.busy_timeout))
             .connect_with(connect)
             .await
-            .map_err(|e| {
-                StoreError::Database(format!("cannot open in-memory SQLite database: {e}"))
-            })?;
+            .map_err(|e| StoreError::Database(format!("cannot open in-memory SQLite database: {e}")))?;
         migrate(&pool).await?;
         Ok(SqliteStore {
             writer: pool.clone(),
@@ -138,12 +122,7 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    async fn upsert_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
+    async fn upsert_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         let data = encode("item", item)?;
         let done = sqlx::query(UPSERT_ITEM)
             .bind(thread_id)
@@ -195,41 +174,30 @@ async fn run_migrations(conn: &mut SqliteConnection) -> StoreResult<()> {
     .await
     .map_err(err)?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-    let current: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM chatkit_migrations")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(err)?;
+    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM chatkit_migrations")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(err)?;
     for m in SQLITE_MIGRATIONS.iter().filter(|m| m.version > current) {
         sqlx::raw_sql(m.sql)
             .execute(&mut *tx)
             .await
             .map_err(|e| db_err(&format!("migration {} ({})", m.version, m.name), e))?;
-        sqlx::query(
-            "INSERT INTO chatkit_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(crate::types::Timestamp::now().micros())
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        tracing::info!(
-            version = m.version,
-            name = m.name,
-            "applied SQLite migration"
-        );
+        sqlx::query("INSERT INTO chatkit_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(crate::types::Timestamp::now().micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tracing::info!(version = m.version, name = m.name, "applied SQLite migration");
     }
     tx.commit().await.map_err(err)
 }
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn load_thread(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-    ) -> StoreResult<ThreadMetadata> {
+    async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata> {
         let row: Option<String> = sqlx::query_scalar(LOAD_THREAD)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -271,20 +239,13 @@ impl Store for SqliteStore {
             (Order::Asc, true) => THREADS_ASC_AFTER,
             (Order::Desc, true) => THREADS_DESC_AFTER,
         };
-        let mut q = sqlx::query_as::<_, (String, String)>(sql)
-            .bind(&ctx.owner_id)
-            .bind(fetch_limit(limit));
+        let mut q = sqlx::query_as::<_, (String, String)>(sql).bind(&ctx.owner_id).bind(fetch_limit(limit));
         if let Some(cursor) = after {
             q = q.bind(cursor);
         }
-        let rows = q
-            .fetch_all(&self.reader)
-            .await
-            .map_err(|e| db_err("list threads", e))?;
-        let rows = rows
-            .into_iter()
-            .map(|(id, data)| Ok((id, decode("thread", &data)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = q.fetch_all(&self.reader).await.map_err(|e| db_err("list threads", e))?;
+        let rows =
+            rows.into_iter().map(|(id, data)| Ok((id, decode("thread", &data)?))).collect::<StoreResult<Vec<_>>>()?;
         Ok(page_from_rows(rows, limit))
     }
 
@@ -315,48 +276,26 @@ impl Store for SqliteStore {
             (Order::Asc, true) => ITEMS_ASC_AFTER,
             (Order::Desc, true) => ITEMS_DESC_AFTER,
         };
-        let mut q = sqlx::query_as::<_, (String, String)>(sql)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(fetch_limit(limit));
+        let mut q =
+            sqlx::query_as::<_, (String, String)>(sql).bind(thread_id).bind(&ctx.owner_id).bind(fetch_limit(limit));
         if let Some(cursor) = after {
             q = q.bind(cursor);
         }
-        let rows = q
-            .fetch_all(&self.reader)
-            .await
-            .map_err(|e| db_err("list items", e))?;
-        let rows = rows
-            .into_iter()
-            .map(|(id, data)| Ok((id, decode("item", &data)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = q.fetch_all(&self.reader).await.map_err(|e| db_err("list items", e))?;
+        let rows =
+            rows.into_iter().map(|(id, data)| Ok((id, decode("item", &data)?))).collect::<StoreResult<Vec<_>>>()?;
         Ok(page_from_rows(rows, limit))
     }
 
-    async fn add_thread_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
+    async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         self.upsert_item(ctx, thread_id, item).await
     }
 
-    async fn save_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item: &ThreadItem,
-    ) -> StoreResult<()> {
+    async fn save_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         self.upsert_item(ctx, thread_id, item).await
     }
 
-    async fn load_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<ThreadItem> {
+    async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
         let row: Option<String> = sqlx::query_scalar(LOAD_ITEM)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -366,19 +305,11 @@ impl Store for SqliteStore {
             .map_err(|e| db_err("load item", e))?;
         match row {
             Some(data) => decode("item", &data),
-            None => Err(StoreError::ItemNotFound {
-                thread_id: thread_id.to_string(),
-                item_id: item_id.to_string(),
-            }),
+            None => Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() }),
         }
     }
 
-    async fn delete_thread_item(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<()> {
+    async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
         sqlx::query(DELETE_ITEM)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -389,12 +320,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn delete_items_after(
-        &self,
-        ctx: &RequestContext,
-        thread_id: &str,
-        item_id: &str,
-    ) -> StoreResult<u64> {
+    async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
         let done = sqlx::query(DELETE_ITEMS_AFTER)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -409,11 +335,7 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn save_attachment(
-        &self,
-        ctx: &RequestContext,
-        attachment: &Attachment,
-    ) -> StoreResult<()> {
+    async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
         let data = encode("attachment", attachment)?;
         let done = sqlx::query(SAVE_ATTACHMENT)
             .bind(&attachment.id)
@@ -428,11 +350,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn load_attachment(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-    ) -> StoreResult<Attachment> {
+    async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment> {
         let row: Option<String> = sqlx::query_scalar(LOAD_ATTACHMENT)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -445,31 +363,17 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn delete_attachment(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-    ) -> StoreResult<()> {
+    async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {
         let err = |e| db_err("delete attachment", e);
         let mut conn = self.writer.acquire().await.map_err(err)?;
         let mut tx = conn.begin().await.map_err(err)?;
         for sql in [DELETE_ATTACHMENT, DELETE_ATTACHMENT_DATA] {
-            sqlx::query(sql)
-                .bind(attachment_id)
-                .bind(&ctx.owner_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
+            sqlx::query(sql).bind(attachment_id).bind(&ctx.owner_id).execute(&mut *tx).await.map_err(err)?;
         }
         tx.commit().await.map_err(err)
     }
 
-    async fn save_attachment_data(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-        data: &[u8],
-    ) -> StoreResult<()> {
+    async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
         let done = sqlx::query(SAVE_ATTACHMENT_DATA)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -483,11 +387,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn load_attachment_data(
-        &self,
-        ctx: &RequestContext,
-        attachment_id: &str,
-    ) -> StoreResult<Option<Vec<u8>>> {
+    async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>> {
         sqlx::query_scalar(LOAD_ATTACHMENT_DATA)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -504,10 +404,7 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| db_err("read state", e))?;
         match row {
-            Some((text, version)) => Ok(Some(Versioned {
-                value: decode("state value", &text)?,
-                version,
-            })),
+            Some((text, version)) => Ok(Some(Versioned { value: decode("state value", &text)?, version })),
             None => Ok(None),
         }
     }
@@ -522,16 +419,9 @@ impl Store for SqliteStore {
         let text = encode("state value", value)?;
         let q = match expected {
             None => sqlx::query(KV_INSERT).bind(namespace).bind(key).bind(text),
-            Some(v) => sqlx::query(KV_UPDATE)
-                .bind(namespace)
-                .bind(key)
-                .bind(text)
-                .bind(v),
+            Some(v) => sqlx::query(KV_UPDATE).bind(namespace).bind(key).bind(text).bind(v),
         };
-        let done = q
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err("write state", e))?;
+        let done = q.execute(&self.writer).await.map_err(|e| db_err("write state", e))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -550,10 +440,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(|e| db_err("ping", e))?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(|e| db_err("ping", e))?;
         Ok(())
     }
 
@@ -566,7 +453,6 @@ impl FromStr for SqliteLocation {
     type Err = StoreError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SqliteLocation::from_url(s)
-            .ok_or_else(|| StoreError::Database(format!("not a sqlite: URL: {s}")))
+        SqliteLocation::from_url(s).ok_or_else(|| StoreError::Database(format!("not a sqlite: URL: {s}")))
     }
 }

@@ -307,8 +307,7 @@ impl ChatKitRequest {
         if first.is_some_and(|b| *b != b'{') {
             return Err(RequestDecodeError::InvalidJson("the body is not a JSON object".into()));
         }
-        let env: Envelope =
-            serde_json::from_slice(body).map_err(|e| RequestDecodeError::InvalidJson(e.to_string()))?;
+        let env: Envelope = serde_json::from_slice(body).map_err(|e| RequestDecodeError::InvalidJson(e.to_string()))?;
         let kind = match env.kind {
             Some(Value::String(s)) => s,
             _ => return Err(RequestDecodeError::MissingType),

@@ -50,25 +50,14 @@ impl FakeApp {
 }
 
 /// Streams an assistant message as `added` → part added → deltas → part done → `done`.
-pub async fn stream_text(
-    sink: &EventSink,
-    words: &[&str],
-    delay: Duration,
-) -> Result<(), AppError> {
+pub async fn stream_text(sink: &EventSink, words: &[&str], delay: Duration) -> Result<(), AppError> {
     let id = ids::generate(ids::MESSAGE);
     let thread_id = sink.thread_id();
-    let item = ThreadItem::new(
-        &id,
-        &thread_id,
-        ItemKind::AssistantMessage(AssistantMessageItem::default()),
-    );
+    let item = ThreadItem::new(&id, &thread_id, ItemKind::AssistantMessage(AssistantMessageItem::default()));
     sink.send(ThreadStreamEvent::ItemAdded { item }).await?;
     sink.send(ThreadStreamEvent::ItemUpdated {
         item_id: id.clone(),
-        update: ItemUpdate::ContentPartAdded {
-            content_index: 0,
-            content: AssistantMessageContent::text(""),
-        },
+        update: ItemUpdate::ContentPartAdded { content_index: 0, content: AssistantMessageContent::text("") },
     })
     .await?;
     let mut text = String::new();
@@ -79,30 +68,21 @@ pub async fn stream_text(
         text.push_str(w);
         sink.send(ThreadStreamEvent::ItemUpdated {
             item_id: id.clone(),
-            update: ItemUpdate::TextDelta {
-                content_index: 0,
-                delta: w.to_string(),
-            },
+            update: ItemUpdate::TextDelta { content_index: 0, delta: w.to_string() },
         })
         .await?;
     }
     sink.send(ThreadStreamEvent::ItemUpdated {
         item_id: id.clone(),
-        update: ItemUpdate::ContentPartDone {
-            content_index: 0,
-            content: AssistantMessageContent::text(&text),
-        },
+        update: ItemUpdate::ContentPartDone { content_index: 0, content: AssistantMessageContent::text(&text) },
     })
     .await?;
     let done = ThreadItem::new(
         &id,
         &thread_id,
-        ItemKind::AssistantMessage(AssistantMessageItem {
-            content: vec![AssistantMessageContent::text(&text)],
-        }),
+        ItemKind::AssistantMessage(AssistantMessageItem { content: vec![AssistantMessageContent::text(&text)] }),
     );
-    sink.send(ThreadStreamEvent::ItemDone { item: done })
-        .await?;
+    sink.send(ThreadStreamEvent::ItemDone { item: done }).await?;
     Ok(())
 }
 
@@ -125,10 +105,7 @@ impl ChatKitApp for FakeApp {
         input: Option<&ThreadItem>,
         sink: &EventSink,
     ) -> Result<(), AppError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(Call::Respond(input.map(|i| i.id.clone())));
+        self.calls.lock().unwrap().push(Call::Respond(input.map(|i| i.id.clone())));
         let text = match input.map(|i| &i.kind) {
             Some(ItemKind::UserMessage(m)) => m.text(),
             _ => return stream_text(sink, &["continued"], Duration::ZERO).await,
@@ -143,10 +120,7 @@ impl ChatKitApp for FakeApp {
                 let item = ThreadItem::new(
                     ids::generate(ids::MESSAGE),
                     &thread_id,
-                    ItemKind::Widget(WidgetItem {
-                        widget: widget_json("hi"),
-                        copy_text: Some("copy".into()),
-                    }),
+                    ItemKind::Widget(WidgetItem { widget: widget_json("hi"), copy_text: Some("copy".into()) }),
                 );
                 sink.send(ThreadStreamEvent::ItemDone { item }).await?;
             }
@@ -154,16 +128,11 @@ impl ChatKitApp for FakeApp {
                 let item = ThreadItem::new(
                     "hc_1",
                     &thread_id,
-                    ItemKind::HiddenContextItem(HiddenContextItem {
-                        content: json!("secret context"),
-                    }),
+                    ItemKind::HiddenContextItem(HiddenContextItem { content: json!("secret context") }),
                 );
                 sink.send(ThreadStreamEvent::ItemDone { item }).await?;
-                sink.send(ThreadStreamEvent::ProgressUpdate {
-                    icon: Some("search".into()),
-                    text: "working".into(),
-                })
-                .await?;
+                sink.send(ThreadStreamEvent::ProgressUpdate { icon: Some("search".into()), text: "working".into() })
+                    .await?;
                 stream_text(sink, &["visible"], Duration::ZERO).await?;
             }
             "tool" => {
@@ -181,10 +150,7 @@ impl ChatKitApp for FakeApp {
                 sink.send(ThreadStreamEvent::ItemDone { item }).await?;
             }
             "fail custom" => {
-                return Err(AppError::Custom {
-                    message: "Nope!".into(),
-                    allow_retry: true,
-                });
+                return Err(AppError::Custom { message: "Nope!".into(), allow_retry: true });
             }
             "fail internal" => {
                 return Err(AppError::Internal("database password is hunter2".into()));
@@ -204,17 +170,11 @@ impl ChatKitApp for FakeApp {
                 let item = ThreadItem::new(
                     ids::generate(ids::MESSAGE),
                     &thread_id,
-                    ItemKind::Widget(WidgetItem {
-                        widget: widget_json("partial"),
-                        copy_text: None,
-                    }),
+                    ItemKind::Widget(WidgetItem { widget: widget_json("partial"), copy_text: None }),
                 );
                 if n == 0 {
                     sink.send(ThreadStreamEvent::ItemDone { item }).await?;
-                    return Err(AppError::Upstream {
-                        message: "model failed midway".into(),
-                        allow_retry: true,
-                    });
+                    return Err(AppError::Upstream { message: "model failed midway".into(), allow_retry: true });
                 }
                 stream_text(sink, &["recovered"], Duration::ZERO).await?;
             }
@@ -233,10 +193,7 @@ impl ChatKitApp for FakeApp {
         sender: Option<&ThreadItem>,
         sink: &EventSink,
     ) -> Result<(), AppError> {
-        self.calls.lock().unwrap().push(Call::Action(
-            action.kind.clone(),
-            sender.map(|s| s.id.clone()),
-        ));
+        self.calls.lock().unwrap().push(Call::Action(action.kind.clone(), sender.map(|s| s.id.clone())));
         match action.kind.as_str() {
             "update_widget" => {
                 let Some(sender) = sender else {
@@ -244,18 +201,12 @@ impl ChatKitApp for FakeApp {
                 };
                 sink.send(ThreadStreamEvent::ItemUpdated {
                     item_id: sender.id.clone(),
-                    update: ItemUpdate::WidgetRootUpdated {
-                        widget: widget_json("updated"),
-                    },
+                    update: ItemUpdate::WidgetRootUpdated { widget: widget_json("updated") },
                 })
                 .await?;
             }
             "effect" => {
-                sink.send(ThreadStreamEvent::client_effect(
-                    "confetti",
-                    action.payload.clone(),
-                ))
-                .await?;
+                sink.send(ThreadStreamEvent::client_effect("confetti", action.payload.clone())).await?;
             }
             _ => {}
         }
@@ -272,27 +223,15 @@ impl ChatKitApp for FakeApp {
         match (action.kind.as_str(), sender) {
             ("select", Some(sender)) => {
                 let mut item = sender.clone();
-                item.kind = ItemKind::Widget(WidgetItem {
-                    widget: widget_json("selected"),
-                    copy_text: None,
-                });
+                item.kind = ItemKind::Widget(WidgetItem { widget: widget_json("selected"), copy_text: None });
                 Ok(Some(item))
             }
             _ => Ok(None),
         }
     }
 
-    async fn transcribe(
-        &self,
-        audio: Vec<u8>,
-        mime_type: &str,
-        _ctx: &RequestContext,
-    ) -> Result<String, AppError> {
-        Ok(format!(
-            "{} bytes of {mime_type}: {}",
-            audio.len(),
-            String::from_utf8_lossy(&audio)
-        ))
+    async fn transcribe(&self, audio: Vec<u8>, mime_type: &str, _ctx: &RequestContext) -> Result<String, AppError> {
+        Ok(format!("{} bytes of {mime_type}: {}", audio.len(), String::from_utf8_lossy(&audio)))
     }
 
     async fn create_attachment(
@@ -301,15 +240,11 @@ impl ChatKitApp for FakeApp {
         ctx: &RequestContext,
     ) -> Result<Attachment, AppError> {
         if params.size > 1000 {
-            return Err(AppError::PayloadTooLarge(
-                "attachment is larger than 1000 bytes".into(),
-            ));
+            return Err(AppError::PayloadTooLarge("attachment is larger than 1000 bytes".into()));
         }
         let id = ids::generate(ids::ATTACHMENT);
         let kind = if params.mime_type.starts_with("image/") {
-            AttachmentKind::Image {
-                preview_url: format!("{}/preview/{id}", ctx.base_url),
-            }
+            AttachmentKind::Image { preview_url: format!("{}/preview/{id}", ctx.base_url) }
         } else {
             AttachmentKind::File
         };
@@ -328,10 +263,7 @@ impl ChatKitApp for FakeApp {
     }
 
     async fn thread_deleted(&self, thread_id: &str, _ctx: &RequestContext) -> Result<(), AppError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(Call::Deleted(thread_id.to_string()));
+        self.calls.lock().unwrap().push(Call::Deleted(thread_id.to_string()));
         Ok(())
     }
 
@@ -342,23 +274,15 @@ impl ChatKitApp for FakeApp {
         kind: FeedbackKind,
         _ctx: &RequestContext,
     ) -> Result<(), AppError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(Call::Feedback(item_ids.to_vec(), kind));
+        self.calls.lock().unwrap().push(Call::Feedback(item_ids.to_vec(), kind));
         Ok(())
     }
 }
 
 /// The stores the end-to-end scenarios run on: in-memory and a private in-memory SQLite database.
 pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
-    let sqlite = chatkit::store::open_store("sqlite::memory:", Default::default())
-        .await
-        .unwrap();
-    vec![
-        ("memory", Arc::new(MemoryStore::new()) as Arc<dyn Store>),
-        ("sqlite", sqlite),
-    ]
+    let sqlite = chatkit::store::open_store("sqlite::memory:", Default::default()).await.unwrap();
+    vec![("memory", Arc::new(MemoryStore::new()) as Arc<dyn Store>), ("sqlite", sqlite)]
 }
 
 /// A running test server.
@@ -387,40 +311,20 @@ impl TestServer {
         Self::start_on(Arc::new(MemoryStore::new()), configure).await
     }
 
-    pub async fn start_on(
-        store: Arc<dyn Store>,
-        configure: impl FnOnce(ChatKitServer) -> ChatKitServer,
-    ) -> Self {
+    pub async fn start_on(store: Arc<dyn Store>, configure: impl FnOnce(ChatKitServer) -> ChatKitServer) -> Self {
         let app = Arc::new(FakeApp::default());
-        let server = configure(ChatKitServer::new(
-            store.clone(),
-            app.clone() as Arc<dyn ChatKitApp>,
-        ));
-        let router = Router::new()
-            .route("/chatkit", post(handler))
-            .with_state(server.clone());
+        let server = configure(ChatKitServer::new(store.clone(), app.clone() as Arc<dyn ChatKitApp>));
+        let router = Router::new().route("/chatkit", post(handler)).with_state(server.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
-        TestServer {
-            url: format!("http://{addr}/chatkit"),
-            store,
-            app,
-            server,
-            client: reqwest::Client::new(),
-        }
+        TestServer { url: format!("http://{addr}/chatkit"), store, app, server, client: reqwest::Client::new() }
     }
 
     pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        self.client.post(&self.url).header("content-type", "application/json").body(body).send().await.unwrap()
     }
 
     pub async fn post(&self, body: Value) -> reqwest::Response {
@@ -439,10 +343,7 @@ impl TestServer {
     pub async fn stream_raw(&self, body: Value) -> String {
         let res = self.post(body).await;
         assert_eq!(res.status(), 200);
-        assert_eq!(
-            res.headers()["content-type"],
-            "text/event-stream; charset=utf-8"
-        );
+        assert_eq!(res.headers()["content-type"], "text/event-stream; charset=utf-8");
         assert_eq!(res.headers()["cache-control"], "no-cache");
         assert_eq!(res.headers()["x-accel-buffering"], "no");
         res.text().await.unwrap()
@@ -462,25 +363,12 @@ impl TestServer {
 
     /// Every stored item of a thread (hidden ones included), oldest first.
     pub async fn items(&self, thread_id: &str) -> Vec<ThreadItem> {
-        self.store
-            .load_thread_items(
-                &RequestContext::default(),
-                thread_id,
-                None,
-                1000,
-                Order::Asc,
-            )
-            .await
-            .unwrap()
-            .data
+        self.store.load_thread_items(&RequestContext::default(), thread_id, None, 1000, Order::Asc).await.unwrap().data
     }
 
     pub async fn add_item(&self, thread_id: &str, id: &str, kind: ItemKind) -> ThreadItem {
         let item = ThreadItem::new(id, thread_id, kind);
-        self.store
-            .add_thread_item(&RequestContext::default(), thread_id, &item)
-            .await
-            .unwrap();
+        self.store.add_thread_item(&RequestContext::default(), thread_id, &item).await.unwrap();
         item
     }
 }
@@ -499,15 +387,10 @@ pub fn add_req(thread_id: &str, text: &str) -> Value {
 
 /// Splits a raw SSE body into events, asserting the exact framing of spec §1.3.
 pub fn parse_sse(raw: &str) -> Vec<Value> {
-    assert!(
-        raw.ends_with("\n\n") || raw.is_empty(),
-        "body must end with a blank line: {raw:?}"
-    );
+    assert!(raw.ends_with("\n\n") || raw.is_empty(), "body must end with a blank line: {raw:?}");
     raw.split_terminator("\n\n")
         .map(|frame| {
-            let json = frame
-                .strip_prefix("data: ")
-                .unwrap_or_else(|| panic!("frame without `data: `: {frame:?}"));
+            let json = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("frame without `data: `: {frame:?}"));
             assert!(!json.contains('\n'), "multi-line frame: {frame:?}");
             serde_json::from_str(json).unwrap()
         })
@@ -515,10 +398,7 @@ pub fn parse_sse(raw: &str) -> Vec<Value> {
 }
 
 pub fn types(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect()
+    events.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
 }
 
 /// Replaces generated ids (`thr_`, `msg_`, `tc_`, `atc_`, `shcx_` + 16 hex) by `<prefix>_<n>` in order of
@@ -536,10 +416,7 @@ pub fn normalize(raw: &str) -> String {
             let end = start + raw[start..].find('"').unwrap();
             let ts = &raw[start..end];
             assert_eq!(ts.len(), 27, "timestamp {ts} is not RFC 3339 with micros");
-            assert!(
-                ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
-                "timestamp {ts}"
-            );
+            assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "timestamp {ts}");
             out.push_str("\"created_at\":\"<ts>\"");
             i = end + 1;
             continue;
@@ -549,10 +426,7 @@ pub fn normalize(raw: &str) -> String {
             let tail = &raw[i..];
             if boundary && tail.starts_with(prefix) && tail[prefix.len()..].starts_with('_') {
                 let hex_start = prefix.len() + 1;
-                let hex: String = tail[hex_start..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_hexdigit())
-                    .collect();
+                let hex: String = tail[hex_start..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
                 if hex.len() == 16 {
                     let id = &tail[..hex_start + 16];
                     let replacement = seen

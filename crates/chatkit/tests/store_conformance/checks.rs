@@ -4,16 +4,13 @@ use std::sync::Arc;
 
 use chatkit::store::{RequestContext, Store, StoreError};
 use chatkit::types::{
-    Attachment, AttachmentKind, HiddenContextItem, ItemKind, Order, Page, ThreadItem,
-    ThreadMetadata, Timestamp, UserMessageContent, UserMessageItem,
+    Attachment, AttachmentKind, HiddenContextItem, ItemKind, Order, Page, ThreadItem, ThreadMetadata, Timestamp,
+    UserMessageContent, UserMessageItem,
 };
 use serde_json::json;
 
 pub fn ctx(owner: &str) -> RequestContext {
-    RequestContext {
-        owner_id: owner.into(),
-        base_url: "http://localhost:8000".into(),
-    }
+    RequestContext { owner_id: owner.into(), base_url: "http://localhost:8000".into() }
 }
 
 pub fn ts(micros: i64) -> Timestamp {
@@ -33,24 +30,12 @@ pub fn msg(thread_id: &str, id: &str, micros: i64, text: &str) -> ThreadItem {
         quoted_text: None,
         inference_options: Default::default(),
     });
-    ThreadItem {
-        id: id.into(),
-        thread_id: thread_id.into(),
-        created_at: ts(micros),
-        kind,
-    }
+    ThreadItem { id: id.into(), thread_id: thread_id.into(), created_at: ts(micros), kind }
 }
 
 pub fn hidden(thread_id: &str, id: &str, micros: i64) -> ThreadItem {
-    let kind = ItemKind::HiddenContextItem(HiddenContextItem {
-        content: json!("secret context"),
-    });
-    ThreadItem {
-        id: id.into(),
-        thread_id: thread_id.into(),
-        created_at: ts(micros),
-        kind,
-    }
+    let kind = ItemKind::HiddenContextItem(HiddenContextItem { content: json!("secret context") });
+    ThreadItem { id: id.into(), thread_id: thread_id.into(), created_at: ts(micros), kind }
 }
 
 pub fn text_of(item: &ThreadItem) -> String {
@@ -85,20 +70,14 @@ pub async fn walk_items(
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = store
-            .load_thread_items(c, thread, after.as_deref(), limit, order)
-            .await
-            .unwrap();
+        let page = store.load_thread_items(c, thread, after.as_deref(), limit, order).await.unwrap();
         assert!(page.data.len() <= limit);
         out.extend(item_ids(&page));
         if !page.has_more {
             assert_eq!(page.after, None);
             return out;
         }
-        assert_eq!(
-            page.after.as_deref(),
-            page.data.last().map(|i| i.id.as_str())
-        );
+        assert_eq!(page.after.as_deref(), page.data.last().map(|i| i.id.as_str()));
         after = page.after;
     }
 }
@@ -111,87 +90,34 @@ pub async fn thread_crud_and_owner_isolation(store: Arc<dyn Store>) {
     assert_eq!(store.load_thread(&alice, "thr_a").await.unwrap(), t);
 
     // Another owner sees nothing and cannot overwrite or delete it.
-    assert!(
-        matches!(store.load_thread(&bob, "thr_a").await, Err(StoreError::ThreadNotFound(id)) if id == "thr_a")
-    );
+    assert!(matches!(store.load_thread(&bob, "thr_a").await, Err(StoreError::ThreadNotFound(id)) if id == "thr_a"));
     let mut stolen = t.clone();
     stolen.title = Some("bob was here".into());
+    assert!(matches!(store.save_thread(&bob, &stolen).await, Err(StoreError::ThreadNotFound(_))));
+    assert!(matches!(store.delete_thread(&bob, "thr_a").await, Err(StoreError::ThreadNotFound(_))));
+    assert!(store.load_threads(&bob, 10, None, Order::Desc).await.unwrap().data.is_empty());
     assert!(matches!(
-        store.save_thread(&bob, &stolen).await,
-        Err(StoreError::ThreadNotFound(_))
-    ));
-    assert!(matches!(
-        store.delete_thread(&bob, "thr_a").await,
-        Err(StoreError::ThreadNotFound(_))
-    ));
-    assert!(
-        store
-            .load_threads(&bob, 10, None, Order::Desc)
-            .await
-            .unwrap()
-            .data
-            .is_empty()
-    );
-    assert!(matches!(
-        store
-            .add_thread_item(&bob, "thr_a", &msg("thr_a", "m1", 1, "x"))
-            .await,
+        store.add_thread_item(&bob, "thr_a", &msg("thr_a", "m1", 1, "x")).await,
         Err(StoreError::ThreadNotFound(_))
     ));
 
     // Update keeps one row.
     t.title = Some("Renamed".into());
     store.save_thread(&alice, &t).await.unwrap();
-    assert_eq!(
-        store
-            .load_thread(&alice, "thr_a")
-            .await
-            .unwrap()
-            .title
-            .as_deref(),
-        Some("Renamed")
-    );
-    let page = store
-        .load_threads(&alice, 10, None, Order::Desc)
-        .await
-        .unwrap();
-    assert_eq!(
-        (page.data.len(), page.has_more, page.after),
-        (1, false, None)
-    );
+    assert_eq!(store.load_thread(&alice, "thr_a").await.unwrap().title.as_deref(), Some("Renamed"));
+    let page = store.load_threads(&alice, 10, None, Order::Desc).await.unwrap();
+    assert_eq!((page.data.len(), page.has_more, page.after), (1, false, None));
 
     // Items of alice's thread are invisible to bob.
-    store
-        .add_thread_item(&alice, "thr_a", &msg("thr_a", "m1", 1, "hi"))
-        .await
-        .unwrap();
-    assert!(
-        store
-            .load_thread_items(&bob, "thr_a", None, 10, Order::Asc)
-            .await
-            .unwrap()
-            .data
-            .is_empty()
-    );
-    assert!(matches!(
-        store.load_item(&bob, "thr_a", "m1").await,
-        Err(StoreError::ItemNotFound { .. })
-    ));
+    store.add_thread_item(&alice, "thr_a", &msg("thr_a", "m1", 1, "hi")).await.unwrap();
+    assert!(store.load_thread_items(&bob, "thr_a", None, 10, Order::Asc).await.unwrap().data.is_empty());
+    assert!(matches!(store.load_item(&bob, "thr_a", "m1").await, Err(StoreError::ItemNotFound { .. })));
     store.delete_thread_item(&bob, "thr_a", "m1").await.unwrap();
-    assert_eq!(
-        store.load_item(&alice, "thr_a", "m1").await.unwrap().id,
-        "m1"
-    );
+    assert_eq!(store.load_item(&alice, "thr_a", "m1").await.unwrap().id, "m1");
 
     store.delete_thread(&alice, "thr_a").await.unwrap();
-    assert!(matches!(
-        store.load_thread(&alice, "thr_a").await,
-        Err(StoreError::ThreadNotFound(_))
-    ));
-    assert!(matches!(
-        store.delete_thread(&alice, "thr_a").await,
-        Err(StoreError::ThreadNotFound(_))
-    ));
+    assert!(matches!(store.load_thread(&alice, "thr_a").await, Err(StoreError::ThreadNotFound(_))));
+    assert!(matches!(store.delete_thread(&alice, "thr_a").await, Err(StoreError::ThreadNotFound(_))));
 }
 
 pub async fn thread_pagination(store: Arc<dyn Store>) {
@@ -200,47 +126,20 @@ pub async fn thread_pagination(store: Arc<dyn Store>) {
     for (id, at) in [("t1", 10), ("t2", 20), ("t3", 20), ("t4", 5)] {
         store.save_thread(&c, &thread(id, at)).await.unwrap();
     }
-    store
-        .save_thread(&ctx("other"), &thread("t9", 15))
-        .await
-        .unwrap();
+    store.save_thread(&ctx("other"), &thread("t9", 15)).await.unwrap();
     let all = store.load_threads(&c, 10, None, Order::Asc).await.unwrap();
     assert_eq!(thread_ids(&all), ["t4", "t1", "t2", "t3"]);
     let p1 = store.load_threads(&c, 2, None, Order::Desc).await.unwrap();
-    assert_eq!(
-        (thread_ids(&p1), p1.has_more, p1.after.as_deref()),
-        (vec!["t3".into(), "t2".into()], true, Some("t2"))
-    );
-    let p2 = store
-        .load_threads(&c, 2, Some("t2"), Order::Desc)
-        .await
-        .unwrap();
-    assert_eq!(
-        (thread_ids(&p2), p2.has_more, p2.after),
-        (vec!["t1".into(), "t4".into()], false, None)
-    );
-    let p = store
-        .load_threads(&c, 1, Some("t2"), Order::Asc)
-        .await
-        .unwrap();
-    assert_eq!(
-        (thread_ids(&p), p.has_more, p.after),
-        (vec!["t3".into()], false, None)
-    );
-    let p = store
-        .load_threads(&c, 3, Some("t4"), Order::Asc)
-        .await
-        .unwrap();
-    assert_eq!(
-        (thread_ids(&p), p.has_more),
-        (vec!["t1".into(), "t2".into(), "t3".into()], false)
-    );
+    assert_eq!((thread_ids(&p1), p1.has_more, p1.after.as_deref()), (vec!["t3".into(), "t2".into()], true, Some("t2")));
+    let p2 = store.load_threads(&c, 2, Some("t2"), Order::Desc).await.unwrap();
+    assert_eq!((thread_ids(&p2), p2.has_more, p2.after), (vec!["t1".into(), "t4".into()], false, None));
+    let p = store.load_threads(&c, 1, Some("t2"), Order::Asc).await.unwrap();
+    assert_eq!((thread_ids(&p), p.has_more, p.after), (vec!["t3".into()], false, None));
+    let p = store.load_threads(&c, 3, Some("t4"), Order::Asc).await.unwrap();
+    assert_eq!((thread_ids(&p), p.has_more), (vec!["t1".into(), "t2".into(), "t3".into()], false));
     // Unknown cursor (or another owner's thread) → empty page.
     for cursor in ["nope", "t9"] {
-        let p = store
-            .load_threads(&c, 10, Some(cursor), Order::Desc)
-            .await
-            .unwrap();
+        let p = store.load_threads(&c, 10, Some(cursor), Order::Desc).await.unwrap();
         assert_eq!((p.data.len(), p.has_more, p.after), (0, false, None));
     }
 }
@@ -263,49 +162,23 @@ pub async fn item_pagination_with_ties_and_hidden(store: Arc<dyn Store>) {
     let asc = ["e", "a", "b", "h", "d", "f"];
     let desc: Vec<&str> = asc.iter().rev().copied().collect();
     for limit in 1..=7 {
-        assert_eq!(
-            walk_items(&*store, &c, "thr", limit, Order::Asc).await,
-            asc,
-            "asc limit {limit}"
-        );
-        assert_eq!(
-            walk_items(&*store, &c, "thr", limit, Order::Desc).await,
-            desc,
-            "desc limit {limit}"
-        );
+        assert_eq!(walk_items(&*store, &c, "thr", limit, Order::Asc).await, asc, "asc limit {limit}");
+        assert_eq!(walk_items(&*store, &c, "thr", limit, Order::Desc).await, desc, "desc limit {limit}");
     }
-    let page = store
-        .load_thread_items(&c, "thr", Some("b"), 2, Order::Asc)
-        .await
-        .unwrap();
+    let page = store.load_thread_items(&c, "thr", Some("b"), 2, Order::Asc).await.unwrap();
     assert_eq!(
         (item_ids(&page), page.has_more, page.after.as_deref()),
         (vec!["h".into(), "d".into()], true, Some("d"))
     );
     assert!(page.data[0].is_hidden());
     assert_eq!(page.data[0], items[2]);
-    let page = store
-        .load_thread_items(&c, "thr", Some("h"), 10, Order::Desc)
-        .await
-        .unwrap();
+    let page = store.load_thread_items(&c, "thr", Some("h"), 10, Order::Desc).await.unwrap();
     assert_eq!(item_ids(&page), ["b", "a", "e"]);
-    let page = store
-        .load_thread_items(&c, "thr", None, 6, Order::Asc)
-        .await
-        .unwrap();
-    assert_eq!(
-        (page.data.len(), page.has_more, page.after),
-        (6, false, None)
-    );
-    let page = store
-        .load_thread_items(&c, "thr", Some("zzz"), 6, Order::Asc)
-        .await
-        .unwrap();
+    let page = store.load_thread_items(&c, "thr", None, 6, Order::Asc).await.unwrap();
+    assert_eq!((page.data.len(), page.has_more, page.after), (6, false, None));
+    let page = store.load_thread_items(&c, "thr", Some("zzz"), 6, Order::Asc).await.unwrap();
     assert_eq!((page.data.len(), page.has_more), (0, false));
-    let page = store
-        .load_thread_items(&c, "no_such_thread", None, 6, Order::Asc)
-        .await
-        .unwrap();
+    let page = store.load_thread_items(&c, "no_such_thread", None, 6, Order::Asc).await.unwrap();
     assert_eq!((page.data.len(), page.has_more), (0, false));
 }
 
@@ -313,54 +186,24 @@ pub async fn upsert_keeps_position(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     store.save_thread(&c, &thread("thr", 0)).await.unwrap();
     for (id, at) in [("a", 1), ("b", 2), ("c", 3)] {
-        store
-            .add_thread_item(&c, "thr", &msg("thr", id, at, id))
-            .await
-            .unwrap();
+        store.add_thread_item(&c, "thr", &msg("thr", id, at, id)).await.unwrap();
     }
     // Same id again via add (duplicate `done`) and save, even with a later created_at.
-    store
-        .add_thread_item(&c, "thr", &msg("thr", "a", 1, "a2"))
-        .await
-        .unwrap();
-    store
-        .save_item(&c, "thr", &msg("thr", "b", 99, "b2"))
-        .await
-        .unwrap();
-    let page = store
-        .load_thread_items(&c, "thr", None, 10, Order::Asc)
-        .await
-        .unwrap();
+    store.add_thread_item(&c, "thr", &msg("thr", "a", 1, "a2")).await.unwrap();
+    store.save_item(&c, "thr", &msg("thr", "b", 99, "b2")).await.unwrap();
+    let page = store.load_thread_items(&c, "thr", None, 10, Order::Asc).await.unwrap();
     assert_eq!(item_ids(&page), ["a", "b", "c"]);
     let texts: Vec<String> = page.data.iter().map(text_of).collect();
     assert_eq!(texts, ["a2", "b2", "c"]);
-    assert_eq!(
-        store.load_item(&c, "thr", "b").await.unwrap(),
-        msg("thr", "b", 99, "b2")
-    );
+    assert_eq!(store.load_item(&c, "thr", "b").await.unwrap(), msg("thr", "b", 99, "b2"));
     // An item id is scoped to its thread.
     store.save_thread(&c, &thread("thr2", 1)).await.unwrap();
-    store
-        .save_item(&c, "thr2", &msg("thr2", "a", 5, "other"))
-        .await
-        .unwrap();
-    assert_eq!(
-        text_of(&store.load_item(&c, "thr", "a").await.unwrap()),
-        "a2"
-    );
-    assert_eq!(
-        text_of(&store.load_item(&c, "thr2", "a").await.unwrap()),
-        "other"
-    );
+    store.save_item(&c, "thr2", &msg("thr2", "a", 5, "other")).await.unwrap();
+    assert_eq!(text_of(&store.load_item(&c, "thr", "a").await.unwrap()), "a2");
+    assert_eq!(text_of(&store.load_item(&c, "thr2", "a").await.unwrap()), "other");
     // Saving into a missing thread fails clearly.
-    let err = store
-        .save_item(&c, "missing", &msg("missing", "x", 1, "x"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::ThreadNotFound(ref t) if t == "missing"),
-        "{err:?}"
-    );
+    let err = store.save_item(&c, "missing", &msg("missing", "x", 1, "x")).await.unwrap_err();
+    assert!(matches!(err, StoreError::ThreadNotFound(ref t) if t == "missing"), "{err:?}");
 }
 
 pub async fn delete_thread_cascades(store: Arc<dyn Store>) {
@@ -368,86 +211,35 @@ pub async fn delete_thread_cascades(store: Arc<dyn Store>) {
     for t in ["keep", "gone"] {
         store.save_thread(&c, &thread(t, 0)).await.unwrap();
         for i in 0..3 {
-            store
-                .add_thread_item(&c, t, &msg(t, &format!("{t}_{i}"), i, "x"))
-                .await
-                .unwrap();
+            store.add_thread_item(&c, t, &msg(t, &format!("{t}_{i}"), i, "x")).await.unwrap();
         }
     }
     store.delete_thread(&c, "gone").await.unwrap();
-    assert!(
-        store
-            .load_thread_items(&c, "gone", None, 10, Order::Asc)
-            .await
-            .unwrap()
-            .data
-            .is_empty()
-    );
-    assert!(matches!(
-        store.load_item(&c, "gone", "gone_0").await,
-        Err(StoreError::ItemNotFound { .. })
-    ));
-    assert_eq!(
-        store
-            .load_thread_items(&c, "keep", None, 10, Order::Asc)
-            .await
-            .unwrap()
-            .data
-            .len(),
-        3
-    );
+    assert!(store.load_thread_items(&c, "gone", None, 10, Order::Asc).await.unwrap().data.is_empty());
+    assert!(matches!(store.load_item(&c, "gone", "gone_0").await, Err(StoreError::ItemNotFound { .. })));
+    assert_eq!(store.load_thread_items(&c, "keep", None, 10, Order::Asc).await.unwrap().data.len(), 3);
     // Recreating the thread starts empty.
     store.save_thread(&c, &thread("gone", 0)).await.unwrap();
-    assert!(
-        store
-            .load_thread_items(&c, "gone", None, 10, Order::Asc)
-            .await
-            .unwrap()
-            .data
-            .is_empty()
-    );
+    assert!(store.load_thread_items(&c, "gone", None, 10, Order::Asc).await.unwrap().data.is_empty());
 }
 
 pub async fn delete_items(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     store.save_thread(&c, &thread("thr", 0)).await.unwrap();
     for (id, at) in [("u1", 1), ("a1", 2), ("h1", 2), ("u2", 3), ("a2", 4)] {
-        store
-            .add_thread_item(&c, "thr", &msg("thr", id, at, id))
-            .await
-            .unwrap();
+        store.add_thread_item(&c, "thr", &msg("thr", id, at, id)).await.unwrap();
     }
     store.delete_thread_item(&c, "thr", "a2").await.unwrap();
     store.delete_thread_item(&c, "thr", "a2").await.unwrap(); // absent: no error
-    assert!(matches!(
-        store.load_item(&c, "thr", "a2").await,
-        Err(StoreError::ItemNotFound { .. })
-    ));
+    assert!(matches!(store.load_item(&c, "thr", "a2").await, Err(StoreError::ItemNotFound { .. })));
     assert_eq!(store.delete_items_after(&c, "thr", "a1").await.unwrap(), 2);
-    assert_eq!(
-        walk_items(&*store, &c, "thr", 10, Order::Asc).await,
-        ["u1", "a1"]
-    );
+    assert_eq!(walk_items(&*store, &c, "thr", 10, Order::Asc).await, ["u1", "a1"]);
     assert_eq!(store.delete_items_after(&c, "thr", "a1").await.unwrap(), 0);
-    let err = store
-        .delete_items_after(&c, "thr", "nope")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::ItemNotFound { ref item_id, .. } if item_id == "nope"),
-        "{err:?}"
-    );
+    let err = store.delete_items_after(&c, "thr", "nope").await.unwrap_err();
+    assert!(matches!(err, StoreError::ItemNotFound { ref item_id, .. } if item_id == "nope"), "{err:?}");
     assert_eq!(store.delete_items_after(&c, "thr", "u1").await.unwrap(), 1);
-    assert_eq!(
-        walk_items(&*store, &c, "thr", 10, Order::Desc).await,
-        ["u1"]
-    );
-    assert!(
-        store
-            .delete_items_after(&ctx("bob"), "thr", "u1")
-            .await
-            .is_err()
-    );
+    assert_eq!(walk_items(&*store, &c, "thr", 10, Order::Desc).await, ["u1"]);
+    assert!(store.delete_items_after(&ctx("bob"), "thr", "u1").await.is_err());
 }
 
 fn attachment(id: &str, thread_id: Option<&str>) -> Attachment {
@@ -457,84 +249,31 @@ fn attachment(id: &str, thread_id: Option<&str>) -> Attachment {
         mime_type: "image/png".into(),
         upload_descriptor: None,
         thread_id: thread_id.map(Into::into),
-        kind: AttachmentKind::Image {
-            preview_url: "http://localhost:8000/preview/x".into(),
-        },
+        kind: AttachmentKind::Image { preview_url: "http://localhost:8000/preview/x".into() },
     }
 }
 
 pub async fn attachments(store: Arc<dyn Store>) {
     let (c, bob) = (ctx("anonymous"), ctx("bob"));
-    assert!(matches!(
-        store.load_attachment(&c, "atc_1").await,
-        Err(StoreError::AttachmentNotFound(_))
-    ));
-    store
-        .save_attachment(&c, &attachment("atc_1", None))
-        .await
-        .unwrap();
+    assert!(matches!(store.load_attachment(&c, "atc_1").await, Err(StoreError::AttachmentNotFound(_))));
+    store.save_attachment(&c, &attachment("atc_1", None)).await.unwrap();
     assert_eq!(store.load_attachment_data(&c, "atc_1").await.unwrap(), None);
-    store
-        .save_attachment(&c, &attachment("atc_1", Some("thr")))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.load_attachment(&c, "atc_1").await.unwrap(),
-        attachment("atc_1", Some("thr"))
-    );
+    store.save_attachment(&c, &attachment("atc_1", Some("thr"))).await.unwrap();
+    assert_eq!(store.load_attachment(&c, "atc_1").await.unwrap(), attachment("atc_1", Some("thr")));
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    store
-        .save_attachment_data(&c, "atc_1", &bytes)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .load_attachment_data(&c, "atc_1")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&bytes[..])
-    );
-    store
-        .save_attachment_data(&c, "atc_1", b"v2")
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .load_attachment_data(&c, "atc_1")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"v2"[..])
-    );
+    store.save_attachment_data(&c, "atc_1", &bytes).await.unwrap();
+    assert_eq!(store.load_attachment_data(&c, "atc_1").await.unwrap().as_deref(), Some(&bytes[..]));
+    store.save_attachment_data(&c, "atc_1", b"v2").await.unwrap();
+    assert_eq!(store.load_attachment_data(&c, "atc_1").await.unwrap().as_deref(), Some(&b"v2"[..]));
     // Other owners see nothing and cannot overwrite.
-    assert!(matches!(
-        store.load_attachment(&bob, "atc_1").await,
-        Err(StoreError::AttachmentNotFound(_))
-    ));
-    assert_eq!(
-        store.load_attachment_data(&bob, "atc_1").await.unwrap(),
-        None
-    );
-    assert!(
-        store
-            .save_attachment(&bob, &attachment("atc_1", None))
-            .await
-            .is_err()
-    );
-    assert!(
-        store
-            .save_attachment_data(&bob, "atc_1", b"evil")
-            .await
-            .is_err()
-    );
+    assert!(matches!(store.load_attachment(&bob, "atc_1").await, Err(StoreError::AttachmentNotFound(_))));
+    assert_eq!(store.load_attachment_data(&bob, "atc_1").await.unwrap(), None);
+    assert!(store.save_attachment(&bob, &attachment("atc_1", None)).await.is_err());
+    assert!(store.save_attachment_data(&bob, "atc_1", b"evil").await.is_err());
     store.delete_attachment(&bob, "atc_1").await.unwrap();
     assert!(store.load_attachment(&c, "atc_1").await.is_ok());
     store.delete_attachment(&c, "atc_1").await.unwrap();
-    assert!(matches!(
-        store.load_attachment(&c, "atc_1").await,
-        Err(StoreError::AttachmentNotFound(_))
-    ));
+    assert!(matches!(store.load_attachment(&c, "atc_1").await, Err(StoreError::AttachmentNotFound(_))));
     assert_eq!(store.load_attachment_data(&c, "atc_1").await.unwrap(), None);
     store.delete_attachment(&c, "atc_1").await.unwrap();
 }

@@ -13,62 +13,20 @@ use super::checks::{ctx, msg, text_of, thread, walk_items};
 
 pub async fn kv_compare_and_set(store: Arc<dyn Store>) {
     assert_eq!(store.kv_get("airline", "thr_1").await.unwrap(), None);
-    assert!(
-        !store
-            .kv_compare_and_set("airline", "thr_1", Some(1), &json!({"a": 1}))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .kv_compare_and_set("airline", "thr_1", None, &json!({"a": 1}))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .kv_compare_and_set("airline", "thr_1", None, &json!({"a": 2}))
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.kv_get("airline", "thr_1").await.unwrap(),
-        Some(Versioned {
-            value: json!({"a": 1}),
-            version: 1
-        })
-    );
-    assert!(
-        store
-            .kv_compare_and_set("airline", "thr_1", Some(1), &json!({"a": 3}))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .kv_compare_and_set("airline", "thr_1", Some(1), &json!({"a": 4}))
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.kv_get("airline", "thr_1").await.unwrap(),
-        Some(Versioned {
-            value: json!({"a": 3}),
-            version: 2
-        })
-    );
+    assert!(!store.kv_compare_and_set("airline", "thr_1", Some(1), &json!({"a": 1})).await.unwrap());
+    assert!(store.kv_compare_and_set("airline", "thr_1", None, &json!({"a": 1})).await.unwrap());
+    assert!(!store.kv_compare_and_set("airline", "thr_1", None, &json!({"a": 2})).await.unwrap());
+    assert_eq!(store.kv_get("airline", "thr_1").await.unwrap(), Some(Versioned { value: json!({"a": 1}), version: 1 }));
+    assert!(store.kv_compare_and_set("airline", "thr_1", Some(1), &json!({"a": 3})).await.unwrap());
+    assert!(!store.kv_compare_and_set("airline", "thr_1", Some(1), &json!({"a": 4})).await.unwrap());
+    assert_eq!(store.kv_get("airline", "thr_1").await.unwrap(), Some(Versioned { value: json!({"a": 3}), version: 2 }));
     assert_eq!(store.kv_get("other", "thr_1").await.unwrap(), None);
     store.kv_delete("airline", "thr_1").await.unwrap();
     store.kv_delete("airline", "thr_1").await.unwrap();
     assert_eq!(store.kv_get("airline", "thr_1").await.unwrap(), None);
 
     // 20 concurrent increments with CAS retry: none lost.
-    assert!(
-        store
-            .kv_compare_and_set("n", "counter", None, &json!(0))
-            .await
-            .unwrap()
-    );
+    assert!(store.kv_compare_and_set("n", "counter", None, &json!(0)).await.unwrap());
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let s = store.clone();
@@ -76,10 +34,7 @@ pub async fn kv_compare_and_set(store: Arc<dyn Store>) {
                 loop {
                     let cur = s.kv_get("n", "counter").await.unwrap().unwrap();
                     let next = json!(cur.value.as_i64().unwrap() + 1);
-                    if s.kv_compare_and_set("n", "counter", Some(cur.version), &next)
-                        .await
-                        .unwrap()
-                    {
+                    if s.kv_compare_and_set("n", "counter", Some(cur.version), &next).await.unwrap() {
                         return;
                     }
                 }
@@ -89,13 +44,7 @@ pub async fn kv_compare_and_set(store: Arc<dyn Store>) {
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(
-        store.kv_get("n", "counter").await.unwrap(),
-        Some(Versioned {
-            value: json!(20),
-            version: 21
-        })
-    );
+    assert_eq!(store.kv_get("n", "counter").await.unwrap(), Some(Versioned { value: json!(20), version: 21 }));
 }
 
 pub async fn concurrent_appends(store: Arc<dyn Store>) {
@@ -105,9 +54,7 @@ pub async fn concurrent_appends(store: Arc<dyn Store>) {
         .map(|i| {
             let (s, c) = (store.clone(), c.clone());
             tokio::spawn(async move {
-                s.add_thread_item(&c, "thr", &msg("thr", &format!("m{i:02}"), 7, "same time"))
-                    .await
-                    .unwrap();
+                s.add_thread_item(&c, "thr", &msg("thr", &format!("m{i:02}"), 7, "same time")).await.unwrap();
             })
         })
         .collect();
@@ -131,55 +78,23 @@ pub async fn large_items(store: Arc<dyn Store>) {
     let item = msg("thr", "big", 1, &big);
     store.add_thread_item(&c, "thr", &item).await.unwrap();
     assert_eq!(store.load_item(&c, "thr", "big").await.unwrap(), item);
-    let page = store
-        .load_thread_items(&c, "thr", None, 5, Order::Desc)
-        .await
-        .unwrap();
+    let page = store.load_thread_items(&c, "thr", None, 5, Order::Desc).await.unwrap();
     assert_eq!(page.data, vec![item]);
     let bytes = vec![0xA5u8; 1024 * 1024 + 3];
-    store
-        .save_attachment_data(&c, "atc_big", &bytes)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.load_attachment_data(&c, "atc_big").await.unwrap(),
-        Some(bytes)
-    );
+    store.save_attachment_data(&c, "atc_big", &bytes).await.unwrap();
+    assert_eq!(store.load_attachment_data(&c, "atc_big").await.unwrap(), Some(bytes));
 }
 
 pub async fn lock_thread(store: Arc<dyn Store>) {
-    let held = store
-        .lock_thread("thr_1", Duration::from_secs(1))
-        .await
-        .unwrap();
+    let held = store.lock_thread("thr_1", Duration::from_secs(1)).await.unwrap();
     let start = Instant::now();
-    let err = store
-        .lock_thread("thr_1", Duration::from_millis(150))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::LockTimeout(ref t) if t == "thr_1"),
-        "{err:?}"
-    );
-    assert!(
-        start.elapsed() >= Duration::from_millis(140),
-        "{:?}",
-        start.elapsed()
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        start.elapsed()
-    );
-    let other = store
-        .lock_thread("thr_2", Duration::from_millis(500))
-        .await
-        .unwrap();
+    let err = store.lock_thread("thr_1", Duration::from_millis(150)).await.unwrap_err();
+    assert!(matches!(err, StoreError::LockTimeout(ref t) if t == "thr_1"), "{err:?}");
+    assert!(start.elapsed() >= Duration::from_millis(140), "{:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    let other = store.lock_thread("thr_2", Duration::from_millis(500)).await.unwrap();
     drop(held);
-    let again = store
-        .lock_thread("thr_1", Duration::from_secs(2))
-        .await
-        .unwrap();
+    let again = store.lock_thread("thr_1", Duration::from_secs(2)).await.unwrap();
     drop((again, other));
 
     // Mutual exclusion among 10 contenders.
@@ -189,10 +104,7 @@ pub async fn lock_thread(store: Arc<dyn Store>) {
         .map(|_| {
             let (s, busy, done) = (store.clone(), busy.clone(), done.clone());
             tokio::spawn(async move {
-                let _g = s
-                    .lock_thread("thr_x", Duration::from_secs(10))
-                    .await
-                    .unwrap();
+                let _g = s.lock_thread("thr_x", Duration::from_secs(10)).await.unwrap();
                 assert!(!busy.swap(true, Ordering::SeqCst), "two holders at once");
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 busy.store(false, Ordering::SeqCst);
@@ -206,21 +118,11 @@ pub async fn lock_thread(store: Arc<dyn Store>) {
     assert_eq!(done.load(Ordering::SeqCst), 10);
 
     // A cancelled waiter leaves nothing behind.
-    let held = store
-        .lock_thread("thr_c", Duration::from_secs(1))
-        .await
-        .unwrap();
+    let held = store.lock_thread("thr_c", Duration::from_secs(1)).await.unwrap();
     let waiter = store.lock_thread("thr_c", Duration::from_secs(10));
-    assert!(
-        tokio::time::timeout(Duration::from_millis(50), waiter)
-            .await
-            .is_err()
-    );
+    assert!(tokio::time::timeout(Duration::from_millis(50), waiter).await.is_err());
     drop(held);
-    let g = store
-        .lock_thread("thr_c", Duration::from_secs(2))
-        .await
-        .unwrap();
+    let g = store.lock_thread("thr_c", Duration::from_secs(2)).await.unwrap();
     drop(g);
 }
 
@@ -247,10 +149,7 @@ pub async fn randomized_sequence(store: Arc<dyn Store>) {
         let op = rng.below(10);
         if op < 5 || model.is_empty() {
             let (id, at) = (format!("i{step}"), rng.below(4) as i64);
-            store
-                .add_thread_item(&c, "thr", &msg("thr", &id, at, &id))
-                .await
-                .unwrap();
+            store.add_thread_item(&c, "thr", &msg("thr", &id, at, &id)).await.unwrap();
             model.push((at, step, id.clone(), id));
         } else if op < 7 {
             let k = rng.below(model.len() as u64) as usize;
@@ -264,31 +163,21 @@ pub async fn randomized_sequence(store: Arc<dyn Store>) {
             store.delete_thread_item(&c, "thr", &id).await.unwrap();
         } else {
             let k = rng.below(model.len() as u64) as usize;
-            let n = store
-                .delete_items_after(&c, "thr", &model[k].2)
-                .await
-                .unwrap();
+            let n = store.delete_items_after(&c, "thr", &model[k].2).await.unwrap();
             assert_eq!(n as usize, model.len() - k - 1);
             model.truncate(k + 1);
         }
         model.sort();
         let expected: Vec<String> = model.iter().map(|e| e.2.clone()).collect();
         let limit = 1 + rng.below(6) as usize;
-        let order = if rng.below(2) == 0 {
-            Order::Asc
-        } else {
-            Order::Desc
-        };
+        let order = if rng.below(2) == 0 { Order::Asc } else { Order::Desc };
         let mut got = walk_items(&*store, &c, "thr", limit, order).await;
         if order == Order::Desc {
             got.reverse();
         }
         assert_eq!(got, expected, "step {step} limit {limit} {order:?}");
     }
-    let page = store
-        .load_thread_items(&c, "thr", None, 1000, Order::Asc)
-        .await
-        .unwrap();
+    let page = store.load_thread_items(&c, "thr", None, 1000, Order::Asc).await.unwrap();
     let texts: Vec<String> = page.data.iter().map(text_of).collect();
     assert_eq!(texts, model.iter().map(|e| e.3.clone()).collect::<Vec<_>>());
 }

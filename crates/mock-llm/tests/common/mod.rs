@@ -29,10 +29,7 @@ pub fn parse_sse(body: &str) -> Vec<Frame> {
                     panic!("unexpected SSE line {line:?}");
                 }
             }
-            Frame {
-                event,
-                data: serde_json::from_str(&data).unwrap(),
-            }
+            Frame { event, data: serde_json::from_str(&data).unwrap() }
         })
         .collect()
 }
@@ -56,10 +53,7 @@ pub fn client() -> reqwest::Client {
 
 /// The `type` of each frame's data.
 pub fn types(frames: &[Frame]) -> Vec<String> {
-    frames
-        .iter()
-        .map(|f| f.data["type"].as_str().unwrap_or("").to_owned())
-        .collect()
+    frames.iter().map(|f| f.data["type"].as_str().unwrap_or("").to_owned()).collect()
 }
 
 /// A user message input item.

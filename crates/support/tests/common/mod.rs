@@ -275,3 +275,67 @@ pub fn thread_id_of(events: &[Value]) -> String {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+// --- Scenario helpers -------------------------------------------------------------------------------
+
+/// The model requests (Responses API) the mock received, oldest first.
+pub fn model_requests(mock: &MockServer) -> Vec<Value> {
+    mock.requests().into_iter().filter(|r| r.path == "/v1/responses").map(|r| r.body).collect()
+}
+
+/// The last `function_call_output` of a model request.
+pub fn last_tool_output(request: &Value) -> String {
+    let input = request["input"].as_array().unwrap();
+    let last = input.last().unwrap();
+    assert_eq!(last["type"], "function_call_output", "{last}");
+    last["output"].as_str().unwrap().to_string()
+}
+
+/// Every `input_text` of user messages in a model request.
+pub fn user_texts(request: &Value) -> Vec<String> {
+    request["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["role"] == "user")
+        .flat_map(|i| i["content"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["type"] == "input_text")
+        .map(|c| c["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// `[thread.created, user done, stream_options]`.
+pub fn create_prefix() -> Vec<String> {
+    strings(&["thread.created", "thread.item.done:user_message", "stream_options"])
+}
+
+/// `[user done, stream_options]`.
+pub fn add_prefix() -> Vec<String> {
+    strings(&["thread.item.done:user_message", "stream_options"])
+}
+
+pub fn concat(parts: &[Vec<String>]) -> Vec<String> {
+    parts.concat()
+}
+
+pub async fn setup(script: Script) -> (TempDir, MockServer, TestServer) {
+    let dir = TempDir::new("scenario");
+    let mock = mock(script).await;
+    let server = TestServer::with_mock(&dir, &mock).await;
+    (dir, mock, server)
+}
+
+/// The default demo profile as a fresh thread sees it (timestamps aside).
+pub fn assert_untouched(profile: &Value) {
+    assert_eq!(profile["segments"][0]["seat"], "14A");
+    assert_eq!(profile["segments"][1]["seat"], "15C");
+    assert_eq!(profile["segments"].as_array().unwrap().len(), 2);
+    assert_eq!(profile["bags_checked"], 0);
+    assert_eq!(profile["special_assistance"], Value::Null);
+    assert_eq!(profile["timeline"].as_array().unwrap().len(), 3);
+    assert_eq!(profile["timeline"][0]["entry"], "Added note: enjoys single-origin drip coffee.");
+}

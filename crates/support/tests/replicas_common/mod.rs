@@ -1,0 +1,399 @@
+//! Helpers of the replica tests: a PostgreSQL schema per test (created empty, dropped on drop, even
+//! after a failed assertion), real `support` processes sharing it, a small ChatKit HTTP client with
+//! SSE parsing (whole bodies, or frame by frame while a stream is still running), and item helpers.
+//!
+//! The schema is selected through the database URL alone (`?options=-c search_path=<schema>`), the
+//! way an operator would point several replicas at a non-default schema.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use mock_llm::MockServer;
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+/// The server binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_support");
+
+/// PostgreSQL used when `CHATKIT_TEST_POSTGRES_URL` is not set.
+pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL URL of the tests (shared with the store conformance suite).
+pub fn pg_url() -> String {
+    std::env::var("CHATKIT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG.to_string())
+}
+
+/// `Some(url)` when PostgreSQL accepts TCP connections; otherwise prints the skip line once.
+pub async fn pg_available() -> Option<String> {
+    static PRINTED: OnceLock<()> = OnceLock::new();
+    let url = pg_url();
+    let opts = PgConnectOptions::from_str(&url).expect("CHATKIT_TEST_POSTGRES_URL is not a PostgreSQL URL");
+    let addr = format!("{}:{}", opts.get_host(), opts.get_port());
+    let probe = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await;
+    if matches!(probe, Ok(Ok(_))) {
+        return Some(url);
+    }
+    PRINTED.get_or_init(|| {
+        // The real stderr, not the captured test output: a skip is never silent.
+        let _ = writeln!(std::io::stderr(), "skipped: no PostgreSQL at {addr}");
+    });
+    None
+}
+
+/// A fresh, empty PostgreSQL schema, dropped (with everything in it) when this value drops.
+pub struct Schema {
+    url: String,
+    /// The schema name (`ck_replicas_<12 hex>`).
+    pub name: String,
+}
+
+impl Schema {
+    /// Creates the schema; `None` (after the skip line) when PostgreSQL does not answer.
+    pub async fn create() -> Option<Schema> {
+        let url = pg_available().await?;
+        let name = format!("ck_replicas_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let mut conn = PgConnection::connect(&url).await.expect("connect to PostgreSQL");
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{name}\""))).execute(&mut conn).await.unwrap();
+        let _ = conn.close().await;
+        Some(Schema { url, name })
+    }
+
+    /// The `DATABASE_URL` of a replica: the schema as `search_path`, `app` as `application_name`.
+    pub fn database_url(&self, app: &str) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{}&application_name={app}", self.url, self.name)
+    }
+
+    /// An administrative connection (no search path: qualify names with [`Schema::name`]).
+    pub async fn admin(&self) -> PgConnection {
+        PgConnection::connect(&self.url).await.expect("connect to PostgreSQL")
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Own thread and runtime: works from inside the test's runtime, and during a panic.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&url).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
+                    let _ = sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// An empty working folder for the processes (so no `.env` is picked up), removed on drop.
+pub struct WorkDir(PathBuf);
+
+impl WorkDir {
+    /// A fresh folder under the system temp dir.
+    pub fn new() -> WorkDir {
+        let path = std::env::temp_dir().join(format!("support-replicas-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).unwrap();
+        WorkDir(path)
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Collects a child's output stream into a string in the background.
+fn collect(reader: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let out = Arc::new(Mutex::new(String::new()));
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    out
+}
+
+/// A `support` process; killed (SIGKILL) when dropped.
+pub struct Replica {
+    /// Label used in failure messages (`A`, `B`).
+    pub name: String,
+    /// `http://127.0.0.1:PORT` (known once [`Replica::ready`] returned).
+    pub base: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// The `support` command with a clean environment and `env` on top, run in `cwd`.
+pub fn command(cwd: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env("RUST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+impl Replica {
+    /// Spawns a replica on `database_url` answering with the mock model, on a port the OS picks.
+    pub fn spawn(name: &str, cwd: &Path, database_url: &str, mock: &MockServer) -> Replica {
+        let base_url = mock.openai_base_url();
+        let env = [
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("DATABASE_URL", database_url),
+            ("DATABASE_POOL_SIZE", "4"),
+            ("OPENAI_API_KEY", "test-key"),
+            ("OPENAI_BASE_URL", base_url.as_str()),
+            ("MODEL_MAX_RETRIES", "0"),
+        ];
+        let mut child = command(cwd, &env).spawn().expect("spawn support");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap();
+        Replica { name: name.to_string(), base: String::new(), client, child, stdout, stderr }
+    }
+
+    /// Waits for the start-up banner and reads the bound URL from it.
+    pub async fn ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let out = self.stdout.lock().unwrap().clone();
+            if out.contains("  Dictation: ") {
+                let url = out.lines().find_map(|l| l.trim().strip_prefix("URL:")).expect("URL line in the banner");
+                self.base = url.trim().to_string();
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("replica {} exited early with {status}\n{}", self.name, self.output());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("replica {} printed no banner\n{}", self.name, self.output());
+    }
+
+    /// Its stdout and stderr so far (for failure messages).
+    pub fn output(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout.lock().unwrap(), self.stderr.lock().unwrap())
+    }
+
+    /// `kill -9`, then reaps the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Absolute URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs a JSON body to the ChatKit endpoint.
+    pub async fn post(&self, body: &Value) -> reqwest::Response {
+        self.client.post(self.url("/support/chatkit")).json(body).send().await.unwrap()
+    }
+
+    /// Sends a request and reads the whole answer.
+    pub async fn send(&self, body: &Value) -> Answer {
+        let res = self.post(body).await;
+        let status = res.status().as_u16();
+        let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let text = res.text().await.unwrap();
+        match (status, ct.as_str()) {
+            (200, "text/event-stream; charset=utf-8") => Answer::Stream(parse_sse(&text)),
+            (200, _) => Answer::Json(serde_json::from_str(&text).unwrap()),
+            _ => Answer::Error(status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))),
+        }
+    }
+
+    /// A streaming request that must answer 200 SSE; returns the events.
+    pub async fn stream(&self, body: Value) -> Vec<Value> {
+        match self.send(&body).await {
+            Answer::Stream(events) => events,
+            other => panic!("replica {}: {body} → {other:?}\n{}", self.name, self.output()),
+        }
+    }
+
+    /// A non-streaming request that must answer 200 JSON.
+    pub async fn json(&self, body: Value) -> Value {
+        match self.send(&body).await {
+            Answer::Json(v) => v,
+            other => panic!("replica {}: {body} → {other:?}\n{}", self.name, self.output()),
+        }
+    }
+
+    /// `items.list` ascending (up to 100 items).
+    pub async fn items(&self, thread_id: &str) -> Vec<Value> {
+        let page = self
+            .json(json!({"type": "items.list", "params": {"thread_id": thread_id, "limit": 100, "order": "asc"}}))
+            .await;
+        assert_eq!(page["has_more"], false, "{page}");
+        page["data"].as_array().unwrap().clone()
+    }
+
+    /// `GET /support/customer?thread_id=…` → the profile.
+    pub async fn customer(&self, thread_id: &str) -> Value {
+        let res =
+            self.client.get(self.url("/support/customer")).query(&[("thread_id", thread_id)]).send().await.unwrap();
+        assert_eq!(res.status(), 200, "replica {}", self.name);
+        let body: Value = res.json().await.unwrap();
+        body["customer"].clone()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Spawns one replica per name on the schema, all at once (they migrate concurrently), and waits
+/// until every one is serving.
+pub async fn start_replicas(names: &[&str], schema: &Schema, cwd: &Path, mock: &MockServer) -> Vec<Replica> {
+    let mut replicas: Vec<Replica> = names
+        .iter()
+        .map(|n| Replica::spawn(n, cwd, &schema.database_url(&format!("{}_{n}", schema.name)), mock))
+        .collect();
+    for r in &mut replicas {
+        r.ready().await;
+    }
+    replicas
+}
+
+/// A whole answer of the ChatKit endpoint.
+#[derive(Debug)]
+pub enum Answer {
+    /// 200 SSE, parsed.
+    Stream(Vec<Value>),
+    /// 200 JSON.
+    Json(Value),
+    /// An error status and its JSON body.
+    Error(u16, Value),
+}
+
+/// Parses an SSE body, asserting the exact framing `data: <single-line json>\n\n`.
+pub fn parse_sse(text: &str) -> Vec<Value> {
+    assert!(text.is_empty() || text.ends_with("\n\n"), "stream must end with a blank line: {text:?}");
+    text.split("\n\n").filter(|f| !f.is_empty()).map(parse_frame).collect()
+}
+
+fn parse_frame(frame: &str) -> Value {
+    let data = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("bad frame {frame:?}"));
+    assert!(!data.contains('\n'), "multi-line frame {frame:?}");
+    serde_json::from_str(data).unwrap_or_else(|e| panic!("bad JSON {data}: {e}"))
+}
+
+/// Reads SSE events one by one while the response is still streaming.
+pub struct SseReader {
+    res: reqwest::Response,
+    buf: Vec<u8>,
+    /// Whether the body ended with an error (connection lost mid-stream) rather than cleanly.
+    pub broken: bool,
+}
+
+impl SseReader {
+    /// Wraps a 200 `text/event-stream` response.
+    pub fn new(res: reqwest::Response) -> SseReader {
+        assert_eq!(res.status(), 200);
+        SseReader { res, buf: Vec::new(), broken: false }
+    }
+
+    /// The next event; `None` at the end of the stream or when the connection broke.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buf.drain(..i + 2).collect();
+                return Some(parse_frame(std::str::from_utf8(&frame[..i]).unwrap()));
+            }
+            match self.res.chunk().await {
+                Ok(Some(bytes)) => self.buf.extend_from_slice(&bytes),
+                Ok(None) => return None,
+                Err(_) => {
+                    self.broken = true;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// The user message input of a request.
+pub fn message(text: &str) -> Value {
+    json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
+}
+
+/// `threads.create` with a text.
+pub fn create(text: &str) -> Value {
+    json!({"type": "threads.create", "params": {"input": message(text)}})
+}
+
+/// `threads.add_user_message`.
+pub fn add_message(thread_id: &str, text: &str) -> Value {
+    json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": message(text)}})
+}
+
+/// `threads.custom_action` sent by a widget item.
+pub fn action(thread_id: &str, item_id: &str, action: Value) -> Value {
+    json!({"type": "threads.custom_action", "params": {"thread_id": thread_id, "item_id": item_id, "action": action}})
+}
+
+/// The thread id from a `threads.create` stream.
+pub fn thread_id_of(events: &[Value]) -> String {
+    assert_eq!(events[0]["type"], "thread.created", "{events:?}");
+    events[0]["thread"]["id"].as_str().unwrap().to_string()
+}
+
+/// The items of the `thread.item.done` events of a stream, in order.
+pub fn done_items(events: &[Value]) -> Vec<Value> {
+    events.iter().filter(|e| e["type"] == "thread.item.done").map(|e| e["item"].clone()).collect()
+}
+
+/// The ids of items.
+pub fn ids(items: &[Value]) -> Vec<String> {
+    items.iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// `(type, first text)` of an item (`""` for items without text), for readable order assertions.
+pub fn label(item: &Value) -> (String, String) {
+    let t = item["type"].as_str().unwrap_or("?").to_string();
+    let text = item["content"][0]["text"].as_str().unwrap_or_default().to_string();
+    (t, text)
+}
+
+/// [`label`] of every item.
+pub fn labels(items: &[Value]) -> Vec<(String, String)> {
+    items.iter().map(label).collect()
+}
+
+/// `("user_message", text)`.
+pub fn user(text: &str) -> (String, String) {
+    ("user_message".to_string(), text.to_string())
+}
+
+/// `("assistant_message", text)`.
+pub fn assistant(text: &str) -> (String, String) {
+    ("assistant_message".to_string(), text.to_string())
+}
