@@ -250,6 +250,7 @@ async fn run(args: &Args, mock: Option<&MockServer>) -> anyhow::Result<RunReport
         }
     };
     settings.push(("revision".into(), git_revision()));
+    settings.push(("load average at start (1/5/15 min; other processes compete for the cores)".into(), load_average()));
     settings.push((
         "mock model".into(),
         match mock {
@@ -321,6 +322,12 @@ async fn run(args: &Args, mock: Option<&MockServer>) -> anyhow::Result<RunReport
     let hwm_kib = pid.and_then(|p| procfs::memory(p).ok()).map(|m| m.hwm_kib);
     drop(server);
     Ok(RunReport { date, machine: procfs::machine(), settings, startups, idle_rss_kib, fill, levels, hwm_kib })
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn opt_str<T: std::fmt::Display>(v: Option<T>) -> String {

@@ -41,6 +41,9 @@ impl ChatKitServer {
                 let attachments = self.load_attachments(&p.input, &ctx).await?;
                 let thread = ThreadMetadata::new(ids::generate(ids::THREAD));
                 store.save_thread(&ctx, &thread).await?;
+                // Free for a new thread; taken before the first message is stored so that a message sent
+                // to another replica the moment `thread.created` arrives is answered after this one.
+                lock = Some(store.lock_thread(&thread.id, self.lock_wait).await?);
                 let created = ThreadStreamEvent::ThreadCreated { thread: thread.to_thread(Page::default()) };
                 let user_message = self.add_user_message(&thread, p.input, attachments, &ctx).await?;
                 let done = ThreadStreamEvent::ItemDone { item: user_message.clone() };
