@@ -53,6 +53,32 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
+/// Starts the binary in `dir` (its log goes to `dir/server.log`); returns the child, its port and
+/// the instant right before the spawn (start of the start-up time).
+fn launch(bin: &Path, dir: &Path, opts: &SpawnOptions) -> anyhow::Result<(Child, u16, Instant)> {
+    let port = free_port()?;
+    let log = File::create(dir.join("server.log"))?;
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", format!("sqlite://{}", dir.join("chatkit.db").display()))
+        .env("OPENAI_API_KEY", "bench")
+        .env("OPENAI_BASE_URL", &opts.openai_base_url);
+    for k in CLEARED_ENV {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &opts.extra_env {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    let child = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
+    Ok((child, port, start))
+}
+
 impl ServerProcess {
     /// Starts the server and waits until it is healthy.
     pub async fn spawn(opts: &SpawnOptions, client: &reqwest::Client) -> anyhow::Result<ServerProcess> {
@@ -68,29 +94,16 @@ impl ServerProcess {
         let dir = std::env::temp_dir().join(format!("chatkit-bench-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let port = free_port()?;
+        let (child, port, start) = match launch(&bin, &dir, opts) {
+            Ok(launched) => launched,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let log_path = dir.join("server.log");
-        let log = File::create(&log_path)?;
-        let mut cmd = Command::new(&bin);
-        cmd.current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            .env("DATABASE_URL", format!("sqlite://{}", dir.join("chatkit.db").display()))
-            .env("OPENAI_API_KEY", "bench")
-            .env("OPENAI_BASE_URL", &opts.openai_base_url);
-        for k in CLEARED_ENV {
-            cmd.env_remove(k);
-        }
-        for (k, v) in &opts.extra_env {
-            cmd.env(k, v);
-        }
         let base_url = format!("http://127.0.0.1:{port}");
         let health = format!("{base_url}/support/health");
-        let start = Instant::now();
-        let child = cmd.spawn().with_context(|| format!("cannot start {}", opts.bin.display()))?;
         let mut server = ServerProcess { child, dir, base_url, startup: Duration::ZERO };
         loop {
             if let Ok(resp) = client.get(&health).timeout(Duration::from_secs(2)).send().await
