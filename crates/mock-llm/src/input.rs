@@ -39,7 +39,9 @@ pub fn gemini_summary(body: &Value) -> InputSummary {
                 summary.assistant_text = Some(texts.join("\n"));
             }
         } else if summary.user_text.is_none() {
-            summary.user_text = Some(texts.join("\n"));
+            // Gemini merges consecutive user messages (app context, then the user's words) into one
+            // content; the user's own message is its last text part, as in OpenAI's last user message.
+            summary.user_text = texts.last().cloned();
         }
         if summary.user_text.is_some() && summary.assistant_text.is_some() {
             break;
@@ -118,5 +120,13 @@ mod tests {
         assert!(gemini_validate(&unsigned).unwrap_err().contains("thought_signature"));
         let audio = json!({"contents": [{"parts": [{"text": "Transcribe"}, {"inlineData": {"mimeType": "audio/webm", "data": "AAAA"}}]}]});
         assert!(gemini_has_audio(&audio));
+    }
+
+    #[test]
+    fn merged_user_content_matches_on_its_last_text_part() {
+        let body = json!({"contents": [
+            {"role": "user", "parts": [{"text": "<CUSTOMER_PROFILE>Checked Bags: 0</CUSTOMER_PROFILE>"}, {"text": "Book Paris"}]},
+        ]});
+        assert_eq!(gemini_summary(&body).user_text.as_deref(), Some("Book Paris"));
     }
 }
