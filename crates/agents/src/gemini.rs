@@ -60,7 +60,8 @@ impl Provider for GeminiProvider {
                 .body(body.clone());
             async move {
                 let response = t.send(req).await?;
-                start_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default()), PROVIDER).await
+                start_stream(t.redact_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default())), PROVIDER)
+                    .await
             }
         })
         .await

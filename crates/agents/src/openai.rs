@@ -13,11 +13,11 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chatkit::types::{Annotation, AnnotationType};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Value, json};
 
 use crate::input::{ContentPart, InputItem, Role};
-use crate::provider::{FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError};
+use crate::provider::{FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ToolSpec};
 use crate::retry::{start_stream, with_retries};
 use crate::sse::{EventParser, EventQueue, model_stream};
 use crate::transport::Transport;
@@ -41,7 +41,7 @@ impl OpenAiProvider {
 #[async_trait]
 impl Provider for OpenAiProvider {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
-        let body = serde_json::to_vec(&request_body(&self.model, &request))
+        let body = serde_json::to_vec(&Body::new(&self.model, &request))
             .map_err(|e| ProviderError::Request { provider: PROVIDER, message: e.to_string() })?;
         let body = bytes::Bytes::from(body);
         let url = format!("{}/responses", self.base_url);
@@ -56,7 +56,8 @@ impl Provider for OpenAiProvider {
                 .body(body.clone());
             async move {
                 let response = t.send(req).await?;
-                start_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default()), PROVIDER).await
+                start_stream(t.redact_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default())), PROVIDER)
+                    .await
             }
         })
         .await
@@ -71,9 +72,141 @@ impl Provider for OpenAiProvider {
     }
 }
 
-/// The request body, keys in the order the Python sample sends them.
+/// The request body, serialized straight from the request (no intermediate JSON tree), with the
+/// keys in the order the Python sample sends them. [`request_body`] builds the same JSON as a value.
+#[derive(Serialize)]
+pub(crate) struct Body<'a> {
+    include: [u8; 0],
+    model: &'a str,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    instructions: &'a str,
+    #[serde(serialize_with = "serialize_input")]
+    input: &'a [InputItem],
+    #[serde(skip_serializing_if = "<[_]>::is_empty", serialize_with = "serialize_tools")]
+    tools: &'a [ToolSpec],
+}
+
+impl<'a> Body<'a> {
+    pub(crate) fn new(model: &'a str, request: &'a ModelRequest) -> Self {
+        Body {
+            include: [],
+            model,
+            stream: true,
+            temperature: request.temperature.map(f32_to_f64),
+            instructions: &request.instructions,
+            input: &request.input,
+            tools: &request.tools,
+        }
+    }
+}
+
+fn serialize_input<S: Serializer>(input: &&[InputItem], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(input.iter().map(WireItem))
+}
+
+fn serialize_tools<S: Serializer>(tools: &&[ToolSpec], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(tools.iter().map(|t| WireTool {
+        kind: "function",
+        name: &t.name,
+        description: &t.description,
+        parameters: &t.parameters,
+        strict: true,
+    }))
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
+    strict: bool,
+}
+
+/// One input item in the Responses wire format (same shapes as [`input_item`]).
+struct WireItem<'a>(&'a InputItem);
+
+impl Serialize for WireItem<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            InputItem::Message { role, content } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("type", "message")?;
+                m.serialize_entry(
+                    "role",
+                    match role {
+                        Role::User => "user",
+                        Role::Assistant => "assistant",
+                    },
+                )?;
+                m.serialize_entry("content", &WireParts(content))?;
+                m.end()
+            }
+            InputItem::FunctionCall { call_id, name, arguments, .. } => {
+                let mut m = s.serialize_map(Some(4))?;
+                m.serialize_entry("type", "function_call")?;
+                m.serialize_entry("call_id", call_id)?;
+                m.serialize_entry("name", name)?;
+                m.serialize_entry("arguments", arguments)?;
+                m.end()
+            }
+            InputItem::FunctionCallOutput { call_id, output } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("type", "function_call_output")?;
+                m.serialize_entry("call_id", call_id)?;
+                m.serialize_entry("output", output)?;
+                m.end()
+            }
+        }
+    }
+}
+
+struct WireParts<'a>(&'a [ContentPart]);
+
+impl Serialize for WireParts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(WirePart))
+    }
+}
+
+struct WirePart<'a>(&'a ContentPart);
+
+impl Serialize for WirePart<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            ContentPart::InputText(text) => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("type", "input_text")?;
+                m.serialize_entry("text", text)?;
+                m.end()
+            }
+            ContentPart::InputImage { url } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("type", "input_image")?;
+                m.serialize_entry("image_url", url)?;
+                m.serialize_entry("detail", "auto")?;
+                m.end()
+            }
+            ContentPart::OutputText(text) => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("type", "output_text")?;
+                m.serialize_entry("text", text)?;
+                m.serialize_entry("annotations", &[(); 0])?;
+                m.end()
+            }
+        }
+    }
+}
+
+/// The request body as a JSON value (the reference for [`Body`], used by tests).
+#[cfg(test)]
 pub(crate) fn request_body(model: &str, request: &ModelRequest) -> Value {
-    let mut body = Map::new();
+    let mut body = serde_json::Map::new();
     body.insert("include".into(), json!([]));
     body.insert("model".into(), json!(model));
     body.insert("stream".into(), json!(true));
@@ -100,6 +233,7 @@ pub(crate) fn f32_to_f64(v: f32) -> f64 {
     v.to_string().parse().unwrap_or(v as f64)
 }
 
+#[cfg(test)]
 fn input_item(item: &InputItem) -> Value {
     match item {
         InputItem::Message { role, content } => {
@@ -232,6 +366,53 @@ enum OutputItem {
     Other,
 }
 
+/// Just the `type` of an event (the other fields are skipped without being materialized).
+#[derive(Deserialize)]
+struct EventType<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
+/// Event types whose fields [`Parser`] reads; every other type needs no more than its name.
+const PARSED_TYPES: &[&str] = &[
+    "response.output_item.added",
+    "response.output_item.done",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.refusal.delta",
+    "response.output_text.annotation.added",
+    "response.output_text.done",
+    "response.refusal.done",
+    "response.failed",
+    "response.incomplete",
+    "error",
+];
+
+/// The `type` of an event that starts with it (`{"type":"response.created",…`, as OpenAI and the
+/// mock write every event), without reading the rest.
+fn leading_type(data: &str) -> Option<&str> {
+    let rest = data.strip_prefix("{\"type\":\"")?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+/// Parses one event. The type is read first: `response.created`, `response.in_progress` and
+/// `response.completed` carry the whole response object (instructions, tools…), which the
+/// tagged-enum parse would copy into an intermediate tree only to ignore it, and even scanning
+/// it costs more than the rest of the event handling. Events whose fields are not needed are
+/// therefore not parsed further when the type comes first.
+fn parse_event(data: &str) -> serde_json::Result<StreamEvent> {
+    let kind = match leading_type(data) {
+        Some(kind) => std::borrow::Cow::Borrowed(kind),
+        None => serde_json::from_str::<EventType<'_>>(data)?.kind,
+    };
+    match kind.as_ref() {
+        "response.completed" => Ok(StreamEvent::Completed),
+        kind if PARSED_TYPES.contains(&kind) => serde_json::from_str(data),
+        _ => Ok(StreamEvent::Unknown),
+    }
+}
+
 /// Parses Responses stream events into model events.
 #[derive(Default)]
 pub(crate) struct Parser {
@@ -242,7 +423,7 @@ pub(crate) struct Parser {
 
 impl EventParser for Parser {
     fn on_data(&mut self, data: &str, out: &mut EventQueue) {
-        let event: StreamEvent = match serde_json::from_str(data) {
+        let event: StreamEvent = match parse_event(data) {
             Ok(e) => e,
             Err(e) => {
                 // A known event type with an unexpected shape; skip it rather than fail the turn.

@@ -113,3 +113,58 @@ fn annotation_conversion() {
 fn temperature_is_not_widened() {
     assert_eq!(json!(f32_to_f64(0.4)).to_string(), "0.4");
 }
+
+#[test]
+fn streamed_body_equals_the_json_value_body() {
+    let request = ModelRequest {
+        instructions: "Be \"helpful\".\n".into(),
+        input: vec![
+            InputItem::Message {
+                role: Role::User,
+                content: vec![
+                    ContentPart::InputText("hi é".into()),
+                    ContentPart::InputImage { url: "data:image/png;base64,AA==".into() },
+                ],
+            },
+            InputItem::Message { role: Role::Assistant, content: vec![ContentPart::OutputText("yo".into())] },
+            InputItem::FunctionCall {
+                call_id: "call_1".into(),
+                name: "t".into(),
+                arguments: "{\"a\":1}".into(),
+                provider_data: Some(json!({"id": "fc_1"})),
+            },
+            InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "done".into() },
+        ],
+        tools: vec![crate::provider::ToolSpec {
+            name: "t".into(),
+            description: "d".into(),
+            parameters: json!({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}),
+        }]
+        .into(),
+        temperature: Some(0.4),
+    };
+    let streamed = serde_json::to_string(&Body::new("gpt-x", &request)).unwrap();
+    assert_eq!(streamed, request_body("gpt-x", &request).to_string());
+    let bare = ModelRequest { instructions: "i".into(), ..ModelRequest::default() };
+    let streamed = serde_json::to_string(&Body::new("m", &bare)).unwrap();
+    assert_eq!(streamed, r#"{"include":[],"model":"m","stream":true,"instructions":"i","input":[]}"#);
+    assert_eq!(streamed, request_body("m", &bare).to_string());
+}
+
+#[test]
+fn event_type_is_read_first() {
+    assert_eq!(leading_type(r#"{"type":"response.created","response":{}}"#), Some("response.created"));
+    assert_eq!(leading_type(r#"{"sequence_number":1,"type":"x"}"#), None);
+    assert_eq!(leading_type(r#"{"type":"a\"b"}"#), None);
+    // Not first: still recognised (through the full parse).
+    assert!(matches!(parse_event(r#"{"sequence_number":3,"type":"response.completed"}"#), Ok(StreamEvent::Completed)));
+    assert!(matches!(
+        parse_event(r#"{"type":"response.in_progress","response":{"x":[1,2]}}"#),
+        Ok(StreamEvent::Unknown)
+    ));
+    assert!(matches!(
+        parse_event(r#"{"type":"response.output_text.delta","item_id":"m","content_index":0,"delta":"x"}"#),
+        Ok(StreamEvent::TextDelta { .. })
+    ));
+    assert!(parse_event("not json").is_err());
+}

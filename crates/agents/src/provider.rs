@@ -7,6 +7,7 @@
 //! contain API keys.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,8 +35,8 @@ pub struct ModelRequest {
     pub instructions: String,
     /// Conversation items, oldest first.
     pub input: Vec<InputItem>,
-    /// Function tools the model may call.
-    pub tools: Vec<ToolSpec>,
+    /// Function tools the model may call (shared: every model call of a run offers the same ones).
+    pub tools: Arc<[ToolSpec]>,
     /// Sampling temperature, if set.
     pub temperature: Option<f32>,
 }

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::events::{EventMapper, StepOutput};
 use crate::input::InputItem;
-use crate::provider::{FunctionCall, ModelRequest, Provider, ProviderError};
+use crate::provider::{FunctionCall, ModelRequest, Provider, ProviderError, ToolSpec};
 use crate::tool::{Tool, ToolContext, ToolError, spec_of};
 
 /// Default bound on model calls per run (openai-agents' `DEFAULT_MAX_TURNS`).
@@ -92,7 +92,7 @@ pub async fn run(
     input: Vec<InputItem>,
     sink: &EventSink,
 ) -> Result<(), AppError> {
-    let tools: Vec<_> = agent.tools.iter().map(|t| spec_of(t.as_ref())).collect();
+    let tools: Arc<[ToolSpec]> = agent.tools.iter().map(|t| spec_of(t.as_ref())).collect();
     let mut input = input;
     let mut calls = 0usize;
     loop {

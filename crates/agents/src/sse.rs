@@ -1,6 +1,6 @@
 //! From an HTTP response body to a [`ModelStream`]: chunk timeouts (first byte, then idle),
-//! SSE framing (`eventsource-stream`), and a provider-specific [`EventParser`] that turns each
-//! `data:` payload into [`ModelEvent`]s.
+//! SSE framing ([`SseDecoder`], the WHATWG event-stream rules for the `data` field), and a
+//! provider-specific [`EventParser`] that turns each `data:` payload into [`ModelEvent`]s.
 //!
 //! The stream is a plain future-driven state machine (no spawned task), so dropping it closes the
 //! HTTP connection at once: a cancelled turn cancels the model request.
@@ -9,7 +9,6 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 
 use crate::provider::{ModelEvent, ModelStream, ProviderError, TimeoutPhase};
@@ -61,11 +60,121 @@ fn cut_message(e: &reqwest::Error) -> String {
     current.to_string()
 }
 
+/// Incremental SSE decoder: feed it body chunks, it yields the `data` of every complete event.
+///
+/// Lines end with LF, CRLF or CR (also when the CR and LF arrive in different chunks); a blank
+/// line dispatches the event (nothing when it had no `data` line); several `data` lines are joined
+/// with `\n`; one space after the colon is dropped; comments and other fields are ignored; an
+/// event not terminated by a blank line before the end of the body is discarded.
+#[derive(Debug, Default)]
+pub(crate) struct SseDecoder {
+    line: Vec<u8>,
+    data: String,
+    has_data: bool,
+    after_cr: bool,
+}
+
+impl SseDecoder {
+    /// Decodes `chunk`, pushing the data of each completed event into `out`. A line that is not
+    /// UTF-8 is an error (the stream cannot be trusted after it).
+    pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<String>) -> Result<(), std::str::Utf8Error> {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            if self.after_cr {
+                self.after_cr = false;
+                if rest[0] == b'\n' {
+                    rest = &rest[1..];
+                    continue;
+                }
+            }
+            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(end) => {
+                    self.after_cr = rest[end] == b'\r';
+                    if self.line.is_empty() {
+                        self.on_line(&rest[..end], out)?;
+                    } else {
+                        self.line.extend_from_slice(&rest[..end]);
+                        let line = std::mem::take(&mut self.line);
+                        self.on_line(&line, out)?;
+                        self.line = line;
+                        self.line.clear();
+                    }
+                    rest = &rest[end + 1..];
+                }
+                None => {
+                    self.line.extend_from_slice(rest);
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_line(&mut self, line: &[u8], out: &mut VecDeque<String>) -> Result<(), std::str::Utf8Error> {
+        if line.is_empty() {
+            if self.has_data {
+                self.has_data = false;
+                if self.data.ends_with('\n') {
+                    self.data.pop();
+                }
+                out.push_back(std::mem::take(&mut self.data));
+            }
+            return Ok(());
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(0) => return Ok(()), // comment
+            Some(i) => {
+                let value = &line[i + 1..];
+                (&line[..i], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
+        };
+        if field == b"data" {
+            self.data.push_str(std::str::from_utf8(value)?);
+            self.data.push('\n');
+            self.has_data = true;
+        }
+        Ok(())
+    }
+}
+
 struct State<S, P> {
-    events: std::pin::Pin<Box<S>>,
+    chunks: std::pin::Pin<Box<S>>,
+    decoder: SseDecoder,
+    events: VecDeque<String>,
+    ended: bool,
     parser: P,
     queue: EventQueue,
     done: bool,
+}
+
+impl<S: Stream<Item = Result<Bytes, ProviderError>>, P> State<S, P> {
+    /// The data of the next event; `None` at the end of the body.
+    async fn next_event(&mut self, provider: &'static str) -> Option<Result<String, ProviderError>> {
+        loop {
+            if let Some(data) = self.events.pop_front() {
+                return Some(Ok(data));
+            }
+            if self.ended {
+                return None;
+            }
+            match self.chunks.next().await {
+                Some(Ok(chunk)) => {
+                    if let Err(e) = self.decoder.feed(&chunk, &mut self.events) {
+                        self.ended = true;
+                        return Some(Err(ProviderError::Decode { provider, message: e.to_string() }));
+                    }
+                }
+                Some(Err(e)) => {
+                    self.ended = true;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.ended = true;
+                }
+            }
+        }
+    }
 }
 
 /// The model stream of a streaming response, parsed by `parser`.
@@ -75,8 +184,16 @@ pub(crate) fn model_stream<P: EventParser>(
     timeouts: Timeouts,
     parser: P,
 ) -> ModelStream {
-    let events = timed_chunks(response.bytes_stream(), provider, timeouts).eventsource();
-    let state = State { events: Box::pin(events), parser, queue: VecDeque::new(), done: false };
+    let chunks = timed_chunks(response.bytes_stream(), provider, timeouts);
+    let state = State {
+        chunks: Box::pin(chunks),
+        decoder: SseDecoder::default(),
+        events: VecDeque::new(),
+        ended: false,
+        parser,
+        queue: VecDeque::new(),
+        done: false,
+    };
     Box::pin(futures::stream::unfold(state, move |mut st| async move {
         loop {
             if let Some(item) = st.queue.pop_front() {
@@ -92,28 +209,23 @@ pub(crate) fn model_stream<P: EventParser>(
             let next = if st.parser.finished() {
                 // Read the (usually immediate) end of the body so the connection can be reused,
                 // without waiting on a server that keeps it open after the terminal event.
-                tokio::time::timeout(DRAIN_GRACE, st.events.next()).await.unwrap_or_default()
+                tokio::time::timeout(DRAIN_GRACE, st.next_event(provider)).await.unwrap_or_default()
             } else {
-                st.events.next().await
+                st.next_event(provider).await
             };
             match next {
-                Some(Ok(event)) => {
-                    let data = event.data.trim();
+                Some(Ok(data)) => {
+                    let data = data.trim();
                     if data.is_empty() || data == "[DONE]" || st.parser.finished() {
                         continue;
                     }
                     st.parser.on_data(data, &mut st.queue);
                 }
-                Some(Err(e)) => {
+                Some(Err(err)) => {
                     st.done = true;
                     if st.parser.finished() {
                         continue;
                     }
-                    let err = match e {
-                        EventStreamError::Transport(err) => err,
-                        EventStreamError::Utf8(err) => ProviderError::Decode { provider, message: err.to_string() },
-                        EventStreamError::Parser(err) => ProviderError::Decode { provider, message: err.to_string() },
-                    };
                     st.queue.push_back(Err(err));
                 }
                 None => {
@@ -127,3 +239,44 @@ pub(crate) fn model_stream<P: EventParser>(
 
 /// How long to wait for the end of the body after the terminal event.
 const DRAIN_GRACE: Duration = Duration::from_millis(50);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(chunks: &[&[u8]]) -> Vec<String> {
+        let mut d = SseDecoder::default();
+        let mut out = VecDeque::new();
+        for c in chunks {
+            d.feed(c, &mut out).unwrap();
+        }
+        out.into_iter().collect()
+    }
+
+    #[test]
+    fn decodes_events_across_chunks_and_line_endings() {
+        assert_eq!(decode(&[b"data: {\"a\":1}\n\ndata: x\n\n"]), ["{\"a\":1}", "x"]);
+        // CRLF, with the CR and the LF in different chunks, and a split in the middle of a line.
+        assert_eq!(decode(&[b"data: he", b"llo\r", b"\n\r\n", b"data:two\r\r"]), ["hello", "two"]);
+        // Multi-line data, comments, other fields, a field without a colon, no space after the colon.
+        assert_eq!(decode(&[b": keep-alive\nevent: message\nid: 7\ndata:a\ndata:  b\nretry\n\n"]), ["a\n b"]);
+        // A blank line without data dispatches nothing; an unterminated event is dropped.
+        assert_eq!(decode(&[b"\n\nevent: x\n\ndata: tail"]), Vec::<String>::new());
+        // A multi-byte character split between chunks.
+        assert_eq!(
+            decode(&[
+                "data: \u{e9}\u{1f642}\n\n".as_bytes()[..8].as_ref(),
+                &"data: \u{e9}\u{1f642}\n\n".as_bytes()[8..]
+            ]),
+            ["\u{e9}\u{1f642}"]
+        );
+        assert_eq!(decode(&[b"data\n\n"]), [""]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error() {
+        let mut d = SseDecoder::default();
+        let mut out = VecDeque::new();
+        assert!(d.feed(b"data: \xff\n\n", &mut out).is_err());
+    }
+}

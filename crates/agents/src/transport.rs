@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
-use crate::provider::{ProviderError, TimeoutPhase};
+use futures::StreamExt;
+
+use crate::provider::{ModelStream, ProviderError, TimeoutPhase};
 use crate::retry::RetryPolicy;
 
 /// The three waits of a model call.
@@ -166,6 +168,38 @@ impl Transport {
         self.redact(&text)
     }
 
+    /// The error with the key removed from its message: in-stream failures (`response.failed`, Gemini
+    /// error chunks) carry the provider's text, which may echo the key.
+    pub fn redact_error(&self, e: ProviderError) -> ProviderError {
+        match e {
+            ProviderError::Http { provider, status, message, retry_after } => {
+                ProviderError::Http { provider, status, message: self.redact(&message), retry_after }
+            }
+            ProviderError::Connect { provider, message } => {
+                ProviderError::Connect { provider, message: self.redact(&message) }
+            }
+            ProviderError::StreamCut { provider, message } => {
+                ProviderError::StreamCut { provider, message: self.redact(&message) }
+            }
+            ProviderError::Failed { provider, message, retryable } => {
+                ProviderError::Failed { provider, message: self.redact(&message), retryable }
+            }
+            ProviderError::Decode { provider, message } => {
+                ProviderError::Decode { provider, message: self.redact(&message) }
+            }
+            ProviderError::Request { provider, message } => {
+                ProviderError::Request { provider, message: self.redact(&message) }
+            }
+            other => other,
+        }
+    }
+
+    /// `stream` with [`Transport::redact_error`] applied to its errors.
+    pub fn redact_stream(&self, stream: ModelStream) -> ModelStream {
+        let t = self.clone();
+        Box::pin(stream.map(move |item| item.map_err(|e| t.redact_error(e))))
+    }
+
     /// Removes the key from a text (defence in depth: providers sometimes echo parts of it).
     pub fn redact(&self, text: &str) -> String {
         if self.secret.len() >= 4 && text.contains(&self.secret) {
@@ -245,6 +279,12 @@ mod tests {
             RetryPolicy::default(),
         );
         assert_eq!(t.redact("bad key sk-secret-123 given"), "bad key [redacted] given");
+        let failed =
+            ProviderError::Failed { provider: "OpenAI", message: "key sk-secret-123 revoked".into(), retryable: false };
+        assert_eq!(
+            t.redact_error(failed),
+            ProviderError::Failed { provider: "OpenAI", message: "key [redacted] revoked".into(), retryable: false }
+        );
         assert!(!format!("{t:?}").contains("sk-secret"));
     }
 }

@@ -186,9 +186,12 @@ impl ChatKitServer {
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok(res) => {
-                tracing::info!(request_type = kind, thread_id, stream = res.is_stream(), duration_ms, "chatkit request")
+            // A started stream logs its one info line when it ends ("chatkit stream ended", with the
+            // outcome and the whole duration); this one would repeat it.
+            Ok(res) if res.is_stream() => {
+                tracing::debug!(request_type = kind, thread_id, stream = true, duration_ms, "chatkit request")
             }
+            Ok(_) => tracing::info!(request_type = kind, thread_id, stream = false, duration_ms, "chatkit request"),
             Err(e) => tracing::info!(
                 request_type = kind,
                 thread_id,

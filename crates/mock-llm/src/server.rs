@@ -13,6 +13,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -115,6 +116,11 @@ impl MockServer {
             record_cap: AtomicUsize::new(record_cap),
         });
         let app = router(inner.clone());
+        // TCP_NODELAY: the streamed SSE frames are small writes; without it Nagle holds them back
+        // until the client's delayed ACK (~40 ms) on reused connections.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, app).await {
                 tracing::error!(%err, "mock-llm server stopped");

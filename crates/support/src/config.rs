@@ -121,7 +121,8 @@ pub struct Config {
     #[arg(long, env = "PORT", default_value_t = 8000)]
     pub port: u16,
     /// Database: `sqlite://path/to/file.db` (folder created), `sqlite::memory:`, or `postgres://user@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    // `hide_env_values`: `--help` must not print the value from the environment, it may carry a password.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
     /// Maximum number of database connections (default: chosen by the store).
     #[arg(long, env = "DATABASE_POOL_SIZE")]

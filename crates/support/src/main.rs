@@ -11,6 +11,12 @@ use anyhow::Context as _;
 use support::config::{Config, Parsed};
 use support::startup::{self, NO_KEY_WARNING, StartError};
 
+/// mimalloc instead of glibc's allocator: a chat turn makes thousands of small, short-lived
+/// allocations (JSON values, SSE frames, strings) across two worker threads; measured about 10%
+/// less server CPU per turn (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let started = Instant::now();
     if let Err(e) = dotenvy::dotenv()

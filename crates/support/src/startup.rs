@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::serve::ListenerExt as _;
 use chatkit::store::{StoreOptions, open_store};
 use chatkit::{ChatKitServer, Store};
 use tokio::net::TcpListener;
@@ -187,6 +188,13 @@ pub async fn serve(
         tracing::info!("shutting down: finishing in-flight requests (at most {} s)", SHUTDOWN_GRACE.as_secs());
         let _ = stopping_tx.send(());
     };
+    // TCP_NODELAY on every accepted socket: SSE frames are small writes that Nagle would otherwise hold
+    // back until the client's delayed ACK (~40 ms per turn on a reused connection).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on an accepted connection");
+        }
+    });
     let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
     let deadline = async move {
         if stopping_rx.await.is_ok() {

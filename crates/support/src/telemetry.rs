@@ -1,5 +1,6 @@
 //! Logging: the global `tracing` subscriber (filter from `RUST_LOG`, default `info`) and the request
-//! log middleware that writes one line per HTTP request with its method, path, status and latency.
+//! log middleware that writes one line per HTTP request with its method, path, status and latency
+//! (successful ChatKit requests at debug: the protocol server already logs one line for each).
 //! Query strings are not logged (they may carry ids users consider private); secrets never reach here.
 
 use std::time::Instant;
@@ -38,8 +39,11 @@ pub fn init(filter: &str) -> Result<(), TelemetryError> {
         .map_err(|_| TelemetryError::AlreadyInstalled)
 }
 
+/// The ChatKit endpoint, whose successful requests are logged by the protocol server instead.
+const CHATKIT_PATH: &str = "/support/chatkit";
+
 /// Middleware logging every request: `method path status latency_ms` (info; 5xx at error level; Swagger
-/// UI assets at debug level).
+/// UI assets and successful ChatKit requests at debug level: the ChatKit server logs those itself).
 /// For streams the latency is the time until the response headers were ready.
 pub async fn log_requests(req: Request, next: Next) -> Response {
     let method = req.method().clone();
@@ -50,8 +54,10 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     if status >= 500 {
         tracing::error!(target: "support::http", %method, path, status, latency_ms, "request");
-    } else if path.starts_with("/docs/") && status < 400 {
+    } else if status < 400 && (path.starts_with("/docs/") || path == CHATKIT_PATH) {
         // Swagger UI assets: one page load is a dozen requests; keep them out of the info log.
+        // ChatKit requests: the protocol server logs one info line per request with its type and
+        // thread (a stream: when it ends), so this line would only repeat it.
         tracing::debug!(target: "support::http", %method, path, status, latency_ms, "request");
     } else {
         tracing::info!(target: "support::http", %method, path, status, latency_ms, "request");

@@ -5,7 +5,7 @@
 //! updates before the model's follow-up text. `flight_option_list` is a stop tool: it streams a fixed
 //! assistant message and the flight-options widget, and the run ends without another model call.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use agents::{Tool, ToolContext, ToolError, parse_arguments};
 use async_trait::async_trait;
@@ -57,6 +57,14 @@ fn schema(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
+// Parsed once per process: every turn offers all five tools to the model, and cloning a parsed
+// value is several times cheaper than parsing the text again.
+static CHANGE_SEAT_PARAMETERS: LazyLock<Value> = LazyLock::new(|| schema(CHANGE_SEAT_SCHEMA));
+static CANCEL_TRIP_PARAMETERS: LazyLock<Value> = LazyLock::new(|| schema(CANCEL_TRIP_SCHEMA));
+static ADD_CHECKED_BAG_PARAMETERS: LazyLock<Value> = LazyLock::new(|| schema(ADD_CHECKED_BAG_SCHEMA));
+static REQUEST_ASSISTANCE_PARAMETERS: LazyLock<Value> = LazyLock::new(|| schema(REQUEST_ASSISTANCE_SCHEMA));
+static FLIGHT_OPTION_LIST_PARAMETERS: LazyLock<Value> = LazyLock::new(|| schema(FLIGHT_OPTION_LIST_SCHEMA));
+
 fn store_failure(e: StoreError) -> ToolError {
     tracing::error!(error = %e, "airline state unavailable during a tool call");
     ToolError::Failed(STORE_FAILURE.into())
@@ -103,7 +111,7 @@ impl Tool for ChangeSeat {
         "Move the passenger to a different seat on a flight."
     }
     fn parameters(&self) -> Value {
-        schema(CHANGE_SEAT_SCHEMA)
+        CHANGE_SEAT_PARAMETERS.clone()
     }
     async fn call(&self, arguments: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: ChangeSeatArgs = parse_arguments(arguments)?;
@@ -130,7 +138,7 @@ impl Tool for CancelTrip {
         "Cancel the traveller's upcoming trip and note the refund."
     }
     fn parameters(&self) -> Value {
-        schema(CANCEL_TRIP_SCHEMA)
+        CANCEL_TRIP_PARAMETERS.clone()
     }
     async fn call(&self, arguments: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let NoArgs {} = parse_arguments(arguments)?;
@@ -154,7 +162,7 @@ impl Tool for AddCheckedBag {
         "Add a checked bag to the reservation."
     }
     fn parameters(&self) -> Value {
-        schema(ADD_CHECKED_BAG_SCHEMA)
+        ADD_CHECKED_BAG_PARAMETERS.clone()
     }
     async fn call(&self, arguments: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let NoArgs {} = parse_arguments(arguments)?;
@@ -183,7 +191,7 @@ impl Tool for RequestAssistance {
         "Note a special assistance request for airport staff."
     }
     fn parameters(&self) -> Value {
-        schema(REQUEST_ASSISTANCE_SCHEMA)
+        REQUEST_ASSISTANCE_PARAMETERS.clone()
     }
     async fn call(&self, arguments: Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let args: AssistanceArgs = parse_arguments(arguments)?;
@@ -217,7 +225,7 @@ impl Tool for FlightOptionList {
         "Share specific flight options after collecting destination, dates, and cabin."
     }
     fn parameters(&self) -> Value {
-        schema(FLIGHT_OPTION_LIST_SCHEMA)
+        FLIGHT_OPTION_LIST_PARAMETERS.clone()
     }
     fn is_stop(&self) -> bool {
         true

@@ -20,6 +20,8 @@ pub mod postgres;
 mod queries;
 mod sql;
 pub mod sqlite;
+mod sqlite_checkpoint;
+mod sqlite_conn;
 
 pub use memory::MemoryStore;
 pub use open::{StoreOptions, open_store};

@@ -1,25 +1,27 @@
 //! [`SqliteStore`]: the default persistent [`Store`] (one process owns the database file).
 //!
 //! WAL journal with `synchronous=NORMAL` (a committed write survives a process crash), foreign
-//! keys on, a busy timeout, and embedded migrations run at open. Writes go through a single
-//! writer connection so they never race into `SQLITE_BUSY`; reads use a small pool of their own
-//! connections (WAL lets them run beside the writer). Every call is one prepared statement
-//! (cached per connection by sqlx). Rows are positioned by `(created_at, seq)` where `seq` is the
-//! rowid (insertion order); upserts keep it. `lock_thread` is an in-process per-thread mutex.
+//! keys on, a busy timeout, and embedded migrations run at open. All writes go through one writer
+//! thread that commits whatever is queued in a single transaction (group commit) and acknowledges
+//! each write only after that commit; reads run on that thread too, except attachment bytes, which
+//! use reader connections in the blocking pool (see `sqlite_conn`). Every call is one cached prepared statement. Rows are positioned by
+//! `(created_at, seq)` where `seq` is the rowid (insertion order); upserts keep it. `lock_thread`
+//! is an in-process per-thread mutex.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension as _, params};
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection};
 
 use super::locks::LocalLocks;
 use super::open::StoreOptions;
 use super::queries::sqlite::*;
-use super::sql::{SQLITE_MIGRATIONS, db_err, decode, encode, fetch_limit, page_from_rows};
+use super::sql::{decode, encode, fetch_limit, page_from_rows};
+use super::sqlite_conn::{ConnSettings, Readers, Writer, atomically};
 use super::{RequestContext, Store, StoreError, StoreResult, ThreadLock, Versioned};
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
@@ -47,24 +49,39 @@ impl SqliteLocation {
 }
 
 /// A [`Store`] on a SQLite database file.
-#[derive(Debug)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    writer: Writer,
+    /// Reader connections for large reads (`None` for an in-memory database: one connection only).
+    readers: Option<Arc<Readers>>,
     locks: LocalLocks,
     label: String,
 }
 
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("database", &self.label).finish_non_exhaustive()
+    }
+}
+
+/// `(id, JSON)` rows of a list query.
+type Rows = Vec<(String, String)>;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `location` and runs pending migrations.
     pub async fn open(location: &SqliteLocation, options: &StoreOptions) -> StoreResult<Self> {
+        let settings = ConnSettings { busy_timeout: options.busy_timeout };
         match location {
-            SqliteLocation::Memory => Self::open_memory(options).await,
-            SqliteLocation::File(path) => Self::open_file(path, options).await,
+            SqliteLocation::Memory => {
+                let writer = Writer::start(None, settings)
+                    .await
+                    .map_err(|e| prefix("cannot open in-memory SQLite database", e))?;
+                Ok(SqliteStore { writer, readers: None, locks: LocalLocks::new(), label: "sqlite::memory:".into() })
+            }
+            SqliteLocation::File(path) => Self::open_file(path, options, settings).await,
         }
     }
 
-    async fn open_file(path: &Path, options: &StoreOptions) -> StoreResult<Self> {
+    async fn open_file(path: &Path, options: &StoreOptions, settings: ConnSettings) -> StoreResult<Self> {
         let shown = path.display().to_string();
         if path.as_os_str().is_empty() {
             return Err(StoreError::Database("SQLite database path is empty".into()));
@@ -74,80 +91,78 @@ impl SqliteStore {
                 StoreError::Database(format!("cannot create folder {} for the SQLite database: {e}", parent.display()))
             })?;
         }
-        let connect = base_options(options).filename(path).create_if_missing(true);
-        let open_err = |e: sqlx::Error| StoreError::Database(format!("cannot open SQLite database {shown}: {e}"));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(options.connect_timeout.max(options.busy_timeout))
-            .connect_with(connect.clone())
+        let writer = Writer::start(Some(path.to_path_buf()), settings)
             .await
-            .map_err(open_err)?;
-        migrate(&writer).await.map_err(|e| prefix(&format!("SQLite database {shown}"), e))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.clamp(1, 16))
-            .acquire_timeout(options.connect_timeout.max(options.busy_timeout))
-            .connect_with(connect.create_if_missing(false))
-            .await
-            .map_err(open_err)?;
+            .map_err(|e| prefix(&format!("cannot open SQLite database {shown}"), e))?;
+        let readers = Readers::new(path.to_path_buf(), settings, options.max_connections.clamp(1, 16) as usize);
         let label = format!("sqlite://{shown}");
         tracing::debug!(database = %label, "SQLite store opened");
-        Ok(SqliteStore { writer, reader, locks: LocalLocks::new(), label })
+        Ok(SqliteStore { writer, readers: Some(Arc::new(readers)), locks: LocalLocks::new(), label })
     }
 
-    async fn open_memory(options: &StoreOptions) -> StoreResult<Self> {
-        // Every in-memory connection is its own database: use exactly one, kept forever.
-        let connect = base_options(options).in_memory(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(options.connect_timeout.max(options.busy_timeout))
-            .connect_with(connect)
-            .await
-            .map_err(|e| StoreError::Database(format!("cannot open in-memory SQLite database: {e}")))?;
-        migrate(&pool).await?;
-        Ok(SqliteStore {
-            writer: pool.clone(),
-            reader: pool,
-            locks: LocalLocks::new(),
-            label: "sqlite::memory:".into(),
-        })
-    }
-
-    /// Closes the connections (waits for running statements). The store is unusable afterwards.
+    /// Commits the queued writes and closes the connections. The store is unusable afterwards.
     pub async fn close(&self) {
-        self.reader.close().await;
+        if let Some(readers) = &self.readers {
+            readers.close();
+        }
         self.writer.close().await;
+    }
+
+    /// Runs a read on the writer thread: its connection's page cache is always current (a second
+    /// connection would have to drop its cache after every commit and re-read the pages), and the
+    /// hand-over costs less than those reads. Results are delivered after the batch commits.
+    async fn read<T, F>(&self, op: &'static str, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.writer.read(op, work).await
+    }
+
+    /// A read whose result may be megabytes (attachment bytes): on a reader connection in the
+    /// blocking pool, so it never holds up the writer thread.
+    async fn read_large<T, F>(&self, op: &'static str, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => {
+                let readers = readers.clone();
+                tokio::task::spawn_blocking(move || readers.with(op, work))
+                    .await
+                    .map_err(|e| StoreError::Database(format!("{op}: {e}")))?
+            }
+            None => self.writer.read(op, work).await,
+        }
     }
 
     async fn upsert_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
         let data = encode("item", item)?;
-        let done = sqlx::query(UPSERT_ITEM)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(&item.id)
-            .bind(item.created_at.micros())
-            .bind(item.type_name())
-            .bind(data)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err("save item", e))?;
-        if done.rows_affected() == 0 {
+        let (tid, owner, id) = (thread_id.to_string(), ctx.owner_id.clone(), item.id.clone());
+        let (at, kind) = (item.created_at.micros(), item.type_name());
+        let changed = self
+            .writer
+            .run("save item", move |c| c.prepare_cached(UPSERT_ITEM)?.execute(params![tid, owner, id, at, kind, data]))
+            .await?;
+        if changed == 0 {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
         Ok(())
     }
-}
 
-fn base_options(options: &StoreOptions) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(options.busy_timeout)
-        .foreign_keys(true)
-        .statement_cache_capacity(64)
+    async fn list(&self, op: &'static str, sql: &'static str, args: Vec<rusqlite::types::Value>) -> StoreResult<Rows> {
+        self.read(op, move |c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push((row.get(0)?, row.get(1)?));
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 fn prefix(what: &str, e: StoreError) -> StoreError {
@@ -157,53 +172,23 @@ fn prefix(what: &str, e: StoreError) -> StoreError {
     }
 }
 
-/// Applies the embedded migrations not yet recorded in `chatkit_migrations`, in one
-/// `BEGIN IMMEDIATE` transaction (so two processes opening the same file cannot both apply them).
-async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
-    let mut conn = pool.acquire().await.map_err(|e| db_err("migrations", e))?;
-    run_migrations(&mut conn).await
+fn text(s: &str) -> rusqlite::types::Value {
+    rusqlite::types::Value::Text(s.to_string())
 }
 
-async fn run_migrations(conn: &mut SqliteConnection) -> StoreResult<()> {
-    let err = |e| db_err("migrations", e);
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS chatkit_migrations \
-         (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(err)?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM chatkit_migrations")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(err)?;
-    for m in SQLITE_MIGRATIONS.iter().filter(|m| m.version > current) {
-        sqlx::raw_sql(m.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err(&format!("migration {} ({})", m.version, m.name), e))?;
-        sqlx::query("INSERT INTO chatkit_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(crate::types::Timestamp::now().micros())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        tracing::info!(version = m.version, name = m.name, "applied SQLite migration");
-    }
-    tx.commit().await.map_err(err)
+fn decode_rows<T: serde::de::DeserializeOwned>(what: &str, rows: Rows) -> StoreResult<Vec<(String, T)>> {
+    rows.into_iter().map(|(id, data)| Ok((id, decode(what, &data)?))).collect()
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata> {
-        let row: Option<String> = sqlx::query_scalar(LOAD_THREAD)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(|e| db_err("load thread", e))?;
+        let (tid, owner) = (thread_id.to_string(), ctx.owner_id.clone());
+        let row: Option<String> = self
+            .read("load thread", move |c| {
+                c.prepare_cached(LOAD_THREAD)?.query_row(params![tid, owner], |r| r.get(0)).optional()
+            })
+            .await?;
         match row {
             Some(data) => decode("thread", &data),
             None => Err(StoreError::ThreadNotFound(thread_id.to_string())),
@@ -212,15 +197,12 @@ impl Store for SqliteStore {
 
     async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
         let data = encode("thread", thread)?;
-        let done = sqlx::query(SAVE_THREAD)
-            .bind(&thread.id)
-            .bind(&ctx.owner_id)
-            .bind(thread.created_at.micros())
-            .bind(data)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err("save thread", e))?;
-        if done.rows_affected() == 0 {
+        let (id, owner, at) = (thread.id.clone(), ctx.owner_id.clone(), thread.created_at.micros());
+        let changed = self
+            .writer
+            .run("save thread", move |c| c.prepare_cached(SAVE_THREAD)?.execute(params![id, owner, at, data]))
+            .await?;
+        if changed == 0 {
             return Err(StoreError::ThreadNotFound(thread.id.clone()));
         }
         Ok(())
@@ -239,24 +221,19 @@ impl Store for SqliteStore {
             (Order::Asc, true) => THREADS_ASC_AFTER,
             (Order::Desc, true) => THREADS_DESC_AFTER,
         };
-        let mut q = sqlx::query_as::<_, (String, String)>(sql).bind(&ctx.owner_id).bind(fetch_limit(limit));
-        if let Some(cursor) = after {
-            q = q.bind(cursor);
-        }
-        let rows = q.fetch_all(&self.reader).await.map_err(|e| db_err("list threads", e))?;
-        let rows =
-            rows.into_iter().map(|(id, data)| Ok((id, decode("thread", &data)?))).collect::<StoreResult<Vec<_>>>()?;
-        Ok(page_from_rows(rows, limit))
+        let mut args = vec![text(&ctx.owner_id), rusqlite::types::Value::Integer(fetch_limit(limit))];
+        args.extend(after.map(text));
+        let rows = self.list("list threads", sql, args).await?;
+        Ok(page_from_rows(decode_rows("thread", rows)?, limit))
     }
 
     async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
-        let done = sqlx::query(DELETE_THREAD)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err("delete thread", e))?;
-        if done.rows_affected() == 0 {
+        let (tid, owner) = (thread_id.to_string(), ctx.owner_id.clone());
+        let changed = self
+            .writer
+            .run("delete thread", move |c| c.prepare_cached(DELETE_THREAD)?.execute(params![tid, owner]))
+            .await?;
+        if changed == 0 {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
         Ok(())
@@ -276,15 +253,10 @@ impl Store for SqliteStore {
             (Order::Asc, true) => ITEMS_ASC_AFTER,
             (Order::Desc, true) => ITEMS_DESC_AFTER,
         };
-        let mut q =
-            sqlx::query_as::<_, (String, String)>(sql).bind(thread_id).bind(&ctx.owner_id).bind(fetch_limit(limit));
-        if let Some(cursor) = after {
-            q = q.bind(cursor);
-        }
-        let rows = q.fetch_all(&self.reader).await.map_err(|e| db_err("list items", e))?;
-        let rows =
-            rows.into_iter().map(|(id, data)| Ok((id, decode("item", &data)?))).collect::<StoreResult<Vec<_>>>()?;
-        Ok(page_from_rows(rows, limit))
+        let mut args = vec![text(thread_id), text(&ctx.owner_id), rusqlite::types::Value::Integer(fetch_limit(limit))];
+        args.extend(after.map(text));
+        let rows = self.list("list items", sql, args).await?;
+        Ok(page_from_rows(decode_rows("item", rows)?, limit))
     }
 
     async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
@@ -296,13 +268,12 @@ impl Store for SqliteStore {
     }
 
     async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
-        let row: Option<String> = sqlx::query_scalar(LOAD_ITEM)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(item_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(|e| db_err("load item", e))?;
+        let (tid, owner, id) = (thread_id.to_string(), ctx.owner_id.clone(), item_id.to_string());
+        let row: Option<String> = self
+            .read("load item", move |c| {
+                c.prepare_cached(LOAD_ITEM)?.query_row(params![tid, owner, id], |r| r.get(0)).optional()
+            })
+            .await?;
         match row {
             Some(data) => decode("item", &data),
             None => Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() }),
@@ -310,53 +281,52 @@ impl Store for SqliteStore {
     }
 
     async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
-        sqlx::query(DELETE_ITEM)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(item_id)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err("delete item", e))?;
+        let (tid, owner, id) = (thread_id.to_string(), ctx.owner_id.clone(), item_id.to_string());
+        self.writer
+            .run("delete item", move |c| c.prepare_cached(DELETE_ITEM)?.execute(params![tid, owner, id]))
+            .await?;
         Ok(())
     }
 
     async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
-        let done = sqlx::query(DELETE_ITEMS_AFTER)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(item_id)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err("delete items", e))?;
-        if done.rows_affected() == 0 {
-            // Nothing after it, or the item does not exist: tell the two apart.
-            self.load_item(ctx, thread_id, item_id).await?;
-        }
-        Ok(done.rows_affected())
+        let (tid, owner, id) = (thread_id.to_string(), ctx.owner_id.clone(), item_id.to_string());
+        // `None`: nothing was deleted and the item does not exist (told apart in the same transaction).
+        let deleted = self
+            .writer
+            .run("delete items", move |c| {
+                let n = c.prepare_cached(DELETE_ITEMS_AFTER)?.execute(params![tid, owner, id])?;
+                if n > 0 {
+                    return Ok(Some(n as u64));
+                }
+                let exists =
+                    c.prepare_cached(LOAD_ITEM)?.query_row(params![tid, owner, id], |_| Ok(())).optional()?.is_some();
+                Ok(exists.then_some(0))
+            })
+            .await?;
+        deleted
+            .ok_or_else(|| StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() })
     }
 
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
         let data = encode("attachment", attachment)?;
-        let done = sqlx::query(SAVE_ATTACHMENT)
-            .bind(&attachment.id)
-            .bind(&ctx.owner_id)
-            .bind(data)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err("save attachment", e))?;
-        if done.rows_affected() == 0 {
+        let (id, owner) = (attachment.id.clone(), ctx.owner_id.clone());
+        let changed = self
+            .writer
+            .run("save attachment", move |c| c.prepare_cached(SAVE_ATTACHMENT)?.execute(params![id, owner, data]))
+            .await?;
+        if changed == 0 {
             return Err(StoreError::AttachmentNotFound(attachment.id.clone()));
         }
         Ok(())
     }
 
     async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment> {
-        let row: Option<String> = sqlx::query_scalar(LOAD_ATTACHMENT)
-            .bind(attachment_id)
-            .bind(&ctx.owner_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(|e| db_err("load attachment", e))?;
+        let (id, owner) = (attachment_id.to_string(), ctx.owner_id.clone());
+        let row: Option<String> = self
+            .read("load attachment", move |c| {
+                c.prepare_cached(LOAD_ATTACHMENT)?.query_row(params![id, owner], |r| r.get(0)).optional()
+            })
+            .await?;
         match row {
             Some(data) => decode("attachment", &data),
             None => Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
@@ -364,45 +334,48 @@ impl Store for SqliteStore {
     }
 
     async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {
-        let err = |e| db_err("delete attachment", e);
-        let mut conn = self.writer.acquire().await.map_err(err)?;
-        let mut tx = conn.begin().await.map_err(err)?;
-        for sql in [DELETE_ATTACHMENT, DELETE_ATTACHMENT_DATA] {
-            sqlx::query(sql).bind(attachment_id).bind(&ctx.owner_id).execute(&mut *tx).await.map_err(err)?;
-        }
-        tx.commit().await.map_err(err)
+        let (id, owner) = (attachment_id.to_string(), ctx.owner_id.clone());
+        self.writer
+            .run("delete attachment", move |c| {
+                atomically(c, || {
+                    for sql in [DELETE_ATTACHMENT, DELETE_ATTACHMENT_DATA] {
+                        c.prepare_cached(sql)?.execute(params![id, owner])?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
-        let done = sqlx::query(SAVE_ATTACHMENT_DATA)
-            .bind(attachment_id)
-            .bind(&ctx.owner_id)
-            .bind(data)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err("save attachment data", e))?;
-        if done.rows_affected() == 0 {
+        let (id, owner, bytes) = (attachment_id.to_string(), ctx.owner_id.clone(), data.to_vec());
+        let changed = self
+            .writer
+            .run("save attachment data", move |c| {
+                c.prepare_cached(SAVE_ATTACHMENT_DATA)?.execute(params![id, owner, bytes])
+            })
+            .await?;
+        if changed == 0 {
             return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
         }
         Ok(())
     }
 
     async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        sqlx::query_scalar(LOAD_ATTACHMENT_DATA)
-            .bind(attachment_id)
-            .bind(&ctx.owner_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(|e| db_err("load attachment data", e))
+        let (id, owner) = (attachment_id.to_string(), ctx.owner_id.clone());
+        self.read_large("load attachment data", move |c| {
+            c.prepare_cached(LOAD_ATTACHMENT_DATA)?.query_row(params![id, owner], |r| r.get(0)).optional()
+        })
+        .await
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
-        let row: Option<(String, i64)> = sqlx::query_as(KV_GET)
-            .bind(namespace)
-            .bind(key)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(|e| db_err("read state", e))?;
+        let (ns, k) = (namespace.to_string(), key.to_string());
+        let row: Option<(String, i64)> = self
+            .read("read state", move |c| {
+                c.prepare_cached(KV_GET)?.query_row(params![ns, k], |r| Ok((r.get(0)?, r.get(1)?))).optional()
+            })
+            .await?;
         match row {
             Some((text, version)) => Ok(Some(Versioned { value: decode("state value", &text)?, version })),
             None => Ok(None),
@@ -417,21 +390,20 @@ impl Store for SqliteStore {
         value: &Value,
     ) -> StoreResult<bool> {
         let text = encode("state value", value)?;
-        let q = match expected {
-            None => sqlx::query(KV_INSERT).bind(namespace).bind(key).bind(text),
-            Some(v) => sqlx::query(KV_UPDATE).bind(namespace).bind(key).bind(text).bind(v),
-        };
-        let done = q.execute(&self.writer).await.map_err(|e| db_err("write state", e))?;
-        Ok(done.rows_affected() == 1)
+        let (ns, k) = (namespace.to_string(), key.to_string());
+        let changed = self
+            .writer
+            .run("write state", move |c| match expected {
+                None => c.prepare_cached(KV_INSERT)?.execute(params![ns, k, text]),
+                Some(v) => c.prepare_cached(KV_UPDATE)?.execute(params![ns, k, text, v]),
+            })
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn kv_delete(&self, namespace: &str, key: &str) -> StoreResult<()> {
-        sqlx::query(KV_DELETE)
-            .bind(namespace)
-            .bind(key)
-            .execute(&self.writer)
-            .await
-            .map_err(|e| db_err("delete state", e))?;
+        let (ns, k) = (namespace.to_string(), key.to_string());
+        self.writer.run("delete state", move |c| c.prepare_cached(KV_DELETE)?.execute(params![ns, k])).await?;
         Ok(())
     }
 
@@ -440,8 +412,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(|e| db_err("ping", e))?;
-        Ok(())
+        self.read("ping", |c| c.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))).await
     }
 
     fn describe(&self) -> String {

@@ -203,7 +203,7 @@ pub async fn content(
     if let Ok(v) = HeaderValue::from_str(&content_disposition(&attachment.name)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    // `Access-Control-Allow-Origin` comes from the CORS layer (`*` by default, else the configured origins).
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     res
 }
