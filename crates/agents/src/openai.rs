@@ -29,12 +29,16 @@ const PROVIDER: &str = "OpenAI";
 pub struct OpenAiProvider {
     transport: Transport,
     base_url: String,
+    /// `{base_url}/responses`, parsed once (`None` if it does not parse: the request reports it).
+    responses_url: Option<reqwest::Url>,
     model: String,
 }
 
 impl OpenAiProvider {
     pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
-        OpenAiProvider { transport, base_url: base_url.trim_end_matches('/').to_string(), model }
+        let base_url = base_url.trim_end_matches('/').to_string();
+        let responses_url = reqwest::Url::parse(&format!("{base_url}/responses")).ok();
+        OpenAiProvider { transport, base_url, responses_url, model }
     }
 }
 
@@ -44,12 +48,13 @@ impl Provider for OpenAiProvider {
         let body = serde_json::to_vec(&Body::new(&self.model, &request))
             .map_err(|e| ProviderError::Request { provider: PROVIDER, message: e.to_string() })?;
         let body = bytes::Bytes::from(body);
-        let url = format!("{}/responses", self.base_url);
         let t = &self.transport;
         with_retries(&t.retry, PROVIDER, |_| {
-            let req = t
-                .client
-                .post(&url)
+            let post = match &self.responses_url {
+                Some(url) => t.client.post(url.clone()),
+                None => t.client.post(format!("{}/responses", self.base_url)),
+            };
+            let req = post
                 .bearer_auth(t.secret())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .header(reqwest::header::ACCEPT, "text/event-stream")

@@ -127,12 +127,37 @@ pub async fn build_input(
     thread_id: &str,
     profile: &CustomerProfile,
 ) -> Result<Vec<InputItem>, AppError> {
+    let history = load_history(store, ctx, thread_id).await?;
+    input_from_history(&history.items, store, ctx, profile).await
+}
+
+/// The newest [`HISTORY_ITEMS`] items of a thread, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// The items, oldest first.
+    pub items: Vec<ThreadItem>,
+    /// Whether these are all the thread's items (it has at most [`HISTORY_ITEMS`]).
+    pub complete: bool,
+}
+
+/// Loads the history sent to the model.
+pub async fn load_history(store: &dyn Store, ctx: &RequestContext, thread_id: &str) -> Result<History, AppError> {
     let page = store.load_thread_items(ctx, thread_id, None, HISTORY_ITEMS, Order::Desc).await?;
     let mut items = page.data;
     items.reverse();
+    Ok(History { items, complete: !page.has_more })
+}
+
+/// The model input from an already loaded history (see [`build_input`]).
+pub async fn input_from_history(
+    items: &[ThreadItem],
+    store: &dyn Store,
+    ctx: &RequestContext,
+    profile: &CustomerProfile,
+) -> Result<Vec<InputItem>, AppError> {
     let mut input = Vec::with_capacity(items.len() + 1);
     input.push(InputItem::user_text(profile_context(profile)));
-    input.extend(items_to_input(&items, store, ctx, &SupportHooks).await?);
+    input.extend(items_to_input(items, store, ctx, &SupportHooks).await?);
     Ok(input)
 }
 

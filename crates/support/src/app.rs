@@ -18,9 +18,9 @@ use chatkit::types::{
 };
 
 use crate::actions::handle_action;
-use crate::agent::{DEFAULT_TEMPERATURE, build_agent, build_input};
+use crate::agent::{DEFAULT_TEMPERATURE, build_agent, input_from_history, load_history};
 use crate::airline::AirlineStore;
-use crate::titles::maybe_set_title;
+use crate::titles::maybe_set_title_from;
 
 /// Largest accepted attachment (5 MiB; exactly 5 MiB is accepted).
 pub const MAX_ATTACHMENT_BYTES: u64 = 5 * 1024 * 1024;
@@ -103,13 +103,25 @@ impl SupportApp {
         &self.agent
     }
 
-    async fn run_agent(&self, thread: &ThreadMetadata, sink: &EventSink) -> Result<(), AppError> {
+    /// Runs the agent; `whole_thread` receives the thread's items (oldest first) when the history loaded
+    /// for the model is the whole thread, so the title step need not load them again.
+    async fn run_agent(
+        &self,
+        thread: &ThreadMetadata,
+        sink: &EventSink,
+        whole_thread: &mut Option<Vec<ThreadItem>>,
+    ) -> Result<(), AppError> {
         let Some(provider) = &self.provider else {
             tracing::warn!(thread_id = %thread.id, "no model provider configured; ending the turn with an error");
             return Err(AppError::Custom { message: NO_PROVIDER_MESSAGE.into(), allow_retry: false });
         };
         let profile = self.airline.profile(&thread.id).await?;
-        let input = build_input(sink.store().as_ref(), sink.context(), &thread.id, &profile).await?;
+        let store = sink.store().as_ref();
+        let history = load_history(store, sink.context(), &thread.id).await?;
+        let input = input_from_history(&history.items, store, sink.context(), &profile).await?;
+        if history.complete {
+            *whole_thread = Some(history.items);
+        }
         agents::run(&self.agent, provider.as_ref(), input, sink).await
     }
 }
@@ -139,12 +151,14 @@ impl ChatKitApp for SupportApp {
         _input: Option<&ThreadItem>,
         sink: &EventSink,
     ) -> Result<(), AppError> {
-        let result = self.run_agent(thread, sink).await;
+        let mut whole_thread = None;
+        let result = self.run_agent(thread, sink, &mut whole_thread).await;
         if matches!(result, Err(AppError::Disconnected)) || !self.settings.thread_titles {
             return result;
         }
         // Last, so `thread.updated` ends a successful stream (and precedes the error event of a failed one).
-        if let Err(e) = maybe_set_title(sink).await {
+        // The items loaded before the run still decide the title: the run only appends assistant output.
+        if let Err(e) = maybe_set_title_from(sink, whole_thread.as_deref()).await {
             tracing::warn!(thread_id = %thread.id, error = %e, "could not set the thread title");
         }
         result

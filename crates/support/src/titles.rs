@@ -4,7 +4,7 @@
 //!
 //! [`maybe_set_title`] runs at the end of a response so `thread.updated` is the last event of the stream.
 
-use chatkit::types::{ItemKind, Order, UserMessageItem};
+use chatkit::types::{ItemKind, Order, ThreadItem, UserMessageItem};
 use chatkit::{AppError, EventSink};
 
 /// Longest title, ellipsis included (in characters).
@@ -50,6 +50,12 @@ pub fn shorten(text: &str) -> String {
 /// Gives the sink's thread a title from its first user message if it has none (checked against the store,
 /// so a rename made while the response ran is respected). Emits `thread.updated` when it sets one.
 pub async fn maybe_set_title(sink: &EventSink) -> Result<(), AppError> {
+    maybe_set_title_from(sink, None).await
+}
+
+/// [`maybe_set_title`] with the thread's items already at hand: `Some(items)` must be *all* the thread's
+/// items, oldest first (then they are not loaded again); `None` loads the first page.
+pub async fn maybe_set_title_from(sink: &EventSink, whole_thread: Option<&[ThreadItem]>) -> Result<(), AppError> {
     if sink.thread().title.is_some() {
         return Ok(());
     }
@@ -59,8 +65,15 @@ pub async fn maybe_set_title(sink: &EventSink) -> Result<(), AppError> {
     if store.load_thread(&ctx, &thread_id).await?.title.is_some() {
         return Ok(());
     }
-    let page = store.load_thread_items(&ctx, &thread_id, None, 20, Order::Asc).await?;
-    let Some(title) = page.data.iter().find_map(|item| match &item.kind {
+    let loaded;
+    let items = match whole_thread {
+        Some(items) => items,
+        None => {
+            loaded = store.load_thread_items(&ctx, &thread_id, None, FIRST_PAGE, Order::Asc).await?.data;
+            &loaded[..]
+        }
+    };
+    let Some(title) = items.iter().take(FIRST_PAGE).find_map(|item| match &item.kind {
         ItemKind::UserMessage(m) => Some(title_for_message(m)),
         _ => None,
     }) else {
@@ -72,6 +85,9 @@ pub async fn maybe_set_title(sink: &EventSink) -> Result<(), AppError> {
     sink.update_thread(|t| t.title = Some(title)).await?;
     Ok(())
 }
+
+/// How many of the oldest items are searched for the first user message.
+const FIRST_PAGE: usize = 20;
 
 #[cfg(test)]
 mod tests {
@@ -184,6 +200,23 @@ mod tests {
         maybe_set_title(&h.sink).await.unwrap();
         assert!(h.events().is_empty());
         assert_eq!(h.store.load_thread(&h.ctx, &h.thread.id).await.unwrap().title.as_deref(), Some("My trip"));
+    }
+
+    #[tokio::test]
+    async fn uses_the_whole_thread_it_is_given_instead_of_loading() {
+        let mut h = Harness::new().await;
+        add_user_message(&mut h, "Stored message").await;
+        let given =
+            ThreadItem::new("msg_given", h.thread.id.clone(), ItemKind::UserMessage(message(" Given  message ", 0)));
+        maybe_set_title_from(&h.sink, Some(&[given])).await.unwrap();
+        let events = h.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["thread"]["title"], "Given message");
+        // A thread known to have no user message gets no title.
+        let mut h = Harness::new().await;
+        add_user_message(&mut h, "Stored message").await;
+        maybe_set_title_from(&h.sink, Some(&[])).await.unwrap();
+        assert!(h.events().is_empty());
     }
 
     #[tokio::test]
