@@ -52,12 +52,7 @@ impl Provider for GeminiProvider {
         let url = format!("{}/v1beta/models/{}:streamGenerateContent?alt=sse", self.base_url, self.model);
         let t = &self.transport;
         with_retries(&t.retry, PROVIDER, |_| {
-            let req = t
-                .client
-                .post(&url)
-                .header("x-goog-api-key", t.secret())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+            let req = post_json(t, &url, body.clone());
             async move {
                 let response = t.send(req).await?;
                 start_stream(t.redact_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default())), PROVIDER)
@@ -74,6 +69,17 @@ impl Provider for GeminiProvider {
     fn model(&self) -> &str {
         &self.model
     }
+}
+
+/// A `POST` of a JSON body to the Gemini API, with the key in `x-goog-api-key` (shared with the
+/// Gemini transcriber).
+pub(crate) fn post_json(transport: &Transport, url: &str, body: bytes::Bytes) -> reqwest::RequestBuilder {
+    transport
+        .client
+        .post(url)
+        .header("x-goog-api-key", transport.secret())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
 }
 
 /// The `generateContent` request body.

@@ -31,6 +31,7 @@ pub use config::{ConfigError, ModelConfig, NO_PROVIDER_MESSAGE, ProviderKind, bu
 pub use input::{ContentPart, ConvertHooks, DefaultConvertHooks, InputItem, Role, items_to_input};
 pub use provider::{FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ToolSpec};
 pub use runner::{Agent, model_error, run};
+pub use sse::SseDecoder;
 pub use tool::{Tool, ToolContext, ToolError, parse_arguments};
 pub use transcribe::Transcriber;
 pub use transport::Timeouts;

@@ -66,8 +66,11 @@ fn cut_message(e: &reqwest::Error) -> String {
 /// line dispatches the event (nothing when it had no `data` line); several `data` lines are joined
 /// with `\n`; one space after the colon is dropped; comments and other fields are ignored; an
 /// event not terminated by a blank line before the end of the body is discarded.
+///
+/// Public (re-exported as `agents::SseDecoder`) so the fuzz targets in `fuzz/` can drive it directly; the
+/// providers use it only through their model streams.
 #[derive(Debug, Default)]
-pub(crate) struct SseDecoder {
+pub struct SseDecoder {
     line: Vec<u8>,
     data: String,
     has_data: bool,
@@ -77,7 +80,7 @@ pub(crate) struct SseDecoder {
 impl SseDecoder {
     /// Decodes `chunk`, pushing the data of each completed event into `out`. A line that is not
     /// UTF-8 is an error (the stream cannot be trusted after it).
-    pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<String>) -> Result<(), std::str::Utf8Error> {
+    pub fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<String>) -> Result<(), std::str::Utf8Error> {
         let mut rest = chunk;
         while !rest.is_empty() {
             if self.after_cr {

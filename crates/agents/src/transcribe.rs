@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::gemini;
 use crate::provider::ProviderError;
 use crate::retry::with_retries;
 use crate::transport::Transport;
@@ -101,12 +102,7 @@ impl Transcriber for GeminiTranscriber {
         let body = bytes::Bytes::from(body.to_string());
         let url = format!("{}/v1beta/models/{}:generateContent", self.base_url, self.model);
         let bytes = with_retries(&t.retry, t.provider, |_| {
-            let req = t
-                .client
-                .post(&url)
-                .header("x-goog-api-key", t.secret())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+            let req = gemini::post_json(t, &url, body.clone());
             async move {
                 let response = t.send(req).await?;
                 t.read_body(response).await

@@ -26,7 +26,7 @@ async fn plain_answer_has_a_generated_id_and_the_native_request_shape() {
 
     let events = h.events();
     let id = item_id(&events[0]);
-    assert!(id.starts_with("msg_") && id.len() == 20, "{id}");
+    assert!(id.starts_with("msg_") && id.len() == 28, "{id}");
     assert_eq!(events, text_message_events(&id, &word_deltas("Mock reply: Hello there")));
     assert_eq!(assistant_text(&h.stored().await[0]), "Mock reply: Hello there");
 

@@ -9,27 +9,6 @@ use common::{any_string, json_object, json_value};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-fn variant_type(req: &ChatKitRequest) -> &'static str {
-    match req {
-        ChatKitRequest::CreateThread(_) => "threads.create",
-        ChatKitRequest::AddUserMessage(_) => "threads.add_user_message",
-        ChatKitRequest::AddClientToolOutput(_) => "threads.add_client_tool_output",
-        ChatKitRequest::AddStructuredInput(_) => "threads.add_structured_input",
-        ChatKitRequest::RetryAfterItem(_) => "threads.retry_after_item",
-        ChatKitRequest::CustomAction(_) => "threads.custom_action",
-        ChatKitRequest::SyncCustomAction(_) => "threads.sync_custom_action",
-        ChatKitRequest::GetThread(_) => "threads.get_by_id",
-        ChatKitRequest::ListThreads(_) => "threads.list",
-        ChatKitRequest::UpdateThread(_) => "threads.update",
-        ChatKitRequest::DeleteThread(_) => "threads.delete",
-        ChatKitRequest::ListItems(_) => "items.list",
-        ChatKitRequest::Feedback(_) => "items.feedback",
-        ChatKitRequest::CreateAttachment(_) => "attachments.create",
-        ChatKitRequest::DeleteAttachment(_) => "attachments.delete",
-        ChatKitRequest::Transcribe(_) => "input.transcribe",
-    }
-}
-
 fn thread_id(req: &ChatKitRequest) -> Option<&str> {
     Some(match req {
         ChatKitRequest::AddUserMessage(p) => &p.thread_id,
@@ -186,7 +165,7 @@ proptest! {
         let ty = REQUEST_TYPES[idx];
         let body = serde_json::to_vec(&json!({"type": ty, "params": params, "metadata": metadata})).unwrap();
         match ChatKitRequest::decode(&body) {
-            Ok(req) => prop_assert_eq!(variant_type(&req), ty),
+            Ok(req) => prop_assert_eq!(req.type_name(), ty),
             Err(RequestDecodeError::InvalidParams { kind, message }) => {
                 prop_assert_eq!(kind.as_str(), ty);
                 prop_assert!(!message.is_empty());
@@ -208,7 +187,7 @@ proptest! {
         let req = ChatKitRequest::decode(&body);
         prop_assert!(req.is_ok(), "{ty} {params} failed: {:?}", req.err());
         let req = req.unwrap();
-        prop_assert_eq!(variant_type(&req), ty.as_str());
+        prop_assert_eq!(req.type_name(), ty.as_str());
         prop_assert_eq!(thread_id(&req).map(str::to_string), tid);
         match &req {
             ChatKitRequest::ListThreads(p) => {

@@ -62,28 +62,6 @@ impl std::fmt::Debug for ChatKitServer {
     }
 }
 
-/// The name of a request's `type` (for logs).
-pub fn request_type(req: &ChatKitRequest) -> &'static str {
-    match req {
-        ChatKitRequest::CreateThread(_) => "threads.create",
-        ChatKitRequest::AddUserMessage(_) => "threads.add_user_message",
-        ChatKitRequest::AddClientToolOutput(_) => "threads.add_client_tool_output",
-        ChatKitRequest::AddStructuredInput(_) => "threads.add_structured_input",
-        ChatKitRequest::RetryAfterItem(_) => "threads.retry_after_item",
-        ChatKitRequest::CustomAction(_) => "threads.custom_action",
-        ChatKitRequest::SyncCustomAction(_) => "threads.sync_custom_action",
-        ChatKitRequest::GetThread(_) => "threads.get_by_id",
-        ChatKitRequest::ListThreads(_) => "threads.list",
-        ChatKitRequest::UpdateThread(_) => "threads.update",
-        ChatKitRequest::DeleteThread(_) => "threads.delete",
-        ChatKitRequest::ListItems(_) => "items.list",
-        ChatKitRequest::Feedback(_) => "items.feedback",
-        ChatKitRequest::CreateAttachment(_) => "attachments.create",
-        ChatKitRequest::DeleteAttachment(_) => "attachments.delete",
-        ChatKitRequest::Transcribe(_) => "input.transcribe",
-    }
-}
-
 /// The thread a request targets, if any (for logs).
 fn request_thread_id(req: &ChatKitRequest) -> Option<&str> {
     match req {
@@ -177,7 +155,7 @@ impl ChatKitServer {
         let req = ChatKitRequest::decode(body).inspect_err(|e| {
             tracing::info!(error = %e, "chatkit request rejected: undecodable body");
         })?;
-        let kind = request_type(&req);
+        let kind = req.type_name();
         let thread_id = request_thread_id(&req).unwrap_or_default().to_string();
         let result = if req.is_streaming() {
             self.start_stream(req, ctx, kind, started).await
@@ -260,7 +238,7 @@ impl ChatKitServer {
             ChatKitRequest::SyncCustomAction(p) => self.sync_custom_action(p, ctx).await,
             streaming => Err(ChatKitError::internal(&format!(
                 "streaming request {} reached the JSON handler",
-                request_type(&streaming)
+                streaming.type_name()
             ))),
         }
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::store::{RequestContext, Store, StoreError};
+use crate::store::{RequestContext, Store, StoreError, ThreadChange};
 use crate::types::{
     AssistantMessageContent, ItemKind, ItemUpdate, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent,
 };
@@ -192,6 +192,23 @@ impl EventSink {
         let mut thread = self.thread();
         f(&mut thread);
         self.send(ThreadStreamEvent::ThreadUpdated { thread: thread.to_thread(Page::default()) }).await
+    }
+
+    /// Changes the thread *as stored* ([`Store::update_thread`]: `change` sees, e.g., a rename made while
+    /// the response ran) and emits `thread.updated` when `change` changed it. Returns whether it did.
+    pub async fn update_stored_thread(&self, change: ThreadChange) -> Result<bool, SinkError> {
+        let thread_id = self.thread_id();
+        let (stored, changed) = self.inner.store.update_thread(&self.inner.ctx, &thread_id, change).await?;
+        {
+            let mut st = self.lock();
+            st.thread.title = stored.title.clone();
+            st.thread.status = stored.status.clone();
+            st.thread.allowed_image_domains = stored.allowed_image_domains.clone();
+        }
+        if changed {
+            self.forward(&ThreadStreamEvent::ThreadUpdated { thread: stored.to_thread(Page::default()) }).await?;
+        }
+        Ok(changed)
     }
 }
 

@@ -40,12 +40,13 @@ impl ChatKitServer {
             ChatKitRequest::CreateThread(p) => {
                 let attachments = self.load_attachments(&p.input, &ctx).await?;
                 let thread = ThreadMetadata::new(ids::generate(ids::THREAD));
-                store.save_thread(&ctx, &thread).await?;
-                // Free for a new thread; taken before the first message is stored so that a message sent
-                // to another replica the moment `thread.created` arrives is answered after this one.
+                // Free for a new thread; taken before the thread exists so that a message sent to another
+                // replica the moment `thread.created` arrives is answered after this one.
                 lock = Some(store.lock_thread(&thread.id, self.lock_wait).await?);
+                let user_message = self.user_message(&thread, p.input, attachments, &ctx).await?;
+                // The thread and its first message in one commit.
+                store.create_thread_with_item(&ctx, &thread, &user_message).await?;
                 let created = ThreadStreamEvent::ThreadCreated { thread: thread.to_thread(Page::default()) };
-                let user_message = self.add_user_message(&thread, p.input, attachments, &ctx).await?;
                 let done = ThreadStreamEvent::ItemDone { item: user_message.clone() };
                 (thread, vec![created, done], TurnKind::Respond { input: user_message })
             }
@@ -103,7 +104,7 @@ impl ChatKitServer {
             other => {
                 return Err(ChatKitError::internal(&format!(
                     "non-streaming request {} reached the stream handler",
-                    crate::server::request_type(&other)
+                    other.type_name()
                 )));
             }
         };
@@ -155,6 +156,19 @@ impl ChatKitServer {
         &self,
         thread: &ThreadMetadata,
         input: UserMessageInput,
+        attachments: Vec<Attachment>,
+        ctx: &RequestContext,
+    ) -> Result<ThreadItem, ChatKitError> {
+        let item = self.user_message(thread, input, attachments, ctx).await?;
+        self.store.add_thread_item(ctx, &thread.id, &item).await?;
+        Ok(item)
+    }
+
+    /// Spec §3.1 step 3: saves the attachments with the thread id and builds the (unsaved) user message.
+    async fn user_message(
+        &self,
+        thread: &ThreadMetadata,
+        input: UserMessageInput,
         mut attachments: Vec<Attachment>,
         ctx: &RequestContext,
     ) -> Result<ThreadItem, ChatKitError> {
@@ -162,7 +176,7 @@ impl ChatKitServer {
             attachment.thread_id = Some(thread.id.clone());
             self.store.save_attachment(ctx, attachment).await?;
         }
-        let item = ThreadItem::new(
+        Ok(ThreadItem::new(
             ids::generate(ids::MESSAGE),
             thread.id.clone(),
             ItemKind::UserMessage(UserMessageItem {
@@ -171,8 +185,6 @@ impl ChatKitServer {
                 quoted_text: input.quoted_text,
                 inference_options: input.inference_options,
             }),
-        );
-        self.store.add_thread_item(ctx, &thread.id, &item).await?;
-        Ok(item)
+        ))
     }
 }

@@ -141,6 +141,8 @@ macro_rules! conformance {
 
 conformance!(
     thread_crud_and_owner_isolation,
+    create_thread_with_first_item,
+    update_thread_applies_changes_to_the_stored_thread,
     thread_pagination,
     item_pagination_with_ties_and_hidden,
     upsert_keeps_position,

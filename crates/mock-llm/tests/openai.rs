@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client, parse_sse, read_until_error, types, user_item};
+use common::{Frame, client, parse_sse, read_until_error, types, user_item};
 use mock_llm::{Match, MockServer, Reply, Rule, Script, ToolCallSpec};
 use serde_json::{Value, json};
 
@@ -18,6 +18,11 @@ async fn post(server: &MockServer, key: Option<&str>, body: Value) -> reqwest::R
 
 fn stream_body(items: Vec<Value>) -> Value {
     json!({"model": "gpt-4.1-mini", "stream": true, "temperature": 0.4, "input": items})
+}
+
+/// Streams a request with one user message `text` and parses the whole SSE body.
+async fn stream_frames(server: &MockServer, text: &str) -> Vec<Frame> {
+    parse_sse(&post(server, Some("k"), stream_body(vec![user_item(text)])).await.text().await.unwrap())
 }
 
 fn is_hex_id(id: &str, prefix: &str) -> bool {
@@ -119,8 +124,7 @@ async fn tool_calls_stream_text_then_function_calls() {
         ),
     );
     let server = MockServer::start(script).await.unwrap();
-    let resp = post(&server, Some("k"), stream_body(vec![user_item("Move my SEAT")])).await;
-    let frames = parse_sse(&resp.text().await.unwrap());
+    let frames = stream_frames(&server, "Move my SEAT").await;
     assert_eq!(
         types(&frames),
         [
@@ -192,8 +196,7 @@ async fn tool_calls_stream_text_then_function_calls() {
     assert_eq!(output[1], item);
 
     // Each response gets fresh ids.
-    let again = post(&server, Some("k"), stream_body(vec![user_item("seat")])).await;
-    let frames2 = parse_sse(&again.text().await.unwrap());
+    let frames2 = stream_frames(&server, "seat").await;
     assert_ne!(frames2[9].data["item"]["call_id"], call_id.as_str());
 }
 
@@ -397,7 +400,7 @@ async fn control_endpoints_expose_requests_and_script() {
         .await
         .unwrap();
     assert_eq!(put.status(), 204);
-    let frames = parse_sse(&post(&server, Some("k"), stream_body(vec![user_item("x")])).await.text().await.unwrap());
+    let frames = stream_frames(&server, "x").await;
     assert_eq!(frames[4].data["delta"], "from");
     let list: Value =
         client().get(format!("{}/_mock/requests", server.base_url())).send().await.unwrap().json().await.unwrap();
@@ -414,7 +417,7 @@ async fn recording_can_be_turned_off() {
     post(&server, Some("k"), stream_body(vec![user_item("one")])).await.text().await.unwrap();
     server.set_record_cap(0);
     assert!(server.requests().is_empty());
-    let frames = parse_sse(&post(&server, Some("k"), stream_body(vec![user_item("two")])).await.text().await.unwrap());
+    let frames = stream_frames(&server, "two").await;
     assert_eq!(frames.len(), 11);
     assert!(server.requests().is_empty());
 }

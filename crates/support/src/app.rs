@@ -115,9 +115,11 @@ impl SupportApp {
             tracing::warn!(thread_id = %thread.id, "no model provider configured; ending the turn with an error");
             return Err(AppError::Custom { message: NO_PROVIDER_MESSAGE.into(), allow_retry: false });
         };
-        let profile = self.airline.profile(&thread.id).await?;
         let store = sink.store().as_ref();
-        let history = load_history(store, sink.context(), &thread.id).await?;
+        // Both reads at once: with SQLite they share one trip to the store's thread.
+        let (profile, history) =
+            tokio::join!(self.airline.profile(&thread.id), load_history(store, sink.context(), &thread.id));
+        let (profile, history) = (profile?, history?);
         let input = input_from_history(&history.items, store, sink.context(), &profile).await?;
         if history.complete {
             *whole_thread = Some(history.items);

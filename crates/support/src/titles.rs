@@ -47,8 +47,8 @@ pub fn shorten(text: &str) -> String {
     out
 }
 
-/// Gives the sink's thread a title from its first user message if it has none (checked against the store,
-/// so a rename made while the response ran is respected). Emits `thread.updated` when it sets one.
+/// Gives the sink's thread a title from its first user message if it has none (checked atomically against
+/// the store, so a rename made while the response ran is respected). Emits `thread.updated` when it sets one.
 pub async fn maybe_set_title(sink: &EventSink) -> Result<(), AppError> {
     maybe_set_title_from(sink, None).await
 }
@@ -59,17 +59,12 @@ pub async fn maybe_set_title_from(sink: &EventSink, whole_thread: Option<&[Threa
     if sink.thread().title.is_some() {
         return Ok(());
     }
-    let store = sink.store().clone();
-    let ctx = sink.context().clone();
-    let thread_id = sink.thread_id();
-    if store.load_thread(&ctx, &thread_id).await?.title.is_some() {
-        return Ok(());
-    }
     let loaded;
     let items = match whole_thread {
         Some(items) => items,
         None => {
-            loaded = store.load_thread_items(&ctx, &thread_id, None, FIRST_PAGE, Order::Asc).await?.data;
+            let (store, thread_id) = (sink.store(), sink.thread_id());
+            loaded = store.load_thread_items(sink.context(), &thread_id, None, FIRST_PAGE, Order::Asc).await?.data;
             &loaded[..]
         }
     };
@@ -82,7 +77,15 @@ pub async fn maybe_set_title_from(sink: &EventSink, whole_thread: Option<&[Threa
     let Some(title) = title else {
         return Ok(());
     };
-    sink.update_thread(|t| t.title = Some(title)).await?;
+    // Set only if the stored thread still has no title (one atomic store call).
+    sink.update_stored_thread(Box::new(move |t| {
+        if t.title.is_some() {
+            return false;
+        }
+        t.title = Some(title);
+        true
+    }))
+    .await?;
     Ok(())
 }
 

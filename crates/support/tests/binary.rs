@@ -4,106 +4,27 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::process::{ServerProcess, command};
 use common::*;
 use mock_llm::{Match, Reply, Script};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_support");
-
-/// A spawned server process with its output collected in the background.
-struct Proc {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
+/// Spawns the binary in `cwd` with a clean environment (no keys from the developer's shell) and `env`.
+fn spawn(cwd: &Path, env: &[(&str, &str)]) -> ServerProcess {
+    ServerProcess::spawn("server", command(cwd, env))
 }
 
-/// A command for the binary with a clean environment (no keys from the developer's shell), run in `cwd`.
-fn command(cwd: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear().current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.env("RUST_LOG", "info");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
+/// A ChatKit request whose answer is read as SSE events (whatever the status).
+async fn stream_events(p: &ServerProcess, body: &Value) -> Vec<Value> {
+    parse_sse(&p.post(body).await.text().await.unwrap())
 }
 
-fn collect(reader: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let out = Arc::new(Mutex::new(String::new()));
-    let sink = out.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(reader).lines() {
-            let Ok(line) = line else { break };
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    out
-}
-
-impl Proc {
-    fn spawn(cwd: &Path, env: &[(&str, &str)]) -> Proc {
-        let mut child = command(cwd, env).spawn().expect("spawn support");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Proc { child, stdout, stderr }
-    }
-
-    fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits for the banner's last line.
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if self.stdout().contains("  Dictation: ") {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server exited early with {status}\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("no banner\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
-    }
-
-    /// Waits for the process to exit and returns its code.
-    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads drain the pipes.
-                std::thread::sleep(Duration::from_millis(50));
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("process did not exit\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A ChatKit request whose answer is read as JSON (whatever the status).
+async fn request_json(p: &ServerProcess, body: &Value) -> Value {
+    p.post(body).await.json().await.unwrap()
 }
 
 /// Runs the binary to completion (for settings that must stop it) and returns (code, stdout, stderr).
@@ -120,8 +41,8 @@ fn run_to_exit(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> (Option<i32>,
 async fn banner_no_key_warning_health_and_graceful_sigterm() {
     let dir = TempDir::new("bin-banner");
     let port = free_port().to_string();
-    let mut p = Proc::spawn(dir.path(), &[("PORT", &port)]);
-    p.wait_ready();
+    let mut p = spawn(dir.path(), &[("PORT", &port)]);
+    p.ready().await;
     let out = p.stdout();
     let url = format!("http://127.0.0.1:{port}");
     assert!(out.starts_with("OpenSkies support server ready in "), "{out}");
@@ -137,27 +58,16 @@ async fn banner_no_key_warning_health_and_graceful_sigterm() {
     assert_eq!(err.matches(warning).count(), 1, "{err}");
     assert!(err.lines().any(|l| l.contains("listening") && l.contains("startup_ms=")), "{err}");
 
-    let client = client();
-    let health: Value = client.get(format!("{url}/support/health")).send().await.unwrap().json().await.unwrap();
+    let health: Value = p.client.get(format!("{url}/support/health")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health, json!({"status": "healthy"}));
     // A chat turn without a key: the user message is kept and the stream ends with a clear error event.
-    let text = client
-        .post(format!("{url}/support/chatkit"))
-        .json(&create("hello"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let events = parse_sse(&text);
+    let events = stream_events(&p, &create("hello")).await;
     let last = events.last().unwrap();
     assert_eq!(last["type"], "error");
     assert_eq!(last["code"], "custom");
     assert!(last["message"].as_str().unwrap().contains("OPENAI_API_KEY"), "{last}");
 
-    p.signal("TERM");
-    assert_eq!(p.wait_exit(Duration::from_secs(20)), Some(0), "stderr:\n{}", p.stderr());
+    assert_eq!(p.terminate(), Some(0), "stderr:\n{}", p.stderr());
     assert!(p.stderr().contains("shutting down"), "{}", p.stderr());
 }
 
@@ -247,25 +157,16 @@ async fn env_file_is_loaded_and_copied_example_works() {
         .replace("OPENAI_BASE_URL=\n", &format!("OPENAI_BASE_URL={}\n", mock.openai_base_url()))
         .replace("PORT=8000\n", &format!("PORT={port}\n"));
     std::fs::write(dir.path().join(".env"), env).unwrap();
-    let mut p = Proc::spawn(dir.path(), &[]);
-    p.wait_ready();
+    let mut p = spawn(dir.path(), &[]);
+    p.ready().await;
     let out = p.stdout();
     assert!(out.contains(&format!("URL:       http://127.0.0.1:{port}\n")), "{out}");
     assert!(out.contains("Model:     gpt-4.1-mini (OpenAI)\n"), "{out}");
     assert!(out.contains("Dictation: on\n"), "{out}");
     assert!(!p.stderr().contains(support::startup::NO_KEY_WARNING), "{}", p.stderr());
     assert!(!p.stderr().contains("mock-key"), "the key must never be logged");
-    let client = client();
-    let text = client
-        .post(format!("http://127.0.0.1:{port}/support/chatkit"))
-        .json(&create("Hello there"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(assistant_texts(&parse_sse(&text)), vec!["Mock reply: Hello there".to_string()]);
+    let events = stream_events(&p, &create("Hello there")).await;
+    assert_eq!(assistant_texts(&events), vec!["Mock reply: Hello there".to_string()]);
     let req = &mock.requests()[0];
     assert_eq!(req.header("authorization"), Some("Bearer mock-key"));
     assert_eq!(req.body["model"], "gpt-4.1-mini");
@@ -285,43 +186,20 @@ async fn committed_state_survives_kill_9_and_restart() {
     let base_url = mock.openai_base_url();
     let port = free_port().to_string();
     let env = [("PORT", port.as_str()), ("OPENAI_API_KEY", "mock-key"), ("OPENAI_BASE_URL", base_url.as_str())];
-    let url = format!("http://127.0.0.1:{port}");
-    let client = client();
 
-    let mut p = Proc::spawn(dir.path(), &env);
-    p.wait_ready();
-    let text = client
-        .post(format!("{url}/support/chatkit"))
-        .json(&create("Move me to seat 14C on flight OA476."))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let events = parse_sse(&text);
+    let mut p = spawn(dir.path(), &env);
+    p.ready().await;
+    let events = stream_events(&p, &create("Move me to seat 14C on flight OA476.")).await;
     let thread_id = thread_id_of(&events);
     assert_eq!(assistant_texts(&events), vec!["Done: seat 14C on OA476.".to_string()]);
-    let items_before: Value = client
-        .post(format!("{url}/support/chatkit"))
-        .json(&json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list_items = json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}});
+    let items_before = request_json(&p, &list_items).await;
 
     // A second turn is killed mid-stream: what was acknowledged (its user message) must survive.
     mock.set_script(
         Script::new().on(Match::user_text("stall"), Reply::stall("Let me check that for you now", 2, 60_000)),
     );
-    let mut res = client
-        .post(format!("{url}/support/chatkit"))
-        .json(&add_message(&thread_id, "Please stall for a minute."))
-        .send()
-        .await
-        .unwrap();
+    let mut res = p.post(&add_message(&thread_id, "Please stall for a minute.")).await;
     let mut seen = String::new();
     while !seen.contains("content_part.text_delta") {
         let chunk =
@@ -338,37 +216,21 @@ async fn committed_state_survives_kill_9_and_restart() {
     assert_eq!(p.wait_exit(Duration::from_secs(10)), None, "killed by a signal");
     drop(p);
 
-    let mut p = Proc::spawn(dir.path(), &env);
-    p.wait_ready();
-    // A fresh client: pooled connections died with the killed process.
-    let client = common::client();
-    let items_after: Value = client
-        .post(format!("{url}/support/chatkit"))
-        .json(&json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // A new process, so a fresh client: pooled connections died with the killed process.
+    let mut p = spawn(dir.path(), &env);
+    p.ready().await;
+    let items_after = request_json(&p, &list_items).await;
     let after = items_after["data"].as_array().unwrap();
     let before = items_before["data"].as_array().unwrap();
     assert_eq!(&after[..2], &before[..], "the first turn is intact");
     assert_eq!(after[2], acked_user_item, "the acknowledged user message of the killed turn is stored");
     let types: Vec<&str> = after.iter().map(|i| i["type"].as_str().unwrap()).collect();
     assert_eq!(types, vec!["user_message", "assistant_message", "user_message"]);
-    let thread: Value = client
-        .post(format!("{url}/support/chatkit"))
-        .json(&json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let thread = request_json(&p, &json!({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})).await;
     assert_eq!(thread["title"], "Move me to seat 14C on flight OA476.");
-    let customer: Value = client
-        .get(format!("{url}/support/customer"))
+    let customer: Value = p
+        .client
+        .get(p.url("/support/customer"))
         .query(&[("thread_id", thread_id.as_str())])
         .send()
         .await
@@ -378,6 +240,5 @@ async fn committed_state_survives_kill_9_and_restart() {
         .unwrap();
     assert_eq!(customer["customer"]["segments"][0]["seat"], "14C");
     assert_eq!(customer["customer"]["timeline"][0]["entry"], "Seat changed on OA476 from 14A to 14C.");
-    p.signal("TERM");
-    assert_eq!(p.wait_exit(Duration::from_secs(20)), Some(0));
+    assert_eq!(p.terminate(), Some(0));
 }

@@ -12,10 +12,13 @@
 //! advisory lock are exercised each time. Without PostgreSQL the database tests print
 //! `skipped: no PostgreSQL at …` and pass; the start-up test needs no database.
 
+mod common;
 mod replicas_common;
 
 use std::time::{Duration, Instant};
 
+use common::process::command;
+use common::{SseReader, add_message, create, thread_id_of};
 use mock_llm::{Match, MockServer, Reply, Script, ToolCallSpec};
 use replicas_common::*;
 use serde_json::{Value, json};

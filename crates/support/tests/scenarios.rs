@@ -11,26 +11,19 @@ use serde_json::{Value, json};
 
 const SEAT_REPLY: &str = "Done: seat 14C on OA476.";
 
+/// A script where a user message containing `trigger` makes the model call `tool` with `args`, and the
+/// tool's output is answered with `reply`.
+fn tool_script(trigger: &str, tool: &str, args: Value, reply: &str) -> Script {
+    Script::new().on(Match::user_text(trigger), Reply::tool_call(tool, args)).after_tool_reply(Reply::text(reply))
+}
+
 #[tokio::test]
 async fn s01_change_seat() {
-    let script = Script::new()
-        .on(
-            Match::user_text("seat 14C"),
-            Reply::tool_call("change_seat", json!({"flight_number": "OA476", "seat": "14c"})),
-        )
-        .after_tool_reply(Reply::text(SEAT_REPLY));
-    let (_d, mock, server) = setup(script).await;
+    let args = json!({"flight_number": "OA476", "seat": "14c"});
+    let (_d, mock, server) = setup(tool_script("seat 14C", "change_seat", args, SEAT_REPLY)).await;
     let events = server.stream(create("Move me to seat 14C on flight OA476.")).await;
     let thread = thread_id_of(&events);
-    assert_eq!(
-        kinds(&events),
-        concat(&[
-            create_prefix(),
-            strings(&["client_effect:customer_profile/update"]),
-            text_message_kinds(word_count(SEAT_REPLY)),
-            strings(&["thread.updated"]),
-        ])
-    );
+    assert_eq!(kinds(&events), new_thread_kinds(&[PROFILE_UPDATE], SEAT_REPLY));
     let effect = &events[3];
     assert_eq!(effect["data"]["profile"]["segments"][0]["seat"], "14C");
     assert_eq!(effect["data"]["profile"]["timeline"][0]["kind"], "success");
@@ -68,16 +61,11 @@ async fn s01_change_seat() {
 #[tokio::test]
 async fn s02_change_seat_unknown_flight() {
     let reply = "Sorry, OA999 is not on your itinerary.";
-    let script = Script::new()
-        .on(Match::user_text("OA999"), Reply::tool_call("change_seat", json!({"flight_number": "OA999", "seat": "3A"})))
-        .after_tool_reply(Reply::text(reply));
-    let (_d, mock, server) = setup(script).await;
+    let args = json!({"flight_number": "OA999", "seat": "3A"});
+    let (_d, mock, server) = setup(tool_script("OA999", "change_seat", args, reply)).await;
     let events = server.stream(create("Move me to seat 3A on OA999")).await;
     let thread = thread_id_of(&events);
-    assert_eq!(
-        kinds(&events),
-        concat(&[create_prefix(), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
-    );
+    assert_eq!(kinds(&events), new_thread_kinds(&[], reply));
     assert_untouched(&server.customer(&thread).await);
     let requests = model_requests(&mock);
     assert_eq!(
@@ -89,13 +77,8 @@ async fn s02_change_seat_unknown_flight() {
 #[tokio::test]
 async fn s03_window_seat_is_rejected() {
     let reply = "Which seat number would you like, for example 12A?";
-    let script = Script::new()
-        .on(
-            Match::user_text("window seat"),
-            Reply::tool_call("change_seat", json!({"flight_number": "OA477", "seat": "window"})),
-        )
-        .after_tool_reply(Reply::text(reply));
-    let (_d, mock, server) = setup(script).await;
+    let args = json!({"flight_number": "OA477", "seat": "window"});
+    let (_d, mock, server) = setup(tool_script("window seat", "change_seat", args, reply)).await;
     let events = server.stream(create("Put me in a window seat on OA477")).await;
     let thread = thread_id_of(&events);
     assert_eq!(assistant_texts(&events), vec![reply.to_string()]);
@@ -126,22 +109,12 @@ async fn s04_s05_cancel_asks_then_cancels() {
     // 4: the model asks for confirmation; nothing changes.
     let events = server.stream(create("Cancel my upcoming trip and request a refund.")).await;
     let thread = thread_id_of(&events);
-    assert_eq!(
-        kinds(&events),
-        concat(&[create_prefix(), text_message_kinds(word_count(CANCEL_ASK)), strings(&["thread.updated"])])
-    );
+    assert_eq!(kinds(&events), new_thread_kinds(&[], CANCEL_ASK));
     assert_eq!(assistant_texts(&events), vec![CANCEL_ASK.to_string()]);
     assert_untouched(&server.customer(&thread).await);
     // 5: "Yes, cancel it." → cancel_trip; effect before the text; no title event on later turns.
     let events = server.stream(add_message(&thread, "Yes, cancel it.")).await;
-    assert_eq!(
-        kinds(&events),
-        concat(&[
-            add_prefix(),
-            strings(&["client_effect:customer_profile/update"]),
-            text_message_kinds(word_count(CANCEL_DONE)),
-        ])
-    );
+    assert_eq!(kinds(&events), next_turn_kinds(&[PROFILE_UPDATE], CANCEL_DONE));
     let profile = server.customer(&thread).await;
     assert!(profile["segments"].as_array().unwrap().iter().all(|s| s["status"] == "Cancelled"), "{profile}");
     assert_eq!(
@@ -177,14 +150,7 @@ async fn s06_checked_bag_after_confirmation() {
     assert_eq!(assistant_texts(&events), vec![ask.to_string()]);
     assert_eq!(server.customer(&thread).await["bags_checked"], 0);
     let events = server.stream(add_message(&thread, "Yes")).await;
-    assert_eq!(
-        kinds(&events),
-        concat(&[
-            add_prefix(),
-            strings(&["client_effect:customer_profile/update"]),
-            text_message_kinds(word_count(done))
-        ])
-    );
+    assert_eq!(kinds(&events), next_turn_kinds(&[PROFILE_UPDATE], done));
     let profile = server.customer(&thread).await;
     assert_eq!(profile["bags_checked"], 1);
     assert_eq!(profile["timeline"][0]["kind"], "info");
@@ -198,24 +164,11 @@ async fn s06_checked_bag_after_confirmation() {
 #[tokio::test]
 async fn s07_special_assistance() {
     let done = "Noted: wheelchair assistance at JFK.";
-    let script = Script::new()
-        .on(
-            Match::user_text("wheelchair"),
-            Reply::tool_call("request_assistance", json!({"note": "Wheelchair assistance at JFK"})),
-        )
-        .after_tool_reply(Reply::text(done));
-    let (_d, mock, server) = setup(script).await;
+    let args = json!({"note": "Wheelchair assistance at JFK"});
+    let (_d, mock, server) = setup(tool_script("wheelchair", "request_assistance", args, done)).await;
     let events = server.stream(create("I need wheelchair assistance at JFK.")).await;
     let thread = thread_id_of(&events);
-    assert_eq!(
-        kinds(&events),
-        concat(&[
-            create_prefix(),
-            strings(&["client_effect:customer_profile/update"]),
-            text_message_kinds(word_count(done)),
-            strings(&["thread.updated"]),
-        ])
-    );
+    assert_eq!(kinds(&events), new_thread_kinds(&[PROFILE_UPDATE], done));
     let profile = server.customer(&thread).await;
     assert_eq!(profile["special_assistance"], "Wheelchair assistance at JFK");
     assert_eq!(profile["timeline"][0]["kind"], "info");
@@ -237,10 +190,7 @@ async fn s09_start_prompt_asks_for_details() {
         ))
         .await;
     let thread = thread_id_of(&events);
-    assert_eq!(
-        kinds(&events),
-        concat(&[create_prefix(), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
-    );
+    assert_eq!(kinds(&events), new_thread_kinds(&[], reply));
     assert_untouched(&server.customer(&thread).await);
 }
 
@@ -266,10 +216,7 @@ async fn s15_image_attachment_reaches_the_model() {
     let input = json!({"content": [{"type": "input_text", "text": "Let's explore flights to Paris."}], "attachments": [id], "inference_options": {}});
     let events = server.stream(json!({"type": "threads.create", "params": {"input": input}})).await;
     let thread = thread_id_of(&events);
-    assert_eq!(
-        kinds(&events),
-        concat(&[create_prefix(), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
-    );
+    assert_eq!(kinds(&events), new_thread_kinds(&[], reply));
     let user = &events[1]["item"];
     let content_url = server.url(&format!("/support/attachments/{id}/content"));
     assert_eq!(
@@ -315,10 +262,7 @@ async fn s17_meal_preference_is_declined_gracefully() {
     let (_d, mock, server) = setup(script).await;
     let events = server.stream(create("Set my meal preference.")).await;
     let thread = thread_id_of(&events);
-    assert_eq!(
-        kinds(&events),
-        concat(&[create_prefix(), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
-    );
+    assert_eq!(kinds(&events), new_thread_kinds(&[], reply));
     assert_untouched(&server.customer(&thread).await);
     let request = &model_requests(&mock)[0];
     let instructions = request["instructions"].as_str().unwrap().to_lowercase();
@@ -353,22 +297,21 @@ async fn s19_customer_before_any_thread() {
     assert_eq!(body["customer"]["booked_widget_ids"], json!([]));
 }
 
+/// Starts a thread, then sends it `custom_action` (not tied to a widget item); returns the thread id and
+/// the action's events.
+async fn action_on_new_thread(server: &TestServer, custom_action: Value) -> (String, Vec<Value>) {
+    let thread = thread_id_of(&server.stream(create("hello")).await);
+    let events = server.stream(action(&thread, None, custom_action)).await;
+    (thread, events)
+}
+
 #[tokio::test]
 async fn s20_rebook_select_option() {
     let (_d, _mock, server) = setup(Script::new()).await;
-    let events = server.stream(create("hello")).await;
-    let thread = thread_id_of(&events);
-    let events = server
-        .stream(action(
-            &thread,
-            None,
-            json!({"type": "rebook.select_option", "payload": {"flight_number": "OA477", "option_id": "opt1", "depart_time": "20:10", "arrival_time": "23:35"}}),
-        ))
-        .await;
-    assert_eq!(
-        kinds(&events),
-        strings(&["stream_options", "thread.item.done:assistant_message", "client_effect:customer_profile/update"])
-    );
+    let rebook = json!({"type": "rebook.select_option",
+                        "payload": {"flight_number": "OA477", "option_id": "opt1", "depart_time": "20:10", "arrival_time": "23:35"}});
+    let (thread, events) = action_on_new_thread(&server, rebook).await;
+    assert_eq!(kinds(&events), strings(&["stream_options", "thread.item.done:assistant_message", PROFILE_UPDATE]));
     assert_eq!(
         assistant_texts(&events),
         vec!["You're now set for OA477 departing at 20:10. I'll keep the seat assignment the same.".to_string()]
@@ -387,19 +330,9 @@ async fn s20_rebook_select_option() {
 #[tokio::test]
 async fn s21_upsell_accept() {
     let (_d, _mock, server) = setup(Script::new()).await;
-    let events = server.stream(create("hello")).await;
-    let thread = thread_id_of(&events);
-    let events = server
-        .stream(action(
-            &thread,
-            None,
-            json!({"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}}),
-        ))
-        .await;
-    assert_eq!(
-        kinds(&events),
-        strings(&["stream_options", "thread.item.done:assistant_message", "client_effect:customer_profile/update"])
-    );
+    let upsell = json!({"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}});
+    let (thread, events) = action_on_new_thread(&server, upsell).await;
+    assert_eq!(kinds(&events), strings(&["stream_options", "thread.item.done:assistant_message", PROFILE_UPDATE]));
     assert_eq!(
         assistant_texts(&events),
         vec!["Premium Plus upgrade confirmed. $199 will be charged at ticketing.".to_string()]

@@ -127,6 +127,18 @@ fn assert_seat(seat: &str, rows: std::ops::RangeInclusive<u32>, letters: &str) {
     assert!(letters.contains(letter), "{seat}");
 }
 
+/// The profile after a `flight.select` and the seat it was given: segment `index` of the profile is
+/// `expected` plus a business-cabin seat (rows 4–9, letters A, C, D, F) the server picked.
+async fn booked_segment(server: &TestServer, thread: &str, index: usize, mut expected: Value) -> (Value, String) {
+    let profile = server.customer(thread).await;
+    let segment = &profile["segments"][index];
+    let seat = segment["seat"].as_str().unwrap().to_string();
+    assert_seat(&seat, 4..=9, "ACDF");
+    expected["seat"] = json!(seat);
+    assert_eq!(segment, &expected);
+    (profile, seat)
+}
+
 #[tokio::test]
 async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
     let followup = "You have four segments now, including OA917 and OA927.";
@@ -146,18 +158,12 @@ async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
             "thread.item.updated:widget.root.updated",
             "thread.item.done:assistant_message",
             "thread.item.done:widget",
-            "client_effect:customer_profile/update",
+            PROFILE_UPDATE,
         ])
     );
-    let profile = server.customer(&thread).await;
-    let segment = &profile["segments"][2];
-    let seat = segment["seat"].as_str().unwrap().to_string();
-    assert_seat(&seat, 4..=9, "ACDF");
-    assert_eq!(
-        segment,
-        &json!({"flight_number": "OA917", "date": "2025-11-03", "origin": "SFO", "destination": "CDG", "departure_time": "12:35",
-                "arrival_time": "21:05", "seat": seat, "status": "Scheduled"})
-    );
+    let outbound = json!({"flight_number": "OA917", "date": "2025-11-03", "origin": "SFO", "destination": "CDG",
+                          "departure_time": "12:35", "arrival_time": "21:05", "status": "Scheduled"});
+    let (profile, seat) = booked_segment(&server, &thread, 2, outbound).await;
     assert_eq!(
         assistant_texts(&events),
         vec![
@@ -212,18 +218,12 @@ async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
             "stream_options",
             "thread.item.done:assistant_message",
             "thread.item.updated:widget.root.updated",
-            "client_effect:customer_profile/update",
+            PROFILE_UPDATE,
         ])
     );
-    let profile = server.customer(&thread).await;
-    let segment = &profile["segments"][3];
-    let seat2 = segment["seat"].as_str().unwrap().to_string();
-    assert_seat(&seat2, 4..=9, "ACDF");
-    assert_eq!(
-        segment,
-        &json!({"flight_number": "OA927", "date": "2025-11-10", "origin": "CDG", "destination": "SFO", "departure_time": "21:55",
-                "arrival_time": "06:20 (+1)", "seat": seat2, "status": "Scheduled"})
-    );
+    let inbound = json!({"flight_number": "OA927", "date": "2025-11-10", "origin": "CDG", "destination": "SFO",
+                         "departure_time": "21:55", "arrival_time": "06:20 (+1)", "status": "Scheduled"});
+    let (profile, seat2) = booked_segment(&server, &thread, 3, inbound).await;
     assert_eq!(
         assistant_texts(&events),
         vec![format!(
@@ -246,7 +246,7 @@ async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
 
     // 14: the follow-up turn sees the 4 segments, the widgets and the widget actions.
     let events = server.stream(add_message(&thread, "What's on my itinerary now?")).await;
-    assert_eq!(kinds(&events), concat(&[add_prefix(), text_message_kinds(word_count(followup))]));
+    assert_eq!(kinds(&events), next_turn_kinds(&[], followup));
     let request = model_requests(&mock).last().unwrap().clone();
     let texts = user_texts(&request);
     let profile_text = &texts[0];

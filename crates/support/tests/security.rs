@@ -144,7 +144,7 @@ async fn drive(server: &fc::Bin) -> Vec<String> {
 
 /// Runs `support <arg>` with `env` and returns stdout + stderr.
 fn run_flag(cwd: &std::path::Path, env: &[(&str, &str)], arg: &str) -> String {
-    let mut cmd = Command::new(fc::BIN);
+    let mut cmd = Command::new(common::process::BIN);
     cmd.env_clear().current_dir(cwd).stdin(Stdio::null()).arg(arg);
     for (k, v) in env {
         cmd.env(k, v);

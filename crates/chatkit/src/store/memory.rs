@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::locks::LocalLocks;
-use super::{RequestContext, Store, StoreError, StoreResult, ThreadLock, Versioned};
+use super::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
 /// Position of a thread or item: `(created_at micros, insertion sequence)`.
@@ -120,6 +120,27 @@ impl Store for MemoryStore {
         let st = self.state();
         match st.threads.get(thread_id) {
             Some(t) if t.owner == ctx.owner_id => Ok(t.meta.clone()),
+            _ => Err(StoreError::ThreadNotFound(thread_id.to_string())),
+        }
+    }
+
+    async fn update_thread(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        change: ThreadChange,
+    ) -> StoreResult<(ThreadMetadata, bool)> {
+        // Under the state lock: atomic.
+        let mut st = self.state();
+        match st.threads.get_mut(thread_id) {
+            Some(t) if t.owner == ctx.owner_id => {
+                let mut meta = t.meta.clone();
+                if !change(&mut meta) {
+                    return Ok((t.meta.clone(), false));
+                }
+                t.meta = meta.clone();
+                Ok((meta, true))
+            }
             _ => Err(StoreError::ThreadNotFound(thread_id.to_string())),
         }
     }

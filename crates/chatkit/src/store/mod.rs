@@ -87,6 +87,10 @@ impl StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A change to a stored thread for [`Store::update_thread`]: receives the stored metadata and returns
+/// whether it changed it (only then is it saved; when it returns `false` whatever it did is discarded).
+pub type ThreadChange = Box<dyn FnOnce(&mut ThreadMetadata) -> bool + Send>;
+
 /// Held while a response runs on a thread; dropping it releases the per-thread lock.
 pub struct ThreadLock {
     _guard: Box<dyn Send + Sync>,
@@ -121,6 +125,36 @@ pub trait Store: Send + Sync + 'static {
     async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata>;
     /// Inserts or updates a thread (owner = `ctx.owner_id` on insert).
     async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()>;
+    /// Saves a new thread together with its first item (`threads.create`), as one commit where the store
+    /// can: a turn then waits for one durable write instead of two. The default saves the thread, then
+    /// adds the item.
+    async fn create_thread_with_item(
+        &self,
+        ctx: &RequestContext,
+        thread: &ThreadMetadata,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        self.save_thread(ctx, thread).await?;
+        self.add_thread_item(ctx, &thread.id, item).await
+    }
+    /// Applies `change` to the stored thread and saves it if `change` says it changed it; returns the
+    /// thread as stored afterwards and whether it changed. Atomic where the store can (SQLite: one writer
+    /// job; PostgreSQL: `SELECT … FOR UPDATE` in a transaction), so a concurrent rename is never lost;
+    /// the default loads, changes and saves. Missing thread → `ThreadNotFound`.
+    async fn update_thread(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        change: ThreadChange,
+    ) -> StoreResult<(ThreadMetadata, bool)> {
+        let stored = self.load_thread(ctx, thread_id).await?;
+        let mut thread = stored.clone();
+        if !change(&mut thread) {
+            return Ok((stored, false));
+        }
+        self.save_thread(ctx, &thread).await?;
+        Ok((thread, true))
+    }
     /// Lists the owner's threads by `created_at`; `after` is an exclusive thread-id cursor.
     async fn load_threads(
         &self,

@@ -27,7 +27,7 @@ use super::open::StoreOptions;
 use super::pg_locks::{PgLocks, connect_once};
 use super::queries::postgres::*;
 use super::sql::{POSTGRES_MIGRATIONS, db_err, decode, encode, fetch_limit, page_from_rows, stable_hash};
-use super::{RequestContext, Store, StoreError, StoreResult, ThreadLock, Versioned};
+use super::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
 /// A [`Store`] on PostgreSQL, safe to share between several server processes.
@@ -204,6 +204,71 @@ impl Store for PostgresStore {
             return Err(StoreError::ThreadNotFound(thread.id.clone()));
         }
         Ok(())
+    }
+
+    async fn create_thread_with_item(
+        &self,
+        ctx: &RequestContext,
+        thread: &ThreadMetadata,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        let (thread_data, item_data) = (encode("thread", thread)?, encode("item", item)?);
+        let mut tx = self.pool.begin().await.map_err(|e| db_err("create thread", e))?;
+        let saved = sqlx::query(SAVE_THREAD)
+            .bind(&thread.id)
+            .bind(&ctx.owner_id)
+            .bind(thread.created_at.micros())
+            .bind(thread_data)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("create thread", e))?;
+        let added = sqlx::query(UPSERT_ITEM)
+            .bind(&thread.id)
+            .bind(&ctx.owner_id)
+            .bind(&item.id)
+            .bind(item.created_at.micros())
+            .bind(item.type_name())
+            .bind(item_data)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("create thread", e))?;
+        if saved.rows_affected() == 0 || added.rows_affected() == 0 {
+            return Err(StoreError::ThreadNotFound(thread.id.clone()));
+        }
+        tx.commit().await.map_err(|e| db_err("create thread", e))
+    }
+
+    async fn update_thread(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        change: ThreadChange,
+    ) -> StoreResult<(ThreadMetadata, bool)> {
+        let mut tx = self.pool.begin().await.map_err(|e| db_err("update thread", e))?;
+        let row: Option<String> = sqlx::query_scalar(LOAD_THREAD_FOR_UPDATE)
+            .bind(thread_id)
+            .bind(&ctx.owner_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_err("update thread", e))?;
+        let Some(data) = row else {
+            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
+        };
+        let stored: ThreadMetadata = decode("thread", &data)?;
+        let mut thread = stored.clone();
+        if !change(&mut thread) {
+            return Ok((stored, false));
+        }
+        sqlx::query(SAVE_THREAD)
+            .bind(thread_id)
+            .bind(&ctx.owner_id)
+            .bind(thread.created_at.micros())
+            .bind(encode("thread", &thread)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("update thread", e))?;
+        tx.commit().await.map_err(|e| db_err("update thread", e))?;
+        Ok((thread, true))
     }
 
     async fn load_threads(

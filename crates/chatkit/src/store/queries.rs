@@ -70,6 +70,8 @@ pub(crate) mod sqlite {
 /// Statements for [`crate::store::PostgresStore`].
 pub(crate) mod postgres {
     pub(crate) const LOAD_THREAD: &str = "SELECT data FROM threads WHERE id = $1 AND owner_id = $2";
+    pub(crate) const LOAD_THREAD_FOR_UPDATE: &str =
+        "SELECT data FROM threads WHERE id = $1 AND owner_id = $2 FOR UPDATE";
     pub(crate) const SAVE_THREAD: &str = "INSERT INTO threads (id, owner_id, created_at, data) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (id) DO UPDATE SET data = excluded.data WHERE threads.owner_id = excluded.owner_id";
     pub(crate) const THREADS_ASC: &str = "SELECT id, data FROM threads WHERE owner_id = $1 \

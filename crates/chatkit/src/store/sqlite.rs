@@ -22,7 +22,7 @@ use super::open::StoreOptions;
 use super::queries::sqlite::*;
 use super::sql::{decode, encode, fetch_limit, page_from_rows};
 use super::sqlite_conn::{ConnSettings, Readers, Writer, atomically};
-use super::{RequestContext, Store, StoreError, StoreResult, ThreadLock, Versioned};
+use super::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
 /// Where a SQLite database lives.
@@ -206,6 +206,66 @@ impl Store for SqliteStore {
             return Err(StoreError::ThreadNotFound(thread.id.clone()));
         }
         Ok(())
+    }
+
+    async fn create_thread_with_item(
+        &self,
+        ctx: &RequestContext,
+        thread: &ThreadMetadata,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        let (thread_data, item_data) = (encode("thread", thread)?, encode("item", item)?);
+        let (tid, owner, thread_at) = (thread.id.clone(), ctx.owner_id.clone(), thread.created_at.micros());
+        let (item_id, item_at, kind) = (item.id.clone(), item.created_at.micros(), item.type_name());
+        // One writer job: both statements run under the job's savepoint, so both or neither are kept.
+        let (saved, added) = self
+            .writer
+            .run("create thread", move |c| {
+                let saved = c.prepare_cached(SAVE_THREAD)?.execute(params![tid, owner, thread_at, thread_data])?;
+                let added =
+                    c.prepare_cached(UPSERT_ITEM)?.execute(params![tid, owner, item_id, item_at, kind, item_data])?;
+                Ok((saved, added))
+            })
+            .await?;
+        if saved == 0 || added == 0 {
+            return Err(StoreError::ThreadNotFound(thread.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn update_thread(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        change: ThreadChange,
+    ) -> StoreResult<(ThreadMetadata, bool)> {
+        let (tid, owner) = (thread_id.to_string(), ctx.owner_id.clone());
+        // Read, change and write in one writer job: nothing else runs on the database in between.
+        self.writer
+            .run("update thread", move |c| {
+                let Some(data) = c
+                    .prepare_cached(LOAD_THREAD)?
+                    .query_row(params![tid, owner], |r| r.get::<_, String>(0))
+                    .optional()?
+                else {
+                    return Ok(Err(StoreError::ThreadNotFound(tid)));
+                };
+                let stored: ThreadMetadata = match decode("thread", &data) {
+                    Ok(thread) => thread,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let mut thread = stored.clone();
+                if !change(&mut thread) {
+                    return Ok(Ok((stored, false)));
+                }
+                let data = match encode("thread", &thread) {
+                    Ok(data) => data,
+                    Err(e) => return Ok(Err(e)),
+                };
+                c.prepare_cached(SAVE_THREAD)?.execute(params![tid, owner, thread.created_at.micros(), data])?;
+                Ok(Ok((thread, true)))
+            })
+            .await?
     }
 
     async fn load_threads(

@@ -344,6 +344,28 @@ impl ChatKitRequest {
         })
     }
 
+    /// The request's `type` as it is sent on the wire (one of [`REQUEST_TYPES`]), e.g. `"threads.create"`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ChatKitRequest::CreateThread(_) => "threads.create",
+            ChatKitRequest::AddUserMessage(_) => "threads.add_user_message",
+            ChatKitRequest::AddClientToolOutput(_) => "threads.add_client_tool_output",
+            ChatKitRequest::AddStructuredInput(_) => "threads.add_structured_input",
+            ChatKitRequest::RetryAfterItem(_) => "threads.retry_after_item",
+            ChatKitRequest::CustomAction(_) => "threads.custom_action",
+            ChatKitRequest::SyncCustomAction(_) => "threads.sync_custom_action",
+            ChatKitRequest::GetThread(_) => "threads.get_by_id",
+            ChatKitRequest::ListThreads(_) => "threads.list",
+            ChatKitRequest::UpdateThread(_) => "threads.update",
+            ChatKitRequest::DeleteThread(_) => "threads.delete",
+            ChatKitRequest::ListItems(_) => "items.list",
+            ChatKitRequest::Feedback(_) => "items.feedback",
+            ChatKitRequest::CreateAttachment(_) => "attachments.create",
+            ChatKitRequest::DeleteAttachment(_) => "attachments.delete",
+            ChatKitRequest::Transcribe(_) => "input.transcribe",
+        }
+    }
+
     /// Whether the response is an SSE stream.
     pub fn is_streaming(&self) -> bool {
         matches!(

@@ -401,7 +401,15 @@ pub fn types(events: &[Value]) -> Vec<String> {
     events.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
 }
 
-/// Replaces generated ids (`thr_`, `msg_`, `tc_`, `atc_`, `shcx_` + 16 hex) by `<prefix>_<n>` in order of
+/// The event types `prefix`, then those of a one-word answer streamed by [`stream_text`]: the item added,
+/// its content part added, the delta, the content part done, the item done.
+pub fn one_word_answer_after(prefix: &[&'static str]) -> Vec<&'static str> {
+    let answer =
+        ["thread.item.added", "thread.item.updated", "thread.item.updated", "thread.item.updated", "thread.item.done"];
+    [prefix, &answer].concat()
+}
+
+/// Replaces generated ids (`thr_`, `msg_`, `tc_`, `atc_`, `shcx_` + 24 hex) by `<prefix>_<n>` in order of
 /// first appearance and every `"created_at"` value by `"<ts>"` (checking its RFC 3339 `Z` form).
 pub fn normalize(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
@@ -427,8 +435,8 @@ pub fn normalize(raw: &str) -> String {
             if boundary && tail.starts_with(prefix) && tail[prefix.len()..].starts_with('_') {
                 let hex_start = prefix.len() + 1;
                 let hex: String = tail[hex_start..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
-                if hex.len() == 16 {
-                    let id = &tail[..hex_start + 16];
+                if hex.len() == 24 {
+                    let id = &tail[..hex_start + 24];
                     let replacement = seen
                         .entry(id.to_string())
                         .or_insert_with(|| {
@@ -438,7 +446,7 @@ pub fn normalize(raw: &str) -> String {
                         })
                         .clone();
                     out.push_str(&replacement);
-                    i += hex_start + 16;
+                    i += hex_start + 24;
                     continue 'outer;
                 }
             }

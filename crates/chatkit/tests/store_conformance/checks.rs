@@ -120,6 +120,94 @@ pub async fn thread_crud_and_owner_isolation(store: Arc<dyn Store>) {
     assert!(matches!(store.delete_thread(&alice, "thr_a").await, Err(StoreError::ThreadNotFound(_))));
 }
 
+pub async fn create_thread_with_first_item(store: Arc<dyn Store>) {
+    let (alice, bob) = (ctx("alice"), ctx("bob"));
+    let t = thread("thr_new", 10);
+    let first = msg("thr_new", "m1", 11, "hello");
+    store.create_thread_with_item(&alice, &t, &first).await.unwrap();
+    assert_eq!(store.load_thread(&alice, "thr_new").await.unwrap(), t);
+    let items = store.load_thread_items(&alice, "thr_new", None, 10, Order::Asc).await.unwrap();
+    assert_eq!(items.data, vec![first.clone()]);
+    // A later item follows the first one; the thread is an ordinary thread.
+    store.add_thread_item(&alice, "thr_new", &msg("thr_new", "m2", 12, "again")).await.unwrap();
+    let ids: Vec<_> = store
+        .load_thread_items(&alice, "thr_new", None, 10, Order::Asc)
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["m1", "m2"]);
+    // Another owner's thread id cannot be taken over, and nothing of the attempt is kept.
+    let intruder = msg("thr_new", "m3", 13, "intruder");
+    assert!(matches!(
+        store.create_thread_with_item(&bob, &t, &intruder).await,
+        Err(StoreError::ThreadNotFound(id)) if id == "thr_new"
+    ));
+    assert!(matches!(store.load_item(&alice, "thr_new", "m3").await, Err(StoreError::ItemNotFound { .. })));
+    assert!(store.load_threads(&bob, 10, None, Order::Desc).await.unwrap().data.is_empty());
+}
+
+pub async fn update_thread_applies_changes_to_the_stored_thread(store: Arc<dyn Store>) {
+    let (alice, bob) = (ctx("alice"), ctx("bob"));
+    let mut t = thread("thr_u", 10);
+    store.save_thread(&alice, &t).await.unwrap();
+    let set_if_untitled = |title: &'static str| -> chatkit::store::ThreadChange {
+        Box::new(move |t| {
+            if t.title.is_some() {
+                return false;
+            }
+            t.title = Some(title.into());
+            true
+        })
+    };
+    let (stored, changed) = store.update_thread(&alice, "thr_u", set_if_untitled("First")).await.unwrap();
+    assert!(changed);
+    assert_eq!(stored.title.as_deref(), Some("First"));
+    t.title = Some("First".into());
+    assert_eq!(store.load_thread(&alice, "thr_u").await.unwrap(), t);
+    // The change sees the stored title and declines: nothing is written.
+    let (stored, changed) = store.update_thread(&alice, "thr_u", set_if_untitled("Second")).await.unwrap();
+    assert!(!changed);
+    assert_eq!(stored, t);
+    assert_eq!(store.load_thread(&alice, "thr_u").await.unwrap().title.as_deref(), Some("First"));
+    // Missing or foreign threads are not found, and the change does not run.
+    for (who, id) in [(&bob, "thr_u"), (&alice, "thr_missing")] {
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let change: chatkit::store::ThreadChange = Box::new(move |_| {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            true
+        });
+        assert!(
+            matches!(store.update_thread(who, id, change).await, Err(StoreError::ThreadNotFound(got)) if got == id)
+        );
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
+    // Concurrent appends of a title word: with an atomic update none is lost.
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let (store, alice) = (store.clone(), alice.clone());
+            tokio::spawn(async move {
+                let change: chatkit::store::ThreadChange = Box::new(move |t| {
+                    let title = t.title.get_or_insert_with(String::new);
+                    title.push_str(&format!(" {n}"));
+                    true
+                });
+                store.update_thread(&alice, "thr_u", change).await.unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let title = store.load_thread(&alice, "thr_u").await.unwrap().title.unwrap();
+    let mut words: Vec<_> = title.split_whitespace().skip(1).collect();
+    words.sort();
+    assert_eq!(words, ["0", "1", "2", "3", "4", "5", "6", "7"], "{title}");
+}
+
 pub async fn thread_pagination(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     // created_at: t1=10, t2=20, t3=20 (tie, inserted later), t4=5 (inserted last, oldest)

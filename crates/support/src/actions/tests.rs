@@ -32,7 +32,7 @@ fn click(widget: &ThreadItem, option_id: &str) -> Action {
 
 fn message_text(event: &Value) -> &str {
     assert_eq!(event["item"]["type"], "assistant_message");
-    assert_eq!(event["item"]["id"].as_str().unwrap().len(), 20);
+    assert_eq!(event["item"]["id"].as_str().unwrap().len(), 28);
     assert!(event["item"]["id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(event["item"]["content"].as_array().unwrap().len(), 1);
     event["item"]["content"][0]["text"].as_str().unwrap()

@@ -158,6 +158,12 @@ fn strings(items: &[&str]) -> Vec<String> {
 impl CustomerProfile {
     /// The demo profile every thread starts with; the timeline is logged now (newest first).
     pub fn demo() -> Self {
+        Self::demo_at(Utc::now())
+    }
+
+    /// The demo profile as created at `at`: its three timeline entries are stamped `at` plus 0, 1 and
+    /// 2 microseconds, in the order they are logged (newest first, as [`CustomerProfile::log`] keeps them).
+    pub fn demo_at(at: DateTime<Utc>) -> Self {
         let mut profile = CustomerProfile {
             customer_id: "cus_98421".into(),
             name: "Jordan Miles".into(),
@@ -200,15 +206,24 @@ impl CustomerProfile {
             ]),
             booked_widget_ids: Vec::new(),
         };
-        profile.log(TimelineKind::System, "Itinerary imported from confirmation LL0EZ6.");
-        profile.log(TimelineKind::Success, "Waived change fees for October trip.");
-        profile.log(TimelineKind::Info, "Added note: enjoys single-origin drip coffee.");
+        let entries = [
+            (TimelineKind::System, "Itinerary imported from confirmation LL0EZ6."),
+            (TimelineKind::Success, "Waived change fees for October trip."),
+            (TimelineKind::Info, "Added note: enjoys single-origin drip coffee."),
+        ];
+        for (n, (kind, entry)) in (0..).zip(entries) {
+            profile.log_at(at + chrono::Duration::microseconds(n), kind, entry);
+        }
         profile
     }
 
     /// Inserts a timeline entry stamped now at the front (newest first; never truncated).
     pub fn log(&mut self, kind: TimelineKind, entry: impl Into<String>) {
-        self.timeline.insert(0, TimelineEntry { timestamp: timeline_timestamp(Utc::now()), kind, entry: entry.into() });
+        self.log_at(Utc::now(), kind, entry);
+    }
+
+    fn log_at(&mut self, at: DateTime<Utc>, kind: TimelineKind, entry: impl Into<String>) {
+        self.timeline.insert(0, TimelineEntry { timestamp: timeline_timestamp(at), kind, entry: entry.into() });
     }
 
     /// The JSON object sent by `GET /support/customer` and the `customer_profile/update` effect.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatkit::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
 
 use super::ops::OpError;
 use super::profile::CustomerProfile;
@@ -26,6 +27,11 @@ pub fn thread_key(thread_id: Option<&str>) -> &str {
         Some(id) if !id.is_empty() => id,
         _ => DEFAULT_THREAD_KEY,
     }
+}
+
+/// When the thread named by `key` was created, for ids that carry it.
+fn key_created_at(key: &str) -> Option<DateTime<Utc>> {
+    chatkit::ids::created_at(key).map(DateTime::<Utc>::from)
 }
 
 /// Per-thread airline state on top of a ChatKit [`Store`]. Cheap to clone.
@@ -62,11 +68,20 @@ impl AirlineStore {
         serde_json::to_value(profile).map_err(|e| StoreError::Corrupt(format!("airline profile `{key}`: {e}")))
     }
 
-    /// The profile of `key`; the first access creates and persists the default demo profile.
+    /// The profile of `key`.
+    ///
+    /// A thread whose profile was never changed reads the demo profile as of the thread's creation (the
+    /// time in its id, see [`chatkit::ids::created_at`]) without writing anything: the same profile on
+    /// every read, and no database write on a thread's first turn. Other keys (the side panel's default
+    /// key, ids of another format) have the demo profile created and persisted on first access, so their
+    /// timeline is stable too.
     pub async fn profile(&self, key: &str) -> Result<CustomerProfile, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
             if let Some((profile, _)) = self.load(key).await? {
                 return Ok(profile);
+            }
+            if let Some(created) = key_created_at(key) {
+                return Ok(CustomerProfile::demo_at(created));
             }
             let fresh = CustomerProfile::demo();
             if self.store.kv_compare_and_set(NAMESPACE, key, None, &Self::encode(key, &fresh)?).await? {
@@ -89,7 +104,7 @@ impl AirlineStore {
         for attempt in 0..MAX_ATTEMPTS {
             let (mut profile, version) = match self.load(key).await? {
                 Some((p, v)) => (p, Some(v)),
-                None => (CustomerProfile::demo(), None),
+                None => (key_created_at(key).map_or_else(CustomerProfile::demo, CustomerProfile::demo_at), None),
             };
             let out = match f(&mut profile) {
                 Ok(out) => out,
@@ -144,6 +159,30 @@ mod tests {
         assert_eq!(stored.value, first.to_json());
         // Second read returns the same stored profile (same timestamps).
         assert_eq!(airline.profile("thr_1").await.unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn generated_thread_ids_read_the_demo_as_of_creation_without_writing() {
+        let (airline, store) = airline();
+        let id = chatkit::ids::generate(chatkit::ids::THREAD);
+        let first = airline.profile(&id).await.unwrap();
+        assert!(store.kv_get(NAMESPACE, &id).await.unwrap().is_none(), "a read must not write");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        // Every read is the same profile, timestamps included: they come from the id.
+        assert_eq!(airline.profile(&id).await.unwrap(), first);
+        let created = key_created_at(&id).unwrap();
+        let stamps: Vec<_> = first.timeline.iter().map(|t| t.timestamp.clone()).collect();
+        let expected: Vec<_> = (0..3)
+            .rev()
+            .map(|n| crate::airline::timeline_timestamp(created + chrono::Duration::microseconds(n)))
+            .collect();
+        assert_eq!(stamps, expected);
+        // The first change persists that same profile, changed.
+        airline.update(&id, |p| p.change_seat("OA476", "2A")).await.unwrap().unwrap();
+        let stored: CustomerProfile =
+            serde_json::from_value(store.kv_get(NAMESPACE, &id).await.unwrap().unwrap().value).unwrap();
+        assert_eq!(stored.segments[0].seat, "2A");
+        assert_eq!(stored.timeline[stored.timeline.len() - 3..], first.timeline[..]);
     }
 
     #[tokio::test]

@@ -118,9 +118,9 @@ pub struct UploadDescriptorDoc {
 
 /// An attachment (images only in this app).
 #[derive(Debug, ToSchema)]
-#[schema(example = json!({"id": "atc_0123456789abcdef", "name": "Paris.png", "mime_type": "image/png",
+#[schema(example = json!({"id": "atc_019ab8c1f2a04d3e5b6c7a81", "name": "Paris.png", "mime_type": "image/png",
     "upload_descriptor": null, "thread_id": null, "metadata": null, "type": "image",
-    "preview_url": "http://127.0.0.1:8000/support/attachments/atc_0123456789abcdef/content"}))]
+    "preview_url": "http://127.0.0.1:8000/support/attachments/atc_019ab8c1f2a04d3e5b6c7a81/content"}))]
 pub struct AttachmentDoc {
     /// `atc_…`
     pub id: String,

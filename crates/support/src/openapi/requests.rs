@@ -67,11 +67,11 @@ fn obj() -> ObjectBuilder {
 }
 
 fn thread_id() -> ObjectBuilder {
-    string().description(Some("Thread id (`thr_…`)")).examples([json!("thr_0123456789abcdef")])
+    string().description(Some("Thread id (`thr_…`)")).examples([json!("thr_019ab8c1f2a04d3e5b6c7a81")])
 }
 
 fn item_id(what: &str) -> ObjectBuilder {
-    string().description(Some(what)).examples([json!("msg_0123456789abcdef")])
+    string().description(Some(what)).examples([json!("msg_019ab8c1f2a04d3e5b6c7a81")])
 }
 
 fn limit() -> ObjectBuilder {
@@ -110,7 +110,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("input")
                 .into()
         },
-        example: || json!({"type": "threads.add_user_message", "params": {"thread_id": "thr_0123456789abcdef", "input": message_example("Add one more checked bag to the reservation.")}}),
+        example: || json!({"type": "threads.add_user_message", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "input": message_example("Add one more checked bag to the reservation.")}}),
     },
     RequestDoc {
         kind: "threads.add_client_tool_output",
@@ -124,7 +124,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("result")
                 .into()
         },
-        example: || json!({"type": "threads.add_client_tool_output", "params": {"thread_id": "thr_0123456789abcdef", "result": {"ok": true}}}),
+        example: || json!({"type": "threads.add_client_tool_output", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "result": {"ok": true}}}),
     },
     RequestDoc {
         kind: "threads.add_structured_input",
@@ -139,7 +139,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("item_id")
                 .into()
         },
-        example: || json!({"type": "threads.add_structured_input", "params": {"thread_id": "thr_0123456789abcdef", "item_id": "msg_0123456789abcdef", "input": {"status": "answered", "answers": {"q1": {"values": ["A"]}}}}}),
+        example: || json!({"type": "threads.add_structured_input", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81", "input": {"status": "answered", "answers": {"q1": {"values": ["A"]}}}}}),
     },
     RequestDoc {
         kind: "threads.retry_after_item",
@@ -153,21 +153,21 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("item_id")
                 .into()
         },
-        example: || json!({"type": "threads.retry_after_item", "params": {"thread_id": "thr_0123456789abcdef", "item_id": "msg_0123456789abcdef"}}),
+        example: || json!({"type": "threads.retry_after_item", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81"}}),
     },
     RequestDoc {
         kind: "threads.custom_action",
         streams: true,
         summary: "Run a widget action (`flight.select`, `upsell.accept`, …).",
         params: action_params,
-        example: || json!({"type": "threads.custom_action", "params": {"thread_id": "thr_0123456789abcdef", "item_id": null, "action": {"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}}}}),
+        example: || json!({"type": "threads.custom_action", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": null, "action": {"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}}}}),
     },
     RequestDoc {
         kind: "threads.get_by_id",
         streams: false,
         summary: "A thread with its first page of items (oldest first). Answers a Thread.",
         params: || obj().property("thread_id", thread_id()).required("thread_id").into(),
-        example: || json!({"type": "threads.get_by_id", "params": {"thread_id": "thr_0123456789abcdef"}}),
+        example: || json!({"type": "threads.get_by_id", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81"}}),
     },
     RequestDoc {
         kind: "threads.list",
@@ -190,14 +190,14 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("title")
                 .into()
         },
-        example: || json!({"type": "threads.update", "params": {"thread_id": "thr_0123456789abcdef", "title": "Paris trip"}}),
+        example: || json!({"type": "threads.update", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "title": "Paris trip"}}),
     },
     RequestDoc {
         kind: "threads.delete",
         streams: false,
         summary: "Delete a thread and its items. Answers `{}`.",
         params: || obj().property("thread_id", thread_id()).required("thread_id").into(),
-        example: || json!({"type": "threads.delete", "params": {"thread_id": "thr_0123456789abcdef"}}),
+        example: || json!({"type": "threads.delete", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81"}}),
     },
     RequestDoc {
         kind: "items.list",
@@ -212,7 +212,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("thread_id")
                 .into()
         },
-        example: || json!({"type": "items.list", "params": {"thread_id": "thr_0123456789abcdef", "limit": 20, "order": "asc"}}),
+        example: || json!({"type": "items.list", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "limit": 20, "order": "asc"}}),
     },
     RequestDoc {
         kind: "items.feedback",
@@ -228,7 +228,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("kind")
                 .into()
         },
-        example: || json!({"type": "items.feedback", "params": {"thread_id": "thr_0123456789abcdef", "item_ids": ["msg_0123456789abcdef"], "kind": "positive"}}),
+        example: || json!({"type": "items.feedback", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_ids": ["msg_019ab8c1f2a04d3e5b6c7a81"], "kind": "positive"}}),
     },
     RequestDoc {
         kind: "attachments.create",
@@ -252,11 +252,11 @@ const REQUESTS: [RequestDoc; 16] = [
         summary: "Delete an attachment and its bytes. Answers `{}`.",
         params: || {
             obj()
-                .property("attachment_id", string().examples([json!("atc_0123456789abcdef")]))
+                .property("attachment_id", string().examples([json!("atc_019ab8c1f2a04d3e5b6c7a81")]))
                 .required("attachment_id")
                 .into()
         },
-        example: || json!({"type": "attachments.delete", "params": {"attachment_id": "atc_0123456789abcdef"}}),
+        example: || json!({"type": "attachments.delete", "params": {"attachment_id": "atc_019ab8c1f2a04d3e5b6c7a81"}}),
     },
     RequestDoc {
         kind: "input.transcribe",
@@ -277,7 +277,7 @@ const REQUESTS: [RequestDoc; 16] = [
         streams: false,
         summary: "Run a widget action synchronously. Answers `{\"updated_item\": …}` or `{}`.",
         params: action_params,
-        example: || json!({"type": "threads.sync_custom_action", "params": {"thread_id": "thr_0123456789abcdef", "item_id": "msg_0123456789abcdef", "action": {"type": "noop", "payload": null}}}),
+        example: || json!({"type": "threads.sync_custom_action", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81", "action": {"type": "noop", "payload": null}}}),
     },
 ];
 

@@ -57,12 +57,12 @@ fn shown_id(id: &str) -> String {
     summary = "Upload attachment bytes (two-phase upload, phase 2)",
     description = "Send the file as `multipart/form-data` with a `file` field (what ChatKit does), or as the raw body \
                    with any other content type. Images up to 5 MiB (5 242 880 bytes). Also accepts `PUT`.",
-    params(("attachment_id" = String, Path, description = "Id returned by `attachments.create`", example = "atc_0123456789abcdef")),
+    params(("attachment_id" = String, Path, description = "Id returned by `attachments.create`", example = "atc_019ab8c1f2a04d3e5b6c7a81")),
     request_body(content = crate::openapi::UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The attachment, upload descriptor cleared", body = crate::openapi::AttachmentDoc),
         (status = 400, description = "Empty payload or no `file` field", body = super::ErrorBody, example = json!({"detail": EMPTY_PAYLOAD})),
-        (status = 404, description = "Unknown attachment", body = super::ErrorBody, example = json!({"detail": "Attachment atc_0123456789abcdef does not exist."})),
+        (status = 404, description = "Unknown attachment", body = super::ErrorBody, example = json!({"detail": "Attachment atc_019ab8c1f2a04d3e5b6c7a81 does not exist."})),
         (status = 413, description = "Over 5 MiB", body = super::ErrorBody, example = json!({"detail": TOO_LARGE})),
     )
 )]
@@ -161,7 +161,7 @@ async fn file_bytes(headers: &HeaderMap, raw: Bytes) -> Result<Bytes, ApiError> 
     tag = "support",
     summary = "Download attachment bytes",
     description = "The uploaded bytes with the MIME type declared at creation; cacheable privately for 10 minutes.",
-    params(("attachment_id" = String, Path, description = "Attachment id", example = "atc_0123456789abcdef")),
+    params(("attachment_id" = String, Path, description = "Attachment id", example = "atc_019ab8c1f2a04d3e5b6c7a81")),
     responses(
         (status = 200, description = "The raw bytes", content_type = "application/octet-stream", body = Vec<u8>,
          headers(("cache-control" = String, description = "`private, max-age=600`"),
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn attachment_ids_are_validated() {
-        assert!(valid_attachment_id("atc_0123456789abcdef"));
+        assert!(valid_attachment_id("atc_019ab8c1f2a04d3e5b6c7a81"));
         assert!(valid_attachment_id("atc_a-b_C"));
         assert!(!valid_attachment_id("atc_"));
         assert!(!valid_attachment_id("atc_../../etc/passwd"));

@@ -1,8 +1,11 @@
 //! Shared helpers of the end-to-end tests: a real server (the production router and start-up path) on
-//! 127.0.0.1:0 with a temporary SQLite database and the mock model, an HTTP client, SSE parsing, and
-//! event-summary helpers for exact order assertions.
+//! 127.0.0.1:0 with a temporary SQLite database and the mock model, an HTTP client, SSE parsing (whole
+//! bodies, or event by event while a stream is still running), and event-summary helpers for exact
+//! order assertions. [`process`] runs the real `support` binary instead.
 
 #![allow(dead_code)]
+
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -186,13 +189,48 @@ pub async fn mock(script: Script) -> MockServer {
 /// Parses an SSE body, asserting the exact framing `data: <single-line json>\n\n`.
 pub fn parse_sse(text: &str) -> Vec<Value> {
     assert!(text.is_empty() || text.ends_with("\n\n"), "stream must end with a blank line: {text:?}");
-    let mut events = Vec::new();
-    for frame in text.split("\n\n").filter(|f| !f.is_empty()) {
-        let data = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("bad frame {frame:?}"));
-        assert!(!data.contains('\n'), "multi-line frame {frame:?}");
-        events.push(serde_json::from_str(data).unwrap_or_else(|e| panic!("bad JSON {data}: {e}")));
+    text.split("\n\n").filter(|f| !f.is_empty()).map(parse_frame).collect()
+}
+
+/// One SSE frame (without its blank line): `data: <single-line json>`.
+fn parse_frame(frame: &str) -> Value {
+    let data = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("bad frame {frame:?}"));
+    assert!(!data.contains('\n'), "multi-line frame {frame:?}");
+    serde_json::from_str(data).unwrap_or_else(|e| panic!("bad JSON {data}: {e}"))
+}
+
+/// Reads SSE events one by one while the response is still streaming.
+pub struct SseReader {
+    res: reqwest::Response,
+    buf: Vec<u8>,
+    /// Whether the body ended with an error (connection lost mid-stream) rather than cleanly.
+    pub broken: bool,
+}
+
+impl SseReader {
+    /// Wraps a 200 `text/event-stream` response.
+    pub fn new(res: reqwest::Response) -> SseReader {
+        assert_eq!(res.status(), 200);
+        SseReader { res, buf: Vec::new(), broken: false }
     }
-    events
+
+    /// The next event; `None` at the end of the stream or when the connection broke.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buf.drain(..i + 2).collect();
+                return Some(parse_frame(std::str::from_utf8(&frame[..i]).unwrap()));
+            }
+            match self.res.chunk().await {
+                Ok(Some(bytes)) => self.buf.extend_from_slice(&bytes),
+                Ok(None) => return None,
+                Err(_) => {
+                    self.broken = true;
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// One short label per event: `type`, plus the item type for item events, the update type for
@@ -320,6 +358,21 @@ pub fn add_prefix() -> Vec<String> {
 
 pub fn concat(parts: &[Vec<String>]) -> Vec<String> {
     parts.concat()
+}
+
+/// The label of the effect a tool that changed the customer's profile sends.
+pub const PROFILE_UPDATE: &str = "client_effect:customer_profile/update";
+
+/// The labels of a `threads.create` turn: [`create_prefix`], `effects`, the streamed `reply`, then the
+/// title (`thread.updated`).
+pub fn new_thread_kinds(effects: &[&str], reply: &str) -> Vec<String> {
+    concat(&[create_prefix(), strings(effects), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
+}
+
+/// The labels of a later `threads.add_user_message` turn: [`add_prefix`], `effects`, then the streamed
+/// `reply` (no title event).
+pub fn next_turn_kinds(effects: &[&str], reply: &str) -> Vec<String> {
+    concat(&[add_prefix(), strings(effects), text_message_kinds(word_count(reply))])
 }
 
 pub async fn setup(script: Script) -> (TempDir, MockServer, TestServer) {

@@ -1,21 +1,20 @@
 //! Helpers of the fault, security and property tests: the real `support` binary as a child process
-//! (banner-discovered URL, its logs, its RSS from `/proc`, `kill -9`), an incremental SSE reader, a raw
-//! HTTP/1.1 client for requests `reqwest` would normalize (`../` paths, hostile headers), the soft
-//! `RLIMIT_NOFILE`, and a lock that keeps the heavy tests of one binary from running at the same time.
+//! ([`Bin`]: banner-discovered URL, its logs, its RSS from `/proc`, `kill -9`), a raw HTTP/1.1 client for
+//! requests `reqwest` would normalize (`../` paths, hostile headers), the soft `RLIMIT_NOFILE`, and a
+//! lock that keeps the heavy tests of one binary from running at the same time. Include `common` next
+//! to it: the process and SSE helpers live there.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The server binary under test (debug build, built by cargo for the integration tests).
-pub const BIN: &str = env!("CARGO_BIN_EXE_support");
+use crate::common::parse_sse;
+use crate::common::process::{ServerProcess, command};
 
 /// Serializes the load-heavy tests of one test binary (the machine has 2 cores).
 pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -54,94 +53,18 @@ impl Drop for Scratch {
     }
 }
 
-fn collect(reader: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let out = Arc::new(Mutex::new(String::new()));
-    let sink = out.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(reader).lines() {
-            let Ok(line) = line else { break };
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    out
-}
-
-/// A running `support` process (SIGKILLed on drop).
-pub struct Bin {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    /// `http://127.0.0.1:PORT`, read from the banner by [`Bin::ready`].
-    pub base: String,
-    /// A client without proxy, with a generous timeout.
-    pub client: reqwest::Client,
-}
-
-/// A test HTTP client.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap()
-}
+/// A running `support` process on 127.0.0.1 with a port the OS picks; SIGKILLed on drop. The process
+/// helpers (`ready`, `url`, `post`, `stdout`, `stderr`, `output`, `terminate`, `kill`) are those of
+/// [`ServerProcess`].
+pub struct Bin(ServerProcess);
 
 impl Bin {
     /// Spawns the binary in `cwd` with a clean environment: `HOST=127.0.0.1`, `PORT=0`, `RUST_LOG=info`,
     /// then `env` on top.
     pub fn spawn(cwd: &Path, env: &[(&str, &str)]) -> Bin {
-        Self::spawn_args(cwd, env, &[])
-    }
-
-    /// [`Bin::spawn`] with command-line arguments.
-    pub fn spawn_args(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Bin {
-        let mut cmd = Command::new(BIN);
-        cmd.env_clear().current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.env("HOST", "127.0.0.1").env("PORT", "0").env("RUST_LOG", "info");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.args(args);
-        let mut child = cmd.spawn().expect("spawn support");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Bin { child, stdout, stderr, base: String::new(), client: client() }
-    }
-
-    /// Waits for the banner and reads the URL from it.
-    pub async fn ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let out = self.stdout();
-            if out.contains("  Dictation: ") {
-                let url = out.lines().find_map(|l| l.trim().strip_prefix("URL:")).expect("URL line in the banner");
-                self.base = url.trim().to_string();
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server exited early with {status}\n{}", self.output());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("no banner\n{}", self.output());
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Standard output so far.
-    pub fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    /// Standard error so far.
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Both streams, for failure messages.
-    pub fn output(&self) -> String {
-        format!("stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr())
+        let mut cmd = command(cwd, &[("HOST", "127.0.0.1"), ("PORT", "0")]);
+        cmd.envs(env.iter().copied());
+        Bin(ServerProcess::spawn("server", cmd))
     }
 
     /// Resident set size in KiB (`VmRSS` of `/proc/<pid>/status`).
@@ -149,19 +72,9 @@ impl Bin {
         rss_kib(self.pid())
     }
 
-    /// Absolute URL of a path.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> String {
         self.base.trim_start_matches("http://").to_string()
-    }
-
-    /// POSTs a JSON body to the ChatKit endpoint.
-    pub async fn post(&self, body: &Value) -> reqwest::Response {
-        self.client.post(self.url("/support/chatkit")).json(body).send().await.unwrap()
     }
 
     /// A non-streaming request that must answer 200 JSON.
@@ -181,32 +94,19 @@ impl Bin {
         assert_eq!(status, 200, "{body} → {text}");
         parse_sse(&text)
     }
+}
 
-    /// `kill -9` and reap.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+impl Deref for Bin {
+    type Target = ServerProcess;
 
-    /// SIGTERM, then waits (up to 20 s) for the exit code.
-    pub fn terminate(&mut self) -> Option<i32> {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("run kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50));
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("server did not stop on SIGTERM\n{}", self.output());
+    fn deref(&self) -> &ServerProcess {
+        &self.0
     }
 }
 
-impl Drop for Bin {
-    fn drop(&mut self) {
-        self.kill9();
+impl DerefMut for Bin {
+    fn deref_mut(&mut self) -> &mut ServerProcess {
+        &mut self.0
     }
 }
 
@@ -226,52 +126,6 @@ pub fn nofile_soft_limit() -> Option<u64> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     let soft = line.trim_start_matches("Max open files").split_whitespace().next()?;
     if soft == "unlimited" { Some(u64::MAX) } else { soft.parse().ok() }
-}
-
-/// Parses an SSE body, asserting the exact framing `data: <single-line json>\n\n`.
-pub fn parse_sse(text: &str) -> Vec<Value> {
-    assert!(text.is_empty() || text.ends_with("\n\n"), "stream must end with a blank line: {text:?}");
-    text.split("\n\n").filter(|f| !f.is_empty()).map(parse_frame).collect()
-}
-
-fn parse_frame(frame: &str) -> Value {
-    let data = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("bad frame {frame:?}"));
-    assert!(!data.contains('\n'), "multi-line frame {frame:?}");
-    serde_json::from_str(data).unwrap_or_else(|e| panic!("bad JSON {data}: {e}"))
-}
-
-/// Reads SSE events one by one while the response is still streaming.
-pub struct SseReader {
-    res: reqwest::Response,
-    buf: Vec<u8>,
-    /// Whether the body ended with an error (connection lost) rather than cleanly.
-    pub broken: bool,
-}
-
-impl SseReader {
-    /// Wraps a 200 `text/event-stream` response.
-    pub fn new(res: reqwest::Response) -> SseReader {
-        assert_eq!(res.status(), 200);
-        SseReader { res, buf: Vec::new(), broken: false }
-    }
-
-    /// The next event; `None` at the end of the stream or when the connection broke.
-    pub async fn next(&mut self) -> Option<Value> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
-                let frame: Vec<u8> = self.buf.drain(..i + 2).collect();
-                return Some(parse_frame(std::str::from_utf8(&frame[..i]).unwrap()));
-            }
-            match self.res.chunk().await {
-                Ok(Some(bytes)) => self.buf.extend_from_slice(&bytes),
-                Ok(None) => return None,
-                Err(_) => {
-                    self.broken = true;
-                    return None;
-                }
-            }
-        }
-    }
 }
 
 /// A response read by [`raw_http`].

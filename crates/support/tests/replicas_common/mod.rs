@@ -1,26 +1,26 @@
 //! Helpers of the replica tests: a PostgreSQL schema per test (created empty, dropped on drop, even
-//! after a failed assertion), real `support` processes sharing it, a small ChatKit HTTP client with
-//! SSE parsing (whole bodies, or frame by frame while a stream is still running), and item helpers.
+//! after a failed assertion), real `support` processes sharing it, a small ChatKit HTTP client, and item
+//! helpers. The process, SSE and request helpers are those of `common` (include it next to this one).
 //!
 //! The schema is selected through the database URL alone (`?options=-c search_path=<schema>`), the
 //! way an operator would point several replicas at a non-default schema.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use mock_llm::MockServer;
 use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-/// The server binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_support");
+use crate::common::parse_sse;
+use crate::common::process::{ServerProcess, command};
 
 /// PostgreSQL used when `CHATKIT_TEST_POSTGRES_URL` is not set.
 pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -118,43 +118,12 @@ impl Drop for WorkDir {
     }
 }
 
-/// Collects a child's output stream into a string in the background.
-fn collect(reader: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let out = Arc::new(Mutex::new(String::new()));
-    let sink = out.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(reader).lines() {
-            let Ok(line) = line else { break };
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    out
-}
-
-/// A `support` process; killed (SIGKILL) when dropped.
+/// A `support` process (SIGKILLed on drop). The process helpers (`ready`, `url`, `post`, `output`,
+/// `kill`) are those of [`ServerProcess`].
 pub struct Replica {
     /// Label used in failure messages (`A`, `B`).
     pub name: String,
-    /// `http://127.0.0.1:PORT` (known once [`Replica::ready`] returned).
-    pub base: String,
-    /// HTTP client.
-    pub client: reqwest::Client,
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-/// The `support` command with a clean environment and `env` on top, run in `cwd`.
-pub fn command(cwd: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear().current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.env("RUST_LOG", "info");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
+    process: ServerProcess,
 }
 
 impl Replica {
@@ -170,50 +139,8 @@ impl Replica {
             ("OPENAI_BASE_URL", base_url.as_str()),
             ("MODEL_MAX_RETRIES", "0"),
         ];
-        let mut child = command(cwd, &env).spawn().expect("spawn support");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap();
-        Replica { name: name.to_string(), base: String::new(), client, child, stdout, stderr }
-    }
-
-    /// Waits for the start-up banner and reads the bound URL from it.
-    pub async fn ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let out = self.stdout.lock().unwrap().clone();
-            if out.contains("  Dictation: ") {
-                let url = out.lines().find_map(|l| l.trim().strip_prefix("URL:")).expect("URL line in the banner");
-                self.base = url.trim().to_string();
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("replica {} exited early with {status}\n{}", self.name, self.output());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("replica {} printed no banner\n{}", self.name, self.output());
-    }
-
-    /// Its stdout and stderr so far (for failure messages).
-    pub fn output(&self) -> String {
-        format!("stdout:\n{}\nstderr:\n{}", self.stdout.lock().unwrap(), self.stderr.lock().unwrap())
-    }
-
-    /// `kill -9`, then reaps the process.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Absolute URL of a path.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    /// POSTs a JSON body to the ChatKit endpoint.
-    pub async fn post(&self, body: &Value) -> reqwest::Response {
-        self.client.post(self.url("/support/chatkit")).json(body).send().await.unwrap()
+        let process = ServerProcess::spawn(&format!("replica {name}"), command(cwd, &env));
+        Replica { name: name.to_string(), process }
     }
 
     /// Sends a request and reads the whole answer.
@@ -264,9 +191,17 @@ impl Replica {
     }
 }
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.kill();
+impl Deref for Replica {
+    type Target = ServerProcess;
+
+    fn deref(&self) -> &ServerProcess {
+        &self.process
+    }
+}
+
+impl DerefMut for Replica {
+    fn deref_mut(&mut self) -> &mut ServerProcess {
+        &mut self.process
     }
 }
 
@@ -294,76 +229,9 @@ pub enum Answer {
     Error(u16, Value),
 }
 
-/// Parses an SSE body, asserting the exact framing `data: <single-line json>\n\n`.
-pub fn parse_sse(text: &str) -> Vec<Value> {
-    assert!(text.is_empty() || text.ends_with("\n\n"), "stream must end with a blank line: {text:?}");
-    text.split("\n\n").filter(|f| !f.is_empty()).map(parse_frame).collect()
-}
-
-fn parse_frame(frame: &str) -> Value {
-    let data = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("bad frame {frame:?}"));
-    assert!(!data.contains('\n'), "multi-line frame {frame:?}");
-    serde_json::from_str(data).unwrap_or_else(|e| panic!("bad JSON {data}: {e}"))
-}
-
-/// Reads SSE events one by one while the response is still streaming.
-pub struct SseReader {
-    res: reqwest::Response,
-    buf: Vec<u8>,
-    /// Whether the body ended with an error (connection lost mid-stream) rather than cleanly.
-    pub broken: bool,
-}
-
-impl SseReader {
-    /// Wraps a 200 `text/event-stream` response.
-    pub fn new(res: reqwest::Response) -> SseReader {
-        assert_eq!(res.status(), 200);
-        SseReader { res, buf: Vec::new(), broken: false }
-    }
-
-    /// The next event; `None` at the end of the stream or when the connection broke.
-    pub async fn next(&mut self) -> Option<Value> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
-                let frame: Vec<u8> = self.buf.drain(..i + 2).collect();
-                return Some(parse_frame(std::str::from_utf8(&frame[..i]).unwrap()));
-            }
-            match self.res.chunk().await {
-                Ok(Some(bytes)) => self.buf.extend_from_slice(&bytes),
-                Ok(None) => return None,
-                Err(_) => {
-                    self.broken = true;
-                    return None;
-                }
-            }
-        }
-    }
-}
-
-/// The user message input of a request.
-pub fn message(text: &str) -> Value {
-    json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
-}
-
-/// `threads.create` with a text.
-pub fn create(text: &str) -> Value {
-    json!({"type": "threads.create", "params": {"input": message(text)}})
-}
-
-/// `threads.add_user_message`.
-pub fn add_message(thread_id: &str, text: &str) -> Value {
-    json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": message(text)}})
-}
-
 /// `threads.custom_action` sent by a widget item.
 pub fn action(thread_id: &str, item_id: &str, action: Value) -> Value {
     json!({"type": "threads.custom_action", "params": {"thread_id": thread_id, "item_id": item_id, "action": action}})
-}
-
-/// The thread id from a `threads.create` stream.
-pub fn thread_id_of(events: &[Value]) -> String {
-    assert_eq!(events[0]["type"], "thread.created", "{events:?}");
-    events[0]["thread"]["id"].as_str().unwrap().to_string()
 }
 
 /// The items of the `thread.item.done` events of a stream, in order.
