@@ -175,9 +175,12 @@ proptest! {
     }
 
     #[test]
-    fn unknown_types_are_named_in_the_error(ty in any_string(20), params in json_object()) {
+    fn unknown_types_are_named_in_the_error(ty in any_string(20), params in json_object(), scalar in any::<i64>()) {
         prop_assume!(!REQUEST_TYPES.contains(&ty.as_str()));
         let body = serde_json::to_vec(&json!({"type": ty, "params": params})).unwrap();
+        prop_assert_eq!(ChatKitRequest::decode(&body).err(), Some(RequestDecodeError::UnknownType(ty.clone())));
+        // Even when the params are not an object: the type is what is wrong.
+        let body = serde_json::to_vec(&json!({"type": ty, "params": scalar})).unwrap();
         prop_assert_eq!(ChatKitRequest::decode(&body).err(), Some(RequestDecodeError::UnknownType(ty)));
     }
 

@@ -312,6 +312,10 @@ impl ChatKitRequest {
             Some(Value::String(s)) => s,
             _ => return Err(RequestDecodeError::MissingType),
         };
+        // An unknown type is reported as such whatever its params are.
+        if !REQUEST_TYPES.contains(&kind.as_str()) {
+            return Err(RequestDecodeError::UnknownType(kind));
+        }
         let p = match env.params {
             None | Some(Value::Null) => Value::Object(Default::default()),
             Some(v @ Value::Object(_)) => v,
