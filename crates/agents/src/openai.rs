@@ -10,10 +10,12 @@
 //! with the provider's message.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chatkit::types::{Annotation, AnnotationType};
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::input::{ContentPart, InputItem, Role};
@@ -32,21 +34,35 @@ pub struct OpenAiProvider {
     /// `{base_url}/responses`, parsed once (`None` if it does not parse: the request reports it).
     responses_url: Option<reqwest::Url>,
     model: String,
+    /// The encoded instructions and tools of the last request (reused while they stay the same).
+    fixed: Arc<Mutex<Option<Arc<FixedParts>>>>,
 }
 
 impl OpenAiProvider {
     pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
         let base_url = base_url.trim_end_matches('/').to_string();
         let responses_url = reqwest::Url::parse(&format!("{base_url}/responses")).ok();
-        OpenAiProvider { transport, base_url, responses_url, model }
+        OpenAiProvider { transport, base_url, responses_url, model, fixed: Arc::default() }
+    }
+
+    /// The encoded fixed parts for `request`, from the cache when they are the same as last time.
+    fn fixed_parts(&self, request: &ModelRequest) -> serde_json::Result<Arc<FixedParts>> {
+        let cached = self.fixed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        if let Some(parts) = cached.filter(|parts| parts.matches(request)) {
+            return Ok(parts);
+        }
+        let parts = Arc::new(FixedParts::of(request)?);
+        *self.fixed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(parts.clone());
+        Ok(parts)
     }
 }
 
 #[async_trait]
 impl Provider for OpenAiProvider {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
-        let body = serde_json::to_vec(&Body::new(&self.model, &request))
-            .map_err(|e| ProviderError::Request { provider: PROVIDER, message: e.to_string() })?;
+        let encode_error = |e: serde_json::Error| ProviderError::Request { provider: PROVIDER, message: e.to_string() };
+        let fixed = self.fixed_parts(&request).map_err(encode_error)?;
+        let body = serde_json::to_vec(&Body::new(&self.model, &request, &fixed)).map_err(encode_error)?;
         let body = bytes::Bytes::from(body);
         let t = &self.transport;
         with_retries(&t.retry, PROVIDER, |_| {
@@ -86,39 +102,78 @@ pub(crate) struct Body<'a> {
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
-    instructions: &'a str,
+    instructions: &'a RawValue,
     #[serde(serialize_with = "serialize_input")]
     input: &'a [InputItem],
-    #[serde(skip_serializing_if = "<[_]>::is_empty", serialize_with = "serialize_tools")]
-    tools: &'a [ToolSpec],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a RawValue>,
 }
 
 impl<'a> Body<'a> {
-    pub(crate) fn new(model: &'a str, request: &'a ModelRequest) -> Self {
+    /// The body of `request`, whose instructions and tools are already encoded in `fixed`.
+    pub(crate) fn new(model: &'a str, request: &'a ModelRequest, fixed: &'a FixedParts) -> Self {
         Body {
             include: [],
             model,
             stream: true,
             temperature: request.temperature.map(f32_to_f64),
-            instructions: &request.instructions,
+            instructions: &fixed.instructions_json,
             input: &request.input,
-            tools: &request.tools,
+            tools: fixed.tools_json.as_deref(),
         }
+    }
+}
+
+/// The parts of a request body that are the same on every call of an agent (the instructions and the
+/// tool schemas, ~6 KB for the support agent), encoded once: re-encoding them was ~6% of a turn's
+/// instructions.
+#[derive(Debug)]
+pub(crate) struct FixedParts {
+    instructions: String,
+    tools: Arc<[ToolSpec]>,
+    instructions_json: Box<RawValue>,
+    /// `None` when there are no tools (the key is then left out).
+    tools_json: Option<Box<RawValue>>,
+}
+
+impl FixedParts {
+    /// Encodes the instructions and tools of `request`.
+    pub(crate) fn of(request: &ModelRequest) -> serde_json::Result<Self> {
+        let instructions_json = serde_json::value::to_raw_value(&request.instructions)?;
+        let tools_json = if request.tools.is_empty() {
+            None
+        } else {
+            let wire: Vec<WireTool<'_>> = request
+                .tools
+                .iter()
+                .map(|t| WireTool {
+                    kind: "function",
+                    name: &t.name,
+                    description: &t.description,
+                    parameters: &t.parameters,
+                    strict: true,
+                })
+                .collect();
+            Some(serde_json::value::to_raw_value(&wire)?)
+        };
+        Ok(FixedParts {
+            instructions: request.instructions.clone(),
+            tools: request.tools.clone(),
+            instructions_json,
+            tools_json,
+        })
+    }
+
+    /// Whether these are the instructions and tools of `request` (comparing is much cheaper than
+    /// encoding; the calls of one run share their tool list, so most comparisons are by identity).
+    fn matches(&self, request: &ModelRequest) -> bool {
+        self.instructions == request.instructions
+            && (Arc::ptr_eq(&self.tools, &request.tools) || *self.tools == *request.tools)
     }
 }
 
 fn serialize_input<S: Serializer>(input: &&[InputItem], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(input.iter().map(WireItem))
-}
-
-fn serialize_tools<S: Serializer>(tools: &&[ToolSpec], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(tools.iter().map(|t| WireTool {
-        kind: "function",
-        name: &t.name,
-        description: &t.description,
-        parameters: &t.parameters,
-        strict: true,
-    }))
 }
 
 #[derive(Serialize)]
@@ -271,76 +326,108 @@ fn input_item(item: &InputItem) -> Value {
 
 // ---- stream events (lenient) ----
 
-#[derive(Deserialize)]
-#[serde(tag = "type")]
+/// A stream event, as far as [`Parser`] needs it.
 enum StreamEvent {
-    #[serde(rename = "response.output_item.added")]
     OutputItemAdded { item: OutputItem },
-    #[serde(rename = "response.output_item.done")]
     OutputItemDone { item: OutputItem },
-    #[serde(rename = "response.content_part.added")]
-    ContentPartAdded {
-        item_id: String,
-        #[serde(default)]
-        content_index: usize,
-        #[serde(default)]
-        part: Option<PartHeader>,
-    },
-    #[serde(rename = "response.output_text.delta", alias = "response.refusal.delta")]
-    TextDelta {
-        item_id: String,
-        #[serde(default)]
-        content_index: usize,
-        #[serde(default)]
-        delta: String,
-    },
-    #[serde(rename = "response.output_text.annotation.added")]
-    AnnotationAdded {
-        item_id: String,
-        #[serde(default)]
-        content_index: usize,
-        #[serde(default)]
-        annotation: Value,
-    },
-    #[serde(rename = "response.output_text.done")]
-    TextDone {
-        item_id: String,
-        #[serde(default)]
-        content_index: usize,
-        #[serde(default)]
-        text: String,
-    },
-    #[serde(rename = "response.refusal.done")]
-    RefusalDone {
-        item_id: String,
-        #[serde(default)]
-        content_index: usize,
-        #[serde(default)]
-        refusal: String,
-    },
-    #[serde(rename = "response.completed")]
+    ContentPartAdded { item_id: String, content_index: usize, part: Option<PartHeader> },
+    TextDelta { item_id: String, content_index: usize, delta: String },
+    AnnotationAdded { item_id: String, content_index: usize, annotation: Value },
+    TextDone { item_id: String, content_index: usize, text: String },
+    RefusalDone { item_id: String, content_index: usize, refusal: String },
     Completed,
-    #[serde(rename = "response.failed")]
-    Failed {
-        #[serde(default)]
-        response: Value,
-    },
-    #[serde(rename = "response.incomplete")]
-    Incomplete {
-        #[serde(default)]
-        response: Value,
-    },
-    #[serde(rename = "error")]
-    Error {
-        #[serde(default)]
-        code: Option<String>,
-        #[serde(default)]
-        message: Option<String>,
-        #[serde(default)]
-        error: Option<Value>,
-    },
-    #[serde(other)]
+    Failed { response: Value },
+    Incomplete { response: Value },
+    Error { code: Option<String>, message: Option<String>, error: Option<Value> },
     Unknown,
+}
+
+// The payload of each event type, parsed straight into its own struct once the type is known (an
+// internally tagged enum would first copy every event into an intermediate tree). The `type` key
+// itself is ignored as an unknown field.
+
+#[derive(Deserialize)]
+struct ItemPayload {
+    item: RawOutputItem,
+}
+
+/// An output item with the fields of every type this parser reads, flat (no intermediate tree as an
+/// internally tagged enum would build); [`OutputItem::from`] sorts it by `type`.
+#[derive(Deserialize)]
+struct RawOutputItem {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    content: Vec<Value>,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Deserialize)]
+struct PartPayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    part: Option<PartHeader>,
+}
+
+#[derive(Deserialize)]
+struct DeltaPayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    delta: String,
+}
+
+#[derive(Deserialize)]
+struct AnnotationPayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    annotation: Value,
+}
+
+#[derive(Deserialize)]
+struct TextDonePayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct RefusalDonePayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    refusal: String,
+}
+
+#[derive(Deserialize)]
+struct ResponsePayload {
+    #[serde(default)]
+    response: Value,
+}
+
+#[derive(Deserialize)]
+struct ErrorPayload {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -349,26 +436,29 @@ struct PartHeader {
     kind: String,
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type")]
+/// An output item: a message, a function call, or another type (ignored).
 enum OutputItem {
-    #[serde(rename = "message")]
-    Message {
-        id: String,
-        #[serde(default)]
-        content: Vec<Value>,
-    },
-    #[serde(rename = "function_call")]
-    FunctionCall {
-        #[serde(default)]
-        id: Option<String>,
-        call_id: String,
-        name: String,
-        #[serde(default)]
-        arguments: String,
-    },
-    #[serde(other)]
+    Message { id: String, content: Vec<Value> },
+    FunctionCall { id: Option<String>, call_id: String, name: String, arguments: String },
     Other,
+}
+
+impl OutputItem {
+    /// Sorts a parsed item by type; an item missing a field its type requires is an error.
+    fn from_raw(raw: RawOutputItem) -> serde_json::Result<Self> {
+        use serde::de::Error as _;
+        let missing = |field: &'static str| serde_json::Error::missing_field(field);
+        Ok(match raw.kind.as_str() {
+            "message" => OutputItem::Message { id: raw.id.ok_or_else(|| missing("id"))?, content: raw.content },
+            "function_call" => OutputItem::FunctionCall {
+                id: raw.id,
+                call_id: raw.call_id.ok_or_else(|| missing("call_id"))?,
+                name: raw.name.ok_or_else(|| missing("name"))?,
+                arguments: raw.arguments,
+            },
+            _ => OutputItem::Other,
+        })
+    }
 }
 
 /// Just the `type` of an event (the other fields are skipped without being materialized).
@@ -377,21 +467,6 @@ struct EventType<'a> {
     #[serde(rename = "type", borrow, default)]
     kind: std::borrow::Cow<'a, str>,
 }
-
-/// Event types whose fields [`Parser`] reads; every other type needs no more than its name.
-const PARSED_TYPES: &[&str] = &[
-    "response.output_item.added",
-    "response.output_item.done",
-    "response.content_part.added",
-    "response.output_text.delta",
-    "response.refusal.delta",
-    "response.output_text.annotation.added",
-    "response.output_text.done",
-    "response.refusal.done",
-    "response.failed",
-    "response.incomplete",
-    "error",
-];
 
 /// The `type` of an event that starts with it (`{"type":"response.created",…`, as OpenAI and the
 /// mock write every event), without reading the rest.
@@ -411,11 +486,47 @@ fn parse_event(data: &str) -> serde_json::Result<StreamEvent> {
         Some(kind) => std::borrow::Cow::Borrowed(kind),
         None => serde_json::from_str::<EventType<'_>>(data)?.kind,
     };
-    match kind.as_ref() {
-        "response.completed" => Ok(StreamEvent::Completed),
-        kind if PARSED_TYPES.contains(&kind) => serde_json::from_str(data),
-        _ => Ok(StreamEvent::Unknown),
-    }
+    use serde_json::from_str;
+    Ok(match kind.as_ref() {
+        "response.completed" => StreamEvent::Completed,
+        "response.output_item.added" => {
+            StreamEvent::OutputItemAdded { item: OutputItem::from_raw(from_str::<ItemPayload>(data)?.item)? }
+        }
+        "response.output_item.done" => {
+            StreamEvent::OutputItemDone { item: OutputItem::from_raw(from_str::<ItemPayload>(data)?.item)? }
+        }
+        "response.content_part.added" => {
+            let p: PartPayload = from_str(data)?;
+            StreamEvent::ContentPartAdded { item_id: p.item_id, content_index: p.content_index, part: p.part }
+        }
+        "response.output_text.delta" | "response.refusal.delta" => {
+            let p: DeltaPayload = from_str(data)?;
+            StreamEvent::TextDelta { item_id: p.item_id, content_index: p.content_index, delta: p.delta }
+        }
+        "response.output_text.annotation.added" => {
+            let p: AnnotationPayload = from_str(data)?;
+            StreamEvent::AnnotationAdded {
+                item_id: p.item_id,
+                content_index: p.content_index,
+                annotation: p.annotation,
+            }
+        }
+        "response.output_text.done" => {
+            let p: TextDonePayload = from_str(data)?;
+            StreamEvent::TextDone { item_id: p.item_id, content_index: p.content_index, text: p.text }
+        }
+        "response.refusal.done" => {
+            let p: RefusalDonePayload = from_str(data)?;
+            StreamEvent::RefusalDone { item_id: p.item_id, content_index: p.content_index, refusal: p.refusal }
+        }
+        "response.failed" => StreamEvent::Failed { response: from_str::<ResponsePayload>(data)?.response },
+        "response.incomplete" => StreamEvent::Incomplete { response: from_str::<ResponsePayload>(data)?.response },
+        "error" => {
+            let p: ErrorPayload = from_str(data)?;
+            StreamEvent::Error { code: p.code, message: p.message, error: p.error }
+        }
+        _ => StreamEvent::Unknown,
+    })
 }
 
 /// Parses Responses stream events into model events.

@@ -143,10 +143,12 @@ fn streamed_body_equals_the_json_value_body() {
         .into(),
         temperature: Some(0.4),
     };
-    let streamed = serde_json::to_string(&Body::new("gpt-x", &request)).unwrap();
+    let fixed = FixedParts::of(&request).unwrap();
+    let streamed = serde_json::to_string(&Body::new("gpt-x", &request, &fixed)).unwrap();
     assert_eq!(streamed, request_body("gpt-x", &request).to_string());
     let bare = ModelRequest { instructions: "i".into(), ..ModelRequest::default() };
-    let streamed = serde_json::to_string(&Body::new("m", &bare)).unwrap();
+    let fixed = FixedParts::of(&bare).unwrap();
+    let streamed = serde_json::to_string(&Body::new("m", &bare, &fixed)).unwrap();
     assert_eq!(streamed, r#"{"include":[],"model":"m","stream":true,"instructions":"i","input":[]}"#);
     assert_eq!(streamed, request_body("m", &bare).to_string());
 }
@@ -167,4 +169,40 @@ fn event_type_is_read_first() {
         Ok(StreamEvent::TextDelta { .. })
     ));
     assert!(parse_event("not json").is_err());
+}
+
+#[test]
+fn fixed_parts_are_encoded_once_per_agent() {
+    let transport = crate::transport::Transport::new(
+        reqwest::Client::new(),
+        "OpenAI",
+        "OPENAI_API_KEY",
+        "sk-test".into(),
+        crate::transport::Timeouts::default(),
+        crate::retry::RetryPolicy::default(),
+    );
+    let provider = OpenAiProvider::new(transport, "http://127.0.0.1:1/v1", "m".into());
+    let tools: Arc<[crate::provider::ToolSpec]> =
+        vec![crate::provider::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}) }].into();
+    let first = ModelRequest { instructions: "i".into(), tools: tools.clone(), ..ModelRequest::default() };
+    let a = provider.fixed_parts(&first).unwrap();
+    // Same agent, next call (other input): the same encoding is reused.
+    let next = ModelRequest { input: vec![InputItem::user_text("hi".to_string())], ..first.clone() };
+    assert!(Arc::ptr_eq(&a, &provider.fixed_parts(&next).unwrap()));
+    // An equal tool list built for the next run: reused too.
+    let rebuilt = ModelRequest { tools: tools.to_vec().into(), ..first.clone() };
+    assert!(Arc::ptr_eq(&a, &provider.fixed_parts(&rebuilt).unwrap()));
+    // Other instructions or other tools are encoded again, correctly.
+    let other = ModelRequest { instructions: "j".into(), ..first.clone() };
+    let b = provider.fixed_parts(&other).unwrap();
+    assert!(!Arc::ptr_eq(&a, &b));
+    let body = serde_json::to_string(&Body::new("m", &other, &b)).unwrap();
+    assert_eq!(body, request_body("m", &other).to_string());
+    let mut changed = tools.to_vec();
+    changed[0].description = "changed".into();
+    let changed = ModelRequest { tools: changed.into(), ..other.clone() };
+    let c = provider.fixed_parts(&changed).unwrap();
+    assert!(!Arc::ptr_eq(&b, &c));
+    let body = serde_json::to_string(&Body::new("m", &changed, &c)).unwrap();
+    assert_eq!(body, request_body("m", &changed).to_string());
 }

@@ -78,8 +78,9 @@ pub struct SseDecoder {
 }
 
 impl SseDecoder {
-    /// Decodes `chunk`, pushing the data of each completed event into `out`. A line that is not
-    /// UTF-8 is an error (the stream cannot be trusted after it).
+    /// Decodes `chunk`, pushing the data of each completed event into `out`. A `data:` line that is not
+    /// UTF-8 is an error (the stream cannot be trusted after it); other fields (`event:`, `id:`, comments)
+    /// are skipped unread, whatever their bytes.
     pub fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<String>) -> Result<(), std::str::Utf8Error> {
         let mut rest = chunk;
         while !rest.is_empty() {
@@ -90,7 +91,7 @@ impl SseDecoder {
                     continue;
                 }
             }
-            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', rest) {
                 Some(end) => {
                     self.after_cr = rest[end] == b'\r';
                     if self.line.is_empty() {
