@@ -19,6 +19,7 @@ pub mod gemini;
 mod gemini_schema;
 pub mod input;
 pub mod openai;
+mod openai_stream;
 pub mod provider;
 pub mod retry;
 pub mod runner;

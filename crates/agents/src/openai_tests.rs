@@ -1,5 +1,9 @@
 //! Unit tests of the OpenAI stream parser and request helpers.
 use super::*;
+use crate::openai_stream::{Parser, StreamEvent, convert_annotation, leading_type, parse_event};
+use crate::provider::{FunctionCall, ModelEvent, ProviderError};
+use crate::sse::{EventParser, EventQueue};
+use chatkit::types::{Annotation, AnnotationType};
 
 fn parse(events: &[Value]) -> Vec<Result<ModelEvent, ProviderError>> {
     let mut p = Parser::default();

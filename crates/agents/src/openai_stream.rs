@@ -1,0 +1,361 @@
+//! The OpenAI Responses stream, read leniently into [`ModelEvent`]s (the mapping is described in
+//! [`crate::openai`]): each event's `type` is read first, only the event types the mapping needs are
+//! parsed further, each straight into its own payload struct, and unknown types or shapes are skipped.
+
+use std::collections::HashSet;
+
+use chatkit::types::{Annotation, AnnotationType};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::openai::PROVIDER;
+use crate::provider::{FunctionCall, ModelEvent, ProviderError};
+use crate::sse::{EventParser, EventQueue};
+
+/// A stream event, as far as [`Parser`] needs it.
+pub(crate) enum StreamEvent {
+    OutputItemAdded { item: OutputItem },
+    OutputItemDone { item: OutputItem },
+    ContentPartAdded { item_id: String, content_index: usize, part: Option<PartHeader> },
+    TextDelta { item_id: String, content_index: usize, delta: String },
+    AnnotationAdded { item_id: String, content_index: usize, annotation: Value },
+    TextDone { item_id: String, content_index: usize, text: String },
+    RefusalDone { item_id: String, content_index: usize, refusal: String },
+    Completed,
+    Failed { response: Value },
+    Incomplete { response: Value },
+    Error { code: Option<String>, message: Option<String>, error: Option<Value> },
+    Unknown,
+}
+
+// The payload of each event type, parsed straight into its own struct once the type is known (an
+// internally tagged enum would first copy every event into an intermediate tree). The `type` key
+// itself is ignored as an unknown field.
+
+#[derive(Deserialize)]
+struct ItemPayload {
+    item: RawOutputItem,
+}
+
+/// An output item with the fields of every type this parser reads, flat (no intermediate tree as an
+/// internally tagged enum would build); [`OutputItem::from`] sorts it by `type`.
+#[derive(Deserialize)]
+struct RawOutputItem {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    content: Vec<Value>,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Deserialize)]
+struct PartPayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    part: Option<PartHeader>,
+}
+
+#[derive(Deserialize)]
+struct DeltaPayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    delta: String,
+}
+
+#[derive(Deserialize)]
+struct AnnotationPayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    annotation: Value,
+}
+
+#[derive(Deserialize)]
+struct TextDonePayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct RefusalDonePayload {
+    item_id: String,
+    #[serde(default)]
+    content_index: usize,
+    #[serde(default)]
+    refusal: String,
+}
+
+#[derive(Deserialize)]
+struct ResponsePayload {
+    #[serde(default)]
+    response: Value,
+}
+
+#[derive(Deserialize)]
+struct ErrorPayload {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// The type of a content part (`output_text`, `refusal`, `reasoning_text`…).
+#[derive(Deserialize)]
+pub(crate) struct PartHeader {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+/// An output item: a message, a function call, or another type (ignored).
+pub(crate) enum OutputItem {
+    Message { id: String, content: Vec<Value> },
+    FunctionCall { id: Option<String>, call_id: String, name: String, arguments: String },
+    Other,
+}
+
+impl OutputItem {
+    /// Sorts a parsed item by type; an item missing a field its type requires is an error.
+    fn from_raw(raw: RawOutputItem) -> serde_json::Result<Self> {
+        use serde::de::Error as _;
+        let missing = |field: &'static str| serde_json::Error::missing_field(field);
+        Ok(match raw.kind.as_str() {
+            "message" => OutputItem::Message { id: raw.id.ok_or_else(|| missing("id"))?, content: raw.content },
+            "function_call" => OutputItem::FunctionCall {
+                id: raw.id,
+                call_id: raw.call_id.ok_or_else(|| missing("call_id"))?,
+                name: raw.name.ok_or_else(|| missing("name"))?,
+                arguments: raw.arguments,
+            },
+            _ => OutputItem::Other,
+        })
+    }
+}
+
+/// Just the `type` of an event (the other fields are skipped without being materialized).
+#[derive(Deserialize)]
+struct EventType<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
+/// The `type` of an event that starts with it (`{"type":"response.created",…`, as OpenAI and the
+/// mock write every event), without reading the rest.
+pub(crate) fn leading_type(data: &str) -> Option<&str> {
+    let rest = data.strip_prefix("{\"type\":\"")?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+/// Parses one event. The type is read first: `response.created`, `response.in_progress` and
+/// `response.completed` carry the whole response object (instructions, tools…), which the
+/// tagged-enum parse would copy into an intermediate tree only to ignore it, and even scanning
+/// it costs more than the rest of the event handling. Events whose fields are not needed are
+/// therefore not parsed further when the type comes first.
+pub(crate) fn parse_event(data: &str) -> serde_json::Result<StreamEvent> {
+    let kind = match leading_type(data) {
+        Some(kind) => std::borrow::Cow::Borrowed(kind),
+        None => serde_json::from_str::<EventType<'_>>(data)?.kind,
+    };
+    use serde_json::from_str;
+    Ok(match kind.as_ref() {
+        "response.completed" => StreamEvent::Completed,
+        "response.output_item.added" => {
+            StreamEvent::OutputItemAdded { item: OutputItem::from_raw(from_str::<ItemPayload>(data)?.item)? }
+        }
+        "response.output_item.done" => {
+            StreamEvent::OutputItemDone { item: OutputItem::from_raw(from_str::<ItemPayload>(data)?.item)? }
+        }
+        "response.content_part.added" => {
+            let p: PartPayload = from_str(data)?;
+            StreamEvent::ContentPartAdded { item_id: p.item_id, content_index: p.content_index, part: p.part }
+        }
+        "response.output_text.delta" | "response.refusal.delta" => {
+            let p: DeltaPayload = from_str(data)?;
+            StreamEvent::TextDelta { item_id: p.item_id, content_index: p.content_index, delta: p.delta }
+        }
+        "response.output_text.annotation.added" => {
+            let p: AnnotationPayload = from_str(data)?;
+            StreamEvent::AnnotationAdded {
+                item_id: p.item_id,
+                content_index: p.content_index,
+                annotation: p.annotation,
+            }
+        }
+        "response.output_text.done" => {
+            let p: TextDonePayload = from_str(data)?;
+            StreamEvent::TextDone { item_id: p.item_id, content_index: p.content_index, text: p.text }
+        }
+        "response.refusal.done" => {
+            let p: RefusalDonePayload = from_str(data)?;
+            StreamEvent::RefusalDone { item_id: p.item_id, content_index: p.content_index, refusal: p.refusal }
+        }
+        "response.failed" => StreamEvent::Failed { response: from_str::<ResponsePayload>(data)?.response },
+        "response.incomplete" => StreamEvent::Incomplete { response: from_str::<ResponsePayload>(data)?.response },
+        "error" => {
+            let p: ErrorPayload = from_str(data)?;
+            StreamEvent::Error { code: p.code, message: p.message, error: p.error }
+        }
+        _ => StreamEvent::Unknown,
+    })
+}
+
+/// Parses Responses stream events into model events.
+#[derive(Default)]
+pub(crate) struct Parser {
+    /// (message id, part index) whose text was streamed (to fill in parts only present in the final item).
+    seen_parts: HashSet<(String, usize)>,
+    finished: bool,
+}
+
+impl EventParser for Parser {
+    fn on_data(&mut self, data: &str, out: &mut EventQueue) {
+        let event: StreamEvent = match parse_event(data) {
+            Ok(e) => e,
+            Err(e) => {
+                // A known event type with an unexpected shape; skip it rather than fail the turn.
+                tracing::warn!(provider = PROVIDER, error = %e, "skipping unreadable stream event");
+                return;
+            }
+        };
+        match event {
+            StreamEvent::OutputItemAdded { item: OutputItem::Message { id, .. } } => {
+                out.push_back(Ok(ModelEvent::MessageStarted { id }));
+            }
+            StreamEvent::OutputItemAdded { .. } => {}
+            StreamEvent::ContentPartAdded { item_id, content_index, part } => {
+                if part.as_ref().is_some_and(|p| p.kind == "reasoning_text") {
+                    return;
+                }
+                self.seen_parts.insert((item_id.clone(), content_index));
+                out.push_back(Ok(ModelEvent::ContentPartStarted { message_id: item_id, content_index }));
+            }
+            StreamEvent::TextDelta { item_id, content_index, delta } => {
+                self.seen_parts.insert((item_id.clone(), content_index));
+                out.push_back(Ok(ModelEvent::TextDelta { message_id: item_id, content_index, delta }));
+            }
+            StreamEvent::AnnotationAdded { item_id, content_index, annotation } => {
+                if let Some(annotation) = convert_annotation(&annotation) {
+                    out.push_back(Ok(ModelEvent::Annotation { message_id: item_id, content_index, annotation }));
+                }
+            }
+            StreamEvent::TextDone { item_id, content_index, text }
+            | StreamEvent::RefusalDone { item_id, content_index, refusal: text } => {
+                self.seen_parts.insert((item_id.clone(), content_index));
+                out.push_back(Ok(ModelEvent::ContentPartDone { message_id: item_id, content_index, text }));
+            }
+            StreamEvent::OutputItemDone { item: OutputItem::Message { id, content } } => {
+                for (index, part) in content.iter().enumerate() {
+                    if self.seen_parts.contains(&(id.clone(), index)) {
+                        continue;
+                    }
+                    let text = part.get("text").or_else(|| part.get("refusal")).and_then(Value::as_str);
+                    if let Some(text) = text {
+                        out.push_back(Ok(ModelEvent::ContentPartDone {
+                            message_id: id.clone(),
+                            content_index: index,
+                            text: text.to_string(),
+                        }));
+                    }
+                }
+                out.push_back(Ok(ModelEvent::MessageDone { id }));
+            }
+            StreamEvent::OutputItemDone { item: OutputItem::FunctionCall { id, call_id, name, arguments } } => {
+                let provider_data = id.map(|id| json!({ "id": id }));
+                out.push_back(Ok(ModelEvent::FunctionCall(FunctionCall { call_id, name, arguments, provider_data })));
+            }
+            StreamEvent::OutputItemDone { .. } => {}
+            StreamEvent::Completed => {
+                self.finished = true;
+                out.push_back(Ok(ModelEvent::Completed));
+            }
+            StreamEvent::Failed { response } => {
+                let code = response.pointer("/error/code").and_then(Value::as_str).unwrap_or_default().to_string();
+                let message = response
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or("the response failed without a message")
+                    .to_string();
+                out.push_back(Err(failed(message, &code)));
+            }
+            StreamEvent::Incomplete { response } => {
+                let reason =
+                    response.pointer("/incomplete_details/reason").and_then(Value::as_str).unwrap_or("unknown");
+                out.push_back(Err(ProviderError::Failed {
+                    provider: PROVIDER,
+                    message: format!("the response is incomplete (reason: {reason})"),
+                    retryable: false,
+                }));
+            }
+            StreamEvent::Error { code, message, error } => {
+                let message = message
+                    .or_else(|| {
+                        error.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str).map(str::to_string)
+                    })
+                    .unwrap_or_else(|| "unknown error".into());
+                let code = code
+                    .or_else(|| error.as_ref().and_then(|e| e.get("code")).and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_default();
+                out.push_back(Err(failed(message, &code)));
+            }
+            StreamEvent::Unknown => {}
+        }
+    }
+
+    fn on_eof(&mut self, out: &mut EventQueue) {
+        if !self.finished {
+            out.push_back(Err(ProviderError::StreamCut {
+                provider: PROVIDER,
+                message: "the stream ended before `response.completed`".into(),
+            }));
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+fn failed(message: String, code: &str) -> ProviderError {
+    let retryable = matches!(code, "server_error" | "rate_limit_exceeded" | "server_is_overloaded" | "slow_down");
+    ProviderError::Failed { provider: PROVIDER, message, retryable }
+}
+
+/// Converts a Responses annotation into the ChatKit shape (spec §9.2); `None` for unsupported kinds.
+pub(crate) fn convert_annotation(a: &Value) -> Option<Annotation> {
+    let s = |k: &str| a.get(k).and_then(Value::as_str);
+    let n = |k: &str| a.get(k).and_then(Value::as_u64);
+    let (source, index) = match s("type")? {
+        "url_citation" => {
+            let url = s("url")?;
+            (json!({"title": s("title").unwrap_or(url), "type": "url", "url": url}), n("end_index"))
+        }
+        "file_citation" => {
+            let f = s("filename").filter(|f| !f.is_empty())?;
+            (json!({"title": f, "type": "file", "filename": f}), n("index"))
+        }
+        "container_file_citation" => {
+            let f = s("filename").filter(|f| !f.is_empty())?;
+            (json!({"title": f, "type": "file", "filename": f}), n("end_index"))
+        }
+        _ => return None,
+    };
+    Some(Annotation { kind: AnnotationType::Annotation, source, index })
+}
