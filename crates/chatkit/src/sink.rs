@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::store::{RequestContext, Store, StoreError, ThreadChange};
 use crate::types::{
-    AssistantMessageContent, ItemKind, ItemUpdate, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent,
+    AssistantMessageContent, ItemKind, ItemUpdate, Page, ThreadItem, ThreadMetadata, ThreadStatus, ThreadStreamEvent,
 };
 
 /// Why an event could not be delivered.
@@ -171,13 +171,7 @@ impl EventSink {
                 self.lock().pending.retain(|p| &p.id != item_id);
             }
             ThreadStreamEvent::ThreadUpdated { thread } => {
-                let updated = {
-                    let mut st = self.lock();
-                    st.thread.title = thread.title.clone();
-                    st.thread.status = thread.status.clone();
-                    st.thread.allowed_image_domains = thread.allowed_image_domains.clone();
-                    st.thread.clone()
-                };
+                let updated = self.adopt_thread_fields(&thread.title, &thread.status, &thread.allowed_image_domains);
                 store.save_thread(ctx, &updated).await?;
                 let wire = ThreadStreamEvent::ThreadUpdated { thread: updated.to_thread(Page::default()) };
                 return self.forward(&wire).await;
@@ -194,17 +188,27 @@ impl EventSink {
         self.send(ThreadStreamEvent::ThreadUpdated { thread: thread.to_thread(Page::default()) }).await
     }
 
+    /// Takes over the thread fields a response may change (title, status, allowed image domains) and
+    /// returns the thread as it now stands.
+    fn adopt_thread_fields(
+        &self,
+        title: &Option<String>,
+        status: &ThreadStatus,
+        allowed_image_domains: &Option<Vec<String>>,
+    ) -> ThreadMetadata {
+        let mut st = self.lock();
+        st.thread.title = title.clone();
+        st.thread.status = status.clone();
+        st.thread.allowed_image_domains = allowed_image_domains.clone();
+        st.thread.clone()
+    }
+
     /// Changes the thread *as stored* ([`Store::update_thread`]: `change` sees, e.g., a rename made while
     /// the response ran) and emits `thread.updated` when `change` changed it. Returns whether it did.
     pub async fn update_stored_thread(&self, change: ThreadChange) -> Result<bool, SinkError> {
         let thread_id = self.thread_id();
         let (stored, changed) = self.inner.store.update_thread(&self.inner.ctx, &thread_id, change).await?;
-        {
-            let mut st = self.lock();
-            st.thread.title = stored.title.clone();
-            st.thread.status = stored.status.clone();
-            st.thread.allowed_image_domains = stored.allowed_image_domains.clone();
-        }
+        self.adopt_thread_fields(&stored.title, &stored.status, &stored.allowed_image_domains);
         if changed {
             self.forward(&ThreadStreamEvent::ThreadUpdated { thread: stored.to_thread(Page::default()) }).await?;
         }

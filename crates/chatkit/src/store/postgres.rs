@@ -30,6 +30,27 @@ use super::sql::{POSTGRES_MIGRATIONS, db_err, decode, encode, fetch_limit, page_
 use super::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
+/// A query with its arguments bound (encoded when bound: it borrows nothing).
+type BoundQuery = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `SAVE_THREAD` for `thread`, saved under `id` (its own id, or the one it was loaded by).
+fn save_thread_query(id: &str, owner: &str, thread: &ThreadMetadata) -> StoreResult<BoundQuery> {
+    let data = encode("thread", thread)?;
+    Ok(sqlx::query(SAVE_THREAD).bind(id).bind(owner).bind(thread.created_at.micros()).bind(data))
+}
+
+/// `UPSERT_ITEM` for `item` in thread `thread_id`.
+fn upsert_item_query(owner: &str, thread_id: &str, item: &ThreadItem) -> StoreResult<BoundQuery> {
+    let data = encode("item", item)?;
+    Ok(sqlx::query(UPSERT_ITEM)
+        .bind(thread_id)
+        .bind(owner)
+        .bind(&item.id)
+        .bind(item.created_at.micros())
+        .bind(item.type_name())
+        .bind(data))
+}
+
 /// A [`Store`] on PostgreSQL, safe to share between several server processes.
 #[derive(Debug)]
 pub struct PostgresStore {
@@ -96,14 +117,7 @@ impl PostgresStore {
     }
 
     async fn upsert_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
-        let data = encode("item", item)?;
-        let done = sqlx::query(UPSERT_ITEM)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(&item.id)
-            .bind(item.created_at.micros())
-            .bind(item.type_name())
-            .bind(data)
+        let done = upsert_item_query(&ctx.owner_id, thread_id, item)?
             .execute(&self.pool)
             .await
             .map_err(|e| db_err("save item", e))?;
@@ -191,12 +205,7 @@ impl Store for PostgresStore {
     }
 
     async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
-        let data = encode("thread", thread)?;
-        let done = sqlx::query(SAVE_THREAD)
-            .bind(&thread.id)
-            .bind(&ctx.owner_id)
-            .bind(thread.created_at.micros())
-            .bind(data)
+        let done = save_thread_query(&thread.id, &ctx.owner_id, thread)?
             .execute(&self.pool)
             .await
             .map_err(|e| db_err("save thread", e))?;
@@ -212,26 +221,11 @@ impl Store for PostgresStore {
         thread: &ThreadMetadata,
         item: &ThreadItem,
     ) -> StoreResult<()> {
-        let (thread_data, item_data) = (encode("thread", thread)?, encode("item", item)?);
+        let save = save_thread_query(&thread.id, &ctx.owner_id, thread)?;
+        let add = upsert_item_query(&ctx.owner_id, &thread.id, item)?;
         let mut tx = self.pool.begin().await.map_err(|e| db_err("create thread", e))?;
-        let saved = sqlx::query(SAVE_THREAD)
-            .bind(&thread.id)
-            .bind(&ctx.owner_id)
-            .bind(thread.created_at.micros())
-            .bind(thread_data)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err("create thread", e))?;
-        let added = sqlx::query(UPSERT_ITEM)
-            .bind(&thread.id)
-            .bind(&ctx.owner_id)
-            .bind(&item.id)
-            .bind(item.created_at.micros())
-            .bind(item.type_name())
-            .bind(item_data)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err("create thread", e))?;
+        let saved = save.execute(&mut *tx).await.map_err(|e| db_err("create thread", e))?;
+        let added = add.execute(&mut *tx).await.map_err(|e| db_err("create thread", e))?;
         if saved.rows_affected() == 0 || added.rows_affected() == 0 {
             return Err(StoreError::ThreadNotFound(thread.id.clone()));
         }
@@ -259,11 +253,7 @@ impl Store for PostgresStore {
         if !change(&mut thread) {
             return Ok((stored, false));
         }
-        sqlx::query(SAVE_THREAD)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(thread.created_at.micros())
-            .bind(encode("thread", &thread)?)
+        save_thread_query(thread_id, &ctx.owner_id, &thread)?
             .execute(&mut *tx)
             .await
             .map_err(|e| db_err("update thread", e))?;

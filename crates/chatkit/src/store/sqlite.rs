@@ -138,13 +138,8 @@ impl SqliteStore {
     }
 
     async fn upsert_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
-        let data = encode("item", item)?;
-        let (tid, owner, id) = (thread_id.to_string(), ctx.owner_id.clone(), item.id.clone());
-        let (at, kind) = (item.created_at.micros(), item.type_name());
-        let changed = self
-            .writer
-            .run("save item", move |c| c.prepare_cached(UPSERT_ITEM)?.execute(params![tid, owner, id, at, kind, data]))
-            .await?;
+        let row = ItemRow::new(&ctx.owner_id, thread_id, item)?;
+        let changed = self.writer.run("save item", move |c| row.upsert(c)).await?;
         if changed == 0 {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
@@ -162,6 +157,61 @@ impl SqliteStore {
             Ok(out)
         })
         .await
+    }
+}
+
+/// A thread as `SAVE_THREAD` writes it (owned, so it can be moved to the writer thread).
+struct ThreadRow {
+    id: String,
+    owner: String,
+    created_at: i64,
+    data: String,
+}
+
+impl ThreadRow {
+    fn new(owner: &str, thread: &ThreadMetadata) -> StoreResult<Self> {
+        let data = encode("thread", thread)?;
+        Ok(ThreadRow { id: thread.id.clone(), owner: owner.to_string(), created_at: thread.created_at.micros(), data })
+    }
+
+    /// Inserts or updates the thread; 0 rows when the id belongs to another owner.
+    fn save(&self, c: &Connection) -> rusqlite::Result<usize> {
+        c.prepare_cached(SAVE_THREAD)?.execute(params![self.id, self.owner, self.created_at, self.data])
+    }
+}
+
+/// An item as `UPSERT_ITEM` writes it.
+struct ItemRow {
+    thread_id: String,
+    owner: String,
+    id: String,
+    created_at: i64,
+    kind: &'static str,
+    data: String,
+}
+
+impl ItemRow {
+    fn new(owner: &str, thread_id: &str, item: &ThreadItem) -> StoreResult<Self> {
+        Ok(ItemRow {
+            thread_id: thread_id.to_string(),
+            owner: owner.to_string(),
+            id: item.id.clone(),
+            created_at: item.created_at.micros(),
+            kind: item.type_name(),
+            data: encode("item", item)?,
+        })
+    }
+
+    /// Inserts or replaces the item; 0 rows when the thread is missing or another owner's.
+    fn upsert(&self, c: &Connection) -> rusqlite::Result<usize> {
+        c.prepare_cached(UPSERT_ITEM)?.execute(params![
+            self.thread_id,
+            self.owner,
+            self.id,
+            self.created_at,
+            self.kind,
+            self.data
+        ])
     }
 }
 
@@ -196,12 +246,8 @@ impl Store for SqliteStore {
     }
 
     async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
-        let data = encode("thread", thread)?;
-        let (id, owner, at) = (thread.id.clone(), ctx.owner_id.clone(), thread.created_at.micros());
-        let changed = self
-            .writer
-            .run("save thread", move |c| c.prepare_cached(SAVE_THREAD)?.execute(params![id, owner, at, data]))
-            .await?;
+        let row = ThreadRow::new(&ctx.owner_id, thread)?;
+        let changed = self.writer.run("save thread", move |c| row.save(c)).await?;
         if changed == 0 {
             return Err(StoreError::ThreadNotFound(thread.id.clone()));
         }
@@ -214,19 +260,11 @@ impl Store for SqliteStore {
         thread: &ThreadMetadata,
         item: &ThreadItem,
     ) -> StoreResult<()> {
-        let (thread_data, item_data) = (encode("thread", thread)?, encode("item", item)?);
-        let (tid, owner, thread_at) = (thread.id.clone(), ctx.owner_id.clone(), thread.created_at.micros());
-        let (item_id, item_at, kind) = (item.id.clone(), item.created_at.micros(), item.type_name());
+        let (thread_row, item_row) =
+            (ThreadRow::new(&ctx.owner_id, thread)?, ItemRow::new(&ctx.owner_id, &thread.id, item)?);
         // One writer job: both statements run under the job's savepoint, so both or neither are kept.
-        let (saved, added) = self
-            .writer
-            .run("create thread", move |c| {
-                let saved = c.prepare_cached(SAVE_THREAD)?.execute(params![tid, owner, thread_at, thread_data])?;
-                let added =
-                    c.prepare_cached(UPSERT_ITEM)?.execute(params![tid, owner, item_id, item_at, kind, item_data])?;
-                Ok((saved, added))
-            })
-            .await?;
+        let (saved, added) =
+            self.writer.run("create thread", move |c| Ok((thread_row.save(c)?, item_row.upsert(c)?))).await?;
         if saved == 0 || added == 0 {
             return Err(StoreError::ThreadNotFound(thread.id.clone()));
         }
@@ -258,11 +296,11 @@ impl Store for SqliteStore {
                 if !change(&mut thread) {
                     return Ok(Ok((stored, false)));
                 }
-                let data = match encode("thread", &thread) {
-                    Ok(data) => data,
+                match ThreadRow::new(&owner, &thread) {
+                    // Saved under the id it was loaded by, whatever `change` did to the metadata.
+                    Ok(row) => ThreadRow { id: tid, ..row }.save(c)?,
                     Err(e) => return Ok(Err(e)),
                 };
-                c.prepare_cached(SAVE_THREAD)?.execute(params![tid, owner, thread.created_at.micros(), data])?;
                 Ok(Ok((thread, true)))
             })
             .await?
