@@ -245,6 +245,19 @@ impl ProviderError {
         }
     }
 
+    /// The free-text message of the error, for the variants that carry one.
+    pub fn message_mut(&mut self) -> Option<&mut String> {
+        match self {
+            ProviderError::Http { message, .. }
+            | ProviderError::Connect { message, .. }
+            | ProviderError::StreamCut { message, .. }
+            | ProviderError::Failed { message, .. }
+            | ProviderError::Decode { message, .. }
+            | ProviderError::Request { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
     /// The provider's HTTP status, if the error came from one.
     pub fn status(&self) -> Option<u16> {
         match self {

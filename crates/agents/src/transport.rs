@@ -170,28 +170,11 @@ impl Transport {
 
     /// The error with the key removed from its message: in-stream failures (`response.failed`, Gemini
     /// error chunks) carry the provider's text, which may echo the key.
-    pub fn redact_error(&self, e: ProviderError) -> ProviderError {
-        match e {
-            ProviderError::Http { provider, status, message, retry_after } => {
-                ProviderError::Http { provider, status, message: self.redact(&message), retry_after }
-            }
-            ProviderError::Connect { provider, message } => {
-                ProviderError::Connect { provider, message: self.redact(&message) }
-            }
-            ProviderError::StreamCut { provider, message } => {
-                ProviderError::StreamCut { provider, message: self.redact(&message) }
-            }
-            ProviderError::Failed { provider, message, retryable } => {
-                ProviderError::Failed { provider, message: self.redact(&message), retryable }
-            }
-            ProviderError::Decode { provider, message } => {
-                ProviderError::Decode { provider, message: self.redact(&message) }
-            }
-            ProviderError::Request { provider, message } => {
-                ProviderError::Request { provider, message: self.redact(&message) }
-            }
-            other => other,
+    pub fn redact_error(&self, mut e: ProviderError) -> ProviderError {
+        if let Some(message) = e.message_mut() {
+            *message = self.redact(message);
         }
+        e
     }
 
     /// `stream` with [`Transport::redact_error`] applied to its errors.

@@ -119,18 +119,6 @@ impl ConvertHooks for SupportHooks {
     }
 }
 
-/// The model input of a turn: the profile block, then the [`HISTORY_ITEMS`] newest items in chronological
-/// order (hidden context and widgets included).
-pub async fn build_input(
-    store: &dyn Store,
-    ctx: &RequestContext,
-    thread_id: &str,
-    profile: &CustomerProfile,
-) -> Result<Vec<InputItem>, AppError> {
-    let history = load_history(store, ctx, thread_id).await?;
-    input_from_history(&history.items, store, ctx, profile).await
-}
-
 /// The newest [`HISTORY_ITEMS`] items of a thread, oldest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct History {
@@ -148,7 +136,8 @@ pub async fn load_history(store: &dyn Store, ctx: &RequestContext, thread_id: &s
     Ok(History { items, complete: !page.has_more })
 }
 
-/// The model input from an already loaded history (see [`build_input`]).
+/// The model input of a turn: the profile block, then the loaded history ([`load_history`]: the
+/// [`HISTORY_ITEMS`] newest items in chronological order, hidden context and widgets included).
 pub async fn input_from_history(
     items: &[ThreadItem],
     store: &dyn Store,
@@ -258,7 +247,9 @@ mod tests {
         let hidden = "<WIDGET_ACTION widgetId=msg_1>flight.select payload: {}</WIDGET_ACTION>";
         h.store.add_thread_item(&h.ctx, &tid, &hidden_context_item(&tid, hidden)).await.unwrap();
         let profile = CustomerProfile::demo();
-        let input = build_input(h.store.as_ref(), &h.ctx, &tid, &profile).await.unwrap();
+        let history = load_history(h.store.as_ref(), &h.ctx, &tid).await.unwrap();
+        assert!(!history.complete, "25 items stored: the history is the newest 20");
+        let input = input_from_history(&history.items, h.store.as_ref(), &h.ctx, &profile).await.unwrap();
         assert_eq!(input.len(), 21);
         assert_eq!(input[0], InputItem::user_text(profile_context(&profile)));
         // 25 items stored; the 20 newest are: answer 2 … question 11, answer 11, hidden.

@@ -20,7 +20,7 @@ use chatkit::types::{
 use crate::actions::handle_action;
 use crate::agent::{DEFAULT_TEMPERATURE, build_agent, input_from_history, load_history};
 use crate::airline::AirlineStore;
-use crate::titles::maybe_set_title_from;
+use crate::titles::maybe_set_title;
 
 /// Largest accepted attachment (5 MiB; exactly 5 MiB is accepted).
 pub const MAX_ATTACHMENT_BYTES: u64 = 5 * 1024 * 1024;
@@ -160,7 +160,7 @@ impl ChatKitApp for SupportApp {
         }
         // Last, so `thread.updated` ends a successful stream (and precedes the error event of a failed one).
         // The items loaded before the run still decide the title: the run only appends assistant output.
-        if let Err(e) = maybe_set_title_from(sink, whole_thread.as_deref()).await {
+        if let Err(e) = maybe_set_title(sink, whole_thread.as_deref()).await {
             tracing::warn!(thread_id = %thread.id, error = %e, "could not set the thread title");
         }
         result

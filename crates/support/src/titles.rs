@@ -49,13 +49,10 @@ pub fn shorten(text: &str) -> String {
 
 /// Gives the sink's thread a title from its first user message if it has none (checked atomically against
 /// the store, so a rename made while the response ran is respected). Emits `thread.updated` when it sets one.
-pub async fn maybe_set_title(sink: &EventSink) -> Result<(), AppError> {
-    maybe_set_title_from(sink, None).await
-}
-
-/// [`maybe_set_title`] with the thread's items already at hand: `Some(items)` must be *all* the thread's
-/// items, oldest first (then they are not loaded again); `None` loads the first page.
-pub async fn maybe_set_title_from(sink: &EventSink, whole_thread: Option<&[ThreadItem]>) -> Result<(), AppError> {
+///
+/// `whole_thread`: the thread's items when already at hand — `Some(items)` must be *all* of them, oldest
+/// first (then they are not loaded again); `None` loads the first page.
+pub async fn maybe_set_title(sink: &EventSink, whole_thread: Option<&[ThreadItem]>) -> Result<(), AppError> {
     if sink.thread().title.is_some() {
         return Ok(());
     }
@@ -180,7 +177,7 @@ mod tests {
         let mut h = Harness::new().await;
         add_user_message(&mut h, "  I need wheelchair assistance at JFK. ").await;
         add_user_message(&mut h, "Second").await;
-        maybe_set_title(&h.sink).await.unwrap();
+        maybe_set_title(&h.sink, None).await.unwrap();
         let events = h.events();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0]["type"], "thread.updated");
@@ -189,7 +186,7 @@ mod tests {
         let stored = h.store.load_thread(&h.ctx, &h.thread.id).await.unwrap();
         assert_eq!(stored.title.as_deref(), Some("I need wheelchair assistance at JFK."));
         // Already titled: nothing more.
-        maybe_set_title(&h.sink).await.unwrap();
+        maybe_set_title(&h.sink, None).await.unwrap();
         assert!(h.events().is_empty());
     }
 
@@ -200,7 +197,7 @@ mod tests {
         let mut renamed = h.thread.clone();
         renamed.title = Some("My trip".into());
         h.store.save_thread(&h.ctx, &renamed).await.unwrap();
-        maybe_set_title(&h.sink).await.unwrap();
+        maybe_set_title(&h.sink, None).await.unwrap();
         assert!(h.events().is_empty());
         assert_eq!(h.store.load_thread(&h.ctx, &h.thread.id).await.unwrap().title.as_deref(), Some("My trip"));
     }
@@ -211,14 +208,14 @@ mod tests {
         add_user_message(&mut h, "Stored message").await;
         let given =
             ThreadItem::new("msg_given", h.thread.id.clone(), ItemKind::UserMessage(message(" Given  message ", 0)));
-        maybe_set_title_from(&h.sink, Some(&[given])).await.unwrap();
+        maybe_set_title(&h.sink, Some(&[given])).await.unwrap();
         let events = h.events();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0]["thread"]["title"], "Given message");
         // A thread known to have no user message gets no title.
         let mut h = Harness::new().await;
         add_user_message(&mut h, "Stored message").await;
-        maybe_set_title_from(&h.sink, Some(&[])).await.unwrap();
+        maybe_set_title(&h.sink, Some(&[])).await.unwrap();
         assert!(h.events().is_empty());
     }
 
@@ -230,7 +227,7 @@ mod tests {
             .await
             .unwrap();
         h.events();
-        maybe_set_title(&h.sink).await.unwrap();
+        maybe_set_title(&h.sink, None).await.unwrap();
         assert!(h.events().is_empty());
     }
 }
