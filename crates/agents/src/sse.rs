@@ -67,8 +67,8 @@ fn cut_message(e: &reqwest::Error) -> String {
 /// with `\n`; one space after the colon is dropped; comments and other fields are ignored; an
 /// event not terminated by a blank line before the end of the body is discarded.
 ///
-/// Public (re-exported as `agents::SseDecoder`) so the fuzz targets in `fuzz/` can drive it directly; the
-/// providers use it only through their model streams.
+/// Public (re-exported as `agents::SseDecoder`): the load benchmark reads the server's streams with it and the
+/// fuzz targets in `fuzz/` drive it directly; the providers use it through their model streams.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     line: Vec<u8>,
@@ -112,6 +112,12 @@ impl SseDecoder {
             }
         }
         Ok(())
+    }
+
+    /// Whether the input so far ended exactly at an event boundary (no partial line or undispatched
+    /// `data`): a body that ends otherwise was cut off mid-event.
+    pub fn is_between_events(&self) -> bool {
+        self.line.is_empty() && !self.has_data
     }
 
     fn on_line(&mut self, line: &[u8], out: &mut VecDeque<String>) -> Result<(), std::str::Utf8Error> {

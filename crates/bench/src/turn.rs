@@ -5,8 +5,10 @@
 //! The SSE reader follows the standard line algorithm (`data:` lines accumulate, a blank line ends the
 //! event, `\r\n` accepted), so it works against any ChatKit server, not only ours.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use agents::SseDecoder;
 use bytes::Bytes;
 use serde::Deserialize;
 
@@ -60,12 +62,12 @@ struct EventType<'a> {
     kind: std::borrow::Cow<'a, str>,
 }
 
-/// Incremental SSE parser that checks the ChatKit turn invariants as events arrive.
+/// Incremental SSE reader ([`agents::SseDecoder`]) that checks the ChatKit turn invariants as events arrive.
 #[derive(Debug, Default)]
 pub struct StreamCheck {
-    line: Vec<u8>,
-    data: Vec<u8>,
-    has_data: bool,
+    decoder: SseDecoder,
+    /// Decoded events not checked yet (reused between chunks).
+    decoded: VecDeque<String>,
     /// Number of complete events seen.
     pub events: usize,
     items_done: usize,
@@ -76,47 +78,19 @@ impl StreamCheck {
     /// Feeds received bytes; returns how many events completed in this chunk.
     pub fn feed(&mut self, chunk: &[u8]) -> usize {
         let before = self.events;
-        let mut rest = chunk;
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-            let (head, tail) = rest.split_at(pos);
-            rest = &tail[1..];
-            if self.line.is_empty() {
-                self.line_done(head);
-            } else {
-                let mut line = std::mem::take(&mut self.line);
-                line.extend_from_slice(head);
-                self.line_done(&line);
-                line.clear();
-                self.line = line;
-            }
+        if self.decoder.feed(chunk, &mut self.decoded).is_err() {
+            self.error.get_or_insert(TurnError::Malformed);
         }
-        self.line.extend_from_slice(rest);
+        while let Some(data) = self.decoded.pop_front() {
+            self.event_done(&data);
+        }
         self.events - before
     }
 
-    fn line_done(&mut self, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            if self.has_data {
-                self.event_done();
-            }
-            return;
-        }
-        if let Some(value) = line.strip_prefix(b"data:") {
-            let value = value.strip_prefix(b" ").unwrap_or(value);
-            if self.has_data {
-                self.data.push(b'\n');
-            }
-            self.data.extend_from_slice(value);
-            self.has_data = true;
-        }
-        // Other fields (event:, id:, retry:) and comments are ignored, as browsers do.
-    }
-
-    fn event_done(&mut self) {
+    fn event_done(&mut self, data: &str) {
         let first = self.events == 0;
         self.events += 1;
-        match serde_json::from_slice::<EventType<'_>>(&self.data) {
+        match serde_json::from_str::<EventType<'_>>(data) {
             Ok(ev) => {
                 if first && ev.kind != "thread.created" {
                     self.error.get_or_insert(TurnError::Malformed);
@@ -133,8 +107,6 @@ impl StreamCheck {
                 self.error.get_or_insert(TurnError::Malformed);
             }
         }
-        self.data.clear();
-        self.has_data = false;
     }
 
     /// The verdict once the stream has ended.
@@ -142,7 +114,7 @@ impl StreamCheck {
         if let Some(e) = self.error {
             return Err(e);
         }
-        if self.events == 0 || !self.line.is_empty() || self.has_data {
+        if self.events == 0 || !self.decoder.is_between_events() {
             return Err(TurnError::Malformed);
         }
         if self.items_done < 2 {

@@ -236,7 +236,7 @@ async fn response_failed_before_any_token_is_retried() {
 
 /// The real binary, serving: on the SQLite file of `dir`, answering with `mock` (no retries), with
 /// `extra` settings on top.
-async fn start_binary(dir: &fc::Scratch, mock: &MockServer, extra: &[(&str, &str)]) -> fc::Bin {
+async fn start_binary(dir: &TempDir, mock: &MockServer, extra: &[(&str, &str)]) -> fc::Bin {
     let db = dir.sqlite_url();
     let base_url = mock.openai_base_url();
     let mut env = vec![
@@ -314,7 +314,7 @@ async fn all_pages(server: &fc::Bin, thread: Option<&str>, order: &str, limit: u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_50_streams_keeps_every_acknowledged_item() {
     let _heavy = fc::HEAVY.lock().await;
-    let dir = fc::Scratch::new("kill");
+    let dir = TempDir::new("kill");
     // Answers of 3 to 32 words at 40 ms per delta: when the server dies some turns are complete, some are
     // mid-stream, and some have not started answering.
     let mock = mock(Script::new().delta_delay_ms(40)).await;
@@ -408,7 +408,7 @@ async fn thousand_concurrent_streams_are_held_without_errors() {
         eprintln!("note: RLIMIT_NOFILE soft limit is {limit}; holding {n} streams instead of {OPEN_STREAMS}");
     }
     assert!(n >= 100, "RLIMIT_NOFILE soft limit {limit} is too low for this test");
-    let dir = fc::Scratch::new("thousand");
+    let dir = TempDir::new("thousand");
     // One delta, then silence far longer than the test: every stream stays open until its client leaves,
     // however long opening all of them takes on a busy machine.
     let mock = mock(Script::new().on(Match::Any, Reply::stall("Holding the line for you", 1, 120_000))).await;
@@ -524,7 +524,7 @@ async fn open_slow_stream(addr: &str, body: &Value, needle: &str) -> (tokio::net
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_does_not_grow_server_memory() {
     let _heavy = fc::HEAVY.lock().await;
-    let dir = fc::Scratch::new("slow");
+    let dir = TempDir::new("slow");
     // 8,000 deltas of 2 KiB (16 MiB of answer text, ~17 MiB of SSE frames), all ready at once (no delay).
     let word = format!(" {}", "x".repeat(2047));
     let answer = format!("Start{}", word.repeat(8000));

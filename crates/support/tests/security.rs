@@ -156,7 +156,7 @@ fn run_flag(cwd: &std::path::Path, env: &[(&str, &str)], arg: &str) -> String {
 
 /// One run of the binary with secrets configured; asserts that none leaks anywhere.
 async fn secrets_run(provider: &str, database_url: &str, mock: &MockServer) {
-    let dir = fc::Scratch::new("secrets");
+    let dir = TempDir::new("secrets");
     let openai_base = mock.openai_base_url();
     let gemini_base = mock.gemini_base_url();
     let env = [
@@ -200,7 +200,7 @@ async fn secrets_run(provider: &str, database_url: &str, mock: &MockServer) {
 async fn secrets_never_appear_in_logs_events_errors_help_or_banner() {
     let mock = mock(leaky_script(OPENAI_SECRET)).await;
     let schema = PgSchema::create().await;
-    let db_dir = fc::Scratch::new("secrets-db");
+    let db_dir = TempDir::new("secrets-db");
     let database_url = match &schema {
         Some(s) => s.url_with_password(),
         None => {
@@ -216,7 +216,7 @@ async fn secrets_never_appear_in_logs_events_errors_help_or_banner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_key_gives_a_clear_error_and_is_never_shown() {
     let mock = mock(Script::new()).await;
-    let dir = fc::Scratch::new("badkey");
+    let dir = TempDir::new("badkey");
     let base = mock.openai_base_url();
     let db = dir.sqlite_url();
     let env = [

@@ -35,6 +35,11 @@ impl TempDir {
         &self.0
     }
 
+    /// The SQLite file of a server using [`TempDir::sqlite_url`].
+    pub fn db_file(&self) -> PathBuf {
+        self.0.join("chatkit.db")
+    }
+
     /// `sqlite:///…/chatkit.db` inside the folder.
     pub fn sqlite_url(&self) -> String {
         format!("sqlite://{}/chatkit.db", self.0.display())

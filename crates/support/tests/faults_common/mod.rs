@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::ops::{Deref, DerefMut};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,40 +18,6 @@ use crate::common::process::{ServerProcess, command};
 
 /// Serializes the load-heavy tests of one test binary (the machine has 2 cores).
 pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A temporary folder removed on drop.
-#[derive(Debug)]
-pub struct Scratch(PathBuf);
-
-impl Scratch {
-    /// A fresh empty folder under the system temp dir.
-    pub fn new(label: &str) -> Scratch {
-        let path = std::env::temp_dir().join(format!("support-faults-{label}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&path).unwrap();
-        Scratch(path)
-    }
-
-    /// The folder.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// The SQLite file of the server started in this folder.
-    pub fn db_file(&self) -> PathBuf {
-        self.0.join("chatkit.db")
-    }
-
-    /// `sqlite://<folder>/chatkit.db`.
-    pub fn sqlite_url(&self) -> String {
-        format!("sqlite://{}", self.db_file().display())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A running `support` process on 127.0.0.1 with a port the OS picks; SIGKILLed on drop. The process
 /// helpers (`ready`, `url`, `post`, `stdout`, `stderr`, `output`, `terminate`, `kill`) are those of
