@@ -175,6 +175,15 @@ pub struct Config {
     /// Largest accepted attachment upload, in bytes (multipart overhead is allowed on top).
     #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: usize,
+    /// Seconds a client may take to send a request's headers, from its first byte.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 20)]
+    pub header_read_timeout_secs: u64,
+    /// Longest silence, in seconds, while a request body is being received (then 408).
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_read_timeout_secs: u64,
+    /// Seconds a connection with no request in progress (kept alive, or never used) stays open.
+    #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 75)]
+    pub idle_timeout_secs: u64,
     /// Title new threads from their first message (`on`/`off`).
     #[arg(long, env = "THREAD_TITLES", default_value = "on")]
     pub thread_titles: Switch,
@@ -207,6 +216,9 @@ impl Default for Config {
             cors_allow_origins: "*".into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            header_read_timeout_secs: 20,
+            body_read_timeout_secs: 30,
+            idle_timeout_secs: 75,
             thread_titles: Switch(true),
             rust_log: "info".into(),
         }
@@ -236,6 +248,9 @@ impl fmt::Debug for Config {
             .field("cors_allow_origins", &self.cors_allow_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("body_read_timeout_secs", &self.body_read_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
             .field("thread_titles", &self.thread_titles)
             .field("rust_log", &self.rust_log)
             .finish()
@@ -313,6 +328,9 @@ impl Config {
             ("MODEL_CONNECT_TIMEOUT_SECS", self.model_connect_timeout_secs),
             ("MODEL_FIRST_BYTE_TIMEOUT_SECS", self.model_first_byte_timeout_secs),
             ("MODEL_IDLE_TIMEOUT_SECS", self.model_idle_timeout_secs),
+            ("HEADER_READ_TIMEOUT_SECS", self.header_read_timeout_secs),
+            ("BODY_READ_TIMEOUT_SECS", self.body_read_timeout_secs),
+            ("IDLE_TIMEOUT_SECS", self.idle_timeout_secs),
         ] {
             if secs == 0 {
                 return bad(format!("{name} must be at least 1 second"));
@@ -412,6 +430,15 @@ impl Config {
             idle_timeout: Duration::from_secs(self.model_idle_timeout_secs),
             max_retries: self.model_max_retries,
             max_retry_wait: Duration::from_secs(self.model_max_retry_wait_secs),
+        }
+    }
+
+    /// The timeouts of client connections.
+    pub fn connection_timeouts(&self) -> crate::connections::ConnectionTimeouts {
+        crate::connections::ConnectionTimeouts {
+            header_read: Duration::from_secs(self.header_read_timeout_secs),
+            body_read: Duration::from_secs(self.body_read_timeout_secs),
+            idle: Duration::from_secs(self.idle_timeout_secs),
         }
     }
 
@@ -537,6 +564,9 @@ mod tests {
             "CORS_ALLOW_ORIGINS",
             "MAX_BODY_BYTES",
             "MAX_UPLOAD_BYTES",
+            "HEADER_READ_TIMEOUT_SECS",
+            "BODY_READ_TIMEOUT_SECS",
+            "IDLE_TIMEOUT_SECS",
             "THREAD_TITLES",
             "RUST_LOG",
         ] {
@@ -565,6 +595,9 @@ mod tests {
         assert_eq!(default_of("cors_allow_origins"), d.cors_allow_origins);
         assert_eq!(default_of("max_body_bytes"), d.max_body_bytes.to_string());
         assert_eq!(default_of("max_upload_bytes"), d.max_upload_bytes.to_string());
+        assert_eq!(default_of("header_read_timeout_secs"), d.header_read_timeout_secs.to_string());
+        assert_eq!(default_of("body_read_timeout_secs"), d.body_read_timeout_secs.to_string());
+        assert_eq!(default_of("idle_timeout_secs"), d.idle_timeout_secs.to_string());
         assert_eq!(default_of("thread_titles"), d.thread_titles.to_string());
         assert_eq!(default_of("rust_log"), d.rust_log);
     }

@@ -17,6 +17,7 @@ mod testkit;
 
 // H6 (wiring) modules.
 pub mod config;
+pub mod connections;
 pub mod openapi;
 pub mod routes;
 pub mod server;

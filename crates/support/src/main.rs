@@ -78,9 +78,8 @@ async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
         startup_ms = started.elapsed().as_millis() as u64,
         "listening"
     );
-    startup::serve(listener, built.router, built.state.chatkit.clone(), startup::shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    startup::serve(listener, built.router, built.state.chatkit.clone(), built.timeouts, startup::shutdown_signal())
+        .await;
     tracing::info!("stopped");
     Ok(())
 }

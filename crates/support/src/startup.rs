@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::serve::ListenerExt as _;
 use chatkit::store::{StoreOptions, open_store};
 use chatkit::{ChatKitServer, Store};
 use tokio::net::TcpListener;
@@ -17,6 +16,7 @@ use tokio::net::TcpListener;
 use crate::airline::AirlineStore;
 use crate::app::{AppSettings, SupportApp};
 use crate::config::{Config, redact_url};
+use crate::connections::{self, ConnectionTimeouts};
 use crate::server::{AppState, Limits, RouterOptions, router};
 
 /// The one warning printed when no model key is configured.
@@ -76,6 +76,8 @@ pub struct Built {
     pub model: Option<ModelSummary>,
     /// Whether dictation works.
     pub dictation: bool,
+    /// How long clients may keep a connection busy without progress.
+    pub timeouts: ConnectionTimeouts,
 }
 
 /// Opens the store, builds the providers and the app, and assembles the router (does not bind).
@@ -121,7 +123,7 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         fallback_base_url: format!("http://{}", config.listen_addr()),
     };
     let router = router(state.clone(), &options);
-    Ok(Built { router, state, database: store.describe(), model, dictation })
+    Ok(Built { router, state, database: store.describe(), model, dictation, timeouts: config.connection_timeouts() })
 }
 
 /// Binds the configured address; "address in use" and friends become one clear line.
@@ -175,42 +177,27 @@ pub fn banner(built: &Built, addr: SocketAddr, started: Instant) -> String {
     )
 }
 
-/// Serves until `shutdown` resolves, then lets requests and turns finish for at most [`SHUTDOWN_GRACE`].
+/// Serves until `shutdown` resolves (each connection with `timeouts`), then lets requests and turns
+/// finish for at most [`SHUTDOWN_GRACE`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     chatkit: ChatKitServer,
+    timeouts: ConnectionTimeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let graceful = async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests (at most {} s)", SHUTDOWN_GRACE.as_secs());
-        let _ = stopping_tx.send(());
-    };
-    // TCP_NODELAY on every accepted socket: SSE frames are small writes that Nagle would otherwise hold
-    // back until the client's delayed ACK (~40 ms per turn on a reused connection).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY on an accepted connection");
-        }
-    });
-    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
-    let deadline = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
+) {
+    let (accepting, connections) = connections::accept_loop(listener, router, timeouts);
     tokio::select! {
-        result = server => result?,
-        () = deadline => tracing::warn!("connections still open after {} s; closing them", SHUTDOWN_GRACE.as_secs()),
+        () = accepting => {}
+        () = shutdown => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests (at most {} s)", SHUTDOWN_GRACE.as_secs());
+    if !connections.drain(SHUTDOWN_GRACE).await {
+        tracing::warn!("connections still open after {} s; closed them", SHUTDOWN_GRACE.as_secs());
     }
     if tokio::time::timeout(Duration::from_secs(5), chatkit.wait_for_turns()).await.is_err() {
         tracing::warn!("some chat turns were still running at exit");
     }
-    Ok(())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -135,6 +135,8 @@ fn valid_host(h: &str) -> bool {
 pub enum BodyError {
     /// The body is larger than the limit.
     TooLarge,
+    /// The client stopped sending the body for longer than `BODY_READ_TIMEOUT_SECS`.
+    TimedOut,
     /// The connection failed while reading.
     Read(String),
 }
@@ -151,11 +153,15 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(BodyError::TooLarge),
         Err(e) => {
-            // axum wraps the limit error of inner layers; look through the source chain too.
+            // axum wraps the errors of inner layers (body limit, body read timeout); look through the
+            // source chain too.
             let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
             while let Some(err) = source {
                 if err.downcast_ref::<LengthLimitError>().is_some() {
                     return Err(BodyError::TooLarge);
+                }
+                if err.downcast_ref::<tower_http::timeout::TimeoutError>().is_some() {
+                    return Err(BodyError::TimedOut);
                 }
                 source = err.source();
             }
@@ -165,10 +171,14 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
 }
 
 impl BodyError {
-    /// The answer to give: 413 with `too_large_detail`, or 400 for a broken upload.
+    /// The answer to give: 413 with `too_large_detail`, 408 for a stalled body, or 400 for a broken upload.
     pub fn into_api_error(self, too_large_detail: impl Into<String>) -> ApiError {
         match self {
             BodyError::TooLarge => ApiError::too_large(too_large_detail),
+            BodyError::TimedOut => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)",
+            ),
             BodyError::Read(e) => ApiError::bad_request(format!("could not read the request body: {e}")),
         }
     }

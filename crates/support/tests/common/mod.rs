@@ -90,11 +90,12 @@ impl TestServer {
         let (tx, rx) = oneshot::channel::<()>();
         let chatkit = built.state.chatkit.clone();
         let router = built.router;
+        let timeouts = built.timeouts;
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            startup::serve(listener, router, chatkit, shutdown).await.unwrap();
+            startup::serve(listener, router, chatkit, timeouts, shutdown).await;
         });
         TestServer {
             base: format!("http://{addr}"),
