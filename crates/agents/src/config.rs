@@ -1,10 +1,11 @@
-//! Model configuration: which provider and model to use, keys, base URLs, timeouts and retries
-//! ([`ModelConfig`], read from the environment by [`ModelConfig::from_env`]), and the factories
-//! [`build_provider`] and [`build_transcriber`].
+//! What the runtime needs to reach the model providers ([`ModelConfig`]), the defaults of every model
+//! setting, and the factories [`build_provider`] and [`build_transcriber`].
 //!
-//! Selection: `MODEL_PROVIDER` (`openai` | `gemini`) if set; else the provider `MODEL` obviously
-//! names (`gemini-…`, `gpt-…`) when its key is set; else OpenAI when `OPENAI_API_KEY` is set, else
-//! Gemini when `GEMINI_API_KEY` is set, else no provider. `Debug` never shows keys.
+//! This crate reads no environment and no files: the application fills in a [`ModelConfig`] from its own
+//! settings and hands it over, so the defaults below are the only model settings defined here.
+//! Provider choice: the explicit [`ModelConfig::provider`] if given (its key must be set); else the
+//! family [`ModelConfig::model`] obviously names (`gemini-…`, `gpt-…`, `o3…`) when that family's key
+//! is set; else OpenAI when its key is set, else Gemini when its key is set, else no provider.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,19 +17,26 @@ use crate::retry::RetryPolicy;
 use crate::transcribe::{GeminiTranscriber, OpenAiTranscriber, Transcriber};
 use crate::transport::{Timeouts, Transport, build_client};
 
-/// Default OpenAI base URL.
+/// The OpenAI API, for the Responses and transcription endpoints.
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-/// Default Gemini base URL.
+/// Google's Gemini API (the `/v1beta/models/…` paths are appended).
 pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
-/// Default OpenAI model.
+/// The OpenAI model used when none is configured (the sample's model).
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4.1-mini";
-/// Default Gemini model.
+/// The Gemini model used when none is configured, also for dictation when only Gemini has a key.
 pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.5-flash";
-/// Default OpenAI transcription model.
+/// The OpenAI model that transcribes dictation when none is configured.
 pub const DEFAULT_TRANSCRIPTION_MODEL: &str = "gpt-4o-transcribe";
-/// The message for turns when no provider is configured.
-pub const NO_PROVIDER_MESSAGE: &str =
-    "No AI model is configured on this server: set OPENAI_API_KEY or GEMINI_API_KEY in .env and restart it.";
+/// How long opening a connection to a model API may take.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a model API may take to start answering (headers, then the first body chunk).
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a started response may stay silent before the call fails as stalled.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Retries of a call that failed transiently before anything was streamed.
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Total time a call may spend sleeping between retries.
+pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
 /// A model provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,11 +64,11 @@ impl ProviderKind {
         }
     }
 
-    /// The variable holding the key.
-    pub fn key_var(&self) -> &'static str {
+    /// The name in errors and logs (`OpenAI`, `Gemini`).
+    fn display_name(&self) -> &'static str {
         match self {
-            ProviderKind::OpenAi => "OPENAI_API_KEY",
-            ProviderKind::Gemini => "GEMINI_API_KEY",
+            ProviderKind::OpenAi => "OpenAI",
+            ProviderKind::Gemini => "Gemini",
         }
     }
 }
@@ -71,163 +79,94 @@ impl std::fmt::Display for ProviderKind {
     }
 }
 
-impl std::str::FromStr for ProviderKind {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "openai" => Ok(ProviderKind::OpenAi),
-            "gemini" | "google" => Ok(ProviderKind::Gemini),
-            other => Err(ConfigError::UnknownProvider(other.to_string())),
-        }
-    }
-}
-
-/// Invalid model configuration.
+/// A model configuration no provider can be built from.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// `MODEL_PROVIDER` is not `openai` or `gemini`.
-    #[error("MODEL_PROVIDER must be `openai` or `gemini`, not `{0}`")]
-    UnknownProvider(String),
-    /// The chosen provider has no key.
-    #[error("MODEL_PROVIDER is `{provider}` but {var} is not set (add it to .env)")]
-    MissingKey {
-        /// Chosen provider.
+    /// The provider chosen explicitly has no key.
+    #[error("the {0} provider was chosen but has no API key")]
+    MissingKey(ProviderKind),
+    /// A base URL is not an `http(s)://` URL.
+    #[error("the {provider} base URL `{url}` is not an http(s) URL")]
+    BaseUrl {
+        /// Whose base URL.
         provider: ProviderKind,
-        /// The missing variable.
-        var: &'static str,
-    },
-    /// A variable has an unusable value.
-    #[error("{var} is invalid: {message}")]
-    Invalid {
-        /// Variable.
-        var: &'static str,
-        /// What is wrong.
-        message: String,
+        /// The rejected value.
+        url: String,
     },
     /// The HTTP client could not be built (TLS set-up).
     #[error("could not build the HTTP client: {0}")]
     Client(String),
 }
 
-/// Everything needed to talk to the model providers.
-#[derive(Clone)]
-pub struct ModelConfig {
-    /// Explicit provider (`MODEL_PROVIDER`); `None` = pick by available keys.
-    pub provider: Option<ProviderKind>,
-    /// Model (`MODEL`); `None` = the provider's default.
-    pub model: Option<String>,
-    /// `OPENAI_API_KEY`.
-    pub openai_api_key: Option<String>,
-    /// `OPENAI_BASE_URL`.
-    pub openai_base_url: String,
-    /// `GEMINI_API_KEY` (or `GOOGLE_API_KEY`).
-    pub gemini_api_key: Option<String>,
-    /// `GEMINI_BASE_URL`.
-    pub gemini_base_url: String,
-    /// `TRANSCRIPTION_MODEL` (OpenAI; default `gpt-4o-transcribe`).
-    pub transcription_model: Option<String>,
-    /// Connect timeout (`MODEL_CONNECT_TIMEOUT_SECS`, default 10).
-    pub connect_timeout: Duration,
-    /// Wait for a response to start (`MODEL_FIRST_BYTE_TIMEOUT_SECS`, default 60).
-    pub first_byte_timeout: Duration,
-    /// Wait between chunks of a streaming response (`MODEL_IDLE_TIMEOUT_SECS`, default 60).
-    pub idle_timeout: Duration,
-    /// Retries of transient failures before the first event (`MODEL_MAX_RETRIES`, default 2).
-    pub max_retries: u32,
-    /// Total retry wait allowed (`MODEL_MAX_RETRY_WAIT_SECS`, default 30).
-    pub max_retry_wait: Duration,
+/// How to reach one provider's API.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderAccess {
+    /// The API key; `None` leaves the provider unconfigured.
+    pub api_key: Option<String>,
+    /// Where the API lives (trailing slashes are ignored).
+    pub base_url: String,
+    /// Advice shown in parentheses when the API rejects the key, telling the operator where the key is
+    /// set (e.g. `check the API key setting`); `None` adds nothing.
+    pub rejected_key_hint: Option<String>,
 }
 
-impl Default for ModelConfig {
-    fn default() -> Self {
-        let t = Timeouts::default();
-        let r = RetryPolicy::default();
-        ModelConfig {
-            provider: None,
-            model: None,
-            openai_api_key: None,
-            openai_base_url: DEFAULT_OPENAI_BASE_URL.into(),
-            gemini_api_key: None,
-            gemini_base_url: DEFAULT_GEMINI_BASE_URL.into(),
-            transcription_model: None,
-            connect_timeout: t.connect,
-            first_byte_timeout: t.first_byte,
-            idle_timeout: t.idle,
-            max_retries: r.max_retries,
-            max_retry_wait: r.max_total_wait,
-        }
+impl ProviderAccess {
+    /// No key, at `base_url`.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        ProviderAccess { api_key: None, base_url: base_url.into(), rejected_key_hint: None }
     }
 }
 
-impl std::fmt::Debug for ModelConfig {
+impl std::fmt::Debug for ProviderAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redact = |k: &Option<String>| k.as_ref().map(|_| "[redacted]");
-        f.debug_struct("ModelConfig")
-            .field("provider", &self.provider)
-            .field("model", &self.model)
-            .field("openai_api_key", &redact(&self.openai_api_key))
-            .field("openai_base_url", &self.openai_base_url)
-            .field("gemini_api_key", &redact(&self.gemini_api_key))
-            .field("gemini_base_url", &self.gemini_base_url)
-            .field("transcription_model", &self.transcription_model)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("first_byte_timeout", &self.first_byte_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("max_retries", &self.max_retries)
-            .field("max_retry_wait", &self.max_retry_wait)
+        f.debug_struct("ProviderAccess")
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("base_url", &self.base_url)
+            .field("rejected_key_hint", &self.rejected_key_hint)
             .finish()
     }
 }
 
+/// Everything needed to talk to the model providers. `Debug` never shows keys.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// The provider answering chat turns; `None` picks one by the model name and the keys present.
+    pub provider: Option<ProviderKind>,
+    /// The chat model; `None` uses the provider's [`ProviderKind::default_model`].
+    pub model: Option<String>,
+    /// The OpenAI API (chat turns and dictation).
+    pub openai: ProviderAccess,
+    /// The Gemini API (chat turns, and dictation when OpenAI has no key).
+    pub gemini: ProviderAccess,
+    /// The OpenAI model that transcribes dictation.
+    pub transcription_model: String,
+    /// The waits of every model call.
+    pub timeouts: Timeouts,
+    /// Retries of calls that failed before streaming.
+    pub retry: RetryPolicy,
+    /// The `User-Agent` of model requests; `None` sends none.
+    pub user_agent: Option<String>,
+}
+
+impl Default for ModelConfig {
+    /// No keys, the public APIs, and the default models, waits and retries.
+    fn default() -> Self {
+        ModelConfig {
+            provider: None,
+            model: None,
+            openai: ProviderAccess::new(DEFAULT_OPENAI_BASE_URL),
+            gemini: ProviderAccess::new(DEFAULT_GEMINI_BASE_URL),
+            transcription_model: DEFAULT_TRANSCRIPTION_MODEL.into(),
+            timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
+            user_agent: None,
+        }
+    }
+}
+
 impl ModelConfig {
-    /// Reads the configuration from the process environment (empty values count as unset).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the configuration through `get` (for tests and other sources).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            match get(var) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
-                    .map(Duration::from_secs_f64)
-                    .ok_or(ConfigError::Invalid { var, message: format!("`{v}` is not a positive number of seconds") }),
-            }
-        };
-        let d = ModelConfig::default();
-        let max_retries = match get("MODEL_MAX_RETRIES") {
-            None => d.max_retries,
-            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10).ok_or(ConfigError::Invalid {
-                var: "MODEL_MAX_RETRIES",
-                message: format!("`{v}` is not a number from 0 to 10"),
-            })?,
-        };
-        Ok(ModelConfig {
-            provider: get("MODEL_PROVIDER").map(|p| p.parse()).transpose()?,
-            model: get("MODEL"),
-            openai_api_key: get("OPENAI_API_KEY"),
-            openai_base_url: get("OPENAI_BASE_URL").unwrap_or(d.openai_base_url),
-            gemini_api_key: get("GEMINI_API_KEY").or_else(|| get("GOOGLE_API_KEY")),
-            gemini_base_url: get("GEMINI_BASE_URL").unwrap_or(d.gemini_base_url),
-            transcription_model: get("TRANSCRIPTION_MODEL"),
-            connect_timeout: secs("MODEL_CONNECT_TIMEOUT_SECS", d.connect_timeout)?,
-            first_byte_timeout: secs("MODEL_FIRST_BYTE_TIMEOUT_SECS", d.first_byte_timeout)?,
-            idle_timeout: secs("MODEL_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
-            max_retries,
-            max_retry_wait: secs("MODEL_MAX_RETRY_WAIT_SECS", d.max_retry_wait)?,
-        })
-    }
-
-    /// The provider that will be used: the explicit choice (its key must be set); else the family
-    /// `MODEL` names (`gemini-…` → Gemini, `gpt-…`/`o<digit>…` → OpenAI) if its key is set; else
-    /// OpenAI when its key is set, else Gemini when its key is set; else none.
-    pub fn selected_provider(&self) -> Result<Option<ProviderKind>, ConfigError> {
+    /// The provider that will answer chat turns (see the module docs), or `None` without any key.
+    fn selected_provider(&self) -> Result<Option<ProviderKind>, ConfigError> {
         let named = self.model.as_deref().map(str::to_ascii_lowercase).and_then(|m| {
             let m = m.strip_prefix("models/").unwrap_or(&m).to_string();
             let o_series = m.starts_with('o') && m[1..].starts_with(|c: char| c.is_ascii_digit());
@@ -240,100 +179,78 @@ impl ModelConfig {
             }
         });
         match self.provider {
-            Some(kind) if self.key(kind).is_none() => {
-                Err(ConfigError::MissingKey { provider: kind, var: kind.key_var() })
-            }
+            Some(kind) if self.key(kind).is_none() => Err(ConfigError::MissingKey(kind)),
             Some(kind) => Ok(Some(kind)),
             None if named.is_some_and(|k| self.key(k).is_some()) => Ok(named),
-            None if self.openai_api_key.is_some() => Ok(Some(ProviderKind::OpenAi)),
-            None if self.gemini_api_key.is_some() => Ok(Some(ProviderKind::Gemini)),
+            None if self.key(ProviderKind::OpenAi).is_some() => Ok(Some(ProviderKind::OpenAi)),
+            None if self.key(ProviderKind::Gemini).is_some() => Ok(Some(ProviderKind::Gemini)),
             None => Ok(None),
         }
     }
 
-    /// The model that will be used with `kind`.
-    pub fn model_for(&self, kind: ProviderKind) -> String {
-        self.model.clone().unwrap_or_else(|| kind.default_model().to_string())
-    }
-
-    /// A one-line, secret-free description for start-up logs.
-    pub fn describe(&self) -> String {
-        match self.selected_provider() {
-            Ok(Some(kind)) => format!("{kind} model {} at {}", self.model_for(kind), self.base_url(kind)),
-            Ok(None) => "no model provider (OPENAI_API_KEY and GEMINI_API_KEY are unset)".into(),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    fn key(&self, kind: ProviderKind) -> Option<&String> {
+    fn access(&self, kind: ProviderKind) -> &ProviderAccess {
         match kind {
-            ProviderKind::OpenAi => self.openai_api_key.as_ref(),
-            ProviderKind::Gemini => self.gemini_api_key.as_ref(),
+            ProviderKind::OpenAi => &self.openai,
+            ProviderKind::Gemini => &self.gemini,
         }
     }
 
-    fn base_url(&self, kind: ProviderKind) -> &str {
-        match kind {
-            ProviderKind::OpenAi => &self.openai_base_url,
-            ProviderKind::Gemini => &self.gemini_base_url,
-        }
-    }
-
-    fn timeouts(&self) -> Timeouts {
-        Timeouts { connect: self.connect_timeout, first_byte: self.first_byte_timeout, idle: self.idle_timeout }
-    }
-
-    fn retry(&self) -> RetryPolicy {
-        RetryPolicy { max_retries: self.max_retries, max_total_wait: self.max_retry_wait, ..RetryPolicy::default() }
+    /// The key of `kind`, if set and not blank.
+    fn key(&self, kind: ProviderKind) -> Option<&str> {
+        self.access(kind).api_key.as_deref().map(str::trim).filter(|k| !k.is_empty())
     }
 
     fn transport(&self, kind: ProviderKind, key: &str) -> Result<Transport, ConfigError> {
-        let base = self.base_url(kind);
+        let access = self.access(kind);
+        let base = &access.base_url;
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            let var = match kind {
-                ProviderKind::OpenAi => "OPENAI_BASE_URL",
-                ProviderKind::Gemini => "GEMINI_BASE_URL",
-            };
-            return Err(ConfigError::Invalid { var, message: format!("`{base}` is not an http(s) URL") });
+            return Err(ConfigError::BaseUrl { provider: kind, url: base.clone() });
         }
-        let timeouts = self.timeouts();
-        let client = build_client(&timeouts).map_err(|e| ConfigError::Client(e.to_string()))?;
-        let name = match kind {
-            ProviderKind::OpenAi => "OpenAI",
-            ProviderKind::Gemini => "Gemini",
-        };
-        Ok(Transport::new(client, name, kind.key_var(), key.to_string(), timeouts, self.retry()))
+        let client =
+            build_client(&self.timeouts, self.user_agent.as_deref()).map_err(|e| ConfigError::Client(e.to_string()))?;
+        Ok(Transport::new(
+            client,
+            kind.display_name(),
+            access.rejected_key_hint.clone(),
+            key.to_string(),
+            self.timeouts,
+            self.retry,
+        ))
     }
 }
 
-/// The configured provider, or `None` when no key is set (every turn then ends with
-/// [`NO_PROVIDER_MESSAGE`]). Fails on an unknown/keyless explicit choice or a bad base URL.
+/// The configured provider, or `None` when no key is set (the application then answers turns itself,
+/// e.g. with an error telling the operator to add a key). Fails on a keyless explicit choice or a bad
+/// base URL.
 pub fn build_provider(cfg: &ModelConfig) -> Result<Option<Arc<dyn Provider>>, ConfigError> {
     let Some(kind) = cfg.selected_provider()? else {
         return Ok(None);
     };
-    let key = cfg.key(kind).cloned().unwrap_or_default();
-    let transport = cfg.transport(kind, &key)?;
-    let model = cfg.model_for(kind);
+    let key = cfg.key(kind).unwrap_or_default();
+    let transport = cfg.transport(kind, key)?;
+    let model = cfg.model.clone().unwrap_or_else(|| kind.default_model().to_string());
+    let base_url = &cfg.access(kind).base_url;
     Ok(Some(match kind {
-        ProviderKind::OpenAi => Arc::new(OpenAiProvider::new(transport, &cfg.openai_base_url, model)),
-        ProviderKind::Gemini => Arc::new(GeminiProvider::new(transport, &cfg.gemini_base_url, model)),
+        ProviderKind::OpenAi => Arc::new(OpenAiProvider::new(transport, base_url, model)),
+        ProviderKind::Gemini => Arc::new(GeminiProvider::new(transport, base_url, model)),
     }))
 }
 
-/// The transcriber: OpenAI when its key is set, else Gemini when its key is set, else `None`.
+/// The transcriber: OpenAI when its key is set, else Gemini when its key is set, else `None`. A
+/// transcriber that cannot be built is logged and left out: dictation is optional.
 pub fn build_transcriber(cfg: &ModelConfig) -> Option<Arc<dyn Transcriber>> {
-    let built: Result<Arc<dyn Transcriber>, ConfigError> = if let Some(key) = &cfg.openai_api_key {
-        let model = cfg.transcription_model.clone().unwrap_or_else(|| DEFAULT_TRANSCRIPTION_MODEL.into());
+    let built: Result<Arc<dyn Transcriber>, ConfigError> = if let Some(key) = cfg.key(ProviderKind::OpenAi) {
+        let model = cfg.transcription_model.clone();
         cfg.transport(ProviderKind::OpenAi, key)
-            .map(|t| Arc::new(OpenAiTranscriber::new(t, &cfg.openai_base_url, model)) as Arc<dyn Transcriber>)
-    } else if let Some(key) = &cfg.gemini_api_key {
+            .map(|t| Arc::new(OpenAiTranscriber::new(t, &cfg.openai.base_url, model)) as Arc<dyn Transcriber>)
+    } else if let Some(key) = cfg.key(ProviderKind::Gemini) {
+        // The chat model transcribes too when Gemini was chosen explicitly; otherwise the default one.
         let model = match (cfg.provider, &cfg.model) {
             (Some(ProviderKind::Gemini), Some(m)) => m.clone(),
             _ => DEFAULT_GEMINI_MODEL.to_string(),
         };
         cfg.transport(ProviderKind::Gemini, key)
-            .map(|t| Arc::new(GeminiTranscriber::new(t, &cfg.gemini_base_url, model)) as Arc<dyn Transcriber>)
+            .map(|t| Arc::new(GeminiTranscriber::new(t, &cfg.gemini.base_url, model)) as Arc<dyn Transcriber>)
     } else {
         return None;
     };
@@ -349,73 +266,68 @@ pub fn build_transcriber(cfg: &ModelConfig) -> Option<Arc<dyn Transcriber>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn cfg(vars: &[(&str, &str)]) -> Result<ModelConfig, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        ModelConfig::from_lookup(|k| map.get(k).cloned())
+    fn cfg(openai: Option<&str>, gemini: Option<&str>) -> ModelConfig {
+        let mut c = ModelConfig::default();
+        c.openai.api_key = openai.map(str::to_string);
+        c.gemini.api_key = gemini.map(str::to_string);
+        c
+    }
+
+    fn with_model(mut c: ModelConfig, provider: Option<ProviderKind>, model: &str) -> ModelConfig {
+        c.provider = provider;
+        c.model = Some(model.into());
+        c
     }
 
     #[test]
     fn selection_and_defaults() {
-        let c = cfg(&[]).unwrap();
+        let c = cfg(None, None);
         assert_eq!(c.selected_provider().unwrap(), None);
         assert!(build_provider(&c).unwrap().is_none());
         assert!(build_transcriber(&c).is_none());
 
-        let c = cfg(&[("OPENAI_API_KEY", "sk-1"), ("GEMINI_API_KEY", "g-1")]).unwrap();
+        let c = cfg(Some("sk-1"), Some("g-1"));
         assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::OpenAi));
         let p = build_provider(&c).unwrap().unwrap();
-        assert_eq!((p.name(), p.model()), ("OpenAI", "gpt-4.1-mini"));
+        assert_eq!((p.name(), p.model()), ("OpenAI", DEFAULT_OPENAI_MODEL));
         assert_eq!(build_transcriber(&c).unwrap().name(), "OpenAI");
 
-        let c = cfg(&[("GEMINI_API_KEY", "g-1"), ("OPENAI_API_KEY", " ")]).unwrap();
+        let c = cfg(Some(" "), Some("g-1"));
         let p = build_provider(&c).unwrap().unwrap();
-        assert_eq!((p.name(), p.model()), ("Gemini", "gemini-2.5-flash"));
+        assert_eq!((p.name(), p.model()), ("Gemini", DEFAULT_GEMINI_MODEL));
         assert_eq!(build_transcriber(&c).unwrap().name(), "Gemini");
 
-        let c = cfg(&[
-            ("MODEL_PROVIDER", "Gemini"),
-            ("MODEL", "gemini-3-pro"),
-            ("OPENAI_API_KEY", "sk"),
-            ("GEMINI_API_KEY", "g"),
-        ])
-        .unwrap();
+        let c = with_model(cfg(Some("sk"), Some("g")), Some(ProviderKind::Gemini), "gemini-3-pro");
         let p = build_provider(&c).unwrap().unwrap();
         assert_eq!((p.name(), p.model()), ("Gemini", "gemini-3-pro"));
-
-        let c = cfg(&[("MODEL", "gemini-2.5-pro"), ("OPENAI_API_KEY", "sk"), ("GEMINI_API_KEY", "g")]).unwrap();
-        assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::Gemini), "MODEL names the family");
-        let c = cfg(&[("MODEL", "o4-mini"), ("OPENAI_API_KEY", "sk"), ("GEMINI_API_KEY", "g")]).unwrap();
-        assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::OpenAi));
-        let c = cfg(&[("MODEL", "gemini-2.5-pro"), ("OPENAI_API_KEY", "sk")]).unwrap();
-        assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::OpenAi), "no Gemini key: keys decide");
-
-        let c = cfg(&[("MODEL_PROVIDER", "gemini"), ("OPENAI_API_KEY", "sk")]).unwrap();
-        assert_eq!(
-            build_provider(&c).err().unwrap().to_string(),
-            "MODEL_PROVIDER is `gemini` but GEMINI_API_KEY is not set (add it to .env)"
-        );
-        assert!(matches!(cfg(&[("MODEL_PROVIDER", "claude")]), Err(ConfigError::UnknownProvider(_))));
-        assert!(matches!(cfg(&[("MODEL_IDLE_TIMEOUT_SECS", "soon")]), Err(ConfigError::Invalid { .. })));
-        let c = cfg(&[("OPENAI_API_KEY", "sk"), ("OPENAI_BASE_URL", "localhost:1")]).unwrap();
-        assert!(matches!(build_provider(&c), Err(ConfigError::Invalid { var: "OPENAI_BASE_URL", .. })));
     }
 
     #[test]
-    fn timeouts_are_read_and_debug_redacts_keys() {
-        let c = cfg(&[
-            ("OPENAI_API_KEY", "sk-very-secret"),
-            ("GEMINI_API_KEY", "AIza-secret"),
-            ("MODEL_IDLE_TIMEOUT_SECS", "0.5"),
-            ("MODEL_MAX_RETRIES", "0"),
-        ])
-        .unwrap();
-        assert_eq!(c.idle_timeout, Duration::from_millis(500));
-        assert_eq!(c.max_retries, 0);
+    fn the_model_name_picks_the_family_when_its_key_is_set() {
+        let c = with_model(cfg(Some("sk"), Some("g")), None, "gemini-2.5-pro");
+        assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::Gemini));
+        let c = with_model(cfg(Some("sk"), Some("g")), None, "o4-mini");
+        assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::OpenAi));
+        let c = with_model(cfg(Some("sk"), None), None, "gemini-2.5-pro");
+        assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::OpenAi), "no Gemini key: keys decide");
+    }
+
+    #[test]
+    fn unusable_choices_are_errors() {
+        let mut c = cfg(Some("sk"), None);
+        c.provider = Some(ProviderKind::Gemini);
+        assert_eq!(build_provider(&c).err().unwrap().to_string(), "the gemini provider was chosen but has no API key");
+        let mut c = cfg(Some("sk"), None);
+        c.openai.base_url = "localhost:1".into();
+        assert!(matches!(build_provider(&c), Err(ConfigError::BaseUrl { provider: ProviderKind::OpenAi, .. })));
+    }
+
+    #[test]
+    fn debug_redacts_keys() {
+        let c = cfg(Some("sk-very-secret"), Some("AIza-secret"));
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("secret"), "{dbg}");
-        assert!(dbg.contains("openai_api_key: Some(\"[redacted]\")"), "{dbg}");
-        assert!(!c.describe().contains("secret"));
+        assert!(dbg.contains("api_key: Some(\"[redacted]\")"), "{dbg}");
     }
 }

@@ -28,10 +28,15 @@ pub mod tool;
 pub mod transcribe;
 mod transport;
 
-pub use config::{ConfigError, ModelConfig, NO_PROVIDER_MESSAGE, ProviderKind, build_provider, build_transcriber};
+pub use config::{
+    ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_GEMINI_BASE_URL, DEFAULT_GEMINI_MODEL,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_MODEL,
+    DEFAULT_TRANSCRIPTION_MODEL, ModelConfig, ProviderAccess, ProviderKind, build_provider, build_transcriber,
+};
 pub use input::{ContentPart, ConvertHooks, DefaultConvertHooks, InputItem, Role, items_to_input};
 pub use provider::{FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ToolSpec};
-pub use runner::{Agent, model_error, run};
+pub use retry::RetryPolicy;
+pub use runner::{Agent, DEFAULT_MAX_MODEL_CALLS, model_error, run};
 pub use sse::SseDecoder;
 pub use tool::{Tool, ToolContext, ToolError, parse_arguments};
 pub use transcribe::Transcriber;

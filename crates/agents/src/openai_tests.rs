@@ -180,7 +180,7 @@ fn fixed_parts_are_encoded_once_per_agent() {
     let transport = crate::transport::Transport::new(
         reqwest::Client::new(),
         "OpenAI",
-        "OPENAI_API_KEY",
+        None,
         "sk-test".into(),
         crate::transport::Timeouts::default(),
         crate::retry::RetryPolicy::default(),

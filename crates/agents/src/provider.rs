@@ -137,12 +137,12 @@ pub enum TimeoutPhase {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProviderError {
     /// 401/403: the key is missing, wrong or lacks access.
-    #[error("The {provider} API rejected the API key (check {env_var} in .env).")]
+    #[error("The {provider} API rejected the API key{}.", in_parentheses(hint.as_deref()))]
     Unauthorized {
         /// Provider name.
         provider: &'static str,
-        /// The variable holding the key.
-        env_var: &'static str,
+        /// Where to fix the key (the application's [`crate::ProviderAccess::rejected_key_hint`]).
+        hint: Option<String>,
         /// HTTP status.
         status: u16,
     },
@@ -210,6 +210,10 @@ pub enum ProviderError {
         /// Cause.
         message: String,
     },
+}
+
+fn in_parentheses(hint: Option<&str>) -> String {
+    hint.map(|h| format!(" ({h})")).unwrap_or_default()
 }
 
 fn timeout_text(provider: &str, phase: TimeoutPhase, after: Duration) -> String {

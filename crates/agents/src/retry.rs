@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use rand::Rng;
 
+use crate::config::{DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT};
 use crate::provider::{ModelStream, ProviderError};
 
 /// How often and how long to retry.
@@ -30,10 +31,10 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_retries: 2,
+            max_retries: DEFAULT_MAX_RETRIES,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(8),
-            max_total_wait: Duration::from_secs(30),
+            max_total_wait: DEFAULT_MAX_RETRY_WAIT,
         }
     }
 }

@@ -232,9 +232,10 @@ mod tests {
 
     #[test]
     fn model_error_texts() {
-        let e = ProviderError::Unauthorized { provider: "OpenAI", env_var: "OPENAI_API_KEY", status: 401 };
+        let e =
+            ProviderError::Unauthorized { provider: "OpenAI", hint: Some("check the key setting".into()), status: 401 };
         let AppError::Custom { message, allow_retry } = model_error(&e, false) else { panic!() };
-        assert_eq!(message, "The OpenAI API rejected the API key (check OPENAI_API_KEY in .env).");
+        assert_eq!(message, "The OpenAI API rejected the API key (check the key setting).");
         assert!(!allow_retry);
 
         let e =

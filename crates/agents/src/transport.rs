@@ -8,6 +8,7 @@ use reqwest::header::HeaderMap;
 
 use futures::StreamExt;
 
+use crate::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::provider::{ModelStream, ProviderError, TimeoutPhase};
 use crate::retry::RetryPolicy;
 
@@ -25,9 +26,9 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
-            connect: Duration::from_secs(10),
-            first_byte: Duration::from_secs(60),
-            idle: Duration::from_secs(60),
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            first_byte: DEFAULT_FIRST_BYTE_TIMEOUT,
+            idle: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -37,7 +38,8 @@ impl Default for Timeouts {
 pub(crate) struct Transport {
     pub client: reqwest::Client,
     pub provider: &'static str,
-    pub env_var: &'static str,
+    /// Put in the error when the API rejects the key (see [`crate::ProviderAccess::rejected_key_hint`]).
+    pub rejected_key_hint: Option<String>,
     secret: String,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
@@ -54,25 +56,31 @@ impl std::fmt::Debug for Transport {
 }
 
 /// Builds the HTTP client (rustls, connect timeout, no overall timeout: streams are long).
-pub(crate) fn build_client(timeouts: &Timeouts) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+pub(crate) fn build_client(timeouts: &Timeouts, user_agent: Option<&str>) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .user_agent(concat!("openskies-agents/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .pool_idle_timeout(IDLE_CONNECTION_LIFETIME)
+        .tcp_nodelay(true);
+    match user_agent {
+        Some(agent) => builder.user_agent(agent),
+        None => builder,
+    }
+    .build()
 }
+
+/// How long an unused connection to a model API stays open for the next call.
+const IDLE_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 impl Transport {
     pub fn new(
         client: reqwest::Client,
         provider: &'static str,
-        env_var: &'static str,
+        rejected_key_hint: Option<String>,
         secret: String,
         timeouts: Timeouts,
         retry: RetryPolicy,
     ) -> Self {
-        Transport { client, provider, env_var, secret, timeouts, retry }
+        Transport { client, provider, rejected_key_hint, secret, timeouts, retry }
     }
 
     /// The API key (only for building request headers).
@@ -117,7 +125,11 @@ impl Transport {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         if status == 401 || status == 403 {
-            return ProviderError::Unauthorized { provider: self.provider, env_var: self.env_var, status };
+            return ProviderError::Unauthorized {
+                provider: self.provider,
+                hint: self.rejected_key_hint.clone(),
+                status,
+            };
         }
         let body = tokio::time::timeout(self.timeouts.idle, response.text()).await.ok().and_then(Result::ok);
         let message = body.as_deref().map(error_message).unwrap_or_default();
@@ -256,7 +268,7 @@ mod tests {
         let t = Transport::new(
             reqwest::Client::new(),
             "OpenAI",
-            "OPENAI_API_KEY",
+            None,
             "sk-secret-123".into(),
             Timeouts::default(),
             RetryPolicy::default(),

@@ -32,7 +32,7 @@ async fn plain_answer_has_a_generated_id_and_the_native_request_shape() {
 
     let reqs = h.model_requests();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].path, "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
+    assert_eq!(reqs[0].path, format!("/v1beta/models/{}:streamGenerateContent", agents::DEFAULT_GEMINI_MODEL));
     assert_eq!(reqs[0].query.as_deref(), Some("alt=sse"));
     assert_eq!(reqs[0].header("x-goog-api-key"), Some(GEMINI_KEY));
     assert_eq!(reqs[0].header("authorization"), None);
@@ -155,9 +155,9 @@ async fn retries_429_with_retry_after_then_succeeds() {
 #[tokio::test]
 async fn rejected_key_names_the_gemini_variable() {
     let mut h =
-        harness_with(ProviderKind::Gemini, Script::new(), |c| c.gemini_api_key = Some(mock_llm::BAD_KEY.into())).await;
+        harness_with(ProviderKind::Gemini, Script::new(), |c| c.gemini.api_key = Some(mock_llm::BAD_KEY.into())).await;
     let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The Gemini API rejected the API key (check GEMINI_API_KEY in .env).".into(), false));
+    assert_eq!(custom(err), ("The Gemini API rejected the API key (check the Gemini key).".into(), false));
     assert!(h.events().is_empty());
 }
 
@@ -183,7 +183,7 @@ async fn cut_stream_keeps_the_partial_text() {
 #[tokio::test]
 async fn stall_times_out() {
     let script = Script::new().on(Match::Any, Reply::stall("alpha beta gamma", 2, 5_000));
-    let mut h = harness_with(ProviderKind::Gemini, script, |c| c.idle_timeout = Duration::from_millis(300)).await;
+    let mut h = harness_with(ProviderKind::Gemini, script, |c| c.timeouts.idle = Duration::from_millis(300)).await;
     let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     assert_eq!(
         custom(err),
@@ -200,7 +200,7 @@ async fn stall_times_out() {
 #[tokio::test]
 async fn error_chunk_is_retried_then_reported() {
     let script = Script::new().on(Match::Any, Reply::stream_error("quota blew up"));
-    let h = harness_with(ProviderKind::Gemini, script, |c| c.max_retries = 1).await;
+    let h = harness_with(ProviderKind::Gemini, script, |c| c.retry.max_retries = 1).await;
     let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     assert_eq!(custom(err), ("The Gemini model failed: quota blew up. Please try again.".into(), true));
     assert_eq!(h.model_requests().len(), 2);

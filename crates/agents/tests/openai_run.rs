@@ -41,7 +41,7 @@ async fn plain_answer_streams_exact_events_and_sends_the_expected_body() {
     let keys: Vec<&str> = body.keys().map(String::as_str).collect();
     assert_eq!(keys, ["include", "model", "stream", "temperature", "instructions", "input", "tools"]);
     assert_eq!(body["include"], json!([]));
-    assert_eq!(body["model"], json!("gpt-4.1-mini"));
+    assert_eq!(body["model"], json!(agents::DEFAULT_OPENAI_MODEL));
     assert_eq!(body["stream"], json!(true));
     assert_eq!(body["temperature"].to_string(), "0.4");
     assert_eq!(body["instructions"], json!("You are a concierge."));
@@ -229,9 +229,9 @@ async fn persistent_503_gives_up_after_the_retries_with_the_provider_message() {
 #[tokio::test]
 async fn rejected_key_is_reported_clearly_without_retry_or_secret() {
     let mut h =
-        harness_with(ProviderKind::OpenAi, Script::new(), |c| c.openai_api_key = Some(mock_llm::BAD_KEY.into())).await;
+        harness_with(ProviderKind::OpenAi, Script::new(), |c| c.openai.api_key = Some(mock_llm::BAD_KEY.into())).await;
     let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The OpenAI API rejected the API key (check OPENAI_API_KEY in .env).".into(), false));
+    assert_eq!(custom(err), ("The OpenAI API rejected the API key (check the OpenAI key).".into(), false));
     assert!(h.events().is_empty());
 }
 
@@ -261,7 +261,7 @@ async fn cut_stream_keeps_the_partial_text_and_ends_with_an_error() {
 #[tokio::test]
 async fn stalled_stream_times_out_and_keeps_the_partial_text() {
     let script = Script::new().on(Match::Any, Reply::stall("one two three", 1, 5_000));
-    let mut h = harness_with(ProviderKind::OpenAi, script, |c| c.idle_timeout = Duration::from_millis(300)).await;
+    let mut h = harness_with(ProviderKind::OpenAi, script, |c| c.timeouts.idle = Duration::from_millis(300)).await;
     let started = Instant::now();
     let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));

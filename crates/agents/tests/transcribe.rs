@@ -1,16 +1,19 @@
 //! Dictation through the mock: OpenAI multipart transcription, the Gemini fallback, key errors.
 
 use agents::transcribe::GEMINI_TRANSCRIBE_PROMPT;
-use agents::{ModelConfig, build_transcriber};
+use agents::{ModelConfig, ProviderAccess, build_transcriber};
 use mock_llm::{MockServer, Script};
 use serde_json::json;
 
 fn config(mock: &MockServer, openai: Option<&str>, gemini: Option<&str>) -> ModelConfig {
+    let access = |key: Option<&str>, base_url: String| ProviderAccess {
+        api_key: key.map(str::to_string),
+        base_url,
+        rejected_key_hint: Some("check the OpenAI key".into()),
+    };
     ModelConfig {
-        openai_api_key: openai.map(str::to_string),
-        openai_base_url: mock.openai_base_url(),
-        gemini_api_key: gemini.map(str::to_string),
-        gemini_base_url: mock.gemini_base_url(),
+        openai: access(openai, mock.openai_base_url()),
+        gemini: access(gemini, mock.gemini_base_url()),
         ..ModelConfig::default()
     }
 }
@@ -26,7 +29,7 @@ async fn openai_transcription_sends_multipart_with_model_and_file_name() {
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].path, "/v1/audio/transcriptions");
     assert_eq!(reqs[0].header("authorization"), Some("Bearer sk-a"));
-    assert_eq!(reqs[0].body["model"], json!("gpt-4o-transcribe"));
+    assert_eq!(reqs[0].body["model"], json!(agents::DEFAULT_TRANSCRIPTION_MODEL));
     assert_eq!(reqs[0].body["file"]["filename"], json!("dictation.webm"));
     assert_eq!(reqs[0].body["file"]["size"], json!(3));
 }
@@ -39,7 +42,7 @@ async fn gemini_transcribes_when_only_gemini_is_configured() {
     let text = t.transcribe(vec![1, 2, 3], "audio/webm;codecs=opus", "dictation.webm").await.unwrap();
     assert_eq!(text, "Cancel my trip.");
     let reqs = mock.requests();
-    assert_eq!(reqs[0].path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(reqs[0].path, format!("/v1beta/models/{}:generateContent", agents::DEFAULT_GEMINI_MODEL));
     assert_eq!(reqs[0].header("x-goog-api-key"), Some("g-a"));
     assert_eq!(
         reqs[0].body,
@@ -55,5 +58,5 @@ async fn rejected_key_is_a_clear_error() {
     let mock = MockServer::start(Script::new()).await.unwrap();
     let t = build_transcriber(&config(&mock, Some(mock_llm::BAD_KEY), None)).unwrap();
     let err = t.transcribe(vec![1], "audio/webm", "a.webm").await.unwrap_err();
-    assert_eq!(err.to_string(), "The OpenAI API rejected the API key (check OPENAI_API_KEY in .env).");
+    assert_eq!(err.to_string(), "The OpenAI API rejected the API key (check the OpenAI key).");
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use agents::{Agent, NO_PROVIDER_MESSAGE, Provider, Transcriber};
+use agents::{Agent, Provider, Transcriber};
 use async_trait::async_trait;
 use chatkit::app::{AppError, ChatKitApp};
 use chatkit::ids;
@@ -36,20 +36,28 @@ pub const BAD_AUDIO_MESSAGE: &str = "Unexpected audio format";
 pub const NO_TRANSCRIBER_MESSAGE: &str = "Dictation is not available: no transcription model is configured. Set \
      OPENAI_API_KEY (or GEMINI_API_KEY) in .env and restart the server.";
 
+/// The answer to every chat turn while no model key is configured.
+pub const NO_PROVIDER_MESSAGE: &str =
+    "No AI model is configured on this server: set OPENAI_API_KEY or GEMINI_API_KEY in .env and restart it.";
+
 /// Tunables of the app.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSettings {
-    /// Model sampling temperature (0.4 by default).
+    /// Model sampling temperature ([`DEFAULT_TEMPERATURE`] by default).
     pub temperature: f32,
     /// Whether untitled threads get a title from their first message.
     pub thread_titles: bool,
-    /// Maximum model calls per turn (10 by default).
+    /// Maximum model calls per turn ([`agents::DEFAULT_MAX_MODEL_CALLS`] by default).
     pub max_model_calls: usize,
 }
 
 impl Default for AppSettings {
     fn default() -> Self {
-        AppSettings { temperature: DEFAULT_TEMPERATURE, thread_titles: true, max_model_calls: 10 }
+        AppSettings {
+            temperature: DEFAULT_TEMPERATURE,
+            thread_titles: true,
+            max_model_calls: agents::DEFAULT_MAX_MODEL_CALLS,
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
+use crate::agent::DEFAULT_TEMPERATURE;
+
 /// One mebibyte.
 const MIB: usize = 1024 * 1024;
 
@@ -20,6 +22,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/chatkit.db";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * MIB;
 /// Default `MAX_UPLOAD_BYTES` (5 MiB, the sample's attachment limit; exactly 5 MiB is accepted).
 pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 5 * MIB;
+/// The `User-Agent` of requests to the model APIs.
+pub const MODEL_USER_AGENT: &str = concat!("openskies-agents/", env!("CARGO_PKG_VERSION"));
 
 /// A secret value (API key). `Debug` and `Display` print `<redacted>`; use [`Secret::expose`] to read it.
 #[derive(Clone, PartialEq, Eq)]
@@ -131,40 +135,41 @@ pub struct Config {
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub openai_api_key: Option<Secret>,
     /// OpenAI-compatible base URL, e.g. the mock model `http://127.0.0.1:9100/v1`.
-    #[arg(long, env = "OPENAI_BASE_URL")]
-    pub openai_base_url: Option<String>,
+    #[arg(long, env = "OPENAI_BASE_URL", default_value = agents::DEFAULT_OPENAI_BASE_URL)]
+    pub openai_base_url: String,
     /// Google Gemini API key (enables the Gemini provider).
     #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
     pub gemini_api_key: Option<Secret>,
-    /// Gemini base URL (default `https://generativelanguage.googleapis.com`).
-    #[arg(long, env = "GEMINI_BASE_URL")]
-    pub gemini_base_url: Option<String>,
-    /// Provider answering chat turns when both keys are set (default: openai if its key is set, else gemini).
+    /// Gemini base URL.
+    #[arg(long, env = "GEMINI_BASE_URL", default_value = agents::DEFAULT_GEMINI_BASE_URL)]
+    pub gemini_base_url: String,
+    /// Provider answering chat turns when both keys are set (default: the family MODEL names, e.g. gemini-…,
+    /// if its key is set, else openai if its key is set, else gemini).
     #[arg(long, env = "MODEL_PROVIDER", value_enum, ignore_case = true)]
     pub model_provider: Option<ProviderChoice>,
-    /// Model name (default: gpt-4.1-mini for OpenAI, the provider's default for Gemini).
+    /// Chat model name (`--help` names each provider's default, see `command_with_help`).
     #[arg(long, env = "MODEL")]
     pub model: Option<String>,
     /// Sampling temperature of the agent (0 to 2).
-    #[arg(long, env = "TEMPERATURE", default_value_t = 0.4)]
+    #[arg(long, env = "TEMPERATURE", default_value_t = DEFAULT_TEMPERATURE)]
     pub temperature: f32,
     /// OpenAI model used for dictation (`input.transcribe`).
-    #[arg(long, env = "TRANSCRIPTION_MODEL", default_value = "gpt-4o-transcribe")]
+    #[arg(long, env = "TRANSCRIPTION_MODEL", default_value = agents::DEFAULT_TRANSCRIPTION_MODEL)]
     pub transcription_model: String,
     /// Seconds allowed to connect to the model API.
-    #[arg(long, env = "MODEL_CONNECT_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "MODEL_CONNECT_TIMEOUT_SECS", default_value_t = agents::DEFAULT_CONNECT_TIMEOUT.as_secs())]
     pub model_connect_timeout_secs: u64,
     /// Seconds to wait for a model response to start.
-    #[arg(long, env = "MODEL_FIRST_BYTE_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(long, env = "MODEL_FIRST_BYTE_TIMEOUT_SECS", default_value_t = agents::DEFAULT_FIRST_BYTE_TIMEOUT.as_secs())]
     pub model_first_byte_timeout_secs: u64,
     /// Seconds without any data from a model stream before the turn fails.
-    #[arg(long, env = "MODEL_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(long, env = "MODEL_IDLE_TIMEOUT_SECS", default_value_t = agents::DEFAULT_IDLE_TIMEOUT.as_secs())]
     pub model_idle_timeout_secs: u64,
     /// Retries (0–10) of a model request that failed before streaming (429, 5xx, connection errors).
-    #[arg(long, env = "MODEL_MAX_RETRIES", default_value_t = 2)]
+    #[arg(long, env = "MODEL_MAX_RETRIES", default_value_t = agents::DEFAULT_MAX_RETRIES)]
     pub model_max_retries: u32,
     /// Total seconds a model request may spend waiting between retries.
-    #[arg(long, env = "MODEL_MAX_RETRY_WAIT_SECS", default_value_t = 30)]
+    #[arg(long, env = "MODEL_MAX_RETRY_WAIT_SECS", default_value_t = agents::DEFAULT_MAX_RETRY_WAIT.as_secs())]
     pub model_max_retry_wait_secs: u64,
     /// Allowed browser origins: `*` or a comma-separated list such as `http://localhost:5171`.
     #[arg(long, env = "CORS_ALLOW_ORIGINS", default_value = "*")]
@@ -201,18 +206,18 @@ impl Default for Config {
             database_url: DEFAULT_DATABASE_URL.into(),
             database_pool_size: None,
             openai_api_key: None,
-            openai_base_url: None,
+            openai_base_url: agents::DEFAULT_OPENAI_BASE_URL.into(),
             gemini_api_key: None,
-            gemini_base_url: None,
+            gemini_base_url: agents::DEFAULT_GEMINI_BASE_URL.into(),
             model_provider: None,
             model: None,
-            temperature: 0.4,
-            transcription_model: "gpt-4o-transcribe".into(),
-            model_connect_timeout_secs: 10,
-            model_first_byte_timeout_secs: 60,
-            model_idle_timeout_secs: 60,
-            model_max_retries: 2,
-            model_max_retry_wait_secs: 30,
+            temperature: DEFAULT_TEMPERATURE,
+            transcription_model: agents::DEFAULT_TRANSCRIPTION_MODEL.into(),
+            model_connect_timeout_secs: agents::DEFAULT_CONNECT_TIMEOUT.as_secs(),
+            model_first_byte_timeout_secs: agents::DEFAULT_FIRST_BYTE_TIMEOUT.as_secs(),
+            model_idle_timeout_secs: agents::DEFAULT_IDLE_TIMEOUT.as_secs(),
+            model_max_retries: agents::DEFAULT_MAX_RETRIES,
+            model_max_retry_wait_secs: agents::DEFAULT_MAX_RETRY_WAIT.as_secs(),
             cors_allow_origins: "*".into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
@@ -278,7 +283,7 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let mut cmd = Config::command();
+        let mut cmd = Self::command_with_help();
         // Empty environment values (`KEY=` lines of a copied .env.example) mean "unset".
         let empty: Vec<clap::Id> = cmd
             .get_arguments()
@@ -306,7 +311,18 @@ impl Config {
         Ok(Parsed::Run(Box::new(config)))
     }
 
-    /// Checks values clap cannot check by type; also normalizes empty strings to `None`.
+    /// The clap command, with the help texts that name constants (clap attributes take only literals).
+    fn command_with_help() -> clap::Command {
+        Config::command().mut_arg("model", |a| {
+            a.help(format!(
+                "Model name (default: {} for OpenAI, {} for Gemini)",
+                agents::DEFAULT_OPENAI_MODEL,
+                agents::DEFAULT_GEMINI_MODEL
+            ))
+        })
+    }
+
+    /// Checks values clap cannot check by type.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.host.trim().is_empty() {
@@ -351,15 +367,22 @@ impl Config {
             ));
         }
         for (name, url) in [("OPENAI_BASE_URL", &self.openai_base_url), ("GEMINI_BASE_URL", &self.gemini_base_url)] {
-            if let Some(url) = url
-                && !(url.starts_with("http://") || url.starts_with("https://"))
-            {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return bad(format!("{name} must start with http:// or https://, got `{url}`"));
             }
         }
         self.cors_origins()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
             return bad(format!("RUST_LOG `{}` is not a valid log filter: {e}", self.rust_log));
+        }
+        if let Some(choice) = self.model_provider {
+            let (name, var, key) = match choice {
+                ProviderChoice::Openai => ("openai", "OPENAI_API_KEY", &self.openai_api_key),
+                ProviderChoice::Gemini => ("gemini", "GEMINI_API_KEY", &self.gemini_api_key),
+            };
+            if expose_key(key).is_none() {
+                return bad(format!("MODEL_PROVIDER is `{name}` but {var} is not set (add it to .env)"));
+            }
         }
         Ok(())
     }
@@ -412,24 +435,31 @@ impl Config {
 
     /// The model settings in the form the `agents` crate takes.
     pub fn model_config(&self) -> agents::ModelConfig {
-        let d = agents::ModelConfig::default();
-        let key = |k: &Option<Secret>| k.as_ref().map(|s| s.expose().to_string()).filter(|s| !s.is_empty());
+        let access = |key: &Option<Secret>, base_url: &str, var: &str| agents::ProviderAccess {
+            api_key: expose_key(key).map(str::to_string),
+            base_url: base_url.to_string(),
+            rejected_key_hint: Some(format!("check {var} in .env")),
+        };
         agents::ModelConfig {
             provider: self.model_provider.map(|p| match p {
                 ProviderChoice::Openai => agents::ProviderKind::OpenAi,
                 ProviderChoice::Gemini => agents::ProviderKind::Gemini,
             }),
             model: self.model.clone().filter(|m| !m.trim().is_empty()),
-            openai_api_key: key(&self.openai_api_key),
-            openai_base_url: self.openai_base_url.clone().unwrap_or(d.openai_base_url),
-            gemini_api_key: key(&self.gemini_api_key),
-            gemini_base_url: self.gemini_base_url.clone().unwrap_or(d.gemini_base_url),
-            transcription_model: Some(self.transcription_model.clone()),
-            connect_timeout: Duration::from_secs(self.model_connect_timeout_secs),
-            first_byte_timeout: Duration::from_secs(self.model_first_byte_timeout_secs),
-            idle_timeout: Duration::from_secs(self.model_idle_timeout_secs),
-            max_retries: self.model_max_retries,
-            max_retry_wait: Duration::from_secs(self.model_max_retry_wait_secs),
+            openai: access(&self.openai_api_key, &self.openai_base_url, "OPENAI_API_KEY"),
+            gemini: access(&self.gemini_api_key, &self.gemini_base_url, "GEMINI_API_KEY"),
+            transcription_model: self.transcription_model.clone(),
+            timeouts: agents::Timeouts {
+                connect: Duration::from_secs(self.model_connect_timeout_secs),
+                first_byte: Duration::from_secs(self.model_first_byte_timeout_secs),
+                idle: Duration::from_secs(self.model_idle_timeout_secs),
+            },
+            retry: agents::RetryPolicy {
+                max_retries: self.model_max_retries,
+                max_total_wait: Duration::from_secs(self.model_max_retry_wait_secs),
+                ..agents::RetryPolicy::default()
+            },
+            user_agent: Some(MODEL_USER_AGENT.to_string()),
         }
     }
 
@@ -445,14 +475,19 @@ impl Config {
     /// The model key names that are configured (for the banner), e.g. `["openai"]`.
     pub fn configured_providers(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        if self.openai_api_key.as_ref().is_some_and(|k| !k.expose().is_empty()) {
+        if expose_key(&self.openai_api_key).is_some() {
             out.push("openai");
         }
-        if self.gemini_api_key.as_ref().is_some_and(|k| !k.expose().is_empty()) {
+        if expose_key(&self.gemini_api_key).is_some() {
             out.push("gemini");
         }
         out
     }
+}
+
+/// A key that is set and not blank.
+fn expose_key(key: &Option<Secret>) -> Option<&str> {
+    key.as_ref().map(Secret::expose).filter(|k| !k.is_empty())
 }
 
 /// Hides the password of a database URL (`postgres://user:secret@host` → `postgres://user:***@host`).
@@ -543,6 +578,12 @@ mod tests {
     #[test]
     fn help_lists_every_variable_and_hides_key_values() {
         let Parsed::Print(help) = Config::load_from(["support", "--help"]).unwrap() else { panic!("no help") };
+        let models = format!(
+            "default: {} for OpenAI, {} for Gemini",
+            agents::DEFAULT_OPENAI_MODEL,
+            agents::DEFAULT_GEMINI_MODEL
+        );
+        assert!(help.contains(&models), "{help}");
         for var in [
             "HOST",
             "PORT",
@@ -576,7 +617,7 @@ mod tests {
 
     #[test]
     fn defaults_match_clap_defaults() {
-        let cmd = Config::command();
+        let cmd = Config::command_with_help();
         let d = Config::default();
         let default_of = |id: &str| -> String {
             let arg = cmd.get_arguments().find(|a| a.get_id() == id).unwrap();
@@ -585,6 +626,8 @@ mod tests {
         assert_eq!(default_of("host"), d.host);
         assert_eq!(default_of("port"), d.port.to_string());
         assert_eq!(default_of("database_url"), d.database_url);
+        assert_eq!(default_of("openai_base_url"), d.openai_base_url);
+        assert_eq!(default_of("gemini_base_url"), d.gemini_base_url);
         assert_eq!(default_of("temperature"), d.temperature.to_string());
         assert_eq!(default_of("transcription_model"), d.transcription_model);
         assert_eq!(default_of("model_connect_timeout_secs"), d.model_connect_timeout_secs.to_string());
@@ -622,17 +665,23 @@ mod tests {
         let m = c.model_config();
         assert_eq!(m.provider, Some(agents::ProviderKind::OpenAi));
         assert_eq!(m.model.as_deref(), Some("gpt-x"));
-        assert_eq!(m.openai_api_key.as_deref(), Some("sk-1"));
-        assert_eq!(m.openai_base_url, "http://127.0.0.1:9100/v1");
-        assert_eq!(m.gemini_api_key, None);
-        assert_eq!(m.gemini_base_url, agents::config::DEFAULT_GEMINI_BASE_URL);
-        assert_eq!(m.transcription_model.as_deref(), Some("gpt-4o-transcribe"));
-        assert_eq!(m.idle_timeout, Duration::from_secs(7));
-        assert_eq!(m.first_byte_timeout, Duration::from_secs(60));
-        assert_eq!(m.max_retries, 3);
+        assert_eq!(m.openai.api_key.as_deref(), Some("sk-1"));
+        assert_eq!(m.openai.base_url, "http://127.0.0.1:9100/v1");
+        assert_eq!(m.openai.rejected_key_hint.as_deref(), Some("check OPENAI_API_KEY in .env"));
+        assert_eq!(m.gemini.api_key, None);
+        assert_eq!(m.gemini.base_url, agents::DEFAULT_GEMINI_BASE_URL);
+        assert_eq!(m.gemini.rejected_key_hint.as_deref(), Some("check GEMINI_API_KEY in .env"));
+        assert_eq!(m.transcription_model, agents::DEFAULT_TRANSCRIPTION_MODEL);
+        assert_eq!(m.timeouts.idle, Duration::from_secs(7));
+        assert_eq!(m.timeouts.first_byte, agents::DEFAULT_FIRST_BYTE_TIMEOUT);
+        assert_eq!(m.retry.max_retries, 3);
+        assert_eq!(m.retry.max_total_wait, agents::DEFAULT_MAX_RETRY_WAIT);
+        assert_eq!(m.user_agent.as_deref(), Some(MODEL_USER_AGENT));
         assert_eq!(c.configured_providers(), vec!["openai"]);
         let e = parse(&["--model-max-retries", "11"]).unwrap_err().to_string();
         assert_eq!(e, "MODEL_MAX_RETRIES must be from 0 to 10, got 11");
+        let e = parse(&["--model-provider", "gemini", "--openai-api-key", "sk-1"]).unwrap_err().to_string();
+        assert_eq!(e, "MODEL_PROVIDER is `gemini` but GEMINI_API_KEY is not set (add it to .env)");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use agents::provider::{ModelRequest, ModelStream};
 use agents::tool::{Tool, ToolContext, ToolError, parse_arguments};
-use agents::{InputItem, ModelConfig, ModelEvent, Provider, ProviderError, ProviderKind, build_provider};
+use agents::{
+    InputItem, ModelConfig, ModelEvent, Provider, ProviderAccess, ProviderError, ProviderKind, build_provider,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chatkit::EventSink;
@@ -35,13 +37,16 @@ pub struct Harness {
     pub seen_calls: Arc<Mutex<Vec<agents::FunctionCall>>>,
 }
 
+/// Where the harness's providers are, with the advice a rejected key must carry (`check <advice>`).
+pub fn access(key: Option<&str>, base_url: String, advice: &str) -> ProviderAccess {
+    ProviderAccess { api_key: key.map(str::to_string), base_url, rejected_key_hint: Some(format!("check {advice}")) }
+}
+
 pub fn config(kind: ProviderKind, mock: &MockServer) -> ModelConfig {
     ModelConfig {
         provider: Some(kind),
-        openai_api_key: Some(OPENAI_KEY.into()),
-        openai_base_url: mock.openai_base_url(),
-        gemini_api_key: Some(GEMINI_KEY.into()),
-        gemini_base_url: mock.gemini_base_url(),
+        openai: access(Some(OPENAI_KEY), mock.openai_base_url(), "the OpenAI key"),
+        gemini: access(Some(GEMINI_KEY), mock.gemini_base_url(), "the Gemini key"),
         ..ModelConfig::default()
     }
 }

@@ -58,7 +58,7 @@ pub fn config(dir: &TempDir, mock: Option<&MockServer>) -> Config {
         port: 0,
         database_url: dir.sqlite_url(),
         openai_api_key: mock.map(|_| Secret::new("test-key")),
-        openai_base_url: mock.map(|m| m.openai_base_url()),
+        openai_base_url: mock.map_or_else(|| agents::DEFAULT_OPENAI_BASE_URL.into(), |m| m.openai_base_url()),
         model_max_retries: 0,
         ..Config::default()
     }
