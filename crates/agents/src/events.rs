@@ -1,4 +1,4 @@
-//! Model events → ChatKit events (protocol spec §9.2), for one model response.
+//! Model events → ChatKit events, for one model response, in the order ChatKit clients expect them.
 //!
 //! Per assistant message: `thread.item.added` (content `[]`, id = the provider's message id) →
 //! `content_part.added` (`{"annotations":[],"text":"","type":"output_text"}`) → `text_delta`s →
@@ -19,9 +19,9 @@ use crate::provider::{FunctionCall, ModelEvent};
 #[derive(Debug, Default)]
 pub(crate) struct StepOutput {
     /// Assistant messages and function calls, in output order (appended to the next request).
-    pub items: Vec<InputItem>,
+    pub(crate) items: Vec<InputItem>,
     /// The function calls to execute, in output order.
-    pub calls: Vec<FunctionCall>,
+    pub(crate) calls: Vec<FunctionCall>,
 }
 
 struct OpenPart {
@@ -51,13 +51,13 @@ pub(crate) struct EventMapper<'a> {
     thread_id: String,
     open: Vec<OpenMessage>,
     /// Messages finished in this response (for error wording).
-    pub finished_messages: usize,
+    pub(crate) finished_messages: usize,
     /// What the response produced.
-    pub output: StepOutput,
+    pub(crate) output: StepOutput,
 }
 
 impl<'a> EventMapper<'a> {
-    pub fn new(sink: &'a EventSink) -> Self {
+    pub(crate) fn new(sink: &'a EventSink) -> Self {
         EventMapper {
             sink,
             thread_id: sink.thread_id(),
@@ -132,7 +132,7 @@ impl<'a> EventMapper<'a> {
     }
 
     /// Applies one model event.
-    pub async fn handle(&mut self, event: ModelEvent) -> Result<(), SinkError> {
+    pub(crate) async fn handle(&mut self, event: ModelEvent) -> Result<(), SinkError> {
         match event {
             ModelEvent::MessageStarted { id } => {
                 self.message(&id).await?;
@@ -183,7 +183,7 @@ impl<'a> EventMapper<'a> {
     /// Ends messages left open by a stream that ended or failed: non-empty ones are finished and
     /// stored with their partial text (`content_part.done` + `thread.item.done`), empty ones are
     /// removed (`thread.item.removed`). Returns whether partial text was kept.
-    pub async fn finish_open(&mut self) -> Result<bool, SinkError> {
+    pub(crate) async fn finish_open(&mut self) -> Result<bool, SinkError> {
         let mut kept = false;
         while !self.open.is_empty() {
             if self.open[0].has_text() {

@@ -1,6 +1,7 @@
 //! Model input: the provider-neutral conversation items ([`InputItem`]) and the conversion of stored
-//! ChatKit thread items into them ([`items_to_input`], spec chatkit-protocol §9.3 and
-//! customer-support §4.7). Providers serialize these items into their own wire format.
+//! ChatKit thread items into them ([`items_to_input`]), with the texts chatkit-python's converter
+//! writes, so the model sees a thread the same way. Providers serialize these items into their own
+//! wire format.
 //!
 //! Deviations from the Python converter, all deliberate: non-string hidden context is rendered as
 //! compact JSON instead of raising; non-image attachments become a short text note instead of
@@ -43,29 +44,25 @@ pub enum ContentPart {
 /// One conversation item sent to the model.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputItem {
-    /// A message.
-    Message {
-        /// Author.
-        role: Role,
-        /// Parts.
-        content: Vec<ContentPart>,
-    },
-    /// A function call the model made earlier.
+    /// A message of `role`, in parts.
+    #[allow(missing_docs)]
+    Message { role: Role, content: Vec<ContentPart> },
+    /// A function call the model made earlier, as it made it.
     FunctionCall {
-        /// Call id.
+        /// Pairs the call with its [`InputItem::FunctionCallOutput`].
         call_id: String,
-        /// Tool name.
+        /// The tool called.
         name: String,
-        /// Arguments as JSON text.
+        /// The arguments as the model wrote them (JSON text).
         arguments: String,
-        /// Opaque provider data replayed with the call (Gemini `thoughtSignature`).
+        /// Opaque provider data replayed with the call (Gemini's call id and `thoughtSignature`).
         provider_data: Option<Value>,
     },
     /// The result of a function call.
     FunctionCallOutput {
-        /// Call id.
+        /// The [`InputItem::FunctionCall`] this answers.
         call_id: String,
-        /// Output text (compact JSON or plain text).
+        /// The tool's output as text (compact JSON or plain text).
         output: String,
     },
 }
@@ -83,18 +80,19 @@ impl InputItem {
 }
 
 /// Text of the quoted-text follow-up message.
-pub const QUOTED_TEXT_PREFIX: &str = "The user is referring to this in particular: \n";
+const QUOTED_TEXT_PREFIX: &str = "The user is referring to this in particular: \n";
 /// Prefix of the widget message (the widget JSON follows without a space).
-pub const WIDGET_PREFIX: &str = "The following graphical UI widget (id: {id}) was displayed to the user:";
+const WIDGET_PREFIX: &str = "The following graphical UI widget (id: {id}) was displayed to the user:";
 /// Header of the @-mention context message.
-pub const TAG_CONTEXT_HEADER: &str = "# User-provided context for @-mentions\n- When referencing resolved entities, use their canonical names **without** '@'.\n- The '@' form appears only in user text and should not be echoed.";
+const TAG_CONTEXT_HEADER: &str = "# User-provided context for @-mentions\n- When referencing resolved entities, use their canonical names **without** '@'.\n- The '@' form appears only in user text and should not be echoed.";
 
 /// The default wrapper of hidden context: `Hidden context for the agent (not shown to the user):\n<HiddenContext>\n…\n</HiddenContext>`.
 pub fn hidden_context_text(content: &str) -> String {
     format!("Hidden context for the agent (not shown to the user):\n<HiddenContext>\n{content}\n</HiddenContext>")
 }
 
-/// Customization points of [`items_to_input`]; every method has the spec's default behaviour.
+/// Customization points of [`items_to_input`]; the defaults follow chatkit-python's converter, except for
+/// the deviations the module docs list.
 #[async_trait]
 pub trait ConvertHooks: Send + Sync {
     /// Renders a `hidden_context_item`. Default: one user message with [`hidden_context_text`] of the
@@ -130,7 +128,7 @@ pub trait ConvertHooks: Send + Sync {
     }
 }
 
-/// The spec's default conversion.
+/// The conversion with every hook at its default.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultConvertHooks;
 
@@ -138,7 +136,7 @@ impl ConvertHooks for DefaultConvertHooks {}
 
 /// An input image for an image attachment: `data:<mime>;base64,<bytes>` from the stored bytes
 /// (mime falls back to `image/jpeg`), else the attachment's preview URL, else its id as text.
-pub async fn image_part(attachment: &Attachment, store: &dyn Store, ctx: &RequestContext) -> ContentPart {
+async fn image_part(attachment: &Attachment, store: &dyn Store, ctx: &RequestContext) -> ContentPart {
     match store.load_attachment_data(ctx, &attachment.id).await {
         Ok(Some(bytes)) => {
             let mime = if attachment.mime_type.trim().is_empty() { "image/jpeg" } else { attachment.mime_type.trim() };
@@ -158,7 +156,7 @@ pub async fn image_part(attachment: &Attachment, store: &dyn Store, ctx: &Reques
     }
 }
 
-/// Converts stored thread items (oldest first) into model input (spec §9.3 / customer-support §4.7).
+/// Converts stored thread items (oldest first) into model input.
 pub async fn items_to_input(
     items: &[ThreadItem],
     store: &dyn Store,

@@ -1,31 +1,36 @@
 //! Model providers, function tools and the agent run loop that turns a model's output into ChatKit
-//! events.
+//! events. Every module is private; this root re-exports what applications use.
 //!
-//! - [`provider`]: the provider-neutral [`Provider`] trait, [`ModelRequest`], [`ModelEvent`];
-//!   implementations for the OpenAI Responses API ([`openai`]) and Gemini's native API ([`gemini`]),
-//!   thin reqwest clients with lenient serde types, timeouts and bounded retries ([`retry`]).
-//! - [`tool`]: the [`Tool`] trait and the [`ToolContext`] tools stream ChatKit events through.
-//! - [`runner`]: [`Agent`] and [`run`]: model call → ChatKit events (protocol spec §9.2) → tools →
-//!   next call, with stop tools and a model-call budget.
-//! - [`input`]: stored thread items → model input (spec §9.3), with [`ConvertHooks`].
-//! - [`config`]: [`ModelConfig`] (from the environment), [`build_provider`], [`build_transcriber`].
-//! - [`transcribe`]: dictation through OpenAI or Gemini.
+//! Layout:
+//! - `provider`: the provider-neutral [`Provider`] trait, [`ModelRequest`], [`ModelEvent`] and
+//!   [`ProviderError`].
+//! - `openai/` (Responses API) and `gemini/` (Gemini's native API): the two providers, each split into
+//!   the request encoding, the stream parser and, for Gemini, the tool-schema conversion.
+//! - `transport`, `sse`, `retry`: the HTTP plumbing both providers share: one reqwest client with
+//!   [`Timeouts`], the SSE framing ([`SseDecoder`]) and bounded retries ([`RetryPolicy`]) of failures
+//!   that happen before anything was streamed.
+//! - `runner` and `events`: [`Agent`] and [`run`]: model call → ChatKit events → tools → next call, with
+//!   stop tools and a model-call budget.
+//! - `tool`: the [`Tool`] trait and the [`ToolContext`] tools stream ChatKit events through.
+//! - `input`: stored thread items → model input ([`items_to_input`]), customizable through
+//!   [`ConvertHooks`].
+//! - `transcribe`: dictation through OpenAI or Gemini ([`Transcriber`]).
+//! - `config`: [`ModelConfig`], filled in by the application (this crate reads no environment), the
+//!   default of every model setting, and the factories [`build_provider`] and [`build_transcriber`].
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
-pub mod config;
+mod config;
 mod events;
-pub mod gemini;
-mod gemini_schema;
-pub mod input;
-pub mod openai;
-mod openai_stream;
-pub mod provider;
-pub mod retry;
-pub mod runner;
+mod gemini;
+mod input;
+mod openai;
+mod provider;
+mod retry;
+mod runner;
 mod sse;
-pub mod tool;
-pub mod transcribe;
+mod tool;
+mod transcribe;
 mod transport;
 
 pub use config::{
@@ -33,11 +38,13 @@ pub use config::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_MODEL,
     DEFAULT_TRANSCRIPTION_MODEL, ModelConfig, ProviderAccess, ProviderKind, build_provider, build_transcriber,
 };
-pub use input::{ContentPart, ConvertHooks, DefaultConvertHooks, InputItem, Role, items_to_input};
-pub use provider::{FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ToolSpec};
+pub use input::{ContentPart, ConvertHooks, DefaultConvertHooks, InputItem, Role, hidden_context_text, items_to_input};
+pub use provider::{
+    FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, TimeoutPhase, ToolSpec,
+};
 pub use retry::RetryPolicy;
-pub use runner::{Agent, DEFAULT_MAX_MODEL_CALLS, model_error, run};
+pub use runner::{Agent, DEFAULT_MAX_MODEL_CALLS, run};
 pub use sse::SseDecoder;
 pub use tool::{Tool, ToolContext, ToolError, parse_arguments};
-pub use transcribe::Transcriber;
+pub use transcribe::{GEMINI_TRANSCRIBE_PROMPT, Transcriber};
 pub use transport::Timeouts;

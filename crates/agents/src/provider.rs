@@ -20,7 +20,7 @@ use crate::input::InputItem;
 /// A function tool as offered to the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolSpec {
-    /// Function name.
+    /// Function name, unique within a request.
     pub name: String,
     /// What the function does (model-facing).
     pub description: String,
@@ -31,7 +31,7 @@ pub struct ToolSpec {
 /// One model call: instructions, the whole conversation so far and the offered tools.
 #[derive(Debug, Clone, Default)]
 pub struct ModelRequest {
-    /// System instructions.
+    /// System instructions (the agent's prompt).
     pub instructions: String,
     /// Conversation items, oldest first.
     pub input: Vec<InputItem>,
@@ -46,7 +46,7 @@ pub struct ModelRequest {
 pub struct FunctionCall {
     /// Correlates the call with its output.
     pub call_id: String,
-    /// Tool name.
+    /// The [`ToolSpec::name`] of the tool to run.
     pub name: String,
     /// Arguments as a JSON text (may be invalid JSON; the run loop reports that to the model).
     pub arguments: String,
@@ -56,52 +56,25 @@ pub struct FunctionCall {
 
 /// What a provider streams. Message and part boundaries are explicit so the run loop can emit the
 /// ChatKit sequence exactly; the run loop tolerates missing `*Started` events.
+///
+/// `id` / `message_id` is the provider's message id, used verbatim as the ChatKit item id;
+/// `content_index` is the part's position within its message.
+// The fields mean the same in every variant, so they are described once, above.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelEvent {
-    /// An assistant message starts (`id` is the provider's message id, used verbatim).
-    MessageStarted {
-        /// Message id.
-        id: String,
-    },
+    /// An assistant message starts.
+    MessageStarted { id: String },
     /// A text part of a message starts.
-    ContentPartStarted {
-        /// Message id.
-        message_id: String,
-        /// Part index.
-        content_index: usize,
-    },
+    ContentPartStarted { message_id: String, content_index: usize },
     /// Text appended to a part.
-    TextDelta {
-        /// Message id.
-        message_id: String,
-        /// Part index.
-        content_index: usize,
-        /// Appended text.
-        delta: String,
-    },
-    /// A citation for a part (already converted to the ChatKit shape).
-    Annotation {
-        /// Message id.
-        message_id: String,
-        /// Part index.
-        content_index: usize,
-        /// The annotation.
-        annotation: Annotation,
-    },
-    /// A part is complete with its final text.
-    ContentPartDone {
-        /// Message id.
-        message_id: String,
-        /// Part index.
-        content_index: usize,
-        /// Final text of the part.
-        text: String,
-    },
+    TextDelta { message_id: String, content_index: usize, delta: String },
+    /// A citation for a part, already in ChatKit's shape.
+    Annotation { message_id: String, content_index: usize, annotation: Annotation },
+    /// A part is complete; `text` is its final text (authoritative over the deltas).
+    ContentPartDone { message_id: String, content_index: usize, text: String },
     /// A message is complete.
-    MessageDone {
-        /// Message id.
-        id: String,
-    },
+    MessageDone { id: String },
     /// The model asks for a function call (arguments complete).
     FunctionCall(FunctionCall),
     /// The response finished successfully.
@@ -118,7 +91,7 @@ pub trait Provider: Send + Sync {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError>;
     /// Human name of the provider (`OpenAI`, `Gemini`).
     fn name(&self) -> &'static str;
-    /// The model used.
+    /// The model answering (as sent to the API).
     fn model(&self) -> &str;
 }
 
@@ -133,83 +106,46 @@ pub enum TimeoutPhase {
     Idle,
 }
 
-/// A failed model or transcription call. Texts are complete sentences without secrets.
+/// A failed model or transcription call. Texts are complete sentences without secrets, written for
+/// the person chatting (they become the turn's error message).
+///
+/// `provider` is the API's name as the message shows it (`OpenAI`, `Gemini`); `message` is the
+/// provider's own explanation or the cause, with the key redacted; `status` is the HTTP status.
+// The fields mean the same in every variant, so they are described once, above.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProviderError {
-    /// 401/403: the key is missing, wrong or lacks access.
+    /// 401/403: the key is missing, wrong or lacks access. `hint` tells the operator where to fix it
+    /// (the application's [`crate::ProviderAccess::rejected_key_hint`]).
     #[error("The {provider} API rejected the API key{}.", in_parentheses(hint.as_deref()))]
-    Unauthorized {
-        /// Provider name.
-        provider: &'static str,
-        /// Where to fix the key (the application's [`crate::ProviderAccess::rejected_key_hint`]).
-        hint: Option<String>,
-        /// HTTP status.
-        status: u16,
-    },
-    /// Any other non-success HTTP status, with the provider's error message.
+    Unauthorized { provider: &'static str, hint: Option<String>, status: u16 },
+    /// Any other non-success HTTP status; `retry_after` is the wait the API asked for, if any.
     #[error("The {provider} API answered HTTP {status}: {message}")]
-    Http {
-        /// Provider name.
-        provider: &'static str,
-        /// HTTP status.
-        status: u16,
-        /// The provider's message (from the error body).
-        message: String,
-        /// `Retry-After`, when given.
-        retry_after: Option<Duration>,
-    },
+    Http { provider: &'static str, status: u16, message: String, retry_after: Option<Duration> },
     /// The connection could not be opened or broke before a response.
     #[error("Could not reach the {provider} API: {message}")]
-    Connect {
-        /// Provider name.
-        provider: &'static str,
-        /// Cause.
-        message: String,
-    },
-    /// A timeout ran out.
+    Connect { provider: &'static str, message: String },
+    /// The wait for `phase` ran out after `after`.
     #[error("{}", timeout_text(provider, *phase, *after))]
-    Timeout {
-        /// Provider name.
-        provider: &'static str,
-        /// Which wait.
-        phase: TimeoutPhase,
-        /// Its length.
-        after: Duration,
-    },
+    Timeout { provider: &'static str, phase: TimeoutPhase, after: Duration },
     /// The response stream broke off before the model finished.
     #[error("The connection to the {provider} API broke off before the answer was complete ({message}).")]
-    StreamCut {
-        /// Provider name.
-        provider: &'static str,
-        /// Cause.
-        message: String,
-    },
-    /// The provider reported a failure inside the stream (`response.failed`, an error chunk, …).
+    StreamCut { provider: &'static str, message: String },
+    /// The provider reported a failure inside the stream (`response.failed`, an error chunk, …);
+    /// `retryable` says whether the same request may succeed later (overload, server error).
     #[error("The {provider} model failed: {message}")]
-    Failed {
-        /// Provider name.
-        provider: &'static str,
-        /// The provider's message.
-        message: String,
-        /// Whether the same request may succeed later (overload, server error).
-        retryable: bool,
-    },
+    Failed { provider: &'static str, message: String, retryable: bool },
     /// The provider sent something unreadable.
     #[error("The {provider} API sent an unreadable response: {message}")]
-    Decode {
-        /// Provider name.
-        provider: &'static str,
-        /// Cause.
-        message: String,
-    },
+    Decode { provider: &'static str, message: String },
     /// The request could not be built.
     #[error("The {provider} request could not be built: {message}")]
-    Request {
-        /// Provider name.
-        provider: &'static str,
-        /// Cause.
-        message: String,
-    },
+    Request { provider: &'static str, message: String },
+}
+
+/// A temperature as JSON writes it: `0.4f32` becomes `0.4`, not the widened `0.4000000059604645`.
+pub(crate) fn f32_to_f64(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(v as f64)
 }
 
 fn in_parentheses(hint: Option<&str>) -> String {

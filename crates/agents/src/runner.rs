@@ -1,7 +1,6 @@
-//! The agent run loop (customer-support spec §4.1, §4.4, §4.5): call the model, stream its output as
-//! ChatKit events, execute the requested tools (concurrently, results in call order), feed the
-//! results back, and stop when the model calls no tool, after a step that ran a stop tool, or when
-//! the model-call budget is spent.
+//! The agent run loop: call the model, stream its output as ChatKit events, execute the requested
+//! tools (concurrently, results in call order), feed the results back, and stop when the model calls
+//! no tool, after a step that ran a stop tool, or when the model-call budget is spent.
 //!
 //! Differences from openai-agents, deliberate: an unknown tool name goes back to the model as an
 //! error text (like a failing tool) instead of aborting the run; a stop tool that *fails* does not
@@ -27,7 +26,7 @@ use crate::tool::{Tool, ToolContext, ToolError, spec_of};
 pub const DEFAULT_MAX_MODEL_CALLS: usize = 10;
 
 /// Prefix of every tool error sent back to the model (openai-agents' default text).
-pub const TOOL_ERROR_PREFIX: &str = "An error occurred while running the tool. Please try again. Error: ";
+const TOOL_ERROR_PREFIX: &str = "An error occurred while running the tool. Please try again. Error: ";
 
 /// An agent: instructions, tools and run settings.
 #[derive(Clone)]
@@ -182,12 +181,12 @@ fn invalid_arguments(tool: &str, detail: &str) -> String {
 }
 
 /// `An error occurred while running the tool. Please try again. Error: <message>`
-pub fn tool_error_text(message: &str) -> String {
+fn tool_error_text(message: &str) -> String {
     format!("{TOOL_ERROR_PREFIX}{message}")
 }
 
 /// A tool result as text for the model: strings as is, anything else as compact JSON.
-pub fn output_text(value: &Value) -> String {
+fn output_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -209,7 +208,7 @@ fn max_calls_error(max: usize) -> AppError {
 /// We emit `code: "custom"` with a clear message; the Python sample emits
 /// `{"type":"error","code":"stream.error","allow_retry":true}` instead. To match it, return
 /// `AppError::Internal(err.to_string())` here.
-pub fn model_error(err: &ProviderError, partial: bool) -> AppError {
+fn model_error(err: &ProviderError, partial: bool) -> AppError {
     let allow_retry = match err {
         ProviderError::Unauthorized { .. } | ProviderError::Request { .. } => false,
         ProviderError::Http { status, .. } => *status == 408 || *status == 429 || *status >= 500,

@@ -1,8 +1,8 @@
 //! Function tools: the [`Tool`] trait the app implements, the [`ToolContext`] a call receives (to
 //! stream ChatKit events into the turn while it runs) and [`ToolError`].
 //!
-//! A tool's error never fails the run: the run loop sends it back to the model as text
-//! (customer-support spec §4.4), so the model can apologise or try again.
+//! A tool's error never fails the run: the run loop sends it back to the model as text, so the model
+//! can apologise or try again.
 
 use async_trait::async_trait;
 use chatkit::sink::{EventSink, SinkError};
@@ -15,7 +15,7 @@ use crate::provider::ToolSpec;
 /// What a tool call receives besides its arguments.
 #[derive(Clone)]
 pub struct ToolContext {
-    /// The turn's sink: events sent here reach the client at once (and are persisted per spec §3.0).
+    /// The turn's sink: events sent here reach the client at once, and finished items are stored.
     pub sink: EventSink,
     /// The ChatKit thread of the turn.
     pub thread_id: String,
@@ -78,7 +78,7 @@ pub trait Tool: Send + Sync {
 }
 
 /// The [`ToolSpec`] of a tool.
-pub fn spec_of(tool: &dyn Tool) -> ToolSpec {
+pub(crate) fn spec_of(tool: &dyn Tool) -> ToolSpec {
     ToolSpec {
         name: tool.name().to_string(),
         description: tool.description().to_string(),

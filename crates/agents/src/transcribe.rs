@@ -26,7 +26,7 @@ pub trait Transcriber: Send + Sync {
 
 /// OpenAI's transcription endpoint.
 #[derive(Debug, Clone)]
-pub struct OpenAiTranscriber {
+pub(crate) struct OpenAiTranscriber {
     transport: Transport,
     base_url: String,
     model: String,
@@ -75,7 +75,7 @@ impl Transcriber for OpenAiTranscriber {
 
 /// Gemini with audio input.
 #[derive(Debug, Clone)]
-pub struct GeminiTranscriber {
+pub(crate) struct GeminiTranscriber {
     transport: Transport,
     base_url: String,
     model: String,

@@ -36,13 +36,13 @@ impl Default for Timeouts {
 /// Everything a provider needs to talk HTTP.
 #[derive(Clone)]
 pub(crate) struct Transport {
-    pub client: reqwest::Client,
-    pub provider: &'static str,
+    pub(crate) client: reqwest::Client,
+    pub(crate) provider: &'static str,
     /// Put in the error when the API rejects the key (see [`crate::ProviderAccess::rejected_key_hint`]).
-    pub rejected_key_hint: Option<String>,
+    pub(crate) rejected_key_hint: Option<String>,
     secret: String,
-    pub timeouts: Timeouts,
-    pub retry: RetryPolicy,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for Transport {
@@ -72,7 +72,7 @@ pub(crate) fn build_client(timeouts: &Timeouts, user_agent: Option<&str>) -> Res
 const IDLE_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 impl Transport {
-    pub fn new(
+    pub(crate) fn new(
         client: reqwest::Client,
         provider: &'static str,
         rejected_key_hint: Option<String>,
@@ -84,13 +84,13 @@ impl Transport {
     }
 
     /// The API key (only for building request headers).
-    pub fn secret(&self) -> &str {
+    pub(crate) fn secret(&self) -> &str {
         &self.secret
     }
 
     /// Sends a request and returns the response if its status is a success; otherwise the
     /// classified error (with the provider's message from the body).
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
         let response = match tokio::time::timeout(self.timeouts.first_byte, request.send()).await {
             Err(_) => {
                 return Err(ProviderError::Timeout {
@@ -109,7 +109,7 @@ impl Transport {
     }
 
     /// Reads a whole (non-streamed) body with the first-byte timeout.
-    pub async fn read_body(&self, response: reqwest::Response) -> Result<bytes::Bytes, ProviderError> {
+    pub(crate) async fn read_body(&self, response: reqwest::Response) -> Result<bytes::Bytes, ProviderError> {
         match tokio::time::timeout(self.timeouts.first_byte, response.bytes()).await {
             Err(_) => Err(ProviderError::Timeout {
                 provider: self.provider,
@@ -146,7 +146,7 @@ impl Transport {
     }
 
     /// Maps a reqwest failure (before a response) to a provider error.
-    pub fn classify(&self, e: reqwest::Error) -> ProviderError {
+    pub(crate) fn classify(&self, e: reqwest::Error) -> ProviderError {
         if e.is_builder() {
             return ProviderError::Request { provider: self.provider, message: self.error_text(&e) };
         }
@@ -161,7 +161,7 @@ impl Transport {
     }
 
     /// The error and its causes as one line, without the URL and without the key.
-    pub fn error_text(&self, e: &reqwest::Error) -> String {
+    pub(crate) fn error_text(&self, e: &reqwest::Error) -> String {
         let mut text = String::new();
         let mut current: Option<&dyn std::error::Error> = Some(e);
         while let Some(err) = current {
@@ -182,7 +182,7 @@ impl Transport {
 
     /// The error with the key removed from its message: in-stream failures (`response.failed`, Gemini
     /// error chunks) carry the provider's text, which may echo the key.
-    pub fn redact_error(&self, mut e: ProviderError) -> ProviderError {
+    pub(crate) fn redact_error(&self, mut e: ProviderError) -> ProviderError {
         if let Some(message) = e.message_mut() {
             *message = self.redact(message);
         }
@@ -190,13 +190,13 @@ impl Transport {
     }
 
     /// `stream` with [`Transport::redact_error`] applied to its errors.
-    pub fn redact_stream(&self, stream: ModelStream) -> ModelStream {
+    pub(crate) fn redact_stream(&self, stream: ModelStream) -> ModelStream {
         let t = self.clone();
         Box::pin(stream.map(move |item| item.map_err(|e| t.redact_error(e))))
     }
 
     /// Removes the key from a text (defence in depth: providers sometimes echo parts of it).
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         if self.secret.len() >= 4 && text.contains(&self.secret) {
             text.replace(&self.secret, "[redacted]")
         } else {

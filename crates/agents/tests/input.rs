@@ -1,7 +1,6 @@
-//! Thread items → model input (protocol spec §9.3, customer-support §4.7), strings checked exactly.
+//! Thread items → model input, every text checked exactly against what chatkit-python writes.
 
-use agents::input::{ConvertHooks, hidden_context_text};
-use agents::{ContentPart, DefaultConvertHooks, InputItem, Role, items_to_input};
+use agents::{ContentPart, ConvertHooks, DefaultConvertHooks, InputItem, Role, hidden_context_text, items_to_input};
 use async_trait::async_trait;
 use chatkit::app::AppError;
 use chatkit::store::{MemoryStore, RequestContext, Store};
@@ -43,7 +42,7 @@ fn u(text: &str) -> InputItem {
 }
 
 #[tokio::test]
-async fn every_item_type_converts_per_spec() {
+async fn every_item_type_converts_like_the_python_converter() {
     let store = MemoryStore::new();
     let ctx = RequestContext::default();
     store.save_attachment_data(&ctx, "atc_1", &[1, 2, 3]).await.unwrap();

@@ -6,8 +6,9 @@ mod common;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use agents::provider::{ModelRequest, ModelStream};
-use agents::{FunctionCall, InputItem, ModelEvent, Provider, ProviderError, ProviderKind, run};
+use agents::{
+    FunctionCall, InputItem, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ProviderKind, run,
+};
 use async_trait::async_trait;
 use chatkit::app::AppError;
 use chatkit::types::{Annotation, AnnotationType};

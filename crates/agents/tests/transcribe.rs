@@ -1,7 +1,6 @@
 //! Dictation through the mock: OpenAI multipart transcription, the Gemini fallback, key errors.
 
-use agents::transcribe::GEMINI_TRANSCRIBE_PROMPT;
-use agents::{ModelConfig, ProviderAccess, build_transcriber};
+use agents::{GEMINI_TRANSCRIBE_PROMPT, ModelConfig, ProviderAccess, build_transcriber};
 use mock_llm::{MockServer, Script};
 use serde_json::json;
 

@@ -6,10 +6,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agents::provider::{ModelRequest, ModelStream};
-use agents::tool::{Tool, ToolContext, ToolError, parse_arguments};
 use agents::{
-    InputItem, ModelConfig, ModelEvent, Provider, ProviderAccess, ProviderError, ProviderKind, build_provider,
+    InputItem, ModelConfig, ModelEvent, ModelRequest, ModelStream, Provider, ProviderAccess, ProviderError,
+    ProviderKind, Tool, ToolContext, ToolError, build_provider, parse_arguments,
 };
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -76,27 +76,7 @@ fn convert(node: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
     let mut out = Map::new();
     let mut nullable = obj.get("nullable").and_then(Value::as_bool).unwrap_or(false);
     if let Some(Value::Array(types)) = obj.get("type") {
-        let non_null: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
-        nullable |= non_null.len() < types.len();
-        match non_null.as_slice() {
-            [one] => {
-                out.insert("type".into(), (*one).clone());
-            }
-            [] => {}
-            many => {
-                let mut rest = obj.clone();
-                rest.remove("type");
-                let branches: Vec<Value> = many
-                    .iter()
-                    .map(|t| {
-                        let mut b = rest.clone();
-                        b.insert("type".into(), (*t).clone());
-                        convert(&Value::Object(b), defs, depth + 1)
-                    })
-                    .collect();
-                out.insert("anyOf".into(), Value::Array(branches));
-            }
-        }
+        nullable |= convert_type_array(obj, types, defs, depth, &mut out);
     }
     if let Some(c) = obj.get("const") {
         out.insert("enum".into(), json!([c]));
@@ -141,6 +121,38 @@ fn convert(node: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
         out.insert("nullable".into(), Value::Bool(true));
     }
     Value::Object(out)
+}
+
+/// A `type` array: one non-null type becomes that type, several become an `anyOf` of copies of the
+/// schema, one per type. Returns whether `null` was among them.
+fn convert_type_array(
+    obj: &Map<String, Value>,
+    types: &[Value],
+    defs: &Map<String, Value>,
+    depth: usize,
+    out: &mut Map<String, Value>,
+) -> bool {
+    let non_null: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
+    match non_null.as_slice() {
+        [one] => {
+            out.insert("type".into(), (*one).clone());
+        }
+        [] => {}
+        many => {
+            let mut rest = obj.clone();
+            rest.remove("type");
+            let branches: Vec<Value> = many
+                .iter()
+                .map(|t| {
+                    let mut b = rest.clone();
+                    b.insert("type".into(), (*t).clone());
+                    convert(&Value::Object(b), defs, depth + 1)
+                })
+                .collect();
+            out.insert("anyOf".into(), Value::Array(branches));
+        }
+    }
+    non_null.len() < types.len()
 }
 
 fn convert_union(obj: &Map<String, Value>, branches: &[Value], defs: &Map<String, Value>, depth: usize) -> Value {

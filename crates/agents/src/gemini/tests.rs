@@ -1,5 +1,12 @@
 //! Unit tests of the Gemini request conversion and chunk parser.
-use super::*;
+
+use serde_json::{Value, json};
+
+use super::request::contents;
+use super::stream::Parser;
+use crate::input::{ContentPart, InputItem, Role};
+use crate::provider::{FunctionCall, ModelEvent, ProviderError};
+use crate::sse::{EventParser, EventQueue};
 
 #[test]
 fn contents_merge_roles_and_replay_signatures() {

@@ -1,9 +1,73 @@
-//! Unit tests of the OpenAI stream parser and request helpers.
-use super::*;
-use crate::openai_stream::{Parser, StreamEvent, convert_annotation, leading_type, parse_event};
-use crate::provider::{FunctionCall, ModelEvent, ProviderError};
-use crate::sse::{EventParser, EventQueue};
+//! Unit tests of the OpenAI stream parser and request encoding.
+
+use std::sync::Arc;
+
 use chatkit::types::{Annotation, AnnotationType};
+use serde_json::{Value, json};
+
+use super::OpenAiProvider;
+use super::request::{Body, FixedParts};
+use super::stream::{Parser, StreamEvent, convert_annotation, leading_type, parse_event};
+use crate::input::{ContentPart, InputItem, Role};
+use crate::provider::{FunctionCall, ModelEvent, ModelRequest, ProviderError, ToolSpec, f32_to_f64};
+use crate::retry::RetryPolicy;
+use crate::sse::{EventParser, EventQueue};
+use crate::transport::{Timeouts, Transport};
+
+/// The request body built as a JSON value: the reference [`Body`] must serialize to, byte for byte.
+fn request_body(model: &str, request: &ModelRequest) -> Value {
+    let mut body = serde_json::Map::new();
+    body.insert("include".into(), json!([]));
+    body.insert("model".into(), json!(model));
+    body.insert("stream".into(), json!(true));
+    if let Some(t) = request.temperature {
+        body.insert("temperature".into(), json!(f32_to_f64(t)));
+    }
+    body.insert("instructions".into(), json!(request.instructions));
+    body.insert("input".into(), Value::Array(request.input.iter().map(input_item).collect()));
+    if !request.tools.is_empty() {
+        let tools = request
+            .tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters, "strict": true})
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    Value::Object(body)
+}
+
+/// One input item as a JSON value.
+fn input_item(item: &InputItem) -> Value {
+    match item {
+        InputItem::Message { role, content } => {
+            let role = match role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            let parts: Vec<Value> = content
+                .iter()
+                .map(|p| match p {
+                    ContentPart::InputText(text) => json!({"type": "input_text", "text": text}),
+                    ContentPart::InputImage { url } => {
+                        json!({"type": "input_image", "image_url": url, "detail": "auto"})
+                    }
+                    ContentPart::OutputText(text) => {
+                        json!({"type": "output_text", "text": text, "annotations": []})
+                    }
+                })
+                .collect();
+            json!({"type": "message", "role": role, "content": parts})
+        }
+        InputItem::FunctionCall { call_id, name, arguments, .. } => {
+            json!({"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments})
+        }
+        InputItem::FunctionCallOutput { call_id, output } => {
+            json!({"type": "function_call_output", "call_id": call_id, "output": output})
+        }
+    }
+}
 
 fn parse(events: &[Value]) -> Vec<Result<ModelEvent, ProviderError>> {
     let mut p = Parser::default();
@@ -139,7 +203,7 @@ fn streamed_body_equals_the_json_value_body() {
             },
             InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "done".into() },
         ],
-        tools: vec![crate::provider::ToolSpec {
+        tools: vec![ToolSpec {
             name: "t".into(),
             description: "d".into(),
             parameters: json!({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}),
@@ -177,17 +241,17 @@ fn event_type_is_read_first() {
 
 #[test]
 fn fixed_parts_are_encoded_once_per_agent() {
-    let transport = crate::transport::Transport::new(
+    let transport = Transport::new(
         reqwest::Client::new(),
         "OpenAI",
         None,
         "sk-test".into(),
-        crate::transport::Timeouts::default(),
-        crate::retry::RetryPolicy::default(),
+        Timeouts::default(),
+        RetryPolicy::default(),
     );
     let provider = OpenAiProvider::new(transport, "http://127.0.0.1:1/v1", "m".into());
-    let tools: Arc<[crate::provider::ToolSpec]> =
-        vec![crate::provider::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}) }].into();
+    let tools: Arc<[ToolSpec]> =
+        vec![ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}) }].into();
     let first = ModelRequest { instructions: "i".into(), tools: tools.clone(), ..ModelRequest::default() };
     let a = provider.fixed_parts(&first).unwrap();
     // Same agent, next call (other input): the same encoding is reused.

@@ -1,5 +1,5 @@
-//! The OpenAI Responses stream, read leniently into [`ModelEvent`]s (the mapping is described in
-//! [`crate::openai`]): each event's `type` is read first, only the event types the mapping needs are
+//! The OpenAI Responses stream, read leniently into [`ModelEvent`]s (the mapping is described in the
+//! parent module): each event's `type` is read first, only the event types the mapping needs are
 //! parsed further, each straight into its own payload struct, and unknown types or shapes are skipped.
 
 use std::collections::HashSet;
@@ -8,7 +8,7 @@ use chatkit::types::{Annotation, AnnotationType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::openai::PROVIDER;
+use super::PROVIDER;
 use crate::provider::{FunctionCall, ModelEvent, ProviderError};
 use crate::sse::{EventParser, EventQueue};
 
@@ -224,6 +224,27 @@ pub(crate) struct Parser {
     finished: bool,
 }
 
+impl Parser {
+    /// A finished message: parts whose text never streamed (only the final item carries it) are
+    /// completed from the item, then the message ends.
+    fn message_done(&self, id: String, content: &[Value], out: &mut EventQueue) {
+        for (index, part) in content.iter().enumerate() {
+            if self.seen_parts.contains(&(id.clone(), index)) {
+                continue;
+            }
+            let text = part.get("text").or_else(|| part.get("refusal")).and_then(Value::as_str);
+            if let Some(text) = text {
+                out.push_back(Ok(ModelEvent::ContentPartDone {
+                    message_id: id.clone(),
+                    content_index: index,
+                    text: text.to_string(),
+                }));
+            }
+        }
+        out.push_back(Ok(ModelEvent::MessageDone { id }));
+    }
+}
+
 impl EventParser for Parser {
     fn on_data(&mut self, data: &str, out: &mut EventQueue) {
         let event: StreamEvent = match parse_event(data) {
@@ -261,20 +282,7 @@ impl EventParser for Parser {
                 out.push_back(Ok(ModelEvent::ContentPartDone { message_id: item_id, content_index, text }));
             }
             StreamEvent::OutputItemDone { item: OutputItem::Message { id, content } } => {
-                for (index, part) in content.iter().enumerate() {
-                    if self.seen_parts.contains(&(id.clone(), index)) {
-                        continue;
-                    }
-                    let text = part.get("text").or_else(|| part.get("refusal")).and_then(Value::as_str);
-                    if let Some(text) = text {
-                        out.push_back(Ok(ModelEvent::ContentPartDone {
-                            message_id: id.clone(),
-                            content_index: index,
-                            text: text.to_string(),
-                        }));
-                    }
-                }
-                out.push_back(Ok(ModelEvent::MessageDone { id }));
+                self.message_done(id, &content, out);
             }
             StreamEvent::OutputItemDone { item: OutputItem::FunctionCall { id, call_id, name, arguments } } => {
                 let provider_data = id.map(|id| json!({ "id": id }));
@@ -285,35 +293,10 @@ impl EventParser for Parser {
                 self.finished = true;
                 out.push_back(Ok(ModelEvent::Completed));
             }
-            StreamEvent::Failed { response } => {
-                let code = response.pointer("/error/code").and_then(Value::as_str).unwrap_or_default().to_string();
-                let message = response
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or("the response failed without a message")
-                    .to_string();
-                out.push_back(Err(failed(message, &code)));
-            }
-            StreamEvent::Incomplete { response } => {
-                let reason =
-                    response.pointer("/incomplete_details/reason").and_then(Value::as_str).unwrap_or("unknown");
-                out.push_back(Err(ProviderError::Failed {
-                    provider: PROVIDER,
-                    message: format!("the response is incomplete (reason: {reason})"),
-                    retryable: false,
-                }));
-            }
+            StreamEvent::Failed { response } => out.push_back(Err(response_failed(&response))),
+            StreamEvent::Incomplete { response } => out.push_back(Err(response_incomplete(&response))),
             StreamEvent::Error { code, message, error } => {
-                let message = message
-                    .or_else(|| {
-                        error.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str).map(str::to_string)
-                    })
-                    .unwrap_or_else(|| "unknown error".into());
-                let code = code
-                    .or_else(|| error.as_ref().and_then(|e| e.get("code")).and_then(Value::as_str).map(str::to_string))
-                    .unwrap_or_default();
-                out.push_back(Err(failed(message, &code)));
+                out.push_back(Err(error_event(code, message, error.as_ref())));
             }
             StreamEvent::Unknown => {}
         }
@@ -333,12 +316,44 @@ impl EventParser for Parser {
     }
 }
 
+/// `response.failed`: the error the response object carries.
+fn response_failed(response: &Value) -> ProviderError {
+    let code = response.pointer("/error/code").and_then(Value::as_str).unwrap_or_default();
+    let message = response
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .unwrap_or("the response failed without a message")
+        .to_string();
+    failed(message, code)
+}
+
+/// `response.incomplete`: the response stopped early (e.g. at the output token limit).
+fn response_incomplete(response: &Value) -> ProviderError {
+    let reason = response.pointer("/incomplete_details/reason").and_then(Value::as_str).unwrap_or("unknown");
+    ProviderError::Failed {
+        provider: PROVIDER,
+        message: format!("the response is incomplete (reason: {reason})"),
+        retryable: false,
+    }
+}
+
+/// An `error` event, whose code and message sit at the top level or in a nested `error` object.
+fn error_event(code: Option<String>, message: Option<String>, error: Option<&Value>) -> ProviderError {
+    let nested = |key: &str| error.and_then(|e| e.get(key)).and_then(Value::as_str).map(str::to_string);
+    let message = message.or_else(|| nested("message")).unwrap_or_else(|| "unknown error".into());
+    let code = code.or_else(|| nested("code")).unwrap_or_default();
+    failed(message, &code)
+}
+
+/// An in-stream failure; the codes OpenAI uses for overload and server trouble may succeed on retry.
 fn failed(message: String, code: &str) -> ProviderError {
     let retryable = matches!(code, "server_error" | "rate_limit_exceeded" | "server_is_overloaded" | "slow_down");
     ProviderError::Failed { provider: PROVIDER, message, retryable }
 }
 
-/// Converts a Responses annotation into the ChatKit shape (spec §9.2); `None` for unsupported kinds.
+/// Converts a Responses annotation into ChatKit's `annotation` (a source with a title and the text index
+/// it follows); `None` for kinds ChatKit cannot show (e.g. `file_path`).
 pub(crate) fn convert_annotation(a: &Value) -> Option<Annotation> {
     let s = |k: &str| a.get(k).and_then(Value::as_str);
     let n = |k: &str| a.get(k).and_then(Value::as_u64);

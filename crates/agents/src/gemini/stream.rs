@@ -1,0 +1,196 @@
+//! The response chunks, read leniently. Gemini has no message ids, so each response's text parts become
+//! one assistant message with a generated `msg_…` id, streamed as deltas. Function calls arrive whole;
+//! a call without an id gets a generated `call_…` id (not sent back). Thought parts are skipped.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::PROVIDER;
+use crate::provider::{FunctionCall, ModelEvent, ProviderError};
+use crate::sse::{EventParser, EventQueue};
+
+// One streamed chunk as far as the parser reads it. Every field defaults, so an unexpected shape is
+// skipped rather than failing the turn.
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Chunk {
+    candidates: Vec<Candidate>,
+    prompt_feedback: Option<PromptFeedback>,
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Candidate {
+    content: Option<Content>,
+    finish_reason: Option<String>,
+    index: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Content {
+    parts: Vec<Part>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Part {
+    text: Option<String>,
+    thought: Option<bool>,
+    function_call: Option<CallPart>,
+    thought_signature: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CallPart {
+    id: Option<String>,
+    name: String,
+    args: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct PromptFeedback {
+    block_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ErrorBody {
+    code: Option<u16>,
+    message: Option<String>,
+    status: Option<String>,
+}
+
+/// Parses Gemini SSE chunks into model events.
+#[derive(Default)]
+pub(crate) struct Parser {
+    /// The message being streamed (id, accumulated text).
+    message: Option<(String, String)>,
+    finish_reason: Option<String>,
+    produced: bool,
+    finished: bool,
+}
+
+impl Parser {
+    fn close_message(&mut self, out: &mut EventQueue) {
+        if let Some((id, text)) = self.message.take() {
+            out.push_back(Ok(ModelEvent::ContentPartDone { message_id: id.clone(), content_index: 0, text }));
+            out.push_back(Ok(ModelEvent::MessageDone { id }));
+        }
+    }
+
+    /// Appends text to the open message, starting one (with its only part) first if needed.
+    fn push_text(&mut self, text: String, out: &mut EventQueue) {
+        let (id, acc) = match &mut self.message {
+            Some(m) => m,
+            None => {
+                let id = chatkit::ids::generate(chatkit::ids::MESSAGE);
+                out.push_back(Ok(ModelEvent::MessageStarted { id: id.clone() }));
+                out.push_back(Ok(ModelEvent::ContentPartStarted { message_id: id.clone(), content_index: 0 }));
+                self.message.insert((id, String::new()))
+            }
+        };
+        acc.push_str(&text);
+        out.push_back(Ok(ModelEvent::TextDelta { message_id: id.clone(), content_index: 0, delta: text }));
+    }
+
+    fn fail(&mut self, err: ProviderError, out: &mut EventQueue) {
+        self.finished = true;
+        out.push_back(Err(err));
+    }
+}
+
+/// A complete call; its id (generated when Gemini gave none) and `thoughtSignature` are kept in
+/// `provider_data` so the next request can replay them.
+fn function_call(call: CallPart, thought_signature: Option<String>) -> FunctionCall {
+    let mut data = Map::new();
+    if let Some(sig) = thought_signature {
+        data.insert("thoughtSignature".into(), json!(sig));
+    }
+    let call_id = match call.id.filter(|i| !i.is_empty()) {
+        Some(id) => {
+            data.insert("id".into(), json!(id));
+            id
+        }
+        None => chatkit::ids::generate("call"),
+    };
+    let arguments = call.args.filter(|a| !a.is_null()).unwrap_or_else(|| json!({})).to_string();
+    let provider_data = if data.is_empty() { None } else { Some(Value::Object(data)) };
+    FunctionCall { call_id, name: call.name, arguments, provider_data }
+}
+
+impl EventParser for Parser {
+    fn on_data(&mut self, data: &str, out: &mut EventQueue) {
+        let chunk: Chunk = match serde_json::from_str(data) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(provider = PROVIDER, error = %e, "skipping unreadable stream chunk");
+                return;
+            }
+        };
+        if let Some(err) = chunk.error {
+            let message = err.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "unknown error".into());
+            let retryable = matches!(err.code, Some(429 | 500..=599))
+                || matches!(err.status.as_deref(), Some("UNAVAILABLE" | "RESOURCE_EXHAUSTED" | "INTERNAL"));
+            return self.fail(ProviderError::Failed { provider: PROVIDER, message, retryable }, out);
+        }
+        if let Some(reason) = chunk.prompt_feedback.and_then(|f| f.block_reason) {
+            let message = format!("the request was blocked (reason: {reason})");
+            return self.fail(ProviderError::Failed { provider: PROVIDER, message, retryable: false }, out);
+        }
+        let Some(candidate) = chunk.candidates.into_iter().find(|c| c.index.unwrap_or(0) == 0) else {
+            return;
+        };
+        for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+            if part.thought == Some(true) {
+                continue;
+            }
+            if let Some(call) = part.function_call {
+                self.close_message(out);
+                self.produced = true;
+                out.push_back(Ok(ModelEvent::FunctionCall(function_call(call, part.thought_signature))));
+            } else if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                self.produced = true;
+                self.push_text(text, out);
+            }
+        }
+        if let Some(reason) = candidate.finish_reason {
+            self.finish_reason = Some(reason);
+        }
+    }
+
+    fn on_eof(&mut self, out: &mut EventQueue) {
+        if self.finished {
+            return;
+        }
+        match self.finish_reason.as_deref() {
+            None => self.fail(
+                ProviderError::StreamCut {
+                    provider: PROVIDER,
+                    message: "the stream ended before a finish reason".into(),
+                },
+                out,
+            ),
+            Some("STOP" | "FINISH_REASON_UNSPECIFIED") => {
+                self.close_message(out);
+                self.finished = true;
+                if !self.produced {
+                    tracing::debug!(provider = PROVIDER, "empty response");
+                }
+                out.push_back(Ok(ModelEvent::Completed));
+            }
+            Some(reason) => {
+                let message = format!("the response stopped early (finish reason: {reason})");
+                self.fail(ProviderError::Failed { provider: PROVIDER, message, retryable: false }, out);
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}

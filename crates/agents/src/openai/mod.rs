@@ -1,0 +1,96 @@
+//! OpenAI Responses API provider (`POST {base}/responses`, `stream: true`), as a thin reqwest client
+//! with lenient serde types: unknown event and item types are skipped, so new OpenAI payloads never
+//! break a turn. [`request`] encodes the body; [`stream`] reads the events back.
+//!
+//! Event mapping: `output_item.added` (message) → message start; `content_part.added` → part start
+//! (refusal parts become text); `output_text.delta` / `refusal.delta` → deltas;
+//! `output_text.annotation.added` → citations in ChatKit's annotation shape; `output_text.done` /
+//! `refusal.done` → part done; `output_item.done` → message done or a complete function call;
+//! `response.completed` → completed; `response.failed` / `response.incomplete` / `error` → an error
+//! with the provider's message.
+
+mod request;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use self::request::{Body, FixedParts};
+use self::stream::Parser;
+use crate::provider::{ModelRequest, ModelStream, Provider, ProviderError};
+use crate::retry::{start_stream, with_retries};
+use crate::sse::model_stream;
+use crate::transport::Transport;
+
+/// Provider name in errors and logs.
+pub(crate) const PROVIDER: &str = "OpenAI";
+
+/// The OpenAI Responses provider.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenAiProvider {
+    transport: Transport,
+    base_url: String,
+    /// `{base_url}/responses`, parsed once (`None` if it does not parse: the request reports it).
+    responses_url: Option<reqwest::Url>,
+    model: String,
+    /// The encoded instructions and tools of the last request (reused while they stay the same).
+    fixed: Arc<Mutex<Option<Arc<FixedParts>>>>,
+}
+
+impl OpenAiProvider {
+    pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
+        let base_url = base_url.trim_end_matches('/').to_string();
+        let responses_url = reqwest::Url::parse(&format!("{base_url}/responses")).ok();
+        OpenAiProvider { transport, base_url, responses_url, model, fixed: Arc::default() }
+    }
+
+    /// The encoded fixed parts for `request`, from the cache when they are the same as last time.
+    fn fixed_parts(&self, request: &ModelRequest) -> serde_json::Result<Arc<FixedParts>> {
+        let cached = self.fixed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        if let Some(parts) = cached.filter(|parts| parts.matches(request)) {
+            return Ok(parts);
+        }
+        let parts = Arc::new(FixedParts::of(request)?);
+        *self.fixed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(parts.clone());
+        Ok(parts)
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAiProvider {
+    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
+        let encode_error = |e: serde_json::Error| ProviderError::Request { provider: PROVIDER, message: e.to_string() };
+        let fixed = self.fixed_parts(&request).map_err(encode_error)?;
+        let body = serde_json::to_vec(&Body::new(&self.model, &request, &fixed)).map_err(encode_error)?;
+        let body = bytes::Bytes::from(body);
+        let t = &self.transport;
+        with_retries(&t.retry, PROVIDER, |_| {
+            let post = match &self.responses_url {
+                Some(url) => t.client.post(url.clone()),
+                None => t.client.post(format!("{}/responses", self.base_url)),
+            };
+            let req = post
+                .bearer_auth(t.secret())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::ACCEPT, "text/event-stream")
+                .body(body.clone());
+            async move {
+                let response = t.send(req).await?;
+                start_stream(t.redact_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default())), PROVIDER)
+                    .await
+            }
+        })
+        .await
+    }
+
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}

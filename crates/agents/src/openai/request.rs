@@ -1,0 +1,181 @@
+//! The Responses request body, serialized straight from the [`ModelRequest`] (no intermediate JSON
+//! tree), with the parts every call of an agent shares encoded once.
+
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::input::{ContentPart, InputItem, Role};
+use crate::provider::{ModelRequest, ToolSpec, f32_to_f64};
+
+/// The request body, with the keys in the order the Python sample sends them (the unit tests compare
+/// it with the same body built as a JSON value).
+#[derive(Serialize)]
+pub(crate) struct Body<'a> {
+    include: [u8; 0],
+    model: &'a str,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    instructions: &'a RawValue,
+    #[serde(serialize_with = "serialize_input")]
+    input: &'a [InputItem],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a RawValue>,
+}
+
+impl<'a> Body<'a> {
+    /// The body of `request`, whose instructions and tools are already encoded in `fixed`.
+    pub(crate) fn new(model: &'a str, request: &'a ModelRequest, fixed: &'a FixedParts) -> Self {
+        Body {
+            include: [],
+            model,
+            stream: true,
+            temperature: request.temperature.map(f32_to_f64),
+            instructions: &fixed.instructions_json,
+            input: &request.input,
+            tools: fixed.tools_json.as_deref(),
+        }
+    }
+}
+
+/// The parts of a request body that are the same on every call of an agent (the instructions and the
+/// tool schemas, ~6 KB for the support agent), encoded once: re-encoding them was ~6% of a turn's
+/// instructions.
+#[derive(Debug)]
+pub(crate) struct FixedParts {
+    instructions: String,
+    tools: Arc<[ToolSpec]>,
+    instructions_json: Box<RawValue>,
+    /// `None` when there are no tools (the key is then left out).
+    tools_json: Option<Box<RawValue>>,
+}
+
+impl FixedParts {
+    /// Encodes the instructions and tools of `request`.
+    pub(crate) fn of(request: &ModelRequest) -> serde_json::Result<Self> {
+        let instructions_json = serde_json::value::to_raw_value(&request.instructions)?;
+        let tools_json = if request.tools.is_empty() {
+            None
+        } else {
+            let wire: Vec<WireTool<'_>> = request
+                .tools
+                .iter()
+                .map(|t| WireTool {
+                    kind: "function",
+                    name: &t.name,
+                    description: &t.description,
+                    parameters: &t.parameters,
+                    strict: true,
+                })
+                .collect();
+            Some(serde_json::value::to_raw_value(&wire)?)
+        };
+        Ok(FixedParts {
+            instructions: request.instructions.clone(),
+            tools: request.tools.clone(),
+            instructions_json,
+            tools_json,
+        })
+    }
+
+    /// Whether these are the instructions and tools of `request` (comparing is much cheaper than
+    /// encoding; the calls of one run share their tool list, so most comparisons are by identity).
+    pub(crate) fn matches(&self, request: &ModelRequest) -> bool {
+        self.instructions == request.instructions
+            && (Arc::ptr_eq(&self.tools, &request.tools) || *self.tools == *request.tools)
+    }
+}
+
+fn serialize_input<S: Serializer>(input: &&[InputItem], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(input.iter().map(WireItem))
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
+    strict: bool,
+}
+
+/// One input item in the Responses wire format.
+struct WireItem<'a>(&'a InputItem);
+
+impl Serialize for WireItem<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            InputItem::Message { role, content } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("type", "message")?;
+                m.serialize_entry(
+                    "role",
+                    match role {
+                        Role::User => "user",
+                        Role::Assistant => "assistant",
+                    },
+                )?;
+                m.serialize_entry("content", &WireParts(content))?;
+                m.end()
+            }
+            InputItem::FunctionCall { call_id, name, arguments, .. } => {
+                let mut m = s.serialize_map(Some(4))?;
+                m.serialize_entry("type", "function_call")?;
+                m.serialize_entry("call_id", call_id)?;
+                m.serialize_entry("name", name)?;
+                m.serialize_entry("arguments", arguments)?;
+                m.end()
+            }
+            InputItem::FunctionCallOutput { call_id, output } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("type", "function_call_output")?;
+                m.serialize_entry("call_id", call_id)?;
+                m.serialize_entry("output", output)?;
+                m.end()
+            }
+        }
+    }
+}
+
+struct WireParts<'a>(&'a [ContentPart]);
+
+impl Serialize for WireParts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(WirePart))
+    }
+}
+
+struct WirePart<'a>(&'a ContentPart);
+
+impl Serialize for WirePart<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            ContentPart::InputText(text) => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("type", "input_text")?;
+                m.serialize_entry("text", text)?;
+                m.end()
+            }
+            ContentPart::InputImage { url } => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("type", "input_image")?;
+                m.serialize_entry("image_url", url)?;
+                m.serialize_entry("detail", "auto")?;
+                m.end()
+            }
+            ContentPart::OutputText(text) => {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("type", "output_text")?;
+                m.serialize_entry("text", text)?;
+                m.serialize_entry("annotations", &[(); 0])?;
+                m.end()
+            }
+        }
+    }
+}
