@@ -69,8 +69,8 @@ fn check(body: &[u8]) {
             let outline = outline.as_ref().expect("a decoded body must be a JSON object");
             let ty = body_type.and_then(Value::as_str).expect("a decoded body must have a string `type`");
             assert!(REQUEST_TYPES.contains(&ty), "decoded an unknown type {ty:?}");
-            // `type_name` is written per variant, apart from the decoder's table: agreeing with the body's
-            // `type` checks that the decoder picked the variant the body names.
+            // The decoder and `type_name` are generated from one table; agreeing with the body's `type`
+            // checks that the generated decoder picked the variant the body names.
             assert_eq!(req.type_name(), ty, "the variant does not match the body's `type`");
             assert_eq!(req.is_streaming(), REQUEST_TYPES[..6].contains(&ty), "is_streaming() of {ty}");
 

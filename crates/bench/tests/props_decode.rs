@@ -1,28 +1,13 @@
-//! Property tests of request decoding (`chatkit::types::ChatKitRequest::decode`, issue 6 item 3):
+//! Property tests of request decoding (`chatkit::types::ChatKitRequest::decode`):
 //! arbitrary bytes and arbitrary JSON never panic and fail with the right error kind, and every
 //! well-formed request of the 16 types decodes to its variant with its fields intact.
 
 mod common;
 
-use chatkit::types::{ChatKitRequest, Order, REQUEST_TYPES, RequestDecodeError};
+use chatkit::types::{ChatKitRequest, NonStreamingRequest, Order, REQUEST_TYPES, RequestDecodeError, StreamingRequest};
 use common::{any_string, json_object, json_value};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-
-fn thread_id(req: &ChatKitRequest) -> Option<&str> {
-    Some(match req {
-        ChatKitRequest::AddUserMessage(p) => &p.thread_id,
-        ChatKitRequest::AddClientToolOutput(p) => &p.thread_id,
-        ChatKitRequest::AddStructuredInput(p) => &p.thread_id,
-        ChatKitRequest::RetryAfterItem(p) => &p.thread_id,
-        ChatKitRequest::CustomAction(p) | ChatKitRequest::SyncCustomAction(p) => &p.thread_id,
-        ChatKitRequest::GetThread(p) | ChatKitRequest::DeleteThread(p) => &p.thread_id,
-        ChatKitRequest::UpdateThread(p) => &p.thread_id,
-        ChatKitRequest::ListItems(p) => &p.thread_id,
-        ChatKitRequest::Feedback(p) => &p.thread_id,
-        _ => return None,
-    })
-}
 
 /// A user message input with text and tag parts.
 fn user_input() -> impl Strategy<Value = Value> {
@@ -191,24 +176,25 @@ proptest! {
         prop_assert!(req.is_ok(), "{ty} {params} failed: {:?}", req.err());
         let req = req.unwrap();
         prop_assert_eq!(req.type_name(), ty.as_str());
-        prop_assert_eq!(thread_id(&req).map(str::to_string), tid);
+        prop_assert_eq!(req.thread_id().map(str::to_string), tid);
         match &req {
-            ChatKitRequest::ListThreads(p) => {
+            ChatKitRequest::NonStreaming(NonStreamingRequest::ListThreads(p)) => {
                 prop_assert_eq!(p.limit.map(u64::from), params["limit"].as_u64());
                 prop_assert_eq!(p.order, if params["order"] == "asc" { Order::Asc } else { Order::Desc });
                 prop_assert_eq!(p.after.as_deref(), params["after"].as_str());
             }
-            ChatKitRequest::CreateThread(p) => {
+            ChatKitRequest::Streaming(StreamingRequest::CreateThread(p)) => {
                 let expected: Vec<Value> = params["input"]["content"].as_array().cloned().unwrap_or_default();
                 prop_assert_eq!(serde_json::to_value(&p.input.content).unwrap(), Value::Array(expected));
                 prop_assert_eq!(p.input.quoted_text.as_deref(), params["input"]["quoted_text"].as_str());
             }
-            ChatKitRequest::CustomAction(p) | ChatKitRequest::SyncCustomAction(p) => {
+            ChatKitRequest::Streaming(StreamingRequest::CustomAction(p))
+            | ChatKitRequest::NonStreaming(NonStreamingRequest::SyncCustomAction(p)) => {
                 prop_assert_eq!(&p.action.payload, &params["action"]["payload"]);
                 prop_assert_eq!(p.action.kind.as_str(), params["action"]["type"].as_str().unwrap());
             }
-            ChatKitRequest::AddClientToolOutput(p) => prop_assert_eq!(&p.result, &params["result"]),
-            ChatKitRequest::CreateAttachment(p) => prop_assert_eq!(Some(p.size), params["size"].as_u64()),
+            ChatKitRequest::Streaming(StreamingRequest::AddClientToolOutput(p)) => prop_assert_eq!(&p.result, &params["result"]),
+            ChatKitRequest::NonStreaming(NonStreamingRequest::CreateAttachment(p)) => prop_assert_eq!(Some(p.size), params["size"].as_u64()),
             _ => {}
         }
         prop_assert_eq!(

@@ -30,8 +30,8 @@ use crate::errors::ChatKitError;
 use crate::http::ChatKitResponse;
 use crate::store::{RequestContext, Store};
 use crate::types::{
-    ChatKitRequest, CustomActionParams, ItemKind, ListItemsParams, ListThreadsParams, Page, ThreadItem,
-    TranscribeParams,
+    ChatKitRequest, CustomActionParams, ItemKind, ListItemsParams, ListThreadsParams, NonStreamingRequest, Page,
+    ThreadItem, TranscribeParams,
 };
 
 /// Default bound on waiting for a thread that is busy with another response.
@@ -59,22 +59,6 @@ impl std::fmt::Debug for ChatKitServer {
             .field("channel_capacity", &self.channel_capacity)
             .field("running_turns", &self.tasks.len())
             .finish()
-    }
-}
-
-/// The thread a request targets, if any (for logs).
-fn request_thread_id(req: &ChatKitRequest) -> Option<&str> {
-    match req {
-        ChatKitRequest::AddUserMessage(p) => Some(&p.thread_id),
-        ChatKitRequest::AddClientToolOutput(p) => Some(&p.thread_id),
-        ChatKitRequest::AddStructuredInput(p) => Some(&p.thread_id),
-        ChatKitRequest::RetryAfterItem(p) => Some(&p.thread_id),
-        ChatKitRequest::CustomAction(p) | ChatKitRequest::SyncCustomAction(p) => Some(&p.thread_id),
-        ChatKitRequest::GetThread(p) | ChatKitRequest::DeleteThread(p) => Some(&p.thread_id),
-        ChatKitRequest::UpdateThread(p) => Some(&p.thread_id),
-        ChatKitRequest::ListItems(p) => Some(&p.thread_id),
-        ChatKitRequest::Feedback(p) => Some(&p.thread_id),
-        _ => None,
     }
 }
 
@@ -156,11 +140,10 @@ impl ChatKitServer {
             tracing::info!(error = %e, "chatkit request rejected: undecodable body");
         })?;
         let kind = req.type_name();
-        let thread_id = request_thread_id(&req).unwrap_or_default().to_string();
-        let result = if req.is_streaming() {
-            self.start_stream(req, ctx, kind, started).await
-        } else {
-            self.handle_json(req, &ctx).await
+        let thread_id = req.thread_id().unwrap_or_default().to_string();
+        let result = match req {
+            ChatKitRequest::Streaming(req) => self.start_stream(req, ctx, kind, started).await,
+            ChatKitRequest::NonStreaming(req) => self.handle_json(req, &ctx).await,
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         match &result {
@@ -191,10 +174,14 @@ impl ChatKitServer {
         }
     }
 
-    async fn handle_json(&self, req: ChatKitRequest, ctx: &RequestContext) -> Result<ChatKitResponse, ChatKitError> {
+    async fn handle_json(
+        &self,
+        req: NonStreamingRequest,
+        ctx: &RequestContext,
+    ) -> Result<ChatKitResponse, ChatKitError> {
         let store = &self.store;
         match req {
-            ChatKitRequest::GetThread(p) => {
+            NonStreamingRequest::GetThread(p) => {
                 // Spec §3.8: the oldest page, ascending, hidden items filtered after paging.
                 let thread = store.load_thread(ctx, &p.thread_id).await?;
                 let items = store
@@ -202,14 +189,14 @@ impl ChatKitServer {
                     .await?;
                 json(&thread.to_thread(without_hidden(items)))
             }
-            ChatKitRequest::ListThreads(p) => self.list_threads(p, ctx).await,
-            ChatKitRequest::UpdateThread(p) => {
+            NonStreamingRequest::ListThreads(p) => self.list_threads(p, ctx).await,
+            NonStreamingRequest::UpdateThread(p) => {
                 let mut thread = store.load_thread(ctx, &p.thread_id).await?;
                 thread.title = Some(p.title);
                 store.save_thread(ctx, &thread).await?;
                 json(&thread.to_thread(Page::default()))
             }
-            ChatKitRequest::DeleteThread(p) => {
+            NonStreamingRequest::DeleteThread(p) => {
                 // Deviation: a missing thread is a 404 (the store reports it), not `{}`.
                 store.delete_thread(ctx, &p.thread_id).await?;
                 // The thread is gone either way; an app hook failure is logged, not reported.
@@ -218,28 +205,24 @@ impl ChatKitServer {
                 }
                 Ok(empty_object())
             }
-            ChatKitRequest::ListItems(p) => self.list_items(p, ctx).await,
-            ChatKitRequest::Feedback(p) => {
+            NonStreamingRequest::ListItems(p) => self.list_items(p, ctx).await,
+            NonStreamingRequest::Feedback(p) => {
                 self.app.add_feedback(&p.thread_id, &p.item_ids, p.kind, ctx).await?;
                 Ok(empty_object())
             }
-            ChatKitRequest::CreateAttachment(p) => {
+            NonStreamingRequest::CreateAttachment(p) => {
                 let attachment = self.app.create_attachment(&p, ctx).await?;
                 store.save_attachment(ctx, &attachment).await?;
                 json(&attachment)
             }
-            ChatKitRequest::DeleteAttachment(p) => {
+            NonStreamingRequest::DeleteAttachment(p) => {
                 // Deviation: a missing attachment is a 404 (the SDK answers `{}`).
                 store.load_attachment(ctx, &p.attachment_id).await?;
                 store.delete_attachment(ctx, &p.attachment_id).await?;
                 Ok(empty_object())
             }
-            ChatKitRequest::Transcribe(p) => self.transcribe(p, ctx).await,
-            ChatKitRequest::SyncCustomAction(p) => self.sync_custom_action(p, ctx).await,
-            streaming => Err(ChatKitError::internal(&format!(
-                "streaming request {} reached the JSON handler",
-                streaming.type_name()
-            ))),
+            NonStreamingRequest::Transcribe(p) => self.transcribe(p, ctx).await,
+            NonStreamingRequest::SyncCustomAction(p) => self.sync_custom_action(p, ctx).await,
         }
     }
 

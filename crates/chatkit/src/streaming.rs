@@ -21,7 +21,7 @@ use crate::server::ChatKitServer;
 use crate::sink::{EventSink, encode_sse};
 use crate::store::RequestContext;
 use crate::types::{
-    Attachment, ChatKitRequest, ItemKind, Page, ThreadItem, ThreadMetadata, ThreadStreamEvent, UserMessageInput,
+    Attachment, ItemKind, Page, StreamingRequest, ThreadItem, ThreadMetadata, ThreadStreamEvent, UserMessageInput,
     UserMessageItem,
 };
 
@@ -29,7 +29,7 @@ impl ChatKitServer {
     /// Validates a streaming request, commits its pre-pipeline writes and spawns its turn.
     pub(crate) async fn start_stream(
         &self,
-        req: ChatKitRequest,
+        req: StreamingRequest,
         ctx: RequestContext,
         request_type: &'static str,
         started: Instant,
@@ -37,7 +37,7 @@ impl ChatKitServer {
         let store = &self.store;
         let mut lock = None;
         let (thread, preamble, kind) = match req {
-            ChatKitRequest::CreateThread(p) => {
+            StreamingRequest::CreateThread(p) => {
                 let attachments = self.load_attachments(&p.input, &ctx).await?;
                 let thread = ThreadMetadata::new(ids::generate(ids::THREAD));
                 // Free for a new thread; taken before the thread exists so that a message sent to another
@@ -50,7 +50,7 @@ impl ChatKitServer {
                 let done = ThreadStreamEvent::ItemDone { item: user_message.clone() };
                 (thread, vec![created, done], TurnKind::Respond { input: user_message })
             }
-            ChatKitRequest::AddUserMessage(p) => {
+            StreamingRequest::AddUserMessage(p) => {
                 let thread = store.load_thread(&ctx, &p.thread_id).await?;
                 let attachments = self.load_attachments(&p.input, &ctx).await?;
                 // The lock is taken before the message is stored so that a message sent while another
@@ -61,18 +61,18 @@ impl ChatKitServer {
                 let done = ThreadStreamEvent::ItemDone { item: user_message.clone() };
                 (thread, vec![done], TurnKind::Respond { input: user_message })
             }
-            ChatKitRequest::AddClientToolOutput(p) => {
+            StreamingRequest::AddClientToolOutput(p) => {
                 let thread = store.load_thread(&ctx, &p.thread_id).await?;
                 (thread, Vec::new(), TurnKind::ClientToolOutput { result: p.result })
             }
-            ChatKitRequest::AddStructuredInput(p) => {
+            StreamingRequest::AddStructuredInput(p) => {
                 let thread = store.load_thread(&ctx, &p.thread_id).await?;
                 let item = store.load_item(&ctx, &p.thread_id, &p.item_id).await?;
                 // Refuse before the stream; re-checked under the thread lock by the turn.
                 answer_structured_input(item, &p.input)?;
                 (thread, Vec::new(), TurnKind::StructuredInput { item_id: p.item_id, submission: p.input })
             }
-            ChatKitRequest::RetryAfterItem(p) => {
+            StreamingRequest::RetryAfterItem(p) => {
                 // Deviation: an unknown item is a 404 (the SDK answers an empty stream).
                 let thread = store.load_thread(&ctx, &p.thread_id).await?;
                 let item = store.load_item(&ctx, &p.thread_id, &p.item_id).await?;
@@ -85,7 +85,7 @@ impl ChatKitServer {
                 }
                 (thread, Vec::new(), TurnKind::Retry { item_id: p.item_id })
             }
-            ChatKitRequest::CustomAction(p) => {
+            StreamingRequest::CustomAction(p) => {
                 let thread = store.load_thread(&ctx, &p.thread_id).await?;
                 let sender = match &p.item_id {
                     Some(item_id) => {
@@ -100,12 +100,6 @@ impl ChatKitServer {
                     None => None,
                 };
                 (thread, Vec::new(), TurnKind::Action { action: p.action, sender })
-            }
-            other => {
-                return Err(ChatKitError::internal(&format!(
-                    "non-streaming request {} reached the stream handler",
-                    other.type_name()
-                )));
             }
         };
 

@@ -1,45 +1,32 @@
-//! Requests (spec §2): the envelope `{"type","params","metadata"}` and the params of all 16 types.
+//! Requests: the envelope `{"type", "params", "metadata"}` and the params of each request type.
+//!
+//! A request either streams its answer as server-sent events ([`StreamingRequest`]: it runs a turn)
+//! or answers one JSON body ([`NonStreamingRequest`]). [`ChatKitRequest`] is one or the other. The
+//! table in the `requests!` invocation below is the one place a request's wire name, its variant and its
+//! kind are written; the decoder, [`REQUEST_TYPES`] and `type_name` are generated from it.
 //!
 //! Decoding is two-stage so that errors can say exactly what was expected: the envelope first
-//! (`type` must be one of [`REQUEST_TYPES`]), then the params of that type.
+//! (`type` must be one of [`REQUEST_TYPES`]), then the params of that type. `metadata` is accepted and
+//! ignored; a missing or `null` `params` counts as `{}` so that requests without required fields (such
+//! as `threads.list`) may omit it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{InferenceOptions, Order, UserMessageContent};
 
-/// Every request `type`, streaming ones first.
-pub const REQUEST_TYPES: [&str; 16] = [
-    "threads.create",
-    "threads.add_user_message",
-    "threads.add_client_tool_output",
-    "threads.add_structured_input",
-    "threads.retry_after_item",
-    "threads.custom_action",
-    "threads.get_by_id",
-    "threads.list",
-    "threads.update",
-    "threads.delete",
-    "items.list",
-    "items.feedback",
-    "attachments.create",
-    "attachments.delete",
-    "input.transcribe",
-    "threads.sync_custom_action",
-];
-
 /// The message a user sends (`input` of create / add_user_message).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserMessageInput {
-    /// Text and tag parts.
+    /// Text and tag parts, in the order the user wrote them.
     pub content: Vec<UserMessageContent>,
-    /// Attachment ids (lenient: defaults to `[]`).
+    /// Ids of attachments uploaded beforehand; `[]` when absent.
     #[serde(default)]
     pub attachments: Vec<String>,
-    /// "Reply to" snippet.
+    /// The snippet the user replied to ("reply to" a part of an answer); absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quoted_text: Option<String>,
-    /// Composer options (lenient: defaults to `{}`).
+    /// Composer choices (tool, model); `{}` when absent.
     #[serde(default)]
     pub inference_options: InferenceOptions,
 }
@@ -47,10 +34,10 @@ pub struct UserMessageInput {
 /// A widget or custom action: `{"type", "payload"}`; other keys are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
-    /// App-defined action name.
+    /// App-defined action name (the wire's `type`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// App data.
+    /// App-defined data; `null` when absent.
     #[serde(default)]
     pub payload: Value,
 }
@@ -58,211 +45,276 @@ pub struct Action {
 /// One answer of a structured input submission.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StructuredAnswerInput {
-    /// Values.
+    /// The chosen options or the typed text; `[]` when absent.
     #[serde(default)]
     pub values: Vec<String>,
-    /// Skipped.
+    /// Whether the user skipped this question.
     #[serde(default)]
     pub skipped: bool,
 }
 
-/// `answered` or `skipped`.
+/// Whether the user answered the form or skipped all of it (`answered` when absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubmissionStatus {
-    /// Answered.
+    /// The answers count (questions may still be skipped one by one).
     #[default]
     Answered,
-    /// Skipped.
+    /// Every question counts as skipped, whatever the answers say.
     Skipped,
 }
 
 /// `threads.add_structured_input` `input`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StructuredInputSubmission {
-    /// Overall status.
+    /// Answered or skipped as a whole.
     #[serde(default)]
     pub status: SubmissionStatus,
-    /// Answers by question id.
+    /// Answers keyed by question id; ids the item does not ask are ignored.
     #[serde(default)]
     pub answers: std::collections::BTreeMap<String, StructuredAnswerInput>,
 }
 
-/// Feedback kind.
+/// A thumbs up or down (`items.feedback`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FeedbackKind {
-    /// Thumbs up.
+    /// `positive`.
     Positive,
-    /// Thumbs down.
+    /// `negative`.
     Negative,
 }
 
-/// `threads.create`
+/// Params of `threads.create`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CreateThreadParams {
-    /// First message.
+    /// The first user message of the new thread.
     pub input: UserMessageInput,
 }
-/// `threads.add_user_message`
+/// Params of `threads.add_user_message`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AddUserMessageParams {
-    /// Thread.
+    /// The thread the request is about.
     pub thread_id: String,
-    /// Message.
+    /// The message to add and answer.
     pub input: UserMessageInput,
 }
-/// `threads.add_client_tool_output`
+/// Params of `threads.add_client_tool_output`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AddClientToolOutputParams {
-    /// Thread.
+    /// The thread the request is about.
     pub thread_id: String,
-    /// The client tool's result (may be null).
+    /// The client tool's result, any JSON; `null` when absent.
     #[serde(default)]
     pub result: Value,
 }
-/// `threads.add_structured_input`
+/// Params of `threads.add_structured_input`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AddStructuredInputParams {
-    /// Thread.
+    /// The thread the request is about.
     pub thread_id: String,
-    /// The structured_input item.
+    /// The `structured_input` item being answered.
     pub item_id: String,
-    /// Submission.
+    /// The answers; an empty answered submission when absent.
     #[serde(default)]
     pub input: StructuredInputSubmission,
 }
-/// `threads.retry_after_item`
+/// Params of `threads.retry_after_item`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RetryAfterItemParams {
-    /// Thread.
+    /// The thread the request is about.
     pub thread_id: String,
     /// The user message to answer again.
     pub item_id: String,
 }
-/// `threads.custom_action` / `threads.sync_custom_action`
+/// Params of `threads.custom_action` and `threads.sync_custom_action`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CustomActionParams {
-    /// Thread.
+    /// The thread the request is about.
     pub thread_id: String,
-    /// Widget item that fired the action.
+    /// The widget item that sent the action; absent for actions sent by the client itself.
     #[serde(default)]
     pub item_id: Option<String>,
-    /// The action.
+    /// What to do.
     pub action: Action,
 }
-/// `threads.get_by_id` / `threads.delete`
+/// Params of `threads.get_by_id` and `threads.delete`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ThreadIdParams {
-    /// Thread.
+    /// The thread the request is about.
     pub thread_id: String,
 }
-/// `threads.list`
+/// Params of `threads.list`; every field may be absent.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ListThreadsParams {
-    /// Page size (null or 0 → 20).
+    /// Page size; absent, `null` or 0 means 20.
     #[serde(default)]
     pub limit: Option<u32>,
-    /// Sort order (default desc).
+    /// Sort order by creation time; newest first when absent.
     #[serde(default)]
     pub order: Order,
-    /// Cursor (thread id).
+    /// Answer the threads after this thread id (the previous page's `after`).
     #[serde(default)]
     pub after: Option<String>,
 }
-/// `threads.update`
+/// Params of `threads.update`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UpdateThreadParams {
-    /// Thread.
+    /// The thread the request is about.
     pub thread_id: String,
-    /// New title.
+    /// The new title.
     pub title: String,
 }
-/// `items.list`
+/// Params of `items.list`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ListItemsParams {
-    /// Thread.
+    /// The thread the request is about.
     pub thread_id: String,
-    /// Page size (null or 0 → 20).
+    /// Page size; absent, `null` or 0 means 20.
     #[serde(default)]
     pub limit: Option<u32>,
-    /// Sort order (default desc).
+    /// Sort order by creation time; newest first when absent.
     #[serde(default)]
     pub order: Order,
-    /// Cursor (item id).
+    /// Answer the items after this item id (the previous page's `after`).
     #[serde(default)]
     pub after: Option<String>,
 }
-/// `items.feedback`
+/// Params of `items.feedback`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FeedbackParams {
-    /// Thread.
+    /// The thread the request is about.
     pub thread_id: String,
-    /// Items rated.
+    /// The items rated.
     pub item_ids: Vec<String>,
-    /// Rating.
+    /// Thumbs up or down.
     pub kind: FeedbackKind,
 }
-/// `attachments.create`
+/// Params of `attachments.create`: what the client knows of the file before uploading it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateAttachmentParams {
-    /// File name.
+    /// The file's name as the user picked it.
     pub name: String,
-    /// Size in bytes.
+    /// The file's size in bytes.
     pub size: u64,
-    /// MIME type.
+    /// The file's MIME type, e.g. `image/png`.
     pub mime_type: String,
 }
-/// `attachments.delete`
+/// Params of `attachments.delete`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeleteAttachmentParams {
-    /// Attachment.
+    /// The attachment to delete.
     pub attachment_id: String,
 }
-/// `input.transcribe`
+/// Params of `input.transcribe`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TranscribeParams {
     /// Standard base64 of the recorded audio.
     pub audio_base64: String,
-    /// Raw MIME type incl. parameters.
+    /// The recording's MIME type with its parameters, e.g. `audio/webm;codecs=opus`.
     pub mime_type: String,
 }
 
-/// A decoded ChatKit request.
+/// Generates, from one table of `Variant(Params) = "wire.name"` rows, the two request enums, their
+/// `type_name`, [`REQUEST_TYPES`] (streaming names first, in table order) and the dispatch of
+/// [`ChatKitRequest::decode`].
+macro_rules! requests {
+    (
+        streaming { $( $(#[$s_doc:meta])* $s_variant:ident($s_params:ty) = $s_name:literal, )+ }
+        non_streaming { $( $(#[$n_doc:meta])* $n_variant:ident($n_params:ty) = $n_name:literal, )+ }
+    ) => {
+        /// Every request `type`, streaming ones first. The order is the one error messages list them in.
+        pub const REQUEST_TYPES: [&str; { [$($s_name,)+ $($n_name,)+].len() }] = [$($s_name,)+ $($n_name,)+];
+
+        /// A request answered by a stream of server-sent events: it runs one turn on a thread.
+        #[derive(Debug, Clone)]
+        pub enum StreamingRequest {
+            $( $(#[$s_doc])* $s_variant($s_params), )+
+        }
+
+        /// A request answered by one JSON body.
+        #[derive(Debug, Clone)]
+        pub enum NonStreamingRequest {
+            $( $(#[$n_doc])* $n_variant($n_params), )+
+        }
+
+        impl StreamingRequest {
+            /// The request's `type` as it is sent on the wire, e.g. `"threads.create"`.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $( StreamingRequest::$s_variant(_) => $s_name, )+
+                }
+            }
+        }
+
+        impl NonStreamingRequest {
+            /// The request's `type` as it is sent on the wire, e.g. `"threads.list"`.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $( NonStreamingRequest::$n_variant(_) => $n_name, )+
+                }
+            }
+        }
+
+        /// Decodes `params` as the params of the known request type `kind`; `None` for an unknown type.
+        fn decode_known(kind: &str, params: Value) -> Option<Result<ChatKitRequest, RequestDecodeError>> {
+            Some(match kind {
+                $( $s_name => decode_params(kind, params)
+                    .map(|p| ChatKitRequest::Streaming(StreamingRequest::$s_variant(p))), )+
+                $( $n_name => decode_params(kind, params)
+                    .map(|p| ChatKitRequest::NonStreaming(NonStreamingRequest::$n_variant(p))), )+
+                _ => return None,
+            })
+        }
+    };
+}
+
+requests! {
+    streaming {
+        /// Starts a thread with its first user message.
+        CreateThread(CreateThreadParams) = "threads.create",
+        /// Adds a user message to a thread and answers it.
+        AddUserMessage(AddUserMessageParams) = "threads.add_user_message",
+        /// Completes the pending client tool call with the client's result and continues the turn.
+        AddClientToolOutput(AddClientToolOutputParams) = "threads.add_client_tool_output",
+        /// Answers a pending structured-input item and continues the turn.
+        AddStructuredInput(AddStructuredInputParams) = "threads.add_structured_input",
+        /// Deletes everything after a user message and answers it again.
+        RetryAfterItem(RetryAfterItemParams) = "threads.retry_after_item",
+        /// Runs a widget or client action whose answer streams.
+        CustomAction(CustomActionParams) = "threads.custom_action",
+    }
+    non_streaming {
+        /// One thread with the oldest page of its items.
+        GetThread(ThreadIdParams) = "threads.get_by_id",
+        /// A page of the owner's threads (without items).
+        ListThreads(ListThreadsParams) = "threads.list",
+        /// Renames a thread.
+        UpdateThread(UpdateThreadParams) = "threads.update",
+        /// Deletes a thread and its items.
+        DeleteThread(ThreadIdParams) = "threads.delete",
+        /// A page of a thread's visible items.
+        ListItems(ListItemsParams) = "items.list",
+        /// Records a thumbs up or down on items.
+        Feedback(FeedbackParams) = "items.feedback",
+        /// Phase one of an upload: registers an attachment and returns where to send the bytes.
+        CreateAttachment(CreateAttachmentParams) = "attachments.create",
+        /// Deletes an attachment.
+        DeleteAttachment(DeleteAttachmentParams) = "attachments.delete",
+        /// Turns dictated audio into text for the composer.
+        Transcribe(TranscribeParams) = "input.transcribe",
+        /// Runs an action whose answer is at most one replaced item, in one JSON body.
+        SyncCustomAction(CustomActionParams) = "threads.sync_custom_action",
+    }
+}
+
+/// A decoded ChatKit request: it either streams its answer or answers one JSON body.
 #[derive(Debug, Clone)]
 pub enum ChatKitRequest {
-    /// `threads.create`
-    CreateThread(CreateThreadParams),
-    /// `threads.add_user_message`
-    AddUserMessage(AddUserMessageParams),
-    /// `threads.add_client_tool_output`
-    AddClientToolOutput(AddClientToolOutputParams),
-    /// `threads.add_structured_input`
-    AddStructuredInput(AddStructuredInputParams),
-    /// `threads.retry_after_item`
-    RetryAfterItem(RetryAfterItemParams),
-    /// `threads.custom_action`
-    CustomAction(CustomActionParams),
-    /// `threads.sync_custom_action`
-    SyncCustomAction(CustomActionParams),
-    /// `threads.get_by_id`
-    GetThread(ThreadIdParams),
-    /// `threads.list`
-    ListThreads(ListThreadsParams),
-    /// `threads.update`
-    UpdateThread(UpdateThreadParams),
-    /// `threads.delete`
-    DeleteThread(ThreadIdParams),
-    /// `items.list`
-    ListItems(ListItemsParams),
-    /// `items.feedback`
-    Feedback(FeedbackParams),
-    /// `attachments.create`
-    CreateAttachment(CreateAttachmentParams),
-    /// `attachments.delete`
-    DeleteAttachment(DeleteAttachmentParams),
-    /// `input.transcribe`
-    Transcribe(TranscribeParams),
+    /// Answered by server-sent events.
+    Streaming(StreamingRequest),
+    /// Answered by one JSON body.
+    NonStreaming(NonStreamingRequest),
 }
 
 /// Why a request body could not be decoded (always a 400).
@@ -282,7 +334,7 @@ pub enum RequestDecodeError {
     InvalidParams {
         /// The request type.
         kind: String,
-        /// What was wrong.
+        /// What was wrong, as serde reports it.
         message: String,
     },
 }
@@ -295,13 +347,13 @@ struct Envelope {
     params: Option<Value>,
 }
 
-fn params<T: serde::de::DeserializeOwned>(kind: &str, params: Value) -> Result<T, RequestDecodeError> {
+fn decode_params<T: serde::de::DeserializeOwned>(kind: &str, params: Value) -> Result<T, RequestDecodeError> {
     serde_json::from_value(params)
         .map_err(|e| RequestDecodeError::InvalidParams { kind: kind.to_string(), message: e.to_string() })
 }
 
 impl ChatKitRequest {
-    /// Decodes a request body. Missing `params` is treated as `{}` (lenient, spec §13.1).
+    /// Decodes a request body.
     pub fn decode(body: &[u8]) -> Result<Self, RequestDecodeError> {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if first.is_some_and(|b| *b != b'{') {
@@ -316,7 +368,7 @@ impl ChatKitRequest {
         if !REQUEST_TYPES.contains(&kind.as_str()) {
             return Err(RequestDecodeError::UnknownType(kind));
         }
-        let p = match env.params {
+        let params = match env.params {
             None | Some(Value::Null) => Value::Object(Default::default()),
             Some(v @ Value::Object(_)) => v,
             Some(_) => {
@@ -326,60 +378,93 @@ impl ChatKitRequest {
                 });
             }
         };
-        let k = kind.as_str();
-        Ok(match k {
-            "threads.create" => ChatKitRequest::CreateThread(params(k, p)?),
-            "threads.add_user_message" => ChatKitRequest::AddUserMessage(params(k, p)?),
-            "threads.add_client_tool_output" => ChatKitRequest::AddClientToolOutput(params(k, p)?),
-            "threads.add_structured_input" => ChatKitRequest::AddStructuredInput(params(k, p)?),
-            "threads.retry_after_item" => ChatKitRequest::RetryAfterItem(params(k, p)?),
-            "threads.custom_action" => ChatKitRequest::CustomAction(params(k, p)?),
-            "threads.sync_custom_action" => ChatKitRequest::SyncCustomAction(params(k, p)?),
-            "threads.get_by_id" => ChatKitRequest::GetThread(params(k, p)?),
-            "threads.list" => ChatKitRequest::ListThreads(params(k, p)?),
-            "threads.update" => ChatKitRequest::UpdateThread(params(k, p)?),
-            "threads.delete" => ChatKitRequest::DeleteThread(params(k, p)?),
-            "items.list" => ChatKitRequest::ListItems(params(k, p)?),
-            "items.feedback" => ChatKitRequest::Feedback(params(k, p)?),
-            "attachments.create" => ChatKitRequest::CreateAttachment(params(k, p)?),
-            "attachments.delete" => ChatKitRequest::DeleteAttachment(params(k, p)?),
-            "input.transcribe" => ChatKitRequest::Transcribe(params(k, p)?),
-            _ => return Err(RequestDecodeError::UnknownType(kind)),
-        })
+        decode_known(&kind, params).unwrap_or(Err(RequestDecodeError::UnknownType(kind)))
     }
 
     /// The request's `type` as it is sent on the wire (one of [`REQUEST_TYPES`]), e.g. `"threads.create"`.
     pub fn type_name(&self) -> &'static str {
         match self {
-            ChatKitRequest::CreateThread(_) => "threads.create",
-            ChatKitRequest::AddUserMessage(_) => "threads.add_user_message",
-            ChatKitRequest::AddClientToolOutput(_) => "threads.add_client_tool_output",
-            ChatKitRequest::AddStructuredInput(_) => "threads.add_structured_input",
-            ChatKitRequest::RetryAfterItem(_) => "threads.retry_after_item",
-            ChatKitRequest::CustomAction(_) => "threads.custom_action",
-            ChatKitRequest::SyncCustomAction(_) => "threads.sync_custom_action",
-            ChatKitRequest::GetThread(_) => "threads.get_by_id",
-            ChatKitRequest::ListThreads(_) => "threads.list",
-            ChatKitRequest::UpdateThread(_) => "threads.update",
-            ChatKitRequest::DeleteThread(_) => "threads.delete",
-            ChatKitRequest::ListItems(_) => "items.list",
-            ChatKitRequest::Feedback(_) => "items.feedback",
-            ChatKitRequest::CreateAttachment(_) => "attachments.create",
-            ChatKitRequest::DeleteAttachment(_) => "attachments.delete",
-            ChatKitRequest::Transcribe(_) => "input.transcribe",
+            ChatKitRequest::Streaming(req) => req.type_name(),
+            ChatKitRequest::NonStreaming(req) => req.type_name(),
         }
     }
 
     /// Whether the response is an SSE stream.
     pub fn is_streaming(&self) -> bool {
-        matches!(
-            self,
-            ChatKitRequest::CreateThread(_)
-                | ChatKitRequest::AddUserMessage(_)
-                | ChatKitRequest::AddClientToolOutput(_)
-                | ChatKitRequest::AddStructuredInput(_)
-                | ChatKitRequest::RetryAfterItem(_)
-                | ChatKitRequest::CustomAction(_)
-        )
+        matches!(self, ChatKitRequest::Streaming(_))
+    }
+
+    /// The thread the request names, if it names one (`threads.create`, `threads.list` and the
+    /// attachment and dictation requests do not).
+    pub fn thread_id(&self) -> Option<&str> {
+        match self {
+            ChatKitRequest::Streaming(req) => req.thread_id(),
+            ChatKitRequest::NonStreaming(req) => req.thread_id(),
+        }
+    }
+}
+
+impl StreamingRequest {
+    /// The thread the request names; `None` only for `threads.create`, whose thread does not exist yet.
+    pub fn thread_id(&self) -> Option<&str> {
+        match self {
+            StreamingRequest::CreateThread(_) => None,
+            StreamingRequest::AddUserMessage(p) => Some(&p.thread_id),
+            StreamingRequest::AddClientToolOutput(p) => Some(&p.thread_id),
+            StreamingRequest::AddStructuredInput(p) => Some(&p.thread_id),
+            StreamingRequest::RetryAfterItem(p) => Some(&p.thread_id),
+            StreamingRequest::CustomAction(p) => Some(&p.thread_id),
+        }
+    }
+}
+
+impl NonStreamingRequest {
+    /// The thread the request names, if any.
+    pub fn thread_id(&self) -> Option<&str> {
+        match self {
+            NonStreamingRequest::GetThread(p) | NonStreamingRequest::DeleteThread(p) => Some(&p.thread_id),
+            NonStreamingRequest::UpdateThread(p) => Some(&p.thread_id),
+            NonStreamingRequest::ListItems(p) => Some(&p.thread_id),
+            NonStreamingRequest::Feedback(p) => Some(&p.thread_id),
+            NonStreamingRequest::SyncCustomAction(p) => Some(&p.thread_id),
+            NonStreamingRequest::ListThreads(_)
+            | NonStreamingRequest::CreateAttachment(_)
+            | NonStreamingRequest::DeleteAttachment(_)
+            | NonStreamingRequest::Transcribe(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_decodes_to_the_kind_and_name_it_was_sent_as() {
+        for (index, kind) in REQUEST_TYPES.into_iter().enumerate() {
+            // Without params some types decode and others miss a required field; an `InvalidParams`
+            // that names the type still shows the type was recognised.
+            let body = serde_json::json!({"type": kind}).to_string();
+            match ChatKitRequest::decode(body.as_bytes()) {
+                Ok(req) => {
+                    assert_eq!(req.type_name(), kind);
+                    assert_eq!(req.is_streaming(), index < 6, "{kind}");
+                }
+                Err(RequestDecodeError::InvalidParams { kind: named, .. }) => assert_eq!(named, kind),
+                Err(other) => panic!("{kind}: {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_types_list_every_type_in_order() {
+        let err = ChatKitRequest::decode(br#"{"type": "threads.nope", "params": 3}"#).unwrap_err();
+        assert_eq!(err, RequestDecodeError::UnknownType("threads.nope".into()));
+        assert!(err.to_string().ends_with(
+            "expected one of: threads.create, threads.add_user_message, threads.add_client_tool_output, \
+             threads.add_structured_input, threads.retry_after_item, threads.custom_action, threads.get_by_id, \
+             threads.list, threads.update, threads.delete, items.list, items.feedback, attachments.create, \
+             attachments.delete, input.transcribe, threads.sync_custom_action"
+        ));
     }
 }
