@@ -38,7 +38,7 @@ pub const DEFAULT_MAX_RETRIES: u32 = 2;
 /// Total time a call may spend sleeping between retries.
 pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
-/// A model provider.
+/// The model APIs this crate speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
     /// OpenAI Responses API.

@@ -33,18 +33,18 @@ const TOOL_ERROR_PREFIX: &str = "An error occurred while running the tool. Pleas
 pub struct Agent {
     /// Name (used in logs and in the unknown-tool message).
     pub name: String,
-    /// System instructions.
+    /// System instructions, sent with every model call.
     pub instructions: String,
-    /// Function tools.
+    /// The tools the model may call, offered in this order.
     pub tools: Vec<Arc<dyn Tool>>,
-    /// Sampling temperature.
+    /// Sampling temperature; `None` leaves it to the provider.
     pub temperature: Option<f32>,
-    /// Maximum model calls per run.
+    /// Model calls allowed per run before it ends with an error.
     pub max_model_calls: usize,
 }
 
 impl Agent {
-    /// An agent without tools, default temperature and [`DEFAULT_MAX_MODEL_CALLS`].
+    /// An agent without tools, with the provider's temperature and [`DEFAULT_MAX_MODEL_CALLS`].
     pub fn new(name: impl Into<String>, instructions: impl Into<String>) -> Self {
         Agent {
             name: name.into(),

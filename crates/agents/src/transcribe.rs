@@ -1,5 +1,5 @@
 //! Dictation: the [`Transcriber`] trait and its two implementations, OpenAI's
-//! `POST {base}/audio/transcriptions` (multipart, default model `gpt-4o-transcribe`) and Gemini's
+//! `POST {base}/audio/transcriptions` (multipart, the configured transcription model) and Gemini's
 //! `generateContent` with inline audio and a "transcribe verbatim" prompt (used when only a Gemini
 //! key is configured). Both are async and share the providers' timeouts and retry policy.
 
@@ -15,7 +15,7 @@ use crate::transport::Transport;
 /// The prompt sent with the audio to Gemini.
 pub const GEMINI_TRANSCRIBE_PROMPT: &str = "Transcribe this audio verbatim.";
 
-/// Speech to text.
+/// Speech to text, for dictation: one call per recorded clip.
 #[async_trait]
 pub trait Transcriber: Send + Sync {
     /// Transcribes `audio` (`media_type` may carry parameters, e.g. `audio/webm;codecs=opus`).
@@ -73,7 +73,7 @@ impl Transcriber for OpenAiTranscriber {
     }
 }
 
-/// Gemini with audio input.
+/// Gemini's `generateContent` with the audio inline, for servers with only a Gemini key.
 #[derive(Debug, Clone)]
 pub(crate) struct GeminiTranscriber {
     transport: Transport,
