@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use agents::{ProviderKind, run};
 use chatkit::app::AppError;
 use common::*;
-use mock_llm::plan::word_deltas;
+use mock_llm::word_deltas;
 use mock_llm::{Match, Reply, Rule, Script, ToolCallSpec};
 use serde_json::json;
 

@@ -85,17 +85,30 @@
 //! line: `mock:text <reply>`, `mock:tool <name> <json args>` (repeat on several lines for
 //! several calls), `mock:error <status> [retry_after]`, `mock:cut <deltas>`,
 //! `mock:stall <after_deltas> <ms>`, `mock:delay <ms per delta>`, `mock:fail <message>`.
+//!
+//! # Layout
+//!
+//! * [`MockServer`] (`server.rs`) joins the routes of `openai/` (Responses API and transcription:
+//!   `request.rs` reads a request, `response.rs` writes the response object, `stream.rs` its SSE
+//!   events), `gemini/` (the same three steps) and `control.rs` (`/_mock/*`); `recording.rs`
+//!   keeps the requests received.
+//! * `script.rs` is the [`Script`] format; `plan.rs` turns a request into a provider-neutral plan
+//!   (directives, rules, defaults).
+//! * `frames.rs` plays a stream with the plan's timing; `json_writer.rs` and `ids.rs` write the
+//!   bodies and the ids the real APIs' shapes need.
 
-pub mod frames;
-pub mod gemini;
-pub mod input;
-pub mod lean;
-pub mod openai;
-pub mod plan;
-pub mod script;
-pub mod server;
+mod control;
+mod frames;
+mod gemini;
+mod ids;
+mod json_writer;
+mod openai;
+mod plan;
+mod recording;
+mod script;
+mod server;
 
-pub use script::{
-    DEFAULT_TRANSCRIPT, InputSummary, LoadedScript, Match, Reply, Rule, Script, ScriptError, ToolCallSpec,
-};
-pub use server::{BAD_KEY, DEFAULT_RECORD_CAP, MockServer, RecordedRequest};
+pub use plan::word_deltas;
+pub use recording::{DEFAULT_RECORD_CAP, RecordedRequest};
+pub use script::{DEFAULT_TRANSCRIPT, Match, Reply, Rule, Script, ScriptError, ToolCallSpec};
+pub use server::{BAD_KEY, MockServer};

@@ -9,12 +9,12 @@ use crate::script::{InputSummary, LoadedScript, Reply, ToolCallSpec, render_text
 
 /// What one response does, independent of the provider's wire format.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// A streamed answer: an optional text message, then function calls.
     Answer(Answer),
     /// A non-200 HTTP answer.
     HttpError {
-        /// HTTP status.
+        /// The status to answer with.
         status: u16,
         /// Body (`Null` = the provider's default error body).
         body: Value,
@@ -23,28 +23,28 @@ pub enum Plan {
     },
     /// A failure reported inside a 200 stream.
     StreamError {
-        /// Error message.
+        /// What the failure says, in the provider's error shape.
         message: String,
     },
 }
 
 /// A streamed answer and its timing.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// Text message (already rendered), if any.
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     /// Function calls after the text.
-    pub calls: Vec<ToolCallSpec>,
+    pub(crate) calls: Vec<ToolCallSpec>,
     /// Pause before each delta after the first.
-    pub delta_delay: Duration,
+    pub(crate) delta_delay: Duration,
     /// Abort the connection after this many deltas.
-    pub cut_after: Option<usize>,
+    pub(crate) cut_after: Option<usize>,
     /// Pause of this length after this many deltas.
-    pub stall: Option<(usize, Duration)>,
+    pub(crate) stall: Option<(usize, Duration)>,
 }
 
 /// Chooses and renders the plan for a request.
-pub fn resolve(loaded: &LoadedScript, input: &InputSummary) -> Plan {
+pub(crate) fn resolve(loaded: &LoadedScript, input: &InputSummary) -> Plan {
     let script = &loaded.script;
     let mut delay_ms = script.delta_delay_ms;
     let mut directed: Option<Reply> = None;
@@ -186,12 +186,9 @@ pub fn word_deltas(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::script::tests::user;
     use crate::script::{Match, Script};
     use serde_json::json;
-
-    fn user(text: &str) -> InputSummary {
-        InputSummary { user_text: Some(text.to_owned()), ..Default::default() }
-    }
 
     #[test]
     fn deltas_keep_all_text() {

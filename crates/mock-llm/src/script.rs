@@ -14,7 +14,7 @@ use serde_json::Value;
 pub const DEFAULT_TRANSCRIPT: &str = "I'd like to change my seat on flight OA476.";
 
 /// Maximum number of characters of a tool output quoted by `{tool_output}`.
-pub const TOOL_OUTPUT_QUOTE_CHARS: usize = 200;
+const TOOL_OUTPUT_QUOTE_CHARS: usize = 200;
 
 /// What the mock model does: ordered rules, fallbacks, timing and the transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub enum ScriptError {
     Io {
         /// Path of the file.
         path: String,
-        /// Underlying error.
+        /// Why the file could not be read.
         source: std::io::Error,
     },
     /// The JSON is not a valid script.
@@ -203,7 +203,7 @@ impl Match {
     }
 
     /// Whether this condition holds for `input`.
-    pub fn matches(&self, input: &InputSummary) -> bool {
+    pub(crate) fn matches(&self, input: &InputSummary) -> bool {
         match self {
             Match::Any => true,
             Match::UserTextContains(needle) => {
@@ -238,7 +238,7 @@ fn contains_ci(haystack: &str, needle: &str) -> bool {
 pub enum Reply {
     /// A text message streamed as one delta per word.
     Text {
-        /// The message text.
+        /// The message; `{user_text}` and `{tool_output}` are filled in.
         text: String,
     },
     /// An optional text message, then one function call per entry (unique ids each time).
@@ -246,12 +246,12 @@ pub enum Reply {
         /// Text message sent before the calls.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
-        /// The calls.
+        /// The calls, in order; each gets fresh ids every time the rule answers.
         calls: Vec<ToolCallSpec>,
     },
     /// A non-200 HTTP answer with this JSON body (and `Retry-After` if set).
     HttpError {
-        /// HTTP status code.
+        /// The status to answer with (e.g. 429, 503).
         status: u16,
         /// JSON body (the provider's error shape if `null`).
         #[serde(default)]
@@ -278,7 +278,7 @@ pub enum Reply {
     },
     /// A failure inside a 200 stream: OpenAI `response.failed`, Gemini an `error` chunk.
     StreamError {
-        /// Error message.
+        /// What the failure says, in the provider's error shape.
         message: String,
     },
 }
@@ -344,32 +344,32 @@ impl ToolCallSpec {
 
 /// What the rules look at, extracted from a request body.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct InputSummary {
+pub(crate) struct InputSummary {
     /// Text of the last user message (None if the input has none).
-    pub user_text: Option<String>,
+    pub(crate) user_text: Option<String>,
     /// Output of the tool(s) if the last input item is a tool output.
-    pub tool_output: Option<String>,
+    pub(crate) tool_output: Option<String>,
     /// Text of the last assistant message of the input.
-    pub assistant_text: Option<String>,
+    pub(crate) assistant_text: Option<String>,
 }
 
 /// A script plus per-rule match counters; shared by the server's request handlers.
 #[derive(Debug)]
-pub struct LoadedScript {
-    /// The script.
-    pub script: Script,
+pub(crate) struct LoadedScript {
+    /// The script as loaded.
+    pub(crate) script: Script,
     counters: Vec<AtomicU32>,
 }
 
 impl LoadedScript {
     /// Wraps `script` with fresh counters.
-    pub fn new(script: Script) -> Self {
+    pub(crate) fn new(script: Script) -> Self {
         let counters = script.rules.iter().map(|_| AtomicU32::new(0)).collect();
         LoadedScript { script, counters }
     }
 
     /// The reply for `input`: the first matching rule with matches left, else the default.
-    pub fn choose(&self, input: &InputSummary) -> &Reply {
+    pub(crate) fn choose(&self, input: &InputSummary) -> &Reply {
         for (rule, counter) in self.script.rules.iter().zip(&self.counters) {
             if !rule.when.matches(input) {
                 continue;
@@ -391,7 +391,7 @@ impl LoadedScript {
 }
 
 /// Replaces `{user_text}` and `{tool_output}` in `template`.
-pub fn render_text(template: &str, input: &InputSummary) -> String {
+pub(crate) fn render_text(template: &str, input: &InputSummary) -> String {
     if !template.contains('{') {
         return template.to_owned();
     }
@@ -408,11 +408,12 @@ pub fn render_text(template: &str, input: &InputSummary) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn user(text: &str) -> InputSummary {
+    /// An input whose last item is a user message with `text`.
+    pub(crate) fn user(text: &str) -> InputSummary {
         InputSummary { user_text: Some(text.to_owned()), ..Default::default() }
     }
 

@@ -1,13 +1,13 @@
-//! Reading Gemini request bodies: what the rules look at (last user text, last tool output,
-//! last assistant text) in `contents`, inline audio, and the `thoughtSignature` check Gemini 3
-//! makes on replayed function calls. (OpenAI bodies are read by [`crate::lean`].)
+//! Reading a Gemini `generateContent` request body: what the rules look at (last user text, last
+//! tool output, last assistant text) in `contents`, whether it carries audio, and the
+//! `thoughtSignature` check Gemini 3 makes on replayed function calls.
 
 use serde_json::Value;
 
 use crate::script::InputSummary;
 
-/// Summarizes a Gemini `generateContent` request body (`contents`).
-pub fn gemini_summary(body: &Value) -> InputSummary {
+/// What the rules look at in the body's `contents`.
+pub(super) fn summary(body: &Value) -> InputSummary {
     let mut summary = InputSummary::default();
     let Some(contents) = body.get("contents").and_then(Value::as_array) else {
         return summary;
@@ -51,7 +51,7 @@ pub fn gemini_summary(body: &Value) -> InputSummary {
 }
 
 /// Whether a Gemini request carries inline audio (an `inlineData` part with an `audio/*` type).
-pub fn gemini_has_audio(body: &Value) -> bool {
+pub(super) fn has_audio(body: &Value) -> bool {
     body.get("contents")
         .and_then(Value::as_array)
         .into_iter()
@@ -68,8 +68,8 @@ pub fn gemini_has_audio(body: &Value) -> bool {
 }
 
 /// Gemini 3 check: in each model turn, the first `functionCall` part must carry the
-/// `thoughtSignature` the model sent. Returns the error message.
-pub fn gemini_validate(body: &Value) -> Result<(), String> {
+/// `thoughtSignature` the model sent. Returns the API's error message.
+pub(super) fn validate(body: &Value) -> Result<(), String> {
     let contents = body.get("contents").and_then(Value::as_array);
     for (i, content) in contents.into_iter().flatten().enumerate() {
         let parts = content.get("parts").and_then(Value::as_array);
@@ -107,19 +107,19 @@ mod tests {
             {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}]},
             {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"result": "ok"}}}]},
         ]});
-        let s = gemini_summary(&body);
+        let s = summary(&body);
         assert_eq!(s.tool_output.as_deref(), Some("{\"result\":\"ok\"}"));
         assert_eq!(s.user_text.as_deref(), Some("book Paris"));
         assert_eq!(s.assistant_text, None);
-        assert_eq!(gemini_validate(&body), Ok(()));
-        assert!(!gemini_has_audio(&body));
+        assert_eq!(validate(&body), Ok(()));
+        assert!(!has_audio(&body));
 
         let unsigned = json!({"contents": [
             {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]},
         ]});
-        assert!(gemini_validate(&unsigned).unwrap_err().contains("thought_signature"));
+        assert!(validate(&unsigned).unwrap_err().contains("thought_signature"));
         let audio = json!({"contents": [{"parts": [{"text": "Transcribe"}, {"inlineData": {"mimeType": "audio/webm", "data": "AAAA"}}]}]});
-        assert!(gemini_has_audio(&audio));
+        assert!(has_audio(&audio));
     }
 
     #[test]
@@ -127,6 +127,6 @@ mod tests {
         let body = json!({"contents": [
             {"role": "user", "parts": [{"text": "<CUSTOMER_PROFILE>Checked Bags: 0</CUSTOMER_PROFILE>"}, {"text": "Book Paris"}]},
         ]});
-        assert_eq!(gemini_summary(&body).user_text.as_deref(), Some("Book Paris"));
+        assert_eq!(summary(&body).user_text.as_deref(), Some("Book Paris"));
     }
 }

@@ -1,6 +1,7 @@
-//! Fast reading of OpenAI Responses request bodies: only the fields the mock needs (model,
-//! stream, temperature, and per input item its type, role, text, call id and output) are
-//! decoded; `instructions`, `tools` and every other field are skipped without allocating.
+//! Reading a Responses API request body. Only the fields the mock needs are decoded (model,
+//! stream, temperature, and per input item its type, role, text, call id and output);
+//! `instructions`, `tools` and every other field are skipped without allocating, which keeps the
+//! mock cheap next to the server it is benchmarked with.
 
 use std::fmt;
 
@@ -11,56 +12,56 @@ use crate::script::InputSummary;
 
 /// The parts of a Responses request the mock uses.
 #[derive(Debug, Default, Deserialize)]
-pub struct OpenAiRequest {
-    /// `model`.
+pub(crate) struct ResponsesRequest {
+    /// Echoed in the response object.
     #[serde(default)]
-    pub model: Option<String>,
-    /// `stream`.
+    pub(crate) model: Option<String>,
+    /// Whether to answer with SSE events rather than one JSON object.
     #[serde(default)]
-    pub stream: Option<bool>,
-    /// `temperature`.
+    pub(crate) stream: Option<bool>,
+    /// Echoed in the response object, as written in the request.
     #[serde(default)]
-    pub temperature: Option<serde_json::Number>,
-    /// `input`.
+    pub(crate) temperature: Option<serde_json::Number>,
+    /// The conversation the rules look at.
     #[serde(default)]
-    pub input: Input,
+    input: Input,
 }
 
-/// `input`: a plain string or a list of items.
+/// The request's `input`: a plain string or a list of items.
 #[derive(Debug, Default)]
-pub enum Input {
-    /// No input.
+enum Input {
+    /// No `input` (or `null`).
     #[default]
     Empty,
     /// A string input (one user message).
     Text(String),
-    /// Input items.
+    /// The list form: messages, function calls and their outputs.
     Items(Vec<Item>),
 }
 
 /// One input item (only the fields the mock reads).
 #[derive(Debug, Default, Deserialize)]
-pub struct Item {
+struct Item {
     /// `type` (absent on easy-form messages).
     #[serde(default, rename = "type")]
-    pub kind: Option<String>,
+    kind: Option<String>,
     /// `role` of a message.
     #[serde(default)]
-    pub role: Option<String>,
+    role: Option<String>,
     /// Text of a message's `content`.
     #[serde(default)]
-    pub content: Option<Text>,
+    content: Option<Text>,
     /// `call_id` of a function call or output.
     #[serde(default)]
-    pub call_id: Option<String>,
+    call_id: Option<String>,
     /// `output` of a function call output.
     #[serde(default)]
-    pub output: Option<Text>,
+    output: Option<Text>,
 }
 
 impl Item {
     /// The item's type; items with a `role` and no `type` are messages.
-    pub fn kind(&self) -> &str {
+    fn kind(&self) -> &str {
         match (&self.kind, &self.role) {
             (Some(kind), _) => kind,
             (None, Some(_)) => "message",
@@ -71,7 +72,7 @@ impl Item {
 
 /// A string, or the `text` of a list of content parts joined by newlines.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Text(pub String);
+struct Text(String);
 
 impl<'de> Deserialize<'de> for Input {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -157,14 +158,14 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-impl OpenAiRequest {
-    /// Decodes a request body.
-    pub fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
+impl ResponsesRequest {
+    /// Decodes a request body; the error is the body's JSON syntax or shape.
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(body)
     }
 
     /// What the rules look at: last user text, last tool output, last assistant text.
-    pub fn summary(&self) -> InputSummary {
+    pub(crate) fn summary(&self) -> InputSummary {
         let mut summary = InputSummary::default();
         let items = match &self.input {
             Input::Empty => return summary,
@@ -199,8 +200,8 @@ impl OpenAiRequest {
     }
 
     /// The real API's check: every `function_call_output` follows a `function_call` with its
-    /// `call_id`. Returns the error message.
-    pub fn validate(&self) -> Result<(), String> {
+    /// `call_id`. Returns the API's error message.
+    pub(crate) fn validate(&self) -> Result<(), String> {
         let Input::Items(items) = &self.input else {
             return Ok(());
         };
@@ -224,8 +225,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(v: serde_json::Value) -> OpenAiRequest {
-        OpenAiRequest::parse(v.to_string().as_bytes()).unwrap()
+    fn parse(v: serde_json::Value) -> ResponsesRequest {
+        ResponsesRequest::parse(v.to_string().as_bytes()).unwrap()
     }
 
     #[test]
@@ -260,6 +261,6 @@ mod tests {
         assert_eq!(bad.validate(), Err("No tool call found for function call output with call_id call_9.".into()));
         assert_eq!(parse(json!({"input": "hi"})).summary().user_text.as_deref(), Some("hi"));
         assert_eq!(parse(json!({})).summary(), InputSummary::default());
-        assert!(OpenAiRequest::parse(b"{\"input\": 3}").is_err());
+        assert!(ResponsesRequest::parse(b"{\"input\": 3}").is_err());
     }
 }

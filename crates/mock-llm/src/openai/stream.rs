@@ -1,0 +1,163 @@
+//! The streamed form of a Responses API answer (`stream: true`): SSE frames
+//! `event: <type>\ndata: <json>\n\n`, each with a `sequence_number`, in the order the real API
+//! sends them: the response's lifecycle events around the events of each output item.
+
+use super::response::{ItemKind, OutputItem, RequestEcho, ResponseHead, output_items, response_id, write_response};
+use crate::frames::Frames;
+use crate::json_writer::JsonWriter;
+use crate::plan::{Answer, word_deltas};
+
+/// Writes the events of one stream, numbering them.
+#[derive(Default)]
+struct EventWriter {
+    frames: Frames,
+    next_sequence_number: u64,
+}
+
+impl EventWriter {
+    /// Writes one event of type `ty`; `fields` writes the JSON fields after `type` and
+    /// `sequence_number`, each preceded by a comma.
+    fn event(&mut self, ty: &str, is_delta: bool, fields: impl FnOnce(&mut JsonWriter)) {
+        let out = &mut self.frames.writer;
+        out.raw("event: ")
+            .raw(ty)
+            .raw("\ndata: {\"type\":\"")
+            .raw(ty)
+            .raw("\",\"sequence_number\":")
+            .num(self.next_sequence_number);
+        self.next_sequence_number += 1;
+        fields(out);
+        out.raw("}\n\n");
+        self.frames.end_frame(is_delta);
+    }
+
+    /// A lifecycle event carrying the whole response object.
+    fn response_event(
+        &mut self,
+        ty: &str,
+        head: &ResponseHead<'_>,
+        status: &str,
+        output: &[OutputItem<'_>],
+        usage: Option<u64>,
+        error: Option<&str>,
+    ) {
+        self.event(ty, false, |out| {
+            out.raw(",\"response\":");
+            write_response(out, head, status, output, usage, error);
+        });
+    }
+
+    /// `response.created` and `response.in_progress`, which open every stream.
+    fn response_started(&mut self, head: &ResponseHead<'_>) {
+        self.response_event("response.created", head, "in_progress", &[], None, None);
+        self.response_event("response.in_progress", head, "in_progress", &[], None, None);
+    }
+}
+
+/// Writes the fields that tie an event to its item: `item_id` and `output_index`.
+fn item_ref(out: &mut JsonWriter, id: &str, index: u64) {
+    out.raw(",\"item_id\":").str(id).raw(",\"output_index\":").num(index);
+}
+
+/// The SSE frames of a streamed answer.
+pub(crate) fn stream_frames(answer: &Answer, echo: &RequestEcho) -> Frames {
+    let id = response_id();
+    let head = ResponseHead::new(&id, echo);
+    let (items, tokens) = output_items(answer);
+    let mut events = EventWriter::default();
+    events.response_started(&head);
+    for (index, item) in items.iter().enumerate() {
+        let index = index as u64;
+        match &item.kind {
+            ItemKind::Message { id, text } => message_events(&mut events, index, id, text),
+            ItemKind::Call { id, call_id, name, arguments } => {
+                call_events(&mut events, index, id, call_id, name, arguments);
+            }
+        }
+        events.event("response.output_item.done", false, |out| {
+            out.raw(",\"output_index\":").num(index).raw(",\"item\":").raw(&item.json);
+        });
+    }
+    events.response_event("response.completed", &head, "completed", &items, Some(tokens), None);
+    events.frames
+}
+
+/// The events of a text message up to its completion: the item and its content part added, one
+/// delta per word, the text and the part done.
+fn message_events(events: &mut EventWriter, index: u64, id: &str, text: &str) {
+    events.event("response.output_item.added", false, |out| {
+        out.raw(",\"output_index\":")
+            .num(index)
+            .raw(",\"item\":{\"id\":")
+            .str(id)
+            .raw(",\"type\":\"message\",\"status\":\"in_progress\",\"content\":[],\"role\":\"assistant\"}");
+    });
+    events.event("response.content_part.added", false, |out| {
+        item_ref(out, id, index);
+        out.raw(
+            ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"annotations\":[],\"logprobs\":[],\"text\":\"\"}",
+        );
+    });
+    for delta in word_deltas(text) {
+        events.event("response.output_text.delta", true, |out| {
+            item_ref(out, id, index);
+            out.raw(",\"content_index\":0,\"delta\":").str(delta).raw(",\"logprobs\":[]");
+        });
+    }
+    events.event("response.output_text.done", false, |out| {
+        item_ref(out, id, index);
+        out.raw(",\"content_index\":0,\"text\":").str(text).raw(",\"logprobs\":[]");
+    });
+    events.event("response.content_part.done", false, |out| {
+        item_ref(out, id, index);
+        out.raw(",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"annotations\":[],\"logprobs\":[],\"text\":")
+            .str(text)
+            .raw("}");
+    });
+}
+
+/// The events of a function call up to its completion: the item added, its arguments in two
+/// deltas, the arguments done.
+fn call_events(events: &mut EventWriter, index: u64, id: &str, call_id: &str, name: &str, arguments: &str) {
+    events.event("response.output_item.added", false, |out| {
+        out.raw(",\"output_index\":")
+            .num(index)
+            .raw(",\"item\":{\"id\":")
+            .str(id)
+            .raw(",\"type\":\"function_call\",\"status\":\"in_progress\",\"arguments\":\"\",\"call_id\":")
+            .str(call_id)
+            .raw(",\"name\":")
+            .str(name)
+            .raw("}");
+    });
+    for delta in split_in_two(arguments) {
+        events.event("response.function_call_arguments.delta", false, |out| {
+            item_ref(out, id, index);
+            out.raw(",\"delta\":").str(delta);
+        });
+    }
+    events.event("response.function_call_arguments.done", false, |out| {
+        item_ref(out, id, index);
+        out.raw(",\"name\":").str(name).raw(",\"arguments\":").str(arguments);
+    });
+}
+
+/// `s` in two halves split at a character boundary (one piece if shorter than 2 bytes).
+fn split_in_two(s: &str) -> Vec<&str> {
+    let mut mid = s.len() / 2;
+    while mid > 0 && !s.is_char_boundary(mid) {
+        mid -= 1;
+    }
+    if mid == 0 { vec![s] } else { vec![&s[..mid], &s[mid..]] }
+}
+
+/// The frames of a stream that fails: `response.created`, `response.in_progress`, then
+/// `response.failed` with `error: {code: "server_error", message}`.
+pub(crate) fn stream_error_frames(message: &str, echo: &RequestEcho) -> Frames {
+    let id = response_id();
+    let head = ResponseHead::new(&id, echo);
+    let mut events = EventWriter::default();
+    events.response_started(&head);
+    events.response_event("response.failed", &head, "failed", &[], None, Some(message));
+    events.frames
+}
