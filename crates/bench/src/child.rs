@@ -18,26 +18,26 @@ const CLEARED_ENV: &[&str] = &["GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_
 
 /// How to start the server.
 #[derive(Debug, Clone)]
-pub struct SpawnOptions {
-    /// The server binary.
-    pub bin: PathBuf,
+pub(crate) struct SpawnOptions {
+    /// Path of the server binary to run.
+    pub(crate) bin: PathBuf,
     /// `OPENAI_BASE_URL` for the child (the mock's `/v1`).
-    pub openai_base_url: String,
+    pub(crate) openai_base_url: String,
     /// Extra `KEY=VALUE` settings for the child (applied last).
-    pub extra_env: Vec<(String, String)>,
+    pub(crate) extra_env: Vec<(String, String)>,
     /// Give up waiting for health after this long.
-    pub startup_timeout: Duration,
+    pub(crate) startup_timeout: Duration,
 }
 
 /// A running server child.
 #[derive(Debug)]
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
     dir: PathBuf,
     /// `http://127.0.0.1:PORT`
-    pub base_url: String,
+    pub(crate) base_url: String,
     /// Time from spawn to the first 200 of `/support/health`.
-    pub startup: Duration,
+    pub(crate) startup: Duration,
 }
 
 static SPAWNS: AtomicUsize = AtomicUsize::new(0);
@@ -81,7 +81,7 @@ fn launch(bin: &Path, dir: &Path, opts: &SpawnOptions) -> anyhow::Result<(Child,
 
 impl ServerProcess {
     /// Starts the server and waits until it is healthy.
-    pub async fn spawn(opts: &SpawnOptions, client: &reqwest::Client) -> anyhow::Result<ServerProcess> {
+    pub(crate) async fn spawn(opts: &SpawnOptions, client: &reqwest::Client) -> anyhow::Result<ServerProcess> {
         if !opts.bin.is_file() {
             bail!(
                 "server binary {} not found: build it with `cargo build --release -p support` or pass --server-bin",
@@ -123,12 +123,12 @@ impl ServerProcess {
     }
 
     /// Process id of the server.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The last lines the server printed.
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         log_tail(&self.dir.join("server.log"))
     }
 }

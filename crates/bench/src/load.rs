@@ -15,35 +15,35 @@ use crate::turn::{TurnError, TurnOutcome, run_turn};
 
 /// Where the load goes and how requests are made.
 #[derive(Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// Pooled HTTP/1.1 client (keep-alive).
-    pub client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     /// Full URL of the ChatKit endpoint.
-    pub chatkit_url: String,
+    pub(crate) chatkit_url: String,
     /// Request body of one turn.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
     /// Per-turn timeout.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Server process, when known (enables CPU and memory metrics).
-    pub pid: Option<u32>,
+    pub(crate) pid: Option<u32>,
     /// Whether the mock model runs on this process's `bench-mock` threads.
-    pub mock_in_process: bool,
+    pub(crate) mock_in_process: bool,
 }
 
 /// p50 / p99 / max of a set of durations (nearest rank).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     /// Median.
-    pub p50: Duration,
+    pub(crate) p50: Duration,
     /// 99th percentile.
-    pub p99: Duration,
+    pub(crate) p99: Duration,
     /// Maximum.
-    pub max: Duration,
+    pub(crate) max: Duration,
 }
 
 impl Percentiles {
     /// Computes the percentiles; `None` for an empty set.
-    pub fn of(mut values: Vec<Duration>) -> Option<Percentiles> {
+    pub(crate) fn of(mut values: Vec<Duration>) -> Option<Percentiles> {
         if values.is_empty() {
             return None;
         }
@@ -58,13 +58,13 @@ impl Percentiles {
 
 /// CPU time used during a phase by the server, the load generator and the mock model.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct CpuUse {
+pub(crate) struct CpuUse {
     /// Server process (when its pid is known).
-    pub server: Option<Duration>,
+    pub(crate) server: Option<Duration>,
     /// This process's load-generator threads (main + `bench-load` workers).
-    pub load: Option<Duration>,
+    pub(crate) load: Option<Duration>,
     /// This process's mock-model threads (`bench-mock`), when the mock runs in-process.
-    pub mock: Option<Duration>,
+    pub(crate) mock: Option<Duration>,
 }
 
 struct CpuMark {
@@ -91,33 +91,33 @@ impl CpuMark {
 
 /// Result of one phase.
 #[derive(Debug, Clone, Default)]
-pub struct PhaseResult {
+pub(crate) struct PhaseResult {
     /// Number of concurrent workers.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Wall time from the first request to the end of the last turn.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Turns that completed without error.
-    pub ok: u64,
+    pub(crate) ok: u64,
     /// Failed turns by kind.
-    pub errors: BTreeMap<TurnError, u64>,
+    pub(crate) errors: BTreeMap<TurnError, u64>,
     /// Time to first event of the successful turns.
-    pub first_event: Option<Percentiles>,
+    pub(crate) first_event: Option<Percentiles>,
     /// Time to last event of the successful turns.
-    pub last_event: Option<Percentiles>,
+    pub(crate) last_event: Option<Percentiles>,
     /// CPU time used during the phase.
-    pub cpu: CpuUse,
+    pub(crate) cpu: CpuUse,
     /// Highest server `VmRSS` sampled during the phase, in KiB.
-    pub peak_rss_kib: Option<u64>,
+    pub(crate) peak_rss_kib: Option<u64>,
 }
 
 impl PhaseResult {
     /// Total failed turns.
-    pub fn error_count(&self) -> u64 {
+    pub(crate) fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
 
     /// Successful turns per second.
-    pub fn turns_per_second(&self) -> f64 {
+    pub(crate) fn turns_per_second(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 { self.ok as f64 / secs } else { 0.0 }
     }
@@ -125,7 +125,7 @@ impl PhaseResult {
 
 /// When a phase stops starting new turns.
 #[derive(Debug, Clone, Copy)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// After this much wall time.
     After(Duration),
     /// After this many turns have been started (ends early after `cap` of wall time).
@@ -161,7 +161,7 @@ impl WorkerLog {
 }
 
 /// Runs `concurrency` workers until `stop`, measuring everything listed in [`PhaseResult`].
-pub async fn run_phase(target: &Target, concurrency: usize, stop: Stop) -> PhaseResult {
+pub(crate) async fn run_phase(target: &Target, concurrency: usize, stop: Stop) -> PhaseResult {
     let concurrency = concurrency.max(1);
     let sampler = target.pid.map(RssSampler::start);
     let cpu_start = CpuMark::now(target.pid, target.mock_in_process);
@@ -223,7 +223,7 @@ pub async fn run_phase(target: &Target, concurrency: usize, stop: Stop) -> Phase
 }
 
 /// Samples a process's `VmRSS` every 100 ms in the background and keeps the maximum.
-pub struct RssSampler {
+pub(crate) struct RssSampler {
     stop: Arc<AtomicBool>,
     peak: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
@@ -231,7 +231,7 @@ pub struct RssSampler {
 
 impl RssSampler {
     /// Starts sampling process `pid`.
-    pub fn start(pid: u32) -> RssSampler {
+    pub(crate) fn start(pid: u32) -> RssSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let peak = Arc::new(AtomicU64::new(0));
         let (s, p) = (stop.clone(), peak.clone());
@@ -248,7 +248,7 @@ impl RssSampler {
     }
 
     /// Stops sampling (after one last sample) and returns the maximum seen, if any.
-    pub async fn stop(self) -> Option<u64> {
+    pub(crate) async fn stop(self) -> Option<u64> {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.task.await;
         Some(self.peak.load(Ordering::Relaxed)).filter(|&k| k > 0)

@@ -30,7 +30,7 @@ fn bad(msg: &str) -> io::Error {
 }
 
 /// User + system CPU time used so far by process `pid` (all its threads, living or exited).
-pub fn process_cpu(pid: u32) -> io::Result<Duration> {
+pub(crate) fn process_cpu(pid: u32) -> io::Result<Duration> {
     stat_cpu(&fs::read_to_string(format!("/proc/{pid}/stat"))?)
 }
 
@@ -38,7 +38,7 @@ pub fn process_cpu(pid: u32) -> io::Result<Duration> {
 ///
 /// Thread names come from `/proc/self/task/<tid>/comm` (at most 15 bytes). Exited threads are not
 /// counted, so this is meant for long-lived runtime workers.
-pub fn own_threads_cpu(prefix: &str) -> io::Result<Duration> {
+pub(crate) fn own_threads_cpu(prefix: &str) -> io::Result<Duration> {
     let mut total = Duration::ZERO;
     for entry in fs::read_dir("/proc/self/task")? {
         let dir = entry?.path();
@@ -56,21 +56,21 @@ pub fn own_threads_cpu(prefix: &str) -> io::Result<Duration> {
 }
 
 /// User + system CPU time of this whole process.
-pub fn self_cpu() -> io::Result<Duration> {
+pub(crate) fn self_cpu() -> io::Result<Duration> {
     stat_cpu(&fs::read_to_string("/proc/self/stat")?)
 }
 
 /// Resident memory of a process, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// `VmRSS`: resident now.
-    pub rss_kib: u64,
+    pub(crate) rss_kib: u64,
     /// `VmHWM`: the highest resident size since the process started.
-    pub hwm_kib: u64,
+    pub(crate) hwm_kib: u64,
 }
 
 /// Reads `VmRSS` and `VmHWM` of process `pid`.
-pub fn memory(pid: u32) -> io::Result<Memory> {
+pub(crate) fn memory(pid: u32) -> io::Result<Memory> {
     parse_status(&fs::read_to_string(format!("/proc/{pid}/status"))?)
 }
 
@@ -87,19 +87,19 @@ fn parse_status(status: &str) -> io::Result<Memory> {
 
 /// What the report says about the machine.
 #[derive(Debug, Clone)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// Logical CPUs available to this process.
-    pub cpus: usize,
+    pub(crate) cpus: usize,
     /// `model name` of the first CPU in `/proc/cpuinfo`.
-    pub cpu_model: String,
+    pub(crate) cpu_model: String,
     /// Kernel release (`/proc/sys/kernel/osrelease`).
-    pub kernel: String,
+    pub(crate) kernel: String,
     /// Total memory in MiB (`MemTotal` of `/proc/meminfo`).
-    pub mem_total_mib: u64,
+    pub(crate) mem_total_mib: u64,
 }
 
 /// Describes this machine; unknown values read `unknown` / 0.
-pub fn machine() -> Machine {
+pub(crate) fn machine() -> Machine {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let cpu_model = fs::read_to_string("/proc/cpuinfo")
         .ok()

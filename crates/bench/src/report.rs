@@ -1,4 +1,4 @@
-//! The benchmark report: markdown tables of the measured numbers, the targets of issue 6 with a
+//! The benchmark report: markdown tables of the measured numbers, the performance targets with a
 //! met/missed verdict, and the machine and settings they were measured with. The same text is printed
 //! and, with `--write-report`, appended to `docs/benchmarks.md`.
 
@@ -10,23 +10,23 @@ use crate::procfs::Machine;
 
 /// Everything one run measured.
 #[derive(Debug, Clone)]
-pub struct RunReport {
+pub(crate) struct RunReport {
     /// When the run started (UTC).
-    pub date: String,
-    /// The machine.
-    pub machine: Machine,
+    pub(crate) date: String,
+    /// The machine the run was measured on (CPUs, memory, kernel).
+    pub(crate) machine: Machine,
     /// `name: value` settings lines.
-    pub settings: Vec<(String, String)>,
+    pub(crate) settings: Vec<(String, String)>,
     /// Start-up times of every spawn (empty with `--url`).
-    pub startups: Vec<Duration>,
+    pub(crate) startups: Vec<Duration>,
     /// Server `VmRSS` before any request, KiB.
-    pub idle_rss_kib: Option<u64>,
+    pub(crate) idle_rss_kib: Option<u64>,
     /// The thread-filling phase and the server `VmRSS` right after it.
-    pub fill: Option<(PhaseResult, Option<u64>)>,
+    pub(crate) fill: Option<(PhaseResult, Option<u64>)>,
     /// One result per concurrency level.
-    pub levels: Vec<PhaseResult>,
+    pub(crate) levels: Vec<PhaseResult>,
     /// Server `VmHWM` at the end (highest RSS over its life), KiB.
-    pub hwm_kib: Option<u64>,
+    pub(crate) hwm_kib: Option<u64>,
 }
 
 fn ms(d: Duration) -> String {
@@ -59,7 +59,7 @@ fn errors(r: &PhaseResult) -> String {
 }
 
 /// Server CPU milliseconds per successful turn.
-pub fn cpu_per_turn(r: &PhaseResult) -> Option<f64> {
+pub(crate) fn cpu_per_turn(r: &PhaseResult) -> Option<f64> {
     let cpu = r.cpu.server?;
     (r.ok > 0).then(|| cpu.as_secs_f64() * 1000.0 / r.ok as f64)
 }
@@ -86,7 +86,7 @@ fn phase_row(label: &str, r: &PhaseResult) -> String {
     )
 }
 
-/// A target of issue 6 and whether this run met it.
+/// A performance target the project set itself and whether this run met it.
 struct Verdict {
     name: &'static str,
     target: &'static str,
@@ -142,7 +142,7 @@ fn verdicts(rep: &RunReport) -> Vec<Verdict> {
 }
 
 /// Renders the report as markdown (a `##` section).
-pub fn render(rep: &RunReport) -> String {
+pub(crate) fn render(rep: &RunReport) -> String {
     let mut s = String::new();
     let m = &rep.machine;
     let _ = writeln!(s, "## Run of {}\n", rep.date);
@@ -155,7 +155,7 @@ pub fn render(rep: &RunReport) -> String {
     for (k, v) in &rep.settings {
         let _ = writeln!(s, "- {k}: {v}");
     }
-    let _ = writeln!(s, "\n### Targets (issue 6)\n");
+    let _ = writeln!(s, "\n### Performance targets\n");
     let _ = writeln!(s, "| metric | target | measured | verdict |\n|---|---|---|---|");
     for v in verdicts(rep) {
         let verdict = match v.met {

@@ -13,11 +13,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 /// The request body of the benchmark's turn: a new thread with the user message "hello".
-pub const CREATE_THREAD_BODY: &str = r#"{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"hello"}],"attachments":[],"inference_options":{}}}}"#;
+pub(crate) const CREATE_THREAD_BODY: &str = r#"{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"hello"}],"attachments":[],"inference_options":{}}}}"#;
 
 /// Why a turn failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TurnError {
+pub(crate) enum TurnError {
     /// The HTTP status was not 200.
     Status(u16),
     /// Connecting, sending or reading failed.
@@ -47,13 +47,13 @@ impl std::fmt::Display for TurnError {
 
 /// What one turn measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TurnOutcome {
+pub(crate) struct TurnOutcome {
     /// From sending the request to the first complete SSE event.
-    pub first_event: Option<Duration>,
+    pub(crate) first_event: Option<Duration>,
     /// From sending the request to the last complete SSE event.
-    pub last_event: Option<Duration>,
+    pub(crate) last_event: Option<Duration>,
     /// Ok, or why the turn failed.
-    pub result: Result<(), TurnError>,
+    pub(crate) result: Result<(), TurnError>,
 }
 
 #[derive(Deserialize)]
@@ -64,19 +64,19 @@ struct EventType<'a> {
 
 /// Incremental SSE reader ([`agents::SseDecoder`]) that checks the ChatKit turn invariants as events arrive.
 #[derive(Debug, Default)]
-pub struct StreamCheck {
+pub(crate) struct StreamCheck {
     decoder: SseDecoder,
     /// Decoded events not checked yet (reused between chunks).
     decoded: VecDeque<String>,
     /// Number of complete events seen.
-    pub events: usize,
+    pub(crate) events: usize,
     items_done: usize,
     error: Option<TurnError>,
 }
 
 impl StreamCheck {
     /// Feeds received bytes; returns how many events completed in this chunk.
-    pub fn feed(&mut self, chunk: &[u8]) -> usize {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> usize {
         let before = self.events;
         if self.decoder.feed(chunk, &mut self.decoded).is_err() {
             self.error.get_or_insert(TurnError::Malformed);
@@ -110,7 +110,7 @@ impl StreamCheck {
     }
 
     /// The verdict once the stream has ended.
-    pub fn finish(&self) -> Result<(), TurnError> {
+    pub(crate) fn finish(&self) -> Result<(), TurnError> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -125,7 +125,7 @@ impl StreamCheck {
 }
 
 /// Runs one turn: `POST url` with `body`, reading the stream to the end within `timeout`.
-pub async fn run_turn(client: &reqwest::Client, url: &str, body: Bytes, timeout: Duration) -> TurnOutcome {
+pub(crate) async fn run_turn(client: &reqwest::Client, url: &str, body: Bytes, timeout: Duration) -> TurnOutcome {
     let start = Instant::now();
     let mut first_event = None;
     let mut last_event = None;
