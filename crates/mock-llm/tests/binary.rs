@@ -5,7 +5,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{client, parse_sse, user_item};
+use common::{client, openai_events, user_item};
 use serde_json::json;
 
 /// Kills the child process when dropped (also when the test fails).
@@ -46,9 +46,9 @@ async fn binary_serves_the_demo_script() {
         .send()
         .await
         .unwrap();
-    let frames = parse_sse(&resp.text().await.unwrap());
+    let frames = openai_events(&resp.text().await.unwrap());
     drop(child);
-    let done = frames.iter().find(|f| f.data["type"] == "response.output_item.done").unwrap();
-    assert_eq!(done.data["item"]["name"], "request_assistance");
-    assert_eq!(done.data["item"]["arguments"], r#"{"note":"Wheelchair assistance at JFK"}"#);
+    let done = frames.iter().find(|f| f["type"] == "response.output_item.done").unwrap();
+    assert_eq!(done["item"]["name"], "request_assistance");
+    assert_eq!(done["item"]["arguments"], r#"{"note":"Wheelchair assistance at JFK"}"#);
 }

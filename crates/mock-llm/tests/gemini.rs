@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{client, parse_sse, read_until_error};
+use common::{client, gemini_chunks, read_until_error};
 use mock_llm::{Match, MockServer, Reply, Script, ToolCallSpec};
 use serde_json::{Value, json};
 
@@ -34,23 +34,22 @@ async fn text_reply_streams_word_chunks_then_stop() {
     let raw = resp.text().await.unwrap();
     assert!(raw.starts_with("data: {"));
     assert!(raw.ends_with("}\r\n\r\n"));
-    let frames = parse_sse(&raw);
+    let frames = gemini_chunks(&raw);
     assert_eq!(frames.len(), 5);
-    let response_id = frames[0].data["responseId"].as_str().unwrap().to_owned();
+    let response_id = frames[0]["responseId"].as_str().unwrap().to_owned();
     assert!(!response_id.is_empty());
-    let prompt = frames[0].data["usageMetadata"]["promptTokenCount"].as_u64().unwrap();
+    let prompt = frames[0]["usageMetadata"]["promptTokenCount"].as_u64().unwrap();
     for (i, word) in ["Mock", " reply:", " Hi", " there"].iter().enumerate() {
         let n = i as u64 + 1;
-        assert!(frames[i].event.is_none());
         assert_eq!(
-            frames[i].data,
+            frames[i],
             json!({"candidates": [{"content": {"parts": [{"text": word}], "role": "model"}, "index": 0}],
                    "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": n, "totalTokenCount": prompt + n},
                    "modelVersion": MODEL, "responseId": response_id})
         );
     }
     assert_eq!(
-        frames[4].data["candidates"],
+        frames[4]["candidates"],
         json!([{"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": "STOP", "index": 0}])
     );
 }
@@ -68,10 +67,10 @@ async fn function_calls_carry_a_thought_signature_and_must_be_replayed_with_it()
         ),
     );
     let server = MockServer::start(script).await.unwrap();
-    let frames = parse_sse(&stream(&server, Some("k"), body(vec![user("Book Paris")])).await.text().await.unwrap());
+    let frames = gemini_chunks(&stream(&server, Some("k"), body(vec![user("Book Paris")])).await.text().await.unwrap());
     assert_eq!(frames.len(), 2);
-    assert_eq!(frames[0].data["candidates"][0]["content"]["parts"], json!([{"text": "Looking."}]));
-    let last = &frames[1].data["candidates"][0];
+    assert_eq!(frames[0]["candidates"][0]["content"]["parts"], json!([{"text": "Looking."}]));
+    let last = &frames[1]["candidates"][0];
     assert_eq!(last["finishReason"], "STOP");
     let parts = last["content"]["parts"].as_array().unwrap();
     assert_eq!(parts.len(), 2);
@@ -90,17 +89,15 @@ async fn function_calls_carry_a_thought_signature_and_must_be_replayed_with_it()
         {"functionResponse": {"name": "flight_option_list", "response": {"result": "ok"}}},
         {"functionResponse": {"name": "add_checked_bag", "response": {"result": "bag"}}},
     ]});
-    let frames = parse_sse(
+    let frames = gemini_chunks(
         &stream(&server, Some("k"), body(vec![user("Book Paris"), model_turn.clone(), responses.clone()]))
             .await
             .text()
             .await
             .unwrap(),
     );
-    let text: String = frames
-        .iter()
-        .map(|f| f.data["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap().to_owned())
-        .collect();
+    let text: String =
+        frames.iter().map(|f| f["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap().to_owned()).collect();
     assert_eq!(text, "Done: {\"result\":\"ok\"}\n{\"result\":\"bag\"}");
 
     // Without the signature, Gemini 3 answers 400.
@@ -149,16 +146,16 @@ async fn errors_stream_error_and_cut() {
 
     let resp = stream(&server, Some("k"), body(vec![user("fail")])).await;
     assert_eq!(resp.status(), 200);
-    let frames = parse_sse(&resp.text().await.unwrap());
+    let frames = gemini_chunks(&resp.text().await.unwrap());
     assert_eq!(frames.len(), 1);
-    assert_eq!(frames[0].data, json!({"error": {"code": 500, "message": "model exploded", "status": "INTERNAL"}}));
+    assert_eq!(frames[0], json!({"error": {"code": 500, "message": "model exploded", "status": "INTERNAL"}}));
 
     let resp = stream(&server, Some("k"), body(vec![user("cut")])).await;
     let (text, failed) = read_until_error(resp).await;
     assert!(failed);
-    let frames = parse_sse(&text);
+    let frames = gemini_chunks(&text);
     assert_eq!(frames.len(), 1);
-    assert_eq!(frames[0].data["candidates"][0]["content"]["parts"][0]["text"], "a");
+    assert_eq!(frames[0]["candidates"][0]["content"]["parts"][0]["text"], "a");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Frame, client, parse_sse, read_until_error, types, user_item};
+use common::{client, openai_events, read_until_error, types, user_item};
 use mock_llm::{Match, MockServer, Reply, Rule, Script, ToolCallSpec};
 use serde_json::{Value, json};
 
@@ -21,8 +21,8 @@ fn stream_body(items: Vec<Value>) -> Value {
 }
 
 /// Streams a request with one user message `text` and parses the whole SSE body.
-async fn stream_frames(server: &MockServer, text: &str) -> Vec<Frame> {
-    parse_sse(&post(server, Some("k"), stream_body(vec![user_item(text)])).await.text().await.unwrap())
+async fn stream_frames(server: &MockServer, text: &str) -> Vec<Value> {
+    openai_events(&post(server, Some("k"), stream_body(vec![user_item(text)])).await.text().await.unwrap())
 }
 
 fn is_hex_id(id: &str, prefix: &str) -> bool {
@@ -35,7 +35,7 @@ async fn text_reply_streams_the_exact_event_sequence() {
     let resp = post(&server, Some("sk-test"), stream_body(vec![user_item("Hello there")])).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream; charset=utf-8");
-    let frames = parse_sse(&resp.text().await.unwrap());
+    let frames = openai_events(&resp.text().await.unwrap());
     assert_eq!(
         types(&frames),
         [
@@ -54,10 +54,9 @@ async fn text_reply_streams_the_exact_event_sequence() {
         ]
     );
     for (i, frame) in frames.iter().enumerate() {
-        assert_eq!(frame.event.as_deref(), frame.data["type"].as_str());
-        assert_eq!(frame.data["sequence_number"], json!(i));
+        assert_eq!(frame["sequence_number"], json!(i));
     }
-    let created = &frames[0].data["response"];
+    let created = &frames[0]["response"];
     let resp_id = created["id"].as_str().unwrap();
     assert!(is_hex_id(resp_id, "resp_"), "{resp_id}");
     assert_eq!(created["status"], "in_progress");
@@ -66,44 +65,44 @@ async fn text_reply_streams_the_exact_event_sequence() {
     assert_eq!(created["output"], json!([]));
     assert_eq!(created["usage"], Value::Null);
 
-    let msg_id = frames[2].data["item"]["id"].as_str().unwrap().to_owned();
+    let msg_id = frames[2]["item"]["id"].as_str().unwrap().to_owned();
     assert!(is_hex_id(&msg_id, "msg_"), "{msg_id}");
     assert_eq!(
-        frames[2].data,
+        frames[2],
         json!({"type": "response.output_item.added", "sequence_number": 2, "output_index": 0,
                "item": {"id": msg_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"}})
     );
     assert_eq!(
-        frames[3].data,
+        frames[3],
         json!({"type": "response.content_part.added", "sequence_number": 3, "item_id": msg_id,
                "output_index": 0, "content_index": 0,
                "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}})
     );
-    let deltas: Vec<&str> = frames[4..8].iter().map(|f| f.data["delta"].as_str().unwrap()).collect();
+    let deltas: Vec<&str> = frames[4..8].iter().map(|f| f["delta"].as_str().unwrap()).collect();
     assert_eq!(deltas, ["Mock", " reply:", " Hello", " there"]);
     assert_eq!(
-        frames[4].data,
+        frames[4],
         json!({"type": "response.output_text.delta", "sequence_number": 4, "item_id": msg_id,
                "output_index": 0, "content_index": 0, "delta": "Mock", "logprobs": []})
     );
     let text = "Mock reply: Hello there";
     assert_eq!(
-        frames[8].data,
+        frames[8],
         json!({"type": "response.output_text.done", "sequence_number": 8, "item_id": msg_id,
                "output_index": 0, "content_index": 0, "text": text, "logprobs": []})
     );
     let part = json!({"type": "output_text", "annotations": [], "logprobs": [], "text": text});
     assert_eq!(
-        frames[9].data,
+        frames[9],
         json!({"type": "response.content_part.done", "sequence_number": 9, "item_id": msg_id,
                "output_index": 0, "content_index": 0, "part": part})
     );
     let item = json!({"id": msg_id, "type": "message", "status": "completed", "content": [part], "role": "assistant"});
     assert_eq!(
-        frames[10].data,
+        frames[10],
         json!({"type": "response.output_item.done", "sequence_number": 10, "output_index": 0, "item": item})
     );
-    let done = &frames[11].data["response"];
+    let done = &frames[11]["response"];
     assert_eq!(done["id"], resp_id);
     assert_eq!(done["status"], "completed");
     assert_eq!(done["output"], json!([item]));
@@ -150,7 +149,7 @@ async fn tool_calls_stream_text_then_function_calls() {
             "response.completed",
         ]
     );
-    let added = &frames[9].data;
+    let added = &frames[9];
     let fc_id = added["item"]["id"].as_str().unwrap().to_owned();
     let call_id = added["item"]["call_id"].as_str().unwrap().to_owned();
     assert!(is_hex_id(&fc_id, "fc_"), "{fc_id}");
@@ -165,31 +164,31 @@ async fn tool_calls_stream_text_then_function_calls() {
     let joined: String = frames[10..12]
         .iter()
         .map(|f| {
-            assert_eq!(f.data["item_id"], fc_id.as_str());
-            assert_eq!(f.data["output_index"], 1);
-            f.data["delta"].as_str().unwrap().to_owned()
+            assert_eq!(f["item_id"], fc_id.as_str());
+            assert_eq!(f["output_index"], 1);
+            f["delta"].as_str().unwrap().to_owned()
         })
         .collect();
     assert_eq!(joined, args);
     assert_eq!(
-        frames[12].data,
+        frames[12],
         json!({"type": "response.function_call_arguments.done", "sequence_number": 12, "item_id": fc_id,
                "output_index": 1, "name": "change_seat", "arguments": args})
     );
     let item = json!({"id": fc_id, "type": "function_call", "status": "completed", "arguments": args,
                       "call_id": call_id, "name": "change_seat"});
     assert_eq!(
-        frames[13].data,
+        frames[13],
         json!({"type": "response.output_item.done", "sequence_number": 13, "output_index": 1, "item": item})
     );
-    let second = &frames[18].data["item"];
+    let second = &frames[18]["item"];
     assert_eq!(second["name"], "cancel_trip");
     assert_eq!(second["arguments"], "{}");
     assert_eq!(second["output_index"], Value::Null);
-    assert_eq!(frames[18].data["output_index"], 2);
+    assert_eq!(frames[18]["output_index"], 2);
     assert_ne!(second["call_id"], call_id.as_str());
     assert_ne!(second["id"], fc_id.as_str());
-    let output = frames[19].data["response"]["output"].as_array().unwrap().clone();
+    let output = frames[19]["response"]["output"].as_array().unwrap().clone();
     assert_eq!(output.len(), 3);
     assert_eq!(output[0]["type"], "message");
     assert_eq!(output[0]["content"][0]["text"], "On it.");
@@ -197,7 +196,7 @@ async fn tool_calls_stream_text_then_function_calls() {
 
     // Each response gets fresh ids.
     let frames2 = stream_frames(&server, "seat").await;
-    assert_ne!(frames2[9].data["item"]["call_id"], call_id.as_str());
+    assert_ne!(frames2[9]["item"]["call_id"], call_id.as_str());
 }
 
 #[tokio::test]
@@ -209,9 +208,9 @@ async fn tool_output_gets_the_default_done_reply_and_history_is_checked() {
         json!({"type": "function_call", "call_id": "call_1", "name": "change_seat", "arguments": "{}", "id": "fc_1", "status": "completed"}),
         json!({"type": "function_call_output", "call_id": "call_1", "output": long}),
     ];
-    let frames = parse_sse(&post(&server, Some("k"), stream_body(input)).await.text().await.unwrap());
-    let done = frames.iter().find(|f| f.data["type"] == "response.output_text.done").unwrap();
-    assert_eq!(done.data["text"], format!("Done: {}", "x".repeat(200)));
+    let frames = openai_events(&post(&server, Some("k"), stream_body(input)).await.text().await.unwrap());
+    let done = frames.iter().find(|f| f["type"] == "response.output_text.done").unwrap();
+    assert_eq!(done["text"], format!("Done: {}", "x".repeat(200)));
 
     // A function_call_output without its function_call is rejected like the real API.
     let orphan = vec![json!({"type": "function_call_output", "call_id": "call_9", "output": "x"})];
@@ -273,9 +272,9 @@ async fn rules_with_times_then_default_and_http_errors() {
 
     let resp = post(&server, Some("k"), stream_body(vec![user_item("boom")])).await;
     assert_eq!(resp.status(), 200);
-    let frames = parse_sse(&resp.text().await.unwrap());
-    assert_eq!(frames[7].data["type"], "response.output_text.done");
-    assert_eq!(frames[7].data["text"], "Mock reply: boom");
+    let frames = openai_events(&resp.text().await.unwrap());
+    assert_eq!(frames[7]["type"], "response.output_text.done");
+    assert_eq!(frames[7]["text"], "Mock reply: boom");
 }
 
 #[tokio::test]
@@ -283,9 +282,9 @@ async fn stream_error_sends_response_failed() {
     let server = MockServer::start(Script::new().on(Match::Any, Reply::stream_error("overloaded"))).await.unwrap();
     let resp = post(&server, Some("k"), stream_body(vec![user_item("hi")])).await;
     assert_eq!(resp.status(), 200);
-    let frames = parse_sse(&resp.text().await.unwrap());
+    let frames = openai_events(&resp.text().await.unwrap());
     assert_eq!(types(&frames), ["response.created", "response.in_progress", "response.failed"]);
-    let failed = &frames[2].data["response"];
+    let failed = &frames[2]["response"];
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"], json!({"code": "server_error", "message": "overloaded"}));
 }
@@ -298,7 +297,7 @@ async fn cut_stream_sends_n_deltas_then_aborts() {
     assert_eq!(resp.status(), 200);
     let (text, failed) = read_until_error(resp).await;
     assert!(failed, "the body must end with an error");
-    let frames = parse_sse(&text);
+    let frames = openai_events(&text);
     assert_eq!(
         types(&frames),
         [
@@ -310,7 +309,7 @@ async fn cut_stream_sends_n_deltas_then_aborts() {
             "response.output_text.delta",
         ]
     );
-    assert_eq!(frames[5].data["delta"], " two");
+    assert_eq!(frames[5]["delta"], " two");
 }
 
 #[tokio::test]
@@ -332,9 +331,9 @@ async fn stall_and_delta_delay_pace_the_stream() {
         }
     }
     let total = start.elapsed();
-    let frames = parse_sse(&body);
+    let frames = openai_events(&body);
     assert_eq!(frames.len(), 11);
-    assert_eq!(frames[10].data["type"], "response.completed");
+    assert_eq!(frames[10]["type"], "response.completed");
     assert!(first_delta_at.unwrap() < Duration::from_millis(250));
     // 300 ms stall + 2 × 40 ms between deltas.
     assert!(total >= Duration::from_millis(380), "{total:?}");
@@ -353,8 +352,8 @@ async fn requests_are_recorded_and_script_replaced() {
     assert_eq!(recorded[0].header("Content-Type"), Some("application/json"));
 
     server.set_script(Script::new().on(Match::Any, Reply::text("replaced")));
-    let frames = parse_sse(&post(&server, Some("k"), body).await.text().await.unwrap());
-    assert_eq!(frames[4].data["delta"], "replaced");
+    let frames = openai_events(&post(&server, Some("k"), body).await.text().await.unwrap());
+    assert_eq!(frames[4]["delta"], "replaced");
     assert_eq!(server.requests().len(), 2);
     server.clear_requests();
     assert!(server.requests().is_empty());
@@ -383,9 +382,9 @@ async fn directives_in_user_text_choose_faults_and_tools() {
         stream_body(vec![user_item("mock:tool request_assistance {\"note\": \"Wheelchair\"}")]),
     )
     .await;
-    let frames = parse_sse(&resp.text().await.unwrap());
-    assert_eq!(frames[6].data["type"], "response.output_item.done");
-    let call = &frames[6].data["item"];
+    let frames = openai_events(&resp.text().await.unwrap());
+    assert_eq!(frames[6]["type"], "response.output_item.done");
+    let call = &frames[6]["item"];
     assert_eq!(call["name"], "request_assistance");
     assert_eq!(call["arguments"], r#"{"note":"Wheelchair"}"#);
 }
@@ -401,7 +400,7 @@ async fn control_endpoints_expose_requests_and_script() {
         .unwrap();
     assert_eq!(put.status(), 204);
     let frames = stream_frames(&server, "x").await;
-    assert_eq!(frames[4].data["delta"], "from");
+    assert_eq!(frames[4]["delta"], "from");
     let list: Value =
         client().get(format!("{}/_mock/requests", server.base_url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(list[0]["path"], "/v1/responses");

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{client, parse_sse, user_item};
+use common::{client, openai_events, user_item};
 use mock_llm::{DEFAULT_TRANSCRIPT, MockServer, Script};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -53,16 +53,16 @@ async fn turn(server: &MockServer, input: Vec<Value>) -> (String, Vec<(String, V
         .send()
         .await
         .unwrap();
-    let frames = parse_sse(&resp.text().await.unwrap());
+    let frames = openai_events(&resp.text().await.unwrap());
     let mut text = String::new();
     let mut calls = Vec::new();
     for f in frames {
-        if f.data["type"] == "response.output_text.done" {
-            text = f.data["text"].as_str().unwrap().to_owned();
+        if f["type"] == "response.output_text.done" {
+            text = f["text"].as_str().unwrap().to_owned();
         }
-        if f.data["type"] == "response.output_item.done" && f.data["item"]["type"] == "function_call" {
-            let args = f.data["item"]["arguments"].as_str().unwrap();
-            calls.push((f.data["item"]["name"].as_str().unwrap().to_owned(), serde_json::from_str(args).unwrap()));
+        if f["type"] == "response.output_item.done" && f["item"]["type"] == "function_call" {
+            let args = f["item"]["arguments"].as_str().unwrap();
+            calls.push((f["item"]["name"].as_str().unwrap().to_owned(), serde_json::from_str(args).unwrap()));
         }
     }
     (text, calls)

@@ -1,37 +1,45 @@
-//! Helpers shared by the integration tests: an HTTP client and an SSE frame parser.
+//! Helpers shared by the integration tests: an HTTP client, and the mock's streams decoded with
+//! the client's own SSE decoder (`agents::SseDecoder`), with a check that each body is exactly the
+//! frames the real provider would send.
 
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
+
+use agents::SseDecoder;
 use futures::StreamExt;
 use serde_json::Value;
 
-/// One parsed SSE frame.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Frame {
-    pub event: Option<String>,
-    pub data: Value,
+/// The `data` of each event of a complete SSE body; panics if the body ends mid-event.
+fn decode(body: &str) -> Vec<String> {
+    let mut decoder = SseDecoder::default();
+    let mut data = VecDeque::new();
+    decoder.feed(body.as_bytes(), &mut data).unwrap();
+    assert!(decoder.is_between_events(), "body ends mid-event: {body:?}");
+    data.into()
 }
 
-/// Parses a complete SSE body (LF or CRLF line endings).
-pub fn parse_sse(body: &str) -> Vec<Frame> {
-    let body = body.replace("\r\n", "\n");
-    body.split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .map(|block| {
-            let mut event = None;
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event: ") {
-                    event = Some(v.to_owned());
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push_str(v);
-                } else {
-                    panic!("unexpected SSE line {line:?}");
-                }
-            }
-            Frame { event, data: serde_json::from_str(&data).unwrap() }
-        })
-        .collect()
+/// The events of an OpenAI stream, checking that each frame is exactly
+/// `event: <type>\ndata: <single-line json>\n\n` with the `event` naming the data's `type`.
+pub fn openai_events(body: &str) -> Vec<Value> {
+    let data = decode(body);
+    let events: Vec<Value> = data.iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let framed: String = data
+        .iter()
+        .zip(&events)
+        .map(|(d, event)| format!("event: {}\ndata: {d}\n\n", event["type"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(body, framed, "not OpenAI's `event:` + `data:` framing");
+    events
+}
+
+/// The chunks of a Gemini `alt=sse` stream, checking that each frame is exactly
+/// `data: <single-line json>\r\n\r\n`.
+pub fn gemini_chunks(body: &str) -> Vec<Value> {
+    let data = decode(body);
+    let framed: String = data.iter().map(|d| format!("data: {d}\r\n\r\n")).collect();
+    assert_eq!(body, framed, "not Gemini's CRLF `data:` framing");
+    data.iter().map(|d| serde_json::from_str(d).unwrap()).collect()
 }
 
 /// Reads a streamed body until its end or an error; returns the text and whether it failed.
@@ -47,13 +55,14 @@ pub async fn read_until_error(resp: reqwest::Response) -> (String, bool) {
     (String::from_utf8(out).unwrap(), false)
 }
 
+/// A fresh HTTP client (each test gets its own connection pool).
 pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// The `type` of each frame's data.
-pub fn types(frames: &[Frame]) -> Vec<String> {
-    frames.iter().map(|f| f.data["type"].as_str().unwrap_or("").to_owned()).collect()
+/// The `type` of each event.
+pub fn types(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["type"].as_str().unwrap_or("").to_owned()).collect()
 }
 
 /// A user message input item.

@@ -7,9 +7,11 @@
 
 pub mod process;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use agents::SseDecoder;
 use mock_llm::{MockServer, Script};
 use serde_json::{Value, json};
 use support::config::{Config, Secret};
@@ -192,23 +194,27 @@ pub async fn mock(script: Script) -> MockServer {
     MockServer::start(script).await.unwrap()
 }
 
-/// Parses an SSE body, asserting the exact framing `data: <single-line json>\n\n`.
+/// Decodes a complete SSE body with the client's decoder (`agents::SseDecoder`), asserting the exact
+/// framing the server writes: each event one `data: <single-line json>\n\n` frame, nothing else.
 pub fn parse_sse(text: &str) -> Vec<Value> {
-    assert!(text.is_empty() || text.ends_with("\n\n"), "stream must end with a blank line: {text:?}");
-    text.split("\n\n").filter(|f| !f.is_empty()).map(parse_frame).collect()
+    let mut decoder = SseDecoder::default();
+    let mut data = VecDeque::new();
+    decoder.feed(text.as_bytes(), &mut data).unwrap();
+    let framed: String = data.iter().map(|d| format!("data: {d}\n\n")).collect();
+    assert_eq!(text, framed, "not `data: <single-line json>` frames each ended by a blank line");
+    data.iter().map(|d| parse_event(d)).collect()
 }
 
-/// One SSE frame (without its blank line): `data: <single-line json>`.
-fn parse_frame(frame: &str) -> Value {
-    let data = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("bad frame {frame:?}"));
-    assert!(!data.contains('\n'), "multi-line frame {frame:?}");
+/// The JSON of one event's `data`.
+fn parse_event(data: &str) -> Value {
     serde_json::from_str(data).unwrap_or_else(|e| panic!("bad JSON {data}: {e}"))
 }
 
 /// Reads SSE events one by one while the response is still streaming.
 pub struct SseReader {
     res: reqwest::Response,
-    buf: Vec<u8>,
+    decoder: SseDecoder,
+    events: VecDeque<String>,
     /// Whether the body ended with an error (connection lost mid-stream) rather than cleanly.
     pub broken: bool,
 }
@@ -217,18 +223,18 @@ impl SseReader {
     /// Wraps a 200 `text/event-stream` response.
     pub fn new(res: reqwest::Response) -> SseReader {
         assert_eq!(res.status(), 200);
-        SseReader { res, buf: Vec::new(), broken: false }
+        SseReader { res, decoder: SseDecoder::default(), events: VecDeque::new(), broken: false }
     }
 
     /// The next event; `None` at the end of the stream or when the connection broke.
     pub async fn next(&mut self) -> Option<Value> {
         loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
-                let frame: Vec<u8> = self.buf.drain(..i + 2).collect();
-                return Some(parse_frame(std::str::from_utf8(&frame[..i]).unwrap()));
+            if let Some(data) = self.events.pop_front() {
+                assert!(!data.contains('\n'), "multi-line event {data:?}");
+                return Some(parse_event(&data));
             }
             match self.res.chunk().await {
-                Ok(Some(bytes)) => self.buf.extend_from_slice(&bytes),
+                Ok(Some(bytes)) => self.decoder.feed(&bytes, &mut self.events).unwrap(),
                 Ok(None) => return None,
                 Err(_) => {
                     self.broken = true;
