@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real-browser test of the server's /docs page (issue 6, item 2).
+# Real-browser test of the server's /docs page: Swagger UI renders offline and "Try it out" works.
 #
 # Installs Debian's chromium + chromium-driver if /usr/bin/chromium is missing, installs
 # playwright-core from the npm registry (tests/browser/package-lock.json; no browser download),

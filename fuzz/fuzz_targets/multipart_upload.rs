@@ -1,5 +1,5 @@
 //! The attachment upload route (`POST|PUT /support/attachments/{id}/upload`) driven through the real
-//! router (`support::server::router`, memory store, upload limit 512 bytes) with in-process requests.
+//! router (`support::router::app`, memory store, upload limit 512 bytes) with in-process requests.
 //!
 //! The first byte picks the mode:
 //! * raw: the rest is the body, sent as `multipart/form-data; boundary=fuzzboundary` (mostly) or with a
@@ -31,7 +31,7 @@ use serde_json::Value;
 use support::airline::AirlineStore;
 use support::app::{AppSettings, SupportApp};
 use support::routes::attachments::{EMPTY_PAYLOAD, MISSING_FILE_FIELD, TOO_LARGE};
-use support::server::{AppState, Limits, RouterOptions, router};
+use support::router::{self, AppState, Limits, RouterOptions};
 use tower::ServiceExt;
 
 /// Upload limit of the fixture (small, so the 413 path is reachable with small inputs).
@@ -58,7 +58,7 @@ fn fixture() -> &'static Fixture {
             airline,
             limits: Limits { max_upload_bytes: LIMIT, ..Limits::default() },
         };
-        let router = router(state, &RouterOptions::default());
+        let router = router::app(state, &RouterOptions::default());
         let ctx = RequestContext { base_url: format!("http://{HOST}"), ..RequestContext::default() };
         Fixture { router, store, ctx }
     })

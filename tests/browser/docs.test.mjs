@@ -1,4 +1,4 @@
-// Real-browser test of the server's API docs (issue 6, item 2).
+// Real-browser test of the server's API docs.
 //
 // Opens BASE_URL/docs in Debian's headless Chromium (driven by playwright-core, no browser
 // download) with every non-loopback request aborted and recorded, checks that Swagger UI rendered

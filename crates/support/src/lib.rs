@@ -19,7 +19,7 @@ mod testkit;
 pub mod config;
 pub mod connections;
 pub mod openapi;
+pub mod router;
 pub mod routes;
-pub mod server;
 pub mod startup;
 pub mod telemetry;

@@ -17,7 +17,7 @@ use crate::airline::AirlineStore;
 use crate::app::{AppSettings, SupportApp};
 use crate::config::{Config, redact_url};
 use crate::connections::{self, ConnectionTimeouts};
-use crate::server::{AppState, Limits, RouterOptions, router};
+use crate::router::{self, AppState, Limits, RouterOptions};
 
 /// The one warning printed when no model key is configured.
 pub const NO_KEY_WARNING: &str = "no model key configured: set OPENAI_API_KEY or GEMINI_API_KEY in .env (copy \
@@ -122,7 +122,7 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         cors: config.cors_origins().map_err(|e| StartError::Config(e.to_string()))?,
         fallback_base_url: format!("http://{}", config.listen_addr()),
     };
-    let router = router(state.clone(), &options);
+    let router = router::app(state.clone(), &options);
     Ok(Built { router, state, database: store.describe(), model, dictation, timeouts: config.connection_timeouts() })
 }
 

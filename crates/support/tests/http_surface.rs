@@ -9,7 +9,7 @@ use common::*;
 use mock_llm::Script;
 use serde_json::{Value, json};
 use support::config::{Config, CorsOrigins};
-use support::server::{PREFLIGHT_ALLOW_METHODS, RouterOptions, with_layers};
+use support::router::{PREFLIGHT_ALLOW_METHODS, RouterOptions, with_layers};
 
 const FIVE_MIB: usize = 5 * 1024 * 1024;
 
@@ -472,7 +472,7 @@ async fn panics_become_500_json_and_the_server_keeps_serving() {
     assert_eq!(res.status(), 500);
     assert_eq!(res.headers()["content-type"], "application/json");
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
-    assert_eq!(res.text().await.unwrap(), r#"{"detail":"internal server error"}"#);
+    assert_eq!(res.text().await.unwrap(), r#"{"detail":"internal server error; the cause was logged on the server"}"#);
     let res = client.get(format!("http://{addr}/ok")).send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), "fine");
 }

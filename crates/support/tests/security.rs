@@ -471,7 +471,7 @@ async fn cors_follows_the_configured_origin_list() {
         if expected.is_some() {
             assert_eq!(res.status(), 200);
             let h = res.headers();
-            assert_eq!(h["access-control-allow-methods"], support::server::PREFLIGHT_ALLOW_METHODS);
+            assert_eq!(h["access-control-allow-methods"], support::router::PREFLIGHT_ALLOW_METHODS);
             assert_eq!(h["access-control-allow-headers"], "content-type");
             assert_eq!(h["access-control-max-age"], "600");
             assert!(h.get("access-control-allow-credentials").is_none());

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 /// Where and how the client uploads the bytes of a two-phase attachment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadDescriptor {
     /// Absolute upload URL.
     pub url: String,
@@ -17,6 +18,7 @@ pub struct UploadDescriptor {
 
 /// File or image specific fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum AttachmentKind {
     /// A generic file.
@@ -30,6 +32,7 @@ pub enum AttachmentKind {
 
 /// An attachment's metadata (never its bytes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attachment {
     /// `atc_…`
     pub id: String,

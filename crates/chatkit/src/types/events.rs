@@ -7,6 +7,7 @@ use super::{Annotation, AssistantMessageContent, Thread, ThreadItem};
 
 /// `stream_options` payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamOptions {
     /// Whether the client shows a stop button.
     pub allow_cancel: bool,
@@ -19,6 +20,7 @@ pub const ERROR_CODE_CUSTOM: &str = "custom";
 
 /// Notice level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum NoticeLevel {
     /// Informational.
@@ -31,6 +33,7 @@ pub enum NoticeLevel {
 
 /// One event of a ChatKit stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type")]
 pub enum ThreadStreamEvent {
     /// A thread was created (first event of `threads.create`).
@@ -167,6 +170,7 @@ impl ThreadStreamEvent {
 
 /// The `update` of a `thread.item.updated` event (spec §5.2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type")]
 pub enum ItemUpdate {
     /// A content part starts (replaces the part at `content_index`).

@@ -7,6 +7,7 @@ use super::{Attachment, Timestamp};
 
 /// A thread item: common fields plus the type-specific payload (`type` discriminator).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThreadItem {
     /// Item id (opaque; `msg_…`, `wf_…`, model ids, …).
     pub id: String,
@@ -38,6 +39,7 @@ impl ThreadItem {
 
 /// The type-specific part of a thread item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ItemKind {
     /// A message typed by the user.
@@ -85,6 +87,7 @@ impl ItemKind {
 
 /// One part of a user message (spec §2.2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum UserMessageContent {
     /// Plain text.
@@ -112,6 +115,7 @@ pub enum UserMessageContent {
 
 /// `inference_options.tool_choice`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolChoice {
     /// Id of the composer tool the user selected.
     pub id: String,
@@ -119,6 +123,7 @@ pub struct ToolChoice {
 
 /// Per-message options chosen in the composer.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InferenceOptions {
     /// Selected composer tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +135,7 @@ pub struct InferenceOptions {
 
 /// A stored user message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserMessageItem {
     /// Text and tag parts.
     #[serde(default)]
@@ -164,6 +170,7 @@ impl UserMessageItem {
 
 /// The constant `"output_text"` / `"annotation"` style tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OutputTextType {
     /// `"output_text"`
     #[default]
@@ -173,6 +180,7 @@ pub enum OutputTextType {
 
 /// Constant `"annotation"` tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AnnotationType {
     /// `"annotation"`
     #[default]
@@ -182,6 +190,7 @@ pub enum AnnotationType {
 
 /// A citation inside assistant text (spec §4.5). `source` is kept as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Annotation {
     /// Always `"annotation"`.
     #[serde(rename = "type", default)]
@@ -195,6 +204,7 @@ pub struct Annotation {
 
 /// One part of an assistant message: `{"annotations":[],"text":"…","type":"output_text"}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssistantMessageContent {
     /// Citations.
     #[serde(default)]
@@ -215,6 +225,7 @@ impl AssistantMessageContent {
 
 /// A message from the assistant.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssistantMessageItem {
     /// Text parts.
     #[serde(default)]
@@ -230,6 +241,7 @@ impl AssistantMessageItem {
 
 /// Status of a client tool call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ClientToolCallStatus {
     /// Waiting for the client's output.
@@ -241,6 +253,7 @@ pub enum ClientToolCallStatus {
 
 /// A tool the client runs (`onClientTool`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientToolCallItem {
     /// Pending or completed.
     #[serde(default)]
@@ -259,6 +272,7 @@ pub struct ClientToolCallItem {
 
 /// A widget item: the root component tree and optional copy text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WidgetItem {
     /// Root component (`Card`, `ListView` or `Basic`), nulls stripped.
     pub widget: Value,
@@ -269,6 +283,7 @@ pub struct WidgetItem {
 
 /// A generated image item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GeneratedImageItem {
     /// `{"id","url"}`, absent while generating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -277,6 +292,7 @@ pub struct GeneratedImageItem {
 
 /// Status of a structured input request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum StructuredInputStatus {
     /// Not answered yet.
@@ -290,6 +306,7 @@ pub enum StructuredInputStatus {
 
 /// An answer to one structured question.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StructuredAnswer {
     /// Chosen or typed values.
     #[serde(default)]
@@ -301,6 +318,7 @@ pub struct StructuredAnswer {
 
 /// One question of a structured input item (spec §4.7); type-specific fields kept as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StructuredQuestion {
     /// Stable question id.
     pub id: String,
@@ -316,6 +334,7 @@ pub struct StructuredQuestion {
 
 /// Questions rendered in place of the composer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StructuredInputItem {
     /// Pending, answered or skipped.
     #[serde(default)]
@@ -327,6 +346,7 @@ pub struct StructuredInputItem {
 
 /// A workflow item (free-form `workflow` object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkflowItem {
     /// `{"type","tasks","summary"?,"expanded"}`
     pub workflow: Value,
@@ -334,6 +354,7 @@ pub struct WorkflowItem {
 
 /// A task item (free-form `task` object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskItem {
     /// The task.
     pub task: Value,
@@ -341,6 +362,7 @@ pub struct TaskItem {
 
 /// App-written hidden context (any JSON, usually a string).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HiddenContextItem {
     /// Content fed to the model.
     pub content: Value,
@@ -348,6 +370,7 @@ pub struct HiddenContextItem {
 
 /// Server-written hidden context (a string).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SdkHiddenContextItem {
     /// Content fed to the model.
     pub content: String,
@@ -355,4 +378,5 @@ pub struct SdkHiddenContextItem {
 
 /// End-of-turn marker (no fields).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndOfTurnItem {}

@@ -7,6 +7,7 @@ use super::{ThreadItem, Timestamp};
 
 /// A page of results (spec §1.6): `after` is the id of the last element when `has_more`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The elements of this page.
     #[serde(default = "Vec::new")]
@@ -27,6 +28,7 @@ impl<T> Default for Page<T> {
 
 /// Sort order of list requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Order {
     /// Oldest first.
@@ -38,6 +40,7 @@ pub enum Order {
 
 /// Status of a thread (spec §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ThreadStatus {
     /// The composer is usable.
@@ -107,6 +110,7 @@ impl ThreadMetadata {
 
 /// A thread as sent to the client (spec §4.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Thread {
     /// Title, omitted when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

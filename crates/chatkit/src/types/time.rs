@@ -6,6 +6,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A UTC instant with microsecond precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(value_type = String, format = DateTime, example = "2026-11-24T22:53:10.973533Z")
+)]
 pub struct Timestamp(pub DateTime<Utc>);
 
 impl Timestamp {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Status of a flight segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SegmentStatus {
     /// Booked and flying (new segments).
     #[default]
@@ -33,7 +33,7 @@ impl std::fmt::Display for SegmentStatus {
 }
 
 /// One flight of the itinerary (spec §2.3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlightSegment {
     /// `OA476`; not unique (booking a leg twice appends a second one).
     pub flight_number: String,
@@ -54,7 +54,7 @@ pub struct FlightSegment {
 }
 
 /// Progress towards the next loyalty tier (spec §2.4); never modified.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoyaltyProgress {
     /// `Gold`.
     pub current_tier: String,
@@ -73,7 +73,7 @@ pub struct LoyaltyProgress {
 }
 
 /// Kind of a timeline entry (the frontend colours them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TimelineKind {
     /// Imported or automatic events.
@@ -89,7 +89,7 @@ pub enum TimelineKind {
 }
 
 /// One service-timeline entry (spec §2.5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// UTC ISO-8601 with microseconds and `+00:00`, e.g. `2026-11-24T22:45:09.758929+00:00`.
     pub timestamp: String,
@@ -100,7 +100,7 @@ pub struct TimelineEntry {
 }
 
 /// The customer's account and travel state for one conversation (spec §2.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerProfile {
     /// `cus_98421`.
     pub customer_id: String,

@@ -1,25 +1,27 @@
 //! The ChatKit request union of the OpenAPI document: one schema per request type
-//! (`{"type": <const>, "params": {…}}`, each with a working example) and their `oneOf`.
+//! (`{"type": <const>, "params": {…}}`, each with an example that the server accepts), their `oneOf`
+//! ([`ChatKitRequest`]), and the same examples offered in the "Try it out" drop-down of `/docs`.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use chatkit::types::{InferenceOptions, Order, UserMessageContent};
 use serde_json::{Value, json};
+use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::{Ref, RefOr};
-use utoipa::{Modify, PartialSchema, ToSchema};
+use utoipa::{PartialSchema, ToSchema};
 
-use super::{ActionDoc, FeedbackKindDoc, OrderDoc, StructuredInputSubmissionDoc, UserMessageInputDoc};
+/// The request body of `POST /support/chatkit`: one of the request types, told apart by `type`.
+pub struct ChatKitRequest;
 
-/// The ChatKit request union (`oneOf` of the 16 request types, discriminated by `type`).
-#[derive(Debug)]
-pub struct ChatKitRequestDoc;
-
-impl PartialSchema for ChatKitRequestDoc {
+impl PartialSchema for ChatKitRequest {
     fn schema() -> RefOr<Schema> {
+        let mapping =
+            REQUESTS.iter().map(|r| (r.kind.to_string(), format!("#/components/schemas/{}", schema_name(r.kind))));
         let mut one_of = OneOfBuilder::new()
             .description(Some("One ChatKit request; `type` selects the shape of `params`."))
-            .discriminator(Some(utoipa::openapi::Discriminator::with_mapping(
-                "type",
-                REQUESTS.iter().map(|r| (r.kind.to_string(), format!("#/components/schemas/{}", schema_name(r.kind)))),
-            )));
+            .discriminator(Some(utoipa::openapi::Discriminator::with_mapping("type", mapping)));
         for r in REQUESTS {
             one_of = one_of.item(Ref::from_schema_name(schema_name(r.kind)));
         }
@@ -27,9 +29,25 @@ impl PartialSchema for ChatKitRequestDoc {
     }
 }
 
-impl ToSchema for ChatKitRequestDoc {
-    fn name() -> std::borrow::Cow<'static, str> {
+impl ToSchema for ChatKitRequest {
+    fn name() -> Cow<'static, str> {
         "ChatKitRequest".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        for r in &REQUESTS {
+            schemas.push((schema_name(r.kind), request_schema(r)));
+        }
+        for (name, schema) in [
+            (Order::name(), Order::schema()),
+            (UserMessageContent::name(), UserMessageContent::schema()),
+            (InferenceOptions::name(), InferenceOptions::schema()),
+            (StructuredAnswerDoc::name(), StructuredAnswerDoc::schema()),
+        ] {
+            schemas.push((name.into_owned(), schema));
+        }
+        UserMessageContent::schemas(schemas);
+        InferenceOptions::schemas(schemas);
     }
 }
 
@@ -39,7 +57,14 @@ struct RequestDoc {
     streams: bool,
     summary: &'static str,
     params: fn() -> Schema,
-    example: fn() -> Value,
+    params_example: fn() -> Value,
+}
+
+impl RequestDoc {
+    /// A complete request of this type.
+    fn example(&self) -> Value {
+        json!({"type": self.kind, "params": (self.params_example)()})
+    }
 }
 
 /// The component name of a request type's schema, e.g. `ThreadsAddUserMessageRequest`.
@@ -96,7 +121,7 @@ const REQUESTS: [RequestDoc; 16] = [
         streams: true,
         summary: "Create a thread with a first user message, then answer it.",
         params: || obj().property("input", UserMessageInputDoc::schema()).required("input").into(),
-        example: || json!({"type": "threads.create", "params": {"input": message_example("Move me to seat 14C on flight OA476.")}}),
+        params_example: || json!({"input": message_example("Move me to seat 14C on flight OA476.")}),
     },
     RequestDoc {
         kind: "threads.add_user_message",
@@ -110,7 +135,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("input")
                 .into()
         },
-        example: || json!({"type": "threads.add_user_message", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "input": message_example("Add one more checked bag to the reservation.")}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "input": message_example("Add one more checked bag to the reservation.")}),
     },
     RequestDoc {
         kind: "threads.add_client_tool_output",
@@ -124,7 +149,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("result")
                 .into()
         },
-        example: || json!({"type": "threads.add_client_tool_output", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "result": {"ok": true}}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "result": {"ok": true}}),
     },
     RequestDoc {
         kind: "threads.add_structured_input",
@@ -139,7 +164,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("item_id")
                 .into()
         },
-        example: || json!({"type": "threads.add_structured_input", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81", "input": {"status": "answered", "answers": {"q1": {"values": ["A"]}}}}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81", "input": {"status": "answered", "answers": {"q1": {"values": ["A"]}}}}),
     },
     RequestDoc {
         kind: "threads.retry_after_item",
@@ -153,30 +178,34 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("item_id")
                 .into()
         },
-        example: || json!({"type": "threads.retry_after_item", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81"}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81"}),
     },
     RequestDoc {
         kind: "threads.custom_action",
         streams: true,
         summary: "Run a widget action (`flight.select`, `upsell.accept`, …).",
         params: action_params,
-        example: || json!({"type": "threads.custom_action", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": null, "action": {"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}}}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": null, "action": {"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}}}),
     },
     RequestDoc {
         kind: "threads.get_by_id",
         streams: false,
         summary: "A thread with its first page of items (oldest first). Answers a Thread.",
         params: || obj().property("thread_id", thread_id()).required("thread_id").into(),
-        example: || json!({"type": "threads.get_by_id", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81"}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81"}),
     },
     RequestDoc {
         kind: "threads.list",
         streams: false,
         summary: "A page of threads. Answers a Page of Threads.",
         params: || {
-            obj().property("limit", limit()).property("order", OrderDoc::schema()).property("after", cursor()).into()
+            obj()
+                .property("limit", limit())
+                .property("order", Ref::from_schema_name(Order::name()))
+                .property("after", cursor())
+                .into()
         },
-        example: || json!({"type": "threads.list", "params": {"limit": 20, "order": "desc"}}),
+        params_example: || json!({"limit": 20, "order": "desc"}),
     },
     RequestDoc {
         kind: "threads.update",
@@ -190,14 +219,14 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("title")
                 .into()
         },
-        example: || json!({"type": "threads.update", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "title": "Paris trip"}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "title": "Paris trip"}),
     },
     RequestDoc {
         kind: "threads.delete",
         streams: false,
         summary: "Delete a thread and its items. Answers `{}`.",
         params: || obj().property("thread_id", thread_id()).required("thread_id").into(),
-        example: || json!({"type": "threads.delete", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81"}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81"}),
     },
     RequestDoc {
         kind: "items.list",
@@ -207,12 +236,12 @@ const REQUESTS: [RequestDoc; 16] = [
             obj()
                 .property("thread_id", thread_id())
                 .property("limit", limit())
-                .property("order", OrderDoc::schema())
+                .property("order", Ref::from_schema_name(Order::name()))
                 .property("after", cursor())
                 .required("thread_id")
                 .into()
         },
-        example: || json!({"type": "items.list", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "limit": 20, "order": "asc"}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "limit": 20, "order": "asc"}),
     },
     RequestDoc {
         kind: "items.feedback",
@@ -228,7 +257,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("kind")
                 .into()
         },
-        example: || json!({"type": "items.feedback", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_ids": ["msg_019ab8c1f2a04d3e5b6c7a81"], "kind": "positive"}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_ids": ["msg_019ab8c1f2a04d3e5b6c7a81"], "kind": "positive"}),
     },
     RequestDoc {
         kind: "attachments.create",
@@ -244,7 +273,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("mime_type")
                 .into()
         },
-        example: || json!({"type": "attachments.create", "params": {"name": "Paris.png", "size": 1024, "mime_type": "image/png"}}),
+        params_example: || json!({"name": "Paris.png", "size": 1024, "mime_type": "image/png"}),
     },
     RequestDoc {
         kind: "attachments.delete",
@@ -256,7 +285,7 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("attachment_id")
                 .into()
         },
-        example: || json!({"type": "attachments.delete", "params": {"attachment_id": "atc_019ab8c1f2a04d3e5b6c7a81"}}),
+        params_example: || json!({"attachment_id": "atc_019ab8c1f2a04d3e5b6c7a81"}),
     },
     RequestDoc {
         kind: "input.transcribe",
@@ -270,14 +299,14 @@ const REQUESTS: [RequestDoc; 16] = [
                 .required("mime_type")
                 .into()
         },
-        example: || json!({"type": "input.transcribe", "params": {"audio_base64": "GkXfo59ChoEB", "mime_type": "audio/webm;codecs=opus"}}),
+        params_example: || json!({"audio_base64": "GkXfo59ChoEB", "mime_type": "audio/webm;codecs=opus"}),
     },
     RequestDoc {
         kind: "threads.sync_custom_action",
         streams: false,
         summary: "Run a widget action synchronously. Answers `{\"updated_item\": …}` or `{}`.",
         params: action_params,
-        example: || json!({"type": "threads.sync_custom_action", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81", "action": {"type": "noop", "payload": null}}}),
+        params_example: || json!({"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81", "action": {"type": "noop", "payload": null}}),
     },
 ];
 
@@ -296,29 +325,150 @@ fn action_params() -> Schema {
         .into()
 }
 
-/// Adds the 16 request schemas the union refers to.
-pub(crate) struct ChatKitUnion;
-
-impl Modify for ChatKitUnion {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        for r in REQUESTS {
-            let description = format!("{} ({})", r.summary, if r.streams { "streams SSE" } else { "answers JSON" });
-            let schema = obj()
-                .title(Some(r.kind))
-                .description(Some(description))
-                .property("type", string().enum_values(Some([r.kind])))
-                .property("params", (r.params)())
-                .property("metadata", obj().description(Some("Optional, ignored")))
-                .required("type")
-                .required("params")
-                .examples([(r.example)()]);
-            components.schemas.insert(schema_name(r.kind), schema.into());
-        }
-    }
+/// The schema of one request type.
+fn request_schema(r: &RequestDoc) -> RefOr<Schema> {
+    let description = format!("{} ({})", r.summary, if r.streams { "streams SSE" } else { "answers JSON" });
+    obj()
+        .title(Some(r.kind))
+        .description(Some(description))
+        .property("type", string().enum_values(Some([r.kind])))
+        .property("params", (r.params)())
+        .property("metadata", obj().description(Some("Optional, ignored")))
+        .required("type")
+        .required("params")
+        .examples([r.example()])
+        .into()
 }
 
-/// Every request `type` the union documents (for tests).
+/// Offers every request type's example in the "Try it out" drop-down of `POST /support/chatkit`.
+pub(crate) fn add_examples(doc: &mut utoipa::openapi::OpenApi) {
+    let Some(operation) = doc.paths.paths.get_mut("/support/chatkit").and_then(|item| item.post.as_mut()) else {
+        return;
+    };
+    let Some(RefOr::T(body)) = operation.request_body.as_mut() else { return };
+    let Some(RefOr::T(content)) = body.content.get_mut("application/json") else { return };
+    let examples: BTreeMap<String, RefOr<utoipa::openapi::example::Example>> = REQUESTS
+        .iter()
+        .map(|r| (r.kind.to_string(), ExampleBuilder::new().summary(r.summary).value(Some(r.example())).build().into()))
+        .collect();
+    content.examples = examples;
+}
+
+/// Every request `type` the union documents.
 pub fn documented_request_types() -> Vec<&'static str> {
     REQUESTS.iter().map(|r| r.kind).collect()
+}
+
+// Schemas of the request-only wire types (params content) that `chatkit` does not describe yet.
+
+/// The message a user sends.
+#[derive(Debug, ToSchema)]
+#[schema(title = "UserMessageInput")]
+#[allow(dead_code)]
+struct UserMessageInputDoc {
+    /// Text and tag parts.
+    content: Vec<UserMessageContent>,
+    /// Ids of attachments created with `attachments.create` and uploaded.
+    #[schema(default = json!([]))]
+    attachments: Option<Vec<String>>,
+    /// "Reply to" snippet.
+    quoted_text: Option<String>,
+    /// Composer options.
+    inference_options: Option<InferenceOptions>,
+}
+
+/// A widget action.
+#[derive(Debug, ToSchema)]
+#[schema(title = "Action", example = json!({"type": "flight.select", "payload": {"id": "flight-midday"}}))]
+#[allow(dead_code)]
+struct ActionDoc {
+    /// Action name (`flight.select`, `upsell.accept`, `rebook.select_option`, …).
+    #[schema(rename = "type")]
+    kind: String,
+    /// App data.
+    payload: Option<Value>,
+}
+
+/// Answers to a structured input.
+#[derive(Debug, ToSchema)]
+#[schema(title = "StructuredInputSubmission")]
+#[allow(dead_code)]
+struct StructuredInputSubmissionDoc {
+    /// `answered` or `skipped`.
+    #[schema(pattern = "^(answered|skipped)$")]
+    status: Option<String>,
+    /// Answers by question id.
+    answers: Option<BTreeMap<String, StructuredAnswerDoc>>,
+}
+
+/// One structured answer.
+#[derive(Debug, ToSchema)]
+#[schema(title = "StructuredAnswer")]
+#[allow(dead_code)]
+struct StructuredAnswerDoc {
+    /// Values.
+    values: Option<Vec<String>>,
+    /// Skipped.
+    skipped: Option<bool>,
+}
+
+/// Feedback kind.
+#[derive(Debug, ToSchema)]
+#[schema(title = "FeedbackKind")]
+#[allow(dead_code)]
+enum FeedbackKindDoc {
+    /// Thumbs up.
+    #[schema(rename = "positive")]
+    Positive,
+    /// Thumbs down.
+    #[schema(rename = "negative")]
+    Negative,
+}
+
+#[cfg(test)]
+mod tests {
+    use chatkit::types::{ChatKitRequest as Decoded, REQUEST_TYPES};
+
+    use super::*;
+
+    fn json() -> Value {
+        serde_json::to_value(crate::openapi::document()).unwrap()
+    }
+
+    #[test]
+    fn the_union_documents_every_request_type_once() {
+        let mut documented = documented_request_types();
+        documented.sort_unstable();
+        let mut expected = REQUEST_TYPES.to_vec();
+        expected.sort_unstable();
+        assert_eq!(documented, expected);
+        let doc = json();
+        let union = doc["components"]["schemas"]["ChatKitRequest"]["oneOf"].as_array().unwrap();
+        assert_eq!(union.len(), REQUEST_TYPES.len());
+        for kind in REQUEST_TYPES {
+            let schema = &doc["components"]["schemas"][schema_name(kind)];
+            assert_eq!(schema["properties"]["type"]["enum"], json!([kind]), "{kind}");
+        }
+    }
+
+    /// The examples are real requests: the server's own decoder accepts each as the type it documents,
+    /// streaming exactly when the schema says so.
+    #[test]
+    fn every_example_decodes_as_its_type() {
+        let doc = json();
+        let examples =
+            doc["paths"]["/support/chatkit"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+                .as_object()
+                .unwrap();
+        assert_eq!(examples.len(), REQUEST_TYPES.len());
+        for r in &REQUESTS {
+            let schema = &doc["components"]["schemas"][schema_name(r.kind)];
+            for example in [&schema["examples"][0], &examples[r.kind]["value"]] {
+                let decoded = Decoded::decode(&serde_json::to_vec(example).unwrap())
+                    .unwrap_or_else(|e| panic!("{}: {e}", r.kind));
+                assert_eq!(decoded.type_name(), r.kind);
+                assert_eq!(decoded.is_streaming(), r.streams, "{}", r.kind);
+            }
+        }
+    }
 }

@@ -1,5 +1,4 @@
-//! Phase 2 of the two-phase attachment upload and the attachment content route (spec customer-support
-//! §1.4, §1.5, §7.1).
+//! Phase 2 of the two-phase attachment upload, and the route that serves an attachment's bytes.
 //!
 //! `POST|PUT /support/attachments/{id}/upload` takes the bytes from the multipart field `file` (or the raw
 //! body for any other content type), checks them in the sample's order (empty → 400, over the limit → 413,
@@ -10,17 +9,24 @@
 //!
 //! Attachment ids are validated (`atc_` + up to 64 of `[A-Za-z0-9_-]`) before any store access.
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use chatkit::StoreError;
+use axum::response::Response;
 use chatkit::types::{Attachment, AttachmentKind};
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiError, Ctx, read_body};
-use crate::server::AppState;
+use super::{ApiError, Ctx, ErrorBody, read_body, unknown_attachment};
+use crate::router::AppState;
+
+/// The upload and content routes.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upload)).routes(routes!(content))
+}
 
 /// Room allowed on top of the attachment limit for multipart framing (boundaries, part headers).
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
@@ -32,11 +38,8 @@ pub const TOO_LARGE: &str = "Attachments are limited to 5 MB in this demo.";
 pub const MISSING_FILE_FIELD: &str = "Multipart uploads must include a 'file' field.";
 /// 404 text of a created attachment whose bytes were never uploaded.
 pub const NOT_UPLOADED: &str = "Attachment has not been uploaded yet.";
-
-/// The 404 text of an unknown attachment.
-pub fn unknown_attachment(id: &str) -> String {
-    format!("Attachment {id} does not exist.")
-}
+/// 404 text when the path has no usable attachment id.
+const NO_SUCH_ATTACHMENT: &str = "Attachment does not exist.";
 
 /// Whether `id` looks like one of our attachment ids (`atc_` + 1–64 of `[A-Za-z0-9_-]`).
 pub fn valid_attachment_id(id: &str) -> bool {
@@ -49,21 +52,23 @@ fn shown_id(id: &str) -> String {
     if id.chars().count() <= 80 { id.to_string() } else { format!("{}…", id.chars().take(80).collect::<String>()) }
 }
 
-/// Uploads the bytes of an attachment created with `attachments.create`.
+/// Upload attachment bytes (two-phase upload, phase 2)
+///
+/// Send the file as `multipart/form-data` with a `file` field (what ChatKit does), or as the raw body with
+/// any other content type. Images up to 5 MiB (5 242 880 bytes). `PUT` works the same as `POST`.
 #[utoipa::path(
-    post,
+    method(post, put),
     path = "/support/attachments/{attachment_id}/upload",
     tag = "support",
-    summary = "Upload attachment bytes (two-phase upload, phase 2)",
-    description = "Send the file as `multipart/form-data` with a `file` field (what ChatKit does), or as the raw body \
-                   with any other content type. Images up to 5 MiB (5 242 880 bytes). Also accepts `PUT`.",
     params(("attachment_id" = String, Path, description = "Id returned by `attachments.create`", example = "atc_019ab8c1f2a04d3e5b6c7a81")),
-    request_body(content = crate::openapi::UploadForm, content_type = "multipart/form-data"),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "The attachment, upload descriptor cleared", body = crate::openapi::AttachmentDoc),
-        (status = 400, description = "Empty payload or no `file` field", body = super::ErrorBody, example = json!({"detail": EMPTY_PAYLOAD})),
-        (status = 404, description = "Unknown attachment", body = super::ErrorBody, example = json!({"detail": "Attachment atc_019ab8c1f2a04d3e5b6c7a81 does not exist."})),
-        (status = 413, description = "Over 5 MiB", body = super::ErrorBody, example = json!({"detail": TOO_LARGE})),
+        (status = 200, description = "The attachment, upload descriptor cleared", body = Attachment),
+        (status = 400, description = "Empty payload or no `file` field", body = ErrorBody, example = json!({"detail": EMPTY_PAYLOAD})),
+        (status = 404, description = "Unknown attachment", body = ErrorBody, example = json!({"detail": "Attachment atc_019ab8c1f2a04d3e5b6c7a81 does not exist."})),
+        (status = 408, description = "The body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)", body = ErrorBody),
+        (status = 413, description = "Over 5 MiB", body = ErrorBody, example = json!({"detail": TOO_LARGE})),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
 pub async fn upload(
@@ -72,50 +77,50 @@ pub async fn upload(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let id = match path {
-        Ok(Path(id)) => id,
-        Err(_) => return ApiError::not_found("Attachment does not exist.").into_response(),
-    };
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = path.map_err(|_| ApiError::NotFound(NO_SUCH_ATTACHMENT.into()))?;
     let limit = state.limits.max_upload_bytes;
-    let raw = match read_body(&headers, body, limit.saturating_add(MULTIPART_OVERHEAD)).await {
-        Ok(b) => b,
-        Err(e) => return e.into_api_error(TOO_LARGE).into_response(),
-    };
-    let data = match file_bytes(&headers, raw).await {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
-    };
+    let raw = read_body(&headers, body, limit.saturating_add(MULTIPART_OVERHEAD))
+        .await
+        .map_err(|e| e.into_api_error(TOO_LARGE))?;
+    let data = file_bytes(&headers, raw).await?;
     if data.is_empty() {
-        return ApiError::bad_request(EMPTY_PAYLOAD).into_response();
+        return Err(ApiError::BadRequest(EMPTY_PAYLOAD.into()));
     }
     if data.len() > limit {
-        return ApiError::too_large(TOO_LARGE).into_response();
+        return Err(ApiError::PayloadTooLarge(TOO_LARGE.into()));
     }
     if !valid_attachment_id(&id) {
-        return ApiError::not_found(unknown_attachment(&shown_id(&id))).into_response();
+        return Err(ApiError::NotFound(unknown_attachment(&shown_id(&id))));
     }
     let store = &state.store;
-    let mut attachment = match store.load_attachment(&ctx, &id).await {
-        Ok(a) => a,
-        Err(StoreError::AttachmentNotFound(_)) => return ApiError::not_found(unknown_attachment(&id)).into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    if let Err(e) = store.save_attachment_data(&ctx, &id, &data).await {
-        return ApiError::from(e).into_response();
-    }
+    let mut attachment = store.load_attachment(&ctx, &id).await?;
+    store.save_attachment_data(&ctx, &id, &data).await?;
     attachment.upload_descriptor = None;
     if let AttachmentKind::Image { preview_url } = &mut attachment.kind
         && preview_url.is_empty()
     {
         *preview_url = format!("{}/support/attachments/{id}/content", ctx.base_url);
     }
-    if let Err(e) = store.save_attachment(&ctx, &attachment).await {
-        return ApiError::from(e).into_response();
-    }
+    store.save_attachment(&ctx, &attachment).await?;
     tracing::info!(attachment_id = %id, bytes = data.len(), "attachment uploaded");
-    axum::Json(attachment_json(&attachment)).into_response()
+    Ok(Json(attachment_json(&attachment)))
 }
+
+/// Multipart body of an upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// The file.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+}
+
+/// The bytes of a file, as they were uploaded.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct FileBytes(Vec<u8>);
 
 /// The attachment as the sample answers it after an upload: the same keys, with `null` for the unset
 /// ones (`upload_descriptor`, `thread_id`, `metadata`).
@@ -139,60 +144,52 @@ async fn file_bytes(headers: &HeaderMap, raw: Bytes) -> Result<Bytes, ApiError> 
         return Ok(raw);
     }
     let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| ApiError::bad_request(format!("invalid multipart content type: {e}")))?;
+        .map_err(|e| ApiError::BadRequest(format!("invalid multipart content type: {e}")))?;
     let stream = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(raw) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     loop {
         match multipart.next_field().await {
             Ok(Some(field)) if field.name() == Some("file") => {
-                return field.bytes().await.map_err(|e| ApiError::bad_request(format!("invalid multipart body: {e}")));
+                return field.bytes().await.map_err(|e| ApiError::BadRequest(format!("invalid multipart body: {e}")));
             }
             Ok(Some(_)) => continue,
-            Ok(None) => return Err(ApiError::bad_request(MISSING_FILE_FIELD)),
-            Err(e) => return Err(ApiError::bad_request(format!("invalid multipart body: {e}"))),
+            Ok(None) => return Err(ApiError::BadRequest(MISSING_FILE_FIELD.into())),
+            Err(e) => return Err(ApiError::BadRequest(format!("invalid multipart body: {e}"))),
         }
     }
 }
 
-/// The bytes of an uploaded attachment.
+/// Download attachment bytes
+///
+/// The uploaded bytes with the MIME type declared at creation (one of the image types
+/// `attachments.create` accepts); cacheable privately for 10 minutes.
 #[utoipa::path(
     get,
     path = "/support/attachments/{attachment_id}/content",
     tag = "support",
-    summary = "Download attachment bytes",
-    description = "The uploaded bytes with the MIME type declared at creation; cacheable privately for 10 minutes.",
     params(("attachment_id" = String, Path, description = "Attachment id", example = "atc_019ab8c1f2a04d3e5b6c7a81")),
     responses(
-        (status = 200, description = "The raw bytes", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 200, description = "The raw bytes",
+         content((FileBytes = "image/png"), (FileBytes = "image/jpeg"), (FileBytes = "image/webp"), (FileBytes = "image/gif")),
          headers(("cache-control" = String, description = "`private, max-age=600`"),
                  ("content-disposition" = String, description = "`inline; filename=\"<name>\"`"))),
-        (status = 404, description = "Unknown attachment, or not uploaded yet", body = super::ErrorBody,
+        (status = 404, description = "Unknown attachment, or not uploaded yet", body = ErrorBody,
          example = json!({"detail": NOT_UPLOADED})),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
 pub async fn content(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     path: Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match path {
-        Ok(Path(id)) => id,
-        Err(_) => return ApiError::not_found("Attachment does not exist.").into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let Path(id) = path.map_err(|_| ApiError::NotFound(NO_SUCH_ATTACHMENT.into()))?;
     if !valid_attachment_id(&id) {
-        return ApiError::not_found(unknown_attachment(&shown_id(&id))).into_response();
+        return Err(ApiError::NotFound(unknown_attachment(&shown_id(&id))));
     }
     let store = &state.store;
-    let attachment = match store.load_attachment(&ctx, &id).await {
-        Ok(a) => a,
-        Err(StoreError::AttachmentNotFound(_)) => return ApiError::not_found(unknown_attachment(&id)).into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let data = match store.load_attachment_data(&ctx, &id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return ApiError::not_found(NOT_UPLOADED).into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let attachment = store.load_attachment(&ctx, &id).await?;
+    let data = store.load_attachment_data(&ctx, &id).await?.ok_or_else(|| ApiError::NotFound(NOT_UPLOADED.into()))?;
     let mut res = Response::new(Body::from(data));
     *res.status_mut() = StatusCode::OK;
     let h = res.headers_mut();
@@ -205,7 +202,7 @@ pub async fn content(
     }
     // `Access-Control-Allow-Origin` comes from the CORS layer (`*` by default, else the configured origins).
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    res
+    Ok(res)
 }
 
 /// `inline; filename="<ascii-safe name>"`, plus `filename*=UTF-8''…` when the name is not plain ASCII.

@@ -1,56 +1,61 @@
-//! `POST /support/chatkit` (spec customer-support §1.3): the ChatKit protocol endpoint. The raw body is
-//! read whatever its `Content-Type` (as the sample does), bounded by `MAX_BODY_BYTES` (413 with a JSON
-//! `detail` above it), and handed to [`chatkit::ChatKitServer::process`], which answers JSON or an SSE
-//! stream, or a `{"detail","code"}` error before any stream starts.
+//! `POST /support/chatkit`: the ChatKit protocol endpoint. The raw body is read whatever its
+//! `Content-Type` (as the sample does), bounded by `MAX_BODY_BYTES` (413 with a JSON `detail` above it),
+//! and handed to [`chatkit::ChatKitServer::handle`], which answers JSON or an SSE stream, or a
+//! `{"detail","code"}` error before any stream starts.
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{Ctx, read_body};
-use crate::server::AppState;
+use super::{Ctx, ErrorBody, read_body};
+use crate::openapi::requests::ChatKitRequest;
+use crate::openapi::responses::{ChatKitEvent, ChatKitResult};
+use crate::router::AppState;
 
 /// The ChatKit endpoint.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(chatkit))
+}
+
+/// ChatKit protocol endpoint
+///
+/// The body is one request `{"type": "<request type>", "params": {…}}`. Streaming types
+/// (`threads.create`, `threads.add_user_message`, `threads.add_client_tool_output`,
+/// `threads.add_structured_input`, `threads.retry_after_item`, `threads.custom_action`) answer
+/// `text/event-stream`: one `data: <json>` line per event followed by a blank line. The other types answer
+/// JSON. Errors before a stream starts are `{"detail", "code"}` JSON with a 4xx/5xx status; errors inside
+/// a stream are an `error` event. Pick an example below and use "Try it out".
 #[utoipa::path(
     post,
     path = "/support/chatkit",
     tag = "chatkit",
-    summary = "ChatKit protocol endpoint",
-    description = crate::openapi::CHATKIT_DESCRIPTION,
-    request_body(
-        content = crate::openapi::ChatKitRequestDoc,
-        content_type = "application/json",
-        description = "One ChatKit request `{\"type\": …, \"params\": {…}}`.",
-        examples(
-            ("threads.list" = (summary = "List threads", value = json!({"type": "threads.list", "params": {"limit": 20, "order": "desc"}}))),
-            ("threads.create" = (summary = "Start a thread (streams)", value = json!({"type": "threads.create", "params": {"input": {"content": [{"type": "input_text", "text": "Move me to seat 14C on flight OA476."}], "attachments": [], "inference_options": {}}}}))),
-            ("threads.add_user_message" = (summary = "Send a message (streams)", value = json!({"type": "threads.add_user_message", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "input": {"content": [{"type": "input_text", "text": "Add one more checked bag to the reservation."}], "attachments": [], "inference_options": {}}}}))),
-            ("threads.get_by_id" = (summary = "Load a thread", value = json!({"type": "threads.get_by_id", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81"}}))),
-            ("items.list" = (summary = "List items", value = json!({"type": "items.list", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "limit": 20, "order": "asc"}}))),
-            ("threads.update" = (summary = "Rename a thread", value = json!({"type": "threads.update", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "title": "Paris trip"}}))),
-            ("threads.delete" = (summary = "Delete a thread", value = json!({"type": "threads.delete", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81"}}))),
-            ("threads.custom_action" = (summary = "Widget action (streams)", value = json!({"type": "threads.custom_action", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": null, "action": {"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}}}}))),
-            ("threads.retry_after_item" = (summary = "Answer a message again (streams)", value = json!({"type": "threads.retry_after_item", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_id": "msg_019ab8c1f2a04d3e5b6c7a81"}}))),
-            ("attachments.create" = (summary = "Phase 1 of an image upload", value = json!({"type": "attachments.create", "params": {"name": "Paris.png", "size": 1024, "mime_type": "image/png"}}))),
-            ("attachments.delete" = (summary = "Delete an attachment", value = json!({"type": "attachments.delete", "params": {"attachment_id": "atc_019ab8c1f2a04d3e5b6c7a81"}}))),
-            ("items.feedback" = (summary = "Rate items", value = json!({"type": "items.feedback", "params": {"thread_id": "thr_019ab8c1f2a04d3e5b6c7a81", "item_ids": ["msg_019ab8c1f2a04d3e5b6c7a81"], "kind": "positive"}}))),
-            ("input.transcribe" = (summary = "Dictation", value = json!({"type": "input.transcribe", "params": {"audio_base64": "GkXfo59ChoEB", "mime_type": "audio/webm;codecs=opus"}}))),
-        ),
-    ),
+    request_body(content = ChatKitRequest, content_type = "application/json",
+                 description = "One ChatKit request `{\"type\": …, \"params\": {…}}`."),
     responses(
-        (status = 200, description = "Non-streaming requests: JSON (a Thread, a Page, an Attachment, `{\"text\"}` or `{}`). \
-                                      Streaming requests: Server-Sent Events, one `data: <json>` frame per event.",
+        (status = 200, description = "Non-streaming requests: JSON. Streaming requests: server-sent events.",
          content(
-            (crate::openapi::JsonResult = "application/json"),
-            (String = "text/event-stream", example = "data: {\"type\":\"stream_options\",\"stream_options\":{\"allow_cancel\":true}}\n\n"),
+            (ChatKitResult = "application/json"),
+            (ChatKitEvent = "text/event-stream",
+             example = "data: {\"type\":\"stream_options\",\"stream_options\":{\"allow_cancel\":true}}\n\n"),
          )),
-        (status = 400, description = "Malformed JSON, unknown or missing `type`, invalid params", body = crate::openapi::ChatKitErrorBody,
+        (status = 400, description = "Malformed JSON, unknown or missing `type`, invalid params", body = ErrorBody,
          example = json!({"detail": "unknown request type `threads.nope`; expected one of: threads.create, …", "code": "invalid_type"})),
-        (status = 404, description = "Unknown thread, item or attachment", body = crate::openapi::ChatKitErrorBody),
-        (status = 409, description = "The thread is busy with another response", body = crate::openapi::ChatKitErrorBody),
-        (status = 413, description = "Body larger than MAX_BODY_BYTES, or attachment over 5 MB", body = crate::openapi::ChatKitErrorBody),
-        (status = 503, description = "A needed service (model key, dictation) is not configured", body = crate::openapi::ChatKitErrorBody),
+        (status = 404, description = "Unknown thread, item or attachment", body = ErrorBody,
+         example = json!({"detail": "thread thr_019ab8c1f2a04d3e5b6c7a81 not found", "code": "not_found"})),
+        (status = 408, description = "The body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)", body = ErrorBody),
+        (status = 409, description = "The thread is busy with another response", body = ErrorBody,
+         example = json!({"detail": "thread thr_019ab8c1f2a04d3e5b6c7a81 is busy with another response; try again shortly", "code": "conflict"})),
+        (status = 413, description = "Body larger than MAX_BODY_BYTES, or attachment over 5 MB", body = ErrorBody,
+         example = json!({"detail": "Attachments are limited to 5 MB in this demo.", "code": "payload_too_large"})),
+        (status = 500, description = "Unexpected failure (the cause is in the server log)", body = ErrorBody,
+         example = json!({"detail": "internal server error; the cause was logged on the server", "code": "internal_error"})),
+        (status = 502, description = "The dictation provider failed", body = ErrorBody,
+         example = json!({"detail": "the model provider answered 503 Service Unavailable", "code": "upstream_error"})),
+        (status = 503, description = "A needed service (model key, dictation, database) is not available", body = ErrorBody,
+         example = json!({"detail": "Dictation is not available: no transcription model is configured. Set OPENAI_API_KEY (or GEMINI_API_KEY) in .env and restart the server.", "code": "unavailable"})),
     )
 )]
 pub async fn chatkit(State(state): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, body: Body) -> Response {

@@ -1,16 +1,22 @@
-//! `GET /support/customer?thread_id=` (spec customer-support §1.6): the airline profile of a thread, as
+//! `GET /support/customer?thread_id=`: the airline profile of a thread, as
 //! `{"customer": <profile>}`. A missing or empty `thread_id` means the `demo_default_thread` key; any key
 //! lazily gets the default demo profile on first access.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::ApiError;
-use crate::airline::thread_key;
-use crate::server::AppState;
+use super::{ApiError, ErrorBody};
+use crate::airline::{CustomerProfile, thread_key};
+use crate::router::AppState;
+
+/// The customer route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(customer))
+}
 
 /// Query string of the customer route.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -31,19 +37,25 @@ pub struct CustomerQuery {
                    Without `thread_id` the demo profile shown before any conversation is returned.",
     params(CustomerQuery),
     responses(
-        (status = 200, description = "`{\"customer\": <profile>}`", body = crate::openapi::CustomerResponse),
-        (status = 400, description = "Undecodable query string", body = super::ErrorBody),
-        (status = 503, description = "The database is unavailable", body = super::ErrorBody),
+        (status = 200, description = "The profile", body = CustomerResponse),
+        (status = 400, description = "Undecodable query string", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-pub async fn customer(State(state): State<AppState>, query: Result<Query<CustomerQuery>, QueryRejection>) -> Response {
-    let query = match query {
-        Ok(Query(q)) => q,
-        Err(e) => return ApiError::bad_request(format!("invalid query string: {}", e.body_text())).into_response(),
-    };
+pub async fn customer(
+    State(state): State<AppState>,
+    query: Result<Query<CustomerQuery>, QueryRejection>,
+) -> Result<Json<CustomerResponse>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("invalid query string: {}", e.body_text())))?;
     let key = thread_key(query.thread_id.as_deref());
-    match state.airline.profile(key).await {
-        Ok(profile) => Json(serde_json::json!({ "customer": profile.to_json() })).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    let customer = state.airline.profile(key).await?;
+    Ok(Json(CustomerResponse { customer }))
+}
+
+/// Body of the customer route.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CustomerResponse {
+    /// The thread's customer: contact and loyalty data, flight segments, bags, assistance and the timeline
+    /// of changes the concierge made.
+    pub customer: CustomerProfile,
 }

@@ -1,4 +1,4 @@
-//! `GET /support/health` (spec customer-support §1.7): `{"status":"healthy"}` when the database answers,
+//! `GET /support/health`: `{"status":"healthy"}` when the database answers,
 //! `503 {"status":"unhealthy","detail":…}` when it does not, so load balancers stop routing to a replica
 //! that lost its database.
 
@@ -7,8 +7,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::server::AppState;
+use crate::router::AppState;
+
+/// The health route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
+}
 
 /// Body of the health route.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -1,84 +1,35 @@
-//! HTTP handlers of the `/support/*` routes (spec customer-support §1) and what they share: the JSON
-//! error type ([`ApiError`], FastAPI's `{"detail": …}` shape), the per-request [`Ctx`] extractor
-//! (owner + the base URL the client used) and a size-limited body reader.
+//! The `/support/*` routes. Each module holds one resource's handlers next to the router fragment that
+//! registers them (path, methods and OpenAPI description come from the handler's `#[utoipa::path]`), and
+//! [`api`] merges the fragments. What the handlers share lives here: the per-request [`Ctx`] extractor
+//! (owner and the base URL the client used) and a size-limited body reader; failures are [`ApiError`]s.
 //!
-//! The router itself (layers, fallbacks, docs) is assembled in [`crate::server`].
+//! Layers, fallbacks and the docs routes are added around [`api`] in [`crate::router`].
 
 pub mod attachments;
 pub mod chatkit;
 pub mod customer;
+mod error;
 pub mod health;
 
 use ::chatkit::store::{ANONYMOUS_OWNER, RequestContext};
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
 
-/// A route-level failure answered as `status` with the JSON body `{"detail": "<text>"}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Human-readable explanation (no secrets).
-    pub detail: String,
-}
+pub use error::{ApiError, ErrorBody, unknown_attachment};
 
-/// The JSON body of every route-level error.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong, in plain words.
-    pub detail: String,
-}
+use crate::router::AppState;
 
-impl ApiError {
-    /// An error with this status and text.
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        ApiError { status, detail: detail.into() }
-    }
-
-    /// 400.
-    pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, detail)
-    }
-
-    /// 404.
-    pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, detail)
-    }
-
-    /// 413.
-    pub fn too_large(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, detail)
-    }
-
-    /// 500 with a generic text; `cause` goes to the log only.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error; the cause was logged on the server")
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { detail: self.detail })).into_response()
-    }
-}
-
-impl From<::chatkit::StoreError> for ApiError {
-    fn from(e: ::chatkit::StoreError) -> Self {
-        match e {
-            ::chatkit::StoreError::Database(_) => {
-                tracing::error!(error = %e, "database failure");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; try again shortly")
-            }
-            other => ApiError::internal(&other),
-        }
-    }
+/// Every `/support/*` route with its OpenAPI description.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(chatkit::routes())
+        .merge(attachments::routes())
+        .merge(customer::routes())
+        .merge(health::routes())
 }
 
 /// The request context of a handler: the anonymous owner and the base URL the client used, from
@@ -174,12 +125,11 @@ impl BodyError {
     /// The answer to give: 413 with `too_large_detail`, 408 for a stalled body, or 400 for a broken upload.
     pub fn into_api_error(self, too_large_detail: impl Into<String>) -> ApiError {
         match self {
-            BodyError::TooLarge => ApiError::too_large(too_large_detail),
-            BodyError::TimedOut => ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)",
+            BodyError::TooLarge => ApiError::PayloadTooLarge(too_large_detail.into()),
+            BodyError::TimedOut => ApiError::RequestTimeout(
+                "the request body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)".into(),
             ),
-            BodyError::Read(e) => ApiError::bad_request(format!("could not read the request body: {e}")),
+            BodyError::Read(e) => ApiError::BadRequest(format!("could not read the request body: {e}")),
         }
     }
 }

@@ -15,7 +15,7 @@ use agents::SseDecoder;
 use mock_llm::{MockServer, Script};
 use serde_json::{Value, json};
 use support::config::{Config, Secret};
-use support::server::AppState;
+use support::router::AppState;
 use support::startup;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -1,11 +1,11 @@
-//! The HTTP router: the `/support/*` routes, Swagger UI and `/openapi.json`, and the layers every
-//! response goes through (outermost first): request log → CORS preflight body → CORS → panic catcher →
-//! JSON errors. Handlers live in [`crate::routes`]; start-up (store, model provider, app) in
+//! The HTTP application: [`app`] puts the documented `/support/*` routes ([`crate::routes::api`]), Swagger
+//! UI and `/openapi.json` behind the layers every response goes through (outermost first): request log →
+//! CORS preflight body → CORS → panic catcher → JSON errors. Start-up (store, model provider, app) is in
 //! [`crate::startup`].
 //!
-//! Error shape: every 4xx/5xx is JSON `{"detail": "<text>"}` (FastAPI's shape, which the sample uses):
-//! unknown paths → 404 `Not Found`, a known path with the wrong method → 405 `Method Not Allowed`, a
-//! panic → 500, and any plain-text rejection produced by axum itself is rewrapped as JSON.
+//! Every 4xx/5xx is JSON `{"detail": "<text>"}` ([`ApiError`]): unknown paths → 404 `Not Found`, a known
+//! path with the wrong method → 405 `Method Not Allowed`, a panic → 500, and any plain-text rejection
+//! produced by axum itself is rewrapped as JSON.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -17,13 +17,13 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chatkit::{ChatKitServer, Store};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
 use crate::airline::AirlineStore;
 use crate::config::CorsOrigins;
+use crate::openapi;
 use crate::routes::{self, ApiError, FallbackBaseUrl};
 use crate::telemetry;
 
@@ -73,23 +73,14 @@ impl Default for RouterOptions {
     }
 }
 
-/// The complete application router.
-pub fn router(state: AppState, options: &RouterOptions) -> Router {
-    let api = Router::new()
-        .route("/support/chatkit", post(routes::chatkit::chatkit))
-        .route(
-            "/support/attachments/{attachment_id}/upload",
-            post(routes::attachments::upload).put(routes::attachments::upload),
-        )
-        .route("/support/attachments/{attachment_id}/content", get(routes::attachments::content))
-        .route("/support/customer", get(routes::customer::customer))
-        .route("/support/health", get(routes::health::health))
-        .with_state(state);
-    let docs: Router = crate::openapi::swagger_ui().into();
-    with_layers(api.merge(docs), options)
+/// The complete application: routes, docs and layers.
+pub fn app(state: AppState, options: &RouterOptions) -> Router {
+    let (api, doc) = openapi::split(routes::api());
+    let docs: Router = openapi::swagger_ui(doc).into();
+    with_layers(api.with_state(state).merge(docs), options)
 }
 
-/// Wraps routes in the fallbacks and layers of [`router`] (public so tests can add routes, e.g. one that
+/// Wraps routes in the fallbacks and layers of [`app`] (public so tests can add routes, e.g. one that
 /// panics, and get exactly the production behaviour).
 pub fn with_layers(routes: Router, options: &RouterOptions) -> Router {
     routes
@@ -105,7 +96,7 @@ pub fn with_layers(routes: Router, options: &RouterOptions) -> Router {
         .layer(middleware::from_fn(telemetry::log_requests))
 }
 
-/// CORS per spec customer-support §1.1: any origin (or the configured list), any method, echoed request
+/// CORS as the sample configures it: any origin (or the configured list), any method, echoed request
 /// headers, no credentials, preflight cached for 600 s.
 pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
     let allow_origin = match origins {
@@ -152,12 +143,12 @@ async fn preflight_body(req: Request, next: Next) -> Response {
 
 /// 404 for unknown paths.
 async fn not_found() -> Response {
-    ApiError::not_found("Not Found").into_response()
+    ApiError::NotFound("Not Found".into()).into_response()
 }
 
 /// 405 for a known path with the wrong method.
 async fn method_not_allowed() -> Response {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response()
+    ApiError::MethodNotAllowed.into_response()
 }
 
 /// Turns a panic into `500 {"detail":"internal server error"}` and logs it.
@@ -168,7 +159,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic payload");
     tracing::error!(panic = message, "request handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+    ApiError::Internal.into_response()
 }
 
 /// Largest plain-text error body that is copied into the JSON `detail`.
@@ -200,4 +191,93 @@ async fn json_errors(req: Request, next: Next) -> Response {
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let body = serde_json::to_vec(&serde_json::json!({ "detail": detail })).unwrap_or_default();
     Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+    use chatkit::store::MemoryStore;
+    use serde_json::{Value, json};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::app::{AppSettings, SupportApp};
+
+    /// The production application on a memory store, without a model.
+    fn test_app() -> Router {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let airline = AirlineStore::new(store.clone());
+        let support = SupportApp::new(store.clone(), airline.clone(), None, None, AppSettings::default());
+        let state = AppState {
+            chatkit: ChatKitServer::new(store.clone(), Arc::new(support)),
+            store,
+            airline,
+            limits: Limits::default(),
+        };
+        app(state, &RouterOptions::default())
+    }
+
+    async fn send(request: Request) -> (StatusCode, String, Value) {
+        let res = test_app().oneshot(request).await.unwrap();
+        let status = res.status();
+        let content_type =
+            res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let bytes = to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        (status, content_type, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    fn get(uri: &str) -> Request {
+        Request::get(uri).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn documented_routes_are_served() {
+        let (status, _, body) = send(get("/support/health")).await;
+        assert_eq!((status, body), (StatusCode::OK, json!({"status": "healthy"})));
+        let (status, _, body) = send(get("/support/customer")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["customer"]["customer_id"], "cus_98421");
+        let list =
+            Request::post("/support/chatkit").body(Body::from(r#"{"type":"threads.list","params":{}}"#)).unwrap();
+        let (status, content_type, body) = send(list).await;
+        assert_eq!(
+            (status, content_type.as_str(), body),
+            (StatusCode::OK, "application/json", json!({"data": [], "has_more": false}))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_served_document_is_the_routes_document() {
+        let (status, _, body) = send(get("/openapi.json")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, serde_json::to_value(openapi::document()).unwrap());
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_and_methods_answer_json_errors() {
+        let (status, content_type, body) = send(get("/nope")).await;
+        assert_eq!(
+            (status, content_type.as_str(), body),
+            (StatusCode::NOT_FOUND, "application/json", json!({"detail": "Not Found"}))
+        );
+        let delete = Request::delete("/support/health").body(Body::empty()).unwrap();
+        let (status, _, body) = send(delete).await;
+        assert_eq!((status, body), (StatusCode::METHOD_NOT_ALLOWED, json!({"detail": "Method Not Allowed"})));
+    }
+
+    #[tokio::test]
+    async fn upload_takes_post_and_put() {
+        for method in [Method::POST, Method::PUT] {
+            let request = Request::builder()
+                .method(method)
+                .uri("/support/attachments/atc_missing/upload")
+                .body(Body::from("x"))
+                .unwrap();
+            let (status, _, body) = send(request).await;
+            assert_eq!(
+                (status, body),
+                (StatusCode::NOT_FOUND, json!({"detail": "Attachment atc_missing does not exist."}))
+            );
+        }
+    }
 }
