@@ -1,4 +1,4 @@
-//! SSE framing both ways: the server's encoder (`chatkit::sink::encode_sse`) and the model-stream decoder
+//! SSE framing both ways: the server's encoder (`chatkit::encode_sse`) and the model-stream decoder
 //! (`agents::SseDecoder`).
 //!
 //! The first byte picks the mode:
@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 
 use agents::SseDecoder;
-use chatkit::sink::encode_sse;
+use chatkit::encode_sse;
 use chatkit::types::{ItemUpdate, NoticeLevel, ThreadStreamEvent};
 use chatkit_fuzz::{SseParse, json_string, json_value, reference_sse};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};

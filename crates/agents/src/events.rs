@@ -7,10 +7,10 @@
 //! parts with their annotations). Missing start events are synthesized so every provider yields the
 //! same sequence. Function calls produce no ChatKit event.
 
-use chatkit::sink::{EventSink, SinkError};
 use chatkit::types::{
     AssistantMessageContent, AssistantMessageItem, ItemKind, ItemUpdate, ThreadItem, ThreadStreamEvent,
 };
+use chatkit::{EventSink, SinkError};
 
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{FunctionCall, ModelEvent};

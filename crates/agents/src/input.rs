@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use base64::Engine;
-use chatkit::app::AppError;
+use chatkit::AppError;
 use chatkit::store::{RequestContext, Store};
 use chatkit::types::{
     Attachment, AttachmentKind, ItemKind, StructuredAnswer, StructuredInputItem, ThreadItem, UserMessageContent,

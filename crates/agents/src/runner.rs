@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
-use chatkit::app::AppError;
-use chatkit::sink::EventSink;
+use chatkit::AppError;
+use chatkit::EventSink;
 use futures::StreamExt;
 use serde_json::Value;
 

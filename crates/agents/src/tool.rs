@@ -5,8 +5,8 @@
 //! can apologise or try again.
 
 use async_trait::async_trait;
-use chatkit::sink::{EventSink, SinkError};
 use chatkit::types::ThreadStreamEvent;
+use chatkit::{EventSink, SinkError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use agents::{ProviderKind, run};
-use chatkit::app::AppError;
+use chatkit::AppError;
 use common::*;
 use mock_llm::word_deltas;
 use mock_llm::{Match, Reply, Rule, Script, ToolCallSpec};

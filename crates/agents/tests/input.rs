@@ -2,7 +2,7 @@
 
 use agents::{ContentPart, ConvertHooks, DefaultConvertHooks, InputItem, Role, hidden_context_text, items_to_input};
 use async_trait::async_trait;
-use chatkit::app::AppError;
+use chatkit::AppError;
 use chatkit::store::{MemoryStore, RequestContext, Store};
 use chatkit::types::*;
 use serde_json::{Map, Value, json};

@@ -10,7 +10,7 @@ use agents::{
     FunctionCall, InputItem, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ProviderKind, run,
 };
 use async_trait::async_trait;
-use chatkit::app::AppError;
+use chatkit::AppError;
 use chatkit::types::{Annotation, AnnotationType};
 use common::*;
 use mock_llm::Script;

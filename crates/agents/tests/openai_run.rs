@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agents::{Agent, ProviderKind, Tool, run};
-use chatkit::app::AppError;
+use chatkit::AppError;
 use common::*;
 use mock_llm::word_deltas;
 use mock_llm::{Match, Reply, Rule, Script, ToolCallSpec};

@@ -1,11 +1,11 @@
-//! Property test of SSE encoding (`chatkit::sink::encode_sse`, issue 6 item 3): for any stream
+//! Property test of SSE encoding (`chatkit::encode_sse`): for any stream
 //! event — every event type, every item type, strings with newlines, carriage returns, control and
 //! non-ASCII characters — the frame is exactly `data: ` + one line of JSON + `\n\n`, and the JSON
 //! parses back to an equal event.
 
 mod common;
 
-use chatkit::sink::encode_sse;
+use chatkit::encode_sse;
 use chatkit::types::*;
 use common::{any_string, json_non_null, json_object, json_value};
 use proptest::prelude::*;

@@ -1,40 +1,114 @@
-//! [`ChatKitError`]: every failure that is answered *before* a stream starts (or by a non-streaming
-//! request) as an HTTP status with a JSON body `{"detail": "<clear text>", "code": "<machine code>"}`
-//! in the FastAPI shape the samples use.
+//! How failures look on the wire, decided in one place.
 //!
-//! Mapping (a deliberate deviation from the Python SDK, which answers every failure with a bare
-//! `500 Internal Server Error`, spec §7.1): undecodable requests → 400 with the decoder's message (it lists
-//! the valid request types), missing threads/items/attachments → 404, an app's `PayloadTooLarge` → 413,
-//! a thread busy past the lock wait → 409, a missing service (no model key, no dictation) → 503, an upstream
-//! failure → 502, anything else → 500 with a generic text (the cause is logged, never sent).
+//! A failure found before a stream starts (and any failure of a non-streaming request) is answered as
+//! an HTTP status with the JSON body `{"detail": "<clear text>", "code": "<machine code>"}`
+//! ([`ChatKitError`]). A failure once a stream has started cannot change the status any more: it is
+//! written as one `error` event and the stream ends normally ([`AppError::to_event`]).
+//!
+//! Statuses: an undecodable body is a 400 whose detail says what was expected (for a missing or
+//! unknown `type`, every valid type); a missing thread, item or attachment is a 404; a thread busy
+//! with another response past the lock wait is a 409; an app's `PayloadTooLarge` is a 413; an
+//! unconfigured service (no model key, no dictation) is a 503; a failed model provider call is a 502;
+//! anything else is a 500 whose body says only that the cause was logged. The Python SDK answers every
+//! such failure with a bare 500; a client can act on these.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppError;
+use crate::sink::SinkError;
 use crate::store::StoreError;
-use crate::types::RequestDecodeError;
+use crate::types::{RequestDecodeError, ThreadStreamEvent};
+
+/// A failure of the application or of the turn. Before a stream starts it becomes a [`ChatKitError`]
+/// (the status each variant names); inside a stream it becomes an `error` event ([`AppError::to_event`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is invalid (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Something referenced does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The payload is too large (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A needed service is not configured, e.g. no model key (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// An upstream (model provider) failed (502).
+    #[error("{message}")]
+    Upstream {
+        /// What failed, in words a user may read: never a key or a raw provider body.
+        message: String,
+        /// Whether retrying may help (rate limits, timeouts), shown as a retry button.
+        allow_retry: bool,
+    },
+    /// A message shown to the user as is (`code: "custom"`).
+    #[error("{message}")]
+    Custom {
+        /// Shown to the user as written, so already in the user's language.
+        message: String,
+        /// Whether the client shows a retry button.
+        allow_retry: bool,
+    },
+    /// The client went away; nothing more can be sent.
+    #[error("client disconnected")]
+    Disconnected,
+    /// A store call failed; a missing record is a 404, a busy thread a 409, anything else a 500.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else: a 500, or a retryable `stream.error` event; the text is only logged.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The `error` event for a failure inside a stream. Failures a user can understand carry their text
+    /// (`code: "custom"`); store and internal failures become a retryable `stream.error` without text.
+    pub fn to_event(&self) -> ThreadStreamEvent {
+        match self {
+            AppError::Custom { message, allow_retry } | AppError::Upstream { message, allow_retry } => {
+                ThreadStreamEvent::custom_error(message.clone(), *allow_retry)
+            }
+            AppError::Unavailable(m)
+            | AppError::BadRequest(m)
+            | AppError::NotFound(m)
+            | AppError::PayloadTooLarge(m) => ThreadStreamEvent::custom_error(m.clone(), false),
+            AppError::Store(StoreError::LockTimeout(_)) => ThreadStreamEvent::custom_error(self.to_string(), true),
+            _ => ThreadStreamEvent::stream_error(true),
+        }
+    }
+}
+
+impl From<SinkError> for AppError {
+    fn from(e: SinkError) -> Self {
+        match e {
+            SinkError::Disconnected => AppError::Disconnected,
+            SinkError::Store(s) => AppError::Store(s),
+        }
+    }
+}
 
 /// `code` of a body that is not a JSON object.
-pub const CODE_INVALID_JSON: &str = "invalid_json";
+pub(crate) const CODE_INVALID_JSON: &str = "invalid_json";
 /// `code` of a missing or unknown request `type`.
-pub const CODE_INVALID_TYPE: &str = "invalid_type";
+pub(crate) const CODE_INVALID_TYPE: &str = "invalid_type";
 /// `code` of params that do not match the request type.
-pub const CODE_INVALID_PARAMS: &str = "invalid_params";
+pub(crate) const CODE_INVALID_PARAMS: &str = "invalid_params";
 /// `code` of any other invalid request (400).
-pub const CODE_BAD_REQUEST: &str = "bad_request";
+pub(crate) const CODE_BAD_REQUEST: &str = "bad_request";
 /// `code` of a missing thread, item or attachment (404).
-pub const CODE_NOT_FOUND: &str = "not_found";
+pub(crate) const CODE_NOT_FOUND: &str = "not_found";
 /// `code` of a payload over a limit (413).
-pub const CODE_PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+pub(crate) const CODE_PAYLOAD_TOO_LARGE: &str = "payload_too_large";
 /// `code` of a thread busy with another response for longer than the lock wait (409).
-pub const CODE_CONFLICT: &str = "conflict";
+pub(crate) const CODE_CONFLICT: &str = "conflict";
 /// `code` of a service that is not configured (503).
-pub const CODE_UNAVAILABLE: &str = "unavailable";
+pub(crate) const CODE_UNAVAILABLE: &str = "unavailable";
 /// `code` of a failed upstream (model provider) call (502).
-pub const CODE_UPSTREAM: &str = "upstream_error";
+pub(crate) const CODE_UPSTREAM: &str = "upstream_error";
 /// `code` of an unexpected server failure (500).
-pub const CODE_INTERNAL: &str = "internal_error";
+pub(crate) const CODE_INTERNAL: &str = "internal_error";
 
 /// The text sent for 500s; the real cause only goes to the log.
 const INTERNAL_DETAIL: &str = "internal server error; the cause was logged on the server";
@@ -43,11 +117,11 @@ const INTERNAL_DETAIL: &str = "internal server error; the cause was logged on th
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status}: {detail}")]
 pub struct ChatKitError {
-    /// HTTP status.
+    /// The response status (4xx or 5xx).
     pub status: StatusCode,
-    /// Human-readable explanation (no secrets, no internals for 500s).
+    /// What went wrong, in plain words: no secrets, and for a 500 no internals at all.
     pub detail: String,
-    /// Stable machine-readable code (one of the `CODE_*` constants).
+    /// A stable machine-readable name of the failure, e.g. `not_found`.
     pub code: &'static str,
 }
 

@@ -18,7 +18,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 
 /// `content-type` of streaming responses (what Starlette sends for the SDK).
-pub const SSE_CONTENT_TYPE: &str = "text/event-stream; charset=utf-8";
+pub(crate) const SSE_CONTENT_TYPE: &str = "text/event-stream; charset=utf-8";
 
 /// The SSE frames of one streaming response, in order. Dropping it tells the producer the client left.
 #[derive(Debug)]

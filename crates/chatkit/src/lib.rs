@@ -1,25 +1,40 @@
-//! ChatKit custom-backend protocol for Rust.
+//! The ChatKit custom-backend protocol: what OpenAI's `<openai-chatkit>` web component sends to its
+//! backend and what it expects back, byte for byte as the Python SDK answers it (where this server
+//! deliberately does better, `docs/protocol.md` says so). It knows nothing about models or any
+//! particular product: a product implements [`ChatKitApp`] and hands it to a [`ChatKitServer`].
 //!
-//! This crate speaks the wire protocol of OpenAI's ChatKit web component exactly (spec
-//! `chatkit-protocol.md`): request decoding ([`types::ChatKitRequest`]), the streaming pipeline
-//! ([`server`]), persistence behind the [`store::Store`] trait, and the [`app::ChatKitApp`] trait a
-//! product implements. It knows nothing about models or any particular application.
+//! # Layout
+//!
+//! * [`types`]: the wire types: requests ([`types::ChatKitRequest`], streaming or not), threads,
+//!   items, attachments and stream events, serialized exactly as the client reads them.
+//! * `server`: [`ChatKitServer`] decodes a request body, answers the non-streaming requests itself and
+//!   hands the streaming ones to a turn.
+//! * `turn`: one turn per streaming request. `turn::start` checks the request and commits its first
+//!   writes before the first byte; `turn::run` runs the app in the turn's one task, under the thread
+//!   lock, and handles failures, panics and clients that leave.
+//! * `sink`: the [`EventSink`] through which an app streams events; it stores what an event says
+//!   before the event is sent, so a client never sees something the store does not have.
+//! * `http`: [`ChatKitResponse`], a JSON body or an [`SseStream`], as an axum response.
+//! * `errors`: [`ChatKitError`] (an HTTP status) and [`AppError`] (an app's failure), and the one
+//!   mapping from failures to statuses and `error` events.
+//! * `app`: the [`ChatKitApp`] trait.
+//! * [`store`]: the [`Store`] trait, the per-request [`RequestContext`] and the thread lock.
+//! * [`ids`]: time-ordered identifiers.
 
-pub mod app;
-pub mod errors;
-pub mod http;
+mod app;
+mod errors;
+mod http;
 pub mod ids;
-mod pipeline;
-pub mod server;
-pub mod sink;
+mod server;
+mod sink;
 pub mod store;
-mod streaming;
+mod turn;
 pub mod types;
 
-pub use app::{AppError, ChatKitApp};
-pub use errors::ChatKitError;
+pub use app::ChatKitApp;
+pub use errors::{AppError, ChatKitError};
 pub use http::{ChatKitResponse, SseStream};
-pub use pipeline::CANCEL_MARKER;
-pub use server::ChatKitServer;
-pub use sink::{EventSink, SinkError};
+pub use server::{ChatKitServer, DEFAULT_CHANNEL_CAPACITY, DEFAULT_LOCK_WAIT};
+pub use sink::{EventSink, SinkError, encode_sse};
 pub use store::{RequestContext, Store, StoreError};
+pub use turn::CANCEL_MARKER;

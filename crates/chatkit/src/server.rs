@@ -1,21 +1,17 @@
-//! [`ChatKitServer`]: decodes a request body, dispatches it by type (spec §3) and answers either JSON or
-//! an SSE stream ([`ChatKitResponse`]). Non-streaming requests are handled here; streaming ones are
-//! validated in `streaming.rs` and run by the pipeline (`pipeline.rs`).
+//! [`ChatKitServer`]: decodes a request body and answers it, as one JSON body or as a stream
+//! ([`ChatKitResponse`]). Non-streaming requests are answered here; a streaming request starts a turn
+//! (`crate::turn`).
 //!
-//! Deliberate deviations from the Python SDK (spec "Rust rec." and the error rules):
-//! * failures are HTTP statuses with `{"detail","code"}` instead of bare 500s ([`ChatKitError`]);
-//!   undecodable bodies are 400 (the detail lists the valid types for a missing/unknown `type`);
-//! * a missing thread is a 404 for every request naming one, including `threads.delete` (the SDK
-//!   sample store answers `{}`) and `items.list` (the SDK answers an empty page);
+//! Where the answers differ from the Python SDK's, on purpose:
+//! * failures are HTTP statuses with `{"detail", "code"}` instead of bare 500s (`crate::errors`);
+//! * a thread that does not exist is a 404 for every request naming one, including `threads.delete`
+//!   (the SDK's sample store answers `{}`) and `items.list` (the SDK answers an empty page);
 //! * `attachments.delete` of an unknown id is a 404;
-//! * streaming requests are validated before the stream starts (404/400 instead of a truncated 200
-//!   stream, spec §7.2); `threads.retry_after_item` with an unknown item is a 404 (the SDK answers an
-//!   empty stream);
-//! * `threads.add_client_tool_output` completes the newest *pending* call among the last 20 items and
-//!   responds even when none is found (the SDK requires it to be the newest item, spec §3.3);
-//! * `threads.sync_custom_action` persists the returned item with `save_item`, and a non-widget sender is
-//!   a 400 (the SDK leaves persistence to the integrator and answers 500);
-//! * a `ChatKitApp::thread_deleted` failure is logged, and `threads.delete` still answers `{}`.
+//! * `threads.sync_custom_action` saves the item it returns, so a reload shows what the client shows,
+//!   and a sender that is not a widget is a 400 (the SDK leaves saving to the integrator and answers
+//!   500);
+//! * when the app's `thread_deleted` hook fails, the failure is logged and `threads.delete` still
+//!   answers `{}`: the thread is gone either way.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,8 +34,9 @@ use crate::types::{
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
 /// Default number of SSE frames buffered between a turn and a slow client.
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 64;
-/// Page size used when a list request's `limit` is absent or 0 (spec §2.3).
-pub const DEFAULT_PAGE_SIZE: usize = 20;
+/// Page size used when a list request's `limit` is absent or 0, and of the items `threads.get_by_id`
+/// returns.
+pub(crate) const DEFAULT_PAGE_SIZE: usize = 20;
 
 /// Protocol dispatch over a [`Store`] and a [`ChatKitApp`]. Cheap to clone (shared handles inside).
 #[derive(Clone)]
@@ -78,7 +75,8 @@ fn page_size(limit: Option<u32>) -> usize {
     }
 }
 
-/// Hidden items are removed *after* paging; `has_more`/`after` stay as the store computed them (spec §3.12).
+/// Hidden items are removed *after* paging, as the Python SDK does: a page may hold fewer items than
+/// asked, and `has_more`/`after` stay as the store computed them.
 fn without_hidden(mut page: Page<ThreadItem>) -> Page<ThreadItem> {
     page.data.retain(|item| !item.is_hidden());
     page
@@ -109,12 +107,12 @@ impl ChatKitServer {
         self
     }
 
-    /// The store.
+    /// The store every request reads and writes.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
-    /// The application.
+    /// The application the server answers for.
     pub fn app(&self) -> &Arc<dyn ChatKitApp> {
         &self.app
     }
@@ -182,7 +180,7 @@ impl ChatKitServer {
         let store = &self.store;
         match req {
             NonStreamingRequest::GetThread(p) => {
-                // Spec §3.8: the oldest page, ascending, hidden items filtered after paging.
+                // The oldest page, oldest first, as the client renders a thread from the top.
                 let thread = store.load_thread(ctx, &p.thread_id).await?;
                 let items = store
                     .load_thread_items(ctx, &p.thread_id, None, DEFAULT_PAGE_SIZE, crate::types::Order::Asc)
@@ -197,7 +195,6 @@ impl ChatKitServer {
                 json(&thread.to_thread(Page::default()))
             }
             NonStreamingRequest::DeleteThread(p) => {
-                // Deviation: a missing thread is a 404 (the store reports it), not `{}`.
                 store.delete_thread(ctx, &p.thread_id).await?;
                 // The thread is gone either way; an app hook failure is logged, not reported.
                 if let Err(e) = self.app.thread_deleted(&p.thread_id, ctx).await {
@@ -216,7 +213,6 @@ impl ChatKitServer {
                 json(&attachment)
             }
             NonStreamingRequest::DeleteAttachment(p) => {
-                // Deviation: a missing attachment is a 404 (the SDK answers `{}`).
                 store.load_attachment(ctx, &p.attachment_id).await?;
                 store.delete_attachment(ctx, &p.attachment_id).await?;
                 Ok(empty_object())
@@ -236,7 +232,7 @@ impl ChatKitServer {
         json(&threads)
     }
 
-    /// `items.list`. Deviation: a missing thread is a 404 (the SDK answers an empty page).
+    /// `items.list`; a thread that does not exist is a 404, not an empty page.
     async fn list_items(&self, p: ListItemsParams, ctx: &RequestContext) -> Result<ChatKitResponse, ChatKitError> {
         self.store.load_thread(ctx, &p.thread_id).await?;
         let page =
@@ -256,9 +252,8 @@ impl ChatKitServer {
         json(&serde_json::json!({ "text": text }))
     }
 
-    /// `threads.sync_custom_action`: `{"updated_item": item}` or `{}`. A sender that is not a widget is a
-    /// 400. Deviation: the returned item is persisted with `save_item` so a reload shows what the client
-    /// shows (spec §13.11).
+    /// `threads.sync_custom_action`: `{"updated_item": item}` or `{}`. The returned item is saved before
+    /// it is answered.
     async fn sync_custom_action(
         &self,
         p: CustomActionParams,

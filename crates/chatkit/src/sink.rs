@@ -27,15 +27,6 @@ pub enum SinkError {
     Store(#[from] StoreError),
 }
 
-impl From<SinkError> for crate::app::AppError {
-    fn from(e: SinkError) -> Self {
-        match e {
-            SinkError::Disconnected => crate::app::AppError::Disconnected,
-            SinkError::Store(s) => crate::app::AppError::Store(s),
-        }
-    }
-}
-
 /// Encodes one event as an SSE frame: `data: <compact json>\n\n`.
 pub fn encode_sse(event: &ThreadStreamEvent) -> Bytes {
     let mut buf = Vec::with_capacity(256);
@@ -226,7 +217,7 @@ fn is_widget_update(update: &ItemUpdate) -> bool {
 }
 
 /// Applies an update to an item (spec §5.2 semantics). Returns whether it applied.
-pub fn apply_update(item: &mut ThreadItem, update: &ItemUpdate) -> bool {
+pub(crate) fn apply_update(item: &mut ThreadItem, update: &ItemUpdate) -> bool {
     match (&mut item.kind, update) {
         (ItemKind::AssistantMessage(msg), ItemUpdate::ContentPartAdded { content_index, content })
         | (ItemKind::AssistantMessage(msg), ItemUpdate::ContentPartDone { content_index, content }) => {

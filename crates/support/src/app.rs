@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use agents::{Agent, Provider, Transcriber};
 use async_trait::async_trait;
-use chatkit::app::{AppError, ChatKitApp};
+use chatkit::EventSink;
 use chatkit::ids;
-use chatkit::sink::EventSink;
 use chatkit::store::{RequestContext, Store};
 use chatkit::types::{
     Action, Attachment, AttachmentKind, CreateAttachmentParams, ThreadItem, ThreadMetadata, UploadDescriptor,
 };
+use chatkit::{AppError, ChatKitApp};
 
 use crate::actions::handle_action;
 use crate::agent::{DEFAULT_TEMPERATURE, build_agent, input_from_history, load_history};

@@ -203,7 +203,7 @@ async fn create_attachment_checks_and_urls() {
     );
     let err = app.create_attachment(&params(5 * 1024 * 1024 + 1, "text/plain"), &ctx).await.unwrap_err();
     assert!(matches!(&err, AppError::PayloadTooLarge(m) if m == "Attachments are limited to 5 MB in this demo."));
-    assert_eq!(err.http_status(), 413);
+    assert_eq!(chatkit::ChatKitError::from(err).status, 413);
     for mime in ["text/plain", "application/pdf", "image/svg+xml", ""] {
         let err = app.create_attachment(&params(10, mime), &ctx).await.unwrap_err();
         assert!(matches!(&err, AppError::BadRequest(m) if m == "Only image attachments are supported in this demo."));
@@ -233,7 +233,7 @@ async fn transcribe_formats_and_missing_provider() {
     assert!(matches!(&err, AppError::BadRequest(m) if m == "Unexpected audio format"));
     let err = app.transcribe(vec![1, 2], "audio/webm;codecs=opus", &h.ctx).await.unwrap_err();
     assert!(matches!(&err, AppError::Unavailable(m) if m.contains("OPENAI_API_KEY")));
-    assert_eq!(err.http_status(), 503);
+    assert_eq!(chatkit::ChatKitError::from(err).status, 503);
 
     let fake = Arc::new(FakeTranscriber(Mutex::new(vec![])));
     let app = SupportApp::new(h.store.clone(), h.airline.clone(), None, Some(fake.clone()), AppSettings::default());
