@@ -1,17 +1,22 @@
-//! Widget actions (`threads.custom_action`): `support::actions::handle_action` on a memory store, with the
-//! action parsed from the input's JSON (as the request decoder does) or built from the bytes: one of the
-//! app's action types (or another) with a payload that is a real `flight.select` payload of a generated
-//! widget with fuzzed fields, or arbitrary JSON.
+//! Widget actions (`threads.custom_action`): `support::actions::handle_action` on a memory store holding
+//! a flight-options widget for a fuzzed search and a widget offering the booking, upgrade and rebooking
+//! actions with fuzzed payloads. The action is parsed from the input's JSON (as the request decoder does)
+//! or built from the bytes: one the widgets offer, as is or with a field replaced or removed, or any
+//! type with any payload; it is sent by one of the widgets or by none.
 //!
 //! Invariants:
-//! * the handler never fails or panics, and every frame it sends is a `data: …\n\n` event, never `error`;
-//! * unknown action types, `flight.select` payloads that do not parse and clicks on an option the
-//!   widget does not offer change nothing and send nothing;
+//! * the handler never panics, and fails only to refuse: an `AppError::BadRequest` with one of the
+//!   [`Rejection`] texts, after which nothing was sent, stored or changed;
+//! * unknown action types change nothing and send nothing;
+//! * an action of a handled type runs only if its sender offers exactly that type and payload (the
+//!   fuzzer keeps its own list of what it put in the widgets); anything else is refused;
 //! * a booked `flight.select` locks its widget: the `widget.root.updated` event targets the clicking
 //!   widget and the stored widget equals the locked one (a reload shows what the client shows);
-//!   a second click on the same widget sends nothing and books nothing (a widget books at most once);
-//! * every `thread.item.done` item is in the store when it is sent, and the side-panel effect carries
-//!   exactly the stored profile.
+//! * a second identical action on a widget that was used is refused and changes nothing (a widget answers
+//!   once);
+//! * every frame is a `data: …\n\n` event, never `error` (refusals are the pipeline's to send); every
+//!   `thread.item.done` item is in the store when it is sent, and the side-panel effect carries exactly
+//!   the stored profile.
 
 #![no_main]
 
@@ -19,52 +24,57 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chatkit::store::{MemoryStore, RequestContext, Store};
-use chatkit::types::{Action, ItemKind, ItemUpdate, ThreadItem, ThreadMetadata, ThreadStreamEvent};
-use chatkit::{EventSink, ids};
+use chatkit::types::{Action, ItemKind, ItemUpdate, Order, ThreadItem, ThreadMetadata, ThreadStreamEvent};
+use chatkit::{AppError, EventSink, ids};
 use chatkit_fuzz::{json_object, json_string, json_value, runtime};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
-use support::actions::{PROFILE_EFFECT, handle_action, widget_item};
+use serde_json::{Value, json};
+use support::actions::{ACTION_TYPES, PROFILE_EFFECT, Rejection, handle_action, widget_item};
 use support::airline::AirlineStore;
-use support::widgets::{FLIGHT_SELECT, FlightSearch, FlightSelectPayload, Leg, generate_flight_options};
+use support::widgets::{
+    FLIGHT_SELECT, FlightSearch, FlightSelectPayload, Leg, flight_options_widget, generate_flight_options,
+};
 use tokio::sync::mpsc;
 
-/// The action types the app handles.
-const KNOWN: [&str; 6] = [
-    FLIGHT_SELECT,
-    "booking.confirm_selection",
-    "booking.modify_request",
-    "upsell.accept",
-    "upsell.decline",
-    "rebook.select_option",
-];
-
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
-    let action = if mode & 1 == 0 {
-        match serde_json::from_slice::<Action>(rest) {
+    let mut u = Unstructured::new(data);
+    let Ok(setup) = Setup::build(&mut u) else { return };
+    let Ok(mode) = u.int_in_range(0u8..=3) else { return };
+    let sender = match u.int_in_range(0u8..=3) {
+        Ok(0) => Sender::None,
+        Ok(1) => Sender::Latent,
+        _ => Sender::Flight,
+    };
+    let action = if mode == 0 {
+        match serde_json::from_slice::<Action>(u.take_rest()) {
             Ok(action) => action,
             Err(_) => return,
         }
     } else {
-        match built_action(&mut Unstructured::new(rest)) {
+        match built_action(&mut u, &setup) {
             Ok(action) => action,
             Err(_) => return,
         }
     };
-    runtime().block_on(check(action, mode & 2 != 0));
+    runtime().block_on(check(setup, action, sender));
 });
 
 fn text(u: &mut Unstructured<'_>) -> Result<String> {
     if u.ratio(1u8, 4)? { u.arbitrary() } else { json_string(u) }
 }
 
-/// A real `flight.select` payload (options of a widget for a fuzzed search), or arbitrary JSON, with a
-/// few fields then replaced or removed.
-fn built_action(u: &mut Unstructured<'_>) -> Result<Action> {
-    let kind = if u.ratio(7u8, 8)? { (*u.choose(&KNOWN)?).to_string() } else { text(u)? };
-    let mut payload = if kind == FLIGHT_SELECT && u.ratio(3u8, 4)? {
+/// What the fuzzer puts in the thread's two widgets: the flight options of a fuzzed search, and a list
+/// offering latent actions with fuzzed payloads. Each list of actions is the oracle of what is offered.
+struct Setup {
+    search: FlightSearch,
+    leg: Leg,
+    flight_actions: Vec<Action>,
+    latent_actions: Vec<Action>,
+}
+
+impl Setup {
+    fn build(u: &mut Unstructured<'_>) -> Result<Setup> {
         let search = FlightSearch {
             origin: text(u)?,
             destination: text(u)?,
@@ -72,24 +82,68 @@ fn built_action(u: &mut Unstructured<'_>) -> Result<Action> {
             return_date: if u.arbitrary()? { "2025-11-10".into() } else { text(u)? },
             cabin: text(u)?,
         };
-        let options = if u.ratio(3u8, 4)? { generate_flight_options(&search) } else { Vec::new() };
-        let id = match u.int_in_range(0u8..=3)? {
-            0 => "flight-morning".to_string(),
-            1 => "flight-midday".to_string(),
-            2 => "flight-late".to_string(),
-            _ => text(u)?,
-        };
         let leg = if u.arbitrary()? { Leg::Outbound } else { Leg::Return };
-        serde_json::to_value(FlightSelectPayload { id, options, request: search, leg }).expect("payload serializes")
-    } else if u.arbitrary()? {
-        Value::Object(json_object(u, 3)?)
-    } else {
-        json_value(u, 3)?
+        let options = generate_flight_options(&search);
+        let flight_actions = options
+            .iter()
+            .map(|o| Action {
+                kind: FLIGHT_SELECT.into(),
+                payload: serde_json::to_value(FlightSelectPayload {
+                    id: o.id.clone(),
+                    options: options.clone(),
+                    request: search.clone(),
+                    leg,
+                })
+                .expect("payload serializes"),
+            })
+            .collect();
+        let mut latent_actions = Vec::new();
+        for _ in 0..u.int_in_range(1u8..=3)? {
+            let kind = (*u.choose(&ACTION_TYPES[1..])?).to_string();
+            let payload = if u.ratio(3u8, 4)? { Value::Object(json_object(u, 2)?) } else { json_value(u, 2)? };
+            latent_actions.push(Action { kind, payload });
+        }
+        Ok(Setup { search, leg, flight_actions, latent_actions })
+    }
+
+    fn latent_widget(&self) -> Value {
+        let children: Vec<Value> = self
+            .latent_actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                json!({"type": "ListViewItem", "key": format!("option-{i}"),
+                       "onClickAction": {"type": a.kind, "handler": "server", "payload": a.payload}})
+            })
+            .collect();
+        json!({"type": "ListView", "children": children})
+    }
+}
+
+/// Which stored widget sends the action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    None,
+    Flight,
+    Latent,
+}
+
+/// One of the offered actions (as is, or with a few fields replaced or removed), or any type with any
+/// payload.
+fn built_action(u: &mut Unstructured<'_>, setup: &Setup) -> Result<Action> {
+    let mut action = match u.int_in_range(0u8..=3)? {
+        0 | 1 => u.choose(&setup.flight_actions)?.clone(),
+        2 => u.choose(&setup.latent_actions)?.clone(),
+        _ => {
+            let kind = if u.ratio(7u8, 8)? { (*u.choose(&ACTION_TYPES)?).to_string() } else { text(u)? };
+            let payload = if u.arbitrary()? { Value::Object(json_object(u, 3)?) } else { json_value(u, 3)? };
+            Action { kind, payload }
+        }
     };
     for _ in 0..u.int_in_range(0u8..=2)? {
-        mutate(&mut payload, u)?;
+        mutate(&mut action.payload, u)?;
     }
-    Ok(Action { kind, payload })
+    Ok(action)
 }
 
 /// Replaces or removes one field somewhere in `value`.
@@ -160,12 +214,36 @@ impl Harness {
         self.airline.profile(&self.thread.id).await.expect("profile").to_json()
     }
 
-    async fn run(&mut self, action: &Action, sender: Option<&ThreadItem>) -> Vec<ThreadStreamEvent> {
+    /// Stores a widget item in the thread.
+    async fn store_widget(&mut self, widget: Value) -> ThreadItem {
+        let item = widget_item(&self.thread.id, widget);
+        self.sink.send(ThreadStreamEvent::ItemDone { item: item.clone() }).await.expect("store the widget");
+        self.events();
+        item
+    }
+
+    async fn items(&self) -> Vec<ThreadItem> {
+        let page = self.store.load_thread_items(&self.ctx, &self.thread.id, None, 1000, Order::Asc).await;
+        page.expect("items").data
+    }
+
+    /// Runs the action: its events, or the refusal (after which nothing may have been sent).
+    async fn run(
+        &mut self,
+        action: &Action,
+        sender: Option<&ThreadItem>,
+    ) -> std::result::Result<Vec<ThreadStreamEvent>, Rejection> {
         let thread = self.thread.clone();
-        if let Err(e) = handle_action(&self.airline, &thread, action, sender, &self.sink).await {
-            panic!("handle_action failed on a memory store: {e} (action {action:?})");
-        }
+        let outcome = handle_action(&self.airline, &thread, action, sender, &self.sink).await;
         let events = self.events();
+        if let Err(e) = outcome {
+            let rejection = [Rejection::NoWidget, Rejection::AlreadyUsed, Rejection::NotOffered]
+                .into_iter()
+                .find(|r| matches!(&e, AppError::BadRequest(m) if *m == r.to_string()))
+                .unwrap_or_else(|| panic!("handle_action failed on a memory store: {e} (action {action:?})"));
+            assert!(events.is_empty(), "a refused action sent {events:?}");
+            return Err(rejection);
+        }
         let profile = self.profile().await;
         for event in &events {
             match event {
@@ -181,87 +259,88 @@ impl Harness {
                 _ => {}
             }
         }
-        events
+        Ok(events)
     }
 }
 
-async fn check(action: Action, with_sender: bool) {
+/// Runs the action (and, when it did something, the same action again) and checks the invariants.
+async fn check(setup: Setup, action: Action, sender: Sender) {
     let mut h = Harness::new().await;
-    let sender = if with_sender {
-        let item = widget_item(&h.thread.id, serde_json::json!({"type": "ListView", "children": []}));
-        h.sink.send(ThreadStreamEvent::ItemDone { item: item.clone() }).await.expect("store the widget");
-        h.events();
-        Some(item)
-    } else {
-        None
+    let flight = h
+        .store_widget(flight_options_widget(&generate_flight_options(&setup.search), &setup.search, None, setup.leg))
+        .await;
+    let latent = h.store_widget(setup.latent_widget()).await;
+    let (sender, offered) = match sender {
+        Sender::None => (None, &[][..]),
+        Sender::Flight => (Some(&flight), &setup.flight_actions[..]),
+        Sender::Latent => (Some(&latent), &setup.latent_actions[..]),
     };
 
     let before = h.profile().await;
-    let events = h.run(&action, sender.as_ref()).await;
+    let items_before = h.items().await;
+    let outcome = h.run(&action, sender).await;
     let after = h.profile().await;
-    let unchanged = |events: &[ThreadStreamEvent], after: &Value| {
+
+    if !ACTION_TYPES.contains(&action.kind.as_str()) {
+        let events = outcome.unwrap_or_else(|r| panic!("an unknown action type was refused: {r:?}"));
         assert!(events.is_empty(), "{} sent {events:?}", action.kind);
-        assert_eq!(&before, after, "{} changed the profile", action.kind);
-    };
-
-    if !KNOWN.contains(&action.kind.as_str()) {
-        unchanged(&events, &after);
+        assert_eq!(before, after, "{} changed the profile", action.kind);
         return;
     }
-    if action.kind != FLIGHT_SELECT {
-        // The latent handlers answer with a message first, if at all (`rebook.select_option` ignores an
-        // incomplete payload silently); the two that only talk change nothing.
-        if matches!(action.kind.as_str(), "booking.modify_request" | "upsell.decline") {
-            assert_eq!(events.len(), 1, "{} sent {events:?}", action.kind);
-            assert_eq!(before, after, "{} changed the profile", action.kind);
+    if !offered.contains(&action) {
+        let expected = if sender.is_none() { Rejection::NoWidget } else { Rejection::NotOffered };
+        assert_eq!(outcome, Err(expected), "{action:?} from {:?}", sender.map(|s| &s.id));
+        assert_eq!(before, after, "a refused {} changed the profile", action.kind);
+        assert_eq!(h.items().await, items_before, "a refused {} changed the thread", action.kind);
+        return;
+    }
+    let sender = sender.expect("offered actions have a sender");
+    let events = outcome.unwrap_or_else(|r| panic!("an offered {action:?} was refused: {r:?}"));
+    if !events.is_empty() {
+        assert!(
+            matches!(&events[0], ThreadStreamEvent::ItemDone { item } if matches!(item.kind, ItemKind::AssistantMessage(_))),
+            "{} did not answer with a message first: {events:?}",
+            action.kind
+        );
+    }
+
+    if action.kind == FLIGHT_SELECT {
+        let payload: FlightSelectPayload = serde_json::from_value(action.payload.clone()).expect("offered payload");
+        let selected = payload.options.iter().find(|o| o.id == payload.id).expect("offered option");
+        assert_ne!(before, after, "a valid flight.select booked nothing");
+        assert!(
+            matches!(events.last(), Some(ThreadStreamEvent::ClientEffect { name, .. }) if name == PROFILE_EFFECT),
+            "a booking does not end with the profile effect: {events:?}"
+        );
+        // The clicked widget is locked on the selected option, in the store as on the client.
+        let locked = events
+            .iter()
+            .find_map(|e| match e {
+                ThreadStreamEvent::ItemUpdated { item_id, update: ItemUpdate::WidgetRootUpdated { widget } } => {
+                    assert_eq!(item_id, &sender.id);
+                    Some(widget.clone())
+                }
+                _ => None,
+            })
+            .expect("the clicked widget is not locked");
+        assert_eq!(locked, support::widgets::locked_flight_widget(selected, &payload.request, payload.leg));
+        let stored = h.store.load_item(&h.ctx, &h.thread.id, &sender.id).await.expect("widget stored");
+        match &stored.kind {
+            ItemKind::Widget(w) => assert_eq!(w.widget, locked, "the stored widget is not the locked one"),
+            other => panic!("the widget item became {other:?}"),
         }
-        if !events.is_empty() {
-            assert!(
-                matches!(&events[0], ThreadStreamEvent::ItemDone { item } if matches!(item.kind, ItemKind::AssistantMessage(_))),
-                "{} did not answer with a message first: {events:?}",
-                action.kind
-            );
-        }
-        return;
     }
 
-    let Ok(payload) = serde_json::from_value::<FlightSelectPayload>(action.payload.clone()) else {
-        unchanged(&events, &after);
-        return;
-    };
-    let options =
-        if payload.options.is_empty() { generate_flight_options(&payload.request) } else { payload.options.clone() };
-    let Some(selected) = options.iter().find(|o| o.id == payload.id) else {
-        unchanged(&events, &after);
-        return;
-    };
-    assert_ne!(before, after, "a valid flight.select booked nothing");
-    assert!(
-        matches!(events.last(), Some(ThreadStreamEvent::ClientEffect { name, .. }) if name == PROFILE_EFFECT),
-        "a booking does not end with the profile effect: {events:?}"
-    );
-    let Some(sender) = sender else { return };
-
-    // The clicked widget is locked on the selected option, in the store as on the client.
-    let locked = events
-        .iter()
-        .find_map(|e| match e {
-            ThreadStreamEvent::ItemUpdated { item_id, update: ItemUpdate::WidgetRootUpdated { widget } } => {
-                assert_eq!(item_id, &sender.id);
-                Some(widget.clone())
-            }
-            _ => None,
-        })
-        .expect("the clicked widget is not locked");
-    assert_eq!(locked, support::widgets::locked_flight_widget(selected, &payload.request, payload.leg));
-    let stored = h.store.load_item(&h.ctx, &h.thread.id, &sender.id).await.expect("widget stored");
-    match &stored.kind {
-        ItemKind::Widget(w) => assert_eq!(w.widget, locked, "the stored widget is not the locked one"),
-        other => panic!("the widget item became {other:?}"),
+    // A used widget refuses the same action again and changes nothing.
+    let used = serde_json::from_value::<Vec<String>>(after["booked_widget_ids"].clone())
+        .expect("booked_widget_ids")
+        .contains(&sender.id);
+    assert!(used || action.kind != FLIGHT_SELECT, "a booking did not use its widget");
+    assert!(used || before == after, "{} changed the profile without using its widget", action.kind);
+    if used {
+        let items = h.items().await;
+        assert_eq!(h.run(&action, Some(sender)).await, Err(Rejection::AlreadyUsed), "a second {}", action.kind);
+        assert_eq!(h.profile().await, after, "a second {} on one widget changed the profile", action.kind);
+        assert_eq!(h.items().await, items, "a second {} on one widget changed the thread", action.kind);
     }
-
-    // A second click on the same widget is ignored.
-    let again = h.run(&action, Some(&sender)).await;
-    assert!(again.is_empty(), "a second click sent {again:?}");
-    assert_eq!(h.profile().await, after, "a second click on one widget booked again");
 }

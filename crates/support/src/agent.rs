@@ -1,5 +1,5 @@
-//! The OpenSkies concierge agent (spec customer-support §4.1–§4.2, §4.6): its instructions, the
-//! `<CUSTOMER_PROFILE>` context block, and the assembly of the model input for one turn.
+//! The OpenSkies concierge agent: its instructions, the `<CUSTOMER_PROFILE>` context block, and the
+//! assembly of the model input for one turn.
 //!
 //! The instructions are our own wording of every point the sample's prompt makes; the meal-preference
 //! feature is gone, so the agent is told to apologise and offer alternatives when asked about meals.

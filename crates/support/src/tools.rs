@@ -1,5 +1,5 @@
-//! The concierge's five function tools (spec customer-support §4.3–§4.5) with their exact JSON schemas,
-//! argument validation, error texts and outputs.
+//! The concierge's five function tools with their exact JSON schemas, argument validation, error texts and
+//! outputs.
 //!
 //! State-changing tools stream the `customer_profile/update` effect while they run, so the side panel
 //! updates before the model's follow-up text. `flight_option_list` is a stop tool: it streams a fixed

@@ -1,8 +1,8 @@
-//! The flight-options widget (spec customer-support §5): its data types, the generated options, the text
-//! helpers (airport codes, date labels, title case, default seats) and the rendered ChatKit widget tree.
+//! The flight-options widget: its data types, the generated options, the text helpers (airport codes,
+//! date labels, title case, default seats) and the rendered ChatKit widget tree.
 //!
-//! The tree is built as [`serde_json::Value`] in the exact key order of the sample's rendered template
-//! (Appendix B); no `null` is ever written.
+//! The tree is built as [`serde_json::Value`] in the exact key order of the Python sample's rendered
+//! template, so the two servers send byte-identical widgets; no `null` is ever written.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use rand::seq::IndexedRandom;
@@ -46,13 +46,13 @@ impl Leg {
 pub struct FlightOption {
     /// `flight-morning` | `flight-midday` | `flight-late`.
     pub id: String,
-    /// Origin code.
+    /// Airport code the flight leaves from (`SFO`).
     pub from_airport: String,
-    /// Destination code.
+    /// Airport code the flight lands at (`CDG`).
     pub to_airport: String,
-    /// Departure time.
+    /// Local departure time as displayed (`08:10`).
     pub dep_time: String,
-    /// Arrival time.
+    /// Local arrival time as displayed; `(+1)` marks the next day.
     pub arr_time: String,
     /// `Mon, Nov 3`.
     pub date_label: String,
@@ -65,18 +65,18 @@ pub struct FlightOption {
 pub struct FlightSearch {
     /// Origin (home airport by default).
     pub origin: String,
-    /// Destination.
+    /// Where to, as the model gave it: a code or a city name (`Paris` becomes `PAR`).
     pub destination: String,
-    /// Outbound date.
+    /// Outbound date as given; an ISO date is displayed as `Mon, Nov 3`, anything else as is.
     pub depart_date: String,
-    /// Return date.
+    /// Return date as given (shown as is in texts).
     pub return_date: String,
     /// Cabin as the traveller said it (`business`).
     pub cabin: String,
 }
 
 impl FlightSearch {
-    /// The search for the way back: codes swapped, dates swapped, same cabin (spec §6.1 step 9).
+    /// The search for the way back: codes swapped, dates swapped, same cabin.
     pub fn return_search(&self) -> FlightSearch {
         FlightSearch {
             origin: airport_code(&self.destination),
@@ -176,7 +176,8 @@ pub fn title_case(value: &str) -> String {
     out
 }
 
-/// A random seat for the cabin (spec §5.2): rows and letters depend on the cabin.
+/// A random seat in the rows and letters of the cabin (first, business, premium economy, economy, or
+/// anything else).
 pub fn default_seat(cabin: &str) -> String {
     const ALL: [char; 6] = ['A', 'B', 'C', 'D', 'E', 'F'];
     let (rows, letters): (std::ops::RangeInclusive<u32>, &[char]) = match cabin.trim().to_lowercase().as_str() {
@@ -209,13 +210,13 @@ pub fn describe(option: &FlightOption, search: &FlightSearch) -> String {
 /// The `flight.select` action payload carried by each clickable option.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlightSelectPayload {
-    /// The clicked option id.
+    /// Id of the option this click chooses, one of `options`.
     pub id: String,
     /// Every option of the widget.
     pub options: Vec<FlightOption>,
     /// The search the options answer.
     pub request: FlightSearch,
-    /// Outbound or return.
+    /// Which way the options fly; the sample's payloads may omit it for outbound.
     #[serde(default)]
     pub leg: Leg,
 }
@@ -415,7 +416,8 @@ mod tests {
         assert_eq!(Leg::Return.flight_number(), "OA927");
     }
 
-    /// Appendix B, with the payload's options written out.
+    /// One rendered option, key by key as the Python sample renders it, with the payload's options
+    /// written out.
     #[test]
     fn widget_item_matches_appendix_b() {
         let search = paris();

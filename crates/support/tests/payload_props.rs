@@ -2,8 +2,10 @@
 //!
 //! * Widget actions: arbitrary JSON (and near-valid payloads with one field broken) as
 //!   `threads.custom_action` `action.payload` for `flight.select`, the latent `booking.*` / `upsell.*` /
-//!   `rebook.*` handlers and an unknown type. Every answer is a 200 SSE stream without an `error` event that
-//!   either ignores the action (only `stream_options`) or acts on it (an assistant message).
+//!   `rebook.*` handlers and an unknown type, sent with and without the `item_id` of a real flight widget.
+//!   Every answer is a 200 SSE stream that ignores an unknown type (only `stream_options`) and refuses
+//!   anything the widget did not offer (one `custom` error event), and no refusal changes the profile or
+//!   uses the widget up.
 //! * Multipart upload: arbitrary bytes, random and corrupted multipart bodies, random content types and
 //!   ids on the upload route answer only 200, 400, 404 or 413, always with a JSON body.
 //! * Request decoding: arbitrary bytes and arbitrary JSON for every request type on `/support/chatkit`
@@ -20,10 +22,11 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{TempDir, TestServer, config, create, kinds, message, mock, parse_sse, thread_id_of};
-use mock_llm::{MockServer, Script};
+use mock_llm::{Match, MockServer, Reply, Script};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
+use support::actions::Rejection;
 use support::config::Config;
 
 /// Cases per property: `PROPTEST_CASES` or 64.
@@ -59,12 +62,12 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new(label: &str, tweak: impl FnOnce(Config) -> Config) -> Fixture {
+    fn new(label: &str, script: Script, tweak: impl FnOnce(Config) -> Config) -> Fixture {
         count_panics();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let dir = TempDir::new(label);
         let (server, mock) = rt.block_on(async {
-            let mock = mock(Script::new()).await;
+            let mock = mock(script).await;
             let server = TestServer::start(tweak(config(&dir, Some(&mock)))).await;
             (server, mock)
         });
@@ -277,78 +280,66 @@ fn action() -> impl Strategy<Value = (String, Value)> {
 
 // --- Properties -----------------------------------------------------------------------------------------
 
-/// A thread per action type, created once (the profile accumulates every case's changes).
-fn action_threads(f: &Fixture) -> Vec<(String, String)> {
-    ACTION_TYPES
-        .iter()
-        .map(|kind| {
-            let events = f.rt.block_on(f.server.stream(create(&format!("Thread for {kind}"))));
-            (kind.to_string(), thread_id_of(&events))
-        })
-        .collect()
+/// The mock model's answer to "Book a trip to Paris": the flight-options widget.
+fn booking_script() -> Script {
+    Script::new().on(
+        Match::user_text("Book a trip to Paris"),
+        Reply::tool_call(
+            "flight_option_list",
+            json!({"destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business", "origin": null}),
+        ),
+    )
 }
 
 #[test]
-fn widget_action_payloads_are_ignored_or_acted_on_never_failing() {
-    let f = Fixture::new("props-actions", |c| c);
-    let threads = action_threads(&f);
-    // The two outcomes exist: a valid `flight.select` books, the same payload without its id is ignored.
-    let valid = json!({"id": "flight-late", "options": [], "leg": "outbound", "request": {"origin": "SFO",
-        "destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business"}});
-    let mut invalid = valid.clone();
-    invalid.as_object_mut().unwrap().remove("id");
-    let flight_thread = &threads[0].1;
-    for (payload, expected) in [
-        (
-            valid,
-            vec![
-                "stream_options",
-                "thread.item.done:assistant_message",
-                "thread.item.done:assistant_message",
-                "thread.item.done:widget",
-                "client_effect:customer_profile/update",
-            ],
-        ),
-        (invalid, vec!["stream_options"]),
-    ] {
-        let body = json!({"type": "threads.custom_action", "params": {"thread_id": flight_thread, "item_id": null,
-                          "action": {"type": "flight.select", "payload": payload}}});
-        let events = f.rt.block_on(f.server.stream(body));
-        assert_eq!(kinds(&events), expected);
-    }
-    let acted = AtomicUsize::new(0);
+fn widget_actions_are_ignored_or_refused_unless_offered_never_failing() {
+    let f = Fixture::new("props-actions", booking_script(), |c| c);
+    let events = f.rt.block_on(f.server.stream(create("Book a trip to Paris, Nov 3 to Nov 10, business.")));
+    let thread = thread_id_of(&events);
+    let widget = events.iter().find(|e| e["item"]["type"] == "widget").expect("the flight widget")["item"].clone();
+    let widget_id = widget["id"].as_str().unwrap().to_string();
+    let offered: Vec<Value> =
+        widget["widget"]["children"].as_array().unwrap().iter().map(|c| c["onClickAction"].clone()).collect();
+    let profile = f.rt.block_on(f.server.customer(&thread));
+    let refusals = [Rejection::NoWidget, Rejection::NotOffered].map(|r| Value::from(r.to_string()));
+
     let ignored = AtomicUsize::new(0);
-    f.check(action(), |f, (kind, payload)| {
-        let thread = &threads.iter().find(|(k, _)| *k == kind).unwrap().1;
+    let refused = AtomicUsize::new(0);
+    f.check((action(), any::<bool>()), |f, ((kind, payload), from_widget)| {
+        let item_id = from_widget.then_some(widget_id.as_str());
         let body = json!({"type": "threads.custom_action",
-                          "params": {"thread_id": thread, "item_id": null, "action": {"type": kind, "payload": payload}}});
+                          "params": {"thread_id": thread, "item_id": item_id, "action": {"type": kind, "payload": payload}}});
+        let is_offered = offered.iter().any(|o| o["type"] == kind.as_str() && o["payload"] == payload);
+        prop_assume!(!is_offered);
         let (status, text) = f.rt.block_on(async {
             let res = f.server.post(&body).await;
             (res.status().as_u16(), res.text().await.unwrap())
         });
         prop_assert_eq!(status, 200, "{} → {}", body, text);
         let events = parse_sse(&text);
-        let k = kinds(&events);
-        prop_assert!(events.iter().all(|e| e["type"] != "error"), "{} → {:?}", body, events);
-        prop_assert_eq!(k.first().map(String::as_str), Some("stream_options"), "{}", body);
-        if k.len() == 1 {
+        if kind == "support.set_meal_preference" {
+            prop_assert_eq!(kinds(&events), vec!["stream_options".to_string()], "{}", body);
             ignored.fetch_add(1, Ordering::SeqCst);
-            prop_assert!(!matches!(kind.as_str(), "booking.modify_request" | "upsell.decline"), "{} was ignored", kind);
         } else {
-            acted.fetch_add(1, Ordering::SeqCst);
-            prop_assert!(k.contains(&"thread.item.done:assistant_message".to_string()), "{} → {:?}", body, k);
-            prop_assert!(kind != "support.set_meal_preference", "an unknown action acted: {:?}", k);
+            prop_assert_eq!(kinds(&events), vec!["stream_options".to_string(), "error:custom".to_string()], "{}", body);
+            prop_assert!(refusals.contains(&events[1]["message"]), "{} → {:?}", body, events);
+            prop_assert_eq!(&events[1]["allow_retry"], &json!(false));
+            refused.fetch_add(1, Ordering::SeqCst);
         }
         Ok(())
     });
-    let (acted, ignored) = (acted.into_inner(), ignored.into_inner());
-    eprintln!("widget actions: {acted} acted on, {ignored} ignored");
-    assert!(acted > 0 && ignored > 0, "the generators reach both outcomes ({acted} acted, {ignored} ignored)");
-    // Every thread still answers a message afterwards (no lock or state left broken).
-    for (_, thread) in &threads {
-        let events = f.rt.block_on(f.server.stream(common::add_message(thread, "Still fine?")));
-        assert_eq!(common::assistant_texts(&events), vec!["Mock reply: Still fine?".to_string()]);
-    }
+    let (ignored, refused) = (ignored.into_inner(), refused.into_inner());
+    eprintln!("widget actions: {refused} refused, {ignored} ignored");
+    assert!(refused > 0 && ignored > 0, "the generators reach both outcomes ({refused} refused, {ignored} ignored)");
+    assert_eq!(f.rt.block_on(f.server.customer(&thread)), profile, "a refused action changed the profile");
+
+    // The widget was not used up: its genuine click books, and the thread still answers.
+    let click = json!({"type": "threads.custom_action",
+                       "params": {"thread_id": thread, "item_id": widget_id, "action": offered[1]}});
+    let events = f.rt.block_on(f.server.stream(click));
+    assert_eq!(events.last().unwrap()["name"], "customer_profile/update", "{events:?}");
+    let events = f.rt.block_on(f.server.stream(common::add_message(&thread, "Still fine?")));
+    assert_eq!(common::assistant_texts(&events), vec!["Mock reply: Still fine?".to_string()]);
 }
 
 /// One multipart part: (name, filename, content type, data).
@@ -428,7 +419,7 @@ fn upload_target() -> impl Strategy<Value = (u8, String, bool)> {
 
 #[test]
 fn upload_parsing_never_fails_the_server() {
-    let f = Fixture::new("props-upload", |c| Config { max_upload_bytes: 2048, ..c });
+    let f = Fixture::new("props-upload", Script::new(), |c| Config { max_upload_bytes: 2048, ..c });
     let id = f.rt.block_on(async {
         let att = f
             .server
@@ -487,7 +478,7 @@ fn chatkit_request() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn request_decoding_never_answers_5xx() {
-    let f = Fixture::new("props-requests", |c| c);
+    let f = Fixture::new("props-requests", Script::new(), |c| c);
     f.check(chatkit_request(), |f, body| {
         let (status, ct, text) = f.rt.block_on(async {
             let res = f.server.client.post(f.server.url("/support/chatkit")).body(body.clone()).send().await.unwrap();

@@ -237,9 +237,11 @@ async fn flight_select_on_both_replicas_books_once() {
     };
     let counts: Vec<usize> = streams.iter().map(scheduled).collect();
     assert_eq!(counts.iter().sum::<usize>(), 1, "{streams:?}");
-    // The ignored click produced no item and no widget update.
-    let ignored = &streams[counts.iter().position(|c| *c == 0).unwrap()];
-    assert!(ignored.iter().all(|e| e["type"] == "stream_options"), "{ignored:?}");
+    // The refused click produced no item and no widget update, only the error that says why.
+    let refused = &streams[counts.iter().position(|c| *c == 0).unwrap()];
+    let types: Vec<&str> = refused.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["stream_options", "error"], "{refused:?}");
+    assert_eq!(refused[1]["message"], support::actions::Rejection::AlreadyUsed.to_string());
 
     let after = a.customer(&thread).await;
     let segments = after["segments"].as_array().unwrap();

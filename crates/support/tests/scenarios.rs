@@ -1,5 +1,6 @@
-//! The scripted scenarios of spec customer-support §11 end to end over HTTP (1–7, 9, 15–21; the booking
-//! flow 8 and 10–14 is in `scenarios_booking.rs`): the real server with a temporary SQLite database and the
+//! The scripted scenarios of spec customer-support §11 end to end over HTTP (1–7, 9, 15–19; the booking
+//! flow 8 and 10–14 is in `scenarios_booking.rs`; 20 and 21, actions sent without a widget, are refused
+//! and tested in `widget_actions.rs`): the real server with a temporary SQLite database and the
 //! mock model (the LLM's choices scripted). Each test asserts the events and their order, the texts, the
 //! state through `/support/customer`, and what the model was sent.
 
@@ -295,55 +296,6 @@ async fn s19_customer_before_any_thread() {
     assert_untouched(&body["customer"]);
     assert_eq!(body["customer"]["loyalty_progress"]["points_earned"], 42000);
     assert_eq!(body["customer"]["booked_widget_ids"], json!([]));
-}
-
-/// Starts a thread, then sends it `custom_action` (not tied to a widget item); returns the thread id and
-/// the action's events.
-async fn action_on_new_thread(server: &TestServer, custom_action: Value) -> (String, Vec<Value>) {
-    let thread = thread_id_of(&server.stream(create("hello")).await);
-    let events = server.stream(action(&thread, None, custom_action)).await;
-    (thread, events)
-}
-
-#[tokio::test]
-async fn s20_rebook_select_option() {
-    let (_d, _mock, server) = setup(Script::new()).await;
-    let rebook = json!({"type": "rebook.select_option",
-                        "payload": {"flight_number": "OA477", "option_id": "opt1", "depart_time": "20:10", "arrival_time": "23:35"}});
-    let (thread, events) = action_on_new_thread(&server, rebook).await;
-    assert_eq!(kinds(&events), strings(&["stream_options", "thread.item.done:assistant_message", PROFILE_UPDATE]));
-    assert_eq!(
-        assistant_texts(&events),
-        vec!["You're now set for OA477 departing at 20:10. I'll keep the seat assignment the same.".to_string()]
-    );
-    let profile = server.customer(&thread).await;
-    assert_eq!(profile["segments"][1]["departure_time"], "20:10");
-    assert_eq!(profile["segments"][1]["arrival_time"], "23:35");
-    assert_eq!(profile["segments"][1]["seat"], "15C");
-    assert_eq!(profile["timeline"][0]["kind"], "success");
-    assert_eq!(
-        profile["timeline"][0]["entry"],
-        "Rebooked OA477 from 18:50-22:15 to 20:10-23:35 (Selected alternate time)."
-    );
-}
-
-#[tokio::test]
-async fn s21_upsell_accept() {
-    let (_d, _mock, server) = setup(Script::new()).await;
-    let upsell = json!({"type": "upsell.accept", "payload": {"cabin_name": "Premium Plus", "price": "$199"}});
-    let (thread, events) = action_on_new_thread(&server, upsell).await;
-    assert_eq!(kinds(&events), strings(&["stream_options", "thread.item.done:assistant_message", PROFILE_UPDATE]));
-    assert_eq!(
-        assistant_texts(&events),
-        vec!["Premium Plus upgrade confirmed. $199 will be charged at ticketing.".to_string()]
-    );
-    let profile = server.customer(&thread).await;
-    assert_eq!(profile["timeline"][0]["kind"], "info");
-    assert_eq!(
-        profile["timeline"][0]["entry"],
-        "Accepted Premium Plus upgrade ($199). We'll finalize payment at the airport."
-    );
-    assert_eq!(events.last().unwrap()["data"]["profile"], profile);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Scenarios 8 and 10–14 of spec customer-support §11 end to end: the flight-options widget (exact tree of
-//! Appendix B), selecting the outbound and return options (`flight.select`), ignored clicks on a used
-//! widget and unknown actions, and the follow-up turn that sees the bookings, widgets and widget actions.
+//! Appendix B), selecting the outbound and return options (`flight.select`), a refused click on a used
+//! widget, an ignored unknown action, and the follow-up turn that sees the bookings, widgets and widget actions.
 
 #![recursion_limit = "256"]
 
@@ -237,9 +237,11 @@ async fn s10_to_s14_select_outbound_then_return_then_ignored_clicks() {
     assert_eq!(profile["timeline"][1]["entry"], "Placed hold for SFO: 2025-11-10 CDG→SFO 21:55 / 2025-11-03 SFO→CDG.");
     assert_eq!(profile["booked_widget_ids"], json!([w, r]));
 
-    // 12: clicking W again (consumed) does nothing; 13: an unknown action does nothing.
+    // 12: clicking W again (used) is refused, changing nothing; 13: an unknown action does nothing.
     let events = server.stream(action(&thread, Some(&w), click)).await;
-    assert_eq!(kinds(&events), strings(&["stream_options"]));
+    assert_eq!(kinds(&events), strings(&["stream_options", "error:custom"]));
+    assert_eq!(events[1]["message"], support::actions::Rejection::AlreadyUsed.to_string());
+    assert_eq!(events[1]["allow_retry"], false);
     let events = server.stream(action(&thread, None, json!({"type": "nope"}))).await;
     assert_eq!(kinds(&events), strings(&["stream_options"]));
     assert_eq!(server.customer(&thread).await, profile);

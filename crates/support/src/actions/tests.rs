@@ -1,8 +1,10 @@
-//! Unit tests of the widget actions (spec customer-support §6, scenarios 10–13, 20, 21 of §11).
+//! Unit tests of the widget actions: the flight-selection flow, the refusals of actions their widget did
+//! not offer, and the booking, upgrade and rebooking handlers behind a widget that offers them.
 
 use super::*;
+use crate::airline::NAMESPACE;
 use crate::testkit::{Harness, kinds};
-use crate::widgets::{FlightSearch, flight_options_widget, generate_flight_options};
+use crate::widgets::{FlightSearch, Leg, flight_options_widget, generate_flight_options, locked_flight_widget};
 use chatkit::types::ItemKind;
 
 fn paris() -> FlightSearch {
@@ -44,7 +46,42 @@ async fn run(h: &mut Harness, action: &Action, sender: Option<&ThreadItem>) -> V
     h.events()
 }
 
-/// Scenarios 10, 11 and 12 of spec §11.
+/// Runs an action that must be refused for `reason`: nothing sent, nothing stored, the profile unchanged.
+async fn refused(h: &mut Harness, action: &Action, sender: Option<&ThreadItem>, reason: Rejection) {
+    let thread = h.thread.clone();
+    let stored_profile = async |h: &Harness| h.store.kv_get(NAMESPACE, &h.thread.id).await.unwrap().map(|v| v.value);
+    let (profile, items) = (stored_profile(h).await, h.items().await);
+    match handle_action(&h.airline, &thread, action, sender, &h.sink).await {
+        Err(AppError::BadRequest(message)) => assert_eq!(message, reason.to_string(), "{action:?}"),
+        other => panic!("{action:?} was not refused: {other:?}"),
+    }
+    assert_eq!(h.events(), Vec::<Value>::new(), "{action:?}");
+    assert_eq!(stored_profile(h).await, profile, "{action:?}");
+    assert_eq!(h.items().await, items, "{action:?}");
+}
+
+/// A stored widget whose items offer `actions`, one per item.
+async fn offering(h: &mut Harness, actions: &[Value]) -> ThreadItem {
+    let children: Vec<Value> = actions
+        .iter()
+        .enumerate()
+        .map(|(i, action)| json!({"type": "ListViewItem", "key": format!("option-{i}"), "onClickAction": action}))
+        .collect();
+    let item = widget_item(&h.thread.id, json!({"type": "ListView", "children": children}));
+    h.sink.send(ThreadStreamEvent::ItemDone { item: item.clone() }).await.unwrap();
+    h.events();
+    item
+}
+
+fn act(kind: &str, payload: Value) -> Action {
+    Action { kind: kind.into(), payload }
+}
+
+fn offered(action: &Action) -> Value {
+    json!({"type": action.kind, "handler": "server", "payload": action.payload})
+}
+
+/// Select the midday outbound, then the late return; a second click on the outbound widget is refused.
 #[tokio::test]
 async fn flight_select_outbound_then_return_then_repeat() {
     let mut h = Harness::new().await;
@@ -117,7 +154,7 @@ async fn flight_select_outbound_then_return_then_repeat() {
     );
     assert!(payload_json.ends_with(r#""request":{"origin":"SFO","destination":"CDG","depart_date":"2025-11-03","return_date":"2025-11-10","cabin":"business"},"leg":"outbound"}"#));
 
-    // Scenario 11: the return widget.
+    // The return widget.
     let r = items[3].clone();
     let events = run(&mut h, &click(&r, "flight-late"), Some(&r)).await;
     assert_eq!(
@@ -148,115 +185,155 @@ async fn flight_select_outbound_then_return_then_repeat() {
     assert_eq!(profile.timeline[1].entry, "Placed hold for SFO: 2025-11-10 CDG→SFO 21:55 / 2025-11-03 SFO→CDG.");
     assert_eq!(profile.booked_widget_ids, vec![w.id.clone(), r.id.clone()]);
 
-    // Scenario 12: W again (its original payload) → nothing.
-    let before = profile.clone();
-    let events = run(&mut h, &click(&w, "flight-morning"), Some(&w)).await;
-    assert!(events.is_empty(), "{events:?}");
-    assert_eq!(h.airline.profile(&h.thread.id).await.unwrap(), before);
+    // W again, as the client still shows it: the widget was used.
+    refused(&mut h, &click(&w, "flight-morning"), Some(&w), Rejection::AlreadyUsed).await;
+    refused(&mut h, &click(&w, "flight-midday"), Some(&w), Rejection::AlreadyUsed).await;
     assert_eq!(h.items().await.len(), 7);
 }
 
 #[tokio::test]
-async fn flight_select_without_sender_books_every_time() {
+async fn an_action_without_its_widget_is_refused() {
     let mut h = Harness::new().await;
     let w = add_widget(&mut h, &paris(), Leg::Outbound).await;
-    let action = click(&w, "flight-morning");
-    let events = run(&mut h, &action, None).await;
-    assert_eq!(
-        kinds(&events),
-        vec![
-            "thread.item.done:assistant_message",
-            "thread.item.done:assistant_message",
-            "thread.item.done:widget",
-            "client_effect:customer_profile/update",
-        ]
-    );
-    run(&mut h, &action, None).await;
-    let profile = h.airline.profile(&h.thread.id).await.unwrap();
-    assert_eq!(profile.segments.len(), 4);
-    assert!(profile.booked_widget_ids.is_empty());
-    let hidden: Vec<String> = h
-        .items()
-        .await
-        .iter()
-        .filter_map(|i| match &i.kind {
-            ItemKind::HiddenContextItem(c) => Some(c.content.as_str().unwrap().to_string()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(hidden.len(), 2);
-    assert!(hidden[0].starts_with("<WIDGET_ACTION widgetId=unknown>flight.select payload: {\"id\":\"flight-morning\""));
-}
-
-#[tokio::test]
-async fn flight_select_generates_options_when_payload_has_none() {
-    let mut h = Harness::new().await;
-    let action = Action {
-        kind: "flight.select".into(),
-        payload: json!({"id": "flight-late", "options": [], "request": paris(), "leg": "return"}),
-    };
-    let events = run(&mut h, &action, None).await;
-    assert_eq!(kinds(&events), vec!["thread.item.done:assistant_message", "client_effect:customer_profile/update"]);
-    let profile = h.airline.profile(&h.thread.id).await.unwrap();
-    assert_eq!(profile.segments[2].flight_number, "OA927");
-    assert_eq!(profile.segments[2].departure_time, "21:55");
-    let hidden = h.items().await.pop().unwrap();
-    let ItemKind::HiddenContextItem(c) = hidden.kind else { panic!() };
-    assert!(c.content.as_str().unwrap().contains(r#"payload: {"id":"flight-late","options":[],"request""#));
-}
-
-#[tokio::test]
-async fn flight_select_ignores_invalid_payloads_and_unknown_options() {
-    let mut h = Harness::new().await;
-    let w = add_widget(&mut h, &paris(), Leg::Outbound).await;
-    let mut unknown = click(&w, "flight-morning");
-    unknown.payload["id"] = json!("flight-red-eye");
-    let mut missing_field = click(&w, "flight-morning");
-    missing_field.payload["request"].as_object_mut().unwrap().remove("cabin");
-    let mut bad_option = click(&w, "flight-morning");
-    bad_option.payload["options"][0].as_object_mut().unwrap().remove("dep_time");
-    let mut bad_leg = click(&w, "flight-morning");
-    bad_leg.payload["leg"] = json!("sideways");
     for action in [
-        unknown,
-        missing_field,
-        bad_option,
-        bad_leg,
-        Action { kind: "flight.select".into(), payload: Value::Null },
-        Action { kind: "flight.select".into(), payload: json!({"id": 3}) },
+        click(&w, "flight-morning"),
+        act("rebook.select_option", json!({"flight_number":"OA477","option_id":"opt1","depart_time":"20:10"})),
+        act("upsell.accept", json!({"cabin_name":"Premium Plus","price":"$199"})),
+        act("upsell.decline", json!({"cabin_name":"Premium Plus"})),
+        act("booking.confirm_selection", json!({"destination":"CDG"})),
+        act("booking.modify_request", Value::Null),
     ] {
-        let events = run(&mut h, &action, Some(&w)).await;
-        assert!(events.is_empty(), "{action:?} → {events:?}");
+        refused(&mut h, &action, None, Rejection::NoWidget).await;
     }
-    let profile = h.airline.profile(&h.thread.id).await.unwrap();
-    assert_eq!(profile.segments.len(), 2);
-    assert!(profile.booked_widget_ids.is_empty());
-    assert_eq!(h.items().await.len(), 1);
+    // Nothing was written, not even a profile for the thread.
+    assert!(h.store.kv_get(NAMESPACE, &h.thread.id).await.unwrap().is_none());
 }
 
-/// Scenario 13 and the removed meal action.
+#[tokio::test]
+async fn an_action_from_an_item_that_is_not_a_stored_widget_of_the_thread_is_refused() {
+    let mut h = Harness::new().await;
+    let click_action = {
+        let w = add_widget(&mut h, &paris(), Leg::Outbound).await;
+        click(&w, "flight-midday")
+    };
+    // A message of the thread.
+    let message = assistant_message_item(&h.thread.id, "hello");
+    h.sink.send(ThreadStreamEvent::ItemDone { item: message.clone() }).await.unwrap();
+    h.events();
+    refused(&mut h, &click_action, Some(&message), Rejection::NoWidget).await;
+    // A widget that was never stored (or was deleted since the request named it).
+    let unsaved = widget_item(
+        &h.thread.id,
+        flight_options_widget(&generate_flight_options(&paris()), &paris(), None, Leg::Outbound),
+    );
+    refused(&mut h, &click_action, Some(&unsaved), Rejection::NoWidget).await;
+    // A widget of another thread.
+    let other = ThreadMetadata::new("thr_other");
+    h.store.save_thread(&h.ctx, &other).await.unwrap();
+    let foreign = widget_item(
+        &other.id,
+        flight_options_widget(&generate_flight_options(&paris()), &paris(), None, Leg::Outbound),
+    );
+    h.store.add_thread_item(&h.ctx, &other.id, &foreign).await.unwrap();
+    refused(&mut h, &click(&foreign, "flight-midday"), Some(&foreign), Rejection::NoWidget).await;
+    assert_eq!(h.airline.profile(&h.thread.id).await.unwrap().segments.len(), 2);
+}
+
+#[tokio::test]
+async fn a_choice_the_widget_did_not_offer_is_refused() {
+    let mut h = Harness::new().await;
+    let w = add_widget(&mut h, &paris(), Leg::Outbound).await;
+    let genuine = click(&w, "flight-morning");
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut action = genuine.clone();
+        f(&mut action.payload);
+        action
+    };
+    let forged = [
+        // A departure the server never offered, with options to match.
+        edit(&|p| {
+            p["request"]["depart_date"] = json!("1900-01-01");
+            p["options"][0]["date_label"] = json!("Mon, Jan 1");
+        }),
+        edit(&|p| p["options"][0]["dep_time"] = json!("03:00")),
+        edit(&|p| p["id"] = json!("flight-red-eye")),
+        edit(&|p| p["options"] = json!([])),
+        edit(&|p| p["leg"] = json!("return")),
+        edit(&|p| p["request"]["cabin"] = json!("first")),
+        edit(&|p| {
+            p.as_object_mut().unwrap().remove("leg");
+        }),
+        edit(&|p| p["extra"] = json!(true)),
+        act("flight.select", Value::Null),
+        act("flight.select", json!({"id": 3})),
+        // The right payload under another handled type.
+        act("upsell.accept", genuine.payload.clone()),
+    ];
+    for action in &forged {
+        refused(&mut h, action, Some(&w), Rejection::NotOffered).await;
+    }
+    // The genuine click still works afterwards: the refusals used nothing up.
+    let events = run(&mut h, &genuine, Some(&w)).await;
+    assert_eq!(events.last().unwrap()["type"], "client_effect");
+    assert_eq!(h.airline.profile(&h.thread.id).await.unwrap().segments[2].departure_time, "08:10");
+}
+
+#[tokio::test]
+async fn a_widget_used_on_another_replica_is_refused_before_its_update_arrives() {
+    let mut h = Harness::new().await;
+    let w = add_widget(&mut h, &paris(), Leg::Outbound).await;
+    // The profile already records the widget as used while the stored widget is not locked yet.
+    h.airline.update(&h.thread.id, |p| p.use_widget(&w.id)).await.unwrap().unwrap();
+    refused(&mut h, &click(&w, "flight-late"), Some(&w), Rejection::AlreadyUsed).await;
+}
+
+#[tokio::test]
+async fn simultaneous_clicks_on_one_widget_book_once() {
+    let mut h = Harness::new().await;
+    let w = add_widget(&mut h, &paris(), Leg::Outbound).await;
+    let (morning, late) = (click(&w, "flight-morning"), click(&w, "flight-late"));
+    let thread = h.thread.clone();
+    let (a, b) = tokio::join!(
+        handle_action(&h.airline, &thread, &morning, Some(&w), &h.sink),
+        handle_action(&h.airline, &thread, &late, Some(&w), &h.sink)
+    );
+    let outcomes = [a, b];
+    assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{outcomes:?}");
+    let refusal = outcomes.into_iter().find_map(Result::err).unwrap();
+    assert_eq!(refusal.to_string(), Rejection::AlreadyUsed.to_string());
+    let profile = h.airline.profile(&h.thread.id).await.unwrap();
+    assert_eq!(profile.segments.len(), 3);
+    assert_eq!(profile.booked_widget_ids, vec![w.id.clone()]);
+}
+
 #[tokio::test]
 async fn unknown_actions_do_nothing() {
     let mut h = Harness::new().await;
+    let w = add_widget(&mut h, &paris(), Leg::Outbound).await;
     for kind in ["nope", "support.set_meal_preference"] {
-        let action = Action { kind: kind.into(), payload: json!({"meal": "vegetarian"}) };
+        let action = act(kind, json!({"meal": "vegetarian"}));
         assert!(run(&mut h, &action, None).await.is_empty());
+        assert!(run(&mut h, &action, Some(&w)).await.is_empty());
     }
-    assert!(h.items().await.is_empty());
-    assert!(h.store.kv_get(crate::airline::NAMESPACE, &h.thread.id).await.unwrap().is_none());
+    assert_eq!(h.items().await.len(), 1);
+    assert!(h.store.kv_get(NAMESPACE, &h.thread.id).await.unwrap().is_none());
 }
 
-/// Scenario 20 and its variants.
 #[tokio::test]
-async fn rebook_select_option() {
+async fn rebook_select_option_behind_a_widget() {
     let mut h = Harness::new().await;
-    let action = |payload: Value| Action { kind: "rebook.select_option".into(), payload };
-    let events = run(
-        &mut h,
-        &action(json!({"flight_number":"OA477","option_id":"opt1","depart_time":"20:10","arrival_time":"23:35"})),
-        None,
-    )
-    .await;
+    let rebook = |payload: Value| act("rebook.select_option", payload);
+    let later =
+        rebook(json!({"flight_number":"OA477","option_id":"opt1","depart_time":"20:10","arrival_time":"23:35"}));
+    let keep = rebook(json!({"flight_number":"OA477","option_id":"keep"}));
+    let w = offering(&mut h, &[offered(&later), offered(&keep)]).await;
+
+    // A time the widget did not offer.
+    let mut forged = later.clone();
+    forged.payload["depart_time"] = json!("04:00");
+    refused(&mut h, &forged, Some(&w), Rejection::NotOffered).await;
+
+    let events = run(&mut h, &later, Some(&w)).await;
     assert_eq!(kinds(&events), vec!["thread.item.done:assistant_message", "client_effect:customer_profile/update"]);
     assert_eq!(
         message_text(&events[0]),
@@ -265,41 +342,69 @@ async fn rebook_select_option() {
     let profile = h.airline.profile(&h.thread.id).await.unwrap();
     assert_eq!(profile.timeline[0].entry, "Rebooked OA477 from 18:50-22:15 to 20:10-23:35 (Selected alternate time).");
     assert_eq!(events[1]["data"]["profile"], profile.to_json());
+    assert_eq!(profile.booked_widget_ids, vec![w.id.clone()]);
+    // The widget answered; its other option is refused too.
+    refused(&mut h, &later, Some(&w), Rejection::AlreadyUsed).await;
+    refused(&mut h, &keep, Some(&w), Rejection::AlreadyUsed).await;
+}
 
-    let events = run(&mut h, &action(json!({"flight_number":"OA1","option_id":"x","option_note":"n"})), None).await;
+#[tokio::test]
+async fn rebook_select_option_outcomes() {
+    let mut h = Harness::new().await;
+    let rebook = |payload: Value| act("rebook.select_option", payload);
+
+    // A flight that is not on the itinerary: explained, and the widget stays usable.
+    let unknown = rebook(json!({"flight_number":"OA1","option_id":"x","option_note":"n"}));
+    let keep = rebook(json!({"flight_number":"OA476","option_id":"keep"}));
+    let w = offering(&mut h, &[offered(&unknown), offered(&keep)]).await;
+    let events = run(&mut h, &unknown, Some(&w)).await;
     assert_eq!(kinds(&events), vec!["thread.item.done:assistant_message", "client_effect:customer_profile/update"]);
     assert_eq!(message_text(&events[0]), "Flight OA1 is not on the customer's itinerary.");
+    assert!(h.airline.profile(&h.thread.id).await.unwrap().booked_widget_ids.is_empty());
 
-    let events = run(&mut h, &action(json!({"flight_number":"OA476","option_id":"keep"})), None).await;
+    // Keeping the flight only answers (and uses the widget).
+    let events = run(&mut h, &keep, Some(&w)).await;
     assert_eq!(kinds(&events), vec!["thread.item.done:assistant_message"]);
     assert_eq!(message_text(&events[0]), "Sounds good — we'll keep the original departure on file.");
+    assert_eq!(h.airline.profile(&h.thread.id).await.unwrap().booked_widget_ids, vec![w.id.clone()]);
 
-    for payload in [
-        json!({"flight_number":"","option_id":"x"}),
-        json!({"flight_number":"OA476"}),
-        json!({"flight_number":"OA476","option_id":null}),
-        Value::Null,
-    ] {
-        assert!(run(&mut h, &action(payload), None).await.is_empty());
+    // Incomplete payloads do nothing at all, even when offered.
+    let incomplete = [
+        rebook(json!({"flight_number":"","option_id":"x"})),
+        rebook(json!({"flight_number":"OA476"})),
+        rebook(json!({"flight_number":"OA476","option_id":null})),
+        rebook(Value::Null),
+    ];
+    let offers: Vec<Value> = incomplete.iter().map(offered).collect();
+    let w2 = offering(&mut h, &offers).await;
+    for action in &incomplete {
+        assert!(run(&mut h, action, Some(&w2)).await.is_empty());
     }
 
-    let events = run(&mut h, &action(json!({"flight_number":"oa476","option_id":"o"})), None).await;
+    // Missing times are empty; the flight number is echoed as given.
+    let partial = rebook(json!({"flight_number":"oa476","option_id":"o"}));
+    let w3 = offering(&mut h, &[offered(&partial)]).await;
+    let events = run(&mut h, &partial, Some(&w3)).await;
     assert_eq!(
         message_text(&events[0]),
         "You're now set for oa476 departing at . I'll keep the seat assignment the same."
     );
     let profile = h.airline.profile(&h.thread.id).await.unwrap();
     assert_eq!(profile.timeline[0].entry, "Rebooked oa476 from 08:05-16:35 to - (Selected alternate time).");
-    assert_eq!(profile.timeline.len(), 5);
+    assert_eq!(profile.timeline.len(), 4);
 }
 
-/// Scenario 21 and the other latent handlers.
 #[tokio::test]
-async fn latent_booking_and_upsell_handlers() {
+async fn booking_and_upsell_handlers_behind_a_widget() {
     let mut h = Harness::new().await;
-    let act = |kind: &str, payload: Value| Action { kind: kind.into(), payload };
 
-    let events = run(&mut h, &act("upsell.accept", json!({"cabin_name":"Premium Plus","price":"$199"})), None).await;
+    let accept = act("upsell.accept", json!({"cabin_name":"Premium Plus","price":"$199"}));
+    let decline = act("upsell.decline", json!({"cabin_name":"Premium Plus"}));
+    let w = offering(&mut h, &[offered(&accept), offered(&decline)]).await;
+    let mut cheaper = accept.clone();
+    cheaper.payload["price"] = json!("$0");
+    refused(&mut h, &cheaper, Some(&w), Rejection::NotOffered).await;
+    let events = run(&mut h, &accept, Some(&w)).await;
     assert_eq!(kinds(&events), vec!["thread.item.done:assistant_message", "client_effect:customer_profile/update"]);
     assert_eq!(message_text(&events[0]), "Premium Plus upgrade confirmed. $199 will be charged at ticketing.");
     let profile = h.airline.profile(&h.thread.id).await.unwrap();
@@ -307,34 +412,46 @@ async fn latent_booking_and_upsell_handlers() {
         profile.timeline[0].entry,
         "Accepted Premium Plus upgrade ($199). We'll finalize payment at the airport."
     );
+    refused(&mut h, &accept, Some(&w), Rejection::AlreadyUsed).await;
+    refused(&mut h, &decline, Some(&w), Rejection::AlreadyUsed).await;
 
-    let events = run(&mut h, &act("upsell.accept", json!({})), None).await;
+    // Defaults for missing fields.
+    let bare_accept = act("upsell.accept", json!({}));
+    let w = offering(&mut h, &[offered(&bare_accept)]).await;
+    let events = run(&mut h, &bare_accept, Some(&w)).await;
     assert_eq!(
         message_text(&events[0]),
         "the upgrade upgrade confirmed. the quoted amount will be charged at ticketing."
     );
 
-    let events = run(&mut h, &act("upsell.decline", json!({"cabin_name":"Premium Plus"})), None).await;
+    let w = offering(&mut h, &[offered(&decline)]).await;
+    let events = run(&mut h, &decline, Some(&w)).await;
     assert_eq!(kinds(&events), vec!["thread.item.done:assistant_message"]);
     assert_eq!(
         message_text(&events[0]),
         "No worries—I'll keep the current cabin and continue helping with premium plus availability."
     );
-    let events = run(&mut h, &act("upsell.decline", Value::Null), None).await;
+    let bare_decline = act("upsell.decline", Value::Null);
+    let w = offering(&mut h, &[offered(&bare_decline)]).await;
+    let events = run(&mut h, &bare_decline, Some(&w)).await;
     assert_eq!(
         message_text(&events[0]),
         "No worries—I'll keep the current cabin and continue helping with the upgrade availability."
     );
 
-    let events = run(&mut h, &act("booking.modify_request", Value::Null), None).await;
+    let modify = act("booking.modify_request", Value::Null);
+    let confirm = act("booking.confirm_selection", json!({"destination":"CDG","depart_label":"Nov 3"}));
+    let w = offering(&mut h, &[offered(&confirm), offered(&modify)]).await;
+    let events = run(&mut h, &modify, Some(&w)).await;
     assert_eq!(kinds(&events), vec!["thread.item.done:assistant_message"]);
     assert_eq!(
         message_text(&events[0]),
         "Happy to tweak the plan. Let me know what you'd like to change and feel free to attach a new inspiration photo if it helps."
     );
+    refused(&mut h, &confirm, Some(&w), Rejection::AlreadyUsed).await;
 
-    let events =
-        run(&mut h, &act("booking.confirm_selection", json!({"destination":"CDG","depart_label":"Nov 3"})), None).await;
+    let w = offering(&mut h, &[offered(&confirm)]).await;
+    let events = run(&mut h, &confirm, Some(&w)).await;
     assert_eq!(kinds(&events), vec!["thread.item.done:assistant_message", "client_effect:customer_profile/update"]);
     assert_eq!(
         message_text(&events[0]),
@@ -342,11 +459,13 @@ async fn latent_booking_and_upsell_handlers() {
     );
     let profile = h.airline.profile(&h.thread.id).await.unwrap();
     assert_eq!(profile.timeline[0].entry, "Placed hold for CDG: Nov 3 / return flight.");
-    let events = run(&mut h, &act("booking.confirm_selection", json!([])), None).await;
+    let bare_confirm = act("booking.confirm_selection", json!([]));
+    let w = offering(&mut h, &[offered(&bare_confirm)]).await;
+    let events = run(&mut h, &bare_confirm, Some(&w)).await;
     assert_eq!(
         message_text(&events[0]),
         "Flights to the trip are on hold: outbound flight outbound and return flight return. I’ll keep monitoring inventory and let you know if something better opens."
     );
-    // Only visible items were stored (no hidden context for latent handlers).
-    assert!(h.items().await.iter().all(|i| i.type_name() == "assistant_message"));
+    // Only widgets and visible messages were stored (no hidden context for these handlers).
+    assert!(h.items().await.iter().all(|i| matches!(i.type_name(), "assistant_message" | "widget")));
 }

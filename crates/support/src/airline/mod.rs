@@ -1,4 +1,4 @@
-//! The OpenSkies airline state of one conversation (spec customer-support §2–§3).
+//! The OpenSkies airline state of one conversation.
 //!
 //! [`profile`] holds the data model and the default demo profile, [`ops`] the state operations with their
 //! exact texts, and [`store`] keeps one profile per thread key in the ChatKit store's key-value space, updated

@@ -1,5 +1,5 @@
-//! State operations on a [`CustomerProfile`] (spec customer-support §3), each with its validation, timeline
-//! entry and return text exactly as the spec gives them.
+//! State operations on a [`CustomerProfile`], each with its validation, timeline entry and return text
+//! word for word as the Python sample has them (clients and tests compare them).
 //!
 //! Operations are plain synchronous mutations; [`super::AirlineStore::update`] makes them atomic per thread.
 //! One documented deviation: `change_seat` stores the trimmed seat (the sample stored `" 14C "` untrimmed).
@@ -15,6 +15,9 @@ pub enum OpError {
     /// No segment has that flight number (the text repeats the number as given).
     #[error("Flight {0} is not on the customer's itinerary.")]
     UnknownFlight(String),
+    /// The widget was used before; each widget answers one choice.
+    #[error("widget {0} was already used")]
+    WidgetAlreadyUsed(String),
 }
 
 /// A segment to append with [`CustomerProfile::book_flight`].
@@ -170,16 +173,17 @@ impl CustomerProfile {
         ))
     }
 
-    /// Marks a flight-options widget as used; returns `false` if it already was.
-    pub fn mark_widget_consumed(&mut self, widget_id: &str) -> bool {
+    /// Records that a widget's choice was made; refused if it already was, so that a change made together
+    /// with it in one atomic update happens at most once per widget.
+    pub fn use_widget(&mut self, widget_id: &str) -> Result<(), OpError> {
         if self.is_widget_consumed(widget_id) {
-            return false;
+            return Err(OpError::WidgetAlreadyUsed(widget_id.to_string()));
         }
         self.booked_widget_ids.push(widget_id.to_string());
-        true
+        Ok(())
     }
 
-    /// Whether a flight-options widget was already used.
+    /// Whether a widget's choice was already made.
     pub fn is_widget_consumed(&self, widget_id: &str) -> bool {
         self.booked_widget_ids.iter().any(|id| id == widget_id)
     }
@@ -345,8 +349,8 @@ mod tests {
     fn widget_consumption() {
         let mut p = CustomerProfile::demo();
         assert!(!p.is_widget_consumed("msg_1"));
-        assert!(p.mark_widget_consumed("msg_1"));
-        assert!(!p.mark_widget_consumed("msg_1"));
+        assert_eq!(p.use_widget("msg_1"), Ok(()));
+        assert_eq!(p.use_widget("msg_1"), Err(OpError::WidgetAlreadyUsed("msg_1".into())));
         assert!(p.is_widget_consumed("msg_1"));
         assert_eq!(p.booked_widget_ids, vec!["msg_1".to_string()]);
         assert_eq!(p.timeline.len(), 3);

@@ -1,4 +1,4 @@
-//! The customer profile data model (spec customer-support §2.2–§2.6) and the default demo profile.
+//! The customer profile data model and the default demo profile.
 //!
 //! Field order is the JSON order the frontend and the `customer_profile/update` effect expect;
 //! `meal_preference` and `special_assistance` are always written, as `null` when unset.
@@ -32,7 +32,7 @@ impl std::fmt::Display for SegmentStatus {
     }
 }
 
-/// One flight of the itinerary (spec §2.3).
+/// One flight of the itinerary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlightSegment {
     /// `OA476`; not unique (booking a leg twice appends a second one).
@@ -53,7 +53,7 @@ pub struct FlightSegment {
     pub status: SegmentStatus,
 }
 
-/// Progress towards the next loyalty tier (spec §2.4); never modified.
+/// Progress towards the next loyalty tier; never modified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoyaltyProgress {
     /// `Gold`.
@@ -88,18 +88,18 @@ pub enum TimelineKind {
     Error,
 }
 
-/// One service-timeline entry (spec §2.5).
+/// One service-timeline entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// UTC ISO-8601 with microseconds and `+00:00`, e.g. `2026-11-24T22:45:09.758929+00:00`.
     pub timestamp: String,
-    /// Entry kind.
+    /// How the frontend styles the entry.
     pub kind: TimelineKind,
-    /// Human text.
+    /// What happened, in a sentence shown to the user.
     pub entry: String,
 }
 
-/// The customer's account and travel state for one conversation (spec §2.2).
+/// The customer's account and travel state for one conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerProfile {
     /// `cus_98421`.
@@ -124,9 +124,9 @@ pub struct CustomerProfile {
     /// Benefits of the current tier.
     #[serde(default)]
     pub tier_benefits: Vec<String>,
-    /// Tier progress.
+    /// Points and segments towards the next tier.
     pub loyalty_progress: LoyaltyProgress,
-    /// The itinerary.
+    /// The itinerary in booking order; cancelled segments stay, with their status.
     #[serde(default)]
     pub segments: Vec<FlightSegment>,
     /// Number of checked bags.
@@ -138,10 +138,10 @@ pub struct CustomerProfile {
     /// Service timeline, newest first.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
-    /// Personal notes.
+    /// Personal notes the concierge may use to tailor suggestions.
     #[serde(default)]
     pub spotlight: Vec<String>,
-    /// Ids of flight-option widgets already used (spec §6.1 step 1).
+    /// Ids of widgets whose choice was made: each widget answers once.
     #[serde(default)]
     pub booked_widget_ids: Vec<String>,
 }
@@ -258,7 +258,7 @@ fn segment(
 mod tests {
     use super::*;
 
-    /// The exact §2.6 document with the timestamps replaced by the ones we generated.
+    /// The Python sample's default profile document, with the timestamps replaced by the ones we generated.
     #[test]
     fn demo_profile_json_matches_spec_shape() {
         let p = CustomerProfile::demo();

@@ -92,6 +92,12 @@ impl AirlineStore {
         Err(contention(key))
     }
 
+    /// Whether the profile of `key` records `widget_id` as used. Only reads: a key without a stored
+    /// profile has used nothing.
+    pub async fn is_widget_used(&self, key: &str, widget_id: &str) -> Result<bool, StoreError> {
+        Ok(self.load(key).await?.is_some_and(|(profile, _)| profile.is_widget_consumed(widget_id)))
+    }
+
     /// Applies `f` atomically to the profile of `key` (created from the default if absent).
     ///
     /// `f` may run several times (once per attempt, each time on a freshly read profile), so it must not have
@@ -204,6 +210,17 @@ mod tests {
         assert_eq!(err, OpError::UnknownFlight("OA999".into()));
         assert_eq!(airline.profile("thr_a").await.unwrap(), before);
         assert_eq!(store.kv_get(NAMESPACE, "thr_a").await.unwrap().unwrap().version, version);
+    }
+
+    #[tokio::test]
+    async fn widget_use_is_read_without_writing() {
+        let (airline, store) = airline();
+        assert!(!airline.is_widget_used("thr_w", "msg_1").await.unwrap());
+        assert!(store.kv_get(NAMESPACE, "thr_w").await.unwrap().is_none(), "a read must not write");
+        airline.update("thr_w", |p| p.use_widget("msg_1")).await.unwrap().unwrap();
+        assert!(airline.is_widget_used("thr_w", "msg_1").await.unwrap());
+        assert!(!airline.is_widget_used("thr_w", "msg_2").await.unwrap());
+        assert!(!airline.is_widget_used("thr_other", "msg_1").await.unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
