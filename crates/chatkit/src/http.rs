@@ -1,10 +1,10 @@
 //! The HTTP face of [`crate::server::ChatKitServer`]: [`ChatKitResponse`] (a JSON body or an SSE stream)
 //! and its axum conversion.
 //!
-//! Streams are written exactly as spec §1.3 requires: the body is the concatenation of the
-//! `data: <json>\n\n` frames the turn task produced, nothing else (no `event:`/`id:` lines, no
-//! keep-alive comments). Dropping the body (client disconnect) drops the channel receiver, which is how
-//! the turn task learns the client went away (spec §6).
+//! A stream's body is the concatenation of the `data: <json>\n\n` frames the turn produced and
+//! nothing else: the client reads no `event:` or `id:` lines, and the Python SDK sends no keep-alive
+//! comments, so neither do we. Dropping the body (the client disconnected) drops the channel receiver,
+//! which is how the turn learns the client went away.
 
 use std::convert::Infallible;
 use std::pin::Pin;

@@ -1,10 +1,11 @@
 //! Identifier generation: `<prefix>_<12 hex: milliseconds since the Unix epoch><12 hex: random>`.
 //!
-//! Longer than the SDK's 8 random hex chars (spec §8.1 Rust rec.: those collide in large stores), and
-//! time-ordered: ids made later sort after earlier ones, so a new thread's rows land at the end of
-//! every index keyed by thread id (one hot page per index instead of a random page per insert, which
-//! is most of what a turn writes to the database). 48 random bits keep ids made in the same
-//! millisecond apart. Ids stay opaque to clients; older 16-hex ids keep working everywhere.
+//! Longer than the Python SDK's 8 random hex digits (32 bits make a collision likely once a store
+//! holds tens of thousands of ids), and time-ordered: ids made later sort after earlier ones, so a new
+//! thread's rows land at the end of every index keyed by thread id (one hot page per index instead of
+//! a random page per insert, which is most of what a turn writes to the database). 48 random bits keep
+//! ids made in the same millisecond apart. Ids stay opaque to clients; older 16-hex ids keep working
+//! everywhere.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

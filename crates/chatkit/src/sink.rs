@@ -1,10 +1,12 @@
 //! [`EventSink`]: how an application streams events into a response.
 //!
-//! Sending an event applies the persistence rules of spec §3.0 *before* the event leaves the server
-//! (ack after commit): `thread.item.done` is stored, `removed` deletes, `replaced` upserts,
-//! `thread.updated` saves the thread, widget updates on stored widgets are applied to the stored copy
-//! (a deliberate improvement over the SDK, spec §13.11). Items that were `added` but never finished are
-//! tracked so a cancelled stream can save what was produced (spec §6). Hidden items are stored, never sent.
+//! Sending an event first stores what it says, then sends it ("ack after commit": a client never sees
+//! an item the store does not have): `thread.item.done` adds the item, `thread.item.removed` deletes
+//! it, `thread.item.replaced` upserts it, `thread.updated` saves the thread. An update to a widget that
+//! is already stored is applied to the stored copy too, so a reload shows what the client shows (the
+//! Python SDK leaves that to the integrator). Items that were `added` but are not done yet are kept,
+//! with their updates applied, so a cancelled stream can save what was produced. Hidden items are
+//! stored, never sent.
 
 use std::sync::{Arc, Mutex};
 
@@ -71,7 +73,7 @@ impl EventSink {
         &self.inner.store
     }
 
-    /// The request context.
+    /// Who the response is for (the owner its writes belong to).
     pub fn context(&self) -> &RequestContext {
         &self.inner.ctx
     }
@@ -81,7 +83,7 @@ impl EventSink {
         self.lock().thread.clone()
     }
 
-    /// The thread id.
+    /// The id of the thread the response belongs to.
     pub fn thread_id(&self) -> String {
         self.lock().thread.id.clone()
     }
@@ -111,7 +113,7 @@ impl EventSink {
         self.inner.tx.send(encode_sse(event)).await.map_err(|_| SinkError::Disconnected)
     }
 
-    /// Persists (per spec §3.0) then sends one event.
+    /// Stores what the event says (see the module doc), then sends it.
     pub async fn send(&self, event: ThreadStreamEvent) -> Result<(), SinkError> {
         let store = &self.inner.store;
         let ctx = &self.inner.ctx;
@@ -216,7 +218,9 @@ fn is_widget_update(update: &ItemUpdate) -> bool {
     )
 }
 
-/// Applies an update to an item (spec §5.2 semantics). Returns whether it applied.
+/// Applies a `thread.item.updated` update to the item it targets, as the client applies it. Returns
+/// whether it applied (an update of another item type, or of a task or component that does not exist,
+/// does not).
 pub(crate) fn apply_update(item: &mut ThreadItem, update: &ItemUpdate) -> bool {
     match (&mut item.kind, update) {
         (ItemKind::AssistantMessage(msg), ItemUpdate::ContentPartAdded { content_index, content })

@@ -1,5 +1,5 @@
-//! End-to-end tests of the non-streaming requests (spec §3.7–§3.16) and of every request that is
-//! refused before a stream starts (status + `{"detail","code"}`), over real HTTP.
+//! End-to-end tests of the non-streaming requests and of every request that is refused before a stream
+//! starts (status + `{"detail","code"}`), over real HTTP.
 
 mod protocol_common;
 

@@ -1,5 +1,6 @@
 //! End-to-end tests of the message-shaped streaming requests over real HTTP: exact SSE frames and
-//! orders (spec §1.3, §3.1, §3.2, §12), hidden items, attachments and error events (§7.3).
+//! their order for `threads.create` and `threads.add_user_message`, hidden items, attachments and the
+//! error events that end a failed turn.
 
 mod protocol_common;
 
@@ -7,7 +8,8 @@ use chatkit::RequestContext;
 use protocol_common::*;
 use serde_json::json;
 
-/// Spec §1.3 verbatim, with ids and timestamps normalized.
+/// The Python SDK's bytes for a `threads.create` whose app answers "Hi" and sets the title, with ids
+/// and timestamps normalized.
 const GOLDEN_CREATE: &str = concat!(
     r#"data: {"type":"thread.created","thread":{"id":"thr_1","created_at":"<ts>","status":{"type":"active"},"metadata":{},"items":{"data":[],"has_more":false}}}"#,
     "\n\n",
@@ -29,7 +31,7 @@ const GOLDEN_CREATE: &str = concat!(
     "\n\n",
 );
 
-/// Spec §3.8 verbatim, normalized.
+/// The Python SDK's `threads.get_by_id` answer for that thread, normalized.
 const GOLDEN_GET: &str = concat!(
     r#"{"title":"T","id":"thr_1","created_at":"<ts>","status":{"type":"active"},"metadata":{},"items":{"data":["#,
     r#"{"id":"msg_1","thread_id":"thr_1","created_at":"<ts>","type":"user_message","content":[{"type":"input_text","text":"hello"}],"attachments":[],"inference_options":{}},"#,

@@ -1,5 +1,5 @@
-//! End-to-end tests of the turn-shaped streaming requests over real HTTP: client tool output (§3.3),
-//! structured input (§3.4), retry idempotency (§3.5), custom actions (§3.6), cancellation (§6) and the
+//! End-to-end tests of the turn-shaped streaming requests over real HTTP: client tool output,
+//! structured input, retry idempotency, custom actions, cancellation by a client that leaves, and the
 //! per-thread turn lock.
 
 mod protocol_common;
@@ -28,7 +28,8 @@ async fn client_tool_output_completes_the_pending_call_and_resumes() {
             json!({"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": {"x": 1}}}),
         )
         .await;
-    // No event for the completed call itself (spec §3.3); respond(None) output follows stream_options.
+    // No event for the completed call itself (the client updates its own copy); the app's answer
+    // follows stream_options.
     assert_eq!(types(&events), one_word_answer_after(&["stream_options"]));
     assert_eq!(events[5]["item"]["content"][0]["text"], "continued");
     let stored = t.store.load_item(&RequestContext::default(), &thread_id, &call_id).await.unwrap();
@@ -53,7 +54,8 @@ async fn client_tool_output_finds_the_newest_pending_call_and_sweeps_older_ones(
         };
         t.add_item(&thread_id, "tc_old", pending("c1")).await;
         t.add_item(&thread_id, "tc_new", pending("c2")).await;
-        // A hidden item after the pending call no longer breaks the lookup (SDK fragility, spec §3.3).
+        // A hidden item after the pending call does not hide it (the Python SDK only looks at the
+        // newest item).
         t.add_item(&thread_id, "hc_1", ItemKind::HiddenContextItem(HiddenContextItem { content: json!("ctx") })).await;
         let events = t
             .stream(
@@ -96,7 +98,7 @@ async fn structured_input_is_answered_replaced_then_responded() {
         let events = parse_sse(&raw);
         assert_eq!(types(&events)[..3], ["stream_options", "thread.item.replaced", "thread.item.added"]);
         let replaced = normalize(raw.split("\n\n").nth(1).unwrap());
-        // Spec §3.4 example, normalized.
+        // The Python SDK's bytes for this submission, normalized.
         assert_eq!(
             replaced,
             r#"data: {"type":"thread.item.replaced","item":{"id":"si_1","thread_id":"thr_1","created_at":"<ts>","type":"structured_input","status":"answered","inputs":[{"id":"q1","question":"Pick","answer":{"values":["A","B"],"skipped":false},"type":"multiple_choice","options":[{"value":"A"}],"multiple":true},{"id":"q2","question":"Why?","answer":{"values":[],"skipped":true},"type":"freeform","description":"d"}]}}"#
@@ -131,7 +133,7 @@ async fn retry_is_idempotent_and_cleans_up_failed_turns() {
         // The failed turn left a finished widget behind.
         assert_eq!(types(&events)[3..], ["thread.item.done", "error"]);
         assert_eq!(t.items(&thread_id).await.len(), 2);
-        // A later user message is deleted as well (spec §3.5).
+        // A later user message is deleted as well.
         t.stream(add_req(&thread_id, "later")).await;
         assert_eq!(t.items(&thread_id).await.len(), 4);
 

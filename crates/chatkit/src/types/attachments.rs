@@ -1,4 +1,5 @@
-//! Attachments (spec §4.4) and their two-phase upload descriptor.
+//! Attachments and their two-phase upload: `attachments.create` answers an attachment whose
+//! `upload_descriptor` says where the client sends the bytes; a user message then names it by id.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -7,7 +8,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadDescriptor {
-    /// Absolute upload URL.
+    /// Where to send the bytes (absolute).
     pub url: String,
     /// `POST` or `PUT`.
     pub method: String,
@@ -16,7 +17,7 @@ pub struct UploadDescriptor {
     pub headers: BTreeMap<String, String>,
 }
 
-/// File or image specific fields.
+/// What kind of file an attachment is (the wire's `type`), with what only that kind has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -34,19 +35,20 @@ pub enum AttachmentKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attachment {
-    /// `atc_…`
+    /// The attachment's id (`atc_…`).
     pub id: String,
-    /// Original file name.
+    /// The file's name as the user picked it.
     pub name: String,
-    /// Declared MIME type.
+    /// The MIME type the client declared.
     pub mime_type: String,
-    /// Upload instructions; cleared once uploaded.
+    /// Where to upload the bytes; absent once they are uploaded (and for attachments never uploaded
+    /// in two phases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_descriptor: Option<UploadDescriptor>,
-    /// Set when a user message referencing it is saved.
+    /// The thread of the user message that sent it; absent until that message is saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<String>,
-    /// `type` and type-specific fields.
+    /// `type` and what only that type has.
     #[serde(flatten)]
     pub kind: AttachmentKind,
 }

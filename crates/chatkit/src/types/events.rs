@@ -1,4 +1,4 @@
-//! Stream events (spec §5): what a streaming request writes as `data: <json>\n\n` frames.
+//! Stream events: what a streaming request writes, one `data: <json>\n\n` frame each.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -168,7 +168,7 @@ impl ThreadStreamEvent {
     }
 }
 
-/// The `update` of a `thread.item.updated` event (spec §5.2).
+/// The `update` of a `thread.item.updated` event: how the client changes an item it is showing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type")]

@@ -1,4 +1,4 @@
-//! Thread items (spec §4.2–§4.7): the common envelope and one variant per item type.
+//! Thread items: the fields every item has and one variant per item type.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -85,7 +85,7 @@ impl ItemKind {
     }
 }
 
-/// One part of a user message (spec §2.2).
+/// One part of a user message: text, or a tag the user picked (an entity mention).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -188,7 +188,7 @@ pub enum AnnotationType {
     Annotation,
 }
 
-/// A citation inside assistant text (spec §4.5). `source` is kept as JSON.
+/// A citation inside assistant text. `source` is kept as JSON: the client knows its shapes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Annotation {
@@ -316,7 +316,7 @@ pub struct StructuredAnswer {
     pub skipped: bool,
 }
 
-/// One question of a structured input item (spec §4.7); type-specific fields kept as JSON.
+/// One question of a structured input item; the fields of its question type are kept as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StructuredQuestion {

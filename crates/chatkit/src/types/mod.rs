@@ -1,7 +1,7 @@
-//! Wire types of the ChatKit protocol (spec `chatkit-protocol.md` §2, §4, §5).
+//! Wire types of the ChatKit protocol: requests, threads, items, attachments and stream events.
 //!
-//! Every type serializes exactly as the Python SDK does: declared `null` fields are omitted,
-//! defaults (empty lists, `false`, `{}`) are written, field order follows the spec.
+//! Every type serializes exactly as the Python SDK does: a declared field that is `null` is omitted,
+//! defaults (empty lists, `false`, `{}`) are written, and fields come in the SDK's declaration order.
 //! Widgets and other free-form payloads are kept as [`serde_json::Value`].
 
 mod attachments;

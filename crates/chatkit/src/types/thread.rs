@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 
 use super::{ThreadItem, Timestamp};
 
-/// A page of results (spec §1.6): `after` is the id of the last element when `has_more`.
+/// One page of a list: `after` is the id of the page's last element when `has_more`, and is sent back
+/// as the next request's `after` to get the next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
@@ -15,7 +16,7 @@ pub struct Page<T> {
     /// Whether more elements follow.
     #[serde(default)]
     pub has_more: bool,
-    /// Cursor for the next page.
+    /// The cursor of the next page; absent when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
 }
@@ -38,7 +39,8 @@ pub enum Order {
     Desc,
 }
 
-/// Status of a thread (spec §4.1).
+/// Whether the user may write in a thread; it only changes the composer, the server still accepts
+/// messages on any thread.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -66,14 +68,14 @@ pub struct ThreadMetadata {
     /// Title shown in the history list; absent until set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// `thr_…`
+    /// The thread's id (`thr_…`).
     pub id: String,
     /// Creation time; threads are listed by it.
     pub created_at: Timestamp,
-    /// Composer status.
+    /// Whether the user may write in the thread.
     #[serde(default)]
     pub status: ThreadStatus,
-    /// Image hosts allowed in assistant messages.
+    /// The only hosts assistant messages may show images from; absent means any host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_image_domains: Option<Vec<String>>,
     /// Server-private metadata; never sent to clients.
@@ -108,27 +110,27 @@ impl ThreadMetadata {
     }
 }
 
-/// A thread as sent to the client (spec §4.1).
+/// A thread as sent to the client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Thread {
-    /// Title, omitted when unset.
+    /// Title shown in the history list; absent until set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// `thr_…`
+    /// The thread's id (`thr_…`).
     pub id: String,
     /// Creation time.
     pub created_at: Timestamp,
-    /// Composer status.
+    /// Whether the user may write in the thread.
     #[serde(default)]
     pub status: ThreadStatus,
-    /// Image hosts allowed in assistant messages.
+    /// The only hosts assistant messages may show images from; absent means any host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_image_domains: Option<Vec<String>>,
-    /// Always `{}` on the wire.
+    /// Always `{}` on the wire: what a server keeps about a thread is never sent.
     #[serde(default)]
     pub metadata: Map<String, Value>,
-    /// Items page (only filled by `threads.get_by_id`).
+    /// The oldest page of items for `threads.get_by_id`; an empty page in every other answer.
     #[serde(default)]
     pub items: Page<ThreadItem>,
 }

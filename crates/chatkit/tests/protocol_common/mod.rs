@@ -385,7 +385,8 @@ pub fn add_req(thread_id: &str, text: &str) -> Value {
     json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": input(text)}})
 }
 
-/// Splits a raw SSE body into events, asserting the exact framing of spec §1.3.
+/// Splits a raw SSE body into events, asserting the exact framing: `data: <compact json>\n\n` and
+/// nothing else.
 pub fn parse_sse(raw: &str) -> Vec<Value> {
     assert!(raw.ends_with("\n\n") || raw.is_empty(), "body must end with a blank line: {raw:?}");
     raw.split_terminator("\n\n")
