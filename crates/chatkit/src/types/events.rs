@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{Annotation, AssistantMessageContent, Thread, ThreadItem};
 
-/// `stream_options` payload.
+/// The options a `stream_options` event gives the client for the rest of the stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamOptions {
@@ -18,16 +18,16 @@ pub const ERROR_CODE_STREAM: &str = "stream.error";
 /// Error code `custom` (the `message` is shown as is).
 pub const ERROR_CODE_CUSTOM: &str = "custom";
 
-/// Notice level.
+/// How a `notice` banner is styled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum NoticeLevel {
-    /// Informational.
+    /// `info`: neutral.
     Info,
-    /// Warning.
+    /// `warning`: needs attention.
     Warning,
-    /// Danger.
+    /// `danger`: something failed.
     Danger,
 }
 
@@ -57,9 +57,9 @@ pub enum ThreadStreamEvent {
     /// Incremental change to a streaming (or done) item.
     #[serde(rename = "thread.item.updated")]
     ItemUpdated {
-        /// Target item.
+        /// The item to change.
         item_id: String,
-        /// The change.
+        /// How to change it.
         update: ItemUpdate,
     },
     /// An item is complete (persisted before it is sent).
@@ -80,27 +80,27 @@ pub enum ThreadStreamEvent {
         /// New state.
         item: ThreadItem,
     },
-    /// First event of every response pipeline.
+    /// The first event of every turn (after the events committed before the stream started).
     #[serde(rename = "stream_options")]
     StreamOptions {
-        /// The options.
+        /// What the client may do during this stream.
         stream_options: StreamOptions,
     },
     /// Transient status text.
     #[serde(rename = "progress_update")]
     ProgressUpdate {
-        /// Icon name.
+        /// The name of an icon from the client's set; absent for none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         icon: Option<String>,
-        /// Status text.
+        /// What the server is doing, e.g. "Searching flights…"; replaced by the next update.
         text: String,
     },
     /// Fire-and-forget effect for the host page.
     #[serde(rename = "client_effect")]
     ClientEffect {
-        /// Effect name.
+        /// The effect's app-defined name, which the page's handler dispatches on.
         name: String,
-        /// Effect data.
+        /// The effect's app-defined data; `{}` when absent.
         #[serde(default = "empty_object")]
         data: Value,
     },
@@ -119,11 +119,11 @@ pub enum ThreadStreamEvent {
     /// A banner message.
     #[serde(rename = "notice")]
     Notice {
-        /// Severity.
+        /// How the banner is styled.
         level: NoticeLevel,
         /// Markdown message.
         message: String,
-        /// Optional title.
+        /// A heading above the message; absent for none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
     },
@@ -176,7 +176,7 @@ pub enum ItemUpdate {
     /// A content part starts (replaces the part at `content_index`).
     #[serde(rename = "assistant_message.content_part.added")]
     ContentPartAdded {
-        /// Part index.
+        /// Which part of the message, counted from 0.
         content_index: usize,
         /// Initial part.
         content: AssistantMessageContent,
@@ -184,7 +184,7 @@ pub enum ItemUpdate {
     /// Text appended to a part.
     #[serde(rename = "assistant_message.content_part.text_delta")]
     TextDelta {
-        /// Part index.
+        /// Which part of the message, counted from 0.
         content_index: usize,
         /// Appended text.
         delta: String,
@@ -192,17 +192,17 @@ pub enum ItemUpdate {
     /// An annotation inserted into a part.
     #[serde(rename = "assistant_message.content_part.annotation_added")]
     AnnotationAdded {
-        /// Part index.
+        /// Which part of the message, counted from 0.
         content_index: usize,
         /// Position among the part's annotations.
         annotation_index: usize,
-        /// The annotation.
+        /// The citation to insert.
         annotation: Annotation,
     },
     /// A part is complete (replaces the part).
     #[serde(rename = "assistant_message.content_part.done")]
     ContentPartDone {
-        /// Part index.
+        /// Which part of the message, counted from 0.
         content_index: usize,
         /// Final part.
         content: AssistantMessageContent,
@@ -234,17 +234,17 @@ pub enum ItemUpdate {
     /// A workflow task appended.
     #[serde(rename = "workflow.task.added")]
     WorkflowTaskAdded {
-        /// Index of the task.
+        /// The task's position in the workflow, counted from 0.
         task_index: usize,
-        /// The task.
+        /// The task as the client renders it.
         task: Value,
     },
     /// A workflow task replaced.
     #[serde(rename = "workflow.task.updated")]
     WorkflowTaskUpdated {
-        /// Index of the task.
+        /// The task's position in the workflow, counted from 0.
         task_index: usize,
-        /// The task.
+        /// The task as the client renders it.
         task: Value,
     },
     /// Generated image progress.

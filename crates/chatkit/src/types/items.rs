@@ -11,7 +11,7 @@ use super::{Attachment, Timestamp};
 pub struct ThreadItem {
     /// Item id (opaque; `msg_…`, `wf_…`, model ids, …).
     pub id: String,
-    /// Owning thread.
+    /// The thread the item belongs to.
     pub thread_id: String,
     /// Creation time; items are listed by it.
     pub created_at: Timestamp,
@@ -90,21 +90,21 @@ impl ItemKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum UserMessageContent {
-    /// Plain text.
+    /// Text as the user typed it.
     InputText {
-        /// The text.
+        /// The typed text, newlines included.
         text: String,
     },
     /// An @-mention entity tag.
     InputTag {
-        /// Entity id.
+        /// The entity's id, as the app's entity search returned it.
         id: String,
-        /// Display text.
+        /// What the tag shows, e.g. a name.
         text: String,
-        /// Entity data.
+        /// Whatever the app attached to the entity; `{}` when absent.
         #[serde(default)]
         data: Map<String, Value>,
-        /// Entity group.
+        /// The heading the entity was listed under in the picker; absent when none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<String>,
         /// Whether the tag is clickable.
@@ -168,7 +168,7 @@ impl UserMessageItem {
     }
 }
 
-/// The constant `"output_text"` / `"annotation"` style tags.
+/// The `type` of an assistant message part, which has one value: `"output_text"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OutputTextType {
@@ -178,7 +178,7 @@ pub enum OutputTextType {
     OutputText,
 }
 
-/// Constant `"annotation"` tag.
+/// The `type` of an annotation, which has one value: `"annotation"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AnnotationType {
@@ -206,7 +206,7 @@ pub struct Annotation {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssistantMessageContent {
-    /// Citations.
+    /// The citations placed in this part's text; `[]` when none.
     #[serde(default)]
     pub annotations: Vec<Annotation>,
     /// Markdown text.
@@ -227,7 +227,7 @@ impl AssistantMessageContent {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssistantMessageItem {
-    /// Text parts.
+    /// The message's parts, in order; usually one.
     #[serde(default)]
     pub content: Vec<AssistantMessageContent>,
 }
@@ -298,9 +298,9 @@ pub enum StructuredInputStatus {
     /// Not answered yet.
     #[default]
     Pending,
-    /// Answered.
+    /// Submitted with answers (single questions may still be skipped).
     Answered,
-    /// Skipped.
+    /// Submitted as skipped: every question is skipped.
     Skipped,
 }
 
@@ -339,7 +339,7 @@ pub struct StructuredInputItem {
     /// Pending, answered or skipped.
     #[serde(default)]
     pub status: StructuredInputStatus,
-    /// The questions.
+    /// The questions, in the order they are shown; each carries its answer once submitted.
     #[serde(default)]
     pub inputs: Vec<StructuredQuestion>,
 }
@@ -356,7 +356,7 @@ pub struct WorkflowItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskItem {
-    /// The task.
+    /// The task as the client renders it (`{"type", "title"?, "content"?, "status_indicator", …}`).
     pub task: Value,
 }
 
