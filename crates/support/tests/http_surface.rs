@@ -109,9 +109,16 @@ async fn openapi_document_describes_every_route() {
         chatkit["requestBody"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/ChatKitRequest"
     );
-    assert_eq!(doc["components"]["schemas"]["ChatKitRequest"]["oneOf"].as_array().unwrap().len(), 16);
-    // The "Try it out" examples are real requests: sending them gets real answers.
+    // Every request type is documented (streaming and non-streaming ones) with a "Try it out" example.
+    let schemas = &doc["components"]["schemas"];
+    let documented: usize = ["StreamingRequest", "NonStreamingRequest"]
+        .iter()
+        .map(|union| schemas[*union]["oneOf"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(documented, chatkit::types::REQUEST_TYPES.len());
     let examples = chatkit["requestBody"]["content"]["application/json"]["examples"].as_object().unwrap();
+    assert_eq!(examples.len(), chatkit::types::REQUEST_TYPES.len());
+    // The examples are real requests: sending them gets real answers.
     let list = server.json(examples["threads.list"]["value"].clone()).await;
     assert_eq!(list, json!({"data": [], "has_more": false}));
 }

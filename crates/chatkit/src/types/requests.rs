@@ -17,6 +17,7 @@ use super::{InferenceOptions, Order, UserMessageContent};
 
 /// The message a user sends (`input` of create / add_user_message).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserMessageInput {
     /// Text and tag parts, in the order the user wrote them.
     pub content: Vec<UserMessageContent>,
@@ -33,6 +34,7 @@ pub struct UserMessageInput {
 
 /// A widget or custom action: `{"type", "payload"}`; other keys are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Action {
     /// App-defined action name (the wire's `type`).
     #[serde(rename = "type")]
@@ -44,6 +46,7 @@ pub struct Action {
 
 /// One answer of a structured input submission.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StructuredAnswerInput {
     /// The chosen options or the typed text; `[]` when absent.
     #[serde(default)]
@@ -55,6 +58,7 @@ pub struct StructuredAnswerInput {
 
 /// Whether the user answered the form or skipped all of it (`answered` when absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SubmissionStatus {
     /// The answers count (questions may still be skipped one by one).
@@ -66,6 +70,7 @@ pub enum SubmissionStatus {
 
 /// `threads.add_structured_input` `input`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StructuredInputSubmission {
     /// Answered or skipped as a whole.
     #[serde(default)]
@@ -77,6 +82,7 @@ pub struct StructuredInputSubmission {
 
 /// A thumbs up or down (`items.feedback`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum FeedbackKind {
     /// `positive`.
@@ -87,12 +93,14 @@ pub enum FeedbackKind {
 
 /// Params of `threads.create`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateThreadParams {
     /// The first user message of the new thread.
     pub input: UserMessageInput,
 }
 /// Params of `threads.add_user_message`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddUserMessageParams {
     /// The thread the request is about.
     pub thread_id: String,
@@ -101,6 +109,7 @@ pub struct AddUserMessageParams {
 }
 /// Params of `threads.add_client_tool_output`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddClientToolOutputParams {
     /// The thread the request is about.
     pub thread_id: String,
@@ -110,6 +119,7 @@ pub struct AddClientToolOutputParams {
 }
 /// Params of `threads.add_structured_input`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddStructuredInputParams {
     /// The thread the request is about.
     pub thread_id: String,
@@ -121,6 +131,7 @@ pub struct AddStructuredInputParams {
 }
 /// Params of `threads.retry_after_item`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetryAfterItemParams {
     /// The thread the request is about.
     pub thread_id: String,
@@ -129,6 +140,7 @@ pub struct RetryAfterItemParams {
 }
 /// Params of `threads.custom_action` and `threads.sync_custom_action`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomActionParams {
     /// The thread the request is about.
     pub thread_id: String,
@@ -140,12 +152,14 @@ pub struct CustomActionParams {
 }
 /// Params of `threads.get_by_id` and `threads.delete`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThreadIdParams {
     /// The thread the request is about.
     pub thread_id: String,
 }
 /// Params of `threads.list`; every field may be absent.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListThreadsParams {
     /// Page size; absent, `null` or 0 means 20.
     #[serde(default)]
@@ -159,6 +173,7 @@ pub struct ListThreadsParams {
 }
 /// Params of `threads.update`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateThreadParams {
     /// The thread the request is about.
     pub thread_id: String,
@@ -167,6 +182,7 @@ pub struct UpdateThreadParams {
 }
 /// Params of `items.list`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListItemsParams {
     /// The thread the request is about.
     pub thread_id: String,
@@ -182,6 +198,7 @@ pub struct ListItemsParams {
 }
 /// Params of `items.feedback`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedbackParams {
     /// The thread the request is about.
     pub thread_id: String,
@@ -192,6 +209,7 @@ pub struct FeedbackParams {
 }
 /// Params of `attachments.create`: what the client knows of the file before uploading it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateAttachmentParams {
     /// The file's name as the user picked it.
     pub name: String,
@@ -202,12 +220,14 @@ pub struct CreateAttachmentParams {
 }
 /// Params of `attachments.delete`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeleteAttachmentParams {
     /// The attachment to delete.
     pub attachment_id: String,
 }
 /// Params of `input.transcribe`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TranscribeParams {
     /// Standard base64 of the recorded audio.
     pub audio_base64: String,
@@ -217,25 +237,28 @@ pub struct TranscribeParams {
 
 /// Generates, from one table of `Variant(Params) = "wire.name"` rows, the two request enums, their
 /// `type_name`, [`REQUEST_TYPES`] (streaming names first, in table order) and the dispatch of
-/// [`ChatKitRequest::decode`].
+/// [`ChatKitRequest::decode`]. Wire names are matched as `tt` rather than `literal` so that they reach
+/// the `serde(rename)` attributes the `openapi` feature's schema derive reads as plain string tokens.
 macro_rules! requests {
     (
-        streaming { $( $(#[$s_doc:meta])* $s_variant:ident($s_params:ty) = $s_name:literal, )+ }
-        non_streaming { $( $(#[$n_doc:meta])* $n_variant:ident($n_params:ty) = $n_name:literal, )+ }
+        streaming { $( $(#[$s_doc:meta])* $s_variant:ident($s_params:ty) = $s_name:tt, )+ }
+        non_streaming { $( $(#[$n_doc:meta])* $n_variant:ident($n_params:ty) = $n_name:tt, )+ }
     ) => {
         /// Every request `type`, streaming ones first. The order is the one error messages list them in.
         pub const REQUEST_TYPES: [&str; { [$($s_name,)+ $($n_name,)+].len() }] = [$($s_name,)+ $($n_name,)+];
 
         /// A request answered by a stream of server-sent events: it runs one turn on a thread.
         #[derive(Debug, Clone)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), serde(tag = "type", content = "params"))]
         pub enum StreamingRequest {
-            $( $(#[$s_doc])* $s_variant($s_params), )+
+            $( $(#[$s_doc])* #[cfg_attr(feature = "openapi", serde(rename = $s_name))] $s_variant($s_params), )+
         }
 
         /// A request answered by one JSON body.
         #[derive(Debug, Clone)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), serde(tag = "type", content = "params"))]
         pub enum NonStreamingRequest {
-            $( $(#[$n_doc])* $n_variant($n_params), )+
+            $( $(#[$n_doc])* #[cfg_attr(feature = "openapi", serde(rename = $n_name))] $n_variant($n_params), )+
         }
 
         impl StreamingRequest {
@@ -310,6 +333,7 @@ requests! {
 
 /// A decoded ChatKit request: it either streams its answer or answers one JSON body.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), serde(untagged))]
 pub enum ChatKitRequest {
     /// Answered by server-sent events.
     Streaming(StreamingRequest),
@@ -340,6 +364,7 @@ pub enum RequestDecodeError {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct Envelope {
     #[serde(rename = "type", default)]
     kind: Option<Value>,

@@ -4,9 +4,9 @@
 //! Nothing here restates a route or a wire type: paths, methods, parameters and responses come from the
 //! handlers' `#[utoipa::path]` annotations as [`crate::routes::api`] registers them, and the schemas
 //! from the types the server encodes and decodes (`chatkit`'s wire types, the airline profile, the error
-//! body). This module adds what no single route knows: the document's title and tags, the ChatKit request
-//! union with one example per request type ([`requests`]), and operation ids that stay unique when one
-//! handler serves two methods.
+//! body). This module adds what no single route knows: the document's title and tags, an example of
+//! every ChatKit request type and the `params` the decoder lets clients leave out ([`requests`]), and
+//! operation ids that stay unique when one handler serves two methods.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +43,7 @@ struct ApiDoc;
 pub(crate) fn split(routes: OpenApiRouter<AppState>) -> (axum::Router<AppState>, Document) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes).split_for_parts();
     requests::add_examples(&mut doc);
+    requests::allow_omitted_params(&mut doc);
     make_operation_ids_unique(&mut doc);
     (router, doc)
 }

@@ -66,7 +66,8 @@ fn shown_id(id: &str) -> String {
         (status = 200, description = "The attachment, upload descriptor cleared", body = Attachment),
         (status = 400, description = "Empty payload or no `file` field", body = ErrorBody, example = json!({"detail": EMPTY_PAYLOAD})),
         (status = 404, description = "Unknown attachment", body = ErrorBody, example = json!({"detail": "Attachment atc_019ab8c1f2a04d3e5b6c7a81 does not exist."})),
-        (status = 408, description = "The body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)", body = ErrorBody),
+        (status = 408, description = "The body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)", body = ErrorBody,
+         example = json!({"detail": "the request body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)"})),
         (status = 413, description = "Over 5 MiB", body = ErrorBody, example = json!({"detail": TOO_LARGE})),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )

@@ -7,11 +7,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use chatkit::types::ChatKitRequest;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Ctx, ErrorBody, read_body};
-use crate::openapi::requests::ChatKitRequest;
 use crate::openapi::responses::{ChatKitEvent, ChatKitResult};
 use crate::router::AppState;
 
@@ -45,7 +45,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
          example = json!({"detail": "unknown request type `threads.nope`; expected one of: threads.create, …", "code": "invalid_type"})),
         (status = 404, description = "Unknown thread, item or attachment", body = ErrorBody,
          example = json!({"detail": "thread thr_019ab8c1f2a04d3e5b6c7a81 not found", "code": "not_found"})),
-        (status = 408, description = "The body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)", body = ErrorBody),
+        (status = 408, description = "The body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)", body = ErrorBody,
+         example = json!({"detail": "the request body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)"})),
         (status = 409, description = "The thread is busy with another response", body = ErrorBody,
          example = json!({"detail": "thread thr_019ab8c1f2a04d3e5b6c7a81 is busy with another response; try again shortly", "code": "conflict"})),
         (status = 413, description = "Body larger than MAX_BODY_BYTES, or attachment over 5 MB", body = ErrorBody,
