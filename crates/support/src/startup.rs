@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use chatkit::store::{StoreOptions, open_store};
 use chatkit::{ChatKitServer, Store};
+use chatkit_store::{StoreOptions, open_store};
 use tokio::net::TcpListener;
 
 use crate::airline::AirlineStore;

@@ -1,9 +1,10 @@
 //! Persistence: the [`Store`] trait every backend implements, the per-request [`RequestContext`],
-//! and the implementations (in-memory for tests, SQLite by default, PostgreSQL for replicas).
+//! the in-memory store and the in-process thread locks. The persistent backends (SQLite, PostgreSQL)
+//! live in the `chatkit-store` crate.
 //!
-//! Semantics follow spec §8.2 with the Rust recommendations applied: item writes are upserts that keep
-//! the original position, lists are ordered by `(created_at, insertion sequence)` so cursors are stable,
-//! and every call carries the request context so threads can be isolated per owner.
+//! What every store guarantees: item writes are upserts that keep the item's original position, lists
+//! are ordered by `(created_at, insertion sequence)` so cursors stay stable while items are added,
+//! and every call carries the request context so threads are isolated per owner.
 
 use std::time::Duration;
 
@@ -14,19 +15,8 @@ use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
 pub mod locks;
 pub mod memory;
-pub mod open;
-mod pg_locks;
-pub mod postgres;
-mod queries;
-mod sql;
-pub mod sqlite;
-mod sqlite_checkpoint;
-mod sqlite_conn;
 
 pub use memory::MemoryStore;
-pub use open::{StoreOptions, open_store};
-pub use postgres::PostgresStore;
-pub use sqlite::{SqliteLocation, SqliteStore};
 
 /// Who is asking, and from where. Built by the HTTP layer for every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +45,9 @@ pub enum StoreError {
     /// The item does not exist in that thread.
     #[error("item {item_id} not found in thread {thread_id}")]
     ItemNotFound {
-        /// Thread.
+        /// The thread that was searched.
         thread_id: String,
-        /// Item.
+        /// The missing item.
         item_id: String,
     },
     /// The attachment does not exist.

@@ -279,10 +279,11 @@ impl ChatKitApp for FakeApp {
     }
 }
 
-/// The stores the end-to-end scenarios run on: in-memory and a private in-memory SQLite database.
+/// The stores the end-to-end scenarios run on. Only the in-memory one: the SQL stores live in the
+/// `chatkit-store` crate (which depends on this one), whose conformance suite checks that they behave
+/// exactly like it, and the `support` crate's HTTP tests run these scenarios' requests on SQLite.
 pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
-    let sqlite = chatkit::store::open_store("sqlite::memory:", Default::default()).await.unwrap();
-    vec![("memory", Arc::new(MemoryStore::new()) as Arc<dyn Store>), ("sqlite", sqlite)]
+    vec![("memory", Arc::new(MemoryStore::new()) as Arc<dyn Store>)]
 }
 
 /// A running test server.

@@ -1,6 +1,6 @@
 //! The connections behind [`super::SqliteStore`]: one *writer thread* that owns the only writing
 //! connection and commits in groups, a small pool of *reader connections* used directly by the
-//! calling task, connection settings and the embedded migrations.
+//! calling task, and the settings every connection gets.
 //!
 //! Group commit: callers send write jobs over a channel; the writer thread takes everything that is
 //! queued (up to [`MAX_BATCH`]), runs it inside one `BEGIN IMMEDIATE … COMMIT` and only then hands
@@ -21,12 +21,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use chatkit::store::{StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use super::sql::SQLITE_MIGRATIONS;
-use super::sqlite_checkpoint::Checkpoints;
-use super::{StoreError, StoreResult};
+use super::checkpoint::Checkpoints;
+use super::migrate::migrate;
 
 /// Most jobs committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -76,31 +76,6 @@ pub(crate) fn open_existing(path: &Path, settings: ConnSettings) -> rusqlite::Re
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     configure(&conn, settings, false)?;
     Ok(conn)
-}
-
-/// Applies the embedded migrations not yet recorded in `chatkit_migrations`, in one
-/// `BEGIN IMMEDIATE` transaction (so two processes opening the same file cannot both apply them).
-/// Same table and versions as every earlier release, so existing databases keep working.
-fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let err = |e| sq_err("migrations", e);
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS chatkit_migrations \
-         (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-    )
-    .map_err(err)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-    let current: i64 =
-        tx.query_row("SELECT COALESCE(MAX(version), 0) FROM chatkit_migrations", [], |r| r.get(0)).map_err(err)?;
-    for m in SQLITE_MIGRATIONS.iter().filter(|m| m.version > current) {
-        tx.execute_batch(m.sql).map_err(|e| sq_err(&format!("migration {} ({})", m.version, m.name), e))?;
-        tx.execute(
-            "INSERT INTO chatkit_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-            rusqlite::params![m.version, m.name, crate::types::Timestamp::now().micros()],
-        )
-        .map_err(err)?;
-        tracing::info!(version = m.version, name = m.name, "applied SQLite migration");
-    }
-    tx.commit().map_err(err)
 }
 
 /// A unit of work for the writer thread: run inside the batch transaction, then told how the

@@ -1,15 +1,20 @@
-//! Property test of SSE encoding (`chatkit::encode_sse`): for any stream
-//! event — every event type, every item type, strings with newlines, carriage returns, control and
-//! non-ASCII characters — the frame is exactly `data: ` + one line of JSON + `\n\n`, and the JSON
-//! parses back to an equal event.
+//! Property test of SSE framing, both ends: for any stream event — every event type, every item
+//! type, strings with newlines, carriage returns, control and non-ASCII characters — the frame
+//! `chatkit::encode_sse` writes is exactly `data: ` + one line of JSON + `\n\n`, the JSON parses
+//! back to an equal event, and [`agents::SseDecoder`] reads the same JSON back however the frame is
+//! split into chunks.
 
-mod common;
+#[path = "../../chatkit/tests/strategies/mod.rs"]
+mod strategies;
 
+use std::collections::VecDeque;
+
+use agents::SseDecoder;
 use chatkit::encode_sse;
 use chatkit::types::*;
-use common::{any_string, json_non_null, json_object, json_value};
 use proptest::prelude::*;
 use serde_json::Map;
+use strategies::{any_string, json_non_null, json_object, json_value};
 
 fn timestamp() -> impl Strategy<Value = Timestamp> {
     // 1970 … ~2096, microsecond precision (what the wire carries).
@@ -204,10 +209,10 @@ fn event() -> impl Strategy<Value = ThreadStreamEvent> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: common::cases(256), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: strategies::cases(256), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn sse_frames_round_trip(ev in event()) {
+    fn sse_frames_round_trip(ev in event(), cut in any::<prop::sample::Index>()) {
         let frame = encode_sse(&ev);
         prop_assert!(frame.starts_with(b"data: "), "{:?}", String::from_utf8_lossy(&frame));
         prop_assert!(frame.ends_with(b"\n\n"), "{:?}", String::from_utf8_lossy(&frame));
@@ -220,5 +225,13 @@ proptest! {
         // The wire `type` is the event's type name.
         let v: serde_json::Value = serde_json::from_slice(json).unwrap();
         prop_assert_eq!(v["type"].as_str(), Some(ev.type_name()));
+        // The client's decoder gets the JSON back, wherever the network splits the frame.
+        let (head, tail) = frame.split_at(cut.index(frame.len() + 1));
+        let mut decoder = SseDecoder::default();
+        let mut events = VecDeque::new();
+        decoder.feed(head, &mut events).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        decoder.feed(tail, &mut events).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(events.len(), 1);
+        prop_assert_eq!(events[0].as_bytes(), json);
     }
 }

@@ -13,10 +13,10 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::time::Instant;
 
-use super::StoreError;
-use super::StoreResult;
-use super::locks::{LocalGuard, LocalLocks};
-use super::sql::{db_err, stable_hash};
+use chatkit::store::locks::{LocalGuard, LocalLocks};
+use chatkit::store::{StoreError, StoreResult};
+
+use super::db_err;
 
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock($1)";
 const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
@@ -24,6 +24,17 @@ const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
 const LOCK_SESSIONS: usize = 2;
 const POLL_START: Duration = Duration::from_millis(2);
 const POLL_MAX: Duration = Duration::from_millis(50);
+
+/// 64-bit FNV-1a of `s` as a signed integer, the key of an advisory lock: stable across builds and
+/// processes, so replicas agree on the key of a thread.
+pub(super) fn advisory_key(s: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
 
 /// Opens one connection, giving up after `timeout`; the error is a plain message.
 pub(super) async fn connect_once(options: &PgConnectOptions, timeout: Duration) -> Result<PgConnection, String> {
@@ -111,7 +122,7 @@ impl PgLocks {
     pub(super) async fn acquire(self: Arc<Self>, thread_id: String, wait: Duration) -> StoreResult<PgThreadGuard> {
         let deadline = Instant::now() + wait;
         let local = self.local.lock(&thread_id, wait).await?;
-        let key = stable_hash(&format!("chatkit-thread:{}:{thread_id}", self.namespace));
+        let key = advisory_key(&format!("chatkit-thread:{}:{thread_id}", self.namespace));
         let shard = usize::try_from(key.unsigned_abs() % LOCK_SESSIONS as u64).unwrap_or(0);
         let mut delay = POLL_START;
         loop {
@@ -163,5 +174,17 @@ impl Drop for PgThreadGuard {
                 drop(local);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advisory_key;
+
+    #[test]
+    fn advisory_keys_are_fnv1a() {
+        assert_eq!(advisory_key(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_eq!(advisory_key("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
+        assert_ne!(advisory_key("thr_1"), advisory_key("thr_2"));
     }
 }

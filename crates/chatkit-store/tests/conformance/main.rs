@@ -3,9 +3,7 @@
 //! no server answers — `CHATKIT_TEST_POSTGRES_URL` overrides the default URL). Plus SQLite
 //! durability/open errors and PostgreSQL multi-replica behaviour.
 
-#[path = "store_conformance/checks.rs"]
 mod checks;
-#[path = "store_conformance/concurrency.rs"]
 mod concurrency;
 
 use std::future::Future;
@@ -15,10 +13,9 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use chatkit::store::{
-    MemoryStore, PostgresStore, SqliteLocation, SqliteStore, Store, StoreError, StoreOptions, open_store,
-};
+use chatkit::store::{MemoryStore, Store, StoreError};
 use chatkit::types::Order;
+use chatkit_store::{PostgresStore, SqliteLocation, SqliteStore, StoreOptions, open_store};
 use futures::FutureExt;
 use sqlx::postgres::PgConnectOptions;
 

@@ -4,9 +4,9 @@
 //! keys on, a busy timeout, and embedded migrations run at open. All writes go through one writer
 //! thread that commits whatever is queued in a single transaction (group commit) and acknowledges
 //! each write only after that commit; reads run on that thread too, except attachment bytes, which
-//! use reader connections in the blocking pool (see `sqlite_conn`). Every call is one cached prepared statement. Rows are positioned by
-//! `(created_at, seq)` where `seq` is the rowid (insertion order); upserts keep it. `lock_thread`
-//! is an in-process per-thread mutex.
+//! use reader connections in the blocking pool (both in [`conn`]). Every call is one cached prepared
+//! statement ([`statements`]). Rows are positioned by `(created_at, seq)` where `seq` is the rowid
+//! (insertion order); upserts keep it. `lock_thread` is an in-process per-thread mutex.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -14,16 +14,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chatkit::store::locks::LocalLocks;
+use chatkit::store::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
+use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde_json::Value;
 
-use super::locks::LocalLocks;
-use super::open::StoreOptions;
-use super::queries::sqlite::*;
-use super::sql::{decode, encode, fetch_limit, page_from_rows};
-use super::sqlite_conn::{ConnSettings, Readers, Writer, atomically};
-use super::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
-use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
+use self::conn::{ConnSettings, Readers, Writer, atomically};
+use self::statements::*;
+use crate::open::StoreOptions;
+use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows};
+
+mod checkpoint;
+mod conn;
+mod migrate;
+mod statements;
 
 /// Where a SQLite database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,61 +165,6 @@ impl SqliteStore {
     }
 }
 
-/// A thread as `SAVE_THREAD` writes it (owned, so it can be moved to the writer thread).
-struct ThreadRow {
-    id: String,
-    owner: String,
-    created_at: i64,
-    data: String,
-}
-
-impl ThreadRow {
-    fn new(owner: &str, thread: &ThreadMetadata) -> StoreResult<Self> {
-        let data = encode("thread", thread)?;
-        Ok(ThreadRow { id: thread.id.clone(), owner: owner.to_string(), created_at: thread.created_at.micros(), data })
-    }
-
-    /// Inserts or updates the thread; 0 rows when the id belongs to another owner.
-    fn save(&self, c: &Connection) -> rusqlite::Result<usize> {
-        c.prepare_cached(SAVE_THREAD)?.execute(params![self.id, self.owner, self.created_at, self.data])
-    }
-}
-
-/// An item as `UPSERT_ITEM` writes it.
-struct ItemRow {
-    thread_id: String,
-    owner: String,
-    id: String,
-    created_at: i64,
-    kind: &'static str,
-    data: String,
-}
-
-impl ItemRow {
-    fn new(owner: &str, thread_id: &str, item: &ThreadItem) -> StoreResult<Self> {
-        Ok(ItemRow {
-            thread_id: thread_id.to_string(),
-            owner: owner.to_string(),
-            id: item.id.clone(),
-            created_at: item.created_at.micros(),
-            kind: item.type_name(),
-            data: encode("item", item)?,
-        })
-    }
-
-    /// Inserts or replaces the item; 0 rows when the thread is missing or another owner's.
-    fn upsert(&self, c: &Connection) -> rusqlite::Result<usize> {
-        c.prepare_cached(UPSERT_ITEM)?.execute(params![
-            self.thread_id,
-            self.owner,
-            self.id,
-            self.created_at,
-            self.kind,
-            self.data
-        ])
-    }
-}
-
 fn prefix(what: &str, e: StoreError) -> StoreError {
     match e {
         StoreError::Database(m) => StoreError::Database(format!("{what}: {m}")),
@@ -224,10 +174,6 @@ fn prefix(what: &str, e: StoreError) -> StoreError {
 
 fn text(s: &str) -> rusqlite::types::Value {
     rusqlite::types::Value::Text(s.to_string())
-}
-
-fn decode_rows<T: serde::de::DeserializeOwned>(what: &str, rows: Rows) -> StoreResult<Vec<(String, T)>> {
-    rows.into_iter().map(|(id, data)| Ok((id, decode(what, &data)?))).collect()
 }
 
 #[async_trait]
@@ -298,7 +244,7 @@ impl Store for SqliteStore {
                 }
                 match ThreadRow::new(&owner, &thread) {
                     // Saved under the id it was loaded by, whatever `change` did to the metadata.
-                    Ok(row) => ThreadRow { id: tid, ..row }.save(c)?,
+                    Ok(row) => row.under_id(tid).save(c)?,
                     Err(e) => return Ok(Err(e)),
                 };
                 Ok(Ok((thread, true)))
@@ -523,5 +469,21 @@ impl FromStr for SqliteLocation {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         SqliteLocation::from_url(s).ok_or_else(|| StoreError::Database(format!("not a sqlite: URL: {s}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sqlite_urls() {
+        let file = |p: &str| Some(SqliteLocation::File(PathBuf::from(p)));
+        assert_eq!(SqliteLocation::from_url("sqlite://data/chatkit.db"), file("data/chatkit.db"));
+        assert_eq!(SqliteLocation::from_url("sqlite:///tmp/x.db"), file("/tmp/x.db"));
+        assert_eq!(SqliteLocation::from_url("sqlite:x.db?mode=rwc"), file("x.db"));
+        assert_eq!(SqliteLocation::from_url("sqlite::memory:"), Some(SqliteLocation::Memory));
+        assert_eq!(SqliteLocation::from_url("sqlite://:memory:"), Some(SqliteLocation::Memory));
+        assert_eq!(SqliteLocation::from_url("postgres://x"), None);
     }
 }

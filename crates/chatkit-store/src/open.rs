@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::memory::MemoryStore;
-use super::postgres::PostgresStore;
-use super::sqlite::{SqliteLocation, SqliteStore};
-use super::{Store, StoreError};
+use chatkit::store::{MemoryStore, Store, StoreError};
+
+#[cfg(feature = "postgres")]
+use crate::PostgresStore;
+#[cfg(feature = "sqlite")]
+use crate::{SqliteLocation, SqliteStore};
 
 /// Tuning shared by the store backends (each uses the fields that apply to it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,15 +42,24 @@ impl Default for StoreOptions {
 /// * `sqlite://path/to/file.db` (relative), `sqlite:///absolute/path.db`, `sqlite::memory:`;
 /// * `postgres://…` / `postgresql://…` (pool, migrations under an advisory lock);
 /// * `memory://` (the in-memory [`MemoryStore`], nothing persisted).
+///
+/// A backend whose cargo feature is off answers with an error that names the feature.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
 pub async fn open_store(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let url = url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PostgresStore::connect(url, &options).await?;
-        return Ok(Arc::new(store));
+        #[cfg(feature = "postgres")]
+        return Ok(Arc::new(PostgresStore::connect(url, &options).await?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(not_built("PostgreSQL", "postgres"));
     }
+    #[cfg(feature = "sqlite")]
     if let Some(location) = SqliteLocation::from_url(url) {
-        let store = SqliteStore::open(&location, &options).await?;
-        return Ok(Arc::new(store));
+        return Ok(Arc::new(SqliteStore::open(&location, &options).await?));
+    }
+    #[cfg(not(feature = "sqlite"))]
+    if url.starts_with("sqlite:") {
+        return Err(not_built("SQLite", "sqlite"));
     }
     if url.starts_with("memory:") {
         return Ok(Arc::new(MemoryStore::new()));
@@ -60,21 +71,15 @@ pub async fn open_store(url: &str, options: StoreOptions) -> Result<Arc<dyn Stor
     )))
 }
 
+/// The error for a URL of a backend this build left out.
+#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+fn not_built(backend: &str, feature: &str) -> StoreError {
+    StoreError::Database(format!("this build has no {backend} store (cargo feature `{feature}` of chatkit-store)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_sqlite_urls() {
-        use std::path::PathBuf;
-        let file = |p: &str| Some(SqliteLocation::File(PathBuf::from(p)));
-        assert_eq!(SqliteLocation::from_url("sqlite://data/chatkit.db"), file("data/chatkit.db"));
-        assert_eq!(SqliteLocation::from_url("sqlite:///tmp/x.db"), file("/tmp/x.db"));
-        assert_eq!(SqliteLocation::from_url("sqlite:x.db?mode=rwc"), file("x.db"));
-        assert_eq!(SqliteLocation::from_url("sqlite::memory:"), Some(SqliteLocation::Memory));
-        assert_eq!(SqliteLocation::from_url("sqlite://:memory:"), Some(SqliteLocation::Memory));
-        assert_eq!(SqliteLocation::from_url("postgres://x"), None);
-    }
 
     #[tokio::test]
     async fn rejects_unknown_schemes_with_the_list() {
@@ -84,6 +89,7 @@ mod tests {
         assert!(!msg.contains("secret"), "{msg}");
     }
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn opens_memory_and_sqlite_memory() {
         let m = open_store("memory://", StoreOptions::default()).await.map(|s| s.describe());

@@ -19,36 +19,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chatkit::store::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
+use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use serde_json::Value;
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-use super::open::StoreOptions;
-use super::pg_locks::{PgLocks, connect_once};
-use super::queries::postgres::*;
-use super::sql::{POSTGRES_MIGRATIONS, db_err, decode, encode, fetch_limit, page_from_rows, stable_hash};
-use super::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
-use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
+use self::locks::{PgLocks, connect_once};
+use self::migrate::{migrate, valid_schema};
+use self::statements::*;
+use crate::open::StoreOptions;
+use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows};
 
-/// A query with its arguments bound (encoded when bound: it borrows nothing).
-type BoundQuery = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
+mod locks;
+mod migrate;
+mod statements;
 
-/// `SAVE_THREAD` for `thread`, saved under `id` (its own id, or the one it was loaded by).
-fn save_thread_query(id: &str, owner: &str, thread: &ThreadMetadata) -> StoreResult<BoundQuery> {
-    let data = encode("thread", thread)?;
-    Ok(sqlx::query(SAVE_THREAD).bind(id).bind(owner).bind(thread.created_at.micros()).bind(data))
-}
-
-/// `UPSERT_ITEM` for `item` in thread `thread_id`.
-fn upsert_item_query(owner: &str, thread_id: &str, item: &ThreadItem) -> StoreResult<BoundQuery> {
-    let data = encode("item", item)?;
-    Ok(sqlx::query(UPSERT_ITEM)
-        .bind(thread_id)
-        .bind(owner)
-        .bind(&item.id)
-        .bind(item.created_at.micros())
-        .bind(item.type_name())
-        .bind(data))
+/// Maps a database error to [`StoreError::Database`], naming the operation.
+///
+/// sqlx errors never contain the connection URL, so no password can leak through here.
+fn db_err(op: &str, e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut => StoreError::Database(format!("{op}: timed out waiting for a database connection")),
+        sqlx::Error::PoolClosed => StoreError::Database(format!("{op}: the store is closed")),
+        other => StoreError::Database(format!("{op}: {other}")),
+    }
 }
 
 /// A [`Store`] on PostgreSQL, safe to share between several server processes.
@@ -132,61 +127,6 @@ impl PostgresStore {
 fn redact_url_error(e: &sqlx::Error) -> String {
     let text = e.to_string();
     if text.contains('@') { "malformed URL".to_string() } else { text }
-}
-
-/// Schema names are interpolated into `CREATE SCHEMA`, so only plain identifiers are accepted.
-fn valid_schema(s: &str) -> StoreResult<&str> {
-    let mut chars = s.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if first_ok && s.len() <= 63 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        Ok(s)
-    } else {
-        Err(StoreError::Database(format!(
-            "invalid PostgreSQL schema name `{s}`: use letters, digits and `_` (at most 63)"
-        )))
-    }
-}
-
-/// Creates the schema and applies pending migrations while holding a session advisory lock.
-async fn migrate(conn: &mut PgConnection, schema: Option<&str>) -> StoreResult<()> {
-    let err = |e| db_err("migrations", e);
-    let key = stable_hash(&format!("chatkit-migrations:{}", schema.unwrap_or("public")));
-    sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut *conn).await.map_err(err)?;
-    if let Some(s) = schema {
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{s}\"")))
-            .execute(&mut *conn)
-            .await
-            .map_err(err)?;
-    }
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS chatkit_migrations \
-         (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-    )
-    .execute(&mut *conn)
-    .await
-    .map_err(err)?;
-    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0)::BIGINT FROM chatkit_migrations")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(err)?;
-    for m in POSTGRES_MIGRATIONS.iter().filter(|m| m.version > current) {
-        let mut tx = conn.begin().await.map_err(err)?;
-        sqlx::raw_sql(m.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err(&format!("migration {} ({})", m.version, m.name), e))?;
-        sqlx::query("INSERT INTO chatkit_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(crate::types::Timestamp::now().micros())
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        tracing::info!(version = m.version, name = m.name, "applied PostgreSQL migration");
-    }
-    sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut *conn).await.map_err(err)?;
-    Ok(())
 }
 
 #[async_trait]
@@ -279,9 +219,7 @@ impl Store for PostgresStore {
             q = q.bind(cursor);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(|e| db_err("list threads", e))?;
-        let rows =
-            rows.into_iter().map(|(id, data)| Ok((id, decode("thread", &data)?))).collect::<StoreResult<Vec<_>>>()?;
-        Ok(page_from_rows(rows, limit))
+        Ok(page_from_rows(decode_rows("thread", rows)?, limit))
     }
 
     async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
@@ -317,9 +255,7 @@ impl Store for PostgresStore {
             q = q.bind(cursor);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(|e| db_err("list items", e))?;
-        let rows =
-            rows.into_iter().map(|(id, data)| Ok((id, decode("item", &data)?))).collect::<StoreResult<Vec<_>>>()?;
-        Ok(page_from_rows(rows, limit))
+        Ok(page_from_rows(decode_rows("item", rows)?, limit))
     }
 
     async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {

@@ -26,8 +26,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::hooks::Wal;
 
-use super::sqlite_conn::{ConnSettings, open_existing, sq_err};
-use super::{StoreError, StoreResult};
+use chatkit::store::{StoreError, StoreResult};
+
+use super::conn::{ConnSettings, open_existing, sq_err};
 
 /// WAL size (frames, i.e. pages) from which the checkpointer is woken (SQLite's default threshold).
 pub(crate) const CHECKPOINT_FRAMES: c_int = 1_000;
@@ -142,8 +143,10 @@ fn checkpointer(path: &std::path::Path, settings: ConnSettings, rx: &Receiver<()
 mod tests {
     use std::time::Instant;
 
-    use crate::store::{RequestContext, SqliteLocation, SqliteStore, Store, StoreOptions};
-    use crate::types::{ItemKind, SdkHiddenContextItem, ThreadItem, ThreadMetadata};
+    use chatkit::store::{RequestContext, Store};
+    use chatkit::types::{ItemKind, Order, SdkHiddenContextItem, ThreadItem, ThreadMetadata};
+
+    use crate::{SqliteLocation, SqliteStore, StoreOptions};
 
     /// Writes `n` items of ~16 KiB (4+ pages each) to `thr`.
     async fn write_items(store: &SqliteStore, ctx: &RequestContext, from: usize, n: usize) {
@@ -178,10 +181,7 @@ mod tests {
         write_items(&store, &ctx, 300, 4_400).await;
         let max_wal = (2 * super::MAX_WAL_FRAMES as u64 + 100) * (4096 + 24);
         assert!(wal_len() <= max_wal, "WAL grew to {} bytes (limit {max_wal})", wal_len());
-        assert_eq!(
-            store.load_thread_items(&ctx, "thr", None, 5, crate::types::Order::Desc).await.unwrap().data[0].id,
-            "m04699"
-        );
+        assert_eq!(store.load_thread_items(&ctx, "thr", None, 5, Order::Desc).await.unwrap().data[0].id, "m04699");
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -1,22 +1,34 @@
-//! Property test of store pagination (issue 6 item 3): after any sequence of thread and item
-//! appends, re-saves (upserts) and deletes — with colliding and out-of-order `created_at` values —
-//! paging with any limit lists exactly the live ids, in `(created_at, insertion)` order ascending and
-//! its reverse descending, with consistent `has_more`/`after` cursors. Runs against `MemoryStore`
-//! and a fresh SQLite file per case (`open_store("sqlite://…")`).
-
-mod common;
+//! Property test of store pagination: after any sequence of thread and item appends, re-saves
+//! (upserts) and deletes — with colliding and out-of-order `created_at` values — paging with any limit
+//! lists exactly the live ids, in `(created_at, insertion)` order ascending and its reverse
+//! descending, with consistent `has_more`/`after` cursors. Runs against `MemoryStore` and a fresh
+//! SQLite file per case (`open_store("sqlite://…")`).
+//!
+//! Each property runs a small number of cases so CI stays fast; run it longer with
+//! `PROPTEST_CASES=100000 cargo test --release -p chatkit-store --test props`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use chatkit::store::{MemoryStore, StoreOptions, open_store};
+use chatkit::store::MemoryStore;
 use chatkit::types::{
     AssistantMessageContent, AssistantMessageItem, ItemKind, Order, Page, ThreadItem, ThreadMetadata, Timestamp,
 };
 use chatkit::{RequestContext, Store};
-use common::rt;
+use chatkit_store::{StoreOptions, open_store};
 use proptest::prelude::*;
+
+/// Cases per property: `PROPTEST_CASES` when set, else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A shared current-thread runtime for the async store calls.
+fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("test runtime"))
+}
 
 /// One store operation; indexes pick among the live threads/items (modulo their count).
 #[derive(Debug, Clone)]
@@ -238,7 +250,7 @@ static DB_SEQ: AtomicUsize = AtomicUsize::new(0);
 
 async fn sqlite_store() -> (Arc<dyn Store>, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!(
-        "bench-props-store-{}-{}",
+        "chatkit-store-props-{}-{}",
         std::process::id(),
         DB_SEQ.fetch_add(1, Ordering::Relaxed)
     ));
@@ -250,7 +262,7 @@ async fn sqlite_store() -> (Arc<dyn Store>, std::path::PathBuf) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: common::cases(128), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(128), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn memory_store_pages_consistently(ops in prop::collection::vec(op(), 0..40), limit in 1usize..8) {
@@ -260,7 +272,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: common::cases(48), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(48), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn sqlite_store_pages_consistently(ops in prop::collection::vec(op(), 0..40), limit in 1usize..8) {

@@ -1,13 +1,12 @@
-//! Strategies shared by the property tests: arbitrary strings (every `char`, control characters and
-//! newlines included), arbitrary JSON values, the number of cases, and a runtime for async store calls.
+//! Strategies shared by the wire-format property tests (`chatkit`'s `props_decode`, and `agents`'
+//! `props_sse`, which includes this file by path): arbitrary strings (every `char`, control
+//! characters and newlines included), arbitrary JSON values, and the number of cases.
 //!
 //! Each test runs a small bounded number of cases so CI stays fast; run them longer with
-//! `PROPTEST_CASES=100000 cargo test --release -p bench --test props_decode` (or `props_sse`,
-//! `props_store`).
+//! `PROPTEST_CASES=100000 cargo test --release -p chatkit --test props_decode` (or
+//! `-p agents --test props_sse`).
 
 #![allow(dead_code)] // each test crate uses a different subset
-
-use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
@@ -58,10 +57,4 @@ pub fn json_object() -> impl Strategy<Value = Map<String, Value>> {
 /// A JSON value other than `null` (an `Option<Value>` field cannot tell `Some(null)` from `None`).
 pub fn json_non_null() -> impl Strategy<Value = Value> {
     json_value().prop_filter("not null", |v| !v.is_null())
-}
-
-/// A shared current-thread runtime for the async store calls.
-pub fn rt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("test runtime"))
 }

@@ -2,12 +2,12 @@
 //! arbitrary bytes and arbitrary JSON never panic and fail with the right error kind, and every
 //! well-formed request of the 16 types decodes to its variant with its fields intact.
 
-mod common;
+mod strategies;
 
 use chatkit::types::{ChatKitRequest, NonStreamingRequest, Order, REQUEST_TYPES, RequestDecodeError, StreamingRequest};
-use common::{any_string, json_object, json_value};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use strategies::{any_string, json_object, json_value};
 
 /// A user message input with text and tag parts.
 fn user_input() -> impl Strategy<Value = Value> {
@@ -119,7 +119,7 @@ fn valid_request() -> impl Strategy<Value = (String, Value, Option<String>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: common::cases(256), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: strategies::cases(256), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {

@@ -1,0 +1,90 @@
+//! The SQL text of [`super::PostgresStore`], one prepared statement per store call, and the bound
+//! queries of its thread and item writes (built in one place because several calls run them).
+//!
+//! Rows are positioned by `(created_at, seq)`; an `after` cursor is resolved to that pair inside the
+//! statement, so an unknown cursor matches nothing (an empty page). Item statements check the
+//! thread's owner in the same statement.
+
+use chatkit::store::StoreResult;
+use chatkit::types::{ThreadItem, ThreadMetadata};
+
+use crate::rows::encode;
+
+pub(super) const LOAD_THREAD: &str = "SELECT data FROM threads WHERE id = $1 AND owner_id = $2";
+pub(super) const LOAD_THREAD_FOR_UPDATE: &str = "SELECT data FROM threads WHERE id = $1 AND owner_id = $2 FOR UPDATE";
+pub(super) const SAVE_THREAD: &str = "INSERT INTO threads (id, owner_id, created_at, data) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (id) DO UPDATE SET data = excluded.data WHERE threads.owner_id = excluded.owner_id";
+pub(super) const THREADS_ASC: &str = "SELECT id, data FROM threads WHERE owner_id = $1 \
+     ORDER BY created_at ASC, seq ASC LIMIT $2";
+pub(super) const THREADS_DESC: &str = "SELECT id, data FROM threads WHERE owner_id = $1 \
+     ORDER BY created_at DESC, seq DESC LIMIT $2";
+pub(super) const THREADS_ASC_AFTER: &str = "SELECT id, data FROM threads WHERE owner_id = $1 AND (created_at, seq) > \
+     (SELECT c.created_at, c.seq FROM threads c WHERE c.id = $3 AND c.owner_id = $1) \
+     ORDER BY created_at ASC, seq ASC LIMIT $2";
+pub(super) const THREADS_DESC_AFTER: &str = "SELECT id, data FROM threads WHERE owner_id = $1 AND (created_at, seq) < \
+     (SELECT c.created_at, c.seq FROM threads c WHERE c.id = $3 AND c.owner_id = $1) \
+     ORDER BY created_at DESC, seq DESC LIMIT $2";
+pub(super) const DELETE_THREAD: &str = "DELETE FROM threads WHERE id = $1 AND owner_id = $2";
+
+pub(super) const ITEMS_ASC: &str = "SELECT id, data FROM items WHERE thread_id = $1 \
+     AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2) \
+     ORDER BY created_at ASC, seq ASC LIMIT $3";
+pub(super) const ITEMS_DESC: &str = "SELECT id, data FROM items WHERE thread_id = $1 \
+     AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2) \
+     ORDER BY created_at DESC, seq DESC LIMIT $3";
+pub(super) const ITEMS_ASC_AFTER: &str = "SELECT id, data FROM items WHERE thread_id = $1 \
+     AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2) AND (created_at, seq) > \
+     (SELECT c.created_at, c.seq FROM items c WHERE c.thread_id = $1 AND c.id = $4) \
+     ORDER BY created_at ASC, seq ASC LIMIT $3";
+pub(super) const ITEMS_DESC_AFTER: &str = "SELECT id, data FROM items WHERE thread_id = $1 \
+     AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2) AND (created_at, seq) < \
+     (SELECT c.created_at, c.seq FROM items c WHERE c.thread_id = $1 AND c.id = $4) \
+     ORDER BY created_at DESC, seq DESC LIMIT $3";
+pub(super) const UPSERT_ITEM: &str = "INSERT INTO items (thread_id, id, created_at, type, data) \
+     SELECT $1, $3, $4, $5, $6 FROM threads t WHERE t.id = $1 AND t.owner_id = $2 \
+     ON CONFLICT (thread_id, id) DO UPDATE SET type = excluded.type, data = excluded.data";
+pub(super) const LOAD_ITEM: &str = "SELECT i.data FROM items i JOIN threads t ON t.id = i.thread_id \
+     WHERE i.thread_id = $1 AND t.owner_id = $2 AND i.id = $3";
+pub(super) const DELETE_ITEM: &str = "DELETE FROM items WHERE thread_id = $1 AND id = $3 \
+     AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2)";
+pub(super) const DELETE_ITEMS_AFTER: &str = "DELETE FROM items WHERE thread_id = $1 \
+     AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2) AND (created_at, seq) > \
+     (SELECT c.created_at, c.seq FROM items c WHERE c.thread_id = $1 AND c.id = $3)";
+
+pub(super) const SAVE_ATTACHMENT: &str = "INSERT INTO attachments (id, owner_id, data) VALUES ($1, $2, $3) \
+     ON CONFLICT (id) DO UPDATE SET data = excluded.data WHERE attachments.owner_id = excluded.owner_id";
+pub(super) const LOAD_ATTACHMENT: &str = "SELECT data FROM attachments WHERE id = $1 AND owner_id = $2";
+pub(super) const DELETE_ATTACHMENT: &str = "WITH d AS (DELETE FROM attachment_data WHERE id = $1 AND owner_id = $2) \
+     DELETE FROM attachments WHERE id = $1 AND owner_id = $2";
+pub(super) const SAVE_ATTACHMENT_DATA: &str = "INSERT INTO attachment_data (id, owner_id, bytes) VALUES ($1, $2, $3) \
+     ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes \
+     WHERE attachment_data.owner_id = excluded.owner_id";
+pub(super) const LOAD_ATTACHMENT_DATA: &str = "SELECT bytes FROM attachment_data WHERE id = $1 AND owner_id = $2";
+
+pub(super) const KV_GET: &str = "SELECT value, version FROM kv WHERE namespace = $1 AND key = $2";
+pub(super) const KV_INSERT: &str = "INSERT INTO kv (namespace, key, version, value) VALUES ($1, $2, 1, $3) \
+     ON CONFLICT (namespace, key) DO NOTHING";
+pub(super) const KV_UPDATE: &str = "UPDATE kv SET value = $3, version = version + 1 \
+     WHERE namespace = $1 AND key = $2 AND version = $4";
+pub(super) const KV_DELETE: &str = "DELETE FROM kv WHERE namespace = $1 AND key = $2";
+
+/// A query with its arguments bound (encoded when bound: it borrows nothing).
+pub(super) type BoundQuery = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `SAVE_THREAD` for `thread`, saved under `id` (its own id, or the one it was loaded by).
+pub(super) fn save_thread_query(id: &str, owner: &str, thread: &ThreadMetadata) -> StoreResult<BoundQuery> {
+    let data = encode("thread", thread)?;
+    Ok(sqlx::query(SAVE_THREAD).bind(id).bind(owner).bind(thread.created_at.micros()).bind(data))
+}
+
+/// `UPSERT_ITEM` for `item` in thread `thread_id`.
+pub(super) fn upsert_item_query(owner: &str, thread_id: &str, item: &ThreadItem) -> StoreResult<BoundQuery> {
+    let data = encode("item", item)?;
+    Ok(sqlx::query(UPSERT_ITEM)
+        .bind(thread_id)
+        .bind(owner)
+        .bind(&item.id)
+        .bind(item.created_at.micros())
+        .bind(item.type_name())
+        .bind(data))
+}
