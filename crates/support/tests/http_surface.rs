@@ -527,3 +527,53 @@ async fn health_is_503_when_the_database_goes_away() {
     assert!(res.status().is_server_error(), "{}", res.status());
     assert_eq!(res.headers()["content-type"], "application/json");
 }
+
+#[tokio::test]
+async fn ids_with_nul_answer_as_missing_ids_on_postgres() {
+    use sqlx::Connection as _;
+    const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
+    let connect = sqlx::PgConnection::connect(ADMIN);
+    let Ok(Ok(mut admin)) = tokio::time::timeout(std::time::Duration::from_secs(5), connect).await else {
+        eprintln!("skipped: no PostgreSQL at 127.0.0.1:5432");
+        return;
+    };
+    let name = format!("support_nul_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    let dir = TempDir::new("nulids");
+    let mock = mock(Script::new()).await;
+    let config =
+        Config { database_url: format!("postgres://postgres@127.0.0.1:5432/{name}"), ..config(&dir, Some(&mock)) };
+    let server = TestServer::start(config).await;
+    let thread = thread_id_of(&server.stream(create("hello")).await);
+
+    // PostgreSQL text cannot hold NUL: such ids must get the answer of any other missing id.
+    let requests = |id: &str| {
+        [
+            json!({"type": "threads.get_by_id", "params": {"thread_id": id}}),
+            json!({"type": "threads.update", "params": {"thread_id": id, "title": "t"}}),
+            json!({"type": "threads.delete", "params": {"thread_id": id}}),
+            json!({"type": "threads.list", "params": {"after": id}}),
+            json!({"type": "items.list", "params": {"thread_id": id}}),
+            json!({"type": "items.list", "params": {"thread_id": thread, "after": id}}),
+            json!({"type": "items.feedback", "params": {"thread_id": thread, "item_ids": [id], "kind": "positive"}}),
+            json!({"type": "threads.retry_after_item", "params": {"thread_id": thread, "item_id": id}}),
+            json!({"type": "threads.retry_after_item", "params": {"thread_id": id, "item_id": "msg_1"}}),
+            json!({"type": "attachments.delete", "params": {"attachment_id": id}}),
+        ]
+    };
+    for (missing, with_nul) in requests("nope").into_iter().zip(requests("no\u{0}pe")) {
+        let expected = server.post(&missing).await;
+        let (status, body) = (expected.status(), expected.text().await.unwrap());
+        let got = server.post(&with_nul).await;
+        let (got_status, got_body) = (got.status(), got.text().await.unwrap());
+        assert!(!status.is_server_error(), "{missing} → {status} {body}");
+        assert_eq!(got_status, status, "{with_nul} → {got_body}, but {missing} → {body}");
+        assert_eq!(got_body.replace("no\\u0000pe", "nope"), body, "{with_nul}");
+    }
+    // The thread itself is intact.
+    let page = server.json(json!({"type": "items.list", "params": {"thread_id": thread}})).await;
+    assert!(!page["data"].as_array().unwrap().is_empty(), "{page}");
+
+    drop(server);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&mut admin).await.unwrap();
+}

@@ -35,6 +35,14 @@ mod locks;
 mod migrate;
 mod statements;
 
+/// Whether one of `values` cannot be stored: PostgreSQL `text` cannot hold the NUL character, so no
+/// row has an id, owner or key containing it, and a query binding one fails instead of finding
+/// nothing. Calls naming such a value answer without a query, exactly as for any missing row: reads
+/// find nothing, deletes delete nothing, and writes fail as when the row belongs to another owner.
+fn unstorable(values: &[&str]) -> bool {
+    values.iter().any(|v| v.contains('\0'))
+}
+
 /// Maps a database error to [`StoreError::Database`], naming the operation.
 ///
 /// sqlx errors never contain the connection URL, so no password can leak through here.
@@ -112,6 +120,12 @@ impl PostgresStore {
     }
 
     async fn upsert_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, thread_id]) {
+            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
+        }
+        if unstorable(&[&item.id]) {
+            return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item.id.clone() });
+        }
         let done = upsert_item_query(&ctx.owner_id, thread_id, item)?
             .execute(&self.pool)
             .await
@@ -132,6 +146,9 @@ fn redact_url_error(e: &sqlx::Error) -> String {
 #[async_trait]
 impl Store for PostgresStore {
     async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata> {
+        if unstorable(&[&ctx.owner_id, thread_id]) {
+            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
+        }
         let row: Option<String> = sqlx::query_scalar(LOAD_THREAD)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -145,6 +162,9 @@ impl Store for PostgresStore {
     }
 
     async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, &thread.id]) {
+            return Err(StoreError::ThreadNotFound(thread.id.clone()));
+        }
         let done = save_thread_query(&thread.id, &ctx.owner_id, thread)?
             .execute(&self.pool)
             .await
@@ -161,6 +181,9 @@ impl Store for PostgresStore {
         thread: &ThreadMetadata,
         item: &ThreadItem,
     ) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, &thread.id, &item.id]) {
+            return Err(StoreError::ThreadNotFound(thread.id.clone()));
+        }
         let save = save_thread_query(&thread.id, &ctx.owner_id, thread)?;
         let add = upsert_item_query(&ctx.owner_id, &thread.id, item)?;
         let mut tx = self.pool.begin().await.map_err(|e| db_err("create thread", e))?;
@@ -178,6 +201,9 @@ impl Store for PostgresStore {
         thread_id: &str,
         change: ThreadChange,
     ) -> StoreResult<(ThreadMetadata, bool)> {
+        if unstorable(&[&ctx.owner_id, thread_id]) {
+            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
+        }
         let mut tx = self.pool.begin().await.map_err(|e| db_err("update thread", e))?;
         let row: Option<String> = sqlx::query_scalar(LOAD_THREAD_FOR_UPDATE)
             .bind(thread_id)
@@ -208,6 +234,9 @@ impl Store for PostgresStore {
         after: Option<&str>,
         order: Order,
     ) -> StoreResult<Page<ThreadMetadata>> {
+        if unstorable(&[&ctx.owner_id, after.unwrap_or_default()]) {
+            return Ok(Page { data: Vec::new(), has_more: false, after: None });
+        }
         let sql = match (order, after.is_some()) {
             (Order::Asc, false) => THREADS_ASC,
             (Order::Desc, false) => THREADS_DESC,
@@ -223,6 +252,9 @@ impl Store for PostgresStore {
     }
 
     async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, thread_id]) {
+            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
+        }
         let done = sqlx::query(DELETE_THREAD)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -243,6 +275,9 @@ impl Store for PostgresStore {
         limit: usize,
         order: Order,
     ) -> StoreResult<Page<ThreadItem>> {
+        if unstorable(&[&ctx.owner_id, thread_id, after.unwrap_or_default()]) {
+            return Ok(Page { data: Vec::new(), has_more: false, after: None });
+        }
         let sql = match (order, after.is_some()) {
             (Order::Asc, false) => ITEMS_ASC,
             (Order::Desc, false) => ITEMS_DESC,
@@ -267,6 +302,9 @@ impl Store for PostgresStore {
     }
 
     async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
+        if unstorable(&[&ctx.owner_id, thread_id, item_id]) {
+            return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() });
+        }
         let row: Option<String> = sqlx::query_scalar(LOAD_ITEM)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -281,6 +319,9 @@ impl Store for PostgresStore {
     }
 
     async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, thread_id, item_id]) {
+            return Ok(());
+        }
         sqlx::query(DELETE_ITEM)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -292,6 +333,9 @@ impl Store for PostgresStore {
     }
 
     async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
+        if unstorable(&[&ctx.owner_id, thread_id, item_id]) {
+            return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() });
+        }
         let done = sqlx::query(DELETE_ITEMS_AFTER)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -307,6 +351,9 @@ impl Store for PostgresStore {
     }
 
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, &attachment.id]) {
+            return Err(StoreError::AttachmentNotFound(attachment.id.clone()));
+        }
         let data = encode("attachment", attachment)?;
         let done = sqlx::query(SAVE_ATTACHMENT)
             .bind(&attachment.id)
@@ -322,6 +369,9 @@ impl Store for PostgresStore {
     }
 
     async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment> {
+        if unstorable(&[&ctx.owner_id, attachment_id]) {
+            return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
+        }
         let row: Option<String> = sqlx::query_scalar(LOAD_ATTACHMENT)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -335,6 +385,9 @@ impl Store for PostgresStore {
     }
 
     async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, attachment_id]) {
+            return Ok(());
+        }
         sqlx::query(DELETE_ATTACHMENT)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -345,6 +398,9 @@ impl Store for PostgresStore {
     }
 
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, attachment_id]) {
+            return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
+        }
         let done = sqlx::query(SAVE_ATTACHMENT_DATA)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -359,6 +415,9 @@ impl Store for PostgresStore {
     }
 
     async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        if unstorable(&[&ctx.owner_id, attachment_id]) {
+            return Ok(None);
+        }
         sqlx::query_scalar(LOAD_ATTACHMENT_DATA)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -368,6 +427,9 @@ impl Store for PostgresStore {
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
+        if unstorable(&[namespace, key]) {
+            return Ok(None);
+        }
         let row: Option<(String, i64)> = sqlx::query_as(KV_GET)
             .bind(namespace)
             .bind(key)
@@ -387,6 +449,10 @@ impl Store for PostgresStore {
         expected: Option<i64>,
         value: &Value,
     ) -> StoreResult<bool> {
+        if unstorable(&[namespace, key]) {
+            // The key never exists, so no version matches, and it cannot be created.
+            return Ok(false);
+        }
         let text = encode("state value", value)?;
         let q = match expected {
             None => sqlx::query(KV_INSERT).bind(namespace).bind(key).bind(text),
@@ -397,6 +463,9 @@ impl Store for PostgresStore {
     }
 
     async fn kv_delete(&self, namespace: &str, key: &str) -> StoreResult<()> {
+        if unstorable(&[namespace, key]) {
+            return Ok(());
+        }
         sqlx::query(KV_DELETE)
             .bind(namespace)
             .bind(key)

@@ -5,6 +5,7 @@
 
 mod checks;
 mod concurrency;
+mod nul_ids;
 
 use std::future::Future;
 use std::io::Write;
@@ -22,6 +23,7 @@ use sqlx::postgres::PgConnectOptions;
 use checks::*;
 use checks::{ctx, msg, thread};
 use concurrency::*;
+use nul_ids::*;
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -151,6 +153,7 @@ conformance!(
     large_items,
     lock_thread,
     randomized_sequence,
+    ids_with_nul_do_not_exist,
 );
 
 #[tokio::test]
@@ -292,6 +295,29 @@ async fn postgres_rejects_bad_schema_names() {
     };
     let err = PostgresStore::connect(&url, &pg_options("x\"; DROP TABLE y; --")).await.expect_err("must fail");
     assert!(err.to_string().contains("invalid PostgreSQL schema name"), "{err}");
+}
+
+#[tokio::test]
+async fn postgres_refuses_to_create_ids_it_cannot_store() {
+    with_pg_schema(|url, schema| async move {
+        let store = PostgresStore::connect(&url, &pg_options(&schema)).await.unwrap();
+        let c = ctx("anonymous");
+        // Writes of such ids fail as for an id taken by another owner: nothing is written, no database
+        // error is reported.
+        let err = store.save_thread(&c, &thread("x\0", 1)).await.unwrap_err();
+        assert!(matches!(err, StoreError::ThreadNotFound(ref id) if id == "x\0"), "{err:?}");
+        let err = store.create_thread_with_item(&c, &thread("y\0", 1), &msg("y\0", "m1", 1, "x")).await.unwrap_err();
+        assert!(matches!(err, StoreError::ThreadNotFound(_)), "{err:?}");
+        store.save_thread(&c, &thread("thr", 1)).await.unwrap();
+        let err = store.save_item(&c, "thr", &msg("thr", "m\0", 1, "x")).await.unwrap_err();
+        assert!(matches!(err, StoreError::ItemNotFound { .. }), "{err:?}");
+        let err = store.save_attachment_data(&c, "atc\0", b"x").await.unwrap_err();
+        assert!(matches!(err, StoreError::AttachmentNotFound(_)), "{err:?}");
+        assert!(!store.kv_compare_and_set("ns", "k\0", None, &serde_json::json!(1)).await.unwrap());
+        assert!(store.load_threads(&c, 10, None, Order::Asc).await.unwrap().data.iter().all(|t| t.id == "thr"));
+        store.close().await;
+    })
+    .await;
 }
 
 /// Child side of [`sqlite_committed_items_survive_kill_9`]: writes, reports, then waits to be killed.

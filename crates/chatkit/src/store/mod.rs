@@ -4,7 +4,9 @@
 //!
 //! What every store guarantees: item writes are upserts that keep the item's original position, lists
 //! are ordered by `(created_at, insertion sequence)` so cursors stay stable while items are added,
-//! and every call carries the request context so threads are isolated per owner.
+//! and every call carries the request context so threads are isolated per owner. An id a backend
+//! cannot hold (PostgreSQL text cannot contain NUL) is an id that does not exist: reads find nothing
+//! and the call answers exactly as for any other missing id, never with a database error.
 
 use std::time::Duration;
 
