@@ -9,19 +9,19 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Thread ids.
+/// Prefix of thread ids.
 pub const THREAD: &str = "thr";
-/// Messages, widgets and other server-created items.
+/// Prefix of messages, widgets and the other items the server creates.
 pub const MESSAGE: &str = "msg";
-/// Client tool call fallback ids.
+/// Prefix of client tool call item ids made by the server.
 pub const TOOL_CALL: &str = "tc";
-/// Workflows.
+/// Prefix of workflow item ids.
 pub const WORKFLOW: &str = "wf";
-/// Tasks.
+/// Prefix of task ids.
 pub const TASK: &str = "tsk";
-/// Attachments.
+/// Prefix of attachment ids.
 pub const ATTACHMENT: &str = "atc";
-/// The cancellation marker.
+/// Prefix of the hidden item stored when a client cancels a stream.
 pub const SDK_HIDDEN_CONTEXT: &str = "shcx";
 
 /// Hex digits of the time part.
