@@ -45,7 +45,7 @@ pub(super) async fn connect_once(options: &PgConnectOptions, timeout: Duration) 
     }
 }
 
-/// The advisory-lock side of [`PostgresStore::lock_thread`].
+/// The advisory-lock side of [`super::PostgresStore`]'s `lock_thread`.
 pub(super) struct PgLocks {
     connect: PgConnectOptions,
     connect_timeout: Duration,
