@@ -47,7 +47,8 @@ const CHATKIT_PATH: &str = "/support/chatkit";
 /// For streams the latency is the time until the response headers were ready.
 pub async fn log_requests(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // A path carries client input (ids): only its start is logged.
+    let path = chatkit::types::strict_json::quote(req.uri().path());
     let started = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16();

@@ -7,7 +7,9 @@
 mod attachments;
 mod events;
 mod items;
+pub mod limits;
 mod requests;
+pub mod strict_json;
 mod thread;
 mod time;
 

@@ -13,6 +13,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::limits::{CheckLimits, check_metadata};
+use super::strict_json::{self, UniqueKeys, quote, shorten_message};
 use super::{InferenceOptions, Order, UserMessageContent};
 
 /// The message a user sends (`input` of create / add_user_message).
@@ -350,7 +352,7 @@ pub enum RequestDecodeError {
     /// `type` missing or not a string.
     #[error("missing request field `type`; expected one of: {}", REQUEST_TYPES.join(", "))]
     MissingType,
-    /// `type` not one of [`REQUEST_TYPES`].
+    /// `type` not one of [`REQUEST_TYPES`] (quoted as a short prefix).
     #[error("unknown request type `{0}`; expected one of: {types}", types = REQUEST_TYPES.join(", "))]
     UnknownType(String),
     /// Params did not match the type.
@@ -369,12 +371,22 @@ struct Envelope {
     #[serde(rename = "type", default)]
     kind: Option<Value>,
     #[serde(default)]
-    params: Option<Value>,
+    params: Option<UniqueKeys>,
+    /// Ignored, but bounded: kept as the raw text only to measure it.
+    #[serde(default)]
+    metadata: Option<Box<serde_json::value::RawValue>>,
 }
 
-fn decode_params<T: serde::de::DeserializeOwned>(kind: &str, params: Value) -> Result<T, RequestDecodeError> {
-    serde_json::from_value(params)
-        .map_err(|e| RequestDecodeError::InvalidParams { kind: kind.to_string(), message: e.to_string() })
+/// Decodes and validates the params of one request type: strictly (objects only where objects belong),
+/// then within the size limits of [`super::limits`].
+fn decode_params<T: serde::de::DeserializeOwned + CheckLimits>(
+    kind: &str,
+    params: Value,
+) -> Result<T, RequestDecodeError> {
+    let invalid = |message: String| RequestDecodeError::InvalidParams { kind: kind.to_string(), message };
+    let decoded: T = strict_json::from_value(params).map_err(|e| invalid(shorten_message(&e.to_string())))?;
+    decoded.check_limits().map_err(invalid)?;
+    Ok(decoded)
 }
 
 impl ChatKitRequest {
@@ -384,16 +396,22 @@ impl ChatKitRequest {
         if first.is_some_and(|b| *b != b'{') {
             return Err(RequestDecodeError::InvalidJson("the body is not a JSON object".into()));
         }
-        let env: Envelope = serde_json::from_slice(body).map_err(|e| RequestDecodeError::InvalidJson(e.to_string()))?;
+        let env: Envelope = serde_json::from_slice(body)
+            .map_err(|e| RequestDecodeError::InvalidJson(shorten_message(&e.to_string())))?;
         let kind = match env.kind {
             Some(Value::String(s)) => s,
             _ => return Err(RequestDecodeError::MissingType),
         };
         // An unknown type is reported as such whatever its params are.
         if !REQUEST_TYPES.contains(&kind.as_str()) {
-            return Err(RequestDecodeError::UnknownType(kind));
+            return Err(RequestDecodeError::UnknownType(quote(&kind)));
         }
-        let params = match env.params {
+        if let Some(metadata) = &env.metadata
+            && let Err(message) = check_metadata(metadata.get())
+        {
+            return Err(RequestDecodeError::InvalidParams { kind, message });
+        }
+        let params = match env.params.map(|p| p.0) {
             None | Some(Value::Null) => Value::Object(Default::default()),
             Some(v @ Value::Object(_)) => v,
             Some(_) => {
@@ -403,7 +421,7 @@ impl ChatKitRequest {
                 });
             }
         };
-        decode_known(&kind, params).unwrap_or(Err(RequestDecodeError::UnknownType(kind)))
+        decode_known(&kind, params).unwrap_or(Err(RequestDecodeError::UnknownType(quote(&kind))))
     }
 
     /// The request's `type` as it is sent on the wire (one of [`REQUEST_TYPES`]), e.g. `"threads.create"`.

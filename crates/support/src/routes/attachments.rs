@@ -15,6 +15,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use chatkit::types::strict_json::shorten_message;
 use chatkit::types::{Attachment, AttachmentKind};
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
@@ -144,18 +145,26 @@ async fn file_bytes(headers: &HeaderMap, raw: Bytes) -> Result<Bytes, ApiError> 
     if !content_type.trim_start().to_ascii_lowercase().starts_with("multipart/form-data") {
         return Ok(raw);
     }
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| ApiError::BadRequest(format!("invalid multipart content type: {e}")))?;
+    let boundary = multer::parse_boundary(content_type).map_err(|e| {
+        ApiError::BadRequest(format!("invalid multipart content type: {}", shorten_message(&e.to_string())))
+    })?;
     let stream = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(raw) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     loop {
         match multipart.next_field().await {
             Ok(Some(field)) if field.name() == Some("file") => {
-                return field.bytes().await.map_err(|e| ApiError::BadRequest(format!("invalid multipart body: {e}")));
+                return field.bytes().await.map_err(|e| {
+                    ApiError::BadRequest(format!("invalid multipart body: {}", shorten_message(&e.to_string())))
+                });
             }
             Ok(Some(_)) => continue,
             Ok(None) => return Err(ApiError::BadRequest(MISSING_FILE_FIELD.into())),
-            Err(e) => return Err(ApiError::BadRequest(format!("invalid multipart body: {e}"))),
+            Err(e) => {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid multipart body: {}",
+                    shorten_message(&e.to_string())
+                )));
+            }
         }
     }
 }

@@ -5,6 +5,8 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use chatkit::types::limits::MAX_ID_BYTES;
+use chatkit::types::strict_json::shorten_message;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -38,7 +40,7 @@ pub struct CustomerQuery {
     params(CustomerQuery),
     responses(
         (status = 200, description = "The profile", body = CustomerResponse),
-        (status = 400, description = "Undecodable query string", body = ErrorBody),
+        (status = 400, description = "Undecodable query string, or a `thread_id` over 256 bytes", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
@@ -46,7 +48,11 @@ pub async fn customer(
     State(state): State<AppState>,
     query: Result<Query<CustomerQuery>, QueryRejection>,
 ) -> Result<Json<CustomerResponse>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(format!("invalid query string: {}", e.body_text())))?;
+    let Query(query) = query
+        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {}", shorten_message(&e.body_text()))))?;
+    if query.thread_id.as_ref().is_some_and(|id| id.len() > MAX_ID_BYTES) {
+        return Err(ApiError::BadRequest(format!("`thread_id` is longer than {MAX_ID_BYTES} bytes")));
+    }
     let key = thread_key(query.thread_id.as_deref());
     let customer = state.airline.profile(key).await?;
     Ok(Json(CustomerResponse { customer }))

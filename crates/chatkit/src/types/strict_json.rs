@@ -1,0 +1,320 @@
+//! Strict JSON decoding of request params, closing two holes serde leaves open by default:
+//!
+//! - a derived struct also accepts a JSON *array* of its fields in order, so
+//!   `"inference_options": [null, null]` passed as options; here an object-shaped type only accepts an
+//!   object (as pydantic does);
+//! - `serde_json::Value` keeps the last of duplicate keys, so `{"title": "a", "title": "b"}` passed
+//!   silently; here any duplicate key, at any depth, is an error (as at the envelope's top level).
+//!
+//! [`UniqueKeys`] is the duplicate-refusing `Value`; [`from_value`] deserializes a typed value from it
+//! through a deserializer that refuses arrays where a struct is expected. Error messages quote client
+//! input only as a short prefix ([`quote`], [`shorten_message`]): serde's own messages include whole
+//! values.
+
+use serde::de::value::StringDeserializer;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::{Deserialize, Deserializer, forward_to_deserialize_any};
+use serde_json::{Error, Map, Number, Value};
+
+/// Longest piece of client input quoted in an error message or a log line, in characters.
+pub const QUOTE_CHARS: usize = 64;
+
+/// Longest decoder message passed on, in characters; longer ones keep their start and end.
+const MESSAGE_CHARS: usize = 240;
+
+/// At most [`QUOTE_CHARS`] characters of client input, with `…` when cut.
+pub fn quote(input: &str) -> String {
+    match input.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => format!("{}…", &input[..cut]),
+        None => input.to_string(),
+    }
+}
+
+/// A decoder message bounded to about [`MESSAGE_CHARS`] characters. serde quotes offending values whole
+/// (`invalid type: string "<megabytes>", expected u32`); the start and the end (the `expected …` part)
+/// are what a client needs.
+pub fn shorten_message(message: &str) -> String {
+    let total = message.chars().count();
+    if total <= MESSAGE_CHARS {
+        return message.to_string();
+    }
+    let head: String = message.chars().take(MESSAGE_CHARS / 2).collect();
+    let tail: String = message.chars().skip(total - MESSAGE_CHARS / 3).collect();
+    format!("{head} … {tail}")
+}
+
+/// A JSON value decoded with every object's keys checked for duplicates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UniqueKeys(pub Value);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        UniqueKeys::deserialize(deserializer).map(|v| v.0)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("duplicate key `{}`", quote(&key))));
+            }
+            let UniqueKeys(value) = access.next_value()?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// Deserializes `T` from `value`, refusing an array where `T` (or anything inside it) expects a struct.
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
+    T::deserialize(Strict(value))
+}
+
+/// A `Value` deserializer that, unlike `serde_json::Value`'s, does not hand arrays to struct visitors.
+struct Strict(Value);
+
+impl<'de> Deserializer<'de> for Strict {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Object(map) => visitor.visit_map(StrictMap { entries: map.into_iter(), value: None }),
+            Value::Array(items) => visitor.visit_seq(StrictSeq { items: items.into_iter() }),
+            scalar => scalar.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Null => visitor.visit_none(),
+            value => visitor.visit_some(Strict(value)),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Array(_) => Err(de::Error::invalid_type(Unexpected::Seq, &visitor)),
+            value => Strict(value).deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    // Enums of the request types are unit variants spelled as strings: serde_json's own handling is exact.
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.0.deserialize_enum(name, variants, visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
+    }
+}
+
+struct StrictMap {
+    entries: serde_json::map::IntoIter,
+    value: Option<Value>,
+}
+
+impl<'de> MapAccess<'de> for StrictMap {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+        let Some((key, value)) = self.entries.next() else { return Ok(None) };
+        self.value = Some(value);
+        let key: StringDeserializer<Error> = key.into_deserializer();
+        seed.deserialize(key).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        // serde asks for a value only after its key; a missing one would be a bug in the caller.
+        let value = self.value.take().ok_or_else(|| de::Error::custom("a map value was asked before its key"))?;
+        seed.deserialize(Strict(value))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
+}
+
+struct StrictSeq {
+    items: std::vec::IntoIter<Value>,
+}
+
+impl<'de> SeqAccess<'de> for StrictSeq {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+        self.items.next().map(|item| seed.deserialize(Strict(item))).transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, Default, Deserialize)]
+    struct Options {
+        #[serde(default)]
+        model: Option<String>,
+        #[serde(default)]
+        tool: Option<String>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Positive,
+        Negative,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Params {
+        id: String,
+        #[serde(default)]
+        options: Options,
+        #[serde(default)]
+        limit: Option<u32>,
+        #[serde(default)]
+        ids: Vec<String>,
+        #[serde(default)]
+        answers: BTreeMap<String, Options>,
+        #[serde(default)]
+        payload: Value,
+        #[serde(default)]
+        kind: Option<Kind>,
+    }
+
+    fn parse(text: &str) -> Result<Params, String> {
+        let UniqueKeys(value) = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        from_value(value).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn decodes_what_the_derive_decodes_from_objects() {
+        let p = parse(
+            r#"{"id": "t", "options": {"model": "m"}, "limit": 3, "ids": ["a", "b"],
+                "answers": {"q": {"tool": "x"}}, "payload": {"k": [1, {"n": null}]}, "kind": "negative",
+                "unknown": [1, 2]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.options, Options { model: Some("m".into()), tool: None });
+        assert_eq!((p.limit, p.ids.len(), p.kind), (Some(3), 2, Some(Kind::Negative)));
+        assert_eq!(p.answers["q"].tool.as_deref(), Some("x"));
+        assert_eq!(p.payload, json!({"k": [1, {"n": null}]}));
+        assert_eq!(parse(r#"{"id": "t", "limit": null, "kind": null}"#).unwrap().limit, None);
+    }
+
+    #[test]
+    fn arrays_are_refused_where_objects_belong() {
+        let e = parse(r#"{"id": "t", "options": [null, null]}"#).unwrap_err();
+        assert_eq!(e, "invalid type: sequence, expected struct Options");
+        let e = parse(r#"{"id": "t", "answers": {"q": ["m"]}}"#).unwrap_err();
+        assert!(e.contains("expected struct Options"), "{e}");
+        assert!(from_value::<Params>(json!(["t"])).is_err());
+        // A free-form value keeps its arrays.
+        assert_eq!(parse(r#"{"id": "t", "payload": [1, 2]}"#).unwrap().payload, json!([1, 2]));
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        let e = parse(r#"{"id": "a", "id": "b"}"#).unwrap_err();
+        assert!(e.starts_with("duplicate key `id`"), "{e}");
+        let e = parse(r#"{"id": "a", "payload": {"x": {"y": 1, "y": 2}}}"#).unwrap_err();
+        assert!(e.starts_with("duplicate key `y`"), "{e}");
+        let long = "k".repeat(1000);
+        let e = parse(&format!(r#"{{"id": "a", "payload": {{"{long}": 1, "{long}": 2}}}}"#)).unwrap_err();
+        assert!(e.len() < 200, "{e}");
+    }
+
+    #[test]
+    fn quoted_input_is_bounded() {
+        assert_eq!(quote("short"), "short");
+        let q = quote(&"é".repeat(100));
+        assert_eq!(q.chars().count(), QUOTE_CHARS + 1);
+        assert!(q.ends_with('…'));
+        let huge = format!("invalid type: string \"{}\", expected u32", "x".repeat(100_000));
+        let short = shorten_message(&huge);
+        assert!(short.chars().count() <= MESSAGE_CHARS + 3, "{}", short.len());
+        assert!(short.starts_with("invalid type: string \"xxx") && short.ends_with("\", expected u32"), "{short}");
+        assert_eq!(shorten_message("missing field `id`"), "missing field `id`");
+    }
+}
