@@ -45,6 +45,7 @@ pub struct ChatKitServer {
     pub(crate) app: Arc<dyn ChatKitApp>,
     pub(crate) lock_wait: Duration,
     pub(crate) channel_capacity: usize,
+    pub(crate) stall_timeout: Duration,
     pub(crate) tasks: TaskTracker,
 }
 
@@ -54,6 +55,7 @@ impl std::fmt::Debug for ChatKitServer {
             .field("store", &self.store.describe())
             .field("lock_wait", &self.lock_wait)
             .field("channel_capacity", &self.channel_capacity)
+            .field("stall_timeout", &self.stall_timeout)
             .field("running_turns", &self.tasks.len())
             .finish()
     }
@@ -90,6 +92,7 @@ impl ChatKitServer {
             app,
             lock_wait: DEFAULT_LOCK_WAIT,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            stall_timeout: crate::sink::DEFAULT_STALL_TIMEOUT,
             tasks: TaskTracker::new(),
         }
     }
@@ -104,6 +107,14 @@ impl ChatKitServer {
     /// How many SSE frames may be buffered for a slow client before the turn waits (minimum 1).
     pub fn with_channel_capacity(mut self, capacity: usize) -> Self {
         self.channel_capacity = capacity.max(1);
+        self
+    }
+
+    /// How long a turn may wait on a client that stopped reading its stream (every buffered frame
+    /// unread) before it is cancelled as on a disconnect: the partial answer is kept and the thread's lock
+    /// released.
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
         self
     }
 

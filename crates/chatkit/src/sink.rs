@@ -9,9 +9,11 @@
 //! stored, never sent.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::store::{RequestContext, Store, StoreError, ThreadChange};
 use crate::types::{
@@ -52,20 +54,37 @@ struct SinkInner {
     ctx: RequestContext,
     tx: mpsc::Sender<Bytes>,
     state: Mutex<SinkState>,
+    /// Cancelled once the client stopped reading for longer than the stall timeout: from then on the
+    /// client counts as gone.
+    stalled: CancellationToken,
 }
+
+/// How long a frame may wait for room in a full channel by default.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A handle to the response being streamed; cheap to clone (tools running concurrently share it).
 #[derive(Clone)]
 pub struct EventSink {
     inner: Arc<SinkInner>,
+    stall_timeout: Duration,
 }
 
 impl EventSink {
     /// A sink writing SSE frames to `tx`, persisting into `store` for `thread`.
     pub fn new(store: Arc<dyn Store>, ctx: RequestContext, thread: ThreadMetadata, tx: mpsc::Sender<Bytes>) -> Self {
+        let state = Mutex::new(SinkState { thread, pending: Vec::new() });
         EventSink {
-            inner: Arc::new(SinkInner { store, ctx, tx, state: Mutex::new(SinkState { thread, pending: Vec::new() }) }),
+            inner: Arc::new(SinkInner { store, ctx, tx, state, stalled: CancellationToken::new() }),
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
         }
+    }
+
+    /// Sets how long sending may wait on a client that does not read (the channel stays full) before the
+    /// client counts as gone: the turn is then cancelled as on a disconnect, instead of holding the
+    /// thread's lock for as long as the connection stays open.
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
     }
 
     /// The store the response persists into.
@@ -88,14 +107,17 @@ impl EventSink {
         self.lock().thread.id.clone()
     }
 
-    /// Whether the client is gone.
+    /// Whether the client is gone (disconnected, or stalled past the stall timeout).
     pub fn is_closed(&self) -> bool {
-        self.inner.tx.is_closed()
+        self.inner.tx.is_closed() || self.inner.stalled.is_cancelled()
     }
 
-    /// Resolves when the client disconnects.
+    /// Resolves when the client disconnects or stalls past the stall timeout.
     pub async fn closed(&self) {
-        self.inner.tx.closed().await
+        tokio::select! {
+            () = self.inner.tx.closed() => {}
+            () = self.inner.stalled.cancelled() => {}
+        }
     }
 
     /// Items added but not yet finished, in the state reached by the updates seen so far.
@@ -110,7 +132,23 @@ impl EventSink {
 
     /// Writes an already-persisted event to the client without touching the store.
     pub async fn forward(&self, event: &ThreadStreamEvent) -> Result<(), SinkError> {
-        self.inner.tx.send(encode_sse(event)).await.map_err(|_| SinkError::Disconnected)
+        if self.inner.stalled.is_cancelled() {
+            return Err(SinkError::Disconnected);
+        }
+        match tokio::time::timeout(self.stall_timeout, self.inner.tx.send(encode_sse(event))).await {
+            Ok(sent) => sent.map_err(|_| SinkError::Disconnected),
+            Err(_) => {
+                if !self.inner.stalled.is_cancelled() {
+                    tracing::warn!(
+                        thread_id = self.thread_id(),
+                        stall_secs = self.stall_timeout.as_secs(),
+                        "the client stopped reading the stream; cancelling the turn as if it had left"
+                    );
+                }
+                self.inner.stalled.cancel();
+                Err(SinkError::Disconnected)
+            }
+        }
     }
 
     /// Stores what the event says (see the module doc), then sends it.

@@ -189,6 +189,9 @@ pub struct Config {
     /// Seconds a connection with no request in progress (kept alive, or never used) stays open.
     #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 75)]
     pub idle_timeout_secs: u64,
+    /// Seconds a chat turn may wait on a client that stopped reading its stream before it is cancelled.
+    #[arg(long, env = "STREAM_STALL_TIMEOUT_SECS", default_value_t = 60)]
+    pub stream_stall_timeout_secs: u64,
     /// Title new threads from their first message (`on`/`off`).
     #[arg(long, env = "THREAD_TITLES", default_value = "on")]
     pub thread_titles: Switch,
@@ -224,6 +227,7 @@ impl Default for Config {
             header_read_timeout_secs: 20,
             body_read_timeout_secs: 30,
             idle_timeout_secs: 75,
+            stream_stall_timeout_secs: 60,
             thread_titles: Switch(true),
             rust_log: "info".into(),
         }
@@ -256,6 +260,7 @@ impl fmt::Debug for Config {
             .field("header_read_timeout_secs", &self.header_read_timeout_secs)
             .field("body_read_timeout_secs", &self.body_read_timeout_secs)
             .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("stream_stall_timeout_secs", &self.stream_stall_timeout_secs)
             .field("thread_titles", &self.thread_titles)
             .field("rust_log", &self.rust_log)
             .finish()
@@ -347,6 +352,7 @@ impl Config {
             ("HEADER_READ_TIMEOUT_SECS", self.header_read_timeout_secs),
             ("BODY_READ_TIMEOUT_SECS", self.body_read_timeout_secs),
             ("IDLE_TIMEOUT_SECS", self.idle_timeout_secs),
+            ("STREAM_STALL_TIMEOUT_SECS", self.stream_stall_timeout_secs),
         ] {
             if secs == 0 {
                 return bad(format!("{name} must be at least 1 second"));
@@ -608,6 +614,7 @@ mod tests {
             "HEADER_READ_TIMEOUT_SECS",
             "BODY_READ_TIMEOUT_SECS",
             "IDLE_TIMEOUT_SECS",
+            "STREAM_STALL_TIMEOUT_SECS",
             "THREAD_TITLES",
             "RUST_LOG",
         ] {
@@ -641,6 +648,7 @@ mod tests {
         assert_eq!(default_of("header_read_timeout_secs"), d.header_read_timeout_secs.to_string());
         assert_eq!(default_of("body_read_timeout_secs"), d.body_read_timeout_secs.to_string());
         assert_eq!(default_of("idle_timeout_secs"), d.idle_timeout_secs.to_string());
+        assert_eq!(default_of("stream_stall_timeout_secs"), d.stream_stall_timeout_secs.to_string());
         assert_eq!(default_of("thread_titles"), d.thread_titles.to_string());
         assert_eq!(default_of("rust_log"), d.rust_log);
     }

@@ -111,7 +111,8 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         ..AppSettings::default()
     };
     let app = SupportApp::new(store.clone(), airline.clone(), provider, transcriber, settings);
-    let chatkit = ChatKitServer::new(store.clone(), Arc::new(app));
+    let chatkit = ChatKitServer::new(store.clone(), Arc::new(app))
+        .with_stall_timeout(Duration::from_secs(config.stream_stall_timeout_secs));
     let state = AppState {
         chatkit,
         store: store.clone(),

@@ -1,7 +1,8 @@
 //! Connection timeouts, end to end over TCP against the real `support` binary with short settings
 //! (idle 2 s, header read 1 s, body read 1 s): a silent connection and a kept-alive one are closed once
 //! idle, a request head or body that stops arriving is cut off within its bound (the body with a 408),
-//! while a connection in steady use and a stream longer than every bound are left alone.
+//! while a connection in steady use and a stream longer than every bound are left alone. A client that
+//! stops reading a stream has its turn cancelled after `STREAM_STALL_TIMEOUT_SECS`, as if it had left.
 
 mod common;
 mod faults_common;
@@ -22,6 +23,11 @@ const SHORT_TIMEOUTS: [(&str, &str); 3] =
 
 /// The real binary with [`SHORT_TIMEOUTS`], answering with `mock` when given.
 async fn start(dir: &TempDir, mock: Option<&MockServer>) -> fc::Bin {
+    start_with(dir, mock, &[]).await
+}
+
+/// [`start`] with `extra` settings on top.
+async fn start_with(dir: &TempDir, mock: Option<&MockServer>, extra: &[(&str, &str)]) -> fc::Bin {
     let db = dir.sqlite_url();
     let mut env: Vec<(&str, String)> = vec![("DATABASE_URL", db)];
     if let Some(mock) = mock {
@@ -29,7 +35,7 @@ async fn start(dir: &TempDir, mock: Option<&MockServer>) -> fc::Bin {
         env.push(("OPENAI_BASE_URL", mock.openai_base_url()));
         env.push(("MODEL_MAX_RETRIES", "0".into()));
     }
-    env.extend(SHORT_TIMEOUTS.iter().map(|(k, v)| (*k, v.to_string())));
+    env.extend(SHORT_TIMEOUTS.iter().chain(extra).map(|(k, v)| (*k, v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = fc::Bin::spawn(dir.path(), &env);
     server.ready().await;
@@ -188,4 +194,70 @@ async fn a_request_body_that_stops_arriving_is_answered_408() {
     }
     // The server is still fine.
     assert_eq!(server.client.get(server.url("/support/health")).send().await.unwrap().status(), 200);
+}
+
+/// Opens a stream over a socket with a tiny receive buffer and reads until `needle` was seen; the socket is
+/// returned unread from then on.
+async fn open_stalled_stream(addr: &str, body: &Value, needle: &str) -> (TcpStream, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let body = serde_json::to_vec(body).unwrap();
+    let head = format!(
+        "POST /support/chatkit HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "stream ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    (stream, String::from_utf8_lossy(&seen).into_owned())
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_releases_the_thread() {
+    let dir = TempDir::new("stall");
+    // 8,000 deltas of 2 KiB, all ready at once: far more than the socket buffers and the event channel hold.
+    let word = format!(" {}", "x".repeat(2047));
+    let answer = format!("Start{}", word.repeat(8000));
+    let mock = mock(Script::new().on(mock_llm::Match::user_text("flood"), mock_llm::Reply::text(answer.clone()))).await;
+    let mut server = start_with(&dir, Some(&mock), &[("STREAM_STALL_TIMEOUT_SECS", "2")]).await;
+    let first = server.stream(create("Hello")).await;
+    let thread = thread_id_of(&first);
+
+    let stalled_at = Instant::now();
+    let (socket, _) = open_stalled_stream(&server.addr(), &add_message(&thread, "Please flood me"), "text_delta").await;
+    // The socket stays open and unread: only the stall bound can end the turn.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let items = loop {
+        let page = server
+            .json(
+                serde_json::json!({"type": "items.list", "params": {"thread_id": thread, "order": "asc", "limit": 50}}),
+            )
+            .await;
+        let items = page["data"].as_array().unwrap().clone();
+        if items.len() == 4 {
+            break items;
+        }
+        assert!(Instant::now() < deadline, "the stalled turn was not cancelled: {items:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let waited = stalled_at.elapsed();
+    assert!(waited >= Duration::from_millis(1900), "cancelled after {waited:?}, before the bound");
+    // The partial answer is kept, as on a disconnect.
+    assert_eq!(fc::types(&items), strings(&["user_message", "assistant_message", "user_message", "assistant_message"]));
+    let partial = items[3]["content"][0]["text"].as_str().unwrap();
+    assert!(partial.starts_with("Start") && partial.len() < answer.len() / 4, "kept {} bytes", partial.len());
+
+    // The thread is free again while the stalled socket is still open.
+    let events = server.stream(add_message(&thread, "Shorter please")).await;
+    assert_eq!(assistant_texts(&events), vec!["Mock reply: Shorter please".to_string()]);
+    drop(socket);
+    assert!(!server.stderr().contains("ERROR"), "{}", server.stderr());
+    assert_eq!(server.terminate(), Some(0));
 }
