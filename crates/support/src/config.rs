@@ -189,7 +189,8 @@ pub struct Config {
     /// Seconds a connection with no request in progress (kept alive, or never used) stays open.
     #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 75)]
     pub idle_timeout_secs: u64,
-    /// Seconds a chat turn may wait on a client that stopped reading its stream before it is cancelled.
+    /// Seconds a client may stop reading a response (a chat stream) before it is disconnected and its turn
+    /// cancelled.
     #[arg(long, env = "STREAM_STALL_TIMEOUT_SECS", default_value_t = 60)]
     pub stream_stall_timeout_secs: u64,
     /// Title new threads from their first message (`on`/`off`).
@@ -475,6 +476,7 @@ impl Config {
             header_read: Duration::from_secs(self.header_read_timeout_secs),
             body_read: Duration::from_secs(self.body_read_timeout_secs),
             idle: Duration::from_secs(self.idle_timeout_secs),
+            write_stall: Duration::from_secs(self.stream_stall_timeout_secs),
         }
     }
 

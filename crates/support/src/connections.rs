@@ -9,18 +9,21 @@
 //! - **header read**: from the first byte of a request, its head must be complete within
 //!   [`ConnectionTimeouts::header_read`], else the connection is closed;
 //! - **body read**: a request body that sends nothing for [`ConnectionTimeouts::body_read`] fails its
-//!   read (the handler answers 408).
+//!   read (the handler answers 408);
+//! - **write stall**: a client that takes nothing of a response for [`ConnectionTimeouts::write_stall`]
+//!   (the socket's send buffer stays full) is disconnected, which also cancels a chat turn streaming to
+//!   it and frees what the response held.
 //!
 //! hyper's own header-read timeout cannot tell the first two apart (its clock also runs while a
 //! kept-alive connection waits for its next request), hence the small watchdog per connection below:
 //! the socket reports when bytes arrive, the service when a request starts and when its response has
 //! been written, and the watchdog closes the connection when the deadline of the current phase passes.
-//! Writing a response is not bounded here: a streamed chat turn bounds its own wait on a stalled reader.
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -51,6 +54,8 @@ pub struct ConnectionTimeouts {
     pub body_read: Duration,
     /// Longest silence of a connection with no request in progress.
     pub idle: Duration,
+    /// Longest time a response may wait for the client to take any of it.
+    pub write_stall: Duration,
 }
 
 /// Tells every connection to finish and stop, and whether they did.
@@ -196,19 +201,29 @@ struct Phase {
     idle_since: Instant,
     /// When the first byte of the next request arrived, while no request is in progress.
     head_since: Option<Instant>,
+    /// Since when the socket refuses writes (the client does not read), if it does.
+    write_blocked_since: Option<Instant>,
 }
 
 /// The phase of one connection, shared by its socket, its service and its watchdog.
 struct Activity {
     phase: Mutex<Phase>,
     changed: Notify,
+    /// Mirrors `write_blocked_since.is_some()` so that ordinary writes do not take the lock.
+    write_blocked: AtomicBool,
 }
 
 impl Activity {
     fn new() -> Self {
         Activity {
-            phase: Mutex::new(Phase { requests: 0, idle_since: Instant::now(), head_since: None }),
+            phase: Mutex::new(Phase {
+                requests: 0,
+                idle_since: Instant::now(),
+                head_since: None,
+                write_blocked_since: None,
+            }),
             changed: Notify::new(),
+            write_blocked: AtomicBool::new(false),
         }
     }
 
@@ -231,6 +246,25 @@ impl Activity {
         });
     }
 
+    /// A write found the socket's send buffer full.
+    fn write_blocked(&self) {
+        if self.write_blocked.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        self.update(|phase| {
+            phase.write_blocked_since.get_or_insert_with(Instant::now);
+            true
+        });
+    }
+
+    /// A write went through: the client is reading.
+    fn write_progressed(&self) {
+        if !self.write_blocked.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        self.update(|phase| phase.write_blocked_since.take().is_some());
+    }
+
     /// A request head was parsed; the connection is busy until the returned guard is dropped.
     fn request_started(self: &Arc<Self>) -> RequestInProgress {
         self.update(|phase| {
@@ -241,9 +275,13 @@ impl Activity {
         RequestInProgress(self.clone())
     }
 
-    /// The deadline of the current phase and what passing it means (`None` while a request is served).
+    /// The deadline of the current phase and what passing it means (`None` while a request is served
+    /// and the client takes what is written).
     fn deadline(&self, timeouts: &ConnectionTimeouts) -> Option<(Instant, &'static str)> {
         let phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(since) = phase.write_blocked_since {
+            return Some((since + timeouts.write_stall, "the client stopped reading the response"));
+        }
         if phase.requests > 0 {
             return None;
         }
@@ -326,9 +364,22 @@ impl AsyncRead for WatchedIo {
     }
 }
 
+impl WatchedIo {
+    /// Tells [`Activity`] whether a write went through or found the send buffer full.
+    fn watch_write(&self, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match &result {
+            Poll::Pending => self.activity.write_blocked(),
+            Poll::Ready(Ok(written)) if *written > 0 => self.activity.write_progressed(),
+            Poll::Ready(_) => {}
+        }
+        result
+    }
+}
+
 impl AsyncWrite for WatchedIo {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch_write(result)
     }
 
     fn poll_write_vectored(
@@ -336,7 +387,8 @@ impl AsyncWrite for WatchedIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch_write(result)
     }
 
     fn is_write_vectored(&self) -> bool {
