@@ -231,7 +231,8 @@ async fn a_client_that_stops_reading_releases_the_thread() {
     let thread = thread_id_of(&first);
 
     let stalled_at = Instant::now();
-    let (mut socket, _) = open_stalled_stream(&server.addr(), &add_message(&thread, "Please flood me"), "text_delta").await;
+    let (mut socket, _) =
+        open_stalled_stream(&server.addr(), &add_message(&thread, "Please flood me"), "text_delta").await;
     // The socket stays open and unread: only the stall bound can end the turn.
     let deadline = Instant::now() + Duration::from_secs(15);
     let items = loop {

@@ -7,8 +7,10 @@
 //!
 //! Decoding is two-stage so that errors can say exactly what was expected: the envelope first
 //! (`type` must be one of [`REQUEST_TYPES`]), then the params of that type. `metadata` is accepted and
-//! ignored; a missing or `null` `params` counts as `{}` so that requests without required fields (such
-//! as `threads.list`) may omit it.
+//! ignored (within a size limit); a missing or `null` `params` counts as `{}` so that requests without
+//! required fields (such as `threads.list`) may omit it. Params are decoded strictly (see
+//! [`super::strict_json`]) and then checked against the size limits of [`super::limits`]: that is where
+//! every request is validated before anything reads it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
