@@ -373,9 +373,11 @@ struct Envelope {
     #[serde(rename = "type", default)]
     kind: Option<Value>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     params: Option<UniqueKeys>,
     /// Ignored, but bounded: kept as the raw text only to measure it.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     metadata: Option<Box<serde_json::value::RawValue>>,
 }
 
