@@ -8,7 +8,8 @@
 //! Statuses: an undecodable body is a 400 whose detail says what was expected (for a missing or
 //! unknown `type`, every valid type); a missing thread, item or attachment is a 404; a thread busy
 //! with another response past the lock wait is a 409; an app's `PayloadTooLarge` is a 413; an
-//! unconfigured service (no model key, no dictation) is a 503; a failed model provider call is a 502;
+//! unconfigured service (no model key, no dictation) or failing storage (a full disk, a read-only
+//! database, a database that does not answer) is a 503 whose detail says which; a failed model provider call is a 502;
 //! anything else is a 500 whose body says only that the cause was logged. The Python SDK answers every
 //! such failure with a bare 500; a client can act on these.
 
@@ -64,7 +65,8 @@ pub enum AppError {
 
 impl AppError {
     /// The `error` event for a failure inside a stream. Failures a user can understand carry their text
-    /// (`code: "custom"`); store and internal failures become a retryable `stream.error` without text.
+    /// (`code: "custom"`), storage failures included (saying what is wrong with the storage, never the
+    /// database's own message); internal failures become a retryable `stream.error` without text.
     pub fn to_event(&self) -> ThreadStreamEvent {
         match self {
             AppError::Custom { message, allow_retry } | AppError::Upstream { message, allow_retry } => {
@@ -75,6 +77,9 @@ impl AppError {
             | AppError::NotFound(m)
             | AppError::PayloadTooLarge(m) => ThreadStreamEvent::custom_error(m.clone(), false),
             AppError::Store(StoreError::LockTimeout(_)) => ThreadStreamEvent::custom_error(self.to_string(), true),
+            // The user should learn that saving failed and that retrying later may work, not see a bare
+            // "something went wrong" that reads like a bug.
+            AppError::Store(e) if e.is_storage_failure() => ThreadStreamEvent::custom_error(e.storage_detail(), true),
             _ => ThreadStreamEvent::stream_error(true),
         }
     }
@@ -171,6 +176,10 @@ impl From<StoreError> for ChatKitError {
         }
         match e {
             StoreError::LockTimeout(_) => Self::new(StatusCode::CONFLICT, CODE_CONFLICT, e.to_string()),
+            ref failed if failed.is_storage_failure() => {
+                tracing::error!(error = %failed, "chatkit request failed: storage");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE, failed.storage_detail())
+            }
             other => Self::internal(&other),
         }
     }
@@ -201,6 +210,7 @@ impl IntoResponse for ChatKitError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::UnwritableReason;
 
     #[test]
     fn decode_errors_are_400_with_codes() {
@@ -222,8 +232,22 @@ mod tests {
         let e: ChatKitError = StoreError::LockTimeout("thr_1".into()).into();
         assert_eq!(e.status, StatusCode::CONFLICT);
         let e: ChatKitError = StoreError::Database("password=hunter2".into()).into();
-        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE));
         assert!(!e.detail.contains("hunter2"));
+        let e: ChatKitError = StoreError::Unwritable(UnwritableReason::DiskFull).into();
+        assert_eq!(
+            (e.status, e.detail.as_str()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database cannot be written: the disk is full; try again once storage is writable"
+            )
+        );
+        let event = serde_json::to_value(AppError::Store(StoreError::Unwritable(UnwritableReason::ReadOnly)).to_event())
+            .unwrap();
+        assert_eq!(event["message"], "the database cannot be written: it is read-only; try again once storage is writable");
+        assert_eq!(event["allow_retry"], true);
+        let e: ChatKitError = StoreError::Corrupt("row 7".into()).into();
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

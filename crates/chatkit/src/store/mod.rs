@@ -61,9 +61,36 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    /// The database failed (connection lost, disk full, …).
+    /// The database refuses writes: the disk is full, the file or file system is read-only, or writing
+    /// failed with an I/O error. Reads may still work; writes work again once the cause is gone. The text
+    /// is one of the [`UnwritableReason`] phrases, never the database's own message.
+    #[error("the database cannot be written: {0}")]
+    Unwritable(UnwritableReason),
+    /// The database failed otherwise (connection lost, server down, unexpected error). The text is for
+    /// the log only: it may name hosts or statements.
     #[error("database error: {0}")]
     Database(String),
+}
+
+/// Why the database refuses writes, in words a client may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnwritableReason {
+    /// No space left on the device (or a quota was reached).
+    DiskFull,
+    /// The database file, its folder or the file system is read-only, or the server refuses writes.
+    ReadOnly,
+    /// The operating system reported an I/O error while writing.
+    IoError,
+}
+
+impl std::fmt::Display for UnwritableReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UnwritableReason::DiskFull => "the disk is full",
+            UnwritableReason::ReadOnly => "it is read-only",
+            UnwritableReason::IoError => "an I/O error occurred while writing",
+        })
+    }
 }
 
 impl StoreError {
@@ -73,6 +100,23 @@ impl StoreError {
             self,
             StoreError::ThreadNotFound(_) | StoreError::ItemNotFound { .. } | StoreError::AttachmentNotFound(_)
         )
+    }
+
+    /// Whether the database itself failed (it cannot be written, or does not answer): a condition of the
+    /// server's storage that clears without the client changing anything (HTTP 503).
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(self, StoreError::Unwritable(_) | StoreError::Database(_))
+    }
+
+    /// The text a client is shown for a storage failure: it says what is wrong with the storage without
+    /// quoting the database (whose messages may name hosts, users or statements).
+    pub fn storage_detail(&self) -> String {
+        match self {
+            StoreError::Unwritable(reason) => {
+                format!("the database cannot be written: {reason}; try again once storage is writable")
+            }
+            _ => "the database is unavailable; try again shortly".to_string(),
+        }
     }
 }
 
@@ -207,8 +251,14 @@ pub trait Store: Send + Sync + 'static {
     /// Waits at most `wait`, then fails with `LockTimeout`.
     async fn lock_thread(&self, thread_id: &str, wait: Duration) -> StoreResult<ThreadLock>;
 
-    /// Checks the database answers (health checks, start-up).
+    /// Checks the database answers (start-up, and the default of [`Store::check_writable`]).
     async fn ping(&self) -> StoreResult<()>;
+    /// Checks the database accepts writes, for health checks: a store that can fail to write (full disk,
+    /// read-only file) answers from its recent write outcomes and probes with a tiny write when it has not
+    /// written for a while, so calling this often costs next to nothing. `Unwritable` while writes fail.
+    async fn check_writable(&self) -> StoreResult<()> {
+        self.ping().await
+    }
     /// A short human name for logs and banners, e.g. `sqlite://data/chatkit.db` (no secrets).
     fn describe(&self) -> String;
 }

@@ -22,7 +22,7 @@ pub enum ApiError {
     RequestTimeout(String),
     /// A body is larger than the route accepts.
     PayloadTooLarge(String),
-    /// The database does not answer; the client may retry later.
+    /// The database does not answer or cannot be written; the client may retry later.
     Unavailable(String),
     /// Anything else; the cause went to the log, the client gets a generic text.
     Internal,
@@ -89,9 +89,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::AttachmentNotFound(id) => ApiError::NotFound(unknown_attachment(&id)),
             StoreError::ThreadNotFound(_) | StoreError::ItemNotFound { .. } => ApiError::NotFound(e.to_string()),
-            StoreError::Database(_) => {
-                tracing::error!(error = %e, "database failure");
-                ApiError::Unavailable("the database is unavailable; try again shortly".into())
+            failed if failed.is_storage_failure() => {
+                tracing::error!(error = %failed, "database failure");
+                ApiError::Unavailable(failed.storage_detail())
             }
             other => ApiError::internal(&other),
         }
@@ -143,6 +143,12 @@ mod tests {
         let db = ApiError::from(StoreError::Database("connection refused to 10.0.0.7".into()));
         assert_eq!(db.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!db.detail().contains("10.0.0.7"), "{db:?}");
+        assert_eq!(
+            ApiError::from(StoreError::Unwritable(chatkit::store::UnwritableReason::ReadOnly)),
+            ApiError::Unavailable(
+                "the database cannot be written: it is read-only; try again once storage is writable".into()
+            )
+        );
         assert_eq!(ApiError::from(StoreError::Corrupt("x".into())), ApiError::Internal);
     }
 }

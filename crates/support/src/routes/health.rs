@@ -34,22 +34,22 @@ pub struct HealthBody {
     path = "/support/health",
     tag = "support",
     summary = "Health check",
-    description = "Answers `{\"status\":\"healthy\"}` when the server and its database work.",
+    description = "Answers `{\"status\":\"healthy\"}` when the server and its database work and the database \
+                   accepts writes; 503 while it does not answer or cannot be written (disk full, read-only).",
     responses(
         (status = 200, description = "Healthy", body = HealthBody, example = json!({"status": "healthy"})),
-        (status = 503, description = "The database does not answer", body = HealthBody,
-         example = json!({"status": "unhealthy", "detail": "database unavailable: …"})),
+        (status = 503, description = "The database does not answer or cannot be written", body = HealthBody,
+         example = json!({"status": "unhealthy",
+                          "detail": "the database cannot be written: the disk is full; try again once storage is writable"})),
     )
 )]
 pub async fn health(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    match state.store.check_writable().await {
         Ok(()) => Json(HealthBody { status: "healthy", detail: None }).into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "health check: database does not answer");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(HealthBody { status: "unhealthy", detail: Some(format!("database unavailable: {e}")) }),
-            )
+            tracing::warn!(error = %e, "health check: the database does not answer or cannot be written");
+            let detail = if e.is_storage_failure() { e.storage_detail() } else { "database unavailable".into() };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(HealthBody { status: "unhealthy", detail: Some(detail) }))
                 .into_response()
         }
     }
