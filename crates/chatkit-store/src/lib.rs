@@ -22,6 +22,8 @@ mod postgres;
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod write_health;
 
 pub use open::{StoreOptions, open_store};
 #[cfg(feature = "postgres")]

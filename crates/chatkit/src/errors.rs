@@ -242,9 +242,13 @@ mod tests {
                 "the database cannot be written: the disk is full; try again once storage is writable"
             )
         );
-        let event = serde_json::to_value(AppError::Store(StoreError::Unwritable(UnwritableReason::ReadOnly)).to_event())
-            .unwrap();
-        assert_eq!(event["message"], "the database cannot be written: it is read-only; try again once storage is writable");
+        let event =
+            serde_json::to_value(AppError::Store(StoreError::Unwritable(UnwritableReason::ReadOnly)).to_event())
+                .unwrap();
+        assert_eq!(
+            event["message"],
+            "the database cannot be written: it is read-only; try again once storage is writable"
+        );
         assert_eq!(event["allow_retry"], true);
         let e: ChatKitError = StoreError::Corrupt("row 7".into()).into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);

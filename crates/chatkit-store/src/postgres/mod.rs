@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatkit::store::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
+use chatkit::store::{
+    RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, UnwritableReason, Versioned,
+};
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use serde_json::Value;
 use sqlx::Connection;
@@ -30,6 +32,7 @@ use self::migrate::{migrate, valid_schema};
 use self::statements::*;
 use crate::open::StoreOptions;
 use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows};
+use crate::write_health::{PROBE_KEY, PROBE_NAMESPACE, WriteHealth};
 
 mod locks;
 mod migrate;
@@ -43,10 +46,25 @@ fn unstorable(values: &[&str]) -> bool {
     values.iter().any(|v| v.contains('\0'))
 }
 
-/// Maps a database error to [`StoreError::Database`], naming the operation.
+/// Maps a database error to [`StoreError::Unwritable`] when the server refuses writes (its disk is full,
+/// it is a read-only standby or the database is set read-only, its storage failed), else to
+/// [`StoreError::Database`] naming the operation.
 ///
 /// sqlx errors never contain the connection URL, so no password can leak through here.
 fn db_err(op: &str, e: sqlx::Error) -> StoreError {
+    let refused = match &e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("53100") => Some(UnwritableReason::DiskFull),
+            Some("25006") => Some(UnwritableReason::ReadOnly),
+            Some("58030") => Some(UnwritableReason::IoError),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(reason) = refused {
+        tracing::debug!(op, error = %e, "PostgreSQL refuses writes");
+        return StoreError::Unwritable(reason);
+    }
     match e {
         sqlx::Error::PoolTimedOut => StoreError::Database(format!("{op}: timed out waiting for a database connection")),
         sqlx::Error::PoolClosed => StoreError::Database(format!("{op}: the store is closed")),
@@ -58,6 +76,8 @@ fn db_err(op: &str, e: sqlx::Error) -> StoreError {
 #[derive(Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The outcome of the latest health probe.
+    write_health: WriteHealth,
     locks: Arc<PgLocks>,
     label: String,
 }
@@ -105,7 +125,7 @@ impl PostgresStore {
         let namespace = schema.unwrap_or_else(|| "public".into());
         let locks = Arc::new(PgLocks::new(connect, options.connect_timeout, namespace));
         tracing::debug!(database = %label, "PostgreSQL store connected");
-        Ok(PostgresStore { pool, locks, label })
+        Ok(PostgresStore { pool, locks, label, write_health: WriteHealth::default() })
     }
 
     /// The connection pool (for tests and maintenance tasks).
@@ -487,6 +507,25 @@ impl Store for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(|e| db_err("ping", e))?;
         Ok(())
+    }
+
+    /// Answers from the last probe while it is recent, else rewrites the health row. Only the probe is
+    /// noted: PostgreSQL refuses writes for reasons that are rarely momentary (full disk, standby).
+    async fn check_writable(&self) -> StoreResult<()> {
+        if let Some(outcome) = self.write_health.recent() {
+            return outcome;
+        }
+        let now = chatkit::types::Timestamp::now().micros().to_string();
+        let probed = sqlx::query(KV_PROBE)
+            .bind(PROBE_NAMESPACE)
+            .bind(PROBE_KEY)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| db_err("health probe", e));
+        self.write_health.record(&probed);
+        probed
     }
 
     fn describe(&self) -> String {

@@ -15,27 +15,56 @@
 //! hand-over to the writer thread). A batch of reads only starts a deferred transaction. Reads that
 //! may be megabytes (attachment bytes) use [`Readers`], pooled reader connections, from the
 //! blocking pool; WAL readers never wait for the writer.
+//!
+//! Failing storage: errors that mean the file cannot be written (full disk, read-only file or file
+//! system, I/O error) become [`StoreError::Unwritable`], and every write's outcome is noted in a
+//! [`WriteHealth`] for health checks. After such a failure the writer thread reopens its connection
+//! before the next batch (at most once per [`REOPEN_INTERVAL`]): a connection SQLite opened read-only,
+//! or one left in a bad state by an I/O error, would otherwise keep failing after the cause is gone.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, mpsc};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
-use chatkit::store::{StoreError, StoreResult};
-use rusqlite::{Connection, OpenFlags};
+use chatkit::store::{StoreError, StoreResult, UnwritableReason};
+use rusqlite::{Connection, ErrorCode, MAIN_DB, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::checkpoint::Checkpoints;
 use super::migrate::migrate;
+use crate::write_health::WriteHealth;
 
 /// Most jobs committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
 /// Prepared statements cached per connection.
 const STATEMENT_CACHE: usize = 64;
 
-/// Maps a SQLite error to [`StoreError::Database`], naming the operation.
+/// Least time between two attempts to reopen the writer connection after a failed write.
+const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Maps a SQLite error to [`StoreError::Unwritable`] when it means the file cannot be written, else to
+/// [`StoreError::Database`] naming the operation.
 pub(crate) fn sq_err(op: &str, e: rusqlite::Error) -> StoreError {
-    StoreError::Database(format!("{op}: {e}"))
+    match unwritable_reason(&e) {
+        Some(reason) => {
+            tracing::debug!(op, error = %e, "SQLite cannot write");
+            StoreError::Unwritable(reason)
+        }
+        None => StoreError::Database(format!("{op}: {e}")),
+    }
+}
+
+/// Whether `e` says the database file cannot be written, and why. SQLite reports `ENOSPC` as
+/// `SQLITE_FULL`, a read-only file, folder or mount as `SQLITE_READONLY` (or, when it cannot create its
+/// journal files, `SQLITE_CANTOPEN`), other failed writes as `SQLITE_IOERR`.
+fn unwritable_reason(e: &rusqlite::Error) -> Option<UnwritableReason> {
+    match e.sqlite_error_code()? {
+        ErrorCode::DiskFull => Some(UnwritableReason::DiskFull),
+        ErrorCode::ReadOnly | ErrorCode::CannotOpen => Some(UnwritableReason::ReadOnly),
+        ErrorCode::SystemIoFailure => Some(UnwritableReason::IoError),
+        _ => None,
+    }
 }
 
 fn closed(op: &str) -> StoreError {
@@ -58,16 +87,21 @@ fn configure(conn: &Connection, settings: ConnSettings, writer: bool) -> rusqlit
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
 }
 
-/// Opens the writing connection of `path` (`None` = a private in-memory database).
-fn open_writer(path: Option<&Path>, settings: ConnSettings) -> rusqlite::Result<Connection> {
+/// Opens the writing connection of `path` (`None` = a private in-memory database). SQLite quietly
+/// opens a file it may not write read-only; that is refused here, as a write would be.
+fn open_writer(path: Option<&Path>, settings: ConnSettings) -> StoreResult<Connection> {
     let conn = match path {
         Some(p) => Connection::open_with_flags(
             p,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?,
-        None => Connection::open_in_memory()?,
-    };
-    configure(&conn, settings, path.is_some())?;
+        ),
+        None => Connection::open_in_memory(),
+    }
+    .map_err(|e| sq_err("open", e))?;
+    configure(&conn, settings, path.is_some()).map_err(|e| sq_err("connection settings", e))?;
+    if conn.is_readonly(MAIN_DB).map_err(|e| sq_err("open", e))? {
+        return Err(StoreError::Unwritable(UnwritableReason::ReadOnly));
+    }
     Ok(conn)
 }
 
@@ -85,8 +119,22 @@ trait Job: Send {
     fn writes(&self) -> bool;
     /// Runs the job's statements.
     fn run(&mut self, conn: &Connection);
+    /// Why the job's own statements could not write, if that is how they failed.
+    fn unwritable(&self) -> Option<UnwritableReason>;
     /// Delivers the result: the job's own one when the batch committed, else the batch error.
-    fn finish(self: Box<Self>, batch: Result<(), &str>);
+    fn finish(self: Box<Self>, batch: Result<(), &BatchFailure>);
+}
+
+/// Why a whole batch failed: the text for the log and, when storage refused the write, why.
+struct BatchFailure {
+    message: String,
+    unwritable: Option<UnwritableReason>,
+}
+
+impl BatchFailure {
+    fn new(message: String, e: &rusqlite::Error) -> Self {
+        BatchFailure { message, unwritable: unwritable_reason(e) }
+    }
 }
 
 struct Op<T, F> {
@@ -117,11 +165,19 @@ where
         }
     }
 
-    fn finish(self: Box<Self>, batch: Result<(), &str>) {
+    fn unwritable(&self) -> Option<UnwritableReason> {
+        match &self.out {
+            Some(Err(StoreError::Unwritable(reason))) => Some(*reason),
+            _ => None,
+        }
+    }
+
+    fn finish(self: Box<Self>, batch: Result<(), &BatchFailure>) {
         let op = self.op;
         let result = match batch {
             Ok(()) => self.out.unwrap_or_else(|| Err(StoreError::Database(format!("{op}: not executed")))),
-            Err(e) => Err(StoreError::Database(format!("{op}: {e}"))),
+            Err(BatchFailure { unwritable: Some(reason), .. }) => Err(StoreError::Unwritable(*reason)),
+            Err(failure) => Err(StoreError::Database(format!("{op}: {}", failure.message))),
         };
         let _ = self.reply.send(result);
     }
@@ -136,6 +192,7 @@ enum Msg {
 #[derive(Debug)]
 pub(crate) struct Writer {
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    health: Arc<WriteHealth>,
 }
 
 impl Writer {
@@ -147,7 +204,6 @@ impl Writer {
             .name("sqlite-writer".into())
             .spawn(move || {
                 let opened = open_writer(path.as_deref(), settings)
-                    .map_err(|e| StoreError::Database(e.to_string()))
                     .and_then(|mut conn| migrate(&mut conn).map(|()| conn))
                     .and_then(|conn| {
                         let checkpoints = match &path {
@@ -159,7 +215,8 @@ impl Writer {
                 match opened {
                     Ok((conn, checkpoints)) => {
                         let _ = ready_tx.send(Ok(()));
-                        let close = writer_loop(&conn, &rx, checkpoints.as_ref());
+                        let mut conn = WriterConn { conn, path, settings, reopen: None };
+                        let close = writer_loop(&mut conn, &rx, checkpoints.as_ref());
                         // Stop the checkpointer and close the connection before acknowledging `close`.
                         drop(checkpoints);
                         drop(conn);
@@ -174,7 +231,7 @@ impl Writer {
             })
             .map_err(|e| StoreError::Database(format!("cannot start the SQLite writer thread: {e}")))?;
         match ready_rx.await {
-            Ok(Ok(())) => Ok(Writer { tx: Mutex::new(Some(tx)) }),
+            Ok(Ok(())) => Ok(Writer { tx: Mutex::new(Some(tx)), health: Arc::default() }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(StoreError::Database("the SQLite writer thread stopped while opening".into())),
         }
@@ -213,7 +270,16 @@ impl Writer {
             };
             tx.send(Msg::Job(job)).map_err(|_| closed(op))?;
         }
-        rx.await.map_err(|_| closed(op))?
+        let result = rx.await.map_err(|_| closed(op))?;
+        if writes {
+            self.health.record(&result);
+        }
+        result
+    }
+
+    /// The outcome of a recent write, if any (see [`WriteHealth::recent`]).
+    pub(crate) fn recent_write(&self) -> Option<StoreResult<()>> {
+        self.health.recent()
     }
 
     /// Finishes the queued jobs, closes the connection and stops the thread.
@@ -228,9 +294,49 @@ impl Writer {
     }
 }
 
+/// The writer thread's connection, and what it needs to reopen it.
+struct WriterConn {
+    conn: Connection,
+    /// The database file (`None`: in memory, which is never reopened).
+    path: Option<PathBuf>,
+    settings: ConnSettings,
+    /// Set when a batch could not write: reopen before the next batch, not before this instant.
+    reopen: Option<Instant>,
+}
+
+impl WriterConn {
+    /// Replaces the connection with a fresh one if a write failed since the last (re)open. When the
+    /// fresh one cannot be opened either, the old one is kept and reopening is tried again later.
+    fn reopen_if_failed(&mut self) {
+        let (Some(due), Some(path)) = (self.reopen, self.path.as_deref()) else {
+            return;
+        };
+        if Instant::now() < due {
+            return;
+        }
+        match open_writer(Some(path), self.settings) {
+            Ok(conn) => {
+                self.conn = conn;
+                self.reopen = None;
+                tracing::info!("SQLite writer connection reopened after a failed write");
+            }
+            Err(e) => {
+                self.reopen = Some(Instant::now() + REOPEN_INTERVAL);
+                tracing::debug!(error = %e, "SQLite writer connection cannot be reopened yet");
+            }
+        }
+    }
+
+    fn note_batch(&mut self, unwritable: bool) {
+        if unwritable && self.reopen.is_none() {
+            self.reopen = Some(Instant::now());
+        }
+    }
+}
+
 /// Serves jobs until the channel closes; returns the acknowledgement of a `close` request.
 fn writer_loop(
-    conn: &Connection,
+    conn: &mut WriterConn,
     rx: &mpsc::Receiver<Msg>,
     checkpoints: Option<&Checkpoints>,
 ) -> Option<oneshot::Sender<()>> {
@@ -250,9 +356,11 @@ fn writer_loop(
             }
         }
         while !batch.is_empty() {
-            commit_batch(conn, &mut batch);
+            conn.reopen_if_failed();
+            let unwritable = commit_batch(&conn.conn, &mut batch);
+            conn.note_batch(unwritable);
             if let Some(c) = checkpoints {
-                c.after_commit(conn);
+                c.after_commit(&conn.conn);
             }
         }
         if close.is_some() {
@@ -261,17 +369,18 @@ fn writer_loop(
     }
 }
 
-/// Runs `batch` in one transaction and delivers the results. Jobs left in `batch` afterwards (the
-/// transaction was aborted midway by SQLite) go into the next transaction.
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
+/// Runs `batch` in one transaction and delivers the results; returns whether storage refused a write.
+/// Jobs left in `batch` afterwards (the transaction was aborted midway by SQLite) go into the next
+/// transaction.
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) -> bool {
     let begin = if batch.iter().any(|j| j.writes()) { "BEGIN IMMEDIATE" } else { "BEGIN" };
     if let Err(e) = exec_cached(conn, begin) {
-        let msg = format!("cannot start a write transaction: {e}");
+        let failure = BatchFailure::new(format!("cannot start a write transaction: {e}"), &e);
         tracing::error!(error = %e, jobs = batch.len(), "SQLite write transaction failed to start");
         for job in batch.drain(..) {
-            job.finish(Err(&msg));
+            job.finish(Err(&failure));
         }
-        return;
+        return failure.unwritable.is_some();
     }
     let mut ran = 0;
     let mut aborted = false;
@@ -285,20 +394,27 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
         }
     }
     let done: Vec<Box<dyn Job>> = batch.drain(..ran).collect();
+    // A job that failed on its own because storage refused it also means the connection needs reopening.
+    let refused = done.iter().find_map(|j| j.unwritable());
     let outcome = if aborted {
-        Err("the write transaction was rolled back after a database error".to_string())
+        Err(BatchFailure {
+            message: "the write transaction was rolled back after a database error".to_string(),
+            unwritable: refused,
+        })
     } else {
         exec_cached(conn, "COMMIT").map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
-            format!("commit failed: {e}")
+            BatchFailure::new(format!("commit failed: {e}"), &e)
         })
     };
     if let Err(e) = &outcome {
-        tracing::error!(error = %e, jobs = done.len(), "SQLite group commit failed");
+        tracing::error!(error = %e.message, jobs = done.len(), "SQLite group commit failed");
     }
+    let unwritable = refused.is_some() || outcome.as_ref().is_err_and(|f| f.unwritable.is_some());
     for job in done {
-        job.finish(outcome.as_ref().map(|_| ()).map_err(String::as_str));
+        job.finish(outcome.as_ref().map(|_| ()));
     }
+    unwritable
 }
 
 /// Runs a parameterless statement through the statement cache (no parsing per batch).

@@ -24,6 +24,7 @@ use self::conn::{ConnSettings, Readers, Writer, atomically};
 use self::statements::*;
 use crate::open::StoreOptions;
 use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows};
+use crate::write_health::{PROBE_KEY, PROBE_NAMESPACE};
 
 mod checkpoint;
 mod conn;
@@ -101,8 +102,22 @@ impl SqliteStore {
             .map_err(|e| prefix(&format!("cannot open SQLite database {shown}"), e))?;
         let readers = Readers::new(path.to_path_buf(), settings, options.max_connections.clamp(1, 16) as usize);
         let label = format!("sqlite://{shown}");
-        tracing::debug!(database = %label, "SQLite store opened");
-        Ok(SqliteStore { writer, readers: Some(Arc::new(readers)), locks: LocalLocks::new(), label })
+        let store = SqliteStore { writer, readers: Some(Arc::new(readers)), locks: LocalLocks::new(), label };
+        // A database that opens but cannot be written (full disk) is refused at start, like one that
+        // cannot be opened: the operator learns it at once instead of from failing chats.
+        store.probe_write().await.map_err(|e| prefix(&format!("cannot open SQLite database {shown}"), e))?;
+        tracing::debug!(database = %store.label, "SQLite store opened");
+        Ok(store)
+    }
+
+    /// Rewrites the health row: the cheapest write that still goes through the journal and the file.
+    async fn probe_write(&self) -> StoreResult<()> {
+        let now = chatkit::types::Timestamp::now().micros().to_string();
+        self.writer
+            .run("health probe", move |c| {
+                c.prepare_cached(KV_PROBE)?.execute(params![PROBE_NAMESPACE, PROBE_KEY, now]).map(|_| ())
+            })
+            .await
     }
 
     /// Commits the queued writes and closes the connections. The store is unusable afterwards.
@@ -165,9 +180,11 @@ impl SqliteStore {
     }
 }
 
+/// Names what failed in front of an opening error (the start-up line shows it).
 fn prefix(what: &str, e: StoreError) -> StoreError {
     match e {
         StoreError::Database(m) => StoreError::Database(format!("{what}: {m}")),
+        unwritable @ StoreError::Unwritable(_) => StoreError::Database(format!("{what}: {unwritable}")),
         other => other,
     }
 }
@@ -457,6 +474,13 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.read("ping", |c| c.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))).await
+    }
+
+    async fn check_writable(&self) -> StoreResult<()> {
+        match self.writer.recent_write() {
+            Some(outcome) => outcome,
+            None => self.probe_write().await,
+        }
     }
 
     fn describe(&self) -> String {

@@ -72,6 +72,9 @@ pub(super) const KV_INSERT: &str = "INSERT INTO kv (namespace, key, version, val
 pub(super) const KV_UPDATE: &str = "UPDATE kv SET value = ?3, version = version + 1 \
      WHERE namespace = ?1 AND key = ?2 AND version = ?4";
 pub(super) const KV_DELETE: &str = "DELETE FROM kv WHERE namespace = ?1 AND key = ?2";
+/// The health probe: rewrites one row, creating it the first time.
+pub(super) const KV_PROBE: &str = "INSERT INTO kv (namespace, key, version, value) VALUES (?1, ?2, 1, ?3) \
+     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, version = kv.version + 1";
 
 /// A thread as `SAVE_THREAD` writes it (owned, so it can be moved to the writer thread).
 pub(super) struct ThreadRow {
