@@ -509,9 +509,11 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    /// Answers from the last probe while it is recent, else rewrites the health row. Only the probe is
-    /// noted: PostgreSQL refuses writes for reasons that are rarely momentary (full disk, standby).
+    /// Pings every time (a lost server must show at once), then answers from the last write probe while
+    /// it is recent, else rewrites the health row. Only the probe is noted: PostgreSQL refuses writes for
+    /// reasons that are rarely momentary (full disk, standby).
     async fn check_writable(&self) -> StoreResult<()> {
+        self.ping().await?;
         if let Some(outcome) = self.write_health.recent() {
             return outcome;
         }
