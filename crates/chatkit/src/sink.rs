@@ -349,3 +349,61 @@ fn append_component_text(node: &mut serde_json::Value, id: &str, delta: &str, do
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn progress(text: &str) -> ThreadStreamEvent {
+        ThreadStreamEvent::ProgressUpdate { icon: None, text: text.into() }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_counts_as_gone_after_the_stall_timeout() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let sink = EventSink::new(store, RequestContext::default(), ThreadMetadata::new("thr_1"), tx)
+            .with_stall_timeout(Duration::from_millis(100));
+        sink.forward(&progress("fits")).await.unwrap();
+        assert!(!sink.is_closed());
+
+        // Nobody reads: the channel stays full, and the next event waits out the stall timeout.
+        let started = Instant::now();
+        let err = sink.forward(&progress("waits")).await.unwrap_err();
+        assert!(matches!(err, SinkError::Disconnected), "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(100), "{:?}", started.elapsed());
+        // From then on the client is gone, for every clone, without waiting again.
+        assert!(sink.is_closed() && sink.clone().is_closed());
+        tokio::time::timeout(Duration::from_millis(50), sink.closed()).await.unwrap();
+        let started = Instant::now();
+        assert!(sink.forward(&progress("later")).await.is_err());
+        assert!(started.elapsed() < Duration::from_millis(50));
+        // Only the first event reached the channel.
+        assert!(rx.recv().await.is_some_and(|frame| frame.ends_with(b"\"text\":\"fits\"}\n\n")));
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_within_the_stall_timeout_is_waited_for() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let sink = EventSink::new(store, RequestContext::default(), ThreadMetadata::new("thr_1"), tx)
+            .with_stall_timeout(Duration::from_millis(500));
+        let reader = tokio::spawn(async move {
+            let mut frames = 0;
+            while rx.recv().await.is_some() {
+                frames += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            frames
+        });
+        for i in 0..5 {
+            sink.forward(&progress(&format!("step {i}"))).await.unwrap();
+        }
+        assert!(!sink.is_closed());
+        drop(sink);
+        assert_eq!(reader.await.unwrap(), 5);
+    }
+}
