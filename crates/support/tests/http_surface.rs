@@ -425,11 +425,13 @@ async fn customer_route_defaults_and_isolation() {
     assert_eq!(default["customer_id"], "cus_98421");
     assert_eq!(default["meal_preference"], Value::Null);
     assert_eq!(default["segments"][0]["seat"], "14A");
-    // Empty thread_id = the default thread; any other key gets its own fresh profile.
+    // Empty thread_id = the default profile; a thread gets its own fresh one.
     let empty = server.customer("").await;
     assert_eq!(empty["timeline"], default["timeline"]);
-    let other = server.customer("thr_someone").await;
-    assert_eq!(other["name"], "Jordan Miles");
+    let thread = common::thread_id_of(&server.stream(common::create("hello")).await);
+    let own = server.customer(&thread).await;
+    assert_eq!(own["name"], "Jordan Miles");
+    assert_ne!(own["timeline"], default["timeline"]);
     let field_order: Vec<&String> = default.as_object().unwrap().keys().collect();
     assert_eq!(
         field_order,
@@ -461,6 +463,30 @@ async fn customer_route_defaults_and_isolation() {
         res.text().await.unwrap(),
         r#"{"detail":"invalid query string: Failed to deserialize query string: duplicate field `thread_id`"}"#
     );
+}
+
+#[tokio::test]
+async fn customer_route_answers_404_for_unknown_threads_and_writes_nothing() {
+    let (_dir, _mock, server) = server().await;
+    let thread = common::thread_id_of(&server.stream(common::create("hello")).await);
+    let huge = "x".repeat(60_000);
+    let deleted = common::thread_id_of(&server.stream(common::create("soon gone")).await);
+    server.json(json!({"type": "threads.delete", "params": {"thread_id": deleted}})).await;
+    let get = async |id: &str| {
+        let res = server.client.get(server.url("/support/customer")).query(&[("thread_id", id)]).send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    };
+    for id in ["thr_someone", deleted.as_str()] {
+        assert_eq!(get(id).await, (404, r#"{"detail":"No conversation has this thread_id."}"#.to_string()));
+    }
+    let (status, body) = get(&huge).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.len() < 200, "the id is not echoed: {body}");
+    // Reading an existing thread's profile writes nothing either: it is stored on its first change.
+    server.customer(&thread).await;
+    for key in ["thr_someone", huge.as_str(), deleted.as_str(), thread.as_str()] {
+        assert!(server.state.store.kv_get(support::airline::NAMESPACE, key).await.unwrap().is_none());
+    }
 }
 
 async fn boom() -> &'static str {

@@ -12,4 +12,4 @@ pub use ops::{NewBooking, OpError};
 pub use profile::{
     CustomerProfile, FlightSegment, LoyaltyProgress, SegmentStatus, TimelineEntry, TimelineKind, timeline_timestamp,
 };
-pub use store::{AirlineStore, DEFAULT_THREAD_KEY, NAMESPACE, thread_key};
+pub use store::{AirlineStore, DEFAULT_THREAD_KEY, NAMESPACE};

@@ -21,14 +21,6 @@ pub const DEFAULT_THREAD_KEY: &str = "demo_default_thread";
 /// How many times a contended update is retried before giving up.
 const MAX_ATTEMPTS: u32 = 50;
 
-/// The state key for an optional thread id: missing or empty → [`DEFAULT_THREAD_KEY`].
-pub fn thread_key(thread_id: Option<&str>) -> &str {
-    match thread_id {
-        Some(id) if !id.is_empty() => id,
-        _ => DEFAULT_THREAD_KEY,
-    }
-}
-
 /// When the thread named by `key` was created, for ids that carry it.
 fn key_created_at(key: &str) -> Option<DateTime<Utc>> {
     chatkit::ids::created_at(key).map(DateTime::<Utc>::from)
@@ -248,12 +240,5 @@ mod tests {
         assert!(store.kv_get(NAMESPACE, "thr_d").await.unwrap().is_none());
         assert_eq!(airline.profile("thr_d").await.unwrap().bags_checked, 0);
         airline.delete("never").await.unwrap();
-    }
-
-    #[test]
-    fn thread_key_defaults() {
-        assert_eq!(thread_key(None), "demo_default_thread");
-        assert_eq!(thread_key(Some("")), "demo_default_thread");
-        assert_eq!(thread_key(Some("thr_1")), "thr_1");
     }
 }
