@@ -271,7 +271,17 @@ impl ChatKitServer {
         ctx: &RequestContext,
     ) -> Result<ChatKitResponse, ChatKitError> {
         let thread = self.store.load_thread(ctx, &p.thread_id).await?;
-        let sender = self.load_widget_sender(&p, ctx).await?;
+        let sender = match self.load_action_sender(&p, ctx).await? {
+            ActionSender::Client => None,
+            ActionSender::Widget(item) => Some(item),
+            ActionSender::NotAWidget(item) => {
+                return Err(ChatKitError::bad_request(format!(
+                    "item {} is a {} item; actions can only be sent by widget items",
+                    item.id,
+                    item.type_name()
+                )));
+            }
+        };
         match self.app.sync_action(&thread, &p.action, sender.as_ref(), ctx).await? {
             Some(item) => {
                 self.store.save_item(ctx, &p.thread_id, &item).await?;
@@ -281,24 +291,33 @@ impl ChatKitServer {
         }
     }
 
-    /// Loads the optional sender of a sync action; 404 if missing, 400 if not a widget.
-    async fn load_widget_sender(
+    /// Who sent an action, from its `item_id`: a 404 when that item does not exist. What an action
+    /// from an item that is not a widget gets depends on the request, so the caller decides.
+    pub(crate) async fn load_action_sender(
         &self,
         p: &CustomActionParams,
         ctx: &RequestContext,
-    ) -> Result<Option<ThreadItem>, ChatKitError> {
+    ) -> Result<ActionSender, ChatKitError> {
         let Some(item_id) = &p.item_id else {
-            return Ok(None);
+            return Ok(ActionSender::Client);
         };
         let item = self.store.load_item(ctx, &p.thread_id, item_id).await?;
-        if !matches!(item.kind, ItemKind::Widget(_)) {
-            return Err(ChatKitError::bad_request(format!(
-                "item {item_id} is a {} item; actions can only be sent by widget items",
-                item.type_name()
-            )));
-        }
-        Ok(Some(item))
+        Ok(if matches!(item.kind, ItemKind::Widget(_)) {
+            ActionSender::Widget(item)
+        } else {
+            ActionSender::NotAWidget(item)
+        })
     }
+}
+
+/// Who sent a `threads.custom_action` or `threads.sync_custom_action`.
+pub(crate) enum ActionSender {
+    /// No `item_id`: the page sent it, not an item.
+    Client,
+    /// The widget item that sent it.
+    Widget(ThreadItem),
+    /// An item that is not a widget; only widgets send actions, so the action is refused.
+    NotAWidget(ThreadItem),
 }
 
 /// Decodes base64 the way Python's `b64decode` tolerates it: whitespace ignored, padding optional;

@@ -21,7 +21,7 @@ use super::{Turn, TurnKind};
 use crate::errors::{AppError, ChatKitError};
 use crate::http::{ChatKitResponse, SseStream};
 use crate::ids;
-use crate::server::ChatKitServer;
+use crate::server::{ActionSender, ChatKitServer};
 use crate::sink::{EventSink, encode_sse};
 use crate::store::{RequestContext, ThreadLock};
 use crate::types::{
@@ -145,16 +145,13 @@ impl ChatKitServer {
     /// `threads.custom_action`: the sender, when named, must be a widget.
     async fn custom_action(&self, p: CustomActionParams, ctx: &RequestContext) -> Result<Admission, ChatKitError> {
         let thread = self.store.load_thread(ctx, &p.thread_id).await?;
-        let sender = match &p.item_id {
-            Some(item_id) => {
-                let item = self.store.load_item(ctx, &p.thread_id, item_id).await?;
-                if !matches!(item.kind, ItemKind::Widget(_)) {
-                    tracing::info!(item_id, "custom_action sender is not a widget");
-                    return Ok(Admission::RefusedInStream(encode_sse(&ThreadStreamEvent::stream_error(false))));
-                }
-                Some(item)
+        let sender = match self.load_action_sender(&p, ctx).await? {
+            ActionSender::Client => None,
+            ActionSender::Widget(item) => Some(item),
+            ActionSender::NotAWidget(item) => {
+                tracing::info!(item_id = item.id, "custom_action sender is not a widget");
+                return Ok(Admission::RefusedInStream(encode_sse(&ThreadStreamEvent::stream_error(false))));
             }
-            None => None,
         };
         Ok(Admission::Accepted(Box::new(Accepted::without_writes(
             thread,
