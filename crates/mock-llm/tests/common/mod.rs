@@ -21,7 +21,7 @@ fn decode(body: &str) -> Vec<String> {
 
 /// The events of an OpenAI stream, checking that each frame is exactly
 /// `event: <type>\ndata: <single-line json>\n\n` with the `event` naming the data's `type`.
-pub fn openai_events(body: &str) -> Vec<Value> {
+pub(crate) fn openai_events(body: &str) -> Vec<Value> {
     let data = decode(body);
     let events: Vec<Value> = data.iter().map(|d| serde_json::from_str(d).unwrap()).collect();
     let framed: String = data
@@ -35,7 +35,7 @@ pub fn openai_events(body: &str) -> Vec<Value> {
 
 /// The chunks of a Gemini `alt=sse` stream, checking that each frame is exactly
 /// `data: <single-line json>\r\n\r\n`.
-pub fn gemini_chunks(body: &str) -> Vec<Value> {
+pub(crate) fn gemini_chunks(body: &str) -> Vec<Value> {
     let data = decode(body);
     let framed: String = data.iter().map(|d| format!("data: {d}\r\n\r\n")).collect();
     assert_eq!(body, framed, "not Gemini's CRLF `data:` framing");
@@ -43,7 +43,7 @@ pub fn gemini_chunks(body: &str) -> Vec<Value> {
 }
 
 /// Reads a streamed body until its end or an error; returns the text and whether it failed.
-pub async fn read_until_error(resp: reqwest::Response) -> (String, bool) {
+pub(crate) async fn read_until_error(resp: reqwest::Response) -> (String, bool) {
     let mut stream = resp.bytes_stream();
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -56,16 +56,16 @@ pub async fn read_until_error(resp: reqwest::Response) -> (String, bool) {
 }
 
 /// A fresh HTTP client (each test gets its own connection pool).
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
 /// The `type` of each event.
-pub fn types(events: &[Value]) -> Vec<String> {
+pub(crate) fn types(events: &[Value]) -> Vec<String> {
     events.iter().map(|e| e["type"].as_str().unwrap_or("").to_owned()).collect()
 }
 
 /// A user message input item.
-pub fn user_item(text: &str) -> Value {
+pub(crate) fn user_item(text: &str) -> Value {
     serde_json::json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
 }
