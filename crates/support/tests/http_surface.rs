@@ -596,6 +596,11 @@ async fn ids_with_nul_answer_as_missing_ids_on_postgres() {
         assert_eq!(got_status, status, "{with_nul} → {got_body}, but {missing} → {body}");
         assert_eq!(got_body.replace("no\\u0000pe", "nope"), body, "{with_nul}");
     }
+    // The side panel's profile of such a thread: the 404 of an unknown thread, not a database error.
+    for query in ["nope", "a%00b", &format!("{thread}%00")] {
+        let res = server.client.get(server.url(&format!("/support/customer?thread_id={query}"))).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{query}: {}", res.text().await.unwrap());
+    }
     // The thread itself is intact.
     let page = server.json(json!({"type": "items.list", "params": {"thread_id": thread}})).await;
     assert!(!page["data"].as_array().unwrap().is_empty(), "{page}");
