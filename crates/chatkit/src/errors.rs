@@ -76,7 +76,9 @@ impl AppError {
             | AppError::BadRequest(m)
             | AppError::NotFound(m)
             | AppError::PayloadTooLarge(m) => ThreadStreamEvent::custom_error(m.clone(), false),
-            AppError::Store(StoreError::LockTimeout(_)) => ThreadStreamEvent::custom_error(self.to_string(), true),
+            AppError::Store(StoreError::LockTimeout(_) | StoreError::LockLost(_)) => {
+                ThreadStreamEvent::custom_error(self.to_string(), true)
+            }
             // The user should learn that saving failed and that retrying later may work, not see a bare
             // "something went wrong" that reads like a bug.
             AppError::Store(e) if e.is_storage_failure() => ThreadStreamEvent::custom_error(e.storage_detail(), true),
@@ -175,7 +177,9 @@ impl From<StoreError> for ChatKitError {
             return Self::not_found(e.to_string());
         }
         match e {
-            StoreError::LockTimeout(_) => Self::new(StatusCode::CONFLICT, CODE_CONFLICT, e.to_string()),
+            StoreError::LockTimeout(_) | StoreError::LockLost(_) => {
+                Self::new(StatusCode::CONFLICT, CODE_CONFLICT, e.to_string())
+            }
             ref failed if failed.is_storage_failure() => {
                 tracing::error!(error = %failed, "chatkit request failed: storage");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE, failed.storage_detail())
@@ -250,6 +254,12 @@ mod tests {
             "the database cannot be written: it is read-only; try again once storage is writable"
         );
         assert_eq!(event["allow_retry"], true);
+        let lost = StoreError::LockLost("thr_1".into());
+        let event = serde_json::to_value(AppError::Store(StoreError::LockLost("thr_1".into())).to_event()).unwrap();
+        assert_eq!((event["code"].as_str(), event["allow_retry"].as_bool()), (Some("custom"), Some(true)));
+        assert_eq!(event["message"], lost.to_string());
+        let e: ChatKitError = lost.into();
+        assert_eq!(e.status, StatusCode::CONFLICT);
         let e: ChatKitError = StoreError::Corrupt("row 7".into()).into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
     }

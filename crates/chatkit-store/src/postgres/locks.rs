@@ -5,18 +5,22 @@
 //! `pg_advisory_unlock` in a spawned task when the guard drops, then frees the local mutex. A
 //! lock session whose query fails is discarded — PostgreSQL drops its locks with the session —
 //! and reconnected on next use.
+//!
+//! Because a session can die while its lock is held, each grant also claims the thread's fence token
+//! (see `fence`); the holder's token is kept here, by thread, for the store's item writes to check.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Connection, PgConnection};
 use tokio::time::Instant;
 
 use chatkit::store::locks::{LocalGuard, LocalLocks};
 use chatkit::store::{StoreError, StoreResult};
 
-use super::db_err;
+use super::{db_err, fence};
 
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock($1)";
 const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
@@ -52,6 +56,10 @@ pub(super) struct PgLocks {
     namespace: String,
     sessions: Vec<tokio::sync::Mutex<Option<PgConnection>>>,
     local: LocalLocks,
+    /// Pooled connections, for claiming fence tokens.
+    pool: PgPool,
+    /// The fence token of each thread whose lock this process holds.
+    tokens: Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for PgLocks {
@@ -62,14 +70,21 @@ impl std::fmt::Debug for PgLocks {
 
 impl PgLocks {
     /// Lock sessions connecting with `connect` (lazily); keys are namespaced by `namespace`.
-    pub(super) fn new(connect: PgConnectOptions, connect_timeout: Duration, namespace: String) -> Self {
+    pub(super) fn new(connect: PgConnectOptions, connect_timeout: Duration, namespace: String, pool: PgPool) -> Self {
         PgLocks {
             connect,
             connect_timeout,
             namespace,
             sessions: (0..LOCK_SESSIONS).map(|_| tokio::sync::Mutex::new(None)).collect(),
             local: LocalLocks::new(),
+            pool,
+            tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The fence token of `thread_id` if this process holds its lock.
+    pub(super) fn token(&self, thread_id: &str) -> Option<i64> {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(thread_id).copied()
     }
 
     /// Closes the lock sessions (PostgreSQL drops every lock they hold).
@@ -127,7 +142,11 @@ impl PgLocks {
         let mut delay = POLL_START;
         loop {
             if self.call(shard, TRY_LOCK, key, true).await? {
-                return Ok(PgThreadGuard { locks: self.clone(), key, shard, local: Some(local) });
+                let guard = PgThreadGuard { locks: self.clone(), key, shard, thread_id, local: Some(local) };
+                // On failure the guard drops, which releases the advisory lock again.
+                let token = fence::claim(&self.pool, &guard.thread_id).await?;
+                self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(guard.thread_id.clone(), token);
+                return Ok(guard);
             }
             let now = Instant::now();
             if now >= deadline {
@@ -144,11 +163,14 @@ pub(super) struct PgThreadGuard {
     locks: Arc<PgLocks>,
     key: i64,
     shard: usize,
+    thread_id: String,
     local: Option<LocalGuard>,
 }
 
 impl Drop for PgThreadGuard {
     fn drop(&mut self) {
+        // Before the local mutex is freed: the next holder in this process stores its own token.
+        self.locks.tokens.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.thread_id);
         let local = self.local.take();
         let (locks, key, shard) = (self.locks.clone(), self.key, self.shard);
         match tokio::runtime::Handle::try_current() {

@@ -34,6 +34,7 @@ use crate::open::StoreOptions;
 use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows};
 use crate::write_health::{PROBE_KEY, PROBE_NAMESPACE, WriteHealth};
 
+mod fence;
 mod locks;
 mod migrate;
 mod statements;
@@ -123,7 +124,7 @@ impl PostgresStore {
             .acquire_timeout(options.connect_timeout)
             .connect_lazy_with(connect.clone());
         let namespace = schema.unwrap_or_else(|| "public".into());
-        let locks = Arc::new(PgLocks::new(connect, options.connect_timeout, namespace));
+        let locks = Arc::new(PgLocks::new(connect, options.connect_timeout, namespace, pool.clone()));
         tracing::debug!(database = %label, "PostgreSQL store connected");
         Ok(PostgresStore { pool, locks, label, write_health: WriteHealth::default() })
     }
@@ -146,11 +147,12 @@ impl PostgresStore {
         if unstorable(&[&item.id]) {
             return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item.id.clone() });
         }
-        let done = upsert_item_query(&ctx.owner_id, thread_id, item)?
-            .execute(&self.pool)
-            .await
-            .map_err(|e| db_err("save item", e))?;
-        if done.rows_affected() == 0 {
+        let token = self.locks.token(thread_id);
+        let rows = fence::write(&self.pool, "save item", thread_id, token, || {
+            upsert_item_query(&ctx.owner_id, thread_id, item)
+        })
+        .await?;
+        if rows == 0 {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
         Ok(())
@@ -284,6 +286,10 @@ impl Store for PostgresStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
+        if let Err(e) = fence::forget(&self.pool, thread_id).await {
+            // A leftover fence row is a few bytes and harmless; the thread is gone either way.
+            tracing::debug!(error = %e, "could not delete the fence row of a deleted thread");
+        }
         Ok(())
     }
 
@@ -342,13 +348,11 @@ impl Store for PostgresStore {
         if unstorable(&[&ctx.owner_id, thread_id, item_id]) {
             return Ok(());
         }
-        sqlx::query(DELETE_ITEM)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(item_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| db_err("delete item", e))?;
+        let token = self.locks.token(thread_id);
+        fence::write(&self.pool, "delete item", thread_id, token, || {
+            Ok(sqlx::query(DELETE_ITEM).bind(thread_id).bind(&ctx.owner_id).bind(item_id))
+        })
+        .await?;
         Ok(())
     }
 
@@ -356,18 +360,16 @@ impl Store for PostgresStore {
         if unstorable(&[&ctx.owner_id, thread_id, item_id]) {
             return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() });
         }
-        let done = sqlx::query(DELETE_ITEMS_AFTER)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .bind(item_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| db_err("delete items", e))?;
-        if done.rows_affected() == 0 {
+        let token = self.locks.token(thread_id);
+        let rows = fence::write(&self.pool, "delete items", thread_id, token, || {
+            Ok(sqlx::query(DELETE_ITEMS_AFTER).bind(thread_id).bind(&ctx.owner_id).bind(item_id))
+        })
+        .await?;
+        if rows == 0 {
             // Nothing after it, or the item does not exist: tell the two apart.
             self.load_item(ctx, thread_id, item_id).await?;
         }
-        Ok(done.rows_affected())
+        Ok(rows)
     }
 
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {

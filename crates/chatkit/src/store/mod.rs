@@ -58,6 +58,13 @@ pub enum StoreError {
     /// Waiting for the per-thread lock took too long.
     #[error("thread {0} is busy with another response; try again shortly")]
     LockTimeout(String),
+    /// The response holding the thread's lock lost it (its database session died) and another response
+    /// may now run on the thread, so this one's writes are refused: it stops, and what it had saved stays.
+    #[error(
+        "this response on thread {0} was stopped: its database connection was lost and another response \
+         took over the thread; send the message again"
+    )]
+    LockLost(String),
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
