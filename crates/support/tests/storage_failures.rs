@@ -108,9 +108,10 @@ async fn health_becomes(server: &fc::Bin, status: u16) -> Value {
     }
 }
 
-/// A message big enough that storing it needs space the full disk does not have.
+/// A message big enough that storing it needs space the full disk does not have (and within the
+/// 100,000-character limit of a message).
 fn big_text(tag: &str) -> String {
-    format!("{tag} {}", "luggage ".repeat(40_000))
+    format!("{tag} {}", "luggage ".repeat(11_000))
 }
 
 /// How a chat request ended: its status, and the JSON body or the stream's events.
