@@ -246,6 +246,39 @@ mod tests {
         );
     }
 
+    /// A streaming request answers what the document says: `text/event-stream` whose events are each one
+    /// `data:` line holding a JSON event of a documented `type`.
+    #[tokio::test]
+    async fn streams_are_event_streams_of_documented_events() {
+        let doc = serde_json::to_value(openapi::document()).unwrap();
+        let documented: Vec<&str> = doc["components"]["schemas"]["ThreadStreamEvent"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["properties"]["type"]["enum"][0].as_str().unwrap())
+            .collect();
+        let body =
+            json!({"type": "threads.create", "params": {"input": {"content": [{"type": "input_text", "text": "Hi"}]}}});
+        let request = Request::post("/support/chatkit").body(Body::from(body.to_string())).unwrap();
+        let res = test_app().oneshot(request).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let content_type = res.headers()[header::CONTENT_TYPE].to_str().unwrap().to_string();
+        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+        assert!(
+            doc["paths"]["/support/chatkit"]["post"]["responses"]["200"]["content"].get("text/event-stream").is_some()
+        );
+        let text = String::from_utf8(to_bytes(res.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+        let frames: Vec<&str> = text.split_terminator("\n\n").collect();
+        assert!(frames.len() >= 3, "{text}");
+        for frame in frames {
+            let data = frame.strip_prefix("data: ").unwrap_or_else(|| panic!("not a data line: {frame}"));
+            assert!(!data.contains('\n'), "{frame}");
+            let event: Value = serde_json::from_str(data).unwrap();
+            let kind = event["type"].as_str().unwrap();
+            assert!(documented.contains(&kind), "{kind} is not documented");
+        }
+    }
+
     #[tokio::test]
     async fn the_served_document_is_the_routes_document() {
         let (status, _, body) = send(get("/openapi.json")).await;
