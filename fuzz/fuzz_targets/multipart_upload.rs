@@ -30,8 +30,8 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use support::airline::AirlineStore;
 use support::app::{AppSettings, SupportApp};
-use support::routes::attachments::{EMPTY_PAYLOAD, MISSING_FILE_FIELD, TOO_LARGE};
 use support::router::{self, AppState, Limits, RouterOptions};
+use support::routes::attachments::{EMPTY_PAYLOAD, MISSING_FILE_FIELD, TOO_LARGE};
 use tower::ServiceExt;
 
 /// Upload limit of the fixture (small, so the 413 path is reachable with small inputs).

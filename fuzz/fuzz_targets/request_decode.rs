@@ -8,10 +8,12 @@
 //! * re-serializing the body (compact, pretty, or reduced to `type` and `params`) decodes to an equal
 //!   request;
 //! * errors agree with the body: `MissingType` only without a string `type`, `UnknownType` only for a
-//!   type outside `REQUEST_TYPES` (and its message lists them all), `InvalidParams` names the body's type.
+//!   type outside `REQUEST_TYPES` (quoted as a short prefix; its message lists them all), `InvalidParams`
+//!   names the body's type.
 
 #![no_main]
 
+use chatkit::types::strict_json::quote;
 use chatkit::types::{ChatKitRequest, REQUEST_TYPES, RequestDecodeError};
 use chatkit_fuzz::{json_object, json_value};
 use libfuzzer_sys::arbitrary::Unstructured;
@@ -104,8 +106,8 @@ fn check(body: &[u8]) {
             assert!(!message.is_empty());
             match err {
                 RequestDecodeError::InvalidJson(_) => {
-                    // A JSON object only fails here on a duplicated `type` or `params`; re-serialized
-                    // (duplicates collapsed) it must get past the JSON stage.
+                    // A JSON object only fails here on a duplicated key (`type`, `params`, or one inside
+                    // `params`); re-serialized (duplicates collapsed) it must get past the JSON stage.
                     if let Some(object) = json.as_ref().filter(|v| v.is_object()) {
                         let text = serde_json::to_vec(object).unwrap();
                         let round = ChatKitRequest::decode(&text);
@@ -122,7 +124,8 @@ fn check(body: &[u8]) {
                 }
                 RequestDecodeError::UnknownType(ty) => {
                     assert!(!REQUEST_TYPES.contains(&ty.as_str()), "UnknownType for the known type {ty:?}");
-                    assert_eq!(body_type.and_then(Value::as_str), Some(ty.as_str()));
+                    // The message quotes only a short prefix of what the client sent.
+                    assert_eq!(body_type.and_then(Value::as_str).map(quote), Some(ty.clone()));
                     for known in REQUEST_TYPES {
                         assert!(message.contains(known), "the error does not list {known}");
                     }

@@ -6,6 +6,8 @@
 //! the body limit of the HTTP route; README lists them. A value over its limit is a 400 whose message
 //! names the field and the limit but never quotes the value.
 
+use serde_json::Value;
+
 use super::requests::{
     Action, AddClientToolOutputParams, AddStructuredInputParams, AddUserMessageParams, CreateAttachmentParams,
     CreateThreadParams, CustomActionParams, DeleteAttachmentParams, FeedbackParams, ListItemsParams, ListThreadsParams,
@@ -275,17 +277,14 @@ impl CheckLimits for TranscribeParams {
     }
 }
 
-/// The envelope's `metadata` (accepted and ignored), as sent: at most [`MAX_PAYLOAD_BYTES`].
-pub fn check_metadata(raw: &str) -> Result<(), LimitError> {
-    if raw.len() > MAX_PAYLOAD_BYTES {
-        return Err(format!("`metadata` is larger than {MAX_PAYLOAD_BYTES} bytes of JSON"));
-    }
-    Ok(())
+/// The envelope's `metadata` (accepted and ignored): at most [`MAX_PAYLOAD_BYTES`] of compact JSON.
+pub fn check_metadata(metadata: &Value) -> Result<(), LimitError> {
+    json("metadata", metadata, MAX_PAYLOAD_BYTES)
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     use super::*;
 

@@ -375,10 +375,9 @@ struct Envelope {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     params: Option<UniqueKeys>,
-    /// Ignored, but bounded: kept as the raw text only to measure it.
+    /// Ignored, but bounded (measured as compact JSON, whatever the body's formatting).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    metadata: Option<Box<serde_json::value::RawValue>>,
+    metadata: Option<Value>,
 }
 
 /// Decodes and validates the params of one request type: strictly (objects only where objects belong),
@@ -411,7 +410,7 @@ impl ChatKitRequest {
             return Err(RequestDecodeError::UnknownType(quote(&kind)));
         }
         if let Some(metadata) = &env.metadata
-            && let Err(message) = check_metadata(metadata.get())
+            && let Err(message) = check_metadata(metadata)
         {
             return Err(RequestDecodeError::InvalidParams { kind, message });
         }
