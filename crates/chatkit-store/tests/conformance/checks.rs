@@ -9,21 +9,21 @@ use chatkit::types::{
 };
 use serde_json::json;
 
-pub fn ctx(owner: &str) -> RequestContext {
+pub(crate) fn ctx(owner: &str) -> RequestContext {
     RequestContext { owner_id: owner.into(), base_url: "http://localhost:8000".into() }
 }
 
-pub fn ts(micros: i64) -> Timestamp {
+pub(crate) fn ts(micros: i64) -> Timestamp {
     Timestamp::from_micros(1_790_000_000_000_000 + micros).unwrap()
 }
 
-pub fn thread(id: &str, micros: i64) -> ThreadMetadata {
+pub(crate) fn thread(id: &str, micros: i64) -> ThreadMetadata {
     let mut t = ThreadMetadata::new(id);
     t.created_at = ts(micros);
     t
 }
 
-pub fn msg(thread_id: &str, id: &str, micros: i64, text: &str) -> ThreadItem {
+pub(crate) fn msg(thread_id: &str, id: &str, micros: i64, text: &str) -> ThreadItem {
     let kind = ItemKind::UserMessage(UserMessageItem {
         content: vec![UserMessageContent::InputText { text: text.into() }],
         attachments: vec![],
@@ -33,12 +33,12 @@ pub fn msg(thread_id: &str, id: &str, micros: i64, text: &str) -> ThreadItem {
     ThreadItem { id: id.into(), thread_id: thread_id.into(), created_at: ts(micros), kind }
 }
 
-pub fn hidden(thread_id: &str, id: &str, micros: i64) -> ThreadItem {
+pub(crate) fn hidden(thread_id: &str, id: &str, micros: i64) -> ThreadItem {
     let kind = ItemKind::HiddenContextItem(HiddenContextItem { content: json!("secret context") });
     ThreadItem { id: id.into(), thread_id: thread_id.into(), created_at: ts(micros), kind }
 }
 
-pub fn text_of(item: &ThreadItem) -> String {
+pub(crate) fn text_of(item: &ThreadItem) -> String {
     match &item.kind {
         ItemKind::UserMessage(m) => m.text(),
         other => format!(
@@ -60,7 +60,7 @@ fn item_ids(page: &Page<ThreadItem>) -> Vec<String> {
 }
 
 /// Follows `after` cursors with `limit` and returns every id seen, in order.
-pub async fn walk_items(
+pub(crate) async fn walk_items(
     store: &dyn Store,
     c: &RequestContext,
     thread: &str,
@@ -82,7 +82,7 @@ pub async fn walk_items(
     }
 }
 
-pub async fn thread_crud_and_owner_isolation(store: Arc<dyn Store>) {
+pub(crate) async fn thread_crud_and_owner_isolation(store: Arc<dyn Store>) {
     let (alice, bob) = (ctx("alice"), ctx("bob"));
     let mut t = thread("thr_a", 10);
     t.metadata.insert("k".into(), json!({"nested": [1, 2]}));
@@ -120,7 +120,7 @@ pub async fn thread_crud_and_owner_isolation(store: Arc<dyn Store>) {
     assert!(matches!(store.delete_thread(&alice, "thr_a").await, Err(StoreError::ThreadNotFound(_))));
 }
 
-pub async fn create_thread_with_first_item(store: Arc<dyn Store>) {
+pub(crate) async fn create_thread_with_first_item(store: Arc<dyn Store>) {
     let (alice, bob) = (ctx("alice"), ctx("bob"));
     let t = thread("thr_new", 10);
     let first = msg("thr_new", "m1", 11, "hello");
@@ -149,7 +149,7 @@ pub async fn create_thread_with_first_item(store: Arc<dyn Store>) {
     assert!(store.load_threads(&bob, 10, None, Order::Desc).await.unwrap().data.is_empty());
 }
 
-pub async fn update_thread_applies_changes_to_the_stored_thread(store: Arc<dyn Store>) {
+pub(crate) async fn update_thread_applies_changes_to_the_stored_thread(store: Arc<dyn Store>) {
     let (alice, bob) = (ctx("alice"), ctx("bob"));
     let mut t = thread("thr_u", 10);
     store.save_thread(&alice, &t).await.unwrap();
@@ -208,7 +208,7 @@ pub async fn update_thread_applies_changes_to_the_stored_thread(store: Arc<dyn S
     assert_eq!(words, ["0", "1", "2", "3", "4", "5", "6", "7"], "{title}");
 }
 
-pub async fn thread_pagination(store: Arc<dyn Store>) {
+pub(crate) async fn thread_pagination(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     // created_at: t1=10, t2=20, t3=20 (tie, inserted later), t4=5 (inserted last, oldest)
     for (id, at) in [("t1", 10), ("t2", 20), ("t3", 20), ("t4", 5)] {
@@ -232,7 +232,7 @@ pub async fn thread_pagination(store: Arc<dyn Store>) {
     }
 }
 
-pub async fn item_pagination_with_ties_and_hidden(store: Arc<dyn Store>) {
+pub(crate) async fn item_pagination_with_ties_and_hidden(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     store.save_thread(&c, &thread("thr", 0)).await.unwrap();
     // Insertion order: a(100) b(200) h(200, hidden) d(200) e(50) f(300)
@@ -270,7 +270,7 @@ pub async fn item_pagination_with_ties_and_hidden(store: Arc<dyn Store>) {
     assert_eq!((page.data.len(), page.has_more), (0, false));
 }
 
-pub async fn upsert_keeps_position(store: Arc<dyn Store>) {
+pub(crate) async fn upsert_keeps_position(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     store.save_thread(&c, &thread("thr", 0)).await.unwrap();
     for (id, at) in [("a", 1), ("b", 2), ("c", 3)] {
@@ -294,7 +294,7 @@ pub async fn upsert_keeps_position(store: Arc<dyn Store>) {
     assert!(matches!(err, StoreError::ThreadNotFound(ref t) if t == "missing"), "{err:?}");
 }
 
-pub async fn delete_thread_cascades(store: Arc<dyn Store>) {
+pub(crate) async fn delete_thread_cascades(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     for t in ["keep", "gone"] {
         store.save_thread(&c, &thread(t, 0)).await.unwrap();
@@ -311,7 +311,7 @@ pub async fn delete_thread_cascades(store: Arc<dyn Store>) {
     assert!(store.load_thread_items(&c, "gone", None, 10, Order::Asc).await.unwrap().data.is_empty());
 }
 
-pub async fn delete_items(store: Arc<dyn Store>) {
+pub(crate) async fn delete_items(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     store.save_thread(&c, &thread("thr", 0)).await.unwrap();
     for (id, at) in [("u1", 1), ("a1", 2), ("h1", 2), ("u2", 3), ("a2", 4)] {
@@ -341,7 +341,7 @@ fn attachment(id: &str, thread_id: Option<&str>) -> Attachment {
     }
 }
 
-pub async fn attachments(store: Arc<dyn Store>) {
+pub(crate) async fn attachments(store: Arc<dyn Store>) {
     let (c, bob) = (ctx("anonymous"), ctx("bob"));
     assert!(matches!(store.load_attachment(&c, "atc_1").await, Err(StoreError::AttachmentNotFound(_))));
     store.save_attachment(&c, &attachment("atc_1", None)).await.unwrap();

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::checks::{ctx, msg, text_of, thread, walk_items};
 
-pub async fn kv_compare_and_set(store: Arc<dyn Store>) {
+pub(crate) async fn kv_compare_and_set(store: Arc<dyn Store>) {
     assert_eq!(store.kv_get("airline", "thr_1").await.unwrap(), None);
     assert!(!store.kv_compare_and_set("airline", "thr_1", Some(1), &json!({"a": 1})).await.unwrap());
     assert!(store.kv_compare_and_set("airline", "thr_1", None, &json!({"a": 1})).await.unwrap());
@@ -47,7 +47,7 @@ pub async fn kv_compare_and_set(store: Arc<dyn Store>) {
     assert_eq!(store.kv_get("n", "counter").await.unwrap(), Some(Versioned { value: json!(20), version: 21 }));
 }
 
-pub async fn concurrent_appends(store: Arc<dyn Store>) {
+pub(crate) async fn concurrent_appends(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     store.save_thread(&c, &thread("thr", 0)).await.unwrap();
     let tasks: Vec<_> = (0..50)
@@ -70,7 +70,7 @@ pub async fn concurrent_appends(store: Arc<dyn Store>) {
     assert_eq!(rev, all);
 }
 
-pub async fn large_items(store: Arc<dyn Store>) {
+pub(crate) async fn large_items(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     store.save_thread(&c, &thread("thr", 0)).await.unwrap();
     let big = "é🙂x\"\\\n".repeat(1024 * 1024 / 10 + 1);
@@ -85,7 +85,7 @@ pub async fn large_items(store: Arc<dyn Store>) {
     assert_eq!(store.load_attachment_data(&c, "atc_big").await.unwrap(), Some(bytes));
 }
 
-pub async fn lock_thread(store: Arc<dyn Store>) {
+pub(crate) async fn lock_thread(store: Arc<dyn Store>) {
     let held = store.lock_thread("thr_1", Duration::from_secs(1)).await.unwrap();
     let start = Instant::now();
     let err = store.lock_thread("thr_1", Duration::from_millis(150)).await.unwrap_err();
@@ -139,7 +139,7 @@ impl Rng {
 }
 
 /// Random adds/upserts/deletes/truncations compared with a simple model after every step.
-pub async fn randomized_sequence(store: Arc<dyn Store>) {
+pub(crate) async fn randomized_sequence(store: Arc<dyn Store>) {
     let c = ctx("anonymous");
     store.save_thread(&c, &thread("thr", 0)).await.unwrap();
     // Model: (created_at, insertion counter, id, text), kept sorted.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::checks::{ctx, msg, thread};
 
-pub async fn ids_with_nul_do_not_exist(store: Arc<dyn Store>) {
+pub(crate) async fn ids_with_nul_do_not_exist(store: Arc<dyn Store>) {
     let c = ctx("alice");
     store.save_thread(&c, &thread("thr", 1)).await.unwrap();
     store.add_thread_item(&c, "thr", &msg("thr", "m1", 1, "hello")).await.unwrap();
