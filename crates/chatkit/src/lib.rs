@@ -21,6 +21,8 @@
 //! * [`store`]: the [`Store`] trait, the per-request [`RequestContext`] and the thread lock.
 //! * [`ids`]: time-ordered identifiers.
 
+#![warn(missing_docs)]
+
 mod app;
 mod errors;
 mod http;

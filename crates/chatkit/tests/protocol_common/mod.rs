@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 /// What the fake app was asked to do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Call {
+pub(crate) enum Call {
     /// `respond` with the input's id (None for tool output / structured input).
     Respond(Option<String>),
     /// `action` with the action type and sender id.
@@ -36,7 +36,7 @@ pub enum Call {
 /// A scripted [`ChatKitApp`]: behaviour is chosen by the text of the user message
 /// (`respond(None)` answers "continued").
 #[derive(Default)]
-pub struct FakeApp {
+pub(crate) struct FakeApp {
     pub calls: Mutex<Vec<Call>>,
     pub flaky_calls: AtomicUsize,
     /// Set when a slow respond future was dropped (the model call was cancelled).
@@ -44,13 +44,13 @@ pub struct FakeApp {
 }
 
 impl FakeApp {
-    pub fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
     }
 }
 
 /// Streams an assistant message as `added` → part added → deltas → part done → `done`.
-pub async fn stream_text(sink: &EventSink, words: &[&str], delay: Duration) -> Result<(), AppError> {
+pub(crate) async fn stream_text(sink: &EventSink, words: &[&str], delay: Duration) -> Result<(), AppError> {
     let id = ids::generate(ids::MESSAGE);
     let thread_id = sink.thread_id();
     let item = ThreadItem::new(&id, &thread_id, ItemKind::AssistantMessage(AssistantMessageItem::default()));
@@ -93,7 +93,7 @@ impl Drop for DropFlag {
     }
 }
 
-pub fn widget_json(label: &str) -> Value {
+pub(crate) fn widget_json(label: &str) -> Value {
     json!({"type": "Card", "children": [{"id": "t", "type": "Text", "value": label}]})
 }
 
@@ -282,12 +282,12 @@ impl ChatKitApp for FakeApp {
 /// The stores the end-to-end scenarios run on. Only the in-memory one: the SQL stores live in the
 /// `chatkit-store` crate (which depends on this one), whose conformance suite checks that they behave
 /// exactly like it, and the `support` crate's HTTP tests run these scenarios' requests on SQLite.
-pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
+pub(crate) async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
     vec![("memory", Arc::new(MemoryStore::new()) as Arc<dyn Store>)]
 }
 
 /// A running test server.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub url: String,
     pub store: Arc<dyn Store>,
     pub app: Arc<FakeApp>,
@@ -304,15 +304,18 @@ async fn handler(State(server): State<ChatKitServer>, headers: HeaderMap, body: 
 }
 
 impl TestServer {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(|s| s).await
     }
 
-    pub async fn start_with(configure: impl FnOnce(ChatKitServer) -> ChatKitServer) -> Self {
+    pub(crate) async fn start_with(configure: impl FnOnce(ChatKitServer) -> ChatKitServer) -> Self {
         Self::start_on(Arc::new(MemoryStore::new()), configure).await
     }
 
-    pub async fn start_on(store: Arc<dyn Store>, configure: impl FnOnce(ChatKitServer) -> ChatKitServer) -> Self {
+    pub(crate) async fn start_on(
+        store: Arc<dyn Store>,
+        configure: impl FnOnce(ChatKitServer) -> ChatKitServer,
+    ) -> Self {
         let app = Arc::new(FakeApp::default());
         let server = configure(ChatKitServer::new(store.clone(), app.clone() as Arc<dyn ChatKitApp>));
         let router = Router::new().route("/chatkit", post(handler)).with_state(server.clone());
@@ -324,16 +327,16 @@ impl TestServer {
         TestServer { url: format!("http://{addr}/chatkit"), store, app, server, client: reqwest::Client::new() }
     }
 
-    pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    pub(crate) async fn post_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.client.post(&self.url).header("content-type", "application/json").body(body).send().await.unwrap()
     }
 
-    pub async fn post(&self, body: Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, body: Value) -> reqwest::Response {
         self.post_raw(serde_json::to_vec(&body).unwrap()).await
     }
 
     /// A non-streaming request: status and parsed JSON body (asserts the content type).
-    pub async fn json(&self, body: Value) -> (u16, Value) {
+    pub(crate) async fn json(&self, body: Value) -> (u16, Value) {
         let res = self.post(body).await;
         let status = res.status().as_u16();
         assert_eq!(res.headers()["content-type"], "application/json");
@@ -341,7 +344,7 @@ impl TestServer {
     }
 
     /// A streaming request: asserts 200 + SSE headers and returns the raw body.
-    pub async fn stream_raw(&self, body: Value) -> String {
+    pub(crate) async fn stream_raw(&self, body: Value) -> String {
         let res = self.post(body).await;
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-type"], "text/event-stream; charset=utf-8");
@@ -351,44 +354,44 @@ impl TestServer {
     }
 
     /// A streaming request: the parsed events (framing checked strictly).
-    pub async fn stream(&self, body: Value) -> Vec<Value> {
+    pub(crate) async fn stream(&self, body: Value) -> Vec<Value> {
         parse_sse(&self.stream_raw(body).await)
     }
 
     /// Creates a thread with one message; returns (thread id, events).
-    pub async fn create(&self, text: &str) -> (String, Vec<Value>) {
+    pub(crate) async fn create(&self, text: &str) -> (String, Vec<Value>) {
         let events = self.stream(create_req(text)).await;
         let thread_id = events[0]["thread"]["id"].as_str().unwrap().to_string();
         (thread_id, events)
     }
 
     /// Every stored item of a thread (hidden ones included), oldest first.
-    pub async fn items(&self, thread_id: &str) -> Vec<ThreadItem> {
+    pub(crate) async fn items(&self, thread_id: &str) -> Vec<ThreadItem> {
         self.store.load_thread_items(&RequestContext::default(), thread_id, None, 1000, Order::Asc).await.unwrap().data
     }
 
-    pub async fn add_item(&self, thread_id: &str, id: &str, kind: ItemKind) -> ThreadItem {
+    pub(crate) async fn add_item(&self, thread_id: &str, id: &str, kind: ItemKind) -> ThreadItem {
         let item = ThreadItem::new(id, thread_id, kind);
         self.store.add_thread_item(&RequestContext::default(), thread_id, &item).await.unwrap();
         item
     }
 }
 
-pub fn input(text: &str) -> Value {
+pub(crate) fn input(text: &str) -> Value {
     json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
 }
 
-pub fn create_req(text: &str) -> Value {
+pub(crate) fn create_req(text: &str) -> Value {
     json!({"type": "threads.create", "params": {"input": input(text)}})
 }
 
-pub fn add_req(thread_id: &str, text: &str) -> Value {
+pub(crate) fn add_req(thread_id: &str, text: &str) -> Value {
     json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": input(text)}})
 }
 
 /// Splits a raw SSE body into events, asserting the exact framing: `data: <compact json>\n\n` and
 /// nothing else.
-pub fn parse_sse(raw: &str) -> Vec<Value> {
+pub(crate) fn parse_sse(raw: &str) -> Vec<Value> {
     assert!(raw.ends_with("\n\n") || raw.is_empty(), "body must end with a blank line: {raw:?}");
     raw.split_terminator("\n\n")
         .map(|frame| {
@@ -399,13 +402,13 @@ pub fn parse_sse(raw: &str) -> Vec<Value> {
         .collect()
 }
 
-pub fn types(events: &[Value]) -> Vec<String> {
+pub(crate) fn types(events: &[Value]) -> Vec<String> {
     events.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
 }
 
 /// The event types `prefix`, then those of a one-word answer streamed by [`stream_text`]: the item added,
 /// its content part added, the delta, the content part done, the item done.
-pub fn one_word_answer_after(prefix: &[&'static str]) -> Vec<&'static str> {
+pub(crate) fn one_word_answer_after(prefix: &[&'static str]) -> Vec<&'static str> {
     let answer =
         ["thread.item.added", "thread.item.updated", "thread.item.updated", "thread.item.updated", "thread.item.done"];
     [prefix, &answer].concat()
@@ -413,7 +416,7 @@ pub fn one_word_answer_after(prefix: &[&'static str]) -> Vec<&'static str> {
 
 /// Replaces generated ids (`thr_`, `msg_`, `tc_`, `atc_`, `shcx_` + 24 hex) by `<prefix>_<n>` in order of
 /// first appearance and every `"created_at"` value by `"<ts>"` (checking its RFC 3339 `Z` form).
-pub fn normalize(raw: &str) -> String {
+pub(crate) fn normalize(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut counters: HashMap<&str, usize> = HashMap::new();
@@ -461,7 +464,7 @@ pub fn normalize(raw: &str) -> String {
 }
 
 /// Polls `f` until it returns true (at most 5 s).
-pub async fn eventually<F, Fut>(mut f: F)
+pub(crate) async fn eventually<F, Fut>(mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

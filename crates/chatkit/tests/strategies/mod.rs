@@ -12,18 +12,18 @@ use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
 
 /// Cases per property: `PROPTEST_CASES` when set, else `default`.
-pub fn cases(default: u32) -> u32 {
+pub(crate) fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Any string of up to `max` chars, drawn from the whole Unicode range (incl. `\n`, `\r`, `\0`).
-pub fn any_string(max: usize) -> impl Strategy<Value = String> {
+pub(crate) fn any_string(max: usize) -> impl Strategy<Value = String> {
     prop::collection::vec(any::<char>(), 0..=max).prop_map(String::from_iter)
 }
 
 /// Numbers that survive a JSON text round trip with serde_json's default float parser: any
 /// integer, and decimals with at most 6 fraction digits (exactly representable parse path).
-pub fn json_number() -> impl Strategy<Value = Number> {
+pub(crate) fn json_number() -> impl Strategy<Value = Number> {
     prop_oneof![
         any::<i64>().prop_map(Number::from),
         any::<u64>().prop_map(Number::from),
@@ -33,7 +33,7 @@ pub fn json_number() -> impl Strategy<Value = Number> {
 }
 
 /// Arbitrary JSON (depth ≤ 3, ≤ 6 entries per container).
-pub fn json_value() -> impl Strategy<Value = Value> {
+pub(crate) fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -50,11 +50,11 @@ pub fn json_value() -> impl Strategy<Value = Value> {
 }
 
 /// Arbitrary JSON object.
-pub fn json_object() -> impl Strategy<Value = Map<String, Value>> {
+pub(crate) fn json_object() -> impl Strategy<Value = Map<String, Value>> {
     prop::collection::vec((any_string(8), json_value()), 0..5).prop_map(|kv| kv.into_iter().collect())
 }
 
 /// A JSON value other than `null` (an `Option<Value>` field cannot tell `Some(null)` from `None`).
-pub fn json_non_null() -> impl Strategy<Value = Value> {
+pub(crate) fn json_non_null() -> impl Strategy<Value = Value> {
     json_value().prop_filter("not null", |v| !v.is_null())
 }
