@@ -106,8 +106,8 @@ pub enum TimeoutPhase {
     Idle,
 }
 
-/// A failed model or transcription call. Texts are complete sentences without secrets, written for
-/// the person chatting (they become the turn's error message).
+/// A failed model or transcription call. `Display` is the full story for the server log (the
+/// provider's text, key redacted); [`ProviderError::client_message`] is what a client is shown.
 ///
 /// `provider` is the API's name as the message shows it (`OpenAI`, `Gemini`); `message` is the
 /// provider's own explanation or the cause, with the key redacted; `status` is the HTTP status.
@@ -198,11 +198,63 @@ impl ProviderError {
         }
     }
 
+    /// The error in our own words, for the person chatting and for HTTP bodies. The provider's own
+    /// text (which may name internal hosts, echo headers or quote the request) is left out: it
+    /// belongs in the server log (`Display`), never in what a client receives.
+    pub fn client_message(&self) -> String {
+        match self {
+            ProviderError::Unauthorized { .. } | ProviderError::Timeout { .. } => self.to_string(),
+            ProviderError::Http { provider, status, .. } => {
+                let what = match status {
+                    429 => "is rate limiting requests",
+                    408 | 500.. => "failed to answer",
+                    _ => "rejected the request",
+                };
+                format!("The {provider} model service {what} (HTTP {status}).")
+            }
+            ProviderError::Connect { provider, .. } => format!("Could not reach the {provider} model service."),
+            ProviderError::StreamCut { provider, .. } => {
+                format!("The connection to the {provider} model service broke off before the answer was complete.")
+            }
+            ProviderError::Failed { provider, .. } => format!("The {provider} model failed to answer."),
+            ProviderError::Decode { provider, .. } => {
+                format!("The {provider} model service sent an unreadable response.")
+            }
+            ProviderError::Request { provider, .. } => {
+                format!("The request to the {provider} model service could not be built.")
+            }
+        }
+    }
+
     /// The provider's HTTP status, if the error came from one.
     pub fn status(&self) -> Option<u16> {
         match self {
             ProviderError::Http { status, .. } | ProviderError::Unauthorized { status, .. } => Some(*status),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_leave_the_provider_text_out() {
+        let leak = "gw.internal:8443 said Authorization: Bearer x".to_string();
+        let errors = [
+            ProviderError::Http { provider: "OpenAI", status: 400, message: leak.clone(), retry_after: None },
+            ProviderError::Connect { provider: "OpenAI", message: leak.clone() },
+            ProviderError::StreamCut { provider: "Gemini", message: leak.clone() },
+            ProviderError::Failed { provider: "Gemini", message: leak.clone(), retryable: true },
+            ProviderError::Decode { provider: "OpenAI", message: leak.clone() },
+            ProviderError::Request { provider: "OpenAI", message: leak.clone() },
+        ];
+        for e in errors {
+            assert!(e.to_string().contains(&leak), "the log keeps the cause: {e}");
+            assert!(!e.client_message().contains("internal"), "{}", e.client_message());
+        }
+        let e = ProviderError::Http { provider: "OpenAI", status: 400, message: leak, retry_after: None };
+        assert_eq!(e.client_message(), "The OpenAI model service rejected the request (HTTP 400).");
     }
 }

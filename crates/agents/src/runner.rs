@@ -136,7 +136,6 @@ async fn model_step(provider: &dyn Provider, request: ModelRequest, sink: &Event
             Ok(event) => mapper.handle(event).await?,
             Err(e) => {
                 drop(stream);
-                tracing::warn!(provider = provider.name(), error = %e, "model stream failed");
                 let kept = mapper.finish_open().await?;
                 return Err(model_error(&e, kept || mapper.finished_messages > 0));
             }
@@ -214,7 +213,10 @@ fn model_error(err: &ProviderError, partial: bool) -> AppError {
         ProviderError::Http { status, .. } => *status == 408 || *status == 429 || *status >= 500,
         _ => true,
     };
-    let mut message = if partial { format!("The answer was interrupted. {err}") } else { err.to_string() };
+    // The provider's own words go to the log only; the client gets ours.
+    tracing::warn!(error = %err, partial, "model call failed");
+    let text = err.client_message();
+    let mut message = if partial { format!("The answer was interrupted. {text}") } else { text };
     if !message.ends_with(['.', '!', '?', ')']) {
         message.push('.');
     }
@@ -240,7 +242,7 @@ mod tests {
         let e =
             ProviderError::Http { provider: "Gemini", status: 503, message: "overloaded".into(), retry_after: None };
         let AppError::Custom { message, allow_retry } = model_error(&e, false) else { panic!() };
-        assert_eq!(message, "The Gemini API answered HTTP 503: overloaded. Please try again.");
+        assert_eq!(message, "The Gemini model service failed to answer (HTTP 503). Please try again.");
         assert!(allow_retry);
 
         let e = ProviderError::Timeout {

@@ -169,7 +169,7 @@ async fn cut_stream_keeps_the_partial_text() {
     let (message, allow_retry) = custom(err);
     assert!(
         message.starts_with(
-            "The answer was interrupted. The connection to the Gemini API broke off before the answer was complete ("
+            "The answer was interrupted. The connection to the Gemini model service broke off before the answer was complete. Please try again."
         ),
         "{message}"
     );
@@ -202,6 +202,6 @@ async fn error_chunk_is_retried_then_reported() {
     let script = Script::new().on(Match::Any, Reply::stream_error("quota blew up"));
     let h = harness_with(ProviderKind::Gemini, script, |c| c.retry.max_retries = 1).await;
     let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The Gemini model failed: quota blew up. Please try again.".into(), true));
+    assert_eq!(custom(err), ("The Gemini model failed to answer. Please try again.".into(), true));
     assert_eq!(h.model_requests().len(), 2);
 }

@@ -183,7 +183,7 @@ async fn failure_before_any_text_removes_the_started_message() {
     let AppError::Custom { message, allow_retry } = err else { panic!("{err:?}") };
     assert_eq!(
         message,
-        "The connection to the Fake API broke off before the answer was complete (reset). Please try again."
+        "The connection to the Fake model service broke off before the answer was complete. Please try again."
     );
     assert!(allow_retry);
     assert_eq!(

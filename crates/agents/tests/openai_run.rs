@@ -214,14 +214,7 @@ async fn persistent_503_gives_up_after_the_retries_with_the_provider_message() {
     let script = Script::new().on(Match::Any, Reply::http_error(503, None));
     let mut h = harness(ProviderKind::OpenAi, script).await;
     let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(
-        custom(err),
-        (
-            "The OpenAI API answered HTTP 503: The engine is currently overloaded, please try again later. Please try again."
-                .into(),
-            true
-        )
-    );
+    assert_eq!(custom(err), ("The OpenAI model service failed to answer (HTTP 503). Please try again.".into(), true));
     assert_eq!(h.model_requests().len(), 3, "first attempt + 2 retries");
     assert!(h.events().is_empty());
 }
@@ -243,7 +236,7 @@ async fn cut_stream_keeps_the_partial_text_and_ends_with_an_error() {
     let (message, allow_retry) = custom(err);
     assert!(
         message.starts_with(
-            "The answer was interrupted. The connection to the OpenAI API broke off before the answer was complete ("
+            "The answer was interrupted. The connection to the OpenAI model service broke off before the answer was complete. Please try again."
         ),
         "{message}"
     );
@@ -283,7 +276,7 @@ async fn response_failed_before_output_is_retried_then_reported() {
     let script = Script::new().on(Match::Any, Reply::stream_error("engine exploded"));
     let mut h = harness(ProviderKind::OpenAi, script).await;
     let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The OpenAI model failed: engine exploded. Please try again.".into(), true));
+    assert_eq!(custom(err), ("The OpenAI model failed to answer. Please try again.".into(), true));
     assert_eq!(h.model_requests().len(), 3, "server_error before any output is transient");
     assert!(h.events().is_empty());
 }

@@ -194,7 +194,7 @@ impl ChatKitApp for SupportApp {
         let media_type = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         transcriber.transcribe(audio, &media_type, file_name).await.map_err(|e| {
             tracing::warn!(error = %e, "transcription failed");
-            AppError::Upstream { message: e.to_string(), allow_retry: e.is_retryable() }
+            AppError::Upstream { message: e.client_message(), allow_retry: e.is_retryable() }
         })
     }
 

@@ -310,7 +310,10 @@ async fn model_failure_ends_with_a_retryable_error_and_keeps_the_user_message() 
     assert_eq!(k.last().unwrap(), "error:custom");
     let error = events.last().unwrap();
     assert_eq!(error["allow_retry"], true);
-    assert!(error["message"].as_str().unwrap().starts_with("The OpenAI API answered HTTP 500"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().starts_with("The OpenAI model service failed to answer (HTTP 500)"),
+        "{error}"
+    );
     assert!(!error.to_string().contains("test-key"));
     let items = server.items(&thread).await;
     let types: Vec<&str> = items.iter().map(|i| i["type"].as_str().unwrap()).collect();
