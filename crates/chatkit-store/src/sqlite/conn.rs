@@ -215,7 +215,7 @@ impl Writer {
                 match opened {
                     Ok((conn, checkpoints)) => {
                         let _ = ready_tx.send(Ok(()));
-                        let mut conn = WriterConn { conn, path, settings, reopen: None };
+                        let mut conn = WriterConn { conn, path, settings, reopen: None, opened: Instant::now() };
                         let close = writer_loop(&mut conn, &rx, checkpoints.as_ref());
                         // Stop the checkpointer and close the connection before acknowledging `close`.
                         drop(checkpoints);
@@ -302,6 +302,8 @@ struct WriterConn {
     settings: ConnSettings,
     /// Set when a batch could not write: reopen before the next batch, not before this instant.
     reopen: Option<Instant>,
+    /// When the connection was last (re)opened: reopening again waits [`REOPEN_INTERVAL`] after it.
+    opened: Instant,
 }
 
 impl WriterConn {
@@ -318,6 +320,7 @@ impl WriterConn {
             Ok(conn) => {
                 self.conn = conn;
                 self.reopen = None;
+                self.opened = Instant::now();
                 tracing::info!("SQLite writer connection reopened after a failed write");
             }
             Err(e) => {
@@ -329,7 +332,8 @@ impl WriterConn {
 
     fn note_batch(&mut self, unwritable: bool) {
         if unwritable && self.reopen.is_none() {
-            self.reopen = Some(Instant::now());
+            // While the cause lasts every batch fails: reopening for each of them would only add work.
+            self.reopen = Some(self.opened + REOPEN_INTERVAL);
         }
     }
 }
