@@ -18,7 +18,7 @@
 //! - `config`: [`ModelConfig`], filled in by the application (this crate reads no environment), the
 //!   default of every model setting, and the factories [`build_provider`] and [`build_transcriber`].
 
-#![warn(missing_docs, unreachable_pub)]
+#![warn(missing_docs)]
 
 mod config;
 mod events;

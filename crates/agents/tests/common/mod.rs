@@ -21,11 +21,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-pub const OPENAI_KEY: &str = "sk-test-SECRET-0123456789";
-pub const GEMINI_KEY: &str = "AIza-test-SECRET-0123456789";
-pub const THREAD: &str = "thr_test";
+pub(crate) const OPENAI_KEY: &str = "sk-test-SECRET-0123456789";
+pub(crate) const GEMINI_KEY: &str = "AIza-test-SECRET-0123456789";
+pub(crate) const THREAD: &str = "thr_test";
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub mock: MockServer,
     pub provider: Arc<dyn Provider>,
     pub store: Arc<MemoryStore>,
@@ -37,11 +37,11 @@ pub struct Harness {
 }
 
 /// Where the harness's providers are, with the advice a rejected key must carry (`check <advice>`).
-pub fn access(key: Option<&str>, base_url: String, advice: &str) -> ProviderAccess {
+pub(crate) fn access(key: Option<&str>, base_url: String, advice: &str) -> ProviderAccess {
     ProviderAccess { api_key: key.map(str::to_string), base_url, rejected_key_hint: Some(format!("check {advice}")) }
 }
 
-pub fn config(kind: ProviderKind, mock: &MockServer) -> ModelConfig {
+pub(crate) fn config(kind: ProviderKind, mock: &MockServer) -> ModelConfig {
     ModelConfig {
         provider: Some(kind),
         openai: access(Some(OPENAI_KEY), mock.openai_base_url(), "the OpenAI key"),
@@ -50,11 +50,11 @@ pub fn config(kind: ProviderKind, mock: &MockServer) -> ModelConfig {
     }
 }
 
-pub async fn harness(kind: ProviderKind, script: Script) -> Harness {
+pub(crate) async fn harness(kind: ProviderKind, script: Script) -> Harness {
     harness_with(kind, script, |_| {}).await
 }
 
-pub async fn harness_with(kind: ProviderKind, script: Script, tweak: impl FnOnce(&mut ModelConfig)) -> Harness {
+pub(crate) async fn harness_with(kind: ProviderKind, script: Script, tweak: impl FnOnce(&mut ModelConfig)) -> Harness {
     let mock = MockServer::start(script).await.unwrap();
     let mut cfg = config(kind, &mock);
     tweak(&mut cfg);
@@ -72,7 +72,7 @@ pub async fn harness_with(kind: ProviderKind, script: Script, tweak: impl FnOnce
 
 impl Harness {
     /// Every event sent so far, as JSON; `created_at` of items is checked and removed.
-    pub fn events(&mut self) -> Vec<Value> {
+    pub(crate) fn events(&mut self) -> Vec<Value> {
         let mut out = Vec::new();
         while let Ok(frame) = self.rx.try_recv() {
             let text = std::str::from_utf8(&frame).unwrap();
@@ -88,12 +88,12 @@ impl Harness {
     }
 
     /// Items stored in the thread, oldest first.
-    pub async fn stored(&self) -> Vec<ThreadItem> {
+    pub(crate) async fn stored(&self) -> Vec<ThreadItem> {
         self.store.load_thread_items(&self.ctx, THREAD, None, 100, Order::Asc).await.unwrap().data
     }
 
     /// Model requests received by the mock (transcriptions excluded).
-    pub fn model_requests(&self) -> Vec<RecordedRequest> {
+    pub(crate) fn model_requests(&self) -> Vec<RecordedRequest> {
         self.mock.requests().into_iter().filter(|r| !r.path.contains("audio")).collect()
     }
 }
@@ -124,7 +124,7 @@ impl Provider for Recording {
 }
 
 /// The ChatKit events of one streamed assistant message (created_at removed).
-pub fn text_message_events(id: &str, deltas: &[&str]) -> Vec<Value> {
+pub(crate) fn text_message_events(id: &str, deltas: &[&str]) -> Vec<Value> {
     let full: String = deltas.concat();
     let mut out = vec![
         json!({"type":"thread.item.added","item":{"id":id,"thread_id":THREAD,"type":"assistant_message","content":[]}}),
@@ -139,30 +139,30 @@ pub fn text_message_events(id: &str, deltas: &[&str]) -> Vec<Value> {
 }
 
 /// The id of the item in a `thread.item.added`/`done` event.
-pub fn item_id(event: &Value) -> String {
+pub(crate) fn item_id(event: &Value) -> String {
     event["item"]["id"].as_str().unwrap().to_string()
 }
 
 /// The text of a stored assistant message.
-pub fn assistant_text(item: &ThreadItem) -> String {
+pub(crate) fn assistant_text(item: &ThreadItem) -> String {
     match &item.kind {
         ItemKind::AssistantMessage(m) => m.content.iter().map(|c| c.text.as_str()).collect(),
         other => panic!("not an assistant message: {other:?}"),
     }
 }
 
-pub fn user_input(text: &str) -> Vec<InputItem> {
+pub(crate) fn user_input(text: &str) -> Vec<InputItem> {
     vec![InputItem::user_text(text)]
 }
 
-pub fn wait() -> Duration {
+pub(crate) fn wait() -> Duration {
     Duration::from_secs(20)
 }
 
 // ---- tools ----
 
 /// `change_seat(flight_number, seat)`: streams a client effect, fails for seat `99Z`.
-pub struct ChangeSeat;
+pub(crate) struct ChangeSeat;
 
 #[derive(Deserialize)]
 struct SeatArgs {
@@ -192,9 +192,9 @@ impl Tool for ChangeSeat {
 }
 
 /// `flight_option_list(...)`: a stop tool that streams a finished assistant message.
-pub struct FlightOptions;
+pub(crate) struct FlightOptions;
 
-pub const FLIGHT_OPTIONS_TEXT: &str =
+pub(crate) const FLIGHT_OPTIONS_TEXT: &str =
     "I pulled a few flight options based on those dates and cabin preferences. Pick one to place on hold.";
 
 #[async_trait]
@@ -225,7 +225,7 @@ impl Tool for FlightOptions {
 }
 
 /// `cancel_trip()`: no arguments.
-pub struct CancelTrip;
+pub(crate) struct CancelTrip;
 
 #[async_trait]
 impl Tool for CancelTrip {
@@ -244,7 +244,7 @@ impl Tool for CancelTrip {
 }
 
 /// `rendezvous(name)`: every call waits until `parties` calls are running (proves concurrency).
-pub struct Rendezvous(pub Arc<tokio::sync::Barrier>);
+pub(crate) struct Rendezvous(pub Arc<tokio::sync::Barrier>);
 
 #[async_trait]
 impl Tool for Rendezvous {
@@ -267,7 +267,7 @@ impl Tool for Rendezvous {
     }
 }
 
-pub fn support_agent() -> agents::Agent {
+pub(crate) fn support_agent() -> agents::Agent {
     agents::Agent::new("OpenSkies Concierge", "You are a concierge.")
         .with_temperature(0.4)
         .with_tool(Arc::new(ChangeSeat))
