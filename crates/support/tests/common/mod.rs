@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-pub mod process;
+pub(crate) mod process;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -22,28 +22,28 @@ use tokio::task::JoinHandle;
 
 /// A temporary folder removed on drop.
 #[derive(Debug)]
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
     /// A fresh empty folder under the system temp dir.
-    pub fn new(label: &str) -> TempDir {
+    pub(crate) fn new(label: &str) -> TempDir {
         let path = std::env::temp_dir().join(format!("support-e2e-{label}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
     }
 
     /// The folder.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 
     /// The SQLite file of a server using [`TempDir::sqlite_url`].
-    pub fn db_file(&self) -> PathBuf {
+    pub(crate) fn db_file(&self) -> PathBuf {
         self.0.join("chatkit.db")
     }
 
     /// `sqlite:///…/chatkit.db` inside the folder.
-    pub fn sqlite_url(&self) -> String {
+    pub(crate) fn sqlite_url(&self) -> String {
         format!("sqlite://{}/chatkit.db", self.0.display())
     }
 }
@@ -55,7 +55,7 @@ impl Drop for TempDir {
 }
 
 /// Test configuration: temp SQLite, mock model as OpenAI (when given), ephemeral port.
-pub fn config(dir: &TempDir, mock: Option<&MockServer>) -> Config {
+pub(crate) fn config(dir: &TempDir, mock: Option<&MockServer>) -> Config {
     Config {
         port: 0,
         database_url: dir.sqlite_url(),
@@ -67,7 +67,7 @@ pub fn config(dir: &TempDir, mock: Option<&MockServer>) -> Config {
 }
 
 /// A running server.
-pub struct TestServer {
+pub(crate) struct TestServer {
     /// `http://127.0.0.1:PORT`
     pub base: String,
     /// HTTP client (no proxy, no timeout surprises).
@@ -79,13 +79,13 @@ pub struct TestServer {
 }
 
 /// A plain HTTP client for tests.
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap()
 }
 
 impl TestServer {
     /// Starts the production router built from `config` on 127.0.0.1:0.
-    pub async fn start(config: Config) -> TestServer {
+    pub(crate) async fn start(config: Config) -> TestServer {
         let built = startup::build(&config).await.unwrap_or_else(|e| panic!("start-up failed: {e}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -109,12 +109,12 @@ impl TestServer {
     }
 
     /// Starts a server on a temp SQLite database with the mock model.
-    pub async fn with_mock(dir: &TempDir, mock: &MockServer) -> TestServer {
+    pub(crate) async fn with_mock(dir: &TempDir, mock: &MockServer) -> TestServer {
         TestServer::start(config(dir, Some(mock))).await
     }
 
     /// Graceful stop; waits until the server task ended.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -124,17 +124,17 @@ impl TestServer {
     }
 
     /// Absolute URL of a path.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
     /// POSTs a JSON body to the ChatKit endpoint.
-    pub async fn post(&self, body: &Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, body: &Value) -> reqwest::Response {
         self.client.post(self.url("/support/chatkit")).json(body).send().await.unwrap()
     }
 
     /// A non-streaming request that must answer 200 JSON.
-    pub async fn json(&self, body: Value) -> Value {
+    pub(crate) async fn json(&self, body: Value) -> Value {
         let res = self.post(&body).await;
         let status = res.status();
         let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
@@ -145,7 +145,7 @@ impl TestServer {
     }
 
     /// A request that must answer an error status; returns (status, JSON body).
-    pub async fn error(&self, body: Value) -> (u16, Value) {
+    pub(crate) async fn error(&self, body: Value) -> (u16, Value) {
         let res = self.post(&body).await;
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
@@ -153,7 +153,7 @@ impl TestServer {
     }
 
     /// A streaming request: checks the SSE headers and framing and returns the events.
-    pub async fn stream(&self, body: Value) -> Vec<Value> {
+    pub(crate) async fn stream(&self, body: Value) -> Vec<Value> {
         let res = self.post(&body).await;
         let status = res.status();
         let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
@@ -164,7 +164,7 @@ impl TestServer {
     }
 
     /// `GET /support/customer?thread_id=…` → the profile.
-    pub async fn customer(&self, thread_id: &str) -> Value {
+    pub(crate) async fn customer(&self, thread_id: &str) -> Value {
         let res =
             self.client.get(self.url("/support/customer")).query(&[("thread_id", thread_id)]).send().await.unwrap();
         assert_eq!(res.status(), 200);
@@ -173,7 +173,7 @@ impl TestServer {
     }
 
     /// `items.list` ascending, all items (up to 100).
-    pub async fn items(&self, thread_id: &str) -> Vec<Value> {
+    pub(crate) async fn items(&self, thread_id: &str) -> Vec<Value> {
         let page = self
             .json(json!({"type": "items.list", "params": {"thread_id": thread_id, "limit": 100, "order": "asc"}}))
             .await;
@@ -190,13 +190,13 @@ impl Drop for TestServer {
 }
 
 /// Starts the mock model with a script.
-pub async fn mock(script: Script) -> MockServer {
+pub(crate) async fn mock(script: Script) -> MockServer {
     MockServer::start(script).await.unwrap()
 }
 
 /// Decodes a complete SSE body with the client's decoder (`agents::SseDecoder`), asserting the exact
 /// framing the server writes: each event one `data: <single-line json>\n\n` frame, nothing else.
-pub fn parse_sse(text: &str) -> Vec<Value> {
+pub(crate) fn parse_sse(text: &str) -> Vec<Value> {
     let mut decoder = SseDecoder::default();
     let mut data = VecDeque::new();
     decoder.feed(text.as_bytes(), &mut data).unwrap();
@@ -211,7 +211,7 @@ fn parse_event(data: &str) -> Value {
 }
 
 /// Reads SSE events one by one while the response is still streaming.
-pub struct SseReader {
+pub(crate) struct SseReader {
     res: reqwest::Response,
     decoder: SseDecoder,
     events: VecDeque<String>,
@@ -221,13 +221,13 @@ pub struct SseReader {
 
 impl SseReader {
     /// Wraps a 200 `text/event-stream` response.
-    pub fn new(res: reqwest::Response) -> SseReader {
+    pub(crate) fn new(res: reqwest::Response) -> SseReader {
         assert_eq!(res.status(), 200);
         SseReader { res, decoder: SseDecoder::default(), events: VecDeque::new(), broken: false }
     }
 
     /// The next event; `None` at the end of the stream or when the connection broke.
-    pub async fn next(&mut self) -> Option<Value> {
+    pub(crate) async fn next(&mut self) -> Option<Value> {
         loop {
             if let Some(data) = self.events.pop_front() {
                 assert!(!data.contains('\n'), "multi-line event {data:?}");
@@ -247,7 +247,7 @@ impl SseReader {
 
 /// One short label per event: `type`, plus the item type for item events, the update type for
 /// `thread.item.updated`, the effect name for `client_effect`, the code for `error`.
-pub fn kinds(events: &[Value]) -> Vec<String> {
+pub(crate) fn kinds(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| {
@@ -267,7 +267,7 @@ pub fn kinds(events: &[Value]) -> Vec<String> {
 
 /// The labels of the standard text-message events (`thread.item.added` … `thread.item.done`) for a
 /// reply streamed as `deltas` text deltas.
-pub fn text_message_kinds(deltas: usize) -> Vec<String> {
+pub(crate) fn text_message_kinds(deltas: usize) -> Vec<String> {
     let mut out = vec![
         "thread.item.added:assistant_message".to_string(),
         "thread.item.updated:assistant_message.content_part.added".to_string(),
@@ -282,12 +282,12 @@ pub fn text_message_kinds(deltas: usize) -> Vec<String> {
 }
 
 /// The number of text deltas the mock streams for `text` (one per word).
-pub fn word_count(text: &str) -> usize {
+pub(crate) fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
 }
 
 /// Texts of the assistant messages that were `thread.item.done` in a stream.
-pub fn assistant_texts(events: &[Value]) -> Vec<String> {
+pub(crate) fn assistant_texts(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .filter(|e| e["type"] == "thread.item.done" && e["item"]["type"] == "assistant_message")
@@ -296,45 +296,45 @@ pub fn assistant_texts(events: &[Value]) -> Vec<String> {
 }
 
 /// The user message input of a request.
-pub fn message(text: &str) -> Value {
+pub(crate) fn message(text: &str) -> Value {
     json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
 }
 
 /// `threads.create` with a text.
-pub fn create(text: &str) -> Value {
+pub(crate) fn create(text: &str) -> Value {
     json!({"type": "threads.create", "params": {"input": message(text)}})
 }
 
 /// `threads.add_user_message`.
-pub fn add_message(thread_id: &str, text: &str) -> Value {
+pub(crate) fn add_message(thread_id: &str, text: &str) -> Value {
     json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": message(text)}})
 }
 
 /// `threads.custom_action`.
-pub fn action(thread_id: &str, item_id: Option<&str>, action: Value) -> Value {
+pub(crate) fn action(thread_id: &str, item_id: Option<&str>, action: Value) -> Value {
     json!({"type": "threads.custom_action", "params": {"thread_id": thread_id, "item_id": item_id, "action": action}})
 }
 
 /// The thread id from a `threads.create` stream.
-pub fn thread_id_of(events: &[Value]) -> String {
+pub(crate) fn thread_id_of(events: &[Value]) -> String {
     assert_eq!(events[0]["type"], "thread.created", "{events:?}");
     events[0]["thread"]["id"].as_str().unwrap().to_string()
 }
 
 /// Finds a free port and returns it (the listener is closed, so it is free right after).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 // --- Scenario helpers -------------------------------------------------------------------------------
 
 /// The model requests (Responses API) the mock received, oldest first.
-pub fn model_requests(mock: &MockServer) -> Vec<Value> {
+pub(crate) fn model_requests(mock: &MockServer) -> Vec<Value> {
     mock.requests().into_iter().filter(|r| r.path == "/v1/responses").map(|r| r.body).collect()
 }
 
 /// The last `function_call_output` of a model request.
-pub fn last_tool_output(request: &Value) -> String {
+pub(crate) fn last_tool_output(request: &Value) -> String {
     let input = request["input"].as_array().unwrap();
     let last = input.last().unwrap();
     assert_eq!(last["type"], "function_call_output", "{last}");
@@ -342,7 +342,7 @@ pub fn last_tool_output(request: &Value) -> String {
 }
 
 /// Every `input_text` of user messages in a model request.
-pub fn user_texts(request: &Value) -> Vec<String> {
+pub(crate) fn user_texts(request: &Value) -> Vec<String> {
     request["input"]
         .as_array()
         .unwrap()
@@ -354,40 +354,40 @@ pub fn user_texts(request: &Value) -> Vec<String> {
         .collect()
 }
 
-pub fn strings(list: &[&str]) -> Vec<String> {
+pub(crate) fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
 /// `[thread.created, user done, stream_options]`.
-pub fn create_prefix() -> Vec<String> {
+pub(crate) fn create_prefix() -> Vec<String> {
     strings(&["thread.created", "thread.item.done:user_message", "stream_options"])
 }
 
 /// `[user done, stream_options]`.
-pub fn add_prefix() -> Vec<String> {
+pub(crate) fn add_prefix() -> Vec<String> {
     strings(&["thread.item.done:user_message", "stream_options"])
 }
 
-pub fn concat(parts: &[Vec<String>]) -> Vec<String> {
+pub(crate) fn concat(parts: &[Vec<String>]) -> Vec<String> {
     parts.concat()
 }
 
 /// The label of the effect a tool that changed the customer's profile sends.
-pub const PROFILE_UPDATE: &str = "client_effect:customer_profile/update";
+pub(crate) const PROFILE_UPDATE: &str = "client_effect:customer_profile/update";
 
 /// The labels of a `threads.create` turn: [`create_prefix`], `effects`, the streamed `reply`, then the
 /// title (`thread.updated`).
-pub fn new_thread_kinds(effects: &[&str], reply: &str) -> Vec<String> {
+pub(crate) fn new_thread_kinds(effects: &[&str], reply: &str) -> Vec<String> {
     concat(&[create_prefix(), strings(effects), text_message_kinds(word_count(reply)), strings(&["thread.updated"])])
 }
 
 /// The labels of a later `threads.add_user_message` turn: [`add_prefix`], `effects`, then the streamed
 /// `reply` (no title event).
-pub fn next_turn_kinds(effects: &[&str], reply: &str) -> Vec<String> {
+pub(crate) fn next_turn_kinds(effects: &[&str], reply: &str) -> Vec<String> {
     concat(&[add_prefix(), strings(effects), text_message_kinds(word_count(reply))])
 }
 
-pub async fn setup(script: Script) -> (TempDir, MockServer, TestServer) {
+pub(crate) async fn setup(script: Script) -> (TempDir, MockServer, TestServer) {
     let dir = TempDir::new("scenario");
     let mock = mock(script).await;
     let server = TestServer::with_mock(&dir, &mock).await;
@@ -395,7 +395,7 @@ pub async fn setup(script: Script) -> (TempDir, MockServer, TestServer) {
 }
 
 /// The default demo profile as a fresh thread sees it (timestamps aside).
-pub fn assert_untouched(profile: &Value) {
+pub(crate) fn assert_untouched(profile: &Value) {
     assert_eq!(profile["segments"][0]["seat"], "14A");
     assert_eq!(profile["segments"][1]["seat"], "15C");
     assert_eq!(profile["segments"].as_array().unwrap().len(), 2);

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The server binary under test (debug build, built by cargo for the integration tests).
-pub const BIN: &str = env!("CARGO_BIN_EXE_support");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_support");
 
 /// The line the start-up banner ends with.
 const BANNER_LAST_LINE: &str = "  Dictation: ";
 
 /// The `support` command run in `cwd` with a clean environment (no keys from the developer's shell):
 /// `RUST_LOG=info`, then `env` on top; stdout and stderr piped.
-pub fn command(cwd: &Path, env: &[(&str, &str)]) -> Command {
+pub(crate) fn command(cwd: &Path, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear().current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.env("RUST_LOG", "info");
@@ -42,7 +42,7 @@ fn collect(reader: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
 }
 
 /// A running `support` process with its output collected in the background; SIGKILLed on drop.
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     /// `http://127.0.0.1:PORT`, read from the banner by [`ServerProcess::ready`].
     pub base: String,
     /// A client without proxy, with a generous timeout.
@@ -56,7 +56,7 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Spawns `cmd` (made by [`command`]); `label` names the process in failure messages.
-    pub fn spawn(label: &str, mut cmd: Command) -> ServerProcess {
+    pub(crate) fn spawn(label: &str, mut cmd: Command) -> ServerProcess {
         let mut child = cmd.spawn().expect("spawn support");
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
@@ -64,7 +64,7 @@ impl ServerProcess {
     }
 
     /// Waits for the start-up banner and reads the bound URL from it.
-    pub async fn ready(&mut self) {
+    pub(crate) async fn ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             let out = self.stdout();
@@ -82,44 +82,44 @@ impl ServerProcess {
     }
 
     /// The process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Standard output so far.
-    pub fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         self.stdout.lock().unwrap().clone()
     }
 
     /// Standard error so far.
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
 
     /// Both streams, for failure messages.
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         format!("stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr())
     }
 
     /// Absolute URL of a path.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
     /// POSTs a JSON body to the ChatKit endpoint.
-    pub async fn post(&self, body: &Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, body: &Value) -> reqwest::Response {
         self.client.post(self.url("/support/chatkit")).json(body).send().await.unwrap()
     }
 
     /// Sends a signal (`TERM`, `KILL`) with `kill`.
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status =
             Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().expect("run kill");
         assert!(status.success());
     }
 
     /// Waits (up to `within`) for the process to exit and returns its code (`None` when a signal ended it).
-    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -133,13 +133,13 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then waits (up to 20 s) for the exit code.
-    pub fn terminate(&mut self) -> Option<i32> {
+    pub(crate) fn terminate(&mut self) -> Option<i32> {
         self.signal("TERM");
         self.wait_exit(Duration::from_secs(20))
     }
 
     /// `kill -9`, then reaps the process.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -17,34 +17,34 @@ use crate::common::parse_sse;
 use crate::common::process::{ServerProcess, command};
 
 /// Serializes the load-heavy tests of one test binary (the machine has 2 cores).
-pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A running `support` process on 127.0.0.1 with a port the OS picks; SIGKILLed on drop. The process
 /// helpers (`ready`, `url`, `post`, `stdout`, `stderr`, `output`, `terminate`, `kill`) are those of
 /// [`ServerProcess`].
-pub struct Bin(ServerProcess);
+pub(crate) struct Bin(ServerProcess);
 
 impl Bin {
     /// Spawns the binary in `cwd` with a clean environment: `HOST=127.0.0.1`, `PORT=0`, `RUST_LOG=info`,
     /// then `env` on top.
-    pub fn spawn(cwd: &Path, env: &[(&str, &str)]) -> Bin {
+    pub(crate) fn spawn(cwd: &Path, env: &[(&str, &str)]) -> Bin {
         let mut cmd = command(cwd, &[("HOST", "127.0.0.1"), ("PORT", "0")]);
         cmd.envs(env.iter().copied());
         Bin(ServerProcess::spawn("server", cmd))
     }
 
     /// Resident set size in KiB (`VmRSS` of `/proc/<pid>/status`).
-    pub fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         rss_kib(self.pid())
     }
 
     /// `127.0.0.1:PORT`.
-    pub fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         self.base.trim_start_matches("http://").to_string()
     }
 
     /// A non-streaming request that must answer 200 JSON.
-    pub async fn json(&self, body: Value) -> Value {
+    pub(crate) async fn json(&self, body: Value) -> Value {
         let res = self.post(&body).await;
         let status = res.status();
         let text = res.text().await.unwrap();
@@ -53,7 +53,7 @@ impl Bin {
     }
 
     /// A streaming request that must answer 200 SSE; returns its events.
-    pub async fn stream(&self, body: Value) -> Vec<Value> {
+    pub(crate) async fn stream(&self, body: Value) -> Vec<Value> {
         let res = self.post(&body).await;
         let status = res.status();
         let text = res.text().await.unwrap();
@@ -77,7 +77,7 @@ impl DerefMut for Bin {
 }
 
 /// `VmRSS` of a process in KiB (0 if it is gone).
-pub fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -87,7 +87,7 @@ pub fn rss_kib(pid: u32) -> u64 {
 }
 
 /// The soft limit of open files of this process (from `/proc/self/limits`); `None` if unknown.
-pub fn nofile_soft_limit() -> Option<u64> {
+pub(crate) fn nofile_soft_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     let soft = line.trim_start_matches("Max open files").split_whitespace().next()?;
@@ -96,30 +96,30 @@ pub fn nofile_soft_limit() -> Option<u64> {
 
 /// A response read by [`raw_http`].
 #[derive(Debug, Clone)]
-pub struct RawResponse {
+pub(crate) struct RawResponse {
     /// Status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Headers, names lower-cased, in order.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// The body (chunked encoding decoded).
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl RawResponse {
     /// The first value of a header.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as (lossy) text.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
 /// Sends `head` (request line and headers, without the final blank line; `Connection: close` and
 /// `Host` are added) and `body` over a fresh TCP connection, and reads the whole response.
-pub async fn raw_http(addr: &str, head: &str, body: &[u8]) -> RawResponse {
+pub(crate) async fn raw_http(addr: &str, head: &str, body: &[u8]) -> RawResponse {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
     req.extend_from_slice(body);
@@ -172,17 +172,17 @@ fn decode_chunked(mut data: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The ids of items.
-pub fn ids(items: &[Value]) -> Vec<String> {
+pub(crate) fn ids(items: &[Value]) -> Vec<String> {
     items.iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
 }
 
 /// The `type` of each item.
-pub fn types(items: &[Value]) -> Vec<String> {
+pub(crate) fn types(items: &[Value]) -> Vec<String> {
     items.iter().map(|i| i["type"].as_str().unwrap_or("?").to_string()).collect()
 }
 
 /// Asserts that no id appears twice.
-pub fn assert_unique_ids(items: &[Value]) {
+pub(crate) fn assert_unique_ids(items: &[Value]) {
     let all = ids(items);
     let mut sorted = all.clone();
     sorted.sort();

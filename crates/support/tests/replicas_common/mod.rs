@@ -23,15 +23,15 @@ use crate::common::parse_sse;
 use crate::common::process::{ServerProcess, command};
 
 /// PostgreSQL used when `CHATKIT_TEST_POSTGRES_URL` is not set.
-pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub(crate) const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// The PostgreSQL URL of the tests (shared with the store conformance suite).
-pub fn pg_url() -> String {
+pub(crate) fn pg_url() -> String {
     std::env::var("CHATKIT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG.to_string())
 }
 
 /// `Some(url)` when PostgreSQL accepts TCP connections; otherwise prints the skip line once.
-pub async fn pg_available() -> Option<String> {
+pub(crate) async fn pg_available() -> Option<String> {
     static PRINTED: OnceLock<()> = OnceLock::new();
     let url = pg_url();
     let opts = PgConnectOptions::from_str(&url).expect("CHATKIT_TEST_POSTGRES_URL is not a PostgreSQL URL");
@@ -48,15 +48,15 @@ pub async fn pg_available() -> Option<String> {
 }
 
 /// A fresh, empty PostgreSQL schema, dropped (with everything in it) when this value drops.
-pub struct Schema {
+pub(crate) struct Schema {
     url: String,
     /// The schema name (`ck_replicas_<12 hex>`).
-    pub name: String,
+    pub(crate) name: String,
 }
 
 impl Schema {
     /// Creates the schema; `None` (after the skip line) when PostgreSQL does not answer.
-    pub async fn create() -> Option<Schema> {
+    pub(crate) async fn create() -> Option<Schema> {
         let url = pg_available().await?;
         let name = format!("ck_replicas_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let mut conn = PgConnection::connect(&url).await.expect("connect to PostgreSQL");
@@ -66,13 +66,13 @@ impl Schema {
     }
 
     /// The `DATABASE_URL` of a replica: the schema as `search_path`, `app` as `application_name`.
-    pub fn database_url(&self, app: &str) -> String {
+    pub(crate) fn database_url(&self, app: &str) -> String {
         let sep = if self.url.contains('?') { '&' } else { '?' };
         format!("{}{sep}options=-c%20search_path%3D{}&application_name={app}", self.url, self.name)
     }
 
     /// An administrative connection (no search path: qualify names with [`Schema::name`]).
-    pub async fn admin(&self) -> PgConnection {
+    pub(crate) async fn admin(&self) -> PgConnection {
         PgConnection::connect(&self.url).await.expect("connect to PostgreSQL")
     }
 }
@@ -96,18 +96,18 @@ impl Drop for Schema {
 }
 
 /// An empty working folder for the processes (so no `.env` is picked up), removed on drop.
-pub struct WorkDir(PathBuf);
+pub(crate) struct WorkDir(PathBuf);
 
 impl WorkDir {
     /// A fresh folder under the system temp dir.
-    pub fn new() -> WorkDir {
+    pub(crate) fn new() -> WorkDir {
         let path = std::env::temp_dir().join(format!("support-replicas-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&path).unwrap();
         WorkDir(path)
     }
 
     /// The folder.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -120,15 +120,15 @@ impl Drop for WorkDir {
 
 /// A `support` process (SIGKILLed on drop). The process helpers (`ready`, `url`, `post`, `output`,
 /// `kill`) are those of [`ServerProcess`].
-pub struct Replica {
+pub(crate) struct Replica {
     /// Label used in failure messages (`A`, `B`).
-    pub name: String,
+    pub(crate) name: String,
     process: ServerProcess,
 }
 
 impl Replica {
     /// Spawns a replica on `database_url` answering with the mock model, on a port the OS picks.
-    pub fn spawn(name: &str, cwd: &Path, database_url: &str, mock: &MockServer) -> Replica {
+    pub(crate) fn spawn(name: &str, cwd: &Path, database_url: &str, mock: &MockServer) -> Replica {
         let base_url = mock.openai_base_url();
         let env = [
             ("HOST", "127.0.0.1"),
@@ -144,7 +144,7 @@ impl Replica {
     }
 
     /// Sends a request and reads the whole answer.
-    pub async fn send(&self, body: &Value) -> Answer {
+    pub(crate) async fn send(&self, body: &Value) -> Answer {
         let res = self.post(body).await;
         let status = res.status().as_u16();
         let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
@@ -157,7 +157,7 @@ impl Replica {
     }
 
     /// A streaming request that must answer 200 SSE; returns the events.
-    pub async fn stream(&self, body: Value) -> Vec<Value> {
+    pub(crate) async fn stream(&self, body: Value) -> Vec<Value> {
         match self.send(&body).await {
             Answer::Stream(events) => events,
             other => panic!("replica {}: {body} → {other:?}\n{}", self.name, self.output()),
@@ -165,7 +165,7 @@ impl Replica {
     }
 
     /// A non-streaming request that must answer 200 JSON.
-    pub async fn json(&self, body: Value) -> Value {
+    pub(crate) async fn json(&self, body: Value) -> Value {
         match self.send(&body).await {
             Answer::Json(v) => v,
             other => panic!("replica {}: {body} → {other:?}\n{}", self.name, self.output()),
@@ -173,7 +173,7 @@ impl Replica {
     }
 
     /// `items.list` ascending (up to 100 items).
-    pub async fn items(&self, thread_id: &str) -> Vec<Value> {
+    pub(crate) async fn items(&self, thread_id: &str) -> Vec<Value> {
         let page = self
             .json(json!({"type": "items.list", "params": {"thread_id": thread_id, "limit": 100, "order": "asc"}}))
             .await;
@@ -182,7 +182,7 @@ impl Replica {
     }
 
     /// `GET /support/customer?thread_id=…` → the profile.
-    pub async fn customer(&self, thread_id: &str) -> Value {
+    pub(crate) async fn customer(&self, thread_id: &str) -> Value {
         let res =
             self.client.get(self.url("/support/customer")).query(&[("thread_id", thread_id)]).send().await.unwrap();
         assert_eq!(res.status(), 200, "replica {}", self.name);
@@ -207,7 +207,7 @@ impl DerefMut for Replica {
 
 /// Spawns one replica per name on the schema, all at once (they migrate concurrently), and waits
 /// until every one is serving.
-pub async fn start_replicas(names: &[&str], schema: &Schema, cwd: &Path, mock: &MockServer) -> Vec<Replica> {
+pub(crate) async fn start_replicas(names: &[&str], schema: &Schema, cwd: &Path, mock: &MockServer) -> Vec<Replica> {
     let mut replicas: Vec<Replica> = names
         .iter()
         .map(|n| Replica::spawn(n, cwd, &schema.database_url(&format!("{}_{n}", schema.name)), mock))
@@ -220,7 +220,7 @@ pub async fn start_replicas(names: &[&str], schema: &Schema, cwd: &Path, mock: &
 
 /// A whole answer of the ChatKit endpoint.
 #[derive(Debug)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// 200 SSE, parsed.
     Stream(Vec<Value>),
     /// 200 JSON.
@@ -230,38 +230,38 @@ pub enum Answer {
 }
 
 /// `threads.custom_action` sent by a widget item.
-pub fn action(thread_id: &str, item_id: &str, action: Value) -> Value {
+pub(crate) fn action(thread_id: &str, item_id: &str, action: Value) -> Value {
     json!({"type": "threads.custom_action", "params": {"thread_id": thread_id, "item_id": item_id, "action": action}})
 }
 
 /// The items of the `thread.item.done` events of a stream, in order.
-pub fn done_items(events: &[Value]) -> Vec<Value> {
+pub(crate) fn done_items(events: &[Value]) -> Vec<Value> {
     events.iter().filter(|e| e["type"] == "thread.item.done").map(|e| e["item"].clone()).collect()
 }
 
 /// The ids of items.
-pub fn ids(items: &[Value]) -> Vec<String> {
+pub(crate) fn ids(items: &[Value]) -> Vec<String> {
     items.iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
 }
 
 /// `(type, first text)` of an item (`""` for items without text), for readable order assertions.
-pub fn label(item: &Value) -> (String, String) {
+pub(crate) fn label(item: &Value) -> (String, String) {
     let t = item["type"].as_str().unwrap_or("?").to_string();
     let text = item["content"][0]["text"].as_str().unwrap_or_default().to_string();
     (t, text)
 }
 
 /// [`label`] of every item.
-pub fn labels(items: &[Value]) -> Vec<(String, String)> {
+pub(crate) fn labels(items: &[Value]) -> Vec<(String, String)> {
     items.iter().map(label).collect()
 }
 
 /// `("user_message", text)`.
-pub fn user(text: &str) -> (String, String) {
+pub(crate) fn user(text: &str) -> (String, String) {
     ("user_message".to_string(), text.to_string())
 }
 
 /// `("assistant_message", text)`.
-pub fn assistant(text: &str) -> (String, String) {
+pub(crate) fn assistant(text: &str) -> (String, String) {
     ("assistant_message".to_string(), text.to_string())
 }
