@@ -47,9 +47,11 @@ async fn booking_state_survives_a_restart() {
     // A reload shows the locked widget (the update was persisted), not a clickable list.
     let stored_w: &Value = items_before.iter().find(|i| i["id"] == w.as_str()).unwrap();
     assert_eq!(stored_w["widget"], locked);
-    // The guard is persisted: the old click is ignored after the restart.
+    // The guard is persisted: the old click is refused after the restart and books nothing.
     let events = server.stream(action(&thread, Some(&w), click)).await;
-    assert_eq!(kinds(&events), vec!["stream_options".to_string()]);
+    assert_eq!(kinds(&events), vec!["stream_options".to_string(), "error:custom".to_string()]);
+    assert_eq!(events[1]["allow_retry"], json!(false), "{events:?}");
+    assert!(events[1]["message"].as_str().unwrap_or_default().contains("already made"), "{events:?}");
     assert_eq!(server.customer(&thread).await, profile_before);
     assert_eq!(profile_before["booked_widget_ids"], json!([w]));
     assert_eq!(profile_before["segments"].as_array().unwrap().len(), 3);
@@ -62,8 +64,12 @@ async fn booking_state_survives_a_restart() {
         .unwrap();
     assert_eq!(stored.data.iter().filter(|i| i.type_name() == "hidden_context_item").count(), 1);
 
-    // Deleting the thread deletes its airline state too (a fresh profile afterwards).
+    // Deleting the thread deletes its airline state too: its profile is gone with it (404, as for any
+    // unknown thread), and nothing is written by asking.
     assert_eq!(server.json(json!({"type": "threads.delete", "params": {"thread_id": thread}})).await, json!({}));
-    assert_eq!(server.customer(&thread).await["segments"].as_array().unwrap().len(), 2);
+    let res = server.client.get(server.url("/support/customer")).query(&[("thread_id", &thread)]).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let profiles = server.state.store.kv_get("airline", &thread).await.unwrap();
+    assert!(profiles.is_none(), "{profiles:?}");
     server.stop().await;
 }
