@@ -167,6 +167,7 @@ pub struct ThreadIdParams {
 pub struct ListThreadsParams {
     /// Page size; absent, `null` or 0 means 20.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = Int64, minimum = 0, maximum = 4294967295_u64))]
     pub limit: Option<u32>,
     /// Sort order by creation time; newest first when absent.
     #[serde(default)]
@@ -192,6 +193,7 @@ pub struct ListItemsParams {
     pub thread_id: String,
     /// Page size; absent, `null` or 0 means 20.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = Int64, minimum = 0, maximum = 4294967295_u64))]
     pub limit: Option<u32>,
     /// Sort order by creation time; newest first when absent.
     #[serde(default)]
@@ -217,9 +219,12 @@ pub struct FeedbackParams {
 pub struct CreateAttachmentParams {
     /// The file's name as the user picked it.
     pub name: String,
-    /// The file's size in bytes.
+    /// The file's size in bytes; the support app stores at most 5 MiB and answers a larger size with 413.
+    #[cfg_attr(feature = "openapi", schema(maximum = 5242880_u64))]
     pub size: u64,
-    /// The file's MIME type, e.g. `image/png`.
+    /// The file's MIME type, e.g. `image/png`; the support app accepts PNG, JPEG, WebP and GIF images and
+    /// refuses any other type with a 400.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^image/(?:png|jpeg|webp|gif)(?:;.*)?$"))]
     pub mime_type: String,
 }
 /// Params of `attachments.delete`.
@@ -233,9 +238,19 @@ pub struct DeleteAttachmentParams {
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TranscribeParams {
-    /// Standard base64 of the recorded audio.
+    /// Standard base64 of the recorded audio. The server also decodes unpadded, URL-safe and `data:` URL
+    /// forms, but documents only canonical base64 of at least one byte: anything else may be refused with
+    /// a 400.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/]{4})$"
+        )
+    )]
     pub audio_base64: String,
-    /// The recording's MIME type with its parameters, e.g. `audio/webm;codecs=opus`.
+    /// The recording's MIME type with its parameters, e.g. `audio/webm;codecs=opus`; WebM, MP4 and Ogg
+    /// audio are transcribed, any other type is refused with a 400.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^audio/(?:webm|mp4|ogg)(?:;.*)?$"))]
     pub mime_type: String,
 }
 
