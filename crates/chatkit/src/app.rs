@@ -58,6 +58,11 @@ pub trait ChatKitApp: Send + Sync + 'static {
         Err(AppError::Unavailable("attachments are not supported by this server".into()))
     }
 
+    /// Sets the links of an attachment about to be sent to the client (its upload and preview URLs).
+    /// Links depend on who asks and from where (signatures, external host), so they are made each time an
+    /// attachment or an item carrying it is sent, never stored. The default leaves the stored values.
+    fn present_attachment(&self, _attachment: &mut Attachment, _ctx: &RequestContext) {}
+
     /// Called when a thread is deleted (e.g. to delete app state kept for it).
     async fn thread_deleted(&self, _thread_id: &str, _ctx: &RequestContext) -> Result<(), AppError> {
         Ok(())

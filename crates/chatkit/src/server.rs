@@ -196,7 +196,7 @@ impl ChatKitServer {
                 let items = store
                     .load_thread_items(ctx, &p.thread_id, None, DEFAULT_PAGE_SIZE, crate::types::Order::Asc)
                     .await?;
-                json(&thread.to_thread(without_hidden(items)))
+                json(&thread.to_thread(self.presented(without_hidden(items), ctx)))
             }
             NonStreamingRequest::ListThreads(p) => self.list_threads(p, ctx).await,
             NonStreamingRequest::UpdateThread(p) => {
@@ -215,12 +215,15 @@ impl ChatKitServer {
             }
             NonStreamingRequest::ListItems(p) => self.list_items(p, ctx).await,
             NonStreamingRequest::Feedback(p) => {
+                // The thread must be the caller's: feedback on another owner's thread is a 404 like a missing one.
+                store.load_thread(ctx, &p.thread_id).await?;
                 self.app.add_feedback(&p.thread_id, &p.item_ids, p.kind, ctx).await?;
                 Ok(empty_object())
             }
             NonStreamingRequest::CreateAttachment(p) => {
-                let attachment = self.app.create_attachment(&p, ctx).await?;
+                let mut attachment = self.app.create_attachment(&p, ctx).await?;
                 store.save_attachment(ctx, &attachment).await?;
+                self.app.present_attachment(&mut attachment, ctx);
                 json(&attachment)
             }
             NonStreamingRequest::DeleteAttachment(p) => {
@@ -248,7 +251,24 @@ impl ChatKitServer {
         self.store.load_thread(ctx, &p.thread_id).await?;
         let page =
             self.store.load_thread_items(ctx, &p.thread_id, p.after.as_deref(), page_size(p.limit), p.order).await?;
-        json(&without_hidden(page))
+        json(&self.presented(without_hidden(page), ctx))
+    }
+
+    /// Items as the client gets them: attachment links made for this request ([`ChatKitApp::present_attachment`]).
+    fn presented(&self, mut page: Page<ThreadItem>, ctx: &RequestContext) -> Page<ThreadItem> {
+        for item in &mut page.data {
+            self.present_item(item, ctx);
+        }
+        page
+    }
+
+    /// Makes the attachment links of one item for this request.
+    pub(crate) fn present_item(&self, item: &mut ThreadItem, ctx: &RequestContext) {
+        if let ItemKind::UserMessage(message) = &mut item.kind {
+            for attachment in &mut message.attachments {
+                self.app.present_attachment(attachment, ctx);
+            }
+        }
     }
 
     /// `input.transcribe`: base64 decoded leniently (whitespace, URL-safe alphabet, missing padding and a

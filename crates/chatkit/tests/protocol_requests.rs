@@ -216,11 +216,20 @@ async fn update_and_delete_threads() {
 #[tokio::test]
 async fn feedback_is_passed_to_the_app() {
     let t = TestServer::start().await;
+    // Feedback on a thread the caller does not have is a 404, like every request naming a thread.
+    let (status, _) = t
+        .json(
+            json!({"type": "items.feedback", "params": {"thread_id": "thr_1", "item_ids": ["a"], "kind": "negative"}}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (thread_id, _) = t.create("hi").await;
+    let calls_before = t.app.calls().len();
     let (status, body) = t
-        .json(json!({"type": "items.feedback", "params": {"thread_id": "thr_1", "item_ids": ["a", "b"], "kind": "negative"}}))
+        .json(json!({"type": "items.feedback", "params": {"thread_id": thread_id, "item_ids": ["a", "b"], "kind": "negative"}}))
         .await;
     assert_eq!((status, body), (200, json!({})));
-    assert_eq!(t.app.calls(), [Call::Feedback(vec!["a".into(), "b".into()], FeedbackKind::Negative)]);
+    assert_eq!(t.app.calls()[calls_before..], [Call::Feedback(vec!["a".into(), "b".into()], FeedbackKind::Negative)]);
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //!
 //! Attachment previews stay plain URLs (`{base}/support/attachments/{id}/content`) instead of the sample's
 //! multi-megabyte `data:` URLs, so later events and thread loads stay small; the model still gets the image
-//! bytes as a data URL when the turn's input is built.
+//! bytes as a data URL when the turn's input is built. Attachments are stored with host-free paths; the
+//! signed absolute links are made for each request in [`ChatKitApp::present_attachment`].
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use chatkit::{AppError, ChatKitApp};
 use crate::actions::handle_action;
 use crate::agent::{DEFAULT_TEMPERATURE, build_agent, input_from_history, load_history};
 use crate::airline::AirlineStore;
+use crate::signed_urls::UrlSigner;
 use crate::titles::maybe_set_title;
 
 /// Largest accepted attachment (5 MiB; exactly 5 MiB is accepted).
@@ -69,6 +71,7 @@ pub struct SupportApp {
     transcriber: Option<Arc<dyn Transcriber>>,
     settings: AppSettings,
     agent: Agent,
+    urls: Option<Arc<UrlSigner>>,
 }
 
 impl std::fmt::Debug for SupportApp {
@@ -93,7 +96,13 @@ impl SupportApp {
         settings: AppSettings,
     ) -> Self {
         let agent = build_agent(&airline, settings.temperature, settings.max_model_calls);
-        SupportApp { store, airline, provider, transcriber, settings, agent }
+        SupportApp { store, airline, provider, transcriber, settings, agent, urls: None }
+    }
+
+    /// Signs the attachment links sent to clients with `urls` (without it they stay the stored paths).
+    pub fn with_url_signer(mut self, urls: Arc<UrlSigner>) -> Self {
+        self.urls = Some(urls);
+        self
     }
 
     /// The airline state the app works on.
@@ -201,7 +210,7 @@ impl ChatKitApp for SupportApp {
     async fn create_attachment(
         &self,
         params: &CreateAttachmentParams,
-        ctx: &RequestContext,
+        _ctx: &RequestContext,
     ) -> Result<Attachment, AppError> {
         if params.size > MAX_ATTACHMENT_BYTES {
             return Err(AppError::PayloadTooLarge(TOO_LARGE_MESSAGE.into()));
@@ -210,19 +219,32 @@ impl ChatKitApp for SupportApp {
             return Err(AppError::BadRequest(NOT_AN_IMAGE_MESSAGE.into()));
         }
         let id = ids::generate(ids::ATTACHMENT);
-        let base = ctx.base_url.trim_end_matches('/');
+        // Stored without host or signature: [`Self::present_attachment`] makes the links per request.
         Ok(Attachment {
             id: id.clone(),
             name: params.name.clone(),
             mime_type: params.mime_type.clone(),
             upload_descriptor: Some(UploadDescriptor {
-                url: format!("{base}/support/attachments/{id}/upload"),
+                url: format!("/support/attachments/{id}/upload"),
                 method: "POST".into(),
                 headers: Default::default(),
             }),
             thread_id: None,
-            kind: AttachmentKind::Image { preview_url: format!("{base}/support/attachments/{id}/content") },
+            kind: AttachmentKind::Image { preview_url: format!("/support/attachments/{id}/content") },
         })
+    }
+
+    fn present_attachment(&self, attachment: &mut Attachment, ctx: &RequestContext) {
+        let Some(urls) = &self.urls else { return };
+        if !crate::routes::attachments::valid_attachment_id(&attachment.id) {
+            return;
+        }
+        if let Some(upload) = &mut attachment.upload_descriptor {
+            upload.url = urls.upload_url(&ctx.base_url, &attachment.id, &ctx.owner_id);
+        }
+        if let AttachmentKind::Image { preview_url } = &mut attachment.kind {
+            *preview_url = urls.preview_url(&ctx.base_url, &attachment.id, &ctx.owner_id);
+        }
     }
 
     async fn thread_deleted(&self, thread_id: &str, _ctx: &RequestContext) -> Result<(), AppError> {

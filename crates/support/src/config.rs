@@ -199,6 +199,25 @@ pub struct Config {
     /// Log filter (tracing EnvFilter syntax), e.g. `info`, `debug`, `support=debug,tower_http=info`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub rust_log: String,
+    /// Authentication (`AUTH_*`).
+    #[command(flatten)]
+    pub auth: crate::auth::AuthSettings,
+    /// External URL and trusted proxies.
+    #[command(flatten)]
+    pub public_url: crate::public_url::PublicUrlSettings,
+    /// Signed attachment links.
+    #[command(flatten)]
+    pub signed_urls: crate::signed_urls::SignedUrlSettings,
+    /// A tool to run instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Tools of the `support` binary besides serving.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Print an HS256 token signed with AUTH_JWT_SECRET, for trying AUTH_MODE=jwt locally.
+    Token(crate::auth::token::TokenArgs),
 }
 
 impl Default for Config {
@@ -231,6 +250,10 @@ impl Default for Config {
             stream_stall_timeout_secs: 60,
             thread_titles: Switch(true),
             rust_log: "info".into(),
+            auth: crate::auth::AuthSettings::default(),
+            public_url: crate::public_url::PublicUrlSettings::default(),
+            signed_urls: crate::signed_urls::SignedUrlSettings::default(),
+            command: None,
         }
     }
 }
@@ -264,6 +287,10 @@ impl fmt::Debug for Config {
             .field("stream_stall_timeout_secs", &self.stream_stall_timeout_secs)
             .field("thread_titles", &self.thread_titles)
             .field("rust_log", &self.rust_log)
+            .field("auth", &self.auth)
+            .field("public_url", &self.public_url)
+            .field("signed_urls", &self.signed_urls)
+            .field("command", &self.command)
             .finish()
     }
 }
@@ -379,6 +406,9 @@ impl Config {
             }
         }
         self.cors_origins()?;
+        self.auth.validate().map_err(|e| ConfigError::Invalid(e.0))?;
+        self.public_url.validate().map_err(ConfigError::Invalid)?;
+        self.signed_urls.validate().map_err(ConfigError::Invalid)?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
             return bad(format!("RUST_LOG `{}` is not a valid log filter: {e}", self.rust_log));
         }

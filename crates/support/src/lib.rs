@@ -16,10 +16,13 @@ pub mod widgets;
 mod testkit;
 
 // H6 (wiring) modules.
+pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod openapi;
+pub mod public_url;
 pub mod router;
 pub mod routes;
+pub mod signed_urls;
 pub mod startup;
 pub mod telemetry;

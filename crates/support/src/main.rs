@@ -1,15 +1,15 @@
 //! The `support` binary: `cargo run --release` starts the OpenSkies ChatKit backend on 127.0.0.1:8000.
 //!
 //! Order: load `.env` (a missing file is fine), parse and validate the configuration (bad setting → one
-//! line on stderr, exit 2), install logging, open the database, build the model provider (none → one
+//! line on stderr, exit 2), run `support token` if asked (print a dev token, exit), install logging, open the database, build the model provider (none → one
 //! warning), bind (port in use → one line, exit 1), print the banner, serve until SIGINT/SIGTERM.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use support::config::{Config, Parsed};
-use support::startup::{self, NO_KEY_WARNING, StartError};
+use support::config::{Command, Config, Parsed};
+use support::startup::{self, NO_KEY_WARNING, OPEN_ACCESS_WARNING, StartError};
 
 /// mimalloc instead of glibc's allocator: a chat turn makes thousands of small, short-lived
 /// allocations (JSON values, SSE frames, strings) across the worker threads; measured 12% fewer
@@ -37,6 +37,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Token(args)) = &config.command {
+        return match support::auth::token::mint(&config.auth, args) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Err(e) = support::telemetry::init(&config.rust_log) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
@@ -74,10 +86,14 @@ async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
     print!("{}", startup::banner(&built, addr, started));
     tracing::info!(
         address = %addr,
+        auth = built.auth_mode,
         database = %built.database,
         startup_ms = started.elapsed().as_millis() as u64,
         "listening"
     );
+    if built.auth_mode == "none" && !addr.ip().is_loopback() {
+        tracing::warn!("{OPEN_ACCESS_WARNING}");
+    }
     startup::serve(listener, built.router, built.state.chatkit.clone(), built.timeouts, startup::shutdown_signal())
         .await;
     tracing::info!("stopped");

@@ -22,9 +22,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
 use crate::airline::AirlineStore;
+use crate::auth::Authenticator;
 use crate::config::CorsOrigins;
 use crate::openapi;
-use crate::routes::{self, ApiError, FallbackBaseUrl};
+use crate::public_url::PublicUrl;
+use crate::routes::{self, ApiError};
 use crate::telemetry;
 
 /// Size limits of the request bodies.
@@ -56,6 +58,10 @@ pub struct AppState {
     pub airline: AirlineStore,
     /// Body limits.
     pub limits: Limits,
+    /// Who the caller is (`AUTH_MODE`).
+    pub auth: Arc<Authenticator>,
+    /// Signs and checks attachment links (which prove their owner themselves).
+    pub urls: Arc<crate::signed_urls::UrlSigner>,
 }
 
 /// Options of the router that are not handler state.
@@ -63,19 +69,19 @@ pub struct AppState {
 pub struct RouterOptions {
     /// Allowed browser origins.
     pub cors: CorsOrigins,
-    /// Base URL used for absolute URLs when a request has no usable `Host` header.
-    pub fallback_base_url: String,
+    /// How the external base URL of attachment links is decided.
+    pub public_url: PublicUrl,
 }
 
 impl Default for RouterOptions {
     fn default() -> Self {
-        RouterOptions { cors: CorsOrigins::Any, fallback_base_url: "http://127.0.0.1:8000".into() }
+        RouterOptions { cors: CorsOrigins::Any, public_url: PublicUrl::default() }
     }
 }
 
 /// The complete application: routes, docs and layers.
 pub fn app(state: AppState, options: &RouterOptions) -> Router {
-    let (api, doc) = openapi::split(routes::api());
+    let (api, doc) = openapi::split(routes::api(state.auth.clone()));
     let docs: Router = openapi::swagger_ui(doc).into();
     with_layers(api.with_state(state).merge(docs), options)
 }
@@ -87,7 +93,7 @@ pub fn with_layers(routes: Router, options: &RouterOptions) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(middleware::from_fn(json_errors))
-        .layer(axum::Extension(FallbackBaseUrl(options.fallback_base_url.clone())))
+        .layer(axum::Extension(options.public_url.clone()))
         // Handlers read bodies themselves with their own limits (413 JSON); no hidden 2 MB cap.
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(panic_response))
@@ -213,6 +219,8 @@ mod tests {
             store,
             airline,
             limits: Limits::default(),
+            auth: Arc::new(crate::auth::Authenticator::None),
+            urls: Arc::new(crate::signed_urls::UrlSigner::new(vec![1; 32], std::time::Duration::from_secs(60))),
         };
         app(state, &RouterOptions::default())
     }
@@ -300,12 +308,13 @@ mod tests {
 
     #[tokio::test]
     async fn upload_takes_post_and_put() {
+        let signed = crate::signed_urls::UrlSigner::new(vec![1; 32], std::time::Duration::from_secs(60)).upload_url(
+            "",
+            "atc_missing",
+            chatkit::store::ANONYMOUS_OWNER,
+        );
         for method in [Method::POST, Method::PUT] {
-            let request = Request::builder()
-                .method(method)
-                .uri("/support/attachments/atc_missing/upload")
-                .body(Body::from("x"))
-                .unwrap();
+            let request = Request::builder().method(method).uri(signed.as_str()).body(Body::from("x")).unwrap();
             let (status, _, body) = send(request).await;
             assert_eq!(
                 (status, body),

@@ -15,13 +15,20 @@ use tokio::net::TcpListener;
 
 use crate::airline::AirlineStore;
 use crate::app::{AppSettings, SupportApp};
+use crate::auth::Authenticator;
 use crate::config::{Config, redact_url};
 use crate::connections::{self, ConnectionTimeouts};
+use crate::public_url::PublicUrl;
 use crate::router::{self, AppState, Limits, RouterOptions};
+use crate::signed_urls::UrlSigner;
 
 /// The one warning printed when no model key is configured.
 pub const NO_KEY_WARNING: &str = "no model key configured: set OPENAI_API_KEY or GEMINI_API_KEY in .env (copy \
                                   .env.example) — chat turns will answer with an error until then";
+
+/// The one warning printed when `AUTH_MODE=none` listens beyond loopback.
+pub const OPEN_ACCESS_WARNING: &str = "AUTH_MODE=none on a non-loopback address: anyone who can reach this server \
+     reads and writes every conversation as the same anonymous user; set AUTH_MODE=jwt or header (see README)";
 
 /// How long in-flight requests and turns may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -78,6 +85,8 @@ pub struct Built {
     pub dictation: bool,
     /// How long clients may keep a connection busy without progress.
     pub timeouts: ConnectionTimeouts,
+    /// The authentication mode's name (`none`, `jwt`, `header`).
+    pub auth_mode: &'static str,
 }
 
 /// Opens the store, builds the providers and the app, and assembles the router (does not bind).
@@ -85,6 +94,11 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
     // Model settings first: a bad choice should stop us before the database is touched.
     let model_config = config.model_config();
     let provider = agents::build_provider(&model_config).map_err(|e| StartError::Config(e.to_string()))?;
+    let public_base_url = config.public_url.public_base_url().map_err(StartError::Config)?;
+    let proxies = config.public_url.trusted_proxies().map_err(StartError::Config)?;
+    // Before the database too: an unreadable key file or a JWKS URL that does not answer is a setting to fix.
+    let auth =
+        Authenticator::from_settings(&config.auth, proxies.clone()).await.map_err(|e| StartError::Config(e.0))?;
     if let Some(dir) = config.sqlite_parent_dir() {
         std::fs::create_dir_all(&dir).map_err(|e| StartError::Database {
             url: redact_url(&config.database_url),
@@ -110,7 +124,13 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         thread_titles: config.thread_titles.0,
         ..AppSettings::default()
     };
-    let app = SupportApp::new(store.clone(), airline.clone(), provider, transcriber, settings);
+    let urls = Arc::new(
+        UrlSigner::from_settings(&config.signed_urls, store.as_ref())
+            .await
+            .map_err(|e| StartError::Database { url: redact_url(&config.database_url), message: e.to_string() })?,
+    );
+    let app =
+        SupportApp::new(store.clone(), airline.clone(), provider, transcriber, settings).with_url_signer(urls.clone());
     let chatkit = ChatKitServer::new(store.clone(), Arc::new(app))
         .with_stall_timeout(Duration::from_secs(config.stream_stall_timeout_secs));
     let state = AppState {
@@ -118,13 +138,24 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         store: store.clone(),
         airline,
         limits: Limits { max_body_bytes: config.max_body_bytes, max_upload_bytes: config.max_upload_bytes },
+        auth: Arc::new(auth),
+        urls,
     };
     let options = RouterOptions {
         cors: config.cors_origins().map_err(|e| StartError::Config(e.to_string()))?,
-        fallback_base_url: format!("http://{}", config.listen_addr()),
+        public_url: PublicUrl::new(public_base_url, proxies, format!("http://{}", config.listen_addr())),
     };
     let router = router::app(state.clone(), &options);
-    Ok(Built { router, state, database: store.describe(), model, dictation, timeouts: config.connection_timeouts() })
+    let auth_mode = state.auth.mode_name();
+    Ok(Built {
+        router,
+        state,
+        database: store.describe(),
+        model,
+        dictation,
+        timeouts: config.connection_timeouts(),
+        auth_mode,
+    })
 }
 
 /// Binds the configured address; "address in use" and friends become one clear line.

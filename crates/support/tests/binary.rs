@@ -53,10 +53,18 @@ async fn banner_no_key_warning_health_and_graceful_sigterm() {
     assert!(out.contains("\n  Dictation: off\n"), "{out}");
     // The default SQLite folder was created under the working directory.
     assert!(dir.path().join("data").join("chatkit.db").exists());
+    // The log line follows the banner on another stream: give it a moment to arrive.
+    let listening = |err: &str| err.lines().any(|l| l.contains("listening") && l.contains("startup_ms="));
+    for _ in 0..100 {
+        if listening(&p.stderr()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let err = p.stderr();
     let warning = support::startup::NO_KEY_WARNING;
     assert_eq!(err.matches(warning).count(), 1, "{err}");
-    assert!(err.lines().any(|l| l.contains("listening") && l.contains("startup_ms=")), "{err}");
+    assert!(listening(&err), "{err}");
 
     let health: Value = p.client.get(format!("{url}/support/health")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health, json!({"status": "healthy"}));

@@ -283,24 +283,24 @@ async fn default_body_limit_fits_large_dictation() {
 async fn upload_checks_texts_and_order() {
     let (_dir, _mock, server) = server().await;
     let att = create_attachment(&server, 10).await;
-    let id = att["id"].as_str().unwrap().to_string();
-    let upload = server.url(&format!("/support/attachments/{id}/upload"));
-    assert_eq!(att["upload_descriptor"]["url"], upload);
+    let upload = att["upload_descriptor"]["url"].as_str().unwrap().to_string();
+    assert!(upload.starts_with(&server.url(&format!("/support/attachments/{}/upload?", att["id"].as_str().unwrap()))));
+    let unknown = server.state.urls.upload_url(&server.base, "atc_unknown", "anonymous");
 
     // Empty → 400 (checked before the id).
-    for url in [upload.clone(), server.url("/support/attachments/atc_unknown/upload")] {
+    for url in [upload.clone(), unknown.clone()] {
         let res = server.client.post(&url).body(Vec::<u8>::new()).send().await.unwrap();
         assert_eq!(res.status(), 400);
         assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachment payload is required."}"#);
     }
     // Over 5 MiB → 413 (also before the id check).
-    for url in [upload.clone(), server.url("/support/attachments/atc_unknown/upload")] {
+    for url in [upload.clone(), unknown.clone()] {
         let res = server.client.post(&url).body(vec![1u8; FIVE_MIB + 1]).send().await.unwrap();
         assert_eq!(res.status(), 413);
         assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachments are limited to 5 MB in this demo."}"#);
     }
     // Unknown id → 404 with the sample's text; path traversal never reaches the store.
-    let res = server.client.post(server.url("/support/attachments/atc_unknown/upload")).body("x").send().await.unwrap();
+    let res = server.client.post(&unknown).body("x").send().await.unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachment atc_unknown does not exist."}"#);
     let res = server
@@ -323,8 +323,9 @@ async fn upload_accepts_exactly_5_mib_multipart_and_raw() {
     let (_dir, _mock, server) = server().await;
     let att = create_attachment(&server, FIVE_MIB as u64).await;
     let id = att["id"].as_str().unwrap().to_string();
-    let upload = server.url(&format!("/support/attachments/{id}/upload"));
-    let content = server.url(&format!("/support/attachments/{id}/content"));
+    let upload = att["upload_descriptor"]["url"].as_str().unwrap().to_string();
+    let content = att["preview_url"].as_str().unwrap().to_string();
+    assert!(content.starts_with(&server.url(&format!("/support/attachments/{id}/content?"))));
 
     // Not uploaded yet → 404 with its own text.
     let res = server.client.get(&content).send().await.unwrap();
@@ -338,8 +339,11 @@ async fn upload_accepts_exactly_5_mib_multipart_and_raw() {
         server.client.post(&upload).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
+    let preview: Value = serde_json::from_str(&body).unwrap();
+    let preview = preview["preview_url"].as_str().unwrap().to_string();
+    assert!(preview.starts_with(&server.url(&format!("/support/attachments/{id}/content?"))));
     let expected = format!(
-        r#"{{"id":"{id}","name":"Paris.png","mime_type":"image/png","upload_descriptor":null,"thread_id":null,"metadata":null,"type":"image","preview_url":"{content}"}}"#
+        r#"{{"id":"{id}","name":"Paris.png","mime_type":"image/png","upload_descriptor":null,"thread_id":null,"metadata":null,"type":"image","preview_url":"{preview}"}}"#
     );
     assert_eq!(body, expected);
 
@@ -371,16 +375,35 @@ async fn upload_accepts_exactly_5_mib_multipart_and_raw() {
     let stored = server.state.store.load_attachment(&Default::default(), &id).await.unwrap();
     assert!(stored.upload_descriptor.is_none());
 
-    // Unknown id on the content route.
-    let res = server.client.get(server.url("/support/attachments/atc_nope/content")).send().await.unwrap();
+    // Unknown id on the content route; no signature → 403.
+    let nope = server.state.urls.preview_url(&server.base, "atc_nope", "anonymous");
+    let res = server.client.get(&nope).send().await.unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(res.text().await.unwrap(), r#"{"detail":"Attachment atc_nope does not exist."}"#);
+    let res = server.client.get(server.url(&format!("/support/attachments/{id}/content"))).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["content-type"], "application/json");
 }
 
 #[tokio::test]
-async fn attachment_urls_follow_the_request_host_and_forwarded_headers() {
-    let (_dir, _mock, server) = server().await;
+async fn attachment_urls_follow_the_request_host_and_forwarded_headers_of_trusted_proxies() {
+    let (dir, mock, untrusted) = server().await;
     let body = json!({"type": "attachments.create", "params": {"name": "a.png", "size": 1, "mime_type": "image/png"}});
+    // Forwarded headers from a peer that is not in TRUSTED_PROXIES are ignored (a client could forge them).
+    let res = untrusted
+        .client
+        .post(untrusted.url("/support/chatkit"))
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "evil.example")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let att: Value = res.json().await.unwrap();
+    assert!(att["upload_descriptor"]["url"].as_str().unwrap().starts_with(&untrusted.url("/support/attachments/atc_")));
+    let mut trusting = config(&dir, Some(&mock));
+    trusting.public_url.trusted_proxies = Some("127.0.0.1, ::1".into());
+    let server = TestServer::start(trusting).await;
     let res = server
         .client
         .post(server.url("/support/chatkit"))
@@ -392,8 +415,13 @@ async fn attachment_urls_follow_the_request_host_and_forwarded_headers() {
         .unwrap();
     let att: Value = res.json().await.unwrap();
     let id = att["id"].as_str().unwrap();
-    assert_eq!(att["upload_descriptor"]["url"], format!("https://support.example.com/support/attachments/{id}/upload"));
-    assert_eq!(att["preview_url"], format!("https://support.example.com/support/attachments/{id}/content"));
+    let upload = att["upload_descriptor"]["url"].as_str().unwrap();
+    assert!(upload.starts_with(&format!("https://support.example.com/support/attachments/{id}/upload?")), "{upload}");
+    let preview = att["preview_url"].as_str().unwrap();
+    assert!(
+        preview.starts_with(&format!("https://support.example.com/support/attachments/{id}/content?")),
+        "{preview}"
+    );
     let res = server
         .client
         .post(server.url("/support/chatkit"))

@@ -431,7 +431,7 @@ fn upload_parsing_never_fails_the_server() {
     let statuses = std::sync::Mutex::new(&mut seen);
     f.check((upload_body(), upload_target()), |f, ((content_type, body), (which, random_id, put))| {
         let target = if which == 0 { random_id } else { id.clone() };
-        let url = f.server.url(&format!("/support/attachments/{target}/upload"));
+        let url = f.server.upload_url(&target);
         let (status, text) = f.rt.block_on(async {
             let req = if put { f.server.client.put(&url) } else { f.server.client.post(&url) };
             let res = req.header("content-type", &content_type).body(body.clone()).send().await.unwrap();

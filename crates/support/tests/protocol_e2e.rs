@@ -84,7 +84,7 @@ async fn every_request_type_answers_with_the_right_kind_of_response() {
         server.json(json!({"type": "attachments.delete", "params": {"attachment_id": att_id}})).await,
         json!({})
     );
-    let res = server.client.get(server.url(&format!("/support/attachments/{att_id}/content"))).send().await.unwrap();
+    let res = server.client.get(server.content_url(att_id)).send().await.unwrap();
     assert_eq!(res.status(), 404);
     let text = server
         .json(json!({"type": "input.transcribe", "params": {"audio_base64": "AAAA", "mime_type": "audio/ogg"}}))

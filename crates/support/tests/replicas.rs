@@ -111,14 +111,18 @@ async fn conversation_alternates_between_replicas() {
     let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
     let part = reqwest::multipart::Part::bytes(data.clone()).file_name("Paris.png").mime_str("image/png").unwrap();
     let form = reqwest::multipart::Form::new().part("file", part);
-    let res = b.client.post(b.url(&format!("/support/attachments/{id}/upload"))).multipart(form).send().await.unwrap();
+    // A's signed link works on B: the replicas share the signing key kept in the database.
+    let upload_url = att["upload_descriptor"]["url"].as_str().unwrap().replace(&a.base, &b.base);
+    let res = b.client.post(&upload_url).multipart(form).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let content = a.client.get(a.url(&format!("/support/attachments/{id}/content"))).send().await.unwrap();
+    let uploaded: Value = res.json().await.unwrap();
+    let content_url = uploaded["preview_url"].as_str().unwrap().replace(&b.base, &a.base);
+    let content = a.client.get(&content_url).send().await.unwrap();
     assert_eq!(content.status(), 200);
     assert_eq!(content.headers()["content-type"], "image/png");
     assert_eq!(content.bytes().await.unwrap().to_vec(), data);
     assert_eq!(b.json(json!({"type": "attachments.delete", "params": {"attachment_id": id}})).await, json!({}));
-    let gone = a.client.get(a.url(&format!("/support/attachments/{id}/content"))).send().await.unwrap();
+    let gone = a.client.get(&content_url).send().await.unwrap();
     assert_eq!(gone.status(), 404);
 }
 

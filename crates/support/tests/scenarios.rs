@@ -219,7 +219,7 @@ async fn s15_image_attachment_reaches_the_model() {
     let thread = thread_id_of(&events);
     assert_eq!(kinds(&events), new_thread_kinds(&[], reply));
     let user = &events[1]["item"];
-    let content_url = server.url(&format!("/support/attachments/{id}/content"));
+    let content_url = server.content_url(&id);
     assert_eq!(
         user["attachments"],
         json!([{"id": id, "name": "Paris.jpg", "mime_type": "image/png", "thread_id": thread, "type": "image", "preview_url": content_url}])

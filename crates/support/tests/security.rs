@@ -168,6 +168,9 @@ async fn secrets_run(provider: &str, database_url: &str, mock: &MockServer) {
         ("GEMINI_BASE_URL", gemini_base.as_str()),
         ("DATABASE_URL", database_url),
         ("MODEL_MAX_RETRIES", "1"),
+        // Configured but unused (AUTH_MODE=none): still never shown.
+        ("AUTH_JWT_SECRET", "jwt-SECRET-0123456789abcdef0123456789"),
+        ("URL_SIGNING_KEY", "url-SECRET-0123456789abcdef0123456789"),
     ];
     let mut server = fc::Bin::spawn(dir.path(), &env);
     server.ready().await;
@@ -192,7 +195,9 @@ async fn secrets_run(provider: &str, database_url: &str, mock: &MockServer) {
         assert!(stdout.contains("  Database:  postgres://postgres"), "{stdout}");
     }
     for flag in ["--help", "--version"] {
-        assert_clean(flag, &run_flag(dir.path(), &env, flag), &SECRETS);
+        // The names of the AUTH_JWT_SECRET setting contain the word; their values must not appear.
+        let text = run_flag(dir.path(), &env, flag).replace("AUTH_JWT_SECRET", "").replace("auth-jwt-secret", "");
+        assert_clean(flag, &text, &SECRETS);
     }
 }
 
@@ -290,10 +295,9 @@ async fn attachment_ids_cannot_traverse_paths() {
 
     // The legitimate flow works (so the refusals below are about the ids, not a broken route).
     let id = create_attachment(&server, 3).await;
-    let res =
-        server.client.post(server.url(&format!("/support/attachments/{id}/upload"))).body("png").send().await.unwrap();
+    let res = server.client.post(server.upload_url(&id)).body("png").send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let res = server.client.get(server.url(&format!("/support/attachments/{id}/content"))).send().await.unwrap();
+    let res = server.client.get(server.content_url(&id)).send().await.unwrap();
     assert_eq!(res.bytes().await.unwrap().as_ref(), b"png");
 
     let enc = |s: &str| s.replace('/', "%2F");
@@ -355,7 +359,7 @@ async fn attachment_ids_cannot_traverse_paths() {
         assert!(!place.join(&planted).exists(), "an upload wrote {planted} into {}", place.display());
     }
     // Still exactly one thread-less attachment, served as uploaded.
-    let res = server.client.get(server.url(&format!("/support/attachments/{id}/content"))).send().await.unwrap();
+    let res = server.client.get(server.content_url(&id)).send().await.unwrap();
     assert_eq!(res.bytes().await.unwrap().as_ref(), b"png");
 }
 
@@ -400,7 +404,7 @@ async fn body_and_upload_limits_answer_413_json() {
 
     let upload_limit = support::routes::attachments::TOO_LARGE;
     let id = create_attachment(&server, 2048).await;
-    let upload = server.url(&format!("/support/attachments/{id}/upload"));
+    let upload = server.upload_url(&id);
     assert_413(server.client.post(&upload).body(vec![7u8; 2049]).send().await.unwrap(), upload_limit).await;
     assert_413(server.client.post(&upload).body(chunked(vec![7u8; 2049])).send().await.unwrap(), upload_limit).await;
     assert_413(server.client.put(&upload).body(chunked(vec![7u8; 4 << 20])).send().await.unwrap(), upload_limit).await;
@@ -409,12 +413,12 @@ async fn body_and_upload_limits_answer_413_json() {
     let form = reqwest::multipart::Form::new().part("file", part(2049));
     assert_413(server.client.post(&upload).multipart(form).send().await.unwrap(), upload_limit).await;
     // Nothing was stored by the refused uploads.
-    let res = server.client.get(server.url(&format!("/support/attachments/{id}/content"))).send().await.unwrap();
+    let res = server.client.get(server.content_url(&id)).send().await.unwrap();
     assert_eq!(res.status(), 404);
     // At the limit: accepted, raw and multipart.
     let form = reqwest::multipart::Form::new().part("file", part(2048));
     assert_eq!(server.client.post(&upload).multipart(form).send().await.unwrap().status(), 200);
-    let res = server.client.get(server.url(&format!("/support/attachments/{id}/content"))).send().await.unwrap();
+    let res = server.client.get(server.content_url(&id)).send().await.unwrap();
     assert_eq!(res.bytes().await.unwrap().as_ref(), &vec![9u8; 2048][..]);
     assert_eq!(server.client.post(&upload).body(vec![7u8; 2048]).send().await.unwrap().status(), 200);
 }
@@ -430,14 +434,14 @@ async fn cors_follows_the_configured_origin_list() {
     let dir = TempDir::new("corslist");
     let server = limited_server(&dir).await;
     let id = create_attachment(&server, 3).await;
-    server.client.post(server.url(&format!("/support/attachments/{id}/upload"))).body("png").send().await.unwrap();
-    let content = format!("/support/attachments/{id}/content");
+    server.client.post(server.upload_url(&id)).body("png").send().await.unwrap();
+    let content = server.content_url(&id);
     for (origin, expected) in [("http://a.test", Some("http://a.test")), ("http://b.test", None), ("null", None)] {
         let c = &server.client;
         let requests = [
             c.get(server.url("/support/health")),
             c.get(server.url("/support/nope")),
-            c.get(server.url(&content)),
+            c.get(&content),
             c.get(server.url("/support/customer")),
             c.post(server.url("/support/chatkit")).json(&json!({"type": "threads.list", "params": {}})),
             c.post(server.url("/support/chatkit")).json(&json!({"type": "threads.nope"})),

@@ -179,7 +179,12 @@ async fn a_request_body_that_stops_arriving_is_answered_408() {
     let server = start(&dir, None).await;
     let addr = server.addr();
 
-    for path in ["/support/chatkit", "/support/attachments/atc_x/upload"] {
+    // The upload needs a signed link: without one it is refused (403) before any body is read.
+    let create = serde_json::json!({"type": "attachments.create", "params": {"name": "a.png", "size": 100, "mime_type": "image/png"}});
+    let res = server.client.post(server.url("/support/chatkit")).json(&create).send().await.unwrap();
+    let created: serde_json::Value = res.json().await.unwrap();
+    let upload = created["upload_descriptor"]["url"].as_str().unwrap().replacen(&server.base, "", 1);
+    for path in ["/support/chatkit", upload.as_str()] {
         let mut stream = TcpStream::connect(&addr).await.unwrap();
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"

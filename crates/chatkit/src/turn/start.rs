@@ -120,7 +120,7 @@ impl ChatKitServer {
         let user_message = self.user_message(&thread, p.input, attachments, ctx).await?;
         self.store.create_thread_with_item(ctx, &thread, &user_message).await?;
         let created = ThreadStreamEvent::ThreadCreated { thread: thread.to_thread(Page::default()) };
-        let done = ThreadStreamEvent::ItemDone { item: user_message.clone() };
+        let done = ThreadStreamEvent::ItemDone { item: self.presented_item(&user_message, ctx) };
         Ok(Accepted {
             thread,
             lock: Some(lock),
@@ -138,7 +138,7 @@ impl ChatKitServer {
         let lock = self.store.lock_thread(&thread.id, self.lock_wait).await?;
         let user_message = self.user_message(&thread, p.input, attachments, ctx).await?;
         self.store.add_thread_item(ctx, &thread.id, &user_message).await?;
-        let done = ThreadStreamEvent::ItemDone { item: user_message.clone() };
+        let done = ThreadStreamEvent::ItemDone { item: self.presented_item(&user_message, ctx) };
         Ok(Accepted { thread, lock: Some(lock), preamble: vec![done], kind: TurnKind::Respond { input: user_message } })
     }
 
@@ -181,6 +181,13 @@ impl ChatKitServer {
         };
         self.tasks.spawn(turn.run().instrument(span));
         SseStream::new(rx)
+    }
+
+    /// A copy of a stored item with its attachment links made for this request.
+    fn presented_item(&self, item: &ThreadItem, ctx: &RequestContext) -> ThreadItem {
+        let mut item = item.clone();
+        self.present_item(&mut item, ctx);
+        item
     }
 
     /// Resolves `input.attachments` (404 for an unknown id), before anything is written.

@@ -194,13 +194,28 @@ async fn create_attachment_checks_and_urls() {
         |size: u64, mime: &str| CreateAttachmentParams { name: "Paris.jpg".into(), size, mime_type: mime.into() };
     let a = app.create_attachment(&params(5 * 1024 * 1024, "image/png"), &ctx).await.unwrap();
     assert!(a.id.starts_with("atc_"));
+    // Stored without host or signature.
     let json = serde_json::to_value(&a).unwrap();
     assert_eq!(
         json,
         json!({"id": a.id, "name": "Paris.jpg", "mime_type": "image/png",
-               "upload_descriptor": {"url": format!("http://127.0.0.1:8000/support/attachments/{}/upload", a.id), "method": "POST", "headers": {}},
-               "type": "image", "preview_url": format!("http://127.0.0.1:8000/support/attachments/{}/content", a.id)})
+               "upload_descriptor": {"url": format!("/support/attachments/{}/upload", a.id), "method": "POST", "headers": {}},
+               "type": "image", "preview_url": format!("/support/attachments/{}/content", a.id)})
     );
+    // Sent with signed links on the request's base URL.
+    let signer =
+        std::sync::Arc::new(crate::signed_urls::UrlSigner::new(vec![7; 32], std::time::Duration::from_secs(60)));
+    let app = SupportApp::new(app.store.clone(), app.airline().clone(), None, None, AppSettings::default())
+        .with_url_signer(signer);
+    let mut sent = a.clone();
+    app.present_attachment(&mut sent, &ctx);
+    let upload = &sent.upload_descriptor.as_ref().unwrap().url;
+    assert!(
+        upload.starts_with(&format!("http://127.0.0.1:8000/support/attachments/{}/upload?owner=", a.id)),
+        "{upload}"
+    );
+    let AttachmentKind::Image { preview_url } = &sent.kind else { panic!() };
+    assert!(preview_url.starts_with(&format!("http://127.0.0.1:8000/support/attachments/{}/content?owner=", a.id)));
     let err = app.create_attachment(&params(5 * 1024 * 1024 + 1, "text/plain"), &ctx).await.unwrap_err();
     assert!(matches!(&err, AppError::PayloadTooLarge(m) if m == "Attachments are limited to 5 MB in this demo."));
     assert_eq!(chatkit::ChatKitError::from(err).status, 413);

@@ -45,12 +45,49 @@ pub(crate) fn split(routes: OpenApiRouter<AppState>) -> (axum::Router<AppState>,
     requests::add_examples(&mut doc);
     requests::allow_omitted_params(&mut doc);
     make_operation_ids_unique(&mut doc);
+    declare_bearer_auth(&mut doc);
     (router, doc)
 }
 
 /// The document `/openapi.json` serves.
 pub fn document() -> Document {
-    split(routes::api()).1
+    split(routes::api(std::sync::Arc::new(crate::auth::Authenticator::None))).1
+}
+
+/// Name of the bearer security scheme in the document.
+pub const BEARER_SCHEME: &str = "bearerAuth";
+
+/// Declares the bearer-token scheme (Swagger UI's "Authorize" button) on the routes that act for a user.
+/// Each lists "no credentials" as an alternative too: with `AUTH_MODE=none` or `header` they take none.
+fn declare_bearer_auth(doc: &mut Document) {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+    let scheme = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some("A JWT from your identity provider (`AUTH_MODE=jwt`); locally: `support token --sub alice`."))
+        .build();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(BEARER_SCHEME, SecurityScheme::Http(scheme));
+    let security = vec![SecurityRequirement::default(), SecurityRequirement::new(BEARER_SCHEME, Vec::<String>::new())];
+    for path in ["/support/chatkit", "/support/customer"] {
+        if let Some(item) = doc.paths.paths.get_mut(path) {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                operation.security = Some(security.clone());
+                operation.responses.responses.entry("401".into()).or_insert_with(|| {
+                    let body = utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                        .build();
+                    utoipa::openapi::ResponseBuilder::new()
+                        .description(
+                            "Not authenticated (AUTH_MODE jwt or header); comes with `WWW-Authenticate: Bearer`",
+                        )
+                        .content("application/json", body)
+                        .into()
+                });
+            }
+        }
+    }
 }
 
 /// The Swagger UI router: `/docs` (redirects to `/docs/`), `/docs/*` (bundled assets, no CDN) and

@@ -5,24 +5,29 @@
 //! unknown id → 404), stores them durably with [`chatkit::Store::save_attachment_data`], clears the upload
 //! descriptor and answers the attachment. The preview URL stays the `…/content` URL of the attachment
 //! rather than the sample's multi-megabyte `data:` URL, so later events and item lists stay small.
-//! `GET /support/attachments/{id}/content` serves the bytes with the declared MIME type.
+//! `GET /support/attachments/{id}/content` serves the bytes: raster images inline with their type,
+//! anything else as a download.
 //!
-//! Attachment ids are validated (`atc_` + up to 64 of `[A-Za-z0-9_-]`) before any store access.
+//! Both routes are opened by signed links ([`crate::signed_urls`]), not by the Authorization header the
+//! browser does not send there: the link proves the owner, checked before the body is read. Attachment
+//! ids are validated (`atc_` + up to 64 of `[A-Za-z0-9_-]`) before anything else.
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chatkit::types::strict_json::shorten_message;
+use chatkit::store::RequestContext;
 use chatkit::types::{Attachment, AttachmentKind};
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, Ctx, ErrorBody, read_body, unknown_attachment};
+use super::{ApiError, BaseUrl, ErrorBody, read_body, shown_id, unknown_attachment};
 use crate::router::AppState;
+use crate::signed_urls::{Purpose, SignedQuery};
 
 /// The upload and content routes.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -48,11 +53,6 @@ pub fn valid_attachment_id(id: &str) -> bool {
     !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Shortens an id for messages so a hostile path cannot make huge error bodies.
-fn shown_id(id: &str) -> String {
-    if id.chars().count() <= 80 { id.to_string() } else { format!("{}…", id.chars().take(80).collect::<String>()) }
-}
-
 /// Upload attachment bytes (two-phase upload, phase 2)
 ///
 /// Send the file as `multipart/form-data` with a `file` field (what ChatKit does), or as the raw body with
@@ -61,11 +61,12 @@ fn shown_id(id: &str) -> String {
     method(post, put),
     path = "/support/attachments/{attachment_id}/upload",
     tag = "support",
-    params(("attachment_id" = String, Path, description = "Id returned by `attachments.create`", example = "atc_019ab8c1f2a04d3e5b6c7a81")),
+    params(("attachment_id" = String, Path, description = "Id returned by `attachments.create`", example = "atc_019ab8c1f2a04d3e5b6c7a81"), SignedQuery),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The attachment, upload descriptor cleared", body = Attachment),
         (status = 400, description = "Empty payload or no `file` field", body = ErrorBody, example = json!({"detail": EMPTY_PAYLOAD})),
+        (status = 403, description = "Missing, altered or expired signed link", body = ErrorBody),
         (status = 404, description = "Unknown attachment", body = ErrorBody, example = json!({"detail": "Attachment atc_019ab8c1f2a04d3e5b6c7a81 does not exist."})),
         (status = 408, description = "The body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)", body = ErrorBody,
          example = json!({"detail": "the request body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)"})),
@@ -75,12 +76,18 @@ fn shown_id(id: &str) -> String {
 )]
 pub async fn upload(
     State(state): State<AppState>,
-    Ctx(ctx): Ctx,
+    BaseUrl(base_url): BaseUrl,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<SignedQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = path.map_err(|_| ApiError::NotFound(NO_SUCH_ATTACHMENT.into()))?;
+    if !valid_attachment_id(&id) {
+        return Err(ApiError::NotFound(unknown_attachment(&shown_id(&id))));
+    }
+    let owner_id = signed_owner(&state, Purpose::Upload, &id, query)?;
+    let ctx = RequestContext { owner_id, base_url };
     let limit = state.limits.max_upload_bytes;
     let raw = read_body(&headers, body, limit.saturating_add(MULTIPART_OVERHEAD))
         .await
@@ -92,21 +99,30 @@ pub async fn upload(
     if data.len() > limit {
         return Err(ApiError::PayloadTooLarge(TOO_LARGE.into()));
     }
-    if !valid_attachment_id(&id) {
-        return Err(ApiError::NotFound(unknown_attachment(&shown_id(&id))));
-    }
     let store = &state.store;
     let mut attachment = store.load_attachment(&ctx, &id).await?;
     store.save_attachment_data(&ctx, &id, &data).await?;
     attachment.upload_descriptor = None;
-    if let AttachmentKind::Image { preview_url } = &mut attachment.kind
-        && preview_url.is_empty()
-    {
-        *preview_url = format!("{}/support/attachments/{id}/content", ctx.base_url);
-    }
     store.save_attachment(&ctx, &attachment).await?;
     tracing::info!(attachment_id = %id, bytes = data.len(), "attachment uploaded");
+    if let AttachmentKind::Image { preview_url } = &mut attachment.kind {
+        *preview_url = state.urls.preview_url(&ctx.base_url, &id, &ctx.owner_id);
+    }
     Ok(Json(attachment_json(&attachment)))
+}
+
+/// The owner a signed attachment link proves, or the 403 to answer.
+fn signed_owner(
+    state: &AppState,
+    purpose: Purpose,
+    id: &str,
+    query: Result<Query<SignedQuery>, QueryRejection>,
+) -> Result<String, ApiError> {
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    state.urls.verify(purpose, id, &query).map_err(|e| {
+        tracing::info!(attachment_id = %id, reason = %e, "attachment link refused");
+        ApiError::Forbidden(e.to_string())
+    })
 }
 
 /// Multipart body of an upload.
@@ -172,17 +188,18 @@ async fn file_bytes(headers: &HeaderMap, raw: Bytes) -> Result<Bytes, ApiError> 
 /// Download attachment bytes
 ///
 /// The uploaded bytes with the MIME type declared at creation (one of the image types
-/// `attachments.create` accepts); cacheable privately for 10 minutes.
+/// `attachments.create` accepts; any other type is served as a download); cacheable privately for 10 minutes.
 #[utoipa::path(
     get,
     path = "/support/attachments/{attachment_id}/content",
     tag = "support",
-    params(("attachment_id" = String, Path, description = "Attachment id", example = "atc_019ab8c1f2a04d3e5b6c7a81")),
+    params(("attachment_id" = String, Path, description = "Attachment id", example = "atc_019ab8c1f2a04d3e5b6c7a81"), SignedQuery),
     responses(
         (status = 200, description = "The raw bytes",
          content((FileBytes = "image/png"), (FileBytes = "image/jpeg"), (FileBytes = "image/webp"), (FileBytes = "image/gif")),
          headers(("cache-control" = String, description = "`private, max-age=600`"),
                  ("content-disposition" = String, description = "`inline; filename=\"<name>\"`"))),
+        (status = 403, description = "Missing, altered or expired signed link", body = ErrorBody),
         (status = 404, description = "Unknown attachment, or not uploaded yet", body = ErrorBody,
          example = json!({"detail": NOT_UPLOADED})),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
@@ -190,36 +207,54 @@ async fn file_bytes(headers: &HeaderMap, raw: Bytes) -> Result<Bytes, ApiError> 
 )]
 pub async fn content(
     State(state): State<AppState>,
-    Ctx(ctx): Ctx,
+    BaseUrl(base_url): BaseUrl,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<SignedQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = path.map_err(|_| ApiError::NotFound(NO_SUCH_ATTACHMENT.into()))?;
     if !valid_attachment_id(&id) {
         return Err(ApiError::NotFound(unknown_attachment(&shown_id(&id))));
     }
+    let owner_id = signed_owner(&state, Purpose::Preview, &id, query)?;
+    let ctx = RequestContext { owner_id, base_url };
     let store = &state.store;
     let attachment = store.load_attachment(&ctx, &id).await?;
     let data = store.load_attachment_data(&ctx, &id).await?.ok_or_else(|| ApiError::NotFound(NOT_UPLOADED.into()))?;
     let mut res = Response::new(Body::from(data));
     *res.status_mut() = StatusCode::OK;
     let h = res.headers_mut();
-    let mime = HeaderValue::from_str(&attachment.mime_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    // Only image types a browser renders without running anything are served as themselves and inline;
+    // anything else (HTML, SVG, XML, unknown) is an opaque download, so an upload can never run script
+    // on this origin.
+    let inline = inline_type(&attachment.mime_type);
+    let mime = inline.map(HeaderValue::from_static).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     h.insert(header::CONTENT_TYPE, mime);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=600"));
-    if let Ok(v) = HeaderValue::from_str(&content_disposition(&attachment.name)) {
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(&attachment.name, inline.is_some())) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     // `Access-Control-Allow-Origin` comes from the CORS layer (`*` by default, else the configured origins).
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     Ok(res)
 }
 
-/// `inline; filename="<ascii-safe name>"`, plus `filename*=UTF-8''…` when the name is not plain ASCII.
-pub fn content_disposition(name: &str) -> String {
+/// The declared type when it is an image type that is safe to render inline.
+pub fn inline_type(mime_type: &str) -> Option<&'static str> {
+    let media_type = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    INLINE_TYPES.into_iter().find(|t| *t == media_type)
+}
+
+/// Types served inline (raster images; SVG is excluded: it can carry script).
+const INLINE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// `inline` (or `attachment`) `; filename="<ascii-safe name>"`, plus `filename*=UTF-8''…` when the name is
+/// not plain ASCII.
+pub fn content_disposition(name: &str, inline: bool) -> String {
     let ascii: String =
         name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
-    let mut value = format!("inline; filename=\"{ascii}\"");
+    let kind = if inline { "inline" } else { "attachment" };
+    let mut value = format!("{kind}; filename=\"{ascii}\"");
     if ascii != name {
         let mut encoded = String::new();
         for b in name.bytes() {
@@ -250,9 +285,14 @@ mod tests {
 
     #[test]
     fn content_disposition_is_safe() {
-        assert_eq!(content_disposition("Paris.jpg"), "inline; filename=\"Paris.jpg\"");
-        assert_eq!(content_disposition("a\"b.png"), "inline; filename=\"a_b.png\"; filename*=UTF-8''a%22b.png");
-        assert_eq!(content_disposition("é.png"), "inline; filename=\"_.png\"; filename*=UTF-8''%C3%A9.png");
+        assert_eq!(content_disposition("Paris.jpg", true), "inline; filename=\"Paris.jpg\"");
+        assert_eq!(content_disposition("a\"b.png", true), "inline; filename=\"a_b.png\"; filename*=UTF-8''a%22b.png");
+        assert_eq!(content_disposition("é.png", true), "inline; filename=\"_.png\"; filename*=UTF-8''%C3%A9.png");
+        assert_eq!(content_disposition("x.svg", false), "attachment; filename=\"x.svg\"");
+        assert_eq!(inline_type("image/PNG; q=1"), Some("image/png"));
+        for risky in ["image/svg+xml", "text/html", "application/xml", "text/xml", ""] {
+            assert_eq!(inline_type(risky), None, "{risky}");
+        }
     }
 
     #[test]

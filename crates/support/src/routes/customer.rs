@@ -46,7 +46,8 @@ pub struct CustomerQuery {
     responses(
         (status = 200, description = "The profile", body = CustomerResponse),
         (status = 400, description = "Undecodable query string, or a `thread_id` over 256 bytes", body = ErrorBody),
-        (status = 404, description = "No such thread", body = ErrorBody),
+        (status = 401, description = "Not authenticated (AUTH_MODE jwt or header)", body = ErrorBody),
+        (status = 404, description = "No such thread of the caller (another user's thread answers the same)", body = ErrorBody),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]

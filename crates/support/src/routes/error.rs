@@ -16,6 +16,8 @@ pub enum ApiError {
     BadRequest(String),
     /// The path names something that does not exist (an attachment, a route).
     NotFound(String),
+    /// A signed attachment link that is missing, altered or expired.
+    Forbidden(String),
     /// The path exists but not for this method.
     MethodNotAllowed,
     /// The client stopped sending the body before it was complete.
@@ -55,6 +57,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,6 +71,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(d)
             | ApiError::NotFound(d)
+            | ApiError::Forbidden(d)
             | ApiError::RequestTimeout(d)
             | ApiError::PayloadTooLarge(d)
             | ApiError::Unavailable(d) => d,

@@ -1,7 +1,8 @@
 //! The `/support/*` routes. Each module holds one resource's handlers next to the router fragment that
 //! registers them (path, methods and OpenAPI description come from the handler's `#[utoipa::path]`), and
-//! [`api`] merges the fragments. What the handlers share lives here: the per-request [`Ctx`] extractor
-//! (owner and the base URL the client used) and a size-limited body reader; failures are [`ApiError`]s.
+//! [`api`] merges the fragments, the ones acting for a user behind [`crate::auth::require_owner`]. What the
+//! handlers share lives here: the per-request [`Ctx`] extractor (the authenticated owner and the external
+//! base URL) and a size-limited body reader; failures are [`ApiError`]s.
 //!
 //! Layers, fallbacks and the docs routes are added around [`api`] in [`crate::router`].
 
@@ -11,9 +12,12 @@ pub mod customer;
 mod error;
 pub mod health;
 
-use ::chatkit::store::{ANONYMOUS_OWNER, RequestContext};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ::chatkit::store::RequestContext;
 use axum::body::{Body, Bytes};
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -21,64 +25,64 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ErrorBody, unknown_attachment};
 
+use crate::auth::{Authenticator, Owner};
+use crate::public_url::PublicUrl;
 use crate::router::AppState;
 
-/// Every `/support/*` route with its OpenAPI description.
-pub(crate) fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+/// Every `/support/*` route with its OpenAPI description. The routes acting for a user learn who that is
+/// first (401 otherwise); the attachment routes are opened by signed links instead (the browser sends no
+/// Authorization header there); health is public.
+pub(crate) fn api(auth: Arc<Authenticator>) -> OpenApiRouter<AppState> {
+    let for_a_user = OpenApiRouter::new()
         .merge(chatkit::routes())
-        .merge(attachments::routes())
         .merge(customer::routes())
-        .merge(health::routes())
+        .route_layer(axum::middleware::from_fn_with_state(auth, crate::auth::require_owner));
+    OpenApiRouter::new().merge(for_a_user).merge(attachments::routes()).merge(health::routes())
 }
 
-/// The request context of a handler: the anonymous owner and the base URL the client used, from
-/// `X-Forwarded-Proto` / `X-Forwarded-Host` when a proxy set them, else `http://` + `Host`.
+/// The request context of a handler: the owner established by [`crate::auth::require_owner`] and the
+/// base URL for links ([`crate::public_url::PublicUrl`]). A route without the auth layer has no owner and
+/// is refused (401) rather than served as somebody.
 #[derive(Debug, Clone)]
 pub struct Ctx(pub RequestContext);
 
-/// Base URL used when the request carries no usable `Host` header (set from the listen address).
-#[derive(Debug, Clone)]
-pub struct FallbackBaseUrl(pub String);
-
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = crate::auth::AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(Owner(owner_id)) = parts.extensions.get::<Owner>().cloned() else {
+            tracing::error!(path = parts.uri.path(), "route served without the authentication layer");
+            return Err(crate::auth::AuthError::missing("authentication required"));
+        };
+        Ok(Ctx(RequestContext { owner_id, base_url: request_base_url(parts) }))
+    }
+}
+
+/// The external base URL of a request, for handlers that have no authenticated owner (signed links).
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BaseUrl {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let fallback =
-            parts.extensions.get::<FallbackBaseUrl>().map(|f| f.0.as_str()).unwrap_or("http://localhost:8000");
-        let host_from_uri = parts.uri.authority().map(|a| a.as_str().to_string());
-        let base_url = base_url(&parts.headers, host_from_uri.as_deref(), fallback);
-        Ok(Ctx(RequestContext { owner_id: ANONYMOUS_OWNER.to_string(), base_url }))
+        Ok(BaseUrl(request_base_url(parts)))
     }
 }
 
-/// `scheme://host[:port]` of the request as the client saw it (no trailing slash).
-pub fn base_url(headers: &HeaderMap, uri_authority: Option<&str>, fallback: &str) -> String {
-    let first = |name: &str| -> Option<String> {
-        let v = headers.get(name)?.to_str().ok()?;
-        let v = v.split(',').next()?.trim();
-        if v.is_empty() { None } else { Some(v.to_string()) }
-    };
-    let scheme = match first("x-forwarded-proto").map(|s| s.to_ascii_lowercase()) {
-        Some(s) if s == "https" || s == "http" => s,
-        _ => "http".to_string(),
-    };
-    let host = first("x-forwarded-host")
-        .filter(|h| valid_host(h))
-        .or_else(|| first(header::HOST.as_str()).filter(|h| valid_host(h)))
-        .or_else(|| uri_authority.filter(|h| valid_host(h)).map(str::to_string));
-    match host {
-        Some(host) => format!("{scheme}://{host}"),
-        None => fallback.trim_end_matches('/').to_string(),
+/// The external base URL for links in the answer to this request.
+pub fn request_base_url(parts: &Parts) -> String {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let host_from_uri = parts.uri.authority().map(|a| a.as_str().to_string());
+    match parts.extensions.get::<PublicUrl>() {
+        Some(urls) => urls.base_url(&parts.headers, host_from_uri.as_deref(), peer),
+        None => PublicUrl::default().base_url(&parts.headers, host_from_uri.as_deref(), peer),
     }
 }
 
-/// A host header value we are willing to put into URLs: `name[:port]` or `[v6]:port`, nothing else.
-fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 255
-        && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'))
+/// Shortens a client-supplied id for messages so a hostile value cannot make huge error bodies.
+pub fn shown_id(id: &str) -> String {
+    if id.chars().count() <= 80 { id.to_string() } else { format!("{}…", id.chars().take(80).collect::<String>()) }
 }
 
 /// Why a body could not be read.
@@ -145,23 +149,6 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
-    }
-
-    #[test]
-    fn base_url_prefers_forwarded_headers() {
-        let h = headers(&[("host", "127.0.0.1:8000")]);
-        assert_eq!(base_url(&h, None, "http://x"), "http://127.0.0.1:8000");
-        let h = headers(&[
-            ("host", "127.0.0.1:8000"),
-            ("x-forwarded-proto", "https"),
-            ("x-forwarded-host", "chat.example.com"),
-        ]);
-        assert_eq!(base_url(&h, None, "http://x"), "https://chat.example.com");
-        let h = headers(&[("host", "a.test"), ("x-forwarded-proto", "HTTPS, http")]);
-        assert_eq!(base_url(&h, None, "http://x"), "https://a.test");
-        let h = headers(&[("host", "evil.test/path?x"), ("x-forwarded-proto", "javascript")]);
-        assert_eq!(base_url(&h, None, "http://127.0.0.1:9/"), "http://127.0.0.1:9");
-        assert_eq!(base_url(&HeaderMap::new(), Some("h2.test:1"), "http://x"), "http://h2.test:1");
     }
 
     #[tokio::test]

@@ -128,6 +128,16 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// A signed upload link of an attachment of the anonymous owner (as `attachments.create` gives it).
+    pub fn upload_url(&self, id: &str) -> String {
+        self.state.urls.upload_url(&self.base, id, chatkit::store::ANONYMOUS_OWNER)
+    }
+
+    /// A signed content link of an attachment of the anonymous owner (as items carry it).
+    pub fn content_url(&self, id: &str) -> String {
+        self.state.urls.preview_url(&self.base, id, chatkit::store::ANONYMOUS_OWNER)
+    }
+
     /// POSTs a JSON body to the ChatKit endpoint.
     pub(crate) async fn post(&self, body: &Value) -> reqwest::Response {
         self.client.post(self.url("/support/chatkit")).json(body).send().await.unwrap()
