@@ -129,12 +129,12 @@ impl TestServer {
     }
 
     /// A signed upload link of an attachment of the anonymous owner (as `attachments.create` gives it).
-    pub fn upload_url(&self, id: &str) -> String {
+    pub(crate) fn upload_url(&self, id: &str) -> String {
         self.state.urls.upload_url(&self.base, id, chatkit::store::ANONYMOUS_OWNER)
     }
 
     /// A signed content link of an attachment of the anonymous owner (as items carry it).
-    pub fn content_url(&self, id: &str) -> String {
+    pub(crate) fn content_url(&self, id: &str) -> String {
         self.state.urls.preview_url(&self.base, id, chatkit::store::ANONYMOUS_OWNER)
     }
 
