@@ -10,8 +10,14 @@ use super::locks::advisory_key;
 use crate::migration::Migration;
 
 /// PostgreSQL migrations, in order.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "attachment_data_owner",
+        sql: include_str!("../../migrations/postgres/0002_attachment_data_owner.sql"),
+    },
+];
 
 /// Schema names are interpolated into `CREATE SCHEMA`, so only plain identifiers are accepted.
 pub(super) fn valid_schema(s: &str) -> StoreResult<&str> {

@@ -448,6 +448,21 @@ impl Store for PostgresStore {
             .map_err(|e| db_err("load attachment data", e))
     }
 
+    async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64> {
+        if unstorable(&[&ctx.owner_id]) {
+            return Ok(0);
+        }
+        // An id PostgreSQL cannot hold is no stored attachment: nothing to leave out.
+        let except = except.filter(|id| !id.contains('\0'));
+        let total: i64 = sqlx::query_scalar(ATTACHMENT_BYTES)
+            .bind(&ctx.owner_id)
+            .bind(except)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_err("sum attachment bytes", e))?;
+        Ok(total.max(0) as u64)
+    }
+
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
         if unstorable(&[namespace, key]) {
             return Ok(None);

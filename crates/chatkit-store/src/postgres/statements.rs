@@ -60,6 +60,8 @@ pub(super) const SAVE_ATTACHMENT_DATA: &str = "INSERT INTO attachment_data (id, 
      ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes \
      WHERE attachment_data.owner_id = excluded.owner_id";
 pub(super) const LOAD_ATTACHMENT_DATA: &str = "SELECT bytes FROM attachment_data WHERE id = $1 AND owner_id = $2";
+pub(super) const ATTACHMENT_BYTES: &str = "SELECT COALESCE(SUM(octet_length(bytes)), 0)::BIGINT FROM attachment_data \
+     WHERE owner_id = $1 AND id IS DISTINCT FROM $2";
 
 pub(super) const KV_GET: &str = "SELECT value, version FROM kv WHERE namespace = $1 AND key = $2";
 pub(super) const KV_INSERT: &str = "INSERT INTO kv (namespace, key, version, value) VALUES ($1, $2, 1, $3) \

@@ -8,8 +8,14 @@ use super::conn::sq_err;
 use crate::migration::Migration;
 
 /// SQLite migrations, in order.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "attachment_data_owner",
+        sql: include_str!("../../migrations/sqlite/0002_attachment_data_owner.sql"),
+    },
+];
 
 /// Applies the embedded migrations not yet recorded in `chatkit_migrations`, in one
 /// `BEGIN IMMEDIATE` transaction (so two processes opening the same file cannot both apply them).

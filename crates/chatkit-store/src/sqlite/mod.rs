@@ -430,6 +430,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64> {
+        let (owner, except) = (ctx.owner_id.clone(), except.map(str::to_string));
+        let total: i64 = self
+            .read("sum attachment bytes", move |c| {
+                c.prepare_cached(ATTACHMENT_BYTES)?.query_row(params![owner, except], |r| r.get(0))
+            })
+            .await?;
+        Ok(total.max(0) as u64)
+    }
+
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
         let (ns, k) = (namespace.to_string(), key.to_string());
         let row: Option<(String, i64)> = self

@@ -365,3 +365,27 @@ pub(crate) async fn attachments(store: Arc<dyn Store>) {
     assert_eq!(store.load_attachment_data(&c, "atc_1").await.unwrap(), None);
     store.delete_attachment(&c, "atc_1").await.unwrap();
 }
+
+pub(crate) async fn attachment_bytes_per_owner(store: Arc<dyn Store>) {
+    let (alice, bob) = (ctx("alice"), ctx("bob"));
+    assert_eq!(store.attachment_bytes(&alice, None).await.unwrap(), 0);
+    for (id, len) in [("atc_a1", 70_000usize), ("atc_a2", 3)] {
+        store.save_attachment(&alice, &attachment(id, None)).await.unwrap();
+        store.save_attachment_data(&alice, id, &vec![7u8; len]).await.unwrap();
+    }
+    // Metadata without bytes counts nothing.
+    store.save_attachment(&alice, &attachment("atc_a3", None)).await.unwrap();
+    store.save_attachment(&bob, &attachment("atc_b1", None)).await.unwrap();
+    store.save_attachment_data(&bob, "atc_b1", &[1u8; 11]).await.unwrap();
+    assert_eq!(store.attachment_bytes(&alice, None).await.unwrap(), 70_003);
+    assert_eq!(store.attachment_bytes(&alice, Some("atc_a1")).await.unwrap(), 3);
+    assert_eq!(store.attachment_bytes(&alice, Some("atc_missing")).await.unwrap(), 70_003);
+    // Another owner's attachment is not left out: it was never counted.
+    assert_eq!(store.attachment_bytes(&bob, Some("atc_a1")).await.unwrap(), 11);
+    // Replaced and deleted bytes stop counting.
+    store.save_attachment_data(&alice, "atc_a1", b"v2").await.unwrap();
+    assert_eq!(store.attachment_bytes(&alice, None).await.unwrap(), 5);
+    store.delete_attachment(&alice, "atc_a2").await.unwrap();
+    assert_eq!(store.attachment_bytes(&alice, None).await.unwrap(), 2);
+    assert_eq!(store.attachment_bytes(&ctx("nobody"), None).await.unwrap(), 0);
+}

@@ -149,6 +149,7 @@ conformance!(
     delete_thread_cascades,
     delete_items,
     attachments,
+    attachment_bytes_per_owner,
     kv_compare_and_set,
     concurrent_appends,
     large_items,

@@ -304,6 +304,13 @@ impl Store for MemoryStore {
         }
     }
 
+    async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64> {
+        let st = self.state();
+        let owned =
+            st.attachment_data.iter().filter(|(id, (owner, _))| *owner == ctx.owner_id && Some(id.as_str()) != except);
+        Ok(owned.map(|(_, (_, bytes))| bytes.len() as u64).sum())
+    }
+
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
         Ok(self.state().kv.get(&(namespace.to_string(), key.to_string())).cloned())
     }

@@ -239,6 +239,9 @@ pub trait Store: Send + Sync + 'static {
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()>;
     /// Loads the uploaded bytes; `None` if not uploaded yet.
     async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// How many uploaded attachment bytes the owner has stored, leaving out the attachment `except` (one
+    /// about to be replaced), for per-owner storage quotas.
+    async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64>;
 
     /// Reads a value of the app's key-value state (e.g. the airline profile of a thread).
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>>;
