@@ -63,6 +63,7 @@ fn fixture() -> &'static Fixture {
             limits: Limits { max_upload_bytes: LIMIT, ..Limits::default() },
             auth: Arc::new(Authenticator::None),
             urls: urls.clone(),
+            user_limits: support::limits::UserLimiter::off(),
         };
         let router = router::app(state, &RouterOptions::default());
         let ctx = RequestContext { base_url: format!("http://{HOST}"), ..RequestContext::default() };

@@ -208,6 +208,9 @@ pub struct Config {
     /// Signed attachment links.
     #[command(flatten)]
     pub signed_urls: crate::signed_urls::SignedUrlSettings,
+    /// Abuse limits per user.
+    #[command(flatten)]
+    pub user_limits: crate::limits::UserLimitSettings,
     /// A tool to run instead of the server.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -253,6 +256,7 @@ impl Default for Config {
             auth: crate::auth::AuthSettings::default(),
             public_url: crate::public_url::PublicUrlSettings::default(),
             signed_urls: crate::signed_urls::SignedUrlSettings::default(),
+            user_limits: crate::limits::UserLimitSettings::default(),
             command: None,
         }
     }
@@ -290,6 +294,7 @@ impl fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("public_url", &self.public_url)
             .field("signed_urls", &self.signed_urls)
+            .field("user_limits", &self.user_limits)
             .field("command", &self.command)
             .finish()
     }

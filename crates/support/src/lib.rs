@@ -19,6 +19,7 @@ mod testkit;
 pub mod auth;
 pub mod config;
 pub mod connections;
+pub mod limits;
 pub mod openapi;
 pub mod public_url;
 pub mod router;

@@ -62,6 +62,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Signs and checks attachment links (which prove their owner themselves).
     pub urls: Arc<crate::signed_urls::UrlSigner>,
+    /// Abuse limits per owner (`MAX_STREAMS_PER_USER`, `TURNS_PER_MINUTE`, `MAX_ATTACHMENT_BYTES_PER_USER`).
+    pub user_limits: Arc<crate::limits::UserLimiter>,
 }
 
 /// Options of the router that are not handler state.
@@ -221,6 +223,7 @@ mod tests {
             limits: Limits::default(),
             auth: Arc::new(crate::auth::Authenticator::None),
             urls: Arc::new(crate::signed_urls::UrlSigner::new(vec![1; 32], std::time::Duration::from_secs(60))),
+            user_limits: crate::limits::UserLimiter::off(),
         };
         app(state, &RouterOptions::default())
     }

@@ -18,6 +18,7 @@ use crate::app::{AppSettings, SupportApp};
 use crate::auth::Authenticator;
 use crate::config::{Config, redact_url};
 use crate::connections::{self, ConnectionTimeouts};
+use crate::limits::UserLimiter;
 use crate::public_url::PublicUrl;
 use crate::router::{self, AppState, Limits, RouterOptions};
 use crate::signed_urls::UrlSigner;
@@ -133,6 +134,14 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         SupportApp::new(store.clone(), airline.clone(), provider, transcriber, settings).with_url_signer(urls.clone());
     let chatkit = ChatKitServer::new(store.clone(), Arc::new(app))
         .with_stall_timeout(Duration::from_secs(config.stream_stall_timeout_secs));
+    let limits = config.user_limits.resolve(config.auth.auth_mode);
+    // Replicas share a PostgreSQL database, so they must share the counts too; a single process counts
+    // in memory.
+    let user_limits = if config.database_url.trim().starts_with("postgres") {
+        UserLimiter::shared(limits, store.clone())
+    } else {
+        UserLimiter::in_process(limits)
+    };
     let state = AppState {
         chatkit,
         store: store.clone(),
@@ -140,6 +149,7 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         limits: Limits { max_body_bytes: config.max_body_bytes, max_upload_bytes: config.max_upload_bytes },
         auth: Arc::new(auth),
         urls,
+        user_limits,
     };
     let options = RouterOptions {
         cors: config.cors_origins().map_err(|e| StartError::Config(e.to_string()))?,

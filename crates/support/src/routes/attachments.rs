@@ -70,7 +70,8 @@ pub fn valid_attachment_id(id: &str) -> bool {
         (status = 404, description = "Unknown attachment", body = ErrorBody, example = json!({"detail": "Attachment atc_019ab8c1f2a04d3e5b6c7a81 does not exist."})),
         (status = 408, description = "The body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)", body = ErrorBody,
          example = json!({"detail": "the request body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)"})),
-        (status = 413, description = "Over 5 MiB", body = ErrorBody, example = json!({"detail": TOO_LARGE})),
+        (status = 413, description = "Over 5 MiB, or more than the user's storage has room for (MAX_ATTACHMENT_BYTES_PER_USER)",
+         body = ErrorBody, example = json!({"detail": TOO_LARGE})),
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
@@ -101,6 +102,7 @@ pub async fn upload(
     }
     let store = &state.store;
     let mut attachment = store.load_attachment(&ctx, &id).await?;
+    state.user_limits.check_storage(store.as_ref(), &ctx, &id, data.len() as u64).await?;
     store.save_attachment_data(&ctx, &id, &data).await?;
     attachment.upload_descriptor = None;
     store.save_attachment(&ctx, &attachment).await?;

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chatkit::types::ChatKitRequest;
+use futures::StreamExt as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -51,6 +52,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
          example = json!({"detail": "thread thr_019ab8c1f2a04d3e5b6c7a81 is busy with another response; try again shortly", "code": "conflict"})),
         (status = 413, description = "Body larger than MAX_BODY_BYTES, or attachment over 5 MB", body = ErrorBody,
          example = json!({"detail": "Attachments are limited to 5 MB in this demo.", "code": "payload_too_large"})),
+        (status = 429, description = "A streaming request over a per-user limit (MAX_STREAMS_PER_USER, TURNS_PER_MINUTE); \
+         nothing was stored and the model was not called", body = ErrorBody,
+         headers(("retry-after" = u64, description = "Seconds until trying again can work")),
+         example = json!({"detail": "You have sent 30 messages in the last minute, the most one user may send (TURNS_PER_MINUTE); try again in 2 s."})),
         (status = 500, description = "Unexpected failure (the cause is in the server log)", body = ErrorBody,
          example = json!({"detail": "internal server error; the cause was logged on the server", "code": "internal_error"})),
         (status = 502, description = "The dictation provider failed", body = ErrorBody,
@@ -71,5 +76,26 @@ pub async fn chatkit(State(state): State<AppState>, Ctx(ctx): Ctx, headers: Head
                 .into_response();
         }
     };
-    state.chatkit.handle(&bytes, ctx).await
+    // Per-user limits, before the request stores anything or reaches the model. The permit lives as long
+    // as the response body, so the stream slot frees when the stream ends or its client leaves.
+    let permit = match crate::limits::stream_kind(&bytes) {
+        Some(kind) if state.user_limits.watches_streams() => {
+            match state.user_limits.admit_stream(&ctx.owner_id, kind.calls_model).await {
+                Ok(permit) => Some(permit),
+                Err(refused) => return refused.into_response(),
+            }
+        }
+        _ => None,
+    };
+    let response = state.chatkit.handle(&bytes, ctx).await;
+    match permit {
+        None => response,
+        Some(permit) => response.map(|body| {
+            let stream = body.into_data_stream().map(move |chunk| {
+                let _held = &permit;
+                chunk
+            });
+            Body::from_stream(stream)
+        }),
+    }
 }

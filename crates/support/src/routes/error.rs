@@ -3,7 +3,7 @@
 //! [`ErrorBody`] (`{"detail": "<text>"}`, FastAPI's shape, which ChatKit clients and the sample expect).
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chatkit::StoreError;
 use serde::Serialize;
@@ -22,8 +22,15 @@ pub enum ApiError {
     MethodNotAllowed,
     /// The client stopped sending the body before it was complete.
     RequestTimeout(String),
-    /// A body is larger than the route accepts.
+    /// A body is larger than the route accepts, or than the caller's storage budget has room for.
     PayloadTooLarge(String),
+    /// The caller is over a per-user limit; `Retry-After` says when trying again can work.
+    TooManyRequests {
+        /// What limit, and what to do.
+        detail: String,
+        /// Seconds until trying again can work (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// The database does not answer or cannot be written; the client may retry later.
     Unavailable(String),
     /// Anything else; the cause went to the log, the client gets a generic text.
@@ -61,6 +68,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -74,7 +82,8 @@ impl ApiError {
             | ApiError::Forbidden(d)
             | ApiError::RequestTimeout(d)
             | ApiError::PayloadTooLarge(d)
-            | ApiError::Unavailable(d) => d,
+            | ApiError::Unavailable(d)
+            | ApiError::TooManyRequests { detail: d, .. } => d,
             ApiError::MethodNotAllowed => "Method Not Allowed",
             ApiError::Internal => INTERNAL_DETAIL,
         }
@@ -84,7 +93,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { detail: self.detail().to_string(), code: None };
-        (self.status(), Json(body)).into_response()
+        let mut res = (self.status(), Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after_secs, .. } = self {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        res
     }
 }
 
@@ -128,6 +141,7 @@ mod tests {
             (ApiError::PayloadTooLarge("t".into()), 413, "t"),
             (ApiError::Unavailable("u".into()), 503, "u"),
             (ApiError::Internal, 500, INTERNAL_DETAIL),
+            (ApiError::TooManyRequests { detail: "m".into(), retry_after_secs: 3 }, 429, "m"),
         ];
         for (error, status, detail) in cases {
             assert_eq!(
@@ -154,5 +168,12 @@ mod tests {
             )
         );
         assert_eq!(ApiError::from(StoreError::Corrupt("x".into())), ApiError::Internal);
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_says_when_to_retry() {
+        let res = ApiError::TooManyRequests { detail: "slow down".into(), retry_after_secs: 7 }.into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "7");
     }
 }
