@@ -1,8 +1,9 @@
-//! Test helpers shared by the unit tests: a memory store with one thread, and an [`EventSink`] whose SSE
-//! frames are parsed back into JSON.
+//! Test helpers shared by the unit tests: a memory store with one thread, an [`EventSink`] whose SSE
+//! frames are parsed back into JSON, and header maps.
 
 use std::sync::Arc;
 
+use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use chatkit::EventSink;
 use chatkit::store::{MemoryStore, RequestContext, Store};
@@ -68,4 +69,13 @@ pub(crate) fn kinds(events: &[Value]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// A header map of static `(name, value)` pairs.
+pub(crate) fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, HeaderValue::from_static(v));
+    }
+    h
 }

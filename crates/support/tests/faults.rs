@@ -24,7 +24,6 @@ use faults_common as fc;
 use mock_llm::{Match, MockServer, Reply, Rule, Script};
 use serde_json::{Value, json};
 use support::config::Config;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `threads.retry_after_item`.
 fn retry(thread_id: &str, item_id: &str) -> Value {
@@ -508,29 +507,6 @@ async fn thousand_concurrent_streams_are_held_without_errors() {
     assert_eq!(server.terminate(), Some(0));
 }
 
-/// Opens a stream over a socket with a tiny receive buffer and reads until `needle` was seen; the
-/// socket is returned unread from then on.
-async fn open_slow_stream(addr: &str, body: &Value, needle: &str) -> (tokio::net::TcpStream, String) {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
-    let body = serde_json::to_vec(body).unwrap();
-    let head = format!(
-        "POST /support/chatkit HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body).await.unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await.unwrap().unwrap();
-        assert!(n > 0, "stream ended early: {}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
-    (stream, String::from_utf8_lossy(&seen).into_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_does_not_grow_server_memory() {
     let _heavy = fc::HEAVY.lock().await;
@@ -548,7 +524,8 @@ async fn a_client_that_stops_reading_does_not_grow_server_memory() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let baseline = server.rss_kib();
 
-    let (socket, head) = open_slow_stream(&server.addr(), &create("Please flood me"), "content_part.text_delta").await;
+    let (socket, head) =
+        open_unread_stream(&server.addr(), &create("Please flood me"), "content_part.text_delta").await;
     let thread = head.split("\"thread\":{\"id\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     // The producer fills the bounded channel and the socket buffers, then waits: memory stays flat and the
     // turn does not finish although the mock sent everything at once.

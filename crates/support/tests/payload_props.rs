@@ -21,8 +21,8 @@ mod common;
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{TempDir, TestServer, config, create, kinds, message, mock, parse_sse, thread_id_of};
-use mock_llm::{Match, MockServer, Reply, Script};
+use common::{TempDir, TestServer, booking_script, config, create, kinds, message, mock, parse_sse, thread_id_of};
+use mock_llm::{MockServer, Script};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
@@ -279,17 +279,6 @@ fn action() -> impl Strategy<Value = (String, Value)> {
 }
 
 // --- Properties -----------------------------------------------------------------------------------------
-
-/// The mock model's answer to "Book a trip to Paris": the flight-options widget.
-fn booking_script() -> Script {
-    Script::new().on(
-        Match::user_text("Book a trip to Paris"),
-        Reply::tool_call(
-            "flight_option_list",
-            json!({"destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business", "origin": null}),
-        ),
-    )
-}
 
 #[test]
 fn widget_actions_are_ignored_or_refused_unless_offered_never_failing() {

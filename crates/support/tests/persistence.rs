@@ -5,18 +5,7 @@
 mod common;
 
 use common::*;
-use mock_llm::{Match, Reply, Script};
 use serde_json::{Value, json};
-
-fn booking_script() -> Script {
-    Script::new().on(
-        Match::user_text("Book a trip to Paris"),
-        Reply::tool_call(
-            "flight_option_list",
-            json!({"destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business", "origin": null}),
-        ),
-    )
-}
 
 #[tokio::test]
 async fn booking_state_survives_a_restart() {

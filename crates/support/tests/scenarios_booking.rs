@@ -7,18 +7,8 @@
 mod common;
 
 use common::*;
-use mock_llm::{Match, Reply, Script};
+use mock_llm::{Match, Reply};
 use serde_json::{Value, json};
-
-fn booking_script() -> Script {
-    Script::new().on(
-        Match::user_text("Book a trip to Paris"),
-        Reply::tool_call(
-            "flight_option_list",
-            json!({"destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business", "origin": null}),
-        ),
-    )
-}
 
 const OPTIONS_TEXT: &str =
     "I pulled a few flight options based on those dates and cabin preferences. Pick one to place on hold.";

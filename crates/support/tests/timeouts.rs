@@ -201,29 +201,6 @@ async fn a_request_body_that_stops_arriving_is_answered_408() {
     assert_eq!(server.client.get(server.url("/support/health")).send().await.unwrap().status(), 200);
 }
 
-/// Opens a stream over a socket with a tiny receive buffer and reads until `needle` was seen; the socket is
-/// returned unread from then on.
-async fn open_stalled_stream(addr: &str, body: &Value, needle: &str) -> (TcpStream, String) {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
-    let body = serde_json::to_vec(body).unwrap();
-    let head = format!(
-        "POST /support/chatkit HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body).await.unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await.unwrap().unwrap();
-        assert!(n > 0, "stream ended early: {}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
-    (stream, String::from_utf8_lossy(&seen).into_owned())
-}
-
 #[tokio::test]
 async fn a_client_that_stops_reading_releases_the_thread() {
     let dir = TempDir::new("stall");
@@ -237,7 +214,7 @@ async fn a_client_that_stops_reading_releases_the_thread() {
 
     let stalled_at = Instant::now();
     let (mut socket, _) =
-        open_stalled_stream(&server.addr(), &add_message(&thread, "Please flood me"), "text_delta").await;
+        open_unread_stream(&server.addr(), &add_message(&thread, "Please flood me"), "text_delta").await;
     // The socket stays open and unread: only the stall bound can end the turn.
     let deadline = Instant::now() + Duration::from_secs(15);
     let items = loop {

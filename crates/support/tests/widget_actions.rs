@@ -9,19 +9,8 @@
 mod common;
 
 use common::*;
-use mock_llm::{Match, Reply, Script};
 use serde_json::{Value, json};
 use support::actions::Rejection;
-
-fn booking_script() -> Script {
-    Script::new().on(
-        Match::user_text("Book a trip to Paris"),
-        Reply::tool_call(
-            "flight_option_list",
-            json!({"destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business", "origin": null}),
-        ),
-    )
-}
 
 /// A thread showing the outbound flight widget: (thread id, widget item id, widget tree).
 async fn thread_with_flight_widget(server: &TestServer) -> (String, String, Value) {

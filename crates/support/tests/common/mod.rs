@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agents::SseDecoder;
-use mock_llm::{MockServer, Script};
+use mock_llm::{Match, MockServer, Reply, Script};
 use serde_json::{Value, json};
 use support::config::{Config, Secret};
 use support::router::AppState;
 use support::startup;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -202,6 +204,40 @@ impl Drop for TestServer {
 /// Starts the mock model with a script.
 pub(crate) async fn mock(script: Script) -> MockServer {
     MockServer::start(script).await.unwrap()
+}
+
+/// The mock model's answer to "Book a trip to Paris": the flight-options widget.
+pub(crate) fn booking_script() -> Script {
+    Script::new().on(
+        Match::user_text("Book a trip to Paris"),
+        Reply::tool_call(
+            "flight_option_list",
+            json!({"destination": "CDG", "depart_date": "2025-11-03", "return_date": "2025-11-10", "cabin": "business", "origin": null}),
+        ),
+    )
+}
+
+/// Posts `body` as a chat request over a raw socket with a tiny receive buffer and reads until
+/// `needle` was seen; the socket is returned unread from then on (a client that stopped reading).
+pub(crate) async fn open_unread_stream(addr: &str, body: &Value, needle: &str) -> (TcpStream, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let body = serde_json::to_vec(body).unwrap();
+    let head = format!(
+        "POST /support/chatkit HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "stream ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    (stream, String::from_utf8_lossy(&seen).into_owned())
 }
 
 /// Decodes a complete SSE body with the client's decoder (`agents::SseDecoder`), asserting the exact
