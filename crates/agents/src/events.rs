@@ -14,6 +14,7 @@ use chatkit::{EventSink, SinkError};
 
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{FunctionCall, ModelEvent};
+use crate::usage::Usage;
 
 /// What one model response produced for the conversation.
 #[derive(Debug, Default)]
@@ -22,6 +23,8 @@ pub(crate) struct StepOutput {
     pub(crate) items: Vec<InputItem>,
     /// The function calls to execute, in output order.
     pub(crate) calls: Vec<FunctionCall>,
+    /// What the call consumed, as its completion event reported.
+    pub(crate) usage: Option<Usage>,
 }
 
 struct OpenPart {
@@ -175,7 +178,7 @@ impl<'a> EventMapper<'a> {
                 });
                 self.output.calls.push(call);
             }
-            ModelEvent::Completed => {}
+            ModelEvent::Completed { usage } => self.output.usage = usage,
         }
         Ok(())
     }

@@ -4,11 +4,14 @@
 //! Layout:
 //! - `provider`: the provider-neutral [`Provider`] trait, [`ModelRequest`], [`ModelEvent`] and
 //!   [`ProviderError`].
+//! - `error_class` and `usage`: what every provider fills the same way: the [`ErrorClass`] of a
+//!   failure (read from the providers' [`ErrorBody`] shapes) and the [`Usage`] of a call.
 //! - `openai/` (Responses API) and `gemini/` (Gemini's native API): the two providers, each split into
 //!   the request encoding, the stream parser and, for Gemini, the tool-schema conversion.
 //! - `transport`, `sse`, `retry`: the HTTP plumbing both providers share: one reqwest client with
 //!   [`Timeouts`], the SSE framing ([`SseDecoder`]) and bounded retries ([`RetryPolicy`]) of failures
 //!   that happen before anything was streamed.
+//! - `failover`: [`FallbackProvider`], a second provider answering a turn the first could not.
 //! - `runner` and `events`: [`Agent`] and [`run`]: model call → ChatKit events → tools → next call, with
 //!   stop tools and a model-call budget.
 //! - `tool`: the [`Tool`] trait and the [`ToolContext`] tools stream ChatKit events through.
@@ -21,7 +24,9 @@
 #![warn(missing_docs)]
 
 mod config;
+mod error_class;
 mod events;
+mod failover;
 mod gemini;
 mod input;
 mod openai;
@@ -32,19 +37,23 @@ mod sse;
 mod tool;
 mod transcribe;
 mod transport;
+mod usage;
 
 pub use config::{
     ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_GEMINI_BASE_URL, DEFAULT_GEMINI_MODEL,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_MODEL,
     DEFAULT_TRANSCRIPTION_MODEL, ModelConfig, ProviderAccess, ProviderKind, build_provider, build_transcriber,
 };
+pub use error_class::{ErrorBody, ErrorClass};
+pub use failover::FallbackProvider;
 pub use input::{ContentPart, ConvertHooks, DefaultConvertHooks, InputItem, Role, hidden_context_text, items_to_input};
 pub use provider::{
     FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, TimeoutPhase, ToolSpec,
 };
 pub use retry::RetryPolicy;
-pub use runner::{Agent, DEFAULT_MAX_MODEL_CALLS, run};
+pub use runner::{Agent, DEFAULT_MAX_MODEL_CALLS, RunReport, run, run_with_report};
 pub use sse::SseDecoder;
 pub use tool::{Tool, ToolContext, ToolError, parse_arguments};
 pub use transcribe::{GEMINI_TRANSCRIBE_PROMPT, Transcriber};
 pub use transport::Timeouts;
+pub use usage::Usage;

@@ -15,7 +15,9 @@ use chatkit::types::Annotation;
 use futures::Stream;
 use serde_json::Value;
 
+use crate::error_class::{ErrorBody, ErrorClass};
 use crate::input::InputItem;
+use crate::usage::Usage;
 
 /// A function tool as offered to the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,8 +79,8 @@ pub enum ModelEvent {
     MessageDone { id: String },
     /// The model asks for a function call (arguments complete).
     FunctionCall(FunctionCall),
-    /// The response finished successfully.
-    Completed,
+    /// The response finished successfully; `usage` is what the call consumed, when the provider said.
+    Completed { usage: Option<Usage> },
 }
 
 /// The stream of a model response. It ends after [`ModelEvent::Completed`] or after the first error.
@@ -93,6 +95,11 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
     /// The model answering (as sent to the API).
     fn model(&self) -> &str;
+    /// A provider for one run (one turn) when this one keeps state across a run's model calls (failover
+    /// never mixes providers within a turn); `None` (the default) runs on `self`.
+    fn for_run(&self) -> Option<Box<dyn Provider + '_>> {
+        None
+    }
 }
 
 /// Which wait ran out.
@@ -107,10 +114,13 @@ pub enum TimeoutPhase {
 }
 
 /// A failed model or transcription call. `Display` is the full story for the server log (the
-/// provider's text, key redacted); [`ProviderError::client_message`] is what a client is shown.
+/// provider's text, key redacted); [`ProviderError::client_message`] is what a client is shown, and
+/// [`ProviderError::class`] what kind of failure it is.
 ///
 /// `provider` is the API's name as the message shows it (`OpenAI`, `Gemini`); `message` is the
-/// provider's own explanation or the cause, with the key redacted; `status` is the HTTP status.
+/// provider's own explanation or the cause, with the key redacted; `status` is the HTTP status;
+/// `code` is the provider's own error code (`insufficient_quota`, `RESOURCE_EXHAUSTED`, a finish
+/// reason…), for the log.
 // The fields mean the same in every variant, so they are described once, above.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -120,8 +130,12 @@ pub enum ProviderError {
     #[error("The {provider} API rejected the API key{}.", in_parentheses(hint.as_deref()))]
     Unauthorized { provider: &'static str, hint: Option<String>, status: u16 },
     /// Any other non-success HTTP status; `retry_after` is the wait the API asked for, if any.
-    #[error("The {provider} API answered HTTP {status}: {message}")]
-    Http { provider: &'static str, status: u16, message: String, retry_after: Option<Duration> },
+    #[error("The {provider} API answered HTTP {status}{}: {message}", code_text(code.as_deref()))]
+    Http { provider: &'static str, status: u16, message: String, retry_after: Option<Duration>, code: Option<String> },
+    /// The provider refused for a reason retrying cannot fix: `class` is one of unknown model, exhausted
+    /// quota, context too long, blocked content or a malformed function call.
+    #[error("The {provider} API refused the request ({class}{}{}): {message}", status_text(*status), code_text(code.as_deref()))]
+    Refused { provider: &'static str, class: ErrorClass, status: Option<u16>, code: Option<String>, message: String },
     /// The connection could not be opened or broke before a response.
     #[error("Could not reach the {provider} API: {message}")]
     Connect { provider: &'static str, message: String },
@@ -133,8 +147,8 @@ pub enum ProviderError {
     StreamCut { provider: &'static str, message: String },
     /// The provider reported a failure inside the stream (`response.failed`, an error chunk, …);
     /// `retryable` says whether the same request may succeed later (overload, server error).
-    #[error("The {provider} model failed: {message}")]
-    Failed { provider: &'static str, message: String, retryable: bool },
+    #[error("The {provider} model failed{}: {message}", code_text(code.as_deref()))]
+    Failed { provider: &'static str, message: String, retryable: bool, code: Option<String> },
     /// The provider sent something unreadable.
     #[error("The {provider} API sent an unreadable response: {message}")]
     Decode { provider: &'static str, message: String },
@@ -146,6 +160,14 @@ pub enum ProviderError {
 /// A temperature as JSON writes it: `0.4f32` becomes `0.4`, not the widened `0.4000000059604645`.
 pub(crate) fn f32_to_f64(v: f32) -> f64 {
     v.to_string().parse().unwrap_or(v as f64)
+}
+
+fn code_text(code: Option<&str>) -> String {
+    code.map(|c| format!(", code {c}")).unwrap_or_default()
+}
+
+fn status_text(status: Option<u16>) -> String {
+    status.map(|s| format!(", HTTP {s}")).unwrap_or_default()
 }
 
 fn in_parentheses(hint: Option<&str>) -> String {
@@ -162,6 +184,33 @@ fn timeout_text(provider: &str, phase: TimeoutPhase, after: Duration) -> String 
         TimeoutPhase::Idle => {
             format!("The {provider} API stopped sending for {secs}s (stalled stream).")
         }
+    }
+}
+
+/// The client text of a refusal: what happened, in our words, without inviting a retry.
+fn refusal_text(provider: &str, class: ErrorClass, status: Option<u16>) -> String {
+    match class {
+        ErrorClass::UnknownModel => {
+            format!(
+                "The {provider} model service does not offer the configured model; the server's model setting needs changing."
+            )
+        }
+        ErrorClass::QuotaExhausted => format!(
+            "The {provider} account has used up its quota, so the model service refuses requests until the plan or billing is updated."
+        ),
+        ErrorClass::ContextTooLong => format!(
+            "This conversation has grown too long for the {provider} model to read at once. Start a new conversation to continue."
+        ),
+        ErrorClass::ContentBlocked => {
+            format!("The {provider} model declined to answer: its safety system blocked this request or the answer.")
+        }
+        ErrorClass::MalformedFunctionCall => {
+            format!("The {provider} model produced a malformed tool call, so this request could not be completed.")
+        }
+        _ => match status {
+            Some(s) => format!("The {provider} model service rejected the request (HTTP {s})."),
+            None => format!("The {provider} model service rejected the request."),
+        },
     }
 }
 
@@ -189,6 +238,7 @@ impl ProviderError {
     pub fn message_mut(&mut self) -> Option<&mut String> {
         match self {
             ProviderError::Http { message, .. }
+            | ProviderError::Refused { message, .. }
             | ProviderError::Connect { message, .. }
             | ProviderError::StreamCut { message, .. }
             | ProviderError::Failed { message, .. }
@@ -216,6 +266,7 @@ impl ProviderError {
             ProviderError::StreamCut { provider, .. } => {
                 format!("The connection to the {provider} model service broke off before the answer was complete.")
             }
+            ProviderError::Refused { provider, class, status, .. } => refusal_text(provider, *class, *status),
             ProviderError::Failed { provider, .. } => format!("The {provider} model failed to answer."),
             ProviderError::Decode { provider, .. } => {
                 format!("The {provider} model service sent an unreadable response.")
@@ -230,8 +281,79 @@ impl ProviderError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ProviderError::Http { status, .. } | ProviderError::Unauthorized { status, .. } => Some(*status),
+            ProviderError::Refused { status, .. } => *status,
             _ => None,
         }
+    }
+
+    /// What kind of failure this is.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ProviderError::Unauthorized { .. } => ErrorClass::InvalidKey,
+            ProviderError::Http { status, .. } => match status {
+                429 => ErrorClass::RateLimited,
+                408 | 500.. => ErrorClass::ServerError,
+                _ => ErrorClass::InvalidRequest,
+            },
+            ProviderError::Refused { class, .. } => *class,
+            ProviderError::Connect { .. } => ErrorClass::Network,
+            ProviderError::Timeout { .. } => ErrorClass::Timeout,
+            ProviderError::StreamCut { .. } => ErrorClass::StreamCut,
+            ProviderError::Failed { retryable: true, .. } => ErrorClass::ServerError,
+            ProviderError::Failed { retryable: false, .. } => ErrorClass::ModelFailed,
+            ProviderError::Request { .. } => ErrorClass::InvalidRequest,
+            ProviderError::Decode { .. } => ErrorClass::InvalidResponse,
+        }
+    }
+
+    /// The provider's own error code (`insufficient_quota`, `RESOURCE_EXHAUSTED`, a finish reason…).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ProviderError::Http { code, .. }
+            | ProviderError::Refused { code, .. }
+            | ProviderError::Failed { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The error for an HTTP failure status with the provider's error `body`: the refusals retrying
+    /// cannot fix become [`ProviderError::Refused`], the rest [`ProviderError::Http`].
+    pub fn from_status(
+        provider: &'static str,
+        status: u16,
+        body: &ErrorBody,
+        retry_after: Option<Duration>,
+    ) -> ProviderError {
+        let class = ErrorClass::classify(Some(status), body);
+        let code = body.code.clone().or_else(|| body.kind.clone());
+        let message = if body.message.is_empty() {
+            reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("no error message")
+                .to_string()
+        } else {
+            body.message.clone()
+        };
+        if class.is_refusal() {
+            ProviderError::Refused { provider, class, status: Some(status), code, message }
+        } else {
+            ProviderError::Http { provider, status, message, retry_after, code }
+        }
+    }
+
+    /// The error for a failure the provider reported inside a stream: refusals become
+    /// [`ProviderError::Refused`]; the rest [`ProviderError::Failed`], retryable when the class is.
+    pub fn in_stream(provider: &'static str, body: &ErrorBody) -> ProviderError {
+        let status = body.code.as_deref().and_then(|c| c.parse::<u16>().ok());
+        let class = ErrorClass::classify(status, body);
+        let code = body.code.clone().or_else(|| body.kind.clone());
+        let message = if body.message.is_empty() { "unknown error".to_string() } else { body.message.clone() };
+        if class.is_refusal() {
+            return ProviderError::Refused { provider, class, status: None, code, message };
+        }
+        let retryable = matches!(class, ErrorClass::RateLimited | ErrorClass::ServerError);
+        ProviderError::Failed { provider, message, retryable, code }
     }
 }
 
@@ -243,10 +365,23 @@ mod tests {
     fn client_messages_leave_the_provider_text_out() {
         let leak = "gw.internal:8443 said Authorization: Bearer x".to_string();
         let errors = [
-            ProviderError::Http { provider: "OpenAI", status: 400, message: leak.clone(), retry_after: None },
+            ProviderError::Http {
+                provider: "OpenAI",
+                status: 400,
+                message: leak.clone(),
+                retry_after: None,
+                code: None,
+            },
             ProviderError::Connect { provider: "OpenAI", message: leak.clone() },
             ProviderError::StreamCut { provider: "Gemini", message: leak.clone() },
-            ProviderError::Failed { provider: "Gemini", message: leak.clone(), retryable: true },
+            ProviderError::Failed { provider: "Gemini", message: leak.clone(), retryable: true, code: None },
+            ProviderError::Refused {
+                provider: "OpenAI",
+                class: ErrorClass::QuotaExhausted,
+                status: Some(429),
+                code: Some("insufficient_quota".into()),
+                message: leak.clone(),
+            },
             ProviderError::Decode { provider: "OpenAI", message: leak.clone() },
             ProviderError::Request { provider: "OpenAI", message: leak.clone() },
         ];
@@ -254,7 +389,7 @@ mod tests {
             assert!(e.to_string().contains(&leak), "the log keeps the cause: {e}");
             assert!(!e.client_message().contains("internal"), "{}", e.client_message());
         }
-        let e = ProviderError::Http { provider: "OpenAI", status: 400, message: leak, retry_after: None };
+        let e = ProviderError::Http { provider: "OpenAI", status: 400, message: leak, retry_after: None, code: None };
         assert_eq!(e.client_message(), "The OpenAI model service rejected the request (HTTP 400).");
     }
 }

@@ -129,6 +129,7 @@ mod tests {
                         status: 503,
                         message: "busy".into(),
                         retry_after: None,
+                        code: None,
                     })
                 } else {
                     Ok(n)
@@ -143,7 +144,13 @@ mod tests {
         let r: Result<u32, _> = with_retries(&policy, "OpenAI", |_| {
             attempts += 1;
             async {
-                Err(ProviderError::Http { provider: "OpenAI", status: 400, message: "bad".into(), retry_after: None })
+                Err(ProviderError::Http {
+                    provider: "OpenAI",
+                    status: 400,
+                    message: "bad".into(),
+                    retry_after: None,
+                    code: None,
+                })
             }
         })
         .await;
@@ -173,6 +180,7 @@ mod tests {
                     status: 429,
                     message: "slow down".into(),
                     retry_after: Some(Duration::from_secs(60)),
+                    code: None,
                 })
             }
         })

@@ -21,6 +21,7 @@ use crate::events::{EventMapper, StepOutput};
 use crate::input::InputItem;
 use crate::provider::{FunctionCall, ModelRequest, Provider, ProviderError, ToolSpec};
 use crate::tool::{Tool, ToolContext, ToolError, spec_of};
+use crate::usage::Usage;
 
 /// Default bound on model calls per run (openai-agents' `DEFAULT_MAX_TURNS`).
 pub const DEFAULT_MAX_MODEL_CALLS: usize = 10;
@@ -83,6 +84,19 @@ impl std::fmt::Debug for Agent {
     }
 }
 
+/// What a run consumed and who answered it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Tokens of every model call of the run, summed (calls that failed report none).
+    pub usage: Usage,
+    /// Model calls made.
+    pub model_calls: usize,
+    /// The provider that answered (the fallback's name after a failover).
+    pub provider: &'static str,
+    /// The model that answered.
+    pub model: String,
+}
+
 /// Runs the agent on `input`, streaming ChatKit events through `sink` (which persists finished
 /// items). Returns when the turn is complete; errors are meant for [`AppError::to_event`].
 pub async fn run(
@@ -91,23 +105,51 @@ pub async fn run(
     input: Vec<InputItem>,
     sink: &EventSink,
 ) -> Result<(), AppError> {
+    run_with_report(agent, provider, input, sink).await.0
+}
+
+/// [`run`], also returning what the run consumed and who answered, whether it succeeded or not.
+pub async fn run_with_report(
+    agent: &Agent,
+    provider: &dyn Provider,
+    input: Vec<InputItem>,
+    sink: &EventSink,
+) -> (Result<(), AppError>, RunReport) {
+    let per_run = provider.for_run();
+    let provider = per_run.as_deref().unwrap_or(provider);
+    let mut report = RunReport::default();
+    let result = run_steps(agent, provider, input, sink, &mut report).await;
+    report.provider = provider.name();
+    report.model = provider.model().to_string();
+    (result, report)
+}
+
+async fn run_steps(
+    agent: &Agent,
+    provider: &dyn Provider,
+    input: Vec<InputItem>,
+    sink: &EventSink,
+    report: &mut RunReport,
+) -> Result<(), AppError> {
     let tools: Arc<[ToolSpec]> = agent.tools.iter().map(|t| spec_of(t.as_ref())).collect();
     let mut input = input;
-    let mut calls = 0usize;
     loop {
-        if calls >= agent.max_model_calls {
+        if report.model_calls >= agent.max_model_calls {
             tracing::warn!(agent = %agent.name, max = agent.max_model_calls, "model call budget exhausted");
             return Err(max_calls_error(agent.max_model_calls));
         }
-        calls += 1;
+        report.model_calls += 1;
         let request = ModelRequest {
             instructions: agent.instructions.clone(),
             input: input.clone(),
             tools: tools.clone(),
             temperature: agent.temperature,
         };
-        tracing::debug!(agent = %agent.name, provider = provider.name(), model = provider.model(), call = calls, items = input.len(), "model call");
+        tracing::debug!(agent = %agent.name, provider = provider.name(), model = provider.model(), call = report.model_calls, items = input.len(), "model call");
         let step = model_step(provider, request, sink).await?;
+        if let Some(usage) = step.usage {
+            report.usage += usage;
+        }
         input.extend(step.items);
         if step.calls.is_empty() {
             return Ok(());
@@ -203,18 +245,24 @@ fn max_calls_error(max: usize) -> AppError {
 
 /// The single mapping of model failures to the turn's error (an `error` event via
 /// [`AppError::to_event`]). `partial` says whether some answer text was already shown and kept.
+/// `allow_retry` follows the failure's [`crate::ErrorClass`]: only failures that may go away invite
+/// another try; the others say what happened and stop there.
 ///
 /// We emit `code: "custom"` with a clear message; the Python sample emits
 /// `{"type":"error","code":"stream.error","allow_retry":true}` instead. To match it, return
 /// `AppError::Internal(err.to_string())` here.
 fn model_error(err: &ProviderError, partial: bool) -> AppError {
-    let allow_retry = match err {
-        ProviderError::Unauthorized { .. } | ProviderError::Request { .. } => false,
-        ProviderError::Http { status, .. } => *status == 408 || *status == 429 || *status >= 500,
-        _ => true,
-    };
+    let class = err.class();
+    let allow_retry = class.worth_retrying();
     // The provider's own words go to the log only; the client gets ours.
-    tracing::warn!(error = %err, partial, "model call failed");
+    tracing::warn!(
+        class = class.as_str(),
+        code = err.code().unwrap_or("-"),
+        status = err.status(),
+        error = %err,
+        partial,
+        "model call failed"
+    );
     let text = err.client_message();
     let mut message = if partial { format!("The answer was interrupted. {text}") } else { text };
     if !message.ends_with(['.', '!', '?', ')']) {
@@ -239,8 +287,13 @@ mod tests {
         assert_eq!(message, "The OpenAI API rejected the API key (check the key setting).");
         assert!(!allow_retry);
 
-        let e =
-            ProviderError::Http { provider: "Gemini", status: 503, message: "overloaded".into(), retry_after: None };
+        let e = ProviderError::Http {
+            provider: "Gemini",
+            status: 503,
+            message: "overloaded".into(),
+            retry_after: None,
+            code: None,
+        };
         let AppError::Custom { message, allow_retry } = model_error(&e, false) else { panic!() };
         assert_eq!(message, "The Gemini model service failed to answer (HTTP 503). Please try again.");
         assert!(allow_retry);

@@ -112,7 +112,12 @@ impl Transcriber for GeminiTranscriber {
         let json: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ProviderError::Decode { provider: t.provider, message: e.to_string() })?;
         if let Some(message) = json.pointer("/error/message").and_then(Value::as_str) {
-            return Err(ProviderError::Failed { provider: t.provider, message: t.redact(message), retryable: false });
+            return Err(ProviderError::Failed {
+                provider: t.provider,
+                message: t.redact(message),
+                retryable: false,
+                code: None,
+            });
         }
         let text: String = json
             .pointer("/candidates/0/content/parts")

@@ -9,6 +9,7 @@ use reqwest::header::HeaderMap;
 use futures::StreamExt;
 
 use crate::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+use crate::error_class::{ErrorBody, ErrorClass};
 use crate::provider::{ModelStream, ProviderError, TimeoutPhase};
 use crate::retry::RetryPolicy;
 
@@ -132,17 +133,17 @@ impl Transport {
             };
         }
         let body = tokio::time::timeout(self.timeouts.idle, response.text()).await.ok().and_then(Result::ok);
-        let message = body.as_deref().map(error_message).unwrap_or_default();
-        let message = if message.is_empty() {
-            reqwest::StatusCode::from_u16(status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("no error message")
-                .to_string()
-        } else {
-            message
-        };
-        ProviderError::Http { provider: self.provider, status, message: self.redact(&message), retry_after }
+        let mut parsed = body.as_deref().map(ErrorBody::parse).unwrap_or_default();
+        parsed.message = self.redact(&parsed.message);
+        if ErrorClass::classify(Some(status), &parsed) == ErrorClass::InvalidKey {
+            // Gemini answers a wrong key with 400 `API_KEY_INVALID`.
+            return ProviderError::Unauthorized {
+                provider: self.provider,
+                hint: self.rejected_key_hint.clone(),
+                status,
+            };
+        }
+        ProviderError::from_status(self.provider, status, &parsed, retry_after)
     }
 
     /// Maps a reqwest failure (before a response) to a provider error.
@@ -217,39 +218,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
-/// The human message of an error body: `{"error":{"message":…}}` (OpenAI, Gemini), `{"message":…}`,
-/// `{"error":"…"}`, or the raw text (trimmed to 500 characters).
-pub(crate) fn error_message(body: &str) -> String {
-    if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
-        let candidates = [json.pointer("/error/message"), json.get("message"), json.get("error"), json.get("detail")];
-        for c in candidates.into_iter().flatten() {
-            if let Some(s) = c.as_str().filter(|s| !s.trim().is_empty()) {
-                return s.trim().to_string();
-            }
-        }
-    }
-    let trimmed = body.trim();
-    match trimmed.char_indices().nth(500) {
-        Some((cut, _)) => format!("{}…", &trimmed[..cut]),
-        None => trimmed.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_messages_are_extracted() {
-        assert_eq!(error_message(r#"{"error":{"message":"Rate limit reached","type":"x"}}"#), "Rate limit reached");
-        assert_eq!(
-            error_message(r#"{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}"#),
-            "overloaded"
-        );
-        assert_eq!(error_message(r#"{"error":"nope"}"#), "nope");
-        assert_eq!(error_message("  plain text  "), "plain text");
-        assert_eq!(error_message(&"x".repeat(600)).chars().count(), 501);
-    }
 
     #[test]
     fn retry_after_headers() {
@@ -274,11 +245,20 @@ mod tests {
             RetryPolicy::default(),
         );
         assert_eq!(t.redact("bad key sk-secret-123 given"), "bad key [redacted] given");
-        let failed =
-            ProviderError::Failed { provider: "OpenAI", message: "key sk-secret-123 revoked".into(), retryable: false };
+        let failed = ProviderError::Failed {
+            provider: "OpenAI",
+            message: "key sk-secret-123 revoked".into(),
+            retryable: false,
+            code: None,
+        };
         assert_eq!(
             t.redact_error(failed),
-            ProviderError::Failed { provider: "OpenAI", message: "key [redacted] revoked".into(), retryable: false }
+            ProviderError::Failed {
+                provider: "OpenAI",
+                message: "key [redacted] revoked".into(),
+                retryable: false,
+                code: None
+            }
         );
         assert!(!format!("{t:?}").contains("sk-secret"));
     }

@@ -33,7 +33,12 @@ impl Fake {
 impl Provider for Fake {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
         self.requests.lock().unwrap().push(request);
-        let events = self.responses.lock().unwrap().pop_front().unwrap_or_else(|| vec![Ok(ModelEvent::Completed)]);
+        let events = self
+            .responses
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| vec![Ok(ModelEvent::Completed { usage: None })]);
         Ok(Box::pin(futures::stream::iter(events)))
     }
     fn name(&self) -> &'static str {
@@ -74,7 +79,7 @@ async fn annotations_and_several_parts_map_exactly() {
         Ok(ModelEvent::TextDelta { message_id: s("msg_resp1"), content_index: 1, delta: s("No.") }),
         Ok(ModelEvent::ContentPartDone { message_id: s("msg_resp1"), content_index: 1, text: s("No.") }),
         Ok(ModelEvent::MessageDone { id: s("msg_resp1") }),
-        Ok(ModelEvent::Completed),
+        Ok(ModelEvent::Completed { usage: None }),
     ]]);
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
     run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap();
@@ -120,7 +125,7 @@ async fn missing_start_events_are_synthesized() {
     let fake = Fake::new(vec![vec![
         Ok(ModelEvent::TextDelta { message_id: s("m1"), content_index: 0, delta: s("Hi") }),
         Ok(ModelEvent::MessageDone { id: s("m1") }),
-        Ok(ModelEvent::Completed),
+        Ok(ModelEvent::Completed { usage: None }),
     ]]);
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
     run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap();
@@ -138,7 +143,11 @@ async fn malformed_and_empty_arguments_and_the_follow_up_request() {
         }))
     };
     let fake = Fake::new(vec![
-        vec![call("c1", "change_seat", "{not json"), call("c2", "cancel_trip", ""), Ok(ModelEvent::Completed)],
+        vec![
+            call("c1", "change_seat", "{not json"),
+            call("c2", "cancel_trip", ""),
+            Ok(ModelEvent::Completed { usage: None }),
+        ],
         vec![Ok(ModelEvent::MessageStarted { id: s("m2") }), Ok(ModelEvent::MessageDone { id: s("m2") })],
     ]);
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
@@ -209,7 +218,7 @@ async fn assistant_text_of_the_step_is_sent_back_before_the_calls() {
             arguments: s("{}"),
             provider_data: Some(json!({"thoughtSignature": "sig"})),
         })),
-        Ok(ModelEvent::Completed),
+        Ok(ModelEvent::Completed { usage: None }),
     ]]);
     let h = harness(ProviderKind::OpenAi, Script::new()).await;
     run(&support_agent(), fake.as_ref(), user_input("cancel"), &h.sink).await.unwrap();

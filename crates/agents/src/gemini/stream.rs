@@ -6,8 +6,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::PROVIDER;
+use crate::error_class::{ErrorBody, ErrorClass};
 use crate::provider::{FunctionCall, ModelEvent, ProviderError};
 use crate::sse::{EventParser, EventQueue};
+use crate::usage::Usage;
 
 // One streamed chunk as far as the parser reads it. Every field defaults, so an unexpected shape is
 // skipped rather than failing the turn.
@@ -17,7 +19,8 @@ use crate::sse::{EventParser, EventQueue};
 struct Chunk {
     candidates: Vec<Candidate>,
     prompt_feedback: Option<PromptFeedback>,
-    error: Option<ErrorBody>,
+    error: Option<Value>,
+    usage_metadata: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -57,20 +60,14 @@ struct PromptFeedback {
     block_reason: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ErrorBody {
-    code: Option<u16>,
-    message: Option<String>,
-    status: Option<String>,
-}
-
 /// Parses Gemini SSE chunks into model events.
 #[derive(Default)]
 pub(crate) struct Parser {
     /// The message being streamed (id, accumulated text).
     message: Option<(String, String)>,
     finish_reason: Option<String>,
+    /// The latest `usageMetadata` (each chunk repeats the running totals).
+    usage: Option<Usage>,
     produced: bool,
     finished: bool,
 }
@@ -123,6 +120,20 @@ fn function_call(call: CallPart, thought_signature: Option<String>) -> FunctionC
     FunctionCall { call_id, name: call.name, arguments, provider_data }
 }
 
+/// The error of a response that stopped for `reason` instead of `STOP`.
+fn finish_error(reason: &str) -> ProviderError {
+    let message = format!("the response stopped early (finish reason: {reason})");
+    let code = Some(reason.to_string());
+    let class = match reason {
+        "SAFETY" | "PROHIBITED_CONTENT" | "BLOCKLIST" | "SPII" | "RECITATION" | "IMAGE_SAFETY" => {
+            ErrorClass::ContentBlocked
+        }
+        "MALFORMED_FUNCTION_CALL" | "UNEXPECTED_TOOL_CALL" => ErrorClass::MalformedFunctionCall,
+        _ => return ProviderError::Failed { provider: PROVIDER, message, retryable: false, code },
+    };
+    ProviderError::Refused { provider: PROVIDER, class, status: None, code, message }
+}
+
 impl EventParser for Parser {
     fn on_data(&mut self, data: &str, out: &mut EventQueue) {
         let chunk: Chunk = match serde_json::from_str(data) {
@@ -133,14 +144,16 @@ impl EventParser for Parser {
             }
         };
         if let Some(err) = chunk.error {
-            let message = err.message.filter(|m| !m.is_empty()).unwrap_or_else(|| "unknown error".into());
-            let retryable = matches!(err.code, Some(429 | 500..=599))
-                || matches!(err.status.as_deref(), Some("UNAVAILABLE" | "RESOURCE_EXHAUSTED" | "INTERNAL"));
-            return self.fail(ProviderError::Failed { provider: PROVIDER, message, retryable }, out);
+            return self.fail(ProviderError::in_stream(PROVIDER, &ErrorBody::from_json(&err)), out);
+        }
+        if let Some(usage) = chunk.usage_metadata.as_ref().and_then(Usage::from_gemini) {
+            self.usage = Some(usage);
         }
         if let Some(reason) = chunk.prompt_feedback.and_then(|f| f.block_reason) {
             let message = format!("the request was blocked (reason: {reason})");
-            return self.fail(ProviderError::Failed { provider: PROVIDER, message, retryable: false }, out);
+            let class = ErrorClass::ContentBlocked;
+            let err = ProviderError::Refused { provider: PROVIDER, class, status: None, code: Some(reason), message };
+            return self.fail(err, out);
         }
         let Some(candidate) = chunk.candidates.into_iter().find(|c| c.index.unwrap_or(0) == 0) else {
             return;
@@ -181,11 +194,11 @@ impl EventParser for Parser {
                 if !self.produced {
                     tracing::debug!(provider = PROVIDER, "empty response");
                 }
-                out.push_back(Ok(ModelEvent::Completed));
+                out.push_back(Ok(ModelEvent::Completed { usage: self.usage }));
             }
             Some(reason) => {
-                let message = format!("the response stopped early (finish reason: {reason})");
-                self.fail(ProviderError::Failed { provider: PROVIDER, message, retryable: false }, out);
+                let err = finish_error(reason);
+                self.fail(err, out);
             }
         }
     }

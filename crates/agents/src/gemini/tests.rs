@@ -4,9 +4,11 @@ use serde_json::{Value, json};
 
 use super::request::contents;
 use super::stream::Parser;
+use crate::error_class::ErrorClass;
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{FunctionCall, ModelEvent, ProviderError};
 use crate::sse::{EventParser, EventQueue};
+use crate::usage::Usage;
 
 #[test]
 fn contents_merge_roles_and_replay_signatures() {
@@ -45,7 +47,7 @@ fn chunks_become_one_message_then_calls() {
     let mut p = Parser::default();
     let mut q = EventQueue::new();
     p.on_data(r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hel"}]},"index":0}]}"#, &mut q);
-    p.on_data(r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"lo"},{"functionCall":{"name":"t","args":{"a":1}},"thoughtSignature":"S1"}]},"finishReason":"STOP","index":0}],"usageMetadata":{}}"#, &mut q);
+    p.on_data(r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"lo"},{"functionCall":{"name":"t","args":{"a":1}},"thoughtSignature":"S1"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":3,"cachedContentTokenCount":8,"thoughtsTokenCount":2}}"#, &mut q);
     p.on_eof(&mut q);
     let events: Vec<ModelEvent> = q.into_iter().map(Result::unwrap).collect();
     let ModelEvent::MessageStarted { id } = &events[0] else { panic!("{events:?}") };
@@ -68,7 +70,9 @@ fn chunks_become_one_message_then_calls() {
                 arguments: r#"{"a":1}"#.into(),
                 provider_data: Some(json!({"thoughtSignature": "S1"})),
             }),
-            ModelEvent::Completed,
+            ModelEvent::Completed {
+                usage: Some(Usage { input_tokens: 12, output_tokens: 5, cached_tokens: 8, reasoning_tokens: 2 })
+            },
         ]
     );
 }
@@ -83,17 +87,37 @@ fn errors_and_early_stops() {
         Some(Err(ProviderError::Failed {
             provider: "Gemini",
             message: "The model is overloaded.".into(),
-            retryable: true
+            retryable: true,
+            code: Some("503".into())
         }))
     );
     let mut p = Parser::default();
     let mut q = EventQueue::new();
     p.on_data(r#"{"candidates":[{"finishReason":"SAFETY","index":0}]}"#, &mut q);
     p.on_eof(&mut q);
+    let err = q.pop_front().unwrap().unwrap_err();
     assert_eq!(
-        q.pop_front().unwrap().unwrap_err().to_string(),
-        "The Gemini model failed: the response stopped early (finish reason: SAFETY)"
+        err.to_string(),
+        "The Gemini API refused the request (content_blocked, code SAFETY): the response stopped early (finish reason: SAFETY)"
     );
+    assert_eq!(err.class(), ErrorClass::ContentBlocked);
+    for (reason, class) in [
+        ("PROHIBITED_CONTENT", ErrorClass::ContentBlocked),
+        ("MALFORMED_FUNCTION_CALL", ErrorClass::MalformedFunctionCall),
+        ("MAX_TOKENS", ErrorClass::ModelFailed),
+    ] {
+        let mut p = Parser::default();
+        let mut q = EventQueue::new();
+        p.on_data(&format!(r#"{{"candidates":[{{"finishReason":"{reason}","index":0}}]}}"#), &mut q);
+        p.on_eof(&mut q);
+        let err = q.pop_front().unwrap().unwrap_err();
+        assert_eq!((err.class(), err.code()), (class, Some(reason)));
+    }
+    let mut p = Parser::default();
+    let mut q = EventQueue::new();
+    p.on_data(r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":5}}"#, &mut q);
+    let err = q.pop_front().unwrap().unwrap_err();
+    assert_eq!((err.class(), err.code(), err.is_retryable()), (ErrorClass::ContentBlocked, Some("SAFETY"), false));
     let mut p = Parser::default();
     let mut q = EventQueue::new();
     p.on_data(r#"{"candidates":[{"content":{"parts":[{"text":"par"}]}}]}"#, &mut q);

@@ -2,12 +2,12 @@
 //! with lenient serde types: unknown event and item types are skipped, so new OpenAI payloads never
 //! break a turn. [`request`] encodes the body; [`stream`] reads the events back.
 //!
-//! Event mapping: `output_item.added` (message) → message start; `content_part.added` → part start
-//! (refusal parts become text); `output_text.delta` / `refusal.delta` → deltas;
-//! `output_text.annotation.added` → citations in ChatKit's annotation shape; `output_text.done` /
-//! `refusal.done` → part done; `output_item.done` → message done or a complete function call;
-//! `response.completed` → completed; `response.failed` / `response.incomplete` / `error` → an error
-//! with the provider's message.
+//! Event mapping: `output_item.added` (message) → message start; `content_part.added` → part start;
+//! `output_text.delta` → deltas; `output_text.annotation.added` → citations in ChatKit's annotation
+//! shape; `output_text.done` → part done; `output_item.done` → message done or a complete function
+//! call; `response.completed` → completed, with its `usage`; `response.failed` /
+//! `response.incomplete` / `error` → an error classified from the provider's code; a `refusal` part
+//! → a content-blocked error at `refusal.done` (the refusal text goes to the log).
 
 mod request;
 mod stream;

@@ -9,8 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::PROVIDER;
+use crate::error_class::{ErrorBody, ErrorClass};
 use crate::provider::{FunctionCall, ModelEvent, ProviderError};
 use crate::sse::{EventParser, EventQueue};
+use crate::usage::Usage;
 
 /// A stream event, as far as [`Parser`] needs it.
 pub(crate) enum StreamEvent {
@@ -20,8 +22,8 @@ pub(crate) enum StreamEvent {
     TextDelta { item_id: String, content_index: usize, delta: String },
     AnnotationAdded { item_id: String, content_index: usize, annotation: Value },
     TextDone { item_id: String, content_index: usize, text: String },
-    RefusalDone { item_id: String, content_index: usize, refusal: String },
-    Completed,
+    RefusalDone { refusal: String },
+    Completed { usage: Option<Usage> },
     Failed { response: Value },
     Incomplete { response: Value },
     Error { code: Option<String>, message: Option<String>, error: Option<Value> },
@@ -93,9 +95,6 @@ struct TextDonePayload {
 
 #[derive(Deserialize)]
 struct RefusalDonePayload {
-    item_id: String,
-    #[serde(default)]
-    content_index: usize,
     #[serde(default)]
     refusal: String,
 }
@@ -175,7 +174,7 @@ pub(crate) fn parse_event(data: &str) -> serde_json::Result<StreamEvent> {
     };
     use serde_json::from_str;
     Ok(match kind.as_ref() {
-        "response.completed" => StreamEvent::Completed,
+        "response.completed" => StreamEvent::Completed { usage: completed_usage(data) },
         "response.output_item.added" => {
             StreamEvent::OutputItemAdded { item: OutputItem::from_raw(from_str::<ItemPayload>(data)?.item)? }
         }
@@ -186,7 +185,7 @@ pub(crate) fn parse_event(data: &str) -> serde_json::Result<StreamEvent> {
             let p: PartPayload = from_str(data)?;
             StreamEvent::ContentPartAdded { item_id: p.item_id, content_index: p.content_index, part: p.part }
         }
-        "response.output_text.delta" | "response.refusal.delta" => {
+        "response.output_text.delta" => {
             let p: DeltaPayload = from_str(data)?;
             StreamEvent::TextDelta { item_id: p.item_id, content_index: p.content_index, delta: p.delta }
         }
@@ -204,7 +203,7 @@ pub(crate) fn parse_event(data: &str) -> serde_json::Result<StreamEvent> {
         }
         "response.refusal.done" => {
             let p: RefusalDonePayload = from_str(data)?;
-            StreamEvent::RefusalDone { item_id: p.item_id, content_index: p.content_index, refusal: p.refusal }
+            StreamEvent::RefusalDone { refusal: p.refusal }
         }
         "response.failed" => StreamEvent::Failed { response: from_str::<ResponsePayload>(data)?.response },
         "response.incomplete" => StreamEvent::Incomplete { response: from_str::<ResponsePayload>(data)?.response },
@@ -232,8 +231,11 @@ impl Parser {
             if self.seen_parts.contains(&(id.clone(), index)) {
                 continue;
             }
-            let text = part.get("text").or_else(|| part.get("refusal")).and_then(Value::as_str);
-            if let Some(text) = text {
+            if let Some(refused) = part.get("refusal").and_then(Value::as_str) {
+                out.push_back(Err(refusal(refused.to_string())));
+                return;
+            }
+            if let Some(text) = part.get("text").and_then(Value::as_str) {
                 out.push_back(Ok(ModelEvent::ContentPartDone {
                     message_id: id.clone(),
                     content_index: index,
@@ -261,7 +263,8 @@ impl EventParser for Parser {
             }
             StreamEvent::OutputItemAdded { .. } => {}
             StreamEvent::ContentPartAdded { item_id, content_index, part } => {
-                if part.as_ref().is_some_and(|p| p.kind == "reasoning_text") {
+                // Reasoning text is not answer text; a refusal ends the response as an error at its `done`.
+                if part.as_ref().is_some_and(|p| p.kind == "reasoning_text" || p.kind == "refusal") {
                     return;
                 }
                 self.seen_parts.insert((item_id.clone(), content_index));
@@ -276,8 +279,11 @@ impl EventParser for Parser {
                     out.push_back(Ok(ModelEvent::Annotation { message_id: item_id, content_index, annotation }));
                 }
             }
-            StreamEvent::TextDone { item_id, content_index, text }
-            | StreamEvent::RefusalDone { item_id, content_index, refusal: text } => {
+            StreamEvent::RefusalDone { refusal: text } => {
+                self.finished = true;
+                out.push_back(Err(refusal(text)));
+            }
+            StreamEvent::TextDone { item_id, content_index, text } => {
                 self.seen_parts.insert((item_id.clone(), content_index));
                 out.push_back(Ok(ModelEvent::ContentPartDone { message_id: item_id, content_index, text }));
             }
@@ -289,9 +295,9 @@ impl EventParser for Parser {
                 out.push_back(Ok(ModelEvent::FunctionCall(FunctionCall { call_id, name, arguments, provider_data })));
             }
             StreamEvent::OutputItemDone { .. } => {}
-            StreamEvent::Completed => {
+            StreamEvent::Completed { usage } => {
                 self.finished = true;
-                out.push_back(Ok(ModelEvent::Completed));
+                out.push_back(Ok(ModelEvent::Completed { usage }));
             }
             StreamEvent::Failed { response } => out.push_back(Err(response_failed(&response))),
             StreamEvent::Incomplete { response } => out.push_back(Err(response_incomplete(&response))),
@@ -316,40 +322,69 @@ impl EventParser for Parser {
     }
 }
 
-/// `response.failed`: the error the response object carries.
-fn response_failed(response: &Value) -> ProviderError {
-    let code = response.pointer("/error/code").and_then(Value::as_str).unwrap_or_default();
-    let message = response
-        .pointer("/error/message")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
-        .unwrap_or("the response failed without a message")
-        .to_string();
-    failed(message, code)
+/// The `usage` of a `response.completed` event, read without materializing the rest of the response.
+fn completed_usage(data: &str) -> Option<Usage> {
+    #[derive(Deserialize)]
+    struct Completed {
+        response: UsageOnly,
+    }
+    #[derive(Deserialize)]
+    struct UsageOnly {
+        #[serde(default)]
+        usage: Option<Value>,
+    }
+    let parsed: Completed = serde_json::from_str(data).ok()?;
+    parsed.response.usage.as_ref().and_then(Usage::from_openai)
 }
 
-/// `response.incomplete`: the response stopped early (e.g. at the output token limit).
+/// `response.failed`: the error the response object carries.
+fn response_failed(response: &Value) -> ProviderError {
+    let mut body = response.get("error").map(ErrorBody::from_json).unwrap_or_default();
+    if body.message.is_empty() {
+        body.message = "the response failed without a message".into();
+    }
+    ProviderError::in_stream(PROVIDER, &body)
+}
+
+/// `response.incomplete`: the response stopped early (at the output token limit, or blocked by the
+/// content filter).
 fn response_incomplete(response: &Value) -> ProviderError {
     let reason = response.pointer("/incomplete_details/reason").and_then(Value::as_str).unwrap_or("unknown");
-    ProviderError::Failed {
-        provider: PROVIDER,
-        message: format!("the response is incomplete (reason: {reason})"),
-        retryable: false,
+    let message = format!("the response is incomplete (reason: {reason})");
+    if reason == "content_filter" {
+        return ProviderError::Refused {
+            provider: PROVIDER,
+            class: ErrorClass::ContentBlocked,
+            status: None,
+            code: Some(reason.to_string()),
+            message,
+        };
     }
+    ProviderError::Failed { provider: PROVIDER, message, retryable: false, code: Some(reason.to_string()) }
 }
 
 /// An `error` event, whose code and message sit at the top level or in a nested `error` object.
 fn error_event(code: Option<String>, message: Option<String>, error: Option<&Value>) -> ProviderError {
-    let nested = |key: &str| error.and_then(|e| e.get(key)).and_then(Value::as_str).map(str::to_string);
-    let message = message.or_else(|| nested("message")).unwrap_or_else(|| "unknown error".into());
-    let code = code.or_else(|| nested("code")).unwrap_or_default();
-    failed(message, &code)
+    let mut body = error.map(ErrorBody::from_json).unwrap_or_default();
+    if let Some(code) = code {
+        body.code = Some(code);
+    }
+    if let Some(message) = message.filter(|m| !m.trim().is_empty()) {
+        body.message = message;
+    }
+    ProviderError::in_stream(PROVIDER, &body)
 }
 
-/// An in-stream failure; the codes OpenAI uses for overload and server trouble may succeed on retry.
-fn failed(message: String, code: &str) -> ProviderError {
-    let retryable = matches!(code, "server_error" | "rate_limit_exceeded" | "server_is_overloaded" | "slow_down");
-    ProviderError::Failed { provider: PROVIDER, message, retryable }
+/// The model refused (a `refusal` content part): the refusal text goes to the log, the user is told the
+/// request was declined.
+fn refusal(refusal: String) -> ProviderError {
+    ProviderError::Refused {
+        provider: PROVIDER,
+        class: ErrorClass::ContentBlocked,
+        status: None,
+        code: Some("refusal".into()),
+        message: refusal,
+    }
 }
 
 /// Converts a Responses annotation into ChatKit's `annotation` (a source with a title and the text index

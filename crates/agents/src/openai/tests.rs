@@ -8,11 +8,13 @@ use serde_json::{Value, json};
 use super::OpenAiProvider;
 use super::request::{Body, FixedParts};
 use super::stream::{Parser, StreamEvent, convert_annotation, leading_type, parse_event};
+use crate::error_class::ErrorClass;
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{FunctionCall, ModelEvent, ModelRequest, ProviderError, ToolSpec, f32_to_f64};
 use crate::retry::RetryPolicy;
 use crate::sse::{EventParser, EventQueue};
 use crate::transport::{Timeouts, Transport};
+use crate::usage::Usage;
 
 /// The request body built as a JSON value: the reference [`Body`] must serialize to, byte for byte.
 fn request_body(model: &str, request: &ModelRequest) -> Value {
@@ -80,7 +82,7 @@ fn parse(events: &[Value]) -> Vec<Result<ModelEvent, ProviderError>> {
 }
 
 #[test]
-fn maps_text_refusal_annotations_calls_and_skips_unknown() {
+fn maps_text_annotations_calls_and_skips_unknown() {
     let out = parse(&[
         json!({"type":"response.created","response":{}}),
         json!({"type":"response.brand_new_event","x":1}),
@@ -90,14 +92,11 @@ fn maps_text_refusal_annotations_calls_and_skips_unknown() {
         json!({"type":"response.output_text.annotation.added","item_id":"msg_1","content_index":0,"annotation_index":0,"annotation":{"type":"url_citation","url":"https://ex.com","title":"Ex","start_index":0,"end_index":2}}),
         json!({"type":"response.output_text.annotation.added","item_id":"msg_1","content_index":0,"annotation_index":1,"annotation":{"type":"file_path","file_id":"f"}}),
         json!({"type":"response.output_text.done","item_id":"msg_1","content_index":0,"text":"Hi"}),
-        json!({"type":"response.content_part.added","item_id":"msg_1","content_index":1,"part":{"type":"refusal","refusal":""}}),
-        json!({"type":"response.refusal.delta","item_id":"msg_1","content_index":1,"delta":"No"}),
-        json!({"type":"response.refusal.done","item_id":"msg_1","content_index":1,"refusal":"No"}),
         json!({"type":"response.output_item.done","item":{"type":"message","id":"msg_1","content":[]}}),
         json!({"type":"response.output_item.added","item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"t","arguments":""}}),
         json!({"type":"response.output_item.done","item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"t","arguments":"{\"a\":1}"}}),
         json!({"type":"response.output_item.done","item":{"type":"reasoning","id":"rs_1"}}),
-        json!({"type":"response.completed","response":{}}),
+        json!({"type":"response.completed","response":{"usage":{"input_tokens":30,"input_tokens_details":{"cached_tokens":20},"output_tokens":9,"output_tokens_details":{"reasoning_tokens":4}}}}),
     ]);
     let m = |s: &str| s.to_string();
     let expected = vec![
@@ -114,9 +113,6 @@ fn maps_text_refusal_annotations_calls_and_skips_unknown() {
             },
         },
         ModelEvent::ContentPartDone { message_id: m("msg_1"), content_index: 0, text: m("Hi") },
-        ModelEvent::ContentPartStarted { message_id: m("msg_1"), content_index: 1 },
-        ModelEvent::TextDelta { message_id: m("msg_1"), content_index: 1, delta: m("No") },
-        ModelEvent::ContentPartDone { message_id: m("msg_1"), content_index: 1, text: m("No") },
         ModelEvent::MessageDone { id: m("msg_1") },
         ModelEvent::FunctionCall(FunctionCall {
             call_id: m("call_1"),
@@ -124,7 +120,9 @@ fn maps_text_refusal_annotations_calls_and_skips_unknown() {
             arguments: m("{\"a\":1}"),
             provider_data: Some(json!({"id":"fc_1"})),
         }),
-        ModelEvent::Completed,
+        ModelEvent::Completed {
+            usage: Some(Usage { input_tokens: 30, output_tokens: 9, cached_tokens: 20, reasoning_tokens: 4 }),
+        },
     ];
     assert_eq!(out, expected.into_iter().map(Ok).collect::<Vec<_>>());
 }
@@ -132,21 +130,49 @@ fn maps_text_refusal_annotations_calls_and_skips_unknown() {
 #[test]
 fn failures_carry_the_provider_message() {
     let out = parse(&[json!({"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}})]);
-    assert_eq!(out[0], Err(ProviderError::Failed { provider: "OpenAI", message: "boom".into(), retryable: true }));
-    let out = parse(&[json!({"type":"error","code":"invalid_prompt","message":"bad prompt"})]);
     assert_eq!(
         out[0],
-        Err(ProviderError::Failed { provider: "OpenAI", message: "bad prompt".into(), retryable: false })
+        Err(ProviderError::Failed {
+            provider: "OpenAI",
+            message: "boom".into(),
+            retryable: true,
+            code: Some("server_error".into())
+        })
     );
+    let out = parse(&[json!({"type":"error","code":"invalid_prompt","message":"bad prompt"})]);
+    let err = out[0].as_ref().unwrap_err();
+    assert_eq!((err.class(), err.code()), (ErrorClass::ContentBlocked, Some("invalid_prompt")));
+    let out = parse(&[
+        json!({"type":"response.failed","response":{"error":{"code":"insufficient_quota","message":"You exceeded your current quota."}}}),
+    ]);
+    assert_eq!(out[0].as_ref().unwrap_err().class(), ErrorClass::QuotaExhausted);
+    let out =
+        parse(&[json!({"type":"response.incomplete","response":{"incomplete_details":{"reason":"content_filter"}}})]);
+    assert_eq!(out[0].as_ref().unwrap_err().class(), ErrorClass::ContentBlocked);
     let out = parse(&[
         json!({"type":"response.incomplete","response":{"incomplete_details":{"reason":"max_output_tokens"}}}),
     ]);
     assert_eq!(
         out[0].as_ref().unwrap_err().to_string(),
-        "The OpenAI model failed: the response is incomplete (reason: max_output_tokens)"
+        "The OpenAI model failed, code max_output_tokens: the response is incomplete (reason: max_output_tokens)"
     );
     let out = parse(&[json!({"type":"response.output_text.delta","item_id":"m","content_index":0,"delta":"x"})]);
     assert!(matches!(out.last(), Some(Err(ProviderError::StreamCut { .. }))));
+}
+
+#[test]
+fn a_refusal_is_a_content_blocked_error_not_answer_text() {
+    let out = parse(&[
+        json!({"type":"response.output_item.added","item":{"type":"message","id":"m","content":[]}}),
+        json!({"type":"response.content_part.added","item_id":"m","content_index":0,"part":{"type":"refusal","refusal":""}}),
+        json!({"type":"response.refusal.delta","item_id":"m","content_index":0,"delta":"I can't"}),
+        json!({"type":"response.refusal.done","item_id":"m","content_index":0,"refusal":"I can't help with that."}),
+    ]);
+    assert_eq!(out[0], Ok(ModelEvent::MessageStarted { id: "m".into() }));
+    let err = out[1].as_ref().unwrap_err();
+    assert_eq!((err.class(), err.code()), (ErrorClass::ContentBlocked, Some("refusal")));
+    assert!(!err.client_message().contains("can't help"), "the refusal text stays in the log");
+    assert_eq!(out.len(), 2);
 }
 
 #[test]
@@ -227,7 +253,10 @@ fn event_type_is_read_first() {
     assert_eq!(leading_type(r#"{"sequence_number":1,"type":"x"}"#), None);
     assert_eq!(leading_type(r#"{"type":"a\"b"}"#), None);
     // Not first: still recognised (through the full parse).
-    assert!(matches!(parse_event(r#"{"sequence_number":3,"type":"response.completed"}"#), Ok(StreamEvent::Completed)));
+    assert!(matches!(
+        parse_event(r#"{"sequence_number":3,"type":"response.completed"}"#),
+        Ok(StreamEvent::Completed { .. })
+    ));
     assert!(matches!(
         parse_event(r#"{"type":"response.in_progress","response":{"x":[1,2]}}"#),
         Ok(StreamEvent::Unknown)

@@ -38,7 +38,7 @@ fn text_reply(id: &str, text: &str) -> Vec<ModelEvent> {
         ModelEvent::TextDelta { message_id: id.into(), content_index: 0, delta: text.into() },
         ModelEvent::ContentPartDone { message_id: id.into(), content_index: 0, text: text.into() },
         ModelEvent::MessageDone { id: id.into() },
-        ModelEvent::Completed,
+        ModelEvent::Completed { usage: None },
     ]
 }
 
@@ -50,7 +50,7 @@ fn call_reply(name: &str, arguments: serde_json::Value) -> Vec<ModelEvent> {
             arguments: arguments.to_string(),
             provider_data: None,
         }),
-        ModelEvent::Completed,
+        ModelEvent::Completed { usage: None },
     ]
 }
 

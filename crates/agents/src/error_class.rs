@@ -1,0 +1,273 @@
+//! Provider-neutral classification of model failures: [`ErrorClass`] says what went wrong in terms that
+//! decide what happens next (retry, fail over, tell the user it cannot work), and [`ErrorBody`] reads
+//! the error bodies the providers send (OpenAI `{"error":{"message","type","param","code"}}`, Gemini
+//! `{"error":{"code","message","status"}}`) so every provider classifies the same way.
+
+use serde_json::Value;
+
+/// What kind of failure a model call ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The API key is missing, wrong or lacks access (401/403, Gemini's `API_KEY_INVALID`).
+    InvalidKey,
+    /// The configured model does not exist or is not available to this key (404).
+    UnknownModel,
+    /// The account's quota or credit is used up (OpenAI `insufficient_quota`, sent with HTTP 429).
+    QuotaExhausted,
+    /// The conversation is longer than the model's context window.
+    ContextTooLong,
+    /// The provider's safety system blocked the prompt or the answer, or the model refused.
+    ContentBlocked,
+    /// The model produced a function call that could not be parsed.
+    MalformedFunctionCall,
+    /// The provider rejected the request for another reason (other 4xx).
+    InvalidRequest,
+    /// Too many requests for now (429 without a quota code, Gemini `RESOURCE_EXHAUSTED`).
+    RateLimited,
+    /// The provider failed or is overloaded (5xx, 408, in-stream server errors).
+    ServerError,
+    /// The connection could not be opened or broke before a response.
+    Network,
+    /// A started response broke off.
+    StreamCut,
+    /// A wait ran out (connect, first byte, stalled stream).
+    Timeout,
+    /// The model stopped without finishing its answer for another reason (output limit, an in-stream
+    /// failure without a known code); sending again may work, so it is not retried automatically.
+    ModelFailed,
+    /// The response could not be read, or the request could not be built.
+    InvalidResponse,
+}
+
+impl ErrorClass {
+    /// A stable snake_case name for logs and metric labels.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorClass::InvalidKey => "invalid_key",
+            ErrorClass::UnknownModel => "unknown_model",
+            ErrorClass::QuotaExhausted => "quota_exhausted",
+            ErrorClass::ContextTooLong => "context_too_long",
+            ErrorClass::ContentBlocked => "content_blocked",
+            ErrorClass::MalformedFunctionCall => "malformed_function_call",
+            ErrorClass::InvalidRequest => "invalid_request",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::ServerError => "server_error",
+            ErrorClass::Network => "network",
+            ErrorClass::StreamCut => "stream_cut",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::ModelFailed => "model_failed",
+            ErrorClass::InvalidResponse => "invalid_response",
+        }
+    }
+
+    /// Whether sending the same message again later may succeed (the `allow_retry` of the error event).
+    /// Failures of the account, the configuration or the content itself never go away by retrying.
+    pub fn worth_retrying(&self) -> bool {
+        matches!(
+            self,
+            ErrorClass::RateLimited
+                | ErrorClass::ServerError
+                | ErrorClass::Network
+                | ErrorClass::StreamCut
+                | ErrorClass::Timeout
+                | ErrorClass::ModelFailed
+                | ErrorClass::InvalidResponse
+        )
+    }
+
+    /// Classifies an error status and body. `status` is the HTTP status (or the status number a body
+    /// or an in-stream error carries), `body` what the provider said.
+    pub fn classify(status: Option<u16>, body: &ErrorBody) -> ErrorClass {
+        let code = body.code.as_deref().unwrap_or_default();
+        let kind = body.kind.as_deref().unwrap_or_default();
+        let message = body.message.to_ascii_lowercase();
+        let either = |names: &[&str]| names.contains(&code) || names.contains(&kind);
+        if either(&["insufficient_quota"]) {
+            return ErrorClass::QuotaExhausted;
+        }
+        if either(&["invalid_api_key", "UNAUTHENTICATED", "PERMISSION_DENIED"])
+            || message.contains("api key not valid")
+            || message.contains("api_key_invalid")
+            || matches!(status, Some(401 | 403))
+        {
+            return ErrorClass::InvalidKey;
+        }
+        if either(&["model_not_found"]) || kind == "NOT_FOUND" || status == Some(404) {
+            return ErrorClass::UnknownModel;
+        }
+        if either(&["context_length_exceeded"])
+            || message.contains("maximum context length")
+            || message.contains("context window")
+            || (message.contains("input token count") && message.contains("exceeds"))
+        {
+            return ErrorClass::ContextTooLong;
+        }
+        if either(&["content_policy_violation", "content_filter", "invalid_prompt", "refusal"])
+            || message.contains("flagged as potentially violating")
+        {
+            return ErrorClass::ContentBlocked;
+        }
+        if either(&["rate_limit_exceeded", "RESOURCE_EXHAUSTED", "requests", "tokens"]) || status == Some(429) {
+            return ErrorClass::RateLimited;
+        }
+        if either(&[
+            "server_error",
+            "server_is_overloaded",
+            "slow_down",
+            "UNAVAILABLE",
+            "INTERNAL",
+            "DEADLINE_EXCEEDED",
+        ]) || matches!(status, Some(408 | 500..=599))
+        {
+            return ErrorClass::ServerError;
+        }
+        ErrorClass::InvalidRequest
+    }
+
+    /// Whether the class is one of the refusals retrying cannot fix that a provider reports as a plain
+    /// HTTP or stream failure (they become [`crate::ProviderError::Refused`]).
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ErrorClass::UnknownModel
+                | ErrorClass::QuotaExhausted
+                | ErrorClass::ContextTooLong
+                | ErrorClass::ContentBlocked
+                | ErrorClass::MalformedFunctionCall
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a provider's error body says, in either provider's shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The human message (may be empty).
+    pub message: String,
+    /// OpenAI's `error.type` or Gemini's `error.status` (`RESOURCE_EXHAUSTED`, …).
+    pub kind: Option<String>,
+    /// OpenAI's `error.code` (`insufficient_quota`, `model_not_found`, …); for Gemini the numeric
+    /// `error.code` as text.
+    pub code: Option<String>,
+}
+
+impl ErrorBody {
+    /// Reads `{"error":{…}}` (OpenAI, Gemini), `{"message":…}`, `{"error":"…"}`, `{"detail":…}` or plain
+    /// text (cut to 500 characters).
+    pub fn parse(body: &str) -> ErrorBody {
+        match serde_json::from_str::<Value>(body) {
+            Ok(json) => {
+                let mut parsed = ErrorBody::from_json(&json);
+                if parsed.message.is_empty() {
+                    parsed.message = cut(body.trim());
+                }
+                parsed
+            }
+            Err(_) => ErrorBody { message: cut(body.trim()), ..ErrorBody::default() },
+        }
+    }
+
+    /// Reads an error object, or an object holding one under `error` (in-stream errors have both forms).
+    pub fn from_json(json: &Value) -> ErrorBody {
+        let error = json.get("error").filter(|e| e.is_object()).unwrap_or(json);
+        let text = |v: Option<&Value>| match v {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let message = [error.get("message"), json.get("message"), json.get("error"), json.get("detail")]
+            .into_iter()
+            .find_map(|v| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string))
+            .unwrap_or_default();
+        ErrorBody {
+            message,
+            kind: text(error.get("type")).or_else(|| text(error.get("status"))),
+            code: text(error.get("code")),
+        }
+    }
+}
+
+/// `text`, cut to 500 characters (with an ellipsis when cut).
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(500) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(status: u16, body: &str) -> ErrorClass {
+        ErrorClass::classify(Some(status), &ErrorBody::parse(body))
+    }
+
+    #[test]
+    fn openai_bodies() {
+        let quota = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        assert_eq!(class(429, quota), ErrorClass::QuotaExhausted);
+        let rate = r#"{"error":{"message":"Rate limit reached for gpt-4.1-mini","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+        assert_eq!(class(429, rate), ErrorClass::RateLimited);
+        let model = r#"{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#;
+        assert_eq!(class(404, model), ErrorClass::UnknownModel);
+        let context = r#"{"error":{"message":"Your input exceeds the context window of this model.","type":"invalid_request_error","param":"input","code":"context_length_exceeded"}}"#;
+        assert_eq!(class(400, context), ErrorClass::ContextTooLong);
+        let key = r#"{"error":{"message":"Incorrect API key provided: sk-abc.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
+        assert_eq!(class(401, key), ErrorClass::InvalidKey);
+        let prompt = r#"{"error":{"message":"Invalid prompt: your prompt was flagged as potentially violating our usage policy.","type":"invalid_request_error","param":null,"code":"invalid_prompt"}}"#;
+        assert_eq!(class(400, prompt), ErrorClass::ContentBlocked);
+        let bad = r#"{"error":{"message":"Unknown parameter: 'x'.","type":"invalid_request_error","param":"x","code":"unknown_parameter"}}"#;
+        assert_eq!(class(400, bad), ErrorClass::InvalidRequest);
+        assert_eq!(class(503, "upstream connect error"), ErrorClass::ServerError);
+    }
+
+    #[test]
+    fn gemini_bodies() {
+        let key = r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}"#;
+        assert_eq!(class(400, key), ErrorClass::InvalidKey);
+        let model = r#"{"error":{"code":404,"message":"models/gemini-9 is not found for API version v1beta","status":"NOT_FOUND"}}"#;
+        assert_eq!(class(404, model), ErrorClass::UnknownModel);
+        let busy =
+            r#"{"error":{"code":429,"message":"You exceeded your current quota.","status":"RESOURCE_EXHAUSTED"}}"#;
+        assert_eq!(class(429, busy), ErrorClass::RateLimited, "Gemini's per-minute quotas pass");
+        let long = r#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#;
+        assert_eq!(class(400, long), ErrorClass::ContextTooLong);
+        let overloaded = r#"{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}"#;
+        assert_eq!(class(503, overloaded), ErrorClass::ServerError);
+        let parsed = ErrorBody::parse(overloaded);
+        assert_eq!(parsed.code.as_deref(), Some("503"));
+        assert_eq!(parsed.kind.as_deref(), Some("UNAVAILABLE"));
+        assert_eq!(parsed.message, "The model is overloaded.");
+    }
+
+    #[test]
+    fn what_is_worth_retrying() {
+        for c in [ErrorClass::RateLimited, ErrorClass::ServerError, ErrorClass::Network, ErrorClass::Timeout] {
+            assert!(c.worth_retrying(), "{c}");
+        }
+        for c in [
+            ErrorClass::InvalidKey,
+            ErrorClass::UnknownModel,
+            ErrorClass::QuotaExhausted,
+            ErrorClass::ContextTooLong,
+            ErrorClass::ContentBlocked,
+            ErrorClass::MalformedFunctionCall,
+            ErrorClass::InvalidRequest,
+        ] {
+            assert!(!c.worth_retrying(), "{c}");
+        }
+    }
+
+    #[test]
+    fn plain_and_odd_bodies() {
+        assert_eq!(ErrorBody::parse("  plain  ").message, "plain");
+        assert_eq!(ErrorBody::parse(r#"{"error":"nope"}"#).message, "nope");
+        assert_eq!(ErrorBody::parse(&"x".repeat(600)).message.chars().count(), 501);
+    }
+}
