@@ -181,18 +181,18 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// One scripted model call: the events of its stream, or the error starting it.
+    type Outcome = Result<Vec<Result<ModelEvent, ProviderError>>, ProviderError>;
+
     /// A provider answering from a list of scripted outcomes, counting its calls.
     struct Scripted {
         name: &'static str,
-        outcomes: Mutex<VecDeque<Result<Vec<Result<ModelEvent, ProviderError>>, ProviderError>>>,
+        outcomes: Mutex<VecDeque<Outcome>>,
         calls: AtomicUsize,
     }
 
     impl Scripted {
-        fn new(
-            name: &'static str,
-            outcomes: Vec<Result<Vec<Result<ModelEvent, ProviderError>>, ProviderError>>,
-        ) -> Arc<Self> {
+        fn new(name: &'static str, outcomes: Vec<Outcome>) -> Arc<Self> {
             Arc::new(Scripted { name, outcomes: Mutex::new(outcomes.into()), calls: AtomicUsize::new(0) })
         }
     }
