@@ -13,12 +13,10 @@
 mod access_common;
 mod common;
 
-use std::time::{Duration, Instant};
-
 use access_common::*;
-use common::{SseReader, TempDir, create, mock};
-use mock_llm::{Match, MockServer, Reply, Script};
-use serde_json::{Value, json};
+use common::{TempDir, create, mock};
+use mock_llm::{Match, Reply, Script};
+use serde_json::json;
 
 /// How long a "hold" answer keeps its stream open (the model stalls after one word).
 const HOLD_MS: u64 = 20_000;
@@ -26,43 +24,6 @@ const HOLD_MS: u64 = 20_000;
 /// The mock: a message containing "hold" is answered slowly, anything else at once.
 fn script() -> Script {
     Script::new().on(Match::user_text("hold"), Reply::stall("held answer", 1, HOLD_MS)).default_reply(Reply::text("ok"))
-}
-
-/// Sends a streaming request and returns its open stream once the first event arrived.
-async fn open_stream(caller: &Caller, body: &Value) -> SseReader {
-    let mut req = caller.client.post(format!("{}/support/chatkit", caller.base)).json(body);
-    for (k, v) in &caller.headers {
-        req = req.header(k, v);
-    }
-    let mut stream = SseReader::new(req.send().await.unwrap());
-    let first = stream.next().await.expect("a first event");
-    assert_eq!(first["type"], "thread.created", "{first}");
-    stream
-}
-
-/// Reads a stream to its end.
-async fn drain(mut stream: SseReader) {
-    while stream.next().await.is_some() {}
-    assert!(!stream.broken);
-}
-
-/// Waits until the mock model has received `n` requests.
-async fn wait_for_model_requests(mock: &MockServer, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while mock.requests().len() < n {
-        assert!(Instant::now() < deadline, "the model got {} requests, expected {n}", mock.requests().len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Asserts a 429 whose detail names `setting` and whose `Retry-After` is whole seconds within `range`.
-fn assert_too_many(answer: &Answer, setting: &str, range: std::ops::RangeInclusive<u64>) {
-    assert_eq!(answer.status, 429, "{}", answer.body);
-    assert!(answer.content_type.starts_with("application/json"), "{answer:?}");
-    let detail = answer.json()["detail"].as_str().unwrap().to_string();
-    assert!(detail.contains(setting), "{detail}");
-    let retry: u64 = answer.retry_after.as_deref().expect("Retry-After").parse().expect("whole seconds");
-    assert!(range.contains(&retry), "Retry-After {retry} not in {range:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,8 +54,7 @@ async fn the_fifth_stream_and_the_thirty_first_turn_are_refused_before_anything_
 
     // A slot frees when a response ends.
     futures::future::join_all(held.into_iter().map(drain)).await;
-    let again = alice.post(&create("after the holds")).await;
-    assert_eq!(again.status, 200, "{}", again.body);
+    admitted_soon(&alice, &create("after the holds")).await;
 
     // 5 turns so far; 25 more fit in the minute, the 31st does not.
     for i in 0..25 {
@@ -122,14 +82,6 @@ async fn the_fifth_stream_and_the_thirty_first_turn_are_refused_before_anything_
     assert!(log.contains("reason=\"streams\"") || log.contains("reason=streams"), "{log}");
     assert!(log.contains("reason=\"turns\"") || log.contains("reason=turns"), "{log}");
     assert!(!log.contains(&alice_token), "a token reached the log");
-}
-
-/// Creates an image attachment of `size` bytes and returns `(id, upload URL, preview URL)`.
-async fn new_attachment(caller: &Caller, size: usize) -> (String, String, String) {
-    let params = json!({"name": "photo.png", "size": size, "mime_type": "image/png"});
-    let created = caller.ok(json!({"type": "attachments.create", "params": params})).await;
-    let text = |v: &Value| v.as_str().unwrap().to_string();
-    (text(&created["id"]), text(&created["upload_descriptor"]["url"]), text(&created["preview_url"]))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -129,8 +129,19 @@ pub(crate) struct Replica {
 impl Replica {
     /// Spawns a replica on `database_url` answering with the mock model, on a port the OS picks.
     pub(crate) fn spawn(name: &str, cwd: &Path, database_url: &str, mock: &MockServer) -> Replica {
+        Replica::spawn_with(name, cwd, database_url, mock, &[])
+    }
+
+    /// [`Replica::spawn`] with more settings (`extra`) on top.
+    pub(crate) fn spawn_with(
+        name: &str,
+        cwd: &Path,
+        database_url: &str,
+        mock: &MockServer,
+        extra: &[(&str, &str)],
+    ) -> Replica {
         let base_url = mock.openai_base_url();
-        let env = [
+        let mut env = vec![
             ("HOST", "127.0.0.1"),
             ("PORT", "0"),
             ("DATABASE_URL", database_url),
@@ -139,6 +150,7 @@ impl Replica {
             ("OPENAI_BASE_URL", base_url.as_str()),
             ("MODEL_MAX_RETRIES", "0"),
         ];
+        env.extend_from_slice(extra);
         let process = ServerProcess::spawn(&format!("replica {name}"), command(cwd, &env));
         Replica { name: name.to_string(), process }
     }
@@ -208,9 +220,20 @@ impl DerefMut for Replica {
 /// Spawns one replica per name on the schema, all at once (they migrate concurrently), and waits
 /// until every one is serving.
 pub(crate) async fn start_replicas(names: &[&str], schema: &Schema, cwd: &Path, mock: &MockServer) -> Vec<Replica> {
+    start_replicas_with(names, schema, cwd, mock, &[]).await
+}
+
+/// [`start_replicas`] with more settings (`extra`) for every replica.
+pub(crate) async fn start_replicas_with(
+    names: &[&str],
+    schema: &Schema,
+    cwd: &Path,
+    mock: &MockServer,
+    extra: &[(&str, &str)],
+) -> Vec<Replica> {
     let mut replicas: Vec<Replica> = names
         .iter()
-        .map(|n| Replica::spawn(n, cwd, &schema.database_url(&format!("{}_{n}", schema.name)), mock))
+        .map(|n| Replica::spawn_with(n, cwd, &schema.database_url(&format!("{}_{n}", schema.name)), mock, extra))
         .collect();
     for r in &mut replicas {
         r.ready().await;
