@@ -37,6 +37,6 @@ pub use app::ChatKitApp;
 pub use errors::{AppError, ChatKitError};
 pub use http::{ChatKitResponse, SseStream};
 pub use server::{ChatKitServer, DEFAULT_CHANNEL_CAPACITY, DEFAULT_LOCK_WAIT};
-pub use sink::{DEFAULT_STALL_TIMEOUT, EventSink, SinkError, encode_sse};
+pub use sink::{DEFAULT_STALL_TIMEOUT, EventSink, SHUTDOWN_MESSAGE, SinkError, encode_sse};
 pub use store::{RequestContext, Store, StoreError};
 pub use turn::CANCEL_MARKER;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::ChatKitApp;
@@ -47,6 +48,8 @@ pub struct ChatKitServer {
     pub(crate) channel_capacity: usize,
     pub(crate) stall_timeout: Duration,
     pub(crate) tasks: TaskTracker,
+    /// Cancelled by [`ChatKitServer::stop_turns`]; every turn's sink watches it.
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for ChatKitServer {
@@ -94,6 +97,7 @@ impl ChatKitServer {
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             stall_timeout: crate::sink::DEFAULT_STALL_TIMEOUT,
             tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
         }
     }
 
@@ -139,6 +143,15 @@ impl ChatKitServer {
         self.tasks.close();
         self.tasks.wait().await;
         self.tasks.reopen();
+    }
+
+    /// Stops every running turn as a client leaving would (the app's work is dropped, the partial
+    /// answer saved with the hidden cancel marker, the thread's lock released), then tells each client
+    /// still reading that the server is stopping (a retryable error event) and ends its stream. Used
+    /// when the shutdown grace time is over; turns started afterwards end the same way at once. Wait for
+    /// the turns to finish with [`ChatKitServer::wait_for_turns`].
+    pub fn stop_turns(&self) {
+        self.shutdown.cancel();
     }
 
     /// Handles one request body. Streaming requests are validated before the stream starts, so every

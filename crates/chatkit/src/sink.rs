@@ -57,7 +57,13 @@ struct SinkInner {
     /// Cancelled once the client stopped reading for longer than the stall timeout: from then on the
     /// client counts as gone.
     stalled: CancellationToken,
+    /// Cancelled when the server stops answers that outlived the shutdown grace time: the turn is then
+    /// cancelled as on a disconnect, and the client is told why.
+    shutdown: CancellationToken,
 }
+
+/// What a client is told when its answer is cut short because the server is stopping.
+pub const SHUTDOWN_MESSAGE: &str = "The server is restarting and stopped this answer; please try again.";
 
 /// How long a frame may wait for room in a full channel by default.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -74,7 +80,14 @@ impl EventSink {
     pub fn new(store: Arc<dyn Store>, ctx: RequestContext, thread: ThreadMetadata, tx: mpsc::Sender<Bytes>) -> Self {
         let state = Mutex::new(SinkState { thread, pending: Vec::new() });
         EventSink {
-            inner: Arc::new(SinkInner { store, ctx, tx, state, stalled: CancellationToken::new() }),
+            inner: Arc::new(SinkInner {
+                store,
+                ctx,
+                tx,
+                state,
+                stalled: CancellationToken::new(),
+                shutdown: CancellationToken::new(),
+            }),
             stall_timeout: DEFAULT_STALL_TIMEOUT,
         }
     }
@@ -85,6 +98,28 @@ impl EventSink {
     pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
         self.stall_timeout = timeout;
         self
+    }
+
+    /// Ends the response as if its client had left once `shutdown` is cancelled (a server stopping).
+    /// Call before cloning the sink: clones made earlier keep the token they had.
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.shutdown = shutdown,
+            None => tracing::error!("EventSink::with_shutdown called on a shared sink; ignored"),
+        }
+        self
+    }
+
+    /// Whether the response was cut short by the server stopping (see [`EventSink::with_shutdown`]).
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    /// Tells a client still reading that its answer was cut short because the server is stopping
+    /// (a retryable `custom` error event). Waits at most `wait` for room in the stream.
+    pub async fn send_shutdown_notice(&self, wait: Duration) {
+        let event = ThreadStreamEvent::custom_error(SHUTDOWN_MESSAGE, true);
+        let _ = tokio::time::timeout(wait, self.inner.tx.send(encode_sse(&event))).await;
     }
 
     /// The store the response persists into.
@@ -107,16 +142,19 @@ impl EventSink {
         self.lock().thread.id.clone()
     }
 
-    /// Whether the client is gone (disconnected, or stalled past the stall timeout).
+    /// Whether the client is gone (disconnected, or stalled past the stall timeout), or the server stopped
+    /// the response.
     pub fn is_closed(&self) -> bool {
-        self.inner.tx.is_closed() || self.inner.stalled.is_cancelled()
+        self.inner.tx.is_closed() || self.inner.stalled.is_cancelled() || self.inner.shutdown.is_cancelled()
     }
 
-    /// Resolves when the client disconnects or stalls past the stall timeout.
+    /// Resolves when the client disconnects or stalls past the stall timeout, or the server stops the
+    /// response.
     pub async fn closed(&self) {
         tokio::select! {
             () = self.inner.tx.closed() => {}
             () = self.inner.stalled.cancelled() => {}
+            () = self.inner.shutdown.cancelled() => {}
         }
     }
 
@@ -132,10 +170,14 @@ impl EventSink {
 
     /// Writes an already-persisted event to the client without touching the store.
     pub async fn forward(&self, event: &ThreadStreamEvent) -> Result<(), SinkError> {
-        if self.inner.stalled.is_cancelled() {
+        if self.inner.stalled.is_cancelled() || self.inner.shutdown.is_cancelled() {
             return Err(SinkError::Disconnected);
         }
-        match tokio::time::timeout(self.stall_timeout, self.inner.tx.send(encode_sse(event))).await {
+        let sent = tokio::select! {
+            sent = tokio::time::timeout(self.stall_timeout, self.inner.tx.send(encode_sse(event))) => sent,
+            () = self.inner.shutdown.cancelled() => return Err(SinkError::Disconnected),
+        };
+        match sent {
             Ok(sent) => sent.map_err(|_| SinkError::Disconnected),
             Err(_) => {
                 if !self.inner.stalled.is_cancelled() {

@@ -193,6 +193,10 @@ pub struct Config {
     /// cancelled.
     #[arg(long, env = "STREAM_STALL_TIMEOUT_SECS", default_value_t = 60)]
     pub stream_stall_timeout_secs: u64,
+    /// Seconds answers in flight may take to finish after SIGTERM/Ctrl-C before they are stopped (their
+    /// partial text kept) and the server exits. Keep Kubernetes' `terminationGracePeriodSeconds` above it.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
     /// Title new threads from their first message (`on`/`off`).
     #[arg(long, env = "THREAD_TITLES", default_value = "on")]
     pub thread_titles: Switch,
@@ -251,6 +255,7 @@ impl Default for Config {
             body_read_timeout_secs: 30,
             idle_timeout_secs: 75,
             stream_stall_timeout_secs: 60,
+            shutdown_grace_secs: 30,
             thread_titles: Switch(true),
             rust_log: "info".into(),
             auth: crate::auth::AuthSettings::default(),
@@ -289,6 +294,7 @@ impl fmt::Debug for Config {
             .field("body_read_timeout_secs", &self.body_read_timeout_secs)
             .field("idle_timeout_secs", &self.idle_timeout_secs)
             .field("stream_stall_timeout_secs", &self.stream_stall_timeout_secs)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("thread_titles", &self.thread_titles)
             .field("rust_log", &self.rust_log)
             .field("auth", &self.auth)
@@ -652,6 +658,7 @@ mod tests {
             "BODY_READ_TIMEOUT_SECS",
             "IDLE_TIMEOUT_SECS",
             "STREAM_STALL_TIMEOUT_SECS",
+            "SHUTDOWN_GRACE_SECS",
             "THREAD_TITLES",
             "RUST_LOG",
         ] {
@@ -686,6 +693,7 @@ mod tests {
         assert_eq!(default_of("body_read_timeout_secs"), d.body_read_timeout_secs.to_string());
         assert_eq!(default_of("idle_timeout_secs"), d.idle_timeout_secs.to_string());
         assert_eq!(default_of("stream_stall_timeout_secs"), d.stream_stall_timeout_secs.to_string());
+        assert_eq!(default_of("shutdown_grace_secs"), d.shutdown_grace_secs.to_string());
         assert_eq!(default_of("thread_titles"), d.thread_titles.to_string());
         assert_eq!(default_of("rust_log"), d.rust_log);
     }

@@ -68,21 +68,29 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// Asks every connection to close after its current response, and waits up to `grace` for them;
-    /// the ones still open then are closed. Returns whether all finished in time.
-    pub async fn drain(&self, grace: Duration) -> bool {
+    /// Stops the accept loop (new connections are refused) and asks every connection to close after
+    /// its current response; idle kept-alive connections close at once.
+    pub fn begin_drain(&self) {
         self.drain.cancel();
         self.tasks.close();
-        let finished = tokio::time::timeout(grace, self.tasks.wait()).await.is_ok();
-        if !finished {
-            self.abort.cancel();
-            self.tasks.wait().await;
-        }
-        finished
+    }
+
+    /// Resolves once every connection has closed (after [`Connections::begin_drain`]).
+    pub async fn closed(&self) {
+        self.tasks.wait().await;
+    }
+
+    /// Closes the connections still open at once, whatever they are doing, and waits until they are gone.
+    /// A chat stream cut this way counts as its client leaving.
+    pub async fn abort(&self) {
+        self.begin_drain();
+        self.abort.cancel();
+        self.tasks.wait().await;
     }
 }
 
-/// Accepts connections on `listener` and serves `router` on each until [`Connections::drain`] is called.
+/// Accepts connections on `listener` and serves `router` on each until [`Connections::begin_drain`] is
+/// called.
 /// Returns the accept loop (a future to run until shutdown) and the handle that drains the connections.
 pub fn accept_loop(
     listener: TcpListener,

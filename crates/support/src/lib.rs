@@ -22,6 +22,7 @@ pub mod connections;
 pub mod limits;
 pub mod openapi;
 pub mod public_url;
+pub mod readiness;
 pub mod router;
 pub mod routes;
 pub mod signed_urls;

@@ -2,7 +2,8 @@
 //!
 //! Order: load `.env` (a missing file is fine), parse and validate the configuration (bad setting → one
 //! line on stderr, exit 2), run `support token` if asked (print a dev token, exit), install logging, open the database, build the model provider (none → one
-//! warning), bind (port in use → one line, exit 1), print the banner, serve until SIGINT/SIGTERM.
+//! warning), bind (port in use → one line, exit 1), print the banner, serve until SIGINT/SIGTERM, drain
+//! (`SHUTDOWN_GRACE_SECS`), close the database, exit 0. A second signal exits at once.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -94,8 +95,7 @@ async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
     if built.auth_mode == "none" && !addr.ip().is_loopback() {
         tracing::warn!("{OPEN_ACCESS_WARNING}");
     }
-    startup::serve(listener, built.router, built.state.chatkit.clone(), built.timeouts, startup::shutdown_signal())
-        .await;
+    startup::serve(listener, built, startup::shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -64,6 +64,8 @@ pub struct AppState {
     pub urls: Arc<crate::signed_urls::UrlSigner>,
     /// Abuse limits per owner (`MAX_STREAMS_PER_USER`, `TURNS_PER_MINUTE`, `MAX_ATTACHMENT_BYTES_PER_USER`).
     pub user_limits: Arc<crate::limits::UserLimiter>,
+    /// Starting, serving or draining (`GET /support/ready`).
+    pub readiness: crate::readiness::Readiness,
 }
 
 /// Options of the router that are not handler state.
@@ -224,6 +226,7 @@ mod tests {
             auth: Arc::new(crate::auth::Authenticator::None),
             urls: Arc::new(crate::signed_urls::UrlSigner::new(vec![1; 32], std::time::Duration::from_secs(60))),
             user_limits: crate::limits::UserLimiter::off(),
+            readiness: crate::readiness::Readiness::default(),
         };
         app(state, &RouterOptions::default())
     }

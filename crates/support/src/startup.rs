@@ -1,7 +1,7 @@
 //! Start-up: turns a [`Config`] into a running HTTP service. Opens the store (creating the SQLite folder),
 //! builds the model provider and the dictation transcriber, assembles the OpenSkies app and the router,
 //! binds the listener, prints the banner and serves until SIGINT/SIGTERM with a bounded graceful
-//! shutdown. `main` and the end-to-end tests both go through [`build`] and [`serve`].
+//! shutdown (see [`serve`]). `main` and the end-to-end tests both go through [`build`] and [`serve`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +20,7 @@ use crate::config::{Config, redact_url};
 use crate::connections::{self, ConnectionTimeouts};
 use crate::limits::UserLimiter;
 use crate::public_url::PublicUrl;
+use crate::readiness::Readiness;
 use crate::router::{self, AppState, Limits, RouterOptions};
 use crate::signed_urls::UrlSigner;
 
@@ -30,9 +31,6 @@ pub const NO_KEY_WARNING: &str = "no model key configured: set OPENAI_API_KEY or
 /// The one warning printed when `AUTH_MODE=none` listens beyond loopback.
 pub const OPEN_ACCESS_WARNING: &str = "AUTH_MODE=none on a non-loopback address: anyone who can reach this server \
      reads and writes every conversation as the same anonymous user; set AUTH_MODE=jwt or header (see README)";
-
-/// How long in-flight requests and turns may take to finish after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the server could not start. Each renders as one clear line.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +86,8 @@ pub struct Built {
     pub timeouts: ConnectionTimeouts,
     /// The authentication mode's name (`none`, `jwt`, `header`).
     pub auth_mode: &'static str,
+    /// How long answers in flight may take to finish after a shutdown signal (`SHUTDOWN_GRACE_SECS`).
+    pub grace: Duration,
 }
 
 /// Opens the store, builds the providers and the app, and assembles the router (does not bind).
@@ -150,6 +150,7 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         auth: Arc::new(auth),
         urls,
         user_limits,
+        readiness: Readiness::default(),
     };
     let options = RouterOptions {
         cors: config.cors_origins().map_err(|e| StartError::Config(e.to_string()))?,
@@ -165,6 +166,7 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         dictation,
         timeouts: config.connection_timeouts(),
         auth_mode,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
     })
 }
 
@@ -219,49 +221,128 @@ pub fn banner(built: &Built, addr: SocketAddr, started: Instant) -> String {
     )
 }
 
-/// Serves until `shutdown` resolves (each connection with `timeouts`), then lets requests and turns
-/// finish for at most [`SHUTDOWN_GRACE`].
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    chatkit: ChatKitServer,
-    timeouts: ConnectionTimeouts,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let (accepting, connections) = connections::accept_loop(listener, router, timeouts);
+/// How long, once the grace time is over, the stopped turns get to save their partial answers and end
+/// their streams, and then the connections to write those last bytes.
+const STOP_WAIT: Duration = Duration::from_millis(750);
+
+/// How long closing the database may take at exit.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
+/// Serves until `shutdown` resolves, then shuts down gracefully:
+///
+/// 1. `/support/ready` answers 503 (`draining`) and the listener closes: no new connections;
+/// 2. requests and chat turns in flight may finish for up to `built.grace`; idle connections close;
+/// 3. turns still running then are stopped as a client leaving stops them (partial answer saved,
+///    thread lock released) and their clients told the server is restarting; connections still open
+///    are closed;
+/// 4. the database is closed (SQLite: WAL checkpointed; PostgreSQL: pool closed).
+pub async fn serve(listener: TcpListener, built: Built, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let state = built.state;
+    let grace = built.grace;
+    let (accepting, connections) = connections::accept_loop(listener, built.router, built.timeouts);
+    state.readiness.serving();
     tokio::select! {
         () = accepting => {}
         () = shutdown => {}
     }
-    tracing::info!("shutting down: finishing in-flight requests (at most {} s)", SHUTDOWN_GRACE.as_secs());
-    if !connections.drain(SHUTDOWN_GRACE).await {
-        tracing::warn!("connections still open after {} s; closed them", SHUTDOWN_GRACE.as_secs());
+    state.readiness.draining();
+    connections.begin_drain();
+    let chatkit = &state.chatkit;
+    tracing::info!(
+        running_turns = chatkit.running_turns(),
+        grace_secs = grace.as_secs(),
+        "shutting down: no new connections; answers in flight may finish within the grace time"
+    );
+    let in_flight = async {
+        tokio::join!(connections.closed(), chatkit.wait_for_turns());
+    };
+    if tokio::time::timeout(grace, in_flight).await.is_err() {
+        tracing::warn!(
+            running_turns = chatkit.running_turns(),
+            grace_secs = grace.as_secs(),
+            "grace time over: stopping the answers still running (partial answers are kept)"
+        );
+        chatkit.stop_turns();
+        let stopped = async {
+            if tokio::time::timeout(STOP_WAIT, chatkit.wait_for_turns()).await.is_ok() {
+                // The streams of the stopped turns have ended; let their last bytes go out.
+                let _ = tokio::time::timeout(STOP_WAIT, connections.closed()).await;
+            }
+        };
+        stopped.await;
+        connections.abort().await;
+        if tokio::time::timeout(STOP_WAIT, chatkit.wait_for_turns()).await.is_err() {
+            tracing::warn!(running_turns = chatkit.running_turns(), "some chat turns were still running at exit");
+        }
     }
-    if tokio::time::timeout(Duration::from_secs(5), chatkit.wait_for_turns()).await.is_err() {
-        tracing::warn!("some chat turns were still running at exit");
+    if tokio::time::timeout(CLOSE_WAIT, state.store.close()).await.is_err() {
+        tracing::warn!("the database did not close in time");
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. From then on a second one ends the process at once
+/// (exit status 1), for an operator who does not want to wait for the grace time.
 pub async fn shutdown_signal() {
-    let ctrl_c = async {
+    let mut signals = Signals::new();
+    signals.next().await;
+    tokio::spawn(async move {
+        signals.next().await;
+        tracing::warn!("second shutdown signal: exiting at once");
+        std::process::exit(1);
+    });
+}
+
+/// SIGINT and SIGTERM, registered once so that no signal is missed between the first and the second.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let register = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, signal = name, "cannot listen for a shutdown signal");
+                    None
+                }
+            };
+            Signals {
+                interrupt: register(SignalKind::interrupt(), "SIGINT"),
+                terminate: register(SignalKind::terminate(), "SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next signal.
+    #[cfg(unix)]
+    async fn next(&mut self) {
+        async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = recv(&mut self.interrupt) => {}
+            () = recv(&mut self.terminate) => {}
+        }
+    }
+
+    /// The next signal.
+    #[cfg(not(unix))]
+    async fn next(&mut self) {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }

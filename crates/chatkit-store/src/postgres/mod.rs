@@ -547,6 +547,10 @@ impl Store for PostgresStore {
         probed
     }
 
+    async fn close(&self) {
+        PostgresStore::close(self).await;
+    }
+
     fn describe(&self) -> String {
         self.label.clone()
     }

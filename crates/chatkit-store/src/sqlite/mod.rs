@@ -120,10 +120,25 @@ impl SqliteStore {
             .await
     }
 
-    /// Commits the queued writes and closes the connections. The store is unusable afterwards.
+    /// Commits the queued writes, moves the write-ahead log into the database file (so the file alone
+    /// is the whole database, e.g. for a backup copy) and closes the connections. The store is unusable
+    /// afterwards.
     pub async fn close(&self) {
         if let Some(readers) = &self.readers {
             readers.close();
+        }
+        let checkpoint = self
+            .writer
+            .run("checkpoint at close", |c| {
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            })
+            .await;
+        match checkpoint {
+            Ok((0, _)) => tracing::debug!(database = %self.label, "SQLite WAL checkpointed at close"),
+            Ok((_, frames)) => {
+                tracing::warn!(database = %self.label, frames, "SQLite WAL checkpoint at close was blocked by a reader")
+            }
+            Err(e) => tracing::warn!(database = %self.label, error = %e, "SQLite WAL checkpoint at close failed"),
         }
         self.writer.close().await;
     }
@@ -491,6 +506,10 @@ impl Store for SqliteStore {
             Some(outcome) => outcome,
             None => self.probe_write().await,
         }
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await;
     }
 
     fn describe(&self) -> String {

@@ -269,6 +269,10 @@ pub trait Store: Send + Sync + 'static {
     async fn check_writable(&self) -> StoreResult<()> {
         self.ping().await
     }
+    /// Finishes the queued writes and releases the database at shutdown (SQLite: the WAL is
+    /// checkpointed into the database file; PostgreSQL: the pool is closed). The store must not be used
+    /// afterwards. The default does nothing (nothing to release).
+    async fn close(&self) {}
     /// A short human name for logs and banners, e.g. `sqlite://data/chatkit.db` (no secrets).
     fn describe(&self) -> String;
 }

@@ -16,6 +16,8 @@
 //! and the app's future is dropped at once (which stops its model call), then every non-empty
 //! pending assistant message is saved and the hidden [`CANCEL_MARKER`] item is appended. An app that
 //! fails because it could not send, or that fails after the client left, counts as a client leaving.
+//! The server stopping a turn at shutdown ends it the same way, and then ends the stream with a
+//! retryable error event for the client still reading.
 //! None of this depends on anyone reading the stream: the task finishes on its own.
 
 use std::panic::AssertUnwindSafe;
@@ -35,6 +37,9 @@ use crate::types::{ClientToolCallStatus, ItemKind, Order, SdkHiddenContextItem, 
 /// Python SDK only looks at the newest item, which fails as soon as anything (a hidden item) follows
 /// the call.
 const TOOL_OUTPUT_LOOKBACK: usize = 20;
+
+/// How long the notice of a server stop may wait for room in a stream whose client reads slowly.
+const SHUTDOWN_NOTICE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How a turn ended (for the log line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +72,10 @@ impl Turn {
                 Outcome::Panicked
             }
         };
+        if outcome == Outcome::Cancelled && self.sink.is_shut_down() {
+            // Everything is saved by now; a client still reading learns why its answer stopped.
+            self.sink.send_shutdown_notice(SHUTDOWN_NOTICE_WAIT).await;
+        }
         let request_type = self.request_type;
         let duration_ms = self.started.elapsed().as_millis() as u64;
         match outcome {

@@ -171,7 +171,9 @@ impl ChatKitServer {
         let span = tracing::info_span!("chatkit_turn", request_type, thread_id = %accepted.thread.id);
         let turn = Turn {
             app: self.app.clone(),
-            sink: EventSink::new(self.store.clone(), ctx, accepted.thread, tx).with_stall_timeout(self.stall_timeout),
+            sink: EventSink::new(self.store.clone(), ctx, accepted.thread, tx)
+                .with_stall_timeout(self.stall_timeout)
+                .with_shutdown(self.shutdown.clone()),
             lock_wait: self.lock_wait,
             lock: accepted.lock,
             preamble: accepted.preamble,

@@ -31,7 +31,7 @@ use crate::router::AppState;
 
 /// Every `/support/*` route with its OpenAPI description. The routes acting for a user learn who that is
 /// first (401 otherwise); the attachment routes are opened by signed links instead (the browser sends no
-/// Authorization header there); health is public.
+/// Authorization header there); health and readiness are public.
 pub(crate) fn api(auth: Arc<Authenticator>) -> OpenApiRouter<AppState> {
     let for_a_user = OpenApiRouter::new()
         .merge(chatkit::routes())

@@ -64,6 +64,8 @@ pub(crate) fn config(dir: &TempDir, mock: Option<&MockServer>) -> Config {
         openai_api_key: mock.map(|_| Secret::new("test-key")),
         openai_base_url: mock.map_or_else(|| agents::DEFAULT_OPENAI_BASE_URL.into(), |m| m.openai_base_url()),
         model_max_retries: 0,
+        // Below the 20 s `TestServer::stop` waits for the server to stop.
+        shutdown_grace_secs: 10,
         ..Config::default()
     }
 }
@@ -92,22 +94,14 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let chatkit = built.state.chatkit.clone();
-        let router = built.router;
-        let timeouts = built.timeouts;
+        let state = built.state.clone();
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            startup::serve(listener, router, chatkit, timeouts, shutdown).await;
+            startup::serve(listener, built, shutdown).await;
         });
-        TestServer {
-            base: format!("http://{addr}"),
-            client: client(),
-            state: built.state,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
+        TestServer { base: format!("http://{addr}"), client: client(), state, shutdown: Some(tx), task: Some(task) }
     }
 
     /// Starts a server on a temp SQLite database with the mock model.
