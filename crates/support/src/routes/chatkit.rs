@@ -55,7 +55,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         (status = 429, description = "A streaming request over a per-user limit (MAX_STREAMS_PER_USER, TURNS_PER_MINUTE); \
          nothing was stored and the model was not called", body = ErrorBody,
          headers(("retry-after" = u64, description = "Seconds until trying again can work")),
-         example = json!({"detail": "You have sent 30 messages in the last minute, the most one user may send (TURNS_PER_MINUTE); try again in 2 s."})),
+         example = json!({"detail": "You have sent 30 messages in the last minute, the most one user may send (TURNS_PER_MINUTE); try again in 38 s."})),
         (status = 500, description = "Unexpected failure (the cause is in the server log)", body = ErrorBody,
          example = json!({"detail": "internal server error; the cause was logged on the server", "code": "internal_error"})),
         (status = 502, description = "The dictation provider failed", body = ErrorBody,
