@@ -2,7 +2,8 @@
 //! columns, and pages read as `limit + 1` rows so the extra row tells whether there is more.
 
 use chatkit::StoreError;
-use chatkit::types::Page;
+use chatkit::store::Versioned;
+use chatkit::types::{Order, Page};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -14,6 +15,35 @@ pub(crate) fn encode<T: Serialize>(what: &str, value: &T) -> Result<String, Stor
 /// Parses a stored JSON column; `what` names the document in the error.
 pub(crate) fn decode<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// A versioned JSON value from its `(data, version)` row; no row → `None`.
+pub(crate) fn versioned(what: &str, row: Option<(String, i64)>) -> Result<Option<Versioned>, StoreError> {
+    match row {
+        Some((text, version)) => Ok(Some(Versioned { value: decode(what, &text)?, version })),
+        None => Ok(None),
+    }
+}
+
+/// The four statements that list one table's rows as a page: in either order, from the start or
+/// after a cursor row.
+pub(crate) struct ListStatements {
+    pub(crate) asc: &'static str,
+    pub(crate) desc: &'static str,
+    pub(crate) asc_after: &'static str,
+    pub(crate) desc_after: &'static str,
+}
+
+impl ListStatements {
+    /// The statement listing in `order`, after a cursor when `after_cursor`.
+    pub(crate) fn pick(&self, order: Order, after_cursor: bool) -> &'static str {
+        match (order, after_cursor) {
+            (Order::Asc, false) => self.asc,
+            (Order::Desc, false) => self.desc,
+            (Order::Asc, true) => self.asc_after,
+            (Order::Desc, true) => self.desc_after,
+        }
+    }
 }
 
 /// The `LIMIT` to bind: one more than asked, so `has_more` can be computed.

@@ -31,7 +31,7 @@ use self::locks::{PgLocks, connect_once};
 use self::migrate::{migrate, valid_schema};
 use self::statements::*;
 use crate::open::StoreOptions;
-use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows};
+use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows, versioned};
 use crate::write_health::{PROBE_KEY, PROBE_NAMESPACE, WriteHealth};
 
 mod fence;
@@ -257,14 +257,9 @@ impl Store for PostgresStore {
         order: Order,
     ) -> StoreResult<Page<ThreadMetadata>> {
         if unstorable(&[&ctx.owner_id, after.unwrap_or_default()]) {
-            return Ok(Page { data: Vec::new(), has_more: false, after: None });
+            return Ok(Page::default());
         }
-        let sql = match (order, after.is_some()) {
-            (Order::Asc, false) => THREADS_ASC,
-            (Order::Desc, false) => THREADS_DESC,
-            (Order::Asc, true) => THREADS_ASC_AFTER,
-            (Order::Desc, true) => THREADS_DESC_AFTER,
-        };
+        let sql = LIST_THREADS.pick(order, after.is_some());
         let mut q = sqlx::query_as::<_, (String, String)>(sql).bind(&ctx.owner_id).bind(fetch_limit(limit));
         if let Some(cursor) = after {
             q = q.bind(cursor);
@@ -302,14 +297,9 @@ impl Store for PostgresStore {
         order: Order,
     ) -> StoreResult<Page<ThreadItem>> {
         if unstorable(&[&ctx.owner_id, thread_id, after.unwrap_or_default()]) {
-            return Ok(Page { data: Vec::new(), has_more: false, after: None });
+            return Ok(Page::default());
         }
-        let sql = match (order, after.is_some()) {
-            (Order::Asc, false) => ITEMS_ASC,
-            (Order::Desc, false) => ITEMS_DESC,
-            (Order::Asc, true) => ITEMS_ASC_AFTER,
-            (Order::Desc, true) => ITEMS_DESC_AFTER,
-        };
+        let sql = LIST_ITEMS.pick(order, after.is_some());
         let mut q =
             sqlx::query_as::<_, (String, String)>(sql).bind(thread_id).bind(&ctx.owner_id).bind(fetch_limit(limit));
         if let Some(cursor) = after {
@@ -473,10 +463,7 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| db_err("read state", e))?;
-        match row {
-            Some((text, version)) => Ok(Some(Versioned { value: decode("state value", &text)?, version })),
-            None => Ok(None),
-        }
+        versioned("state value", row)
     }
 
     async fn kv_compare_and_set(

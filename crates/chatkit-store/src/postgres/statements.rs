@@ -8,38 +8,42 @@
 use chatkit::store::StoreResult;
 use chatkit::types::{ThreadItem, ThreadMetadata};
 
-use crate::rows::encode;
+use crate::rows::{ListStatements, encode};
 
 pub(super) const LOAD_THREAD: &str = "SELECT data FROM threads WHERE id = $1 AND owner_id = $2";
 pub(super) const LOAD_THREAD_FOR_UPDATE: &str = "SELECT data FROM threads WHERE id = $1 AND owner_id = $2 FOR UPDATE";
 pub(super) const SAVE_THREAD: &str = "INSERT INTO threads (id, owner_id, created_at, data) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (id) DO UPDATE SET data = excluded.data WHERE threads.owner_id = excluded.owner_id";
-pub(super) const THREADS_ASC: &str = "SELECT id, data FROM threads WHERE owner_id = $1 \
-     ORDER BY created_at ASC, seq ASC LIMIT $2";
-pub(super) const THREADS_DESC: &str = "SELECT id, data FROM threads WHERE owner_id = $1 \
-     ORDER BY created_at DESC, seq DESC LIMIT $2";
-pub(super) const THREADS_ASC_AFTER: &str = "SELECT id, data FROM threads WHERE owner_id = $1 AND (created_at, seq) > \
+pub(super) const LIST_THREADS: ListStatements = ListStatements {
+    asc: "SELECT id, data FROM threads WHERE owner_id = $1 \
+     ORDER BY created_at ASC, seq ASC LIMIT $2",
+    desc: "SELECT id, data FROM threads WHERE owner_id = $1 \
+     ORDER BY created_at DESC, seq DESC LIMIT $2",
+    asc_after: "SELECT id, data FROM threads WHERE owner_id = $1 AND (created_at, seq) > \
      (SELECT c.created_at, c.seq FROM threads c WHERE c.id = $3 AND c.owner_id = $1) \
-     ORDER BY created_at ASC, seq ASC LIMIT $2";
-pub(super) const THREADS_DESC_AFTER: &str = "SELECT id, data FROM threads WHERE owner_id = $1 AND (created_at, seq) < \
+     ORDER BY created_at ASC, seq ASC LIMIT $2",
+    desc_after: "SELECT id, data FROM threads WHERE owner_id = $1 AND (created_at, seq) < \
      (SELECT c.created_at, c.seq FROM threads c WHERE c.id = $3 AND c.owner_id = $1) \
-     ORDER BY created_at DESC, seq DESC LIMIT $2";
+     ORDER BY created_at DESC, seq DESC LIMIT $2",
+};
 pub(super) const DELETE_THREAD: &str = "DELETE FROM threads WHERE id = $1 AND owner_id = $2";
 
-pub(super) const ITEMS_ASC: &str = "SELECT id, data FROM items WHERE thread_id = $1 \
+pub(super) const LIST_ITEMS: ListStatements = ListStatements {
+    asc: "SELECT id, data FROM items WHERE thread_id = $1 \
      AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2) \
-     ORDER BY created_at ASC, seq ASC LIMIT $3";
-pub(super) const ITEMS_DESC: &str = "SELECT id, data FROM items WHERE thread_id = $1 \
+     ORDER BY created_at ASC, seq ASC LIMIT $3",
+    desc: "SELECT id, data FROM items WHERE thread_id = $1 \
      AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2) \
-     ORDER BY created_at DESC, seq DESC LIMIT $3";
-pub(super) const ITEMS_ASC_AFTER: &str = "SELECT id, data FROM items WHERE thread_id = $1 \
+     ORDER BY created_at DESC, seq DESC LIMIT $3",
+    asc_after: "SELECT id, data FROM items WHERE thread_id = $1 \
      AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2) AND (created_at, seq) > \
      (SELECT c.created_at, c.seq FROM items c WHERE c.thread_id = $1 AND c.id = $4) \
-     ORDER BY created_at ASC, seq ASC LIMIT $3";
-pub(super) const ITEMS_DESC_AFTER: &str = "SELECT id, data FROM items WHERE thread_id = $1 \
+     ORDER BY created_at ASC, seq ASC LIMIT $3",
+    desc_after: "SELECT id, data FROM items WHERE thread_id = $1 \
      AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.owner_id = $2) AND (created_at, seq) < \
      (SELECT c.created_at, c.seq FROM items c WHERE c.thread_id = $1 AND c.id = $4) \
-     ORDER BY created_at DESC, seq DESC LIMIT $3";
+     ORDER BY created_at DESC, seq DESC LIMIT $3",
+};
 pub(super) const UPSERT_ITEM: &str = "INSERT INTO items (thread_id, id, created_at, type, data) \
      SELECT $1, $3, $4, $5, $6 FROM threads t WHERE t.id = $1 AND t.owner_id = $2 \
      ON CONFLICT (thread_id, id) DO UPDATE SET type = excluded.type, data = excluded.data";

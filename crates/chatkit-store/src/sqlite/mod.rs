@@ -23,7 +23,7 @@ use serde_json::Value;
 use self::conn::{ConnSettings, Readers, Writer, atomically};
 use self::statements::*;
 use crate::open::StoreOptions;
-use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows};
+use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows, versioned};
 use crate::write_health::{PROBE_KEY, PROBE_NAMESPACE};
 
 mod checkpoint;
@@ -291,12 +291,7 @@ impl Store for SqliteStore {
         after: Option<&str>,
         order: Order,
     ) -> StoreResult<Page<ThreadMetadata>> {
-        let sql = match (order, after.is_some()) {
-            (Order::Asc, false) => THREADS_ASC,
-            (Order::Desc, false) => THREADS_DESC,
-            (Order::Asc, true) => THREADS_ASC_AFTER,
-            (Order::Desc, true) => THREADS_DESC_AFTER,
-        };
+        let sql = LIST_THREADS.pick(order, after.is_some());
         let mut args = vec![text(&ctx.owner_id), rusqlite::types::Value::Integer(fetch_limit(limit))];
         args.extend(after.map(text));
         let rows = self.list("list threads", sql, args).await?;
@@ -323,12 +318,7 @@ impl Store for SqliteStore {
         limit: usize,
         order: Order,
     ) -> StoreResult<Page<ThreadItem>> {
-        let sql = match (order, after.is_some()) {
-            (Order::Asc, false) => ITEMS_ASC,
-            (Order::Desc, false) => ITEMS_DESC,
-            (Order::Asc, true) => ITEMS_ASC_AFTER,
-            (Order::Desc, true) => ITEMS_DESC_AFTER,
-        };
+        let sql = LIST_ITEMS.pick(order, after.is_some());
         let mut args = vec![text(thread_id), text(&ctx.owner_id), rusqlite::types::Value::Integer(fetch_limit(limit))];
         args.extend(after.map(text));
         let rows = self.list("list items", sql, args).await?;
@@ -462,10 +452,7 @@ impl Store for SqliteStore {
                 c.prepare_cached(KV_GET)?.query_row(params![ns, k], |r| Ok((r.get(0)?, r.get(1)?))).optional()
             })
             .await?;
-        match row {
-            Some((text, version)) => Ok(Some(Versioned { value: decode("state value", &text)?, version })),
-            None => Ok(None),
-        }
+        versioned("state value", row)
     }
 
     async fn kv_compare_and_set(
