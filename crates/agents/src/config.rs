@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::gemini::GeminiProvider;
 use crate::openai::OpenAiProvider;
 use crate::provider::Provider;
+use crate::reasoning::Reasoning;
 use crate::retry::RetryPolicy;
 use crate::transcribe::{GeminiTranscriber, OpenAiTranscriber, Transcriber};
 use crate::transport::{Timeouts, Transport, build_client};
@@ -146,6 +147,8 @@ pub struct ModelConfig {
     pub retry: RetryPolicy,
     /// The `User-Agent` of model requests; `None` sends none.
     pub user_agent: Option<String>,
+    /// Reasoning effort and summary of every chat model call (unset by default: nothing is sent).
+    pub reasoning: Reasoning,
 }
 
 impl Default for ModelConfig {
@@ -160,6 +163,7 @@ impl Default for ModelConfig {
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
             user_agent: None,
+            reasoning: Reasoning::default(),
         }
     }
 }
@@ -231,8 +235,8 @@ pub fn build_provider(cfg: &ModelConfig) -> Result<Option<Arc<dyn Provider>>, Co
     let model = cfg.model.clone().unwrap_or_else(|| kind.default_model().to_string());
     let base_url = &cfg.access(kind).base_url;
     Ok(Some(match kind {
-        ProviderKind::OpenAi => Arc::new(OpenAiProvider::new(transport, base_url, model)),
-        ProviderKind::Gemini => Arc::new(GeminiProvider::new(transport, base_url, model)),
+        ProviderKind::OpenAi => Arc::new(OpenAiProvider::new(transport, base_url, model, cfg.reasoning)),
+        ProviderKind::Gemini => Arc::new(GeminiProvider::new(transport, base_url, model, cfg.reasoning)),
     }))
 }
 

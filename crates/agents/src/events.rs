@@ -5,7 +5,9 @@
 //! `annotation_added` (index = running count of emitted annotations of that part) →
 //! `content_part.done` (final text, annotations `[]`) → `thread.item.done` (fresh `created_at`, all
 //! parts with their annotations). Missing start events are synthesized so every provider yields the
-//! same sequence. Function calls produce no ChatKit event.
+//! same sequence; an event naming a message that never started continues the open message (some
+//! proxies change the item id within one message). Function calls produce no ChatKit event.
+//! Reasoning goes to the run's [`ReasoningWorkflow`], which a starting message closes.
 
 use chatkit::types::{
     AssistantMessageContent, AssistantMessageItem, ItemKind, ItemUpdate, ThreadItem, ThreadStreamEvent,
@@ -15,11 +17,13 @@ use chatkit::{EventSink, SinkError};
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{FunctionCall, ModelEvent};
 use crate::usage::Usage;
+use crate::workflow::ReasoningWorkflow;
 
 /// What one model response produced for the conversation.
 #[derive(Debug, Default)]
 pub(crate) struct StepOutput {
-    /// Assistant messages and function calls, in output order (appended to the next request).
+    /// Reasoning items, assistant messages and function calls, in output order (appended to the next
+    /// request).
     pub(crate) items: Vec<InputItem>,
     /// The function calls to execute, in output order.
     pub(crate) calls: Vec<FunctionCall>,
@@ -51,6 +55,7 @@ impl OpenMessage {
 /// Maps one response's model events to ChatKit events through the sink.
 pub(crate) struct EventMapper<'a> {
     sink: &'a EventSink,
+    workflow: &'a ReasoningWorkflow,
     thread_id: String,
     open: Vec<OpenMessage>,
     /// Messages finished in this response (for error wording).
@@ -60,9 +65,10 @@ pub(crate) struct EventMapper<'a> {
 }
 
 impl<'a> EventMapper<'a> {
-    pub(crate) fn new(sink: &'a EventSink) -> Self {
+    pub(crate) fn new(sink: &'a EventSink, workflow: &'a ReasoningWorkflow) -> Self {
         EventMapper {
             sink,
+            workflow,
             thread_id: sink.thread_id(),
             open: Vec::new(),
             finished_messages: 0,
@@ -74,11 +80,22 @@ impl<'a> EventMapper<'a> {
         self.sink.send(ThreadStreamEvent::ItemUpdated { item_id: item_id.to_string(), update }).await
     }
 
-    /// Index of the open message `id`, starting it (`thread.item.added`) if needed.
+    /// The id events about message `id` apply to: `id` itself when it is open or when no message is
+    /// open, else the most recent open message (the provider changed the id within the message).
+    fn canonical(&self, id: String) -> String {
+        match self.open.last() {
+            Some(last) if !self.open.iter().any(|m| m.id == id) => last.id.clone(),
+            _ => id,
+        }
+    }
+
+    /// Index of the open message `id`, starting it (`thread.item.added`, after closing the reasoning
+    /// workflow) if needed.
     async fn message(&mut self, id: &str) -> Result<usize, SinkError> {
         if let Some(i) = self.open.iter().position(|m| m.id == id) {
             return Ok(i);
         }
+        self.workflow.close(self.sink).await?;
         let item = ThreadItem::new(id, &self.thread_id, ItemKind::AssistantMessage(AssistantMessageItem::default()));
         self.sink.send(ThreadStreamEvent::ItemAdded { item }).await?;
         self.open.push(OpenMessage { id: id.to_string(), parts: Vec::new() });
@@ -141,16 +158,19 @@ impl<'a> EventMapper<'a> {
                 self.message(&id).await?;
             }
             ModelEvent::ContentPartStarted { message_id, content_index } => {
+                let message_id = self.canonical(message_id);
                 let m = self.message(&message_id).await?;
                 self.part(m, content_index).await?;
             }
             ModelEvent::TextDelta { message_id, content_index, delta } => {
+                let message_id = self.canonical(message_id);
                 let m = self.message(&message_id).await?;
                 self.part(m, content_index).await?;
                 self.open[m].parts[content_index].content.text.push_str(&delta);
                 self.send_update(&message_id, ItemUpdate::TextDelta { content_index, delta }).await?;
             }
             ModelEvent::Annotation { message_id, content_index, annotation } => {
+                let message_id = self.canonical(message_id);
                 let m = self.message(&message_id).await?;
                 self.part(m, content_index).await?;
                 let anns = &mut self.open[m].parts[content_index].content.annotations;
@@ -160,12 +180,14 @@ impl<'a> EventMapper<'a> {
                 self.send_update(&message_id, update).await?;
             }
             ModelEvent::ContentPartDone { message_id, content_index, text } => {
+                let message_id = self.canonical(message_id);
                 let m = self.message(&message_id).await?;
                 self.part(m, content_index).await?;
                 self.open[m].parts[content_index].content.text = text;
                 self.finish_part(m, content_index).await?;
             }
             ModelEvent::MessageDone { id } => {
+                let id = self.canonical(id);
                 let m = self.message(&id).await?;
                 self.finish_message(m).await?;
             }
@@ -179,6 +201,14 @@ impl<'a> EventMapper<'a> {
                 self.output.calls.push(call);
             }
             ModelEvent::Completed { usage } => self.output.usage = usage,
+            ModelEvent::ReasoningStarted { .. } => self.workflow.start(self.sink).await?,
+            ModelEvent::ReasoningDelta { item_id, part_index, delta } => {
+                self.workflow.delta(self.sink, &item_id, part_index, &delta).await?;
+            }
+            ModelEvent::ReasoningPartDone { item_id, part_index, text } => {
+                self.workflow.part_done(self.sink, &item_id, part_index, &text).await?;
+            }
+            ModelEvent::ReasoningItem { item } => self.output.items.push(InputItem::Reasoning { item }),
         }
         Ok(())
     }

@@ -58,6 +58,12 @@ pub enum InputItem {
         /// Opaque provider data replayed with the call (Gemini's call id and `thoughtSignature`).
         provider_data: Option<Value>,
     },
+    /// A reasoning item of the model's own, replayed exactly as it came within the run that produced
+    /// it (OpenAI); never stored with the thread, and skipped by providers that have no such items.
+    Reasoning {
+        /// The item as the provider sent it.
+        item: Value,
+    },
     /// The result of a function call.
     FunctionCallOutput {
         /// The [`InputItem::FunctionCall`] this answers.

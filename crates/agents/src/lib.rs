@@ -14,6 +14,8 @@
 //! - `failover`: [`FallbackProvider`], a second provider answering a turn the first could not.
 //! - `runner` and `events`: [`Agent`] and [`run`]: model call → ChatKit events → tools → next call, with
 //!   stop tools and a model-call budget.
+//! - `reasoning`: the [`Reasoning`] settings and their per-provider encodings; `workflow`: the
+//!   ChatKit `workflow` item that shows the model's reasoning.
 //! - `tool`: the [`Tool`] trait and the [`ToolContext`] tools stream ChatKit events through.
 //! - `input`: stored thread items → model input ([`items_to_input`]), customizable through
 //!   [`ConvertHooks`].
@@ -31,6 +33,7 @@ mod gemini;
 mod input;
 mod openai;
 mod provider;
+mod reasoning;
 mod retry;
 mod runner;
 mod sse;
@@ -38,6 +41,7 @@ mod tool;
 mod transcribe;
 mod transport;
 mod usage;
+mod workflow;
 
 pub use config::{
     ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_GEMINI_BASE_URL, DEFAULT_GEMINI_MODEL,
@@ -50,8 +54,9 @@ pub use input::{ContentPart, ConvertHooks, DefaultConvertHooks, InputItem, Role,
 pub use provider::{
     FunctionCall, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, TimeoutPhase, ToolSpec,
 };
+pub use reasoning::{Reasoning, ReasoningEffort, ReasoningSummary};
 pub use retry::RetryPolicy;
-pub use runner::{Agent, DEFAULT_MAX_MODEL_CALLS, RunReport, run, run_with_report};
+pub use runner::{Agent, DEFAULT_MAX_MODEL_CALLS, DEFAULT_PROGRESS_DELAY, RunReport, run, run_with_report};
 pub use sse::SseDecoder;
 pub use tool::{Tool, ToolContext, ToolError, parse_arguments};
 pub use transcribe::{GEMINI_TRANSCRIBE_PROMPT, Transcriber};

@@ -59,8 +59,10 @@ pub struct FunctionCall {
 /// What a provider streams. Message and part boundaries are explicit so the run loop can emit the
 /// ChatKit sequence exactly; the run loop tolerates missing `*Started` events.
 ///
-/// `id` / `message_id` is the provider's message id, used verbatim as the ChatKit item id;
-/// `content_index` is the part's position within its message.
+/// `id` / `message_id` is the provider's message id, used verbatim as the ChatKit item id (events
+/// naming an id that was never started continue the open message: some proxies change the id within
+/// one message); `content_index` is the part's position within its message. Reasoning shows as one
+/// ChatKit `workflow` of `thought` tasks per run.
 // The fields mean the same in every variant, so they are described once, above.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +81,17 @@ pub enum ModelEvent {
     MessageDone { id: String },
     /// The model asks for a function call (arguments complete).
     FunctionCall(FunctionCall),
+    /// The model starts reasoning; `item_id` names its reasoning item (generated when the provider
+    /// has none).
+    ReasoningStarted { item_id: String },
+    /// Reasoning text (a summary, or the raw reasoning some servers stream) appended to part
+    /// `part_index` of reasoning item `item_id`.
+    ReasoningDelta { item_id: String, part_index: usize, delta: String },
+    /// Part `part_index` of reasoning item `item_id` is complete; `text` is its final text.
+    ReasoningPartDone { item_id: String, part_index: usize, text: String },
+    /// A complete reasoning item, as the provider sent it, to hand back unchanged in the next
+    /// request of the run (OpenAI's reasoning items with their `encrypted_content`).
+    ReasoningItem { item: Value },
     /// The response finished successfully; `usage` is what the call consumed, when the provider said.
     Completed { usage: Option<Usage> },
 }

@@ -7,10 +7,16 @@
 //! stop the run, so the model can explain the failure; model failures become
 //! `AppError::Custom` with a clear message (see [`model_error`], the single place to change that).
 //!
+//! Reasoning is shown as one ChatKit `workflow` per run ([`ReasoningWorkflow`]), closed when an answer
+//! starts, when a tool shows another item, or at the end of the run (removed if a failed run leaves
+//! it empty). A tool that takes longer than [`Agent::progress_delay`] shows its
+//! [`Tool::progress_text`].
+//!
 //! Cancellation: [`run`] holds no resources beyond its future. When the client disconnects the
 //! caller drops it, which closes the model's HTTP stream and drops running tool futures.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chatkit::AppError;
 use chatkit::EventSink;
@@ -22,9 +28,13 @@ use crate::input::InputItem;
 use crate::provider::{FunctionCall, ModelRequest, Provider, ProviderError, ToolSpec};
 use crate::tool::{Tool, ToolContext, ToolError, spec_of};
 use crate::usage::Usage;
+use crate::workflow::ReasoningWorkflow;
 
 /// Default bound on model calls per run (openai-agents' `DEFAULT_MAX_TURNS`).
 pub const DEFAULT_MAX_MODEL_CALLS: usize = 10;
+
+/// Default time a tool call may take before the chat shows its [`Tool::progress_text`].
+pub const DEFAULT_PROGRESS_DELAY: Duration = Duration::from_millis(400);
 
 /// Prefix of every tool error sent back to the model (openai-agents' default text).
 const TOOL_ERROR_PREFIX: &str = "An error occurred while running the tool. Please try again. Error: ";
@@ -42,6 +52,8 @@ pub struct Agent {
     pub temperature: Option<f32>,
     /// Model calls allowed per run before it ends with an error.
     pub max_model_calls: usize,
+    /// How long a tool call may run before its [`Tool::progress_text`] is shown (zero: at once).
+    pub progress_delay: Duration,
 }
 
 impl Agent {
@@ -53,6 +65,7 @@ impl Agent {
             tools: Vec::new(),
             temperature: None,
             max_model_calls: DEFAULT_MAX_MODEL_CALLS,
+            progress_delay: DEFAULT_PROGRESS_DELAY,
         }
     }
 
@@ -80,6 +93,7 @@ impl std::fmt::Debug for Agent {
             .field("tools", &self.tools.iter().map(|t| t.name().to_string()).collect::<Vec<_>>())
             .field("temperature", &self.temperature)
             .field("max_model_calls", &self.max_model_calls)
+            .field("progress_delay", &self.progress_delay)
             .finish()
     }
 }
@@ -118,7 +132,17 @@ pub async fn run_with_report(
     let per_run = provider.for_run();
     let provider = per_run.as_deref().unwrap_or(provider);
     let mut report = RunReport::default();
-    let result = run_steps(agent, provider, input, sink, &mut report).await;
+    let workflow = ReasoningWorkflow::default();
+    let mut result = run_steps(agent, provider, input, sink, &mut report, &workflow).await;
+    // The reasoning shown so far is closed (kept), or removed when a failed run left it empty.
+    let ended = match &result {
+        Ok(()) => workflow.close(sink).await,
+        Err(_) if sink.is_closed() => Ok(()),
+        Err(_) => workflow.abandon(sink).await,
+    };
+    if let (Ok(()), Err(e)) = (&result, ended) {
+        result = Err(e.into());
+    }
     report.provider = provider.name();
     report.model = provider.model().to_string();
     (result, report)
@@ -130,6 +154,7 @@ async fn run_steps(
     input: Vec<InputItem>,
     sink: &EventSink,
     report: &mut RunReport,
+    workflow: &ReasoningWorkflow,
 ) -> Result<(), AppError> {
     let tools: Arc<[ToolSpec]> = agent.tools.iter().map(|t| spec_of(t.as_ref())).collect();
     let mut input = input;
@@ -146,7 +171,7 @@ async fn run_steps(
             temperature: agent.temperature,
         };
         tracing::debug!(agent = %agent.name, provider = provider.name(), model = provider.model(), call = report.model_calls, items = input.len(), "model call");
-        let step = model_step(provider, request, sink).await?;
+        let step = model_step(provider, request, sink, workflow).await?;
         if let Some(usage) = step.usage {
             report.usage += usage;
         }
@@ -154,7 +179,7 @@ async fn run_steps(
         if step.calls.is_empty() {
             return Ok(());
         }
-        let results = futures::future::join_all(step.calls.iter().map(|c| execute(agent, c, sink))).await;
+        let results = futures::future::join_all(step.calls.iter().map(|c| execute(agent, c, sink, workflow))).await;
         let mut stop = false;
         for (call, (output, stopped)) in step.calls.iter().zip(results) {
             stop |= stopped;
@@ -170,9 +195,14 @@ async fn run_steps(
 }
 
 /// One model call: streams its output through the sink and returns what it produced.
-async fn model_step(provider: &dyn Provider, request: ModelRequest, sink: &EventSink) -> Result<StepOutput, AppError> {
+async fn model_step(
+    provider: &dyn Provider,
+    request: ModelRequest,
+    sink: &EventSink,
+    workflow: &ReasoningWorkflow,
+) -> Result<StepOutput, AppError> {
     let mut stream = provider.stream(request).await.map_err(|e| model_error(&e, false))?;
-    let mut mapper = EventMapper::new(sink);
+    let mut mapper = EventMapper::new(sink, workflow);
     while let Some(event) = stream.next().await {
         match event {
             Ok(event) => mapper.handle(event).await?,
@@ -188,7 +218,7 @@ async fn model_step(provider: &dyn Provider, request: ModelRequest, sink: &Event
 }
 
 /// Executes one call; returns the output text for the model and whether a stop tool succeeded.
-async fn execute(agent: &Agent, call: &FunctionCall, sink: &EventSink) -> (String, bool) {
+async fn execute(agent: &Agent, call: &FunctionCall, sink: &EventSink, workflow: &ReasoningWorkflow) -> (String, bool) {
     let Some(tool) = agent.tool(&call.name) else {
         tracing::warn!(agent = %agent.name, tool = %call.name, "model called an unknown tool");
         return (tool_error_text(&format!("Tool {} not found in agent {}", call.name, agent.name)), false);
@@ -203,8 +233,13 @@ async fn execute(agent: &Agent, call: &FunctionCall, sink: &EventSink) -> (Strin
             }
         }
     };
-    let ctx = ToolContext { sink: sink.clone(), thread_id: sink.thread_id(), call_id: call.call_id.clone() };
-    match tool.call(arguments, &ctx).await {
+    let ctx = ToolContext::in_run(sink.clone(), call.call_id.clone(), workflow.clone());
+    let progress = tool.progress_text(&arguments);
+    let result = match progress {
+        None => tool.call(arguments, &ctx).await,
+        Some(text) => with_progress(tool.call(arguments, &ctx), &ctx, text, agent.progress_delay).await,
+    };
+    match result {
         Ok(value) => (output_text(&value), tool.is_stop()),
         Err(ToolError::InvalidArguments(m)) => {
             tracing::info!(tool = %call.name, error = %m, "tool arguments rejected");
@@ -215,6 +250,28 @@ async fn execute(agent: &Agent, call: &FunctionCall, sink: &EventSink) -> (Strin
             (tool_error_text(&m), false)
         }
     }
+}
+
+/// Runs `call`, showing `text` as progress once it has taken `delay` (at once for a zero delay). A
+/// progress event that cannot be sent is left out: the call goes on.
+async fn with_progress(
+    call: impl Future<Output = Result<Value, ToolError>>,
+    ctx: &ToolContext,
+    text: String,
+    delay: Duration,
+) -> Result<Value, ToolError> {
+    if delay.is_zero() {
+        let _ = ctx.progress(text).await;
+        return call.await;
+    }
+    let mut call = std::pin::pin!(call);
+    tokio::select! {
+        biased;
+        result = &mut call => return result,
+        () = tokio::time::sleep(delay) => {}
+    }
+    let _ = ctx.progress(text).await;
+    call.await
 }
 
 fn invalid_arguments(tool: &str, detail: &str) -> String {

@@ -1,5 +1,5 @@
 //! Function tools: the [`Tool`] trait the app implements, the [`ToolContext`] a call receives (to
-//! stream ChatKit events into the turn while it runs) and [`ToolError`].
+//! stream ChatKit events into the turn while it runs, e.g. `progress_update`) and [`ToolError`].
 //!
 //! A tool's error never fails the run: the run loop sends it back to the model as text, so the model
 //! can apologise or try again.
@@ -11,22 +11,48 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::provider::ToolSpec;
+use crate::workflow::ReasoningWorkflow;
 
 /// What a tool call receives besides its arguments.
 #[derive(Clone)]
 pub struct ToolContext {
     /// The turn's sink: events sent here reach the client at once, and finished items are stored.
+    /// Prefer [`ToolContext::send`], which also closes the run's reasoning workflow before another
+    /// visible item is shown.
     pub sink: EventSink,
     /// The ChatKit thread of the turn.
     pub thread_id: String,
     /// The model's call id of this invocation.
     pub call_id: String,
+    workflow: ReasoningWorkflow,
 }
 
 impl ToolContext {
-    /// Streams one ChatKit event into the turn.
+    /// The context of call `call_id` in the turn streaming through `sink`.
+    pub fn new(sink: EventSink, call_id: impl Into<String>) -> Self {
+        Self::in_run(sink, call_id.into(), ReasoningWorkflow::default())
+    }
+
+    pub(crate) fn in_run(sink: EventSink, call_id: String, workflow: ReasoningWorkflow) -> Self {
+        ToolContext { thread_id: sink.thread_id(), sink, call_id, workflow }
+    }
+
+    /// Streams one ChatKit event into the turn (closing the reasoning workflow first when the event
+    /// shows another item, as chatkit-python does).
     pub async fn send(&self, event: ThreadStreamEvent) -> Result<(), ToolError> {
-        self.sink.send(event).await.map_err(ToolError::from)
+        self.stream(event).await.map_err(ToolError::from)
+    }
+
+    /// [`ToolContext::send`] with the sink's own error, for tools that treat a client that left
+    /// differently from a failed store.
+    pub async fn stream(&self, event: ThreadStreamEvent) -> Result<(), SinkError> {
+        self.workflow.send_tool_event(&self.sink, event).await
+    }
+
+    /// Shows `text` as the turn's transient status (`progress_update`, no icon) until the next
+    /// update or the end of the turn.
+    pub async fn progress(&self, text: impl Into<String>) -> Result<(), ToolError> {
+        self.send(ThreadStreamEvent::ProgressUpdate { icon: None, text: text.into() }).await
     }
 }
 
@@ -72,6 +98,12 @@ pub trait Tool: Send + Sync {
     /// Whether the run ends after a model step that executed this tool successfully.
     fn is_stop(&self) -> bool {
         false
+    }
+    /// What the chat shows (`progress_update`) while a call with `arguments` takes longer than the
+    /// agent's [`crate::Agent::progress_delay`], e.g. `Searching flights to Paris…`; `None` shows
+    /// nothing. Calls that finish sooner send no event, so fast tools stream exactly as before.
+    fn progress_text(&self, _arguments: &Value) -> Option<String> {
+        None
     }
     /// Runs the tool. The returned JSON is serialized compactly (a string is sent as is) for the model.
     async fn call(&self, arguments: Value, ctx: &ToolContext) -> Result<Value, ToolError>;

@@ -236,3 +236,191 @@ async fn assistant_text_of_the_step_is_sent_back_before_the_calls() {
         ]
     );
 }
+
+fn reasoning(item: &str, part: usize, delta: &str) -> Result<ModelEvent, ProviderError> {
+    Ok(ModelEvent::ReasoningDelta { item_id: s(item), part_index: part, delta: s(delta) })
+}
+
+fn reasoning_done(item: &str, part: usize, text: &str) -> Result<ModelEvent, ProviderError> {
+    Ok(ModelEvent::ReasoningPartDone { item_id: s(item), part_index: part, text: s(text) })
+}
+
+fn thought(content: &str) -> serde_json::Value {
+    json!({"status_indicator": "none", "type": "thought", "content": content})
+}
+
+/// chatkit-python's sequence: workflow added empty, the first part streamed into task 0, a later
+/// part added whole when done, closed with a duration before the answer starts; the reasoning item
+/// goes back in the next request of the run, ahead of the call, and the workflow stays open across
+/// the tool call.
+#[tokio::test]
+async fn reasoning_streams_a_workflow_closed_by_the_answer() {
+    let item = json!({"id": "rs_1", "type": "reasoning", "encrypted_content": "enc"});
+    let fake = Fake::new(vec![
+        vec![
+            Ok(ModelEvent::ReasoningStarted { item_id: s("rs_1") }),
+            reasoning("rs_1", 0, "Look"),
+            reasoning("rs_1", 0, "ing"),
+            reasoning_done("rs_1", 0, "Looking"),
+            reasoning("rs_1", 1, "ignored while streaming"),
+            reasoning_done("rs_1", 1, "Second"),
+            Ok(ModelEvent::ReasoningItem { item: item.clone() }),
+            Ok(ModelEvent::FunctionCall(FunctionCall {
+                call_id: s("c1"),
+                name: s("cancel_trip"),
+                arguments: s("{}"),
+                provider_data: Some(json!({"id": "fc_1"})),
+            })),
+            Ok(ModelEvent::Completed { usage: None }),
+        ],
+        vec![
+            Ok(ModelEvent::ReasoningStarted { item_id: s("rs_2") }),
+            reasoning_done("rs_2", 0, "Third"),
+            Ok(ModelEvent::MessageStarted { id: s("m1") }),
+            Ok(ModelEvent::TextDelta { message_id: s("m1"), content_index: 0, delta: s("Done") }),
+            Ok(ModelEvent::MessageDone { id: s("m1") }),
+            Ok(ModelEvent::Completed { usage: None }),
+        ],
+    ]);
+    let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
+    run(&support_agent(), fake.as_ref(), user_input("cancel"), &h.sink).await.unwrap();
+    let events = h.events();
+    let wf = events[0]["item"]["id"].as_str().unwrap().to_string();
+    assert!(wf.starts_with("wf_"), "{wf}");
+    let upd = |u: serde_json::Value| json!({"type":"thread.item.updated","item_id":wf,"update":u});
+    let tasks = [thought("Looking"), thought("Second"), thought("Third")];
+    assert_eq!(
+        events[..7],
+        [
+            json!({"type":"thread.item.added","item":{"id":wf,"thread_id":THREAD,"type":"workflow","workflow":{"type":"reasoning","tasks":[],"expanded":false}}}),
+            upd(json!({"type":"workflow.task.added","task_index":0,"task":thought("Look")})),
+            upd(json!({"type":"workflow.task.updated","task_index":0,"task":thought("Looking")})),
+            upd(json!({"type":"workflow.task.updated","task_index":0,"task":thought("Looking")})),
+            upd(json!({"type":"workflow.task.added","task_index":1,"task":thought("Second")})),
+            upd(json!({"type":"workflow.task.added","task_index":2,"task":thought("Third")})),
+            json!({"type":"thread.item.done","item":{"id":wf,"thread_id":THREAD,"type":"workflow","workflow":{"type":"reasoning","tasks":tasks,"summary":{"duration":0},"expanded":false}}}),
+        ]
+    );
+    assert_eq!(events[7..], text_message_events("m1", &["Done"])[..]);
+    let stored = h.stored().await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(serde_json::to_value(&stored[0]).unwrap()["workflow"]["tasks"], json!(tasks));
+    let requests = fake.requests.lock().unwrap();
+    assert_eq!(requests[1].input[1], InputItem::Reasoning { item });
+    assert!(matches!(requests[1].input[2], InputItem::FunctionCall { .. }));
+}
+
+/// A tool that shows an item closes the workflow first; a run that fails before any thought removes
+/// its empty workflow.
+#[tokio::test]
+async fn a_tool_item_closes_the_workflow_and_a_failed_run_removes_an_empty_one() {
+    let fake = Fake::new(vec![vec![
+        reasoning("rs_1", 0, "Options"),
+        Ok(ModelEvent::FunctionCall(FunctionCall {
+            call_id: s("c1"),
+            name: s("flight_option_list"),
+            arguments: s("{}"),
+            provider_data: None,
+        })),
+        Ok(ModelEvent::Completed { usage: None }),
+    ]]);
+    let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
+    run(&support_agent(), fake.as_ref(), user_input("fly"), &h.sink).await.unwrap();
+    let kinds: Vec<String> = h
+        .events()
+        .iter()
+        .map(|e| format!("{} {}", e["type"].as_str().unwrap(), e["item"]["type"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "thread.item.added workflow",
+            "thread.item.updated ",
+            "thread.item.done workflow",
+            "thread.item.done assistant_message"
+        ]
+    );
+
+    let fake = Fake::new(vec![vec![
+        Ok(ModelEvent::ReasoningStarted { item_id: s("rs_1") }),
+        Err(ProviderError::StreamCut { provider: "Fake", message: s("gone") }),
+    ]]);
+    let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
+    run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
+    let events = h.events();
+    assert_eq!(events[0]["type"], "thread.item.added");
+    assert_eq!(events[1], json!({"type":"thread.item.removed","item_id":events[0]["item"]["id"]}));
+    assert!(h.stored().await.is_empty());
+}
+
+/// Events naming an id that never started continue the open message instead of splitting it.
+#[tokio::test]
+async fn a_changing_item_id_stays_one_message() {
+    let fake = Fake::new(vec![vec![
+        Ok(ModelEvent::MessageStarted { id: s("m1") }),
+        Ok(ModelEvent::TextDelta { message_id: s("m2"), content_index: 0, delta: s("Hi") }),
+        Ok(ModelEvent::TextDelta { message_id: s("m3"), content_index: 0, delta: s(" there") }),
+        Ok(ModelEvent::ContentPartDone { message_id: s("m4"), content_index: 0, text: s("Hi there") }),
+        Ok(ModelEvent::MessageDone { id: s("m5") }),
+        Ok(ModelEvent::Completed { usage: None }),
+    ]]);
+    let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
+    run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap();
+    assert_eq!(h.events(), text_message_events("m1", &["Hi", " there"]));
+    assert_eq!(h.stored().await.len(), 1);
+}
+
+/// Waits `0` ms, then answers; shows `Working on {0}…` when slow.
+struct Slow(u64);
+
+#[async_trait]
+impl agents::Tool for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn description(&self) -> &str {
+        "Takes its time."
+    }
+    fn parameters(&self) -> serde_json::Value {
+        json!({"type": "object", "properties": {}, "required": [], "additionalProperties": false})
+    }
+    fn progress_text(&self, _arguments: &serde_json::Value) -> Option<String> {
+        Some(format!("Working on {}…", self.0))
+    }
+    async fn call(
+        &self,
+        _arguments: serde_json::Value,
+        _ctx: &agents::ToolContext,
+    ) -> Result<serde_json::Value, agents::ToolError> {
+        tokio::time::sleep(std::time::Duration::from_millis(self.0)).await;
+        Ok(json!("ok"))
+    }
+}
+
+/// A tool slower than the agent's progress delay shows its progress text; a fast one shows nothing.
+#[tokio::test]
+async fn slow_tools_show_progress_and_fast_ones_do_not() {
+    for (sleep_ms, delay_ms, shown) in [(400, 20, true), (0, 5_000, false), (0, 0, true)] {
+        let fake = Fake::new(vec![vec![
+            Ok(ModelEvent::FunctionCall(FunctionCall {
+                call_id: s("c1"),
+                name: s("slow"),
+                arguments: s("{}"),
+                provider_data: None,
+            })),
+            Ok(ModelEvent::Completed { usage: None }),
+        ]]);
+        let mut agent = agents::Agent::new("a", "i").with_tool(Arc::new(Slow(sleep_ms)));
+        agent.progress_delay = std::time::Duration::from_millis(delay_ms);
+        let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
+        run(&agent, fake.as_ref(), user_input("go"), &h.sink).await.unwrap();
+        let progress: Vec<serde_json::Value> =
+            h.events().into_iter().filter(|e| e["type"] == "progress_update").collect();
+        let expected = if shown {
+            vec![json!({"type": "progress_update", "text": format!("Working on {sleep_ms}…")})]
+        } else {
+            vec![]
+        };
+        assert_eq!(progress, expected, "sleep {sleep_ms} ms, delay {delay_ms} ms");
+    }
+}

@@ -66,6 +66,7 @@ pub fn build_agent(airline: &AirlineStore, temperature: f32, max_model_calls: us
         tools: support_tools(airline),
         temperature: Some(temperature),
         max_model_calls,
+        progress_delay: agents::DEFAULT_PROGRESS_DELAY,
     }
 }
 

@@ -51,6 +51,8 @@ pub struct AppSettings {
     pub thread_titles: bool,
     /// Maximum model calls per turn ([`agents::DEFAULT_MAX_MODEL_CALLS`] by default).
     pub max_model_calls: usize,
+    /// How long a tool call may take before the chat shows what it is doing.
+    pub tool_progress_delay: std::time::Duration,
 }
 
 impl Default for AppSettings {
@@ -59,6 +61,7 @@ impl Default for AppSettings {
             temperature: DEFAULT_TEMPERATURE,
             thread_titles: true,
             max_model_calls: agents::DEFAULT_MAX_MODEL_CALLS,
+            tool_progress_delay: agents::DEFAULT_PROGRESS_DELAY,
         }
     }
 }
@@ -95,7 +98,8 @@ impl SupportApp {
         transcriber: Option<Arc<dyn Transcriber>>,
         settings: AppSettings,
     ) -> Self {
-        let agent = build_agent(&airline, settings.temperature, settings.max_model_calls);
+        let mut agent = build_agent(&airline, settings.temperature, settings.max_model_calls);
+        agent.progress_delay = settings.tool_progress_delay;
         SupportApp { store, airline, provider, transcriber, settings, agent, urls: None }
     }
 

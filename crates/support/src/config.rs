@@ -69,6 +69,30 @@ pub enum ProviderChoice {
     Gemini,
 }
 
+/// `REASONING_EFFORT`: how much a reasoning model thinks (see [`agents::ReasoningEffort`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EffortChoice {
+    /// As little as the model allows.
+    Minimal,
+    /// Little.
+    Low,
+    /// The models' usual default.
+    Medium,
+    /// Thorough.
+    High,
+}
+
+/// `REASONING_SUMMARY`: how detailed the shown summary of the reasoning is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryChoice {
+    /// The most detailed summary the model supports.
+    Auto,
+    /// Short.
+    Concise,
+    /// Long.
+    Detailed,
+}
+
 /// An on/off switch accepting `on|off|true|false|1|0|yes|no`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Switch(pub bool);
@@ -153,6 +177,17 @@ pub struct Config {
     /// Sampling temperature of the agent (0 to 2).
     #[arg(long, env = "TEMPERATURE", default_value_t = DEFAULT_TEMPERATURE)]
     pub temperature: f32,
+    /// Reasoning effort of reasoning models: minimal, low, medium or high (unset: not sent; Gemini gets a
+    /// thinking budget of 512, 1024, 8192 or 24576 tokens).
+    #[arg(long, env = "REASONING_EFFORT", value_enum, ignore_case = true)]
+    pub reasoning_effort: Option<EffortChoice>,
+    /// Reasoning summary shown as "Thought for N s": auto, concise or detailed (unset: none; Gemini
+    /// shows its thoughts for any value).
+    #[arg(long, env = "REASONING_SUMMARY", value_enum, ignore_case = true)]
+    pub reasoning_summary: Option<SummaryChoice>,
+    /// Milliseconds a tool call may take before the chat shows what it is doing (0: always show it).
+    #[arg(long, env = "TOOL_PROGRESS_DELAY_MS", default_value_t = agents::DEFAULT_PROGRESS_DELAY.as_millis() as u64)]
+    pub tool_progress_delay_ms: u64,
     /// OpenAI model used for dictation (`input.transcribe`).
     #[arg(long, env = "TRANSCRIPTION_MODEL", default_value = agents::DEFAULT_TRANSCRIPTION_MODEL)]
     pub transcription_model: String,
@@ -242,6 +277,9 @@ impl Default for Config {
             model_provider: None,
             model: None,
             temperature: DEFAULT_TEMPERATURE,
+            reasoning_effort: None,
+            reasoning_summary: None,
+            tool_progress_delay_ms: agents::DEFAULT_PROGRESS_DELAY.as_millis() as u64,
             transcription_model: agents::DEFAULT_TRANSCRIPTION_MODEL.into(),
             model_connect_timeout_secs: agents::DEFAULT_CONNECT_TIMEOUT.as_secs(),
             model_first_byte_timeout_secs: agents::DEFAULT_FIRST_BYTE_TIMEOUT.as_secs(),
@@ -281,6 +319,9 @@ impl fmt::Debug for Config {
             .field("model_provider", &self.model_provider)
             .field("model", &self.model)
             .field("temperature", &self.temperature)
+            .field("reasoning_effort", &self.reasoning_effort)
+            .field("reasoning_summary", &self.reasoning_summary)
+            .field("tool_progress_delay_ms", &self.tool_progress_delay_ms)
             .field("transcription_model", &self.transcription_model)
             .field("model_connect_timeout_secs", &self.model_connect_timeout_secs)
             .field("model_first_byte_timeout_secs", &self.model_first_byte_timeout_secs)
@@ -481,6 +522,23 @@ impl Config {
         if parent.as_os_str().is_empty() { None } else { Some(parent.to_path_buf()) }
     }
 
+    /// `REASONING_EFFORT` and `REASONING_SUMMARY` in the form the `agents` crate takes.
+    fn reasoning(&self) -> agents::Reasoning {
+        agents::Reasoning {
+            effort: self.reasoning_effort.map(|e| match e {
+                EffortChoice::Minimal => agents::ReasoningEffort::Minimal,
+                EffortChoice::Low => agents::ReasoningEffort::Low,
+                EffortChoice::Medium => agents::ReasoningEffort::Medium,
+                EffortChoice::High => agents::ReasoningEffort::High,
+            }),
+            summary: self.reasoning_summary.map(|s| match s {
+                SummaryChoice::Auto => agents::ReasoningSummary::Auto,
+                SummaryChoice::Concise => agents::ReasoningSummary::Concise,
+                SummaryChoice::Detailed => agents::ReasoningSummary::Detailed,
+            }),
+        }
+    }
+
     /// The model settings in the form the `agents` crate takes.
     pub fn model_config(&self) -> agents::ModelConfig {
         let access = |key: &Option<Secret>, base_url: &str, var: &str| agents::ProviderAccess {
@@ -508,6 +566,7 @@ impl Config {
                 ..agents::RetryPolicy::default()
             },
             user_agent: Some(MODEL_USER_AGENT.to_string()),
+            reasoning: self.reasoning(),
         }
     }
 
@@ -645,6 +704,9 @@ mod tests {
             "MODEL_PROVIDER",
             "MODEL",
             "TEMPERATURE",
+            "REASONING_EFFORT",
+            "REASONING_SUMMARY",
+            "TOOL_PROGRESS_DELAY_MS",
             "TRANSCRIPTION_MODEL",
             "MODEL_CONNECT_TIMEOUT_SECS",
             "MODEL_FIRST_BYTE_TIMEOUT_SECS",
@@ -680,6 +742,7 @@ mod tests {
         assert_eq!(default_of("openai_base_url"), d.openai_base_url);
         assert_eq!(default_of("gemini_base_url"), d.gemini_base_url);
         assert_eq!(default_of("temperature"), d.temperature.to_string());
+        assert_eq!(default_of("tool_progress_delay_ms"), d.tool_progress_delay_ms.to_string());
         assert_eq!(default_of("transcription_model"), d.transcription_model);
         assert_eq!(default_of("model_connect_timeout_secs"), d.model_connect_timeout_secs.to_string());
         assert_eq!(default_of("model_first_byte_timeout_secs"), d.model_first_byte_timeout_secs.to_string());
@@ -730,6 +793,11 @@ mod tests {
         assert_eq!(m.retry.max_retries, 3);
         assert_eq!(m.retry.max_total_wait, agents::DEFAULT_MAX_RETRY_WAIT);
         assert_eq!(m.user_agent.as_deref(), Some(MODEL_USER_AGENT));
+        assert_eq!(m.reasoning, agents::Reasoning::default());
+        let r = parse(&["--reasoning-effort", "HIGH", "--reasoning-summary", "auto"]).unwrap().model_config().reasoning;
+        assert_eq!(r.effort, Some(agents::ReasoningEffort::High));
+        assert_eq!(r.summary, Some(agents::ReasoningSummary::Auto));
+        assert!(parse(&["--reasoning-effort", "max"]).is_err());
         assert_eq!(c.configured_providers(), vec!["openai"]);
         let e = parse(&["--model-max-retries", "11"]).unwrap_err().to_string();
         assert_eq!(e, "MODEL_MAX_RETRIES must be from 0 to 10, got 11");

@@ -123,6 +123,7 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
     let settings = AppSettings {
         temperature: config.temperature,
         thread_titles: config.thread_titles.0,
+        tool_progress_delay: Duration::from_millis(config.tool_progress_delay_ms),
         ..AppSettings::default()
     };
     let urls = Arc::new(

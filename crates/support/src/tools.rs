@@ -2,7 +2,9 @@
 //! outputs.
 //!
 //! State-changing tools stream the `customer_profile/update` effect while they run, so the side panel
-//! updates before the model's follow-up text. `flight_option_list` is a stop tool: it streams a fixed
+//! updates before the model's follow-up text. Each tool names what it is doing (`progress_text`),
+//! which the chat shows only when a call takes longer than the agent's progress delay (the sample's
+//! tools send no progress, so fast calls stream exactly as they do). `flight_option_list` is a stop tool: it streams a fixed
 //! assistant message and the flight-options widget, and the run ends without another model call.
 
 use std::sync::{Arc, LazyLock};
@@ -10,11 +12,11 @@ use std::sync::{Arc, LazyLock};
 use agents::{Tool, ToolContext, ToolError, parse_arguments};
 use async_trait::async_trait;
 use chatkit::types::ThreadStreamEvent;
-use chatkit::{AppError, StoreError};
+use chatkit::{AppError, SinkError, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::actions::{assistant_message_item, emit, profile_effect, widget_item};
+use crate::actions::{assistant_message_item, profile_effect, widget_item};
 use crate::airline::{AirlineStore, CustomerProfile, OpError};
 use crate::widgets::{FlightSearch, Leg, flight_options_widget, generate_flight_options};
 
@@ -86,8 +88,20 @@ async fn mutate<T>(
         .await
         .map_err(store_failure)?
         .map_err(|e| ToolError::Failed(e.to_string()))?;
-    emit(&ctx.sink, profile_effect(&profile)).await.map_err(app_failure)?;
+    stream(ctx, profile_effect(&profile)).await?;
     Ok(out)
+}
+
+/// Streams a tool's event; a client that left does not stop the tool (its items are still stored).
+async fn stream(ctx: &ToolContext, event: ThreadStreamEvent) -> Result<(), ToolError> {
+    match ctx.stream(event).await {
+        Ok(()) => Ok(()),
+        Err(SinkError::Disconnected) => {
+            tracing::debug!("client left during a tool call; continuing to persist its items");
+            Ok(())
+        }
+        Err(SinkError::Store(e)) => Err(app_failure(e.into())),
+    }
 }
 
 /// `change_seat(flight_number, seat)`.
@@ -106,6 +120,12 @@ struct ChangeSeatArgs {
 impl Tool for ChangeSeat {
     fn name(&self) -> &str {
         "change_seat"
+    }
+    fn progress_text(&self, arguments: &Value) -> Option<String> {
+        Some(match arguments.get("seat").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()) {
+            Some(seat) => format!("Moving you to seat {seat}…"),
+            None => "Updating your seat…".into(),
+        })
     }
     fn description(&self) -> &str {
         "Move the passenger to a different seat on a flight."
@@ -134,6 +154,9 @@ impl Tool for CancelTrip {
     fn name(&self) -> &str {
         "cancel_trip"
     }
+    fn progress_text(&self, _arguments: &Value) -> Option<String> {
+        Some("Cancelling your trip…".into())
+    }
     fn description(&self) -> &str {
         "Cancel the traveller's upcoming trip and note the refund."
     }
@@ -157,6 +180,9 @@ pub struct AddCheckedBag {
 impl Tool for AddCheckedBag {
     fn name(&self) -> &str {
         "add_checked_bag"
+    }
+    fn progress_text(&self, _arguments: &Value) -> Option<String> {
+        Some("Adding a checked bag…".into())
     }
     fn description(&self) -> &str {
         "Add a checked bag to the reservation."
@@ -186,6 +212,9 @@ struct AssistanceArgs {
 impl Tool for RequestAssistance {
     fn name(&self) -> &str {
         "request_assistance"
+    }
+    fn progress_text(&self, _arguments: &Value) -> Option<String> {
+        Some("Noting your assistance request…".into())
     }
     fn description(&self) -> &str {
         "Note a special assistance request for airport staff."
@@ -221,6 +250,14 @@ impl Tool for FlightOptionList {
     fn name(&self) -> &str {
         "flight_option_list"
     }
+    fn progress_text(&self, arguments: &Value) -> Option<String> {
+        let destination = arguments.get("destination").and_then(Value::as_str).map(str::trim).unwrap_or_default();
+        Some(if destination.is_empty() {
+            "Searching flights…".into()
+        } else {
+            format!("Searching flights to {}…", destination.to_uppercase())
+        })
+    }
     fn description(&self) -> &str {
         "Share specific flight options after collecting destination, dates, and cabin."
     }
@@ -252,10 +289,8 @@ impl Tool for FlightOptionList {
         let options = generate_flight_options(&search);
         let widget = flight_options_widget(&options, &search, None, Leg::Outbound);
         let message = assistant_message_item(&ctx.thread_id, FLIGHT_OPTIONS_MESSAGE);
-        emit(&ctx.sink, ThreadStreamEvent::ItemDone { item: message }).await.map_err(app_failure)?;
-        emit(&ctx.sink, ThreadStreamEvent::ItemDone { item: widget_item(&ctx.thread_id, widget) })
-            .await
-            .map_err(app_failure)?;
+        stream(ctx, ThreadStreamEvent::ItemDone { item: message }).await?;
+        stream(ctx, ThreadStreamEvent::ItemDone { item: widget_item(&ctx.thread_id, widget) }).await?;
         Ok(json!({ "result": FLIGHT_OPTIONS_RESULT }))
     }
 }
@@ -266,7 +301,7 @@ mod tests {
     use crate::testkit::{Harness, kinds};
 
     fn ctx(h: &Harness) -> ToolContext {
-        ToolContext { sink: h.sink.clone(), thread_id: h.thread.id.clone(), call_id: "call_1".into() }
+        ToolContext::new(h.sink.clone(), "call_1")
     }
 
     fn tool(h: &Harness, name: &str) -> Arc<dyn Tool> {

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use self::request::request_body;
 use self::stream::Parser;
 use crate::provider::{ModelRequest, ModelStream, Provider, ProviderError};
+use crate::reasoning::Reasoning;
 use crate::retry::{start_stream, with_retries};
 use crate::sse::model_stream;
 use crate::transport::Transport;
@@ -27,19 +28,21 @@ pub(crate) struct GeminiProvider {
     transport: Transport,
     base_url: String,
     model: String,
+    /// The reasoning settings of every call (`thinkingConfig`).
+    reasoning: Reasoning,
 }
 
 impl GeminiProvider {
-    pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
+    pub(crate) fn new(transport: Transport, base_url: &str, model: String, reasoning: Reasoning) -> Self {
         let model = model.strip_prefix("models/").map(str::to_string).unwrap_or(model);
-        GeminiProvider { transport, base_url: base_url.trim_end_matches('/').to_string(), model }
+        GeminiProvider { transport, base_url: base_url.trim_end_matches('/').to_string(), model, reasoning }
     }
 }
 
 #[async_trait]
 impl Provider for GeminiProvider {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
-        let body = serde_json::to_vec(&request_body(&request))
+        let body = serde_json::to_vec(&request_body(&request, &self.reasoning))
             .map_err(|e| ProviderError::Request { provider: PROVIDER, message: e.to_string() })?;
         let body = bytes::Bytes::from(body);
         let url = format!("{}/v1beta/models/{}:streamGenerateContent?alt=sse", self.base_url, self.model);

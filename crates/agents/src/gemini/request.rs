@@ -2,7 +2,8 @@
 //! items of one role are merged into one content; function calls are `functionCall` parts of model
 //! turns with their `thoughtSignature` replayed exactly, outputs are `functionResponse` parts of user
 //! turns; images are `inlineData`), `tools[].functionDeclarations` (schemas converted by
-//! [`super::schema`]) and `generationConfig.temperature`.
+//! [`super::schema`]) and `generationConfig` (`temperature`, and `thinkingConfig` when reasoning settings
+//! are made).
 
 use std::collections::HashMap;
 
@@ -12,9 +13,10 @@ use serde_json::{Map, Value, json};
 use super::schema::function_parameters;
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{ModelRequest, f32_to_f64};
+use crate::reasoning::Reasoning;
 
 /// The `generateContent` request body.
-pub(crate) fn request_body(request: &ModelRequest) -> Value {
+pub(crate) fn request_body(request: &ModelRequest, reasoning: &Reasoning) -> Value {
     let mut body = Map::new();
     if !request.instructions.is_empty() {
         body.insert("systemInstruction".into(), json!({"parts": [{"text": request.instructions}]}));
@@ -36,8 +38,15 @@ pub(crate) fn request_body(request: &ModelRequest) -> Value {
             .collect();
         body.insert("tools".into(), json!([{ "functionDeclarations": declarations }]));
     }
+    let mut generation = Map::new();
     if let Some(t) = request.temperature {
-        body.insert("generationConfig".into(), json!({"temperature": f32_to_f64(t)}));
+        generation.insert("temperature".into(), json!(f32_to_f64(t)));
+    }
+    if let Some(thinking) = reasoning.gemini_thinking_config() {
+        generation.insert("thinkingConfig".into(), thinking);
+    }
+    if !generation.is_empty() {
+        body.insert("generationConfig".into(), Value::Object(generation));
     }
     Value::Object(body)
 }
@@ -61,6 +70,8 @@ pub(crate) fn contents(input: &[InputItem]) -> Vec<Value> {
             InputItem::FunctionCall { name, arguments, provider_data, .. } => {
                 ("model", vec![function_call_part(name, arguments, provider_data.as_ref())])
             }
+            // Gemini's reasoning rides on the calls' thought signatures instead.
+            InputItem::Reasoning { .. } => continue,
             InputItem::FunctionCallOutput { call_id, output } => {
                 let name = names.get(call_id.as_str()).copied().unwrap_or("unknown_tool");
                 ("user", vec![function_response_part(gemini_call_id(input, call_id), name, output)])

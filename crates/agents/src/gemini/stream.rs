@@ -1,6 +1,10 @@
 //! The response chunks, read leniently. Gemini has no message ids, so each response's text parts become
-//! one assistant message with a generated `msg_…` id, streamed as deltas. Function calls arrive whole;
-//! a call without an id gets a generated `call_…` id (not sent back). Thought parts are skipped.
+//! one assistant message with a generated `msg_…` id, streamed as deltas. Thought parts (`thought:
+//! true`, sent when thought summaries are asked for) become one reasoning part, done when the first
+//! other part arrives. Function calls usually arrive whole; Vertex may stream one in pieces
+//! (`partialArgs` with `willContinue`, ending with an empty `functionCall`), which are assembled into
+//! one call. A call without a name is never run. A call without an id gets a generated `call_…` id
+//! (not sent back).
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -47,11 +51,30 @@ struct Part {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(rename_all = "camelCase", default)]
 struct CallPart {
     id: Option<String>,
     name: String,
     args: Option<Value>,
+    partial_args: Vec<PartialArg>,
+    will_continue: Option<bool>,
+}
+
+/// One piece of a streamed call's arguments: the value at `jsonPath` (strings may come in several
+/// pieces, appended in order).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct PartialArg {
+    json_path: String,
+    string_value: Option<String>,
+    number_value: Option<serde_json::Number>,
+    bool_value: Option<bool>,
+}
+
+/// A call whose arguments are still streaming.
+struct PendingCall {
+    call: CallPart,
+    thought_signature: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -70,6 +93,10 @@ pub(crate) struct Parser {
     usage: Option<Usage>,
     produced: bool,
     finished: bool,
+    /// The thoughts being streamed (reasoning item id, text so far).
+    thought: Option<(String, String)>,
+    /// A call streamed in pieces, until its last piece.
+    pending_call: Option<PendingCall>,
 }
 
 impl Parser {
@@ -93,6 +120,83 @@ impl Parser {
         };
         acc.push_str(&text);
         out.push_back(Ok(ModelEvent::TextDelta { message_id: id.clone(), content_index: 0, delta: text }));
+    }
+
+    /// Appends thought text, starting the reasoning first if needed.
+    fn push_thought(&mut self, text: String, out: &mut EventQueue) {
+        let (id, acc) = match &mut self.thought {
+            Some(t) => t,
+            None => {
+                let id = chatkit::ids::generate("rs");
+                out.push_back(Ok(ModelEvent::ReasoningStarted { item_id: id.clone() }));
+                self.thought.insert((id, String::new()))
+            }
+        };
+        acc.push_str(&text);
+        out.push_back(Ok(ModelEvent::ReasoningDelta { item_id: id.clone(), part_index: 0, delta: text }));
+    }
+
+    /// Ends the thoughts being streamed, if any.
+    fn close_thought(&mut self, out: &mut EventQueue) {
+        if let Some((item_id, text)) = self.thought.take() {
+            out.push_back(Ok(ModelEvent::ReasoningPartDone { item_id, part_index: 0, text }));
+        }
+    }
+
+    /// Handles a `functionCall` part: a whole call is emitted; the pieces of a streamed one are
+    /// gathered until its last piece; a nameless part that continues nothing is ignored.
+    fn on_call(&mut self, call: CallPart, thought_signature: Option<String>, out: &mut EventQueue) {
+        if let Some(pending) = self.pending_call.as_mut() {
+            let CallPart { id, name, args, partial_args, will_continue } = call;
+            if pending.call.name.is_empty() && !name.is_empty() {
+                pending.call.name = name;
+            }
+            if pending.call.id.is_none() {
+                pending.call.id = id;
+            }
+            if let Some(args) = args.filter(Value::is_object) {
+                pending.call.args = Some(args);
+            }
+            apply_partial_args(&mut pending.call, &partial_args);
+            if pending.thought_signature.is_none() {
+                pending.thought_signature = thought_signature;
+            }
+            if will_continue != Some(true) {
+                self.finish_pending_call(out);
+            }
+            return;
+        }
+        if call.will_continue == Some(true) {
+            let mut call = call;
+            let partial_args = std::mem::take(&mut call.partial_args);
+            apply_partial_args(&mut call, &partial_args);
+            self.pending_call = Some(PendingCall { call, thought_signature });
+            return;
+        }
+        if call.name.is_empty() {
+            tracing::warn!(provider = PROVIDER, "ignoring a function call part without a name");
+            return;
+        }
+        let mut call = call;
+        let partial_args = std::mem::take(&mut call.partial_args);
+        apply_partial_args(&mut call, &partial_args);
+        self.emit_call(call, thought_signature, out);
+    }
+
+    fn finish_pending_call(&mut self, out: &mut EventQueue) {
+        let Some(PendingCall { call, thought_signature }) = self.pending_call.take() else { return };
+        if call.name.is_empty() {
+            tracing::warn!(provider = PROVIDER, "ignoring a streamed function call that never named its function");
+            return;
+        }
+        self.emit_call(call, thought_signature, out);
+    }
+
+    fn emit_call(&mut self, call: CallPart, thought_signature: Option<String>, out: &mut EventQueue) {
+        self.close_thought(out);
+        self.close_message(out);
+        self.produced = true;
+        out.push_back(Ok(ModelEvent::FunctionCall(function_call(call, thought_signature))));
     }
 
     fn fail(&mut self, err: ProviderError, out: &mut EventQueue) {
@@ -134,6 +238,47 @@ fn finish_error(reason: &str) -> ProviderError {
     ProviderError::Refused { provider: PROVIDER, class, status: None, code, message }
 }
 
+/// Writes the pieces' values into the call's `args` object (`$.a.b` paths; strings for the same
+/// path are appended). Paths of another form are skipped.
+fn apply_partial_args(call: &mut CallPart, pieces: &[PartialArg]) {
+    if pieces.is_empty() {
+        return;
+    }
+    let args = call.args.get_or_insert_with(|| json!({}));
+    if !args.is_object() {
+        *args = json!({});
+    }
+    for piece in pieces {
+        let Some(keys) = piece.json_path.strip_prefix("$.").map(|p| p.split('.').collect::<Vec<_>>()) else {
+            tracing::debug!(provider = PROVIDER, "skipping a partial argument with an unsupported path");
+            continue;
+        };
+        let Some(slot) = slot_at(args, &keys) else { continue };
+        match (&piece.string_value, slot.as_str()) {
+            (Some(more), Some(before)) => *slot = Value::String(format!("{before}{more}")),
+            (Some(text), None) => *slot = Value::String(text.clone()),
+            (None, _) => {
+                *slot = match (&piece.number_value, piece.bool_value) {
+                    (Some(n), _) => Value::Number(n.clone()),
+                    (None, Some(b)) => Value::Bool(b),
+                    (None, None) => Value::Null,
+                };
+            }
+        }
+    }
+}
+
+/// The value at `keys` below `node`, creating objects on the way (`None` where a non-object is in
+/// the way).
+fn slot_at<'a>(node: &'a mut Value, keys: &[&str]) -> Option<&'a mut Value> {
+    let (first, rest) = keys.split_first()?;
+    let child = node
+        .as_object_mut()?
+        .entry(first.to_string())
+        .or_insert_with(|| if rest.is_empty() { Value::Null } else { json!({}) });
+    if rest.is_empty() { Some(child) } else { slot_at(child, rest) }
+}
+
 impl EventParser for Parser {
     fn on_data(&mut self, data: &str, out: &mut EventQueue) {
         let chunk: Chunk = match serde_json::from_str(data) {
@@ -160,13 +305,15 @@ impl EventParser for Parser {
         };
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
             if part.thought == Some(true) {
+                if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                    self.push_thought(text, out);
+                }
                 continue;
             }
             if let Some(call) = part.function_call {
-                self.close_message(out);
-                self.produced = true;
-                out.push_back(Ok(ModelEvent::FunctionCall(function_call(call, part.thought_signature))));
+                self.on_call(call, part.thought_signature, out);
             } else if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                self.close_thought(out);
                 self.produced = true;
                 self.push_text(text, out);
             }
@@ -189,6 +336,8 @@ impl EventParser for Parser {
                 out,
             ),
             Some("STOP" | "FINISH_REASON_UNSPECIFIED") => {
+                self.finish_pending_call(out);
+                self.close_thought(out);
                 self.close_message(out);
                 self.finished = true;
                 if !self.produced {

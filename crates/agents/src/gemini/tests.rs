@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::request::contents;
+use super::request::{contents, request_body};
 use super::stream::Parser;
 use crate::error_class::ErrorClass;
 use crate::input::{ContentPart, InputItem, Role};
@@ -123,4 +123,73 @@ fn errors_and_early_stops() {
     p.on_data(r#"{"candidates":[{"content":{"parts":[{"text":"par"}]}}]}"#, &mut q);
     p.on_eof(&mut q);
     assert!(matches!(q.pop_back(), Some(Err(ProviderError::StreamCut { .. }))));
+}
+
+fn parse_chunks(chunks: &[Value]) -> Vec<ModelEvent> {
+    let mut p = Parser::default();
+    let mut q = EventQueue::new();
+    for c in chunks {
+        p.on_data(&c.to_string(), &mut q);
+    }
+    p.on_eof(&mut q);
+    q.into_iter().map(Result::unwrap).collect()
+}
+
+#[test]
+fn thoughts_become_one_reasoning_part_before_the_answer() {
+    let events = parse_chunks(&[
+        json!({"candidates": [{"content": {"parts": [{"text": "**Plan**", "thought": true}]}}]}),
+        json!({"candidates": [{"content": {"parts": [{"text": " more", "thought": true}]}}]}),
+        json!({"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP"}]}),
+    ]);
+    let ModelEvent::ReasoningStarted { item_id } = &events[0] else { panic!("{events:?}") };
+    assert_eq!(
+        events[1..4],
+        [
+            ModelEvent::ReasoningDelta { item_id: item_id.clone(), part_index: 0, delta: "**Plan**".into() },
+            ModelEvent::ReasoningDelta { item_id: item_id.clone(), part_index: 0, delta: " more".into() },
+            ModelEvent::ReasoningPartDone { item_id: item_id.clone(), part_index: 0, text: "**Plan** more".into() },
+        ]
+    );
+    assert!(matches!(events[4], ModelEvent::MessageStarted { .. }));
+    assert_eq!(events.last(), Some(&ModelEvent::Completed { usage: None }));
+}
+
+#[test]
+fn streamed_call_pieces_are_assembled_and_nameless_calls_ignored() {
+    let events = parse_chunks(&[
+        json!({"candidates": [{"content": {"parts": [{"functionCall": {}}]}}]}),
+        json!({"candidates": [{"content": {"parts": [{"thoughtSignature": "S", "functionCall": {"name": "change_seat", "partialArgs": [{"jsonPath": "$.seat", "stringValue": "1", "willContinue": true}], "willContinue": true}}]}}]}),
+        json!({"candidates": [{"content": {"parts": [{"functionCall": {"partialArgs": [{"jsonPath": "$.seat", "stringValue": "4C"}, {"jsonPath": "$.n", "numberValue": 2}, {"jsonPath": "$.o.ok", "boolValue": true}], "willContinue": true}}]}}]}),
+        json!({"candidates": [{"content": {"parts": [{"functionCall": {}}]}, "finishReason": "STOP"}]}),
+    ]);
+    let calls: Vec<&FunctionCall> = events
+        .iter()
+        .filter_map(|e| match e {
+            ModelEvent::FunctionCall(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 1, "{events:?}");
+    assert_eq!(calls[0].name, "change_seat");
+    let args: Value = serde_json::from_str(&calls[0].arguments).unwrap();
+    assert_eq!(args, json!({"seat": "14C", "n": 2, "o": {"ok": true}}));
+    assert_eq!(calls[0].provider_data, Some(json!({"thoughtSignature": "S"})));
+}
+
+#[test]
+fn thinking_config_only_when_set() {
+    use crate::provider::ModelRequest;
+    use crate::reasoning::{Reasoning, ReasoningEffort, ReasoningSummary};
+    let request = ModelRequest { temperature: Some(0.4), ..ModelRequest::default() };
+    let body = request_body(&request, &Reasoning::default());
+    assert_eq!(body["generationConfig"], json!({"temperature": 0.4}));
+    let bare = request_body(&ModelRequest::default(), &Reasoning::default());
+    assert!(bare.get("generationConfig").is_none());
+    let on = Reasoning { effort: Some(ReasoningEffort::Medium), summary: Some(ReasoningSummary::Auto) };
+    let body = request_body(&request, &on);
+    assert_eq!(
+        body["generationConfig"],
+        json!({"temperature": 0.4, "thinkingConfig": {"includeThoughts": true, "thinkingBudget": 8192}})
+    );
 }

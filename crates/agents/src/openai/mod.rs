@@ -5,7 +5,8 @@
 //! Event mapping: `output_item.added` (message) → message start; `content_part.added` → part start;
 //! `output_text.delta` → deltas; `output_text.annotation.added` → citations in ChatKit's annotation
 //! shape; `output_text.done` → part done; `output_item.done` → message done or a complete function
-//! call; `response.completed` → completed, with its `usage`; `response.failed` /
+//! call; reasoning items → reasoning start, `reasoning_summary_text` / `reasoning_text` deltas and
+//! done texts → reasoning parts, the finished item → kept whole for the next request of the run; `response.completed` → completed, with its `usage`; `response.failed` /
 //! `response.incomplete` / `error` → an error classified from the provider's code; a `refusal` part
 //! → a content-blocked error at `refusal.done` (the refusal text goes to the log).
 
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 use self::request::{Body, FixedParts};
 use self::stream::Parser;
 use crate::provider::{ModelRequest, ModelStream, Provider, ProviderError};
+use crate::reasoning::Reasoning;
 use crate::retry::{start_stream, with_retries};
 use crate::sse::model_stream;
 use crate::transport::Transport;
@@ -36,15 +38,17 @@ pub(crate) struct OpenAiProvider {
     /// `{base_url}/responses`, parsed once (`None` if it does not parse: the request reports it).
     responses_url: Option<reqwest::Url>,
     model: String,
+    /// The reasoning settings of every call.
+    reasoning: Reasoning,
     /// The encoded instructions and tools of the last request (reused while they stay the same).
     fixed: Arc<Mutex<Option<Arc<FixedParts>>>>,
 }
 
 impl OpenAiProvider {
-    pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
+    pub(crate) fn new(transport: Transport, base_url: &str, model: String, reasoning: Reasoning) -> Self {
         let base_url = base_url.trim_end_matches('/').to_string();
         let responses_url = reqwest::Url::parse(&format!("{base_url}/responses")).ok();
-        OpenAiProvider { transport, base_url, responses_url, model, fixed: Arc::default() }
+        OpenAiProvider { transport, base_url, responses_url, model, reasoning, fixed: Arc::default() }
     }
 
     /// The encoded fixed parts for `request`, from the cache when they are the same as last time.
@@ -64,7 +68,8 @@ impl Provider for OpenAiProvider {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ProviderError> {
         let encode_error = |e: serde_json::Error| ProviderError::Request { provider: PROVIDER, message: e.to_string() };
         let fixed = self.fixed_parts(&request).map_err(encode_error)?;
-        let body = serde_json::to_vec(&Body::new(&self.model, &request, &fixed)).map_err(encode_error)?;
+        let body =
+            serde_json::to_vec(&Body::new(&self.model, &request, &fixed, &self.reasoning)).map_err(encode_error)?;
         let body = bytes::Bytes::from(body);
         let t = &self.transport;
         with_retries(&t.retry, PROVIDER, |_| {

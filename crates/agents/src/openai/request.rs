@@ -9,34 +9,43 @@ use serde_json::value::RawValue;
 
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{ModelRequest, ToolSpec, f32_to_f64};
+use crate::reasoning::Reasoning;
 
 /// The request body, with the keys in the order the Python sample sends them (the unit tests compare
-/// it with the same body built as a JSON value).
+/// it with the same body built as a JSON value). `reasoning` comes last and only when a reasoning
+/// setting is made, so the default body is unchanged.
 #[derive(Serialize)]
 pub(crate) struct Body<'a> {
-    include: [u8; 0],
+    include: &'static [&'static str],
     model: &'a str,
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     instructions: &'a RawValue,
-    #[serde(serialize_with = "serialize_input")]
-    input: &'a [InputItem],
+    input: WireInput<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tools: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<Value>,
 }
+
+/// What `include` asks for when reasoning is on: the encrypted reasoning, so the reasoning items can be
+/// handed back within a run without relying on anything stored at OpenAI.
+const INCLUDE_REASONING: &[&str] = &["reasoning.encrypted_content"];
 
 impl<'a> Body<'a> {
     /// The body of `request`, whose instructions and tools are already encoded in `fixed`.
-    pub(crate) fn new(model: &'a str, request: &'a ModelRequest, fixed: &'a FixedParts) -> Self {
+    pub(crate) fn new(model: &'a str, request: &'a ModelRequest, fixed: &'a FixedParts, reasoning: &Reasoning) -> Self {
+        let reasoning = reasoning.openai_object();
         Body {
-            include: [],
+            include: if reasoning.is_some() { INCLUDE_REASONING } else { &[] },
             model,
             stream: true,
             temperature: request.temperature.map(f32_to_f64),
             instructions: &fixed.instructions_json,
-            input: &request.input,
+            input: WireInput::new(&request.input),
             tools: fixed.tools_json.as_deref(),
+            reasoning,
         }
     }
 }
@@ -89,8 +98,24 @@ impl FixedParts {
     }
 }
 
-fn serialize_input<S: Serializer>(input: &&[InputItem], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(input.iter().map(WireItem))
+/// The input items. When they hold reasoning items, function calls carry their item `id` too (as the
+/// Agents SDK sends them), since a reasoning item must come back with the call that followed it;
+/// without reasoning the calls are sent as before.
+struct WireInput<'a> {
+    items: &'a [InputItem],
+    with_ids: bool,
+}
+
+impl<'a> WireInput<'a> {
+    fn new(items: &'a [InputItem]) -> Self {
+        WireInput { items, with_ids: items.iter().any(|i| matches!(i, InputItem::Reasoning { .. })) }
+    }
+}
+
+impl Serialize for WireInput<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.items.iter().map(|item| WireItem { item, with_ids: self.with_ids }))
+    }
 }
 
 #[derive(Serialize)]
@@ -104,12 +129,15 @@ struct WireTool<'a> {
 }
 
 /// One input item in the Responses wire format.
-struct WireItem<'a>(&'a InputItem);
+struct WireItem<'a> {
+    item: &'a InputItem,
+    with_ids: bool,
+}
 
 impl Serialize for WireItem<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        match self.0 {
+        match self.item {
             InputItem::Message { role, content } => {
                 let mut m = s.serialize_map(Some(3))?;
                 m.serialize_entry("type", "message")?;
@@ -123,14 +151,19 @@ impl Serialize for WireItem<'_> {
                 m.serialize_entry("content", &WireParts(content))?;
                 m.end()
             }
-            InputItem::FunctionCall { call_id, name, arguments, .. } => {
-                let mut m = s.serialize_map(Some(4))?;
+            InputItem::FunctionCall { call_id, name, arguments, provider_data } => {
+                let id = provider_data.as_ref().and_then(|d| d.get("id")).filter(|_| self.with_ids);
+                let mut m = s.serialize_map(Some(5))?;
+                if let Some(id) = id {
+                    m.serialize_entry("id", id)?;
+                }
                 m.serialize_entry("type", "function_call")?;
                 m.serialize_entry("call_id", call_id)?;
                 m.serialize_entry("name", name)?;
                 m.serialize_entry("arguments", arguments)?;
                 m.end()
             }
+            InputItem::Reasoning { item } => item.serialize(s),
             InputItem::FunctionCallOutput { call_id, output } => {
                 let mut m = s.serialize_map(Some(3))?;
                 m.serialize_entry("type", "function_call_output")?;

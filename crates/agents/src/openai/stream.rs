@@ -23,6 +23,8 @@ pub(crate) enum StreamEvent {
     AnnotationAdded { item_id: String, content_index: usize, annotation: Value },
     TextDone { item_id: String, content_index: usize, text: String },
     RefusalDone { refusal: String },
+    ReasoningDelta { item_id: String, part_index: usize, delta: String },
+    ReasoningDone { item_id: String, part_index: usize, text: String },
     Completed { usage: Option<Usage> },
     Failed { response: Value },
     Incomplete { response: Value },
@@ -99,6 +101,25 @@ struct RefusalDonePayload {
     refusal: String,
 }
 
+/// `response.reasoning_summary_text.*` (`summary_index`) and `response.reasoning_text.*`
+/// (`content_index`): which part of which reasoning item, and its delta or final text.
+#[derive(Deserialize)]
+struct ReasoningPayload {
+    item_id: String,
+    #[serde(default, alias = "content_index")]
+    summary_index: usize,
+    #[serde(default)]
+    delta: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// An output item kept whole (reasoning items are handed back exactly as they came).
+#[derive(Deserialize)]
+struct WholeItemPayload {
+    item: Value,
+}
+
 #[derive(Deserialize)]
 struct ResponsePayload {
     #[serde(default)]
@@ -122,10 +143,12 @@ pub(crate) struct PartHeader {
     kind: String,
 }
 
-/// An output item: a message, a function call, or another type (ignored).
+/// An output item: a message, a function call, reasoning (whole only when done), or another type
+/// (ignored).
 pub(crate) enum OutputItem {
     Message { id: String, content: Vec<Value> },
     FunctionCall { id: Option<String>, call_id: String, name: String, arguments: String },
+    Reasoning { id: String, whole: Option<Value> },
     Other,
 }
 
@@ -142,9 +165,21 @@ impl OutputItem {
                 name: raw.name.ok_or_else(|| missing("name"))?,
                 arguments: raw.arguments,
             },
+            "reasoning" => OutputItem::Reasoning { id: raw.id.unwrap_or_default(), whole: None },
             _ => OutputItem::Other,
         })
     }
+}
+
+/// A finished output item; reasoning items are kept whole for the next request.
+fn done_item(data: &str) -> serde_json::Result<OutputItem> {
+    let item = OutputItem::from_raw(serde_json::from_str::<ItemPayload>(data)?.item)?;
+    Ok(match item {
+        OutputItem::Reasoning { id, .. } => {
+            OutputItem::Reasoning { id, whole: Some(serde_json::from_str::<WholeItemPayload>(data)?.item) }
+        }
+        other => other,
+    })
 }
 
 /// Just the `type` of an event (the other fields are skipped without being materialized).
@@ -178,8 +213,14 @@ pub(crate) fn parse_event(data: &str) -> serde_json::Result<StreamEvent> {
         "response.output_item.added" => {
             StreamEvent::OutputItemAdded { item: OutputItem::from_raw(from_str::<ItemPayload>(data)?.item)? }
         }
-        "response.output_item.done" => {
-            StreamEvent::OutputItemDone { item: OutputItem::from_raw(from_str::<ItemPayload>(data)?.item)? }
+        "response.output_item.done" => StreamEvent::OutputItemDone { item: done_item(data)? },
+        "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
+            let p: ReasoningPayload = from_str(data)?;
+            StreamEvent::ReasoningDelta { item_id: p.item_id, part_index: p.summary_index, delta: p.delta }
+        }
+        "response.reasoning_summary_text.done" | "response.reasoning_text.done" => {
+            let p: ReasoningPayload = from_str(data)?;
+            StreamEvent::ReasoningDone { item_id: p.item_id, part_index: p.summary_index, text: p.text }
         }
         "response.content_part.added" => {
             let p: PartPayload = from_str(data)?;
@@ -261,7 +302,19 @@ impl EventParser for Parser {
             StreamEvent::OutputItemAdded { item: OutputItem::Message { id, .. } } => {
                 out.push_back(Ok(ModelEvent::MessageStarted { id }));
             }
+            StreamEvent::OutputItemAdded { item: OutputItem::Reasoning { id, .. } } => {
+                out.push_back(Ok(ModelEvent::ReasoningStarted { item_id: id }));
+            }
             StreamEvent::OutputItemAdded { .. } => {}
+            StreamEvent::ReasoningDelta { item_id, part_index, delta } => {
+                out.push_back(Ok(ModelEvent::ReasoningDelta { item_id, part_index, delta }));
+            }
+            StreamEvent::ReasoningDone { item_id, part_index, text } => {
+                out.push_back(Ok(ModelEvent::ReasoningPartDone { item_id, part_index, text }));
+            }
+            StreamEvent::OutputItemDone { item: OutputItem::Reasoning { whole: Some(item), .. } } => {
+                out.push_back(Ok(ModelEvent::ReasoningItem { item }));
+            }
             StreamEvent::ContentPartAdded { item_id, content_index, part } => {
                 // Reasoning text is not answer text; a refusal ends the response as an error at its `done`.
                 if part.as_ref().is_some_and(|p| p.kind == "reasoning_text" || p.kind == "refusal") {

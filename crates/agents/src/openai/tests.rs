@@ -11,6 +11,7 @@ use super::stream::{Parser, StreamEvent, convert_annotation, leading_type, parse
 use crate::error_class::ErrorClass;
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{FunctionCall, ModelEvent, ModelRequest, ProviderError, ToolSpec, f32_to_f64};
+use crate::reasoning::{Reasoning, ReasoningEffort, ReasoningSummary};
 use crate::retry::RetryPolicy;
 use crate::sse::{EventParser, EventQueue};
 use crate::transport::{Timeouts, Transport};
@@ -68,6 +69,7 @@ fn input_item(item: &InputItem) -> Value {
         InputItem::FunctionCallOutput { call_id, output } => {
             json!({"type": "function_call_output", "call_id": call_id, "output": output})
         }
+        InputItem::Reasoning { item } => item.clone(),
     }
 }
 
@@ -120,6 +122,8 @@ fn maps_text_annotations_calls_and_skips_unknown() {
             arguments: m("{\"a\":1}"),
             provider_data: Some(json!({"id":"fc_1"})),
         }),
+        // A reasoning item is kept whole, to go back in the next request of the run.
+        ModelEvent::ReasoningItem { item: json!({"type":"reasoning","id":"rs_1"}) },
         ModelEvent::Completed {
             usage: Some(Usage { input_tokens: 30, output_tokens: 9, cached_tokens: 20, reasoning_tokens: 4 }),
         },
@@ -238,11 +242,11 @@ fn streamed_body_equals_the_json_value_body() {
         temperature: Some(0.4),
     };
     let fixed = FixedParts::of(&request).unwrap();
-    let streamed = serde_json::to_string(&Body::new("gpt-x", &request, &fixed)).unwrap();
+    let streamed = serde_json::to_string(&Body::new("gpt-x", &request, &fixed, &Reasoning::default())).unwrap();
     assert_eq!(streamed, request_body("gpt-x", &request).to_string());
     let bare = ModelRequest { instructions: "i".into(), ..ModelRequest::default() };
     let fixed = FixedParts::of(&bare).unwrap();
-    let streamed = serde_json::to_string(&Body::new("m", &bare, &fixed)).unwrap();
+    let streamed = serde_json::to_string(&Body::new("m", &bare, &fixed, &Reasoning::default())).unwrap();
     assert_eq!(streamed, r#"{"include":[],"model":"m","stream":true,"instructions":"i","input":[]}"#);
     assert_eq!(streamed, request_body("m", &bare).to_string());
 }
@@ -278,7 +282,7 @@ fn fixed_parts_are_encoded_once_per_agent() {
         Timeouts::default(),
         RetryPolicy::default(),
     );
-    let provider = OpenAiProvider::new(transport, "http://127.0.0.1:1/v1", "m".into());
+    let provider = OpenAiProvider::new(transport, "http://127.0.0.1:1/v1", "m".into(), Reasoning::default());
     let tools: Arc<[ToolSpec]> =
         vec![ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}) }].into();
     let first = ModelRequest { instructions: "i".into(), tools: tools.clone(), ..ModelRequest::default() };
@@ -293,13 +297,105 @@ fn fixed_parts_are_encoded_once_per_agent() {
     let other = ModelRequest { instructions: "j".into(), ..first.clone() };
     let b = provider.fixed_parts(&other).unwrap();
     assert!(!Arc::ptr_eq(&a, &b));
-    let body = serde_json::to_string(&Body::new("m", &other, &b)).unwrap();
+    let body = serde_json::to_string(&Body::new("m", &other, &b, &Reasoning::default())).unwrap();
     assert_eq!(body, request_body("m", &other).to_string());
     let mut changed = tools.to_vec();
     changed[0].description = "changed".into();
     let changed = ModelRequest { tools: changed.into(), ..other.clone() };
     let c = provider.fixed_parts(&changed).unwrap();
     assert!(!Arc::ptr_eq(&b, &c));
-    let body = serde_json::to_string(&Body::new("m", &changed, &c)).unwrap();
+    let body = serde_json::to_string(&Body::new("m", &changed, &c, &Reasoning::default())).unwrap();
     assert_eq!(body, request_body("m", &changed).to_string());
+}
+
+/// The default body, byte for byte: no reasoning setting adds nothing to what was sent before.
+#[test]
+fn default_body_is_pinned() {
+    let request = ModelRequest {
+        instructions: "i".into(),
+        input: vec![
+            InputItem::user_text("seat 2A"),
+            InputItem::FunctionCall {
+                call_id: "call_1".into(),
+                name: "change_seat".into(),
+                arguments: "{}".into(),
+                provider_data: Some(json!({"id": "fc_1"})),
+            },
+            InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "ok".into() },
+        ],
+        tools: Arc::from(vec![]),
+        temperature: Some(0.4),
+    };
+    let fixed = FixedParts::of(&request).unwrap();
+    let body = serde_json::to_string(&Body::new("gpt-4.1-mini", &request, &fixed, &Reasoning::default())).unwrap();
+    assert_eq!(
+        body,
+        concat!(
+            r#"{"include":[],"model":"gpt-4.1-mini","stream":true,"temperature":0.4,"instructions":"i","input":["#,
+            r#"{"type":"message","role":"user","content":[{"type":"input_text","text":"seat 2A"}]},"#,
+            r#"{"type":"function_call","call_id":"call_1","name":"change_seat","arguments":"{}"},"#,
+            r#"{"type":"function_call_output","call_id":"call_1","output":"ok"}]}"#
+        )
+    );
+}
+
+/// With reasoning on: the encrypted reasoning is asked for, the settings are sent, and a reasoning
+/// item of the run goes back unchanged, with the following call's item id.
+#[test]
+fn reasoning_body() {
+    let reasoning_item = json!({"id": "rs_1", "type": "reasoning", "summary": [{"type": "summary_text", "text": "t"}], "encrypted_content": "enc"});
+    let request = ModelRequest {
+        instructions: "i".into(),
+        input: vec![
+            InputItem::user_text("hi"),
+            InputItem::Reasoning { item: reasoning_item.clone() },
+            InputItem::FunctionCall {
+                call_id: "call_1".into(),
+                name: "t".into(),
+                arguments: "{}".into(),
+                provider_data: Some(json!({"id": "fc_1"})),
+            },
+            InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "ok".into() },
+        ],
+        ..ModelRequest::default()
+    };
+    let fixed = FixedParts::of(&request).unwrap();
+    let reasoning = Reasoning { effort: Some(ReasoningEffort::High), summary: Some(ReasoningSummary::Concise) };
+    let body: Value =
+        serde_json::from_str(&serde_json::to_string(&Body::new("gpt-5", &request, &fixed, &reasoning)).unwrap())
+            .unwrap();
+    assert_eq!(body["include"], json!(["reasoning.encrypted_content"]));
+    assert_eq!(body["reasoning"], json!({"effort": "high", "summary": "concise"}));
+    assert_eq!(body["input"][1], reasoning_item);
+    assert_eq!(
+        body["input"][2],
+        json!({"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "t", "arguments": "{}"})
+    );
+    assert!(body.get("store").is_none());
+}
+
+#[test]
+fn reasoning_events_are_parsed() {
+    let item = json!({"id": "rs_1", "type": "reasoning", "summary": [{"type": "summary_text", "text": "Plan"}], "encrypted_content": "enc"});
+    let events = parse(&[
+        json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "rs_1", "type": "reasoning", "summary": []}}),
+        json!({"type": "response.reasoning_summary_part.added", "item_id": "rs_1", "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
+        json!({"type": "response.reasoning_summary_text.delta", "item_id": "rs_1", "summary_index": 0, "delta": "Pl"}),
+        json!({"type": "response.reasoning_summary_text.done", "item_id": "rs_1", "summary_index": 0, "text": "Plan"}),
+        json!({"type": "response.reasoning_text.delta", "item_id": "rs_1", "content_index": 1, "delta": "raw"}),
+        json!({"type": "response.output_item.done", "output_index": 0, "item": item}),
+        json!({"type": "response.completed", "response": {}}),
+    ]);
+    let events: Vec<ModelEvent> = events.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        events,
+        vec![
+            ModelEvent::ReasoningStarted { item_id: "rs_1".into() },
+            ModelEvent::ReasoningDelta { item_id: "rs_1".into(), part_index: 0, delta: "Pl".into() },
+            ModelEvent::ReasoningPartDone { item_id: "rs_1".into(), part_index: 0, text: "Plan".into() },
+            ModelEvent::ReasoningDelta { item_id: "rs_1".into(), part_index: 1, delta: "raw".into() },
+            ModelEvent::ReasoningItem { item },
+            ModelEvent::Completed { usage: None },
+        ]
+    );
 }

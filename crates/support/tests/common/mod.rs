@@ -66,6 +66,8 @@ pub(crate) fn config(dir: &TempDir, mock: Option<&MockServer>) -> Config {
         model_max_retries: 0,
         // Below the 20 s `TestServer::stop` waits for the server to stop.
         shutdown_grace_secs: 10,
+        // Exact event sequences must not depend on how fast a tool runs on a loaded machine.
+        tool_progress_delay_ms: 60_000,
         ..Config::default()
     }
 }
