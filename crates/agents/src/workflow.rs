@@ -69,7 +69,7 @@ impl ReasoningWorkflow {
         let mut wf = OpenWorkflow {
             item: ThreadItem::new(
                 ids::generate(ids::WORKFLOW),
-                &sink.thread_id(),
+                sink.thread_id(),
                 ItemKind::Workflow(WorkflowItem { workflow: Value::Null }),
             ),
             started: Instant::now(),
