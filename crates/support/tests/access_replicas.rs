@@ -5,7 +5,8 @@
 //!   naming user A's objects made through replica A; thread lists are disjoint on both replicas;
 //! * the per-user limits hold for both replicas together: stream slots, turns per minute and stored
 //!   attachment bytes are counted in the database; another user is unaffected; slots free when the
-//!   responses end.
+//!   responses end, and the slots of a replica killed mid-response free themselves when their leases
+//!   expire (the test moves the expiry instead of waiting the minute).
 //!
 //! Without PostgreSQL the tests print `skipped: no PostgreSQL at …` and pass.
 
@@ -20,6 +21,7 @@ use access_common::{
 use common::create;
 use mock_llm::{Match, MockServer, Reply, Script};
 use replicas_common::{Replica, Schema, WorkDir, start_replicas_with};
+use serde_json::Value;
 
 async fn mock(script: Script) -> MockServer {
     MockServer::start(script).await.unwrap()
@@ -108,4 +110,50 @@ async fn per_user_limits_hold_across_replicas() {
     for replica in [a, b] {
         admitted_soon(&user_on(replica, "alice"), &create("after the holds")).await;
     }
+}
+
+/// The stream leases of `user` as stored: lease id → expiry (µs since the epoch).
+async fn leases(schema: &Schema, user: &str) -> serde_json::Map<String, Value> {
+    let mut admin = schema.admin().await;
+    let sql = format!("SELECT value FROM \"{}\".kv WHERE namespace = 'user_limits' AND key = $1", schema.name);
+    let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(format!("streams:{user}"))
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    value["leases"].as_object().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slots_of_a_killed_replica_expire() {
+    let Some(schema) = Schema::create().await else { return };
+    let dir = WorkDir::new();
+    let script = Script::new().on(Match::user_text("hold"), Reply::stall("held answer", 1, 30_000));
+    let mock = mock(script).await;
+    let env = [("AUTH_MODE", "jwt"), ("AUTH_JWT_SECRET", SECRET), ("MAX_STREAMS_PER_USER", "1")];
+    let mut replicas = start_replicas_with(&["A", "B"], &schema, dir.path(), &mock, &env).await;
+
+    let held = open_stream(&user_on(&replicas[0], "alice"), &create("hold on A")).await;
+    replicas[0].kill();
+    drop(held);
+    let b = &replicas[1];
+    // The killed replica could not give its slot back: it still counts, on every replica.
+    assert_too_many(&user_on(b, "alice").post(&create("on B")).await, "MAX_STREAMS_PER_USER", 5..=5);
+    let stored = leases(&schema, "alice").await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let now_ms = access_common::now() * 1000;
+    let expiry = stored.values().next().unwrap().as_i64().unwrap() / 1000;
+    assert!(expiry > now_ms && expiry <= now_ms + 61_000, "the lease expires at {expiry}, now is {now_ms}");
+
+    // A minute later nobody renewed it: it is expired (moved into the past here instead of waiting).
+    let mut admin = schema.admin().await;
+    let expired = serde_json::json!({"leases": {stored.keys().next().unwrap(): now_ms * 1000 - 1}}).to_string();
+    let sql = format!(
+        "UPDATE \"{}\".kv SET value = $1, version = version + 1 WHERE namespace = 'user_limits' AND key = 'streams:alice'",
+        schema.name
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(expired).execute(&mut admin).await.unwrap();
+    let answer = user_on(b, "alice").post(&create("on B again")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
 }

@@ -1,9 +1,9 @@
 //! Per-owner counters shared by every replica of one PostgreSQL database, kept in the store's versioned
 //! key-value state and changed only by compare-and-set, so two replicas never both take the last slot.
 //!
-//! * `streams:<owner>` holds the owner's stream leases, `{"leases": {"<lease id>": <expiry, ms>}}`. The
-//!   replica serving a response renews its lease every [`RENEW_EVERY`] and removes it when the response
-//!   ends; a lease whose replica stopped renewing it (crashed, cut off) expires after [`LEASE_TTL`] and is
+//! * `streams:<owner>` holds the owner's stream leases, `{"leases": {"<lease id>": <expiry>}}` (µs since
+//!   the epoch). The replica serving a response renews its lease every [`RENEW_EVERY`] and removes it when
+//!   the response ends; a lease whose replica stopped renewing it (crashed, cut off) expires after [`LEASE_TTL`] and is
 //!   dropped by the next replica that looks.
 //! * `turns:<owner>` holds when the owner's turns of the last minute started, `{"starts_us": [...]}`
 //!   (at most `TURNS_PER_MINUTE` of them).
