@@ -101,7 +101,10 @@ async fn per_user_limits_hold_across_replicas() {
     let dave_b = user_on(b, "dave");
     let (_, first_url, _) = new_attachment(&dave_a, 600).await;
     assert_eq!(dave_a.upload(&first_url, vec![1; 600]).await.status, 200);
-    let (_, second_url, _) = new_attachment(&dave_b, 600).await;
+    let params = serde_json::json!({"name": "big.png", "size": 600, "mime_type": "image/png"});
+    let refused = dave_b.post(&serde_json::json!({"type": "attachments.create", "params": params})).await;
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    let (_, second_url, _) = new_attachment(&dave_b, 300).await;
     let refused = dave_b.upload(&second_url, vec![2; 600]).await;
     assert_eq!(refused.status, 413, "{}", refused.body);
 

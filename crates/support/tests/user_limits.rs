@@ -4,8 +4,8 @@
 //! * the 5th concurrent stream and the 31st turn in a minute are 429 with `Retry-After`, the model gets
 //!   no request for them and nothing is stored; another user is unaffected; a slot frees when a
 //!   response ends;
-//! * uploads past `MAX_ATTACHMENT_BYTES_PER_USER` are 413 and store nothing; replacing or deleting
-//!   attachments makes room;
+//! * attachments declared, or uploaded, past `MAX_ATTACHMENT_BYTES_PER_USER` are 413 and store nothing;
+//!   replacing or deleting attachments makes room;
 //! * without authentication the limits are off unless set.
 //!
 //! The same limits across two PostgreSQL replicas are in `access_replicas.rs`.
@@ -95,13 +95,18 @@ async fn uploads_past_the_storage_budget_are_413_and_store_nothing() {
 
     let (first, first_url, _) = new_attachment(&alice, 600).await;
     assert_eq!(alice.upload(&first_url, vec![1; 600]).await.status, 200);
-    let (_, second_url, second_preview) = new_attachment(&alice, 600).await;
-    let refused = alice.upload(&second_url, vec![2; 600]).await;
+    // An attachment declared too large for the rest of the budget is refused before its bytes are sent.
+    let params = json!({"name": "big.png", "size": 600, "mime_type": "image/png"});
+    let refused = alice.post(&json!({"type": "attachments.create", "params": params})).await;
     assert_eq!(refused.status, 413, "{}", refused.body);
     let detail = refused.json()["detail"].as_str().unwrap().to_string();
     assert!(detail.contains("MAX_ATTACHMENT_BYTES_PER_USER") && detail.contains("600 of 1000"), "{detail}");
     assert_eq!(refused.retry_after, None);
-    // Nothing was stored: the attachment still waits for its bytes.
+    // Bytes past the budget are refused even when the declared size fitted, and nothing is stored.
+    let (_, second_url, second_preview) = new_attachment(&alice, 300).await;
+    let refused = alice.upload(&second_url, vec![2; 600]).await;
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    assert!(refused.json()["detail"].as_str().unwrap().contains("MAX_ATTACHMENT_BYTES_PER_USER"), "{}", refused.body);
     let content = alice.get(&second_preview).await;
     assert_eq!(content.status, 404, "{}", content.body);
     assert_eq!(content.json()["detail"], "Attachment has not been uploaded yet.");
@@ -111,8 +116,8 @@ async fn uploads_past_the_storage_budget_are_413_and_store_nothing() {
     assert_eq!(bob.upload(&bob_url, vec![3; 900]).await.status, 200);
 
     // Replacing an attachment's bytes counts the new size only; deleting one makes room.
-    assert_eq!(alice.upload(&first_url, vec![4; 1000]).await.status, 200);
     let (_, third_url, _) = new_attachment(&alice, 10).await;
+    assert_eq!(alice.upload(&first_url, vec![4; 1000]).await.status, 200);
     assert_eq!(alice.upload(&third_url, vec![5; 10]).await.status, 413);
     alice.ok(json!({"type": "attachments.delete", "params": {"attachment_id": first}})).await;
     assert_eq!(alice.upload(&third_url, vec![5; 10]).await.status, 200);

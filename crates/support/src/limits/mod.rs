@@ -31,6 +31,7 @@ use std::time::Duration;
 use chatkit::Store;
 use chatkit::store::{RequestContext, StoreError};
 use clap::Args;
+use serde_json::Value;
 
 use crate::auth::AuthMode;
 use crate::routes::ApiError;
@@ -224,21 +225,26 @@ impl UserLimiter {
         Ok(permit)
     }
 
-    /// Checks that storing `adding` bytes as attachment `attachment_id` (replacing any bytes it has) keeps
-    /// the owner within `MAX_ATTACHMENT_BYTES_PER_USER`. Concurrent uploads of one owner are checked
-    /// independently, so together they may pass the budget by at most one upload each.
+    /// Whether attachment sizes are checked against a budget.
+    pub fn watches_storage(&self) -> bool {
+        self.limits.max_attachment_bytes > 0
+    }
+
+    /// Checks that storing `adding` more bytes (as attachment `replacing`, whose stored bytes then stop
+    /// counting, when named) keeps the owner within `MAX_ATTACHMENT_BYTES_PER_USER`. Concurrent uploads of
+    /// one owner are checked independently, so together they may pass the budget by at most one upload each.
     pub async fn check_storage(
         &self,
         store: &dyn Store,
         ctx: &RequestContext,
-        attachment_id: &str,
+        replacing: Option<&str>,
         adding: u64,
     ) -> Result<(), ApiError> {
         let max = self.limits.max_attachment_bytes;
         if max == 0 {
             return Ok(());
         }
-        let used = store.attachment_bytes(ctx, Some(attachment_id)).await?;
+        let used = store.attachment_bytes(ctx, replacing).await?;
         if used.saturating_add(adding) <= max {
             return Ok(());
         }
@@ -258,6 +264,22 @@ fn too_many(detail: String, wait: Duration) -> ApiError {
 /// The answer when the shared counters cannot be read or written.
 fn storage_failure(e: StoreError) -> ApiError {
     ApiError::from(e)
+}
+
+/// The declared `params.size` of an `attachments.create` request, so that an attachment that cannot fit
+/// is refused before its bytes are sent; `None` for any other request.
+pub fn attachment_create_size(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Peek<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+        params: Option<Value>,
+    }
+    let peek: Peek<'_> = serde_json::from_slice(body).ok()?;
+    if peek.kind?.as_ref() != "attachments.create" {
+        return None;
+    }
+    peek.params?.get("size")?.as_u64()
 }
 
 /// Whether a ChatKit request `type` answers with a stream, and whether that stream calls the model;
@@ -334,6 +356,10 @@ mod tests {
         assert_eq!(kind(r#"{"type":"threads.\u0063reate"}"#), Some(StreamKind { calls_model: true }));
         assert_eq!(kind("not json"), None);
         assert_eq!(kind("[]"), None);
+        let size = |body: &str| attachment_create_size(body.as_bytes());
+        assert_eq!(size(r#"{"type":"attachments.create","params":{"name":"a.png","size":600}}"#), Some(600));
+        assert_eq!(size(r#"{"type":"attachments.create","params":{"size":"600"}}"#), None);
+        assert_eq!(size(r#"{"type":"threads.create","params":{"size":600}}"#), None);
     }
 
     #[test]
@@ -377,11 +403,11 @@ mod tests {
         let limits = UserLimits { max_attachment_bytes: 10, ..UserLimits::default() };
         let limiter = UserLimiter::in_process(limits);
         store.save_attachment_data(&ctx, "atc_1", &[0; 6]).await.unwrap();
-        limiter.check_storage(store.as_ref(), &ctx, "atc_2", 4).await.unwrap();
-        let refused = limiter.check_storage(store.as_ref(), &ctx, "atc_2", 5).await.unwrap_err();
+        limiter.check_storage(store.as_ref(), &ctx, Some("atc_2"), 4).await.unwrap();
+        let refused = limiter.check_storage(store.as_ref(), &ctx, Some("atc_2"), 5).await.unwrap_err();
         assert_eq!(refused.status().as_u16(), 413);
         // Replacing an attachment's bytes counts the new size only.
-        limiter.check_storage(store.as_ref(), &ctx, "atc_1", 10).await.unwrap();
-        UserLimiter::off().check_storage(store.as_ref(), &ctx, "atc_2", 1000).await.unwrap();
+        limiter.check_storage(store.as_ref(), &ctx, Some("atc_1"), 10).await.unwrap();
+        UserLimiter::off().check_storage(store.as_ref(), &ctx, Some("atc_2"), 1000).await.unwrap();
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! * `streams:<owner>` holds the owner's stream leases, `{"leases": {"<lease id>": <expiry>}}` (µs since
 //!   the epoch). The replica serving a response renews its lease every [`RENEW_EVERY`] and removes it when
-//!   the response ends; a lease whose replica stopped renewing it (crashed, cut off) expires after [`LEASE_TTL`] and is
-//!   dropped by the next replica that looks.
+//!   the response ends; a lease whose replica stopped renewing it (crashed, cut off) expires after
+//!   [`LEASE_TTL`] and is dropped by the next replica that looks.
 //! * `turns:<owner>` holds when the owner's turns of the last minute started, `{"starts_us": [...]}`
 //!   (at most `TURNS_PER_MINUTE` of them).
 //!

@@ -102,7 +102,7 @@ pub async fn upload(
     }
     let store = &state.store;
     let mut attachment = store.load_attachment(&ctx, &id).await?;
-    state.user_limits.check_storage(store.as_ref(), &ctx, &id, data.len() as u64).await?;
+    state.user_limits.check_storage(store.as_ref(), &ctx, Some(&id), data.len() as u64).await?;
     store.save_attachment_data(&ctx, &id, &data).await?;
     attachment.upload_descriptor = None;
     store.save_attachment(&ctx, &attachment).await?;

@@ -50,7 +50,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
          example = json!({"detail": "the request body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)"})),
         (status = 409, description = "The thread is busy with another response", body = ErrorBody,
          example = json!({"detail": "thread thr_019ab8c1f2a04d3e5b6c7a81 is busy with another response; try again shortly", "code": "conflict"})),
-        (status = 413, description = "Body larger than MAX_BODY_BYTES, or attachment over 5 MB", body = ErrorBody,
+        (status = 413, description = "Body larger than MAX_BODY_BYTES, attachment over 5 MB, or more than the user's attachment storage has room for (MAX_ATTACHMENT_BYTES_PER_USER)", body = ErrorBody,
          example = json!({"detail": "Attachments are limited to 5 MB in this demo.", "code": "payload_too_large"})),
         (status = 429, description = "A streaming request over a per-user limit (MAX_STREAMS_PER_USER, TURNS_PER_MINUTE); \
          nothing was stored and the model was not called", body = ErrorBody,
@@ -87,6 +87,14 @@ pub async fn chatkit(State(state): State<AppState>, Ctx(ctx): Ctx, headers: Head
         }
         _ => None,
     };
+    // An attachment that cannot fit in the user's storage is refused before its bytes are sent (the
+    // upload is checked again with the real size).
+    if state.user_limits.watches_storage()
+        && let Some(size) = crate::limits::attachment_create_size(&bytes)
+        && let Err(refused) = state.user_limits.check_storage(state.store.as_ref(), &ctx, None, size).await
+    {
+        return refused.into_response();
+    }
     let response = state.chatkit.handle(&bytes, ctx).await;
     match permit {
         None => response,
