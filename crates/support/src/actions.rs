@@ -124,13 +124,14 @@ pub async fn handle_action(
         return Ok(());
     };
     let offer = offer::verify(airline, sink, thread_id, action, sender).await?;
+    let click = latent::Click { airline, thread_id, action_type: &action.kind, offer: &offer, sink };
     match action_type {
         ActionType::FlightSelect => flight::select(airline, thread_id, &offer, sink).await,
-        ActionType::ConfirmSelection => latent::confirm_selection(airline, thread_id, &offer, sink).await,
-        ActionType::ModifyRequest => latent::modify_request(airline, thread_id, &offer, sink).await,
-        ActionType::UpsellAccept => latent::upsell_accept(airline, thread_id, &offer, sink).await,
-        ActionType::UpsellDecline => latent::upsell_decline(airline, thread_id, &offer, sink).await,
-        ActionType::RebookSelect => latent::rebook_select(airline, thread_id, &offer, sink).await,
+        ActionType::ConfirmSelection => latent::confirm_selection(&click).await,
+        ActionType::ModifyRequest => latent::modify_request(&click).await,
+        ActionType::UpsellAccept => latent::upsell_accept(&click).await,
+        ActionType::UpsellDecline => latent::upsell_decline(&click).await,
+        ActionType::RebookSelect => latent::rebook_select(&click).await,
     }
 }
 

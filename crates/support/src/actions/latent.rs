@@ -24,148 +24,120 @@ pub(super) const UPSELL_DECLINE: &str = "upsell.decline";
 /// `rebook.select_option`
 pub(super) const REBOOK_SELECT: &str = "rebook.select_option";
 
-/// Uses the widget and applies `change` in one atomic update; returns the change's text and the profile,
-/// or (inside `Ok`) the refusal of `change`, in which case nothing was written and the widget stays usable.
-async fn try_apply_with_widget(
-    airline: &AirlineStore,
-    thread_id: &str,
-    offer: &OfferedAction,
-    action_type: &str,
-    mut change: impl FnMut(&mut CustomerProfile) -> Result<String, OpError>,
-) -> Result<Result<(String, CustomerProfile), OpError>, AppError> {
-    let updated = airline
-        .update(thread_id, |profile| {
-            profile.use_widget(&offer.widget_id)?;
-            change(profile).map(|text| (text, profile.clone()))
-        })
-        .await?;
-    match updated {
-        Err(used @ OpError::WidgetAlreadyUsed(_)) => Err(op_refused(used, thread_id, action_type)),
-        other => Ok(other),
+/// One click on a widget offering one of these actions: where it happened and what the widget offered.
+pub(super) struct Click<'a> {
+    pub(super) airline: &'a AirlineStore,
+    pub(super) thread_id: &'a str,
+    /// The action's type, as sent (one of the constants above).
+    pub(super) action_type: &'a str,
+    pub(super) offer: &'a OfferedAction,
+    pub(super) sink: &'a EventSink,
+}
+
+impl Click<'_> {
+    /// A payload field of the offered action as text.
+    fn field(&self, key: &str) -> Option<String> {
+        text_field(&self.offer.payload, key)
+    }
+
+    /// Uses the widget and applies `change` in one atomic update; returns the change's text and the
+    /// profile, or (inside `Ok`) the refusal of `change`, in which case nothing was written and the
+    /// widget stays usable.
+    async fn try_apply(
+        &self,
+        mut change: impl FnMut(&mut CustomerProfile) -> Result<String, OpError>,
+    ) -> Result<Result<(String, CustomerProfile), OpError>, AppError> {
+        let updated = self
+            .airline
+            .update(self.thread_id, |profile| {
+                profile.use_widget(&self.offer.widget_id)?;
+                change(profile).map(|text| (text, profile.clone()))
+            })
+            .await?;
+        match updated {
+            Err(used @ OpError::WidgetAlreadyUsed(_)) => Err(op_refused(used, self.thread_id, self.action_type)),
+            other => Ok(other),
+        }
+    }
+
+    /// [`Click::try_apply`] for a change that cannot be refused.
+    async fn apply(
+        &self,
+        mut change: impl FnMut(&mut CustomerProfile) -> String,
+    ) -> Result<(String, CustomerProfile), AppError> {
+        self.try_apply(|p| Ok(change(p))).await?.map_err(|e| op_refused(e, self.thread_id, self.action_type))
+    }
+
+    /// Uses the widget and says `text` (the actions that only answer).
+    async fn answer(&self, text: String) -> Result<(), AppError> {
+        self.apply(|_| String::new()).await?;
+        say(self.sink, self.thread_id, text).await
+    }
+
+    /// Says `text` and shows `profile` in the side panel.
+    async fn answer_with_profile(&self, text: String, profile: &CustomerProfile) -> Result<(), AppError> {
+        say(self.sink, self.thread_id, text).await?;
+        emit(self.sink, profile_effect(profile)).await
     }
 }
 
-/// [`try_apply_with_widget`] for a change that cannot be refused.
-async fn apply_with_widget(
-    airline: &AirlineStore,
-    thread_id: &str,
-    offer: &OfferedAction,
-    action_type: &str,
-    mut change: impl FnMut(&mut CustomerProfile) -> String,
-) -> Result<(String, CustomerProfile), AppError> {
-    try_apply_with_widget(airline, thread_id, offer, action_type, |p| Ok(change(p)))
-        .await?
-        .map_err(|e| op_refused(e, thread_id, action_type))
-}
-
-/// Uses the widget and says `text` (the actions that only answer).
-async fn answer(
-    airline: &AirlineStore,
-    thread_id: &str,
-    offer: &OfferedAction,
-    action_type: &str,
-    text: String,
-    sink: &EventSink,
-) -> Result<(), AppError> {
-    apply_with_widget(airline, thread_id, offer, action_type, |_| String::new()).await?;
-    say(sink, thread_id, text).await
-}
-
 /// Places a hold with the widget's labels.
-pub(super) async fn confirm_selection(
-    airline: &AirlineStore,
-    thread_id: &str,
-    offer: &OfferedAction,
-    sink: &EventSink,
-) -> Result<(), AppError> {
-    let payload = &offer.payload;
-    let destination = text_field(payload, "destination").unwrap_or_else(|| "the trip".into());
-    let depart = text_field(payload, "depart_label").unwrap_or_else(|| "outbound flight".into());
-    let back = text_field(payload, "return_label").unwrap_or_else(|| "return flight".into());
-    let (text, profile) = apply_with_widget(airline, thread_id, offer, CONFIRM_SELECTION, |p| {
-        p.booking_hold(&destination, &depart, &back)
-    })
-    .await?;
-    say(sink, thread_id, format!("{text} I’ll keep monitoring inventory and let you know if something better opens."))
-        .await?;
-    emit(sink, profile_effect(&profile)).await
+pub(super) async fn confirm_selection(click: &Click<'_>) -> Result<(), AppError> {
+    let destination = click.field("destination").unwrap_or_else(|| "the trip".into());
+    let depart = click.field("depart_label").unwrap_or_else(|| "outbound flight".into());
+    let back = click.field("return_label").unwrap_or_else(|| "return flight".into());
+    let (text, profile) = click.apply(|p| p.booking_hold(&destination, &depart, &back)).await?;
+    let text = format!("{text} I’ll keep monitoring inventory and let you know if something better opens.");
+    click.answer_with_profile(text, &profile).await
 }
 
 /// Invites the user to change the plan (no profile change).
-pub(super) async fn modify_request(
-    airline: &AirlineStore,
-    thread_id: &str,
-    offer: &OfferedAction,
-    sink: &EventSink,
-) -> Result<(), AppError> {
+pub(super) async fn modify_request(click: &Click<'_>) -> Result<(), AppError> {
     let text = "Happy to tweak the plan. Let me know what you'd like to change and feel free to attach a new \
                 inspiration photo if it helps.";
-    answer(airline, thread_id, offer, MODIFY_REQUEST, text.into(), sink).await
+    click.answer(text.into()).await
 }
 
 /// Records the offered upgrade.
-pub(super) async fn upsell_accept(
-    airline: &AirlineStore,
-    thread_id: &str,
-    offer: &OfferedAction,
-    sink: &EventSink,
-) -> Result<(), AppError> {
-    let cabin = text_field(&offer.payload, "cabin_name").unwrap_or_else(|| "the upgrade".into());
-    let price = text_field(&offer.payload, "price").unwrap_or_else(|| "the quoted amount".into());
-    let (text, profile) =
-        apply_with_widget(airline, thread_id, offer, UPSELL_ACCEPT, |p| p.record_upgrade(&cabin, &price)).await?;
-    say(sink, thread_id, text).await?;
-    emit(sink, profile_effect(&profile)).await
+pub(super) async fn upsell_accept(click: &Click<'_>) -> Result<(), AppError> {
+    let cabin = click.field("cabin_name").unwrap_or_else(|| "the upgrade".into());
+    let price = click.field("price").unwrap_or_else(|| "the quoted amount".into());
+    let (text, profile) = click.apply(|p| p.record_upgrade(&cabin, &price)).await?;
+    click.answer_with_profile(text, &profile).await
 }
 
 /// Keeps the current cabin (no profile change).
-pub(super) async fn upsell_decline(
-    airline: &AirlineStore,
-    thread_id: &str,
-    offer: &OfferedAction,
-    sink: &EventSink,
-) -> Result<(), AppError> {
-    let cabin = text_field(&offer.payload, "cabin_name").unwrap_or_else(|| "the upgrade".into());
+pub(super) async fn upsell_decline(click: &Click<'_>) -> Result<(), AppError> {
+    let cabin = click.field("cabin_name").unwrap_or_else(|| "the upgrade".into());
     let text = format!(
         "No worries—I'll keep the current cabin and continue helping with {} availability.",
         cabin.to_lowercase()
     );
-    answer(airline, thread_id, offer, UPSELL_DECLINE, text, sink).await
+    click.answer(text).await
 }
 
 /// Moves a segment to the offered times, or keeps it (`option_id` `keep`). A payload without a flight
 /// number or an option does nothing, as in the sample; a flight no longer on the itinerary is explained
 /// to the user and leaves the widget usable.
-pub(super) async fn rebook_select(
-    airline: &AirlineStore,
-    thread_id: &str,
-    offer: &OfferedAction,
-    sink: &EventSink,
-) -> Result<(), AppError> {
-    let payload = &offer.payload;
-    let fields = object(payload);
-    let (true, Some(option_id)) = (is_truthy(fields.get("flight_number")), text_field(payload, "option_id")) else {
-        tracing::info!(thread_id, "ignoring rebook.select_option without flight_number or option_id");
+pub(super) async fn rebook_select(click: &Click<'_>) -> Result<(), AppError> {
+    let fields = object(&click.offer.payload);
+    let (true, Some(option_id)) = (is_truthy(fields.get("flight_number")), click.field("option_id")) else {
+        tracing::info!(thread_id = click.thread_id, "ignoring rebook.select_option without flight_number or option_id");
         return Ok(());
     };
     if option_id == "keep" {
-        let text = "Sounds good — we'll keep the original departure on file.";
-        return answer(airline, thread_id, offer, REBOOK_SELECT, text.into(), sink).await;
+        return click.answer("Sounds good — we'll keep the original departure on file.".into()).await;
     }
-    let flight_number = text_field(payload, "flight_number").unwrap_or_default();
-    let depart = text_field(payload, "depart_time").unwrap_or_default();
-    let arrive = text_field(payload, "arrival_time").unwrap_or_default();
-    let note = text_field(payload, "option_note").unwrap_or_else(|| "Selected alternate time".into());
-    let rebooked = try_apply_with_widget(airline, thread_id, offer, REBOOK_SELECT, |p| {
-        p.rebook_segment(&flight_number, &depart, &arrive, &note)
-    })
-    .await?;
+    let flight_number = click.field("flight_number").unwrap_or_default();
+    let depart = click.field("depart_time").unwrap_or_default();
+    let arrive = click.field("arrival_time").unwrap_or_default();
+    let note = click.field("option_note").unwrap_or_else(|| "Selected alternate time".into());
+    let rebooked = click.try_apply(|p| p.rebook_segment(&flight_number, &depart, &arrive, &note)).await?;
     let (text, profile) = match rebooked {
         Ok(done) => done,
-        Err(refused) => (refused.to_string(), airline.profile(thread_id).await?),
+        Err(refused) => (refused.to_string(), click.airline.profile(click.thread_id).await?),
     };
-    say(sink, thread_id, text).await?;
-    emit(sink, profile_effect(&profile)).await
+    click.answer_with_profile(text, &profile).await
 }
 
 /// The payload as an object (anything else reads as empty).
