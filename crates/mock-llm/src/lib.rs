@@ -73,10 +73,13 @@
 //! (`text`), `tool_calls` (`text`?, `calls`), `http_error` (`status`, `body` — `null` means
 //! the provider's error shape —, `retry_after`?), `cut_after` (`text`, `deltas`: abort the
 //! connection after that many deltas), `stall` (`text`, `after_deltas`, `stall_ms`),
-//! `stream_error` (`message`: OpenAI `response.failed`, Gemini an error chunk). In texts,
+//! `stream_error` (`message`: OpenAI `response.failed`, Gemini an error chunk), `reasoned`
+//! (`summary`: parts, `then`: a reply: OpenAI streams a reasoning item first, Gemini `thought`
+//! parts). In texts,
 //! `{user_text}` and `{tool_output}` (first 200 characters) are substituted. `times: N`
 //! limits a rule to its first N matches. `validate_input` makes the mock answer 400 like the
-//! real APIs when a `function_call_output` has no matching `function_call` (OpenAI) or a
+//! real APIs when a `function_call_output` has no matching `function_call` or a call made after
+//! reasoning comes back without that reasoning item and its `encrypted_content` (OpenAI), or a
 //! replayed `functionCall` part lacks its `thoughtSignature` (Gemini).
 //!
 //! # Directives (when `directives` is true)
@@ -84,7 +87,9 @@
 //! A user text can steer the mock without a script; each directive takes the rest of its
 //! line: `mock:text <reply>`, `mock:tool <name> <json args>` (repeat on several lines for
 //! several calls), `mock:error <status> [retry_after]`, `mock:cut <deltas>`,
-//! `mock:stall <after_deltas> <ms>`, `mock:delay <ms per delta>`, `mock:fail <message>`.
+//! `mock:stall <after_deltas> <ms>`, `mock:delay <ms per delta>`, `mock:fail <message>`,
+//! `mock:think <part> | <part>` (reasoning summary parts before the reply; OpenAI then requires the
+//! reasoning item back, with its `encrypted_content`, ahead of any call it led to).
 //!
 //! # Layout
 //!

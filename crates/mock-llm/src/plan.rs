@@ -31,6 +31,9 @@ pub(crate) enum Plan {
 /// A streamed answer and its timing.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Answer {
+    /// Reasoning summary parts streamed before everything else (OpenAI: a reasoning item with its
+    /// `encrypted_content`; Gemini: `thought: true` parts).
+    pub(crate) reasoning: Vec<String>,
     /// Text message (already rendered), if any.
     pub(crate) text: Option<String>,
     /// Function calls after the text.
@@ -48,6 +51,7 @@ pub(crate) fn resolve(loaded: &LoadedScript, input: &InputSummary) -> Plan {
     let script = &loaded.script;
     let mut delay_ms = script.delta_delay_ms;
     let mut directed: Option<Reply> = None;
+    let mut reasoning = Vec::new();
     if script.directives
         && input.tool_output.is_none()
         && let Some(text) = input.user_text.as_deref()
@@ -58,11 +62,25 @@ pub(crate) fn resolve(loaded: &LoadedScript, input: &InputSummary) -> Plan {
             delay_ms = ms;
         }
         directed = parsed.reply;
+        reasoning = parsed.reasoning;
     }
-    let reply = match &directed {
+    let mut reply = match &directed {
         Some(reply) => reply,
         None => loaded.choose(input),
     };
+    if let Reply::Reasoned { summary, then } = reply {
+        reasoning = summary.clone();
+        reply = then;
+    }
+    let mut plan = answer_plan(reply, input, script, delay_ms);
+    if let Plan::Answer(answer) = &mut plan {
+        answer.reasoning = reasoning;
+    }
+    plan
+}
+
+/// The plan of a reply that is not [`Reply::Reasoned`].
+fn answer_plan(reply: &Reply, input: &InputSummary, script: &crate::script::Script, delay_ms: u64) -> Plan {
     let default_text = || match &script.default_reply {
         Reply::Text { text } => render_text(text, input),
         _ => render_text("Mock reply: {user_text}", input),
@@ -94,6 +112,8 @@ pub(crate) fn resolve(loaded: &LoadedScript, input: &InputSummary) -> Plan {
             ..Answer::default()
         }),
         Reply::StreamError { message } => Plan::StreamError { message: message.clone() },
+        // Nested reasoning: the inner reply (its reasoning is the outer one's).
+        Reply::Reasoned { then, .. } => answer_plan(then, input, script, delay_ms),
     }
 }
 
@@ -102,6 +122,8 @@ pub(crate) fn resolve(loaded: &LoadedScript, input: &InputSummary) -> Plan {
 struct Directives {
     reply: Option<Reply>,
     delay_ms: Option<u64>,
+    /// `mock:think part one | part two`: reasoning summary parts before the reply.
+    reasoning: Vec<String>,
 }
 
 /// Parses `mock:<command> <args…>` directives; each takes the rest of its line.
@@ -139,6 +161,10 @@ fn parse_directives(text: &str) -> Directives {
                     out.reply = Some(Reply::stall("", after, num().unwrap_or(5_000)));
                 }
                 "delay" => out.delay_ms = num(),
+                "think" => {
+                    out.reasoning =
+                        args.split('|').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+                }
                 "fail" => {
                     let message = if args.is_empty() { "The model failed (mock)." } else { args };
                     out.reply = Some(Reply::stream_error(message));

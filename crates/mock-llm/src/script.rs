@@ -281,6 +281,16 @@ pub enum Reply {
         /// What the failure says, in the provider's error shape.
         message: String,
     },
+    /// Reasoning before another reply: OpenAI streams a reasoning item with these summary parts
+    /// (and an `encrypted_content` the next request of the run must hand back, else 400), Gemini
+    /// streams them as `thought: true` parts. JSON:
+    /// `{"kind": "reasoned", "summary": ["…"], "then": {"kind": "text", "text": "…"}}`.
+    Reasoned {
+        /// The summary parts, in order.
+        summary: Vec<String>,
+        /// The reply after the reasoning.
+        then: Box<Reply>,
+    },
 }
 
 impl Reply {
@@ -317,6 +327,11 @@ impl Reply {
     /// An in-stream failure.
     pub fn stream_error(message: impl Into<String>) -> Self {
         Reply::StreamError { message: message.into() }
+    }
+
+    /// `then`, preceded by reasoning with these summary parts.
+    pub fn reasoned(summary: &[&str], then: Reply) -> Self {
+        Reply::Reasoned { summary: summary.iter().map(|p| p.to_string()).collect(), then: Box::new(then) }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The streamed form of a Gemini answer (`streamGenerateContent`): one chunk per word of the
-//! text, then a final chunk with the function calls and `finishReason: STOP`. With `alt=sse` the
+//! thoughts (`thought: true`) and of the text, then a final chunk with the function calls and `finishReason: STOP`. With `alt=sse` the
 //! chunks are SSE frames `data: <json>` ended by CRLF CRLF, as Google sends them; without it, the
 //! elements of one JSON array.
 
@@ -78,6 +78,19 @@ impl ChunkWriter {
 pub(super) fn stream_frames(answer: &Answer, head: &ChunkHead, framing: Framing) -> Frames {
     let mut chunks = ChunkWriter::new(framing);
     let mut tokens = 0u64;
+    // Thought summaries first, one chunk per word (parts are separated by a blank line, as Gemini's
+    // headed thought sections are).
+    for (i, part) in answer.reasoning.iter().enumerate() {
+        let part = if i == 0 { part.clone() } else { format!("\n\n{part}") };
+        for delta in word_deltas(&part) {
+            tokens += 1;
+            chunks.open();
+            write_chunk(&mut chunks.frames.writer, head, false, tokens, |out| {
+                out.raw("{\"text\":").str(delta).raw(",\"thought\":true}");
+            });
+            chunks.close(true);
+        }
+    }
     if let Some(text) = &answer.text {
         for delta in word_deltas(text) {
             tokens += 1;

@@ -8,7 +8,15 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::response::{REASONED_CALL_PREFIX, encrypted_content};
 use crate::script::InputSummary;
+
+/// The reasoning item a call made by the mock after reasoning (`call_rs_…_<n>`) depends on.
+fn reasoned_call(call_id: &str) -> Option<&str> {
+    let rest = call_id.strip_prefix(REASONED_CALL_PREFIX)?;
+    let (rs, _n) = rest.rsplit_once('_')?;
+    rs.starts_with("rs_").then_some(rs)
+}
 
 /// The parts of a Responses request the mock uses.
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +65,12 @@ struct Item {
     /// `output` of a function call output.
     #[serde(default)]
     output: Option<Text>,
+    /// `id` of a reasoning item.
+    #[serde(default)]
+    id: Option<String>,
+    /// `encrypted_content` of a reasoning item.
+    #[serde(default)]
+    encrypted_content: Option<String>,
 }
 
 impl Item {
@@ -199,17 +213,32 @@ impl ResponsesRequest {
         summary
     }
 
-    /// The real API's check: every `function_call_output` follows a `function_call` with its
-    /// `call_id`. Returns the API's error message.
+    /// The real API's checks: every `function_call_output` follows a `function_call` with its
+    /// `call_id`, and a call the mock made after reasoning follows that reasoning item with its
+    /// `encrypted_content` (the mock stores nothing, so the item must come back whole). Returns the
+    /// API's error message.
     pub(crate) fn validate(&self) -> Result<(), String> {
         let Input::Items(items) = &self.input else {
             return Ok(());
         };
         let mut seen: Vec<&str> = Vec::new();
+        let mut reasoning: Vec<(&str, &str)> = Vec::new();
         for item in items {
             let id = item.call_id.as_deref().unwrap_or("");
             match item.kind() {
-                "function_call" => seen.push(id),
+                "reasoning" => {
+                    reasoning.push((item.id.as_deref().unwrap_or(""), item.encrypted_content.as_deref().unwrap_or("")));
+                }
+                "function_call" => {
+                    if let Some(rs) = reasoned_call(id)
+                        && !reasoning.iter().any(|(r, enc)| *r == rs && *enc == encrypted_content(rs))
+                    {
+                        return Err(format!(
+                            "Item of type 'function_call' with call_id {id} was provided without its required 'reasoning' item: '{rs}' (with its encrypted_content)."
+                        ));
+                    }
+                    seen.push(id);
+                }
                 "function_call_output" if !seen.contains(&id) => {
                     return Err(format!("No tool call found for function call output with call_id {id}."));
                 }

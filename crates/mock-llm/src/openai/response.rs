@@ -61,17 +61,43 @@ pub(super) struct OutputItem<'a> {
     pub(super) kind: ItemKind<'a>,
 }
 
-/// The two kinds of output item the mock produces.
+/// The kinds of output item the mock produces.
 pub(super) enum ItemKind<'a> {
+    Reasoning { id: String, summary: &'a [String] },
     Message { id: String, text: &'a str },
     Call { id: String, call_id: String, name: &'a str, arguments: String },
 }
+
+/// `encrypted_content` of the mock's reasoning item `id` (what the next request must hand back).
+pub(crate) fn encrypted_content(id: &str) -> String {
+    format!("mock-enc:{id}")
+}
+
+/// The `call_id` prefix of calls made after reasoning item `rs_…`: `call_rs_…_<n>`, so the next
+/// request can be checked for the reasoning item that must precede the call.
+pub(crate) const REASONED_CALL_PREFIX: &str = "call_";
 
 /// The output items of `answer` (the text message first, then the function calls), with fresh
 /// ids, and the output token count.
 pub(super) fn output_items(answer: &Answer) -> (Vec<OutputItem<'_>>, u64) {
     let mut items = Vec::new();
     let mut tokens = 0u64;
+    let mut reasoning_id = None;
+    if !answer.reasoning.is_empty() {
+        let id = hex_id("rs_", 32);
+        let mut out = JsonWriter::default();
+        out.raw("{\"id\":").str(&id).raw(",\"type\":\"reasoning\",\"summary\":[");
+        for (i, part) in answer.reasoning.iter().enumerate() {
+            if i > 0 {
+                out.raw(",");
+            }
+            out.raw("{\"type\":\"summary_text\",\"text\":").str(part).raw("}");
+            tokens += word_deltas(part).len() as u64;
+        }
+        out.raw("],\"encrypted_content\":").str(&encrypted_content(&id)).raw("}");
+        reasoning_id = Some(id.clone());
+        items.push(OutputItem { json: out.buf, kind: ItemKind::Reasoning { id, summary: &answer.reasoning } });
+    }
     if let Some(text) = &answer.text {
         let id = hex_id("msg_", 48);
         let mut out = JsonWriter::default();
@@ -84,9 +110,12 @@ pub(super) fn output_items(answer: &Answer) -> (Vec<OutputItem<'_>>, u64) {
         tokens += word_deltas(text).len() as u64;
         items.push(OutputItem { json: out.buf, kind: ItemKind::Message { id, text } });
     }
-    for call in &answer.calls {
+    for (n, call) in answer.calls.iter().enumerate() {
         let id = hex_id("fc_", 48);
-        let call_id = alphabet_id("call_", 24, ALNUM);
+        let call_id = match &reasoning_id {
+            Some(rs) => format!("{REASONED_CALL_PREFIX}{rs}_{n}"),
+            None => alphabet_id("call_", 24, ALNUM),
+        };
         let arguments = call.arguments.to_string();
         let mut out = JsonWriter::default();
         out.raw("{\"id\":")

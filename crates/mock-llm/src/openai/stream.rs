@@ -69,6 +69,7 @@ pub(crate) fn stream_frames(answer: &Answer, echo: &RequestEcho) -> Frames {
     for (index, item) in items.iter().enumerate() {
         let index = index as u64;
         match &item.kind {
+            ItemKind::Reasoning { id, summary } => reasoning_events(&mut events, index, id, summary),
             ItemKind::Message { id, text } => message_events(&mut events, index, id, text),
             ItemKind::Call { id, call_id, name, arguments } => {
                 call_events(&mut events, index, id, call_id, name, arguments);
@@ -80,6 +81,43 @@ pub(crate) fn stream_frames(answer: &Answer, echo: &RequestEcho) -> Frames {
     }
     events.response_event("response.completed", &head, "completed", &items, Some(tokens), None);
     events.frames
+}
+
+/// The events of a reasoning item up to its completion: the item added, then per summary part the
+/// part added, one delta per word, the text and the part done.
+fn reasoning_events(events: &mut EventWriter, index: u64, id: &str, summary: &[String]) {
+    events.event("response.output_item.added", false, |out| {
+        out.raw(",\"output_index\":")
+            .num(index)
+            .raw(",\"item\":{\"id\":")
+            .str(id)
+            .raw(",\"type\":\"reasoning\",\"summary\":[]}");
+    });
+    for (part, text) in summary.iter().enumerate() {
+        let part = part as u64;
+        events.event("response.reasoning_summary_part.added", false, |out| {
+            item_ref(out, id, index);
+            out.raw(",\"summary_index\":").num(part).raw(",\"part\":{\"type\":\"summary_text\",\"text\":\"\"}");
+        });
+        for delta in word_deltas(text) {
+            events.event("response.reasoning_summary_text.delta", true, |out| {
+                item_ref(out, id, index);
+                out.raw(",\"summary_index\":").num(part).raw(",\"delta\":").str(delta);
+            });
+        }
+        events.event("response.reasoning_summary_text.done", false, |out| {
+            item_ref(out, id, index);
+            out.raw(",\"summary_index\":").num(part).raw(",\"text\":").str(text);
+        });
+        events.event("response.reasoning_summary_part.done", false, |out| {
+            item_ref(out, id, index);
+            out.raw(",\"summary_index\":")
+                .num(part)
+                .raw(",\"part\":{\"type\":\"summary_text\",\"text\":")
+                .str(text)
+                .raw("}");
+        });
+    }
 }
 
 /// The events of a text message up to its completion: the item and its content part added, one

@@ -1,0 +1,147 @@
+//! Reasoning models end to end over HTTP, with the mock model: the reasoning summary streams as
+//! chatkit-python's reasoning workflow (every event readable as a ChatKit event), the reasoning item
+//! goes back with its `encrypted_content` in the next request of the turn (the mock answers 400
+//! without it), the workflow is stored and listed after a restart, and its thoughts never reach the
+//! model on later turns. Also: a tool shows its progress, and Gemini's thoughts show the same way.
+
+mod common;
+
+use common::*;
+use mock_llm::{Match, Reply, Rule, Script};
+use serde_json::{Value, json};
+use support::config::{Config, EffortChoice, Secret, SummaryChoice};
+
+const THOUGHT_1: &str = "Checking the seat map for OA476";
+const THOUGHT_2: &str = "Seat 14C is free";
+
+fn script() -> Script {
+    Script::new().rule(
+        Rule::new(
+            Match::user_text("seat"),
+            Reply::reasoned(
+                &[THOUGHT_1, THOUGHT_2],
+                Reply::tool_call("change_seat", json!({"flight_number": "OA476", "seat": "14C"})),
+            ),
+        )
+        .times(1),
+    )
+}
+
+fn reasoning_config(dir: &TempDir, mock: &mock_llm::MockServer) -> Config {
+    Config {
+        reasoning_effort: Some(EffortChoice::Low),
+        reasoning_summary: Some(SummaryChoice::Auto),
+        tool_progress_delay_ms: 0,
+        ..config(dir, Some(mock))
+    }
+}
+
+fn thought(content: &str) -> Value {
+    json!({"status_indicator": "none", "type": "thought", "content": content})
+}
+
+/// Every event must read as one of our ChatKit event types, and write back the same.
+fn assert_chatkit_events(events: &[Value]) {
+    for e in events {
+        let typed: chatkit::types::ThreadStreamEvent =
+            serde_json::from_value(e.clone()).unwrap_or_else(|err| panic!("{err}: {e}"));
+        assert_eq!(&serde_json::to_value(&typed).unwrap(), e);
+    }
+}
+
+#[tokio::test]
+async fn openai_reasoning_shows_as_a_workflow_is_replayed_within_the_turn_and_stored() {
+    let dir = TempDir::new("reasoning");
+    let mock = mock(script()).await;
+    let server = TestServer::start(reasoning_config(&dir, &mock)).await;
+    let events = server.stream(create("Please move my seat to 14C")).await;
+    assert_chatkit_events(&events);
+    let thread_id = thread_id_of(&events);
+    let words = |t: &str| word_count(t);
+    let mut expected = create_prefix();
+    expected.push("thread.item.added:workflow".into());
+    expected.push("thread.item.updated:workflow.task.added".into());
+    expected.extend(std::iter::repeat_n("thread.item.updated:workflow.task.updated".to_string(), words(THOUGHT_1)));
+    expected.push("thread.item.updated:workflow.task.added".into());
+    expected.push("progress_update".into());
+    expected.push(PROFILE_UPDATE.into());
+    expected.push("thread.item.done:workflow".into());
+    let got = kinds(&events);
+    assert_eq!(got[..expected.len()], expected[..], "{got:#?}");
+    assert!(got[expected.len()..].iter().all(|k| !k.contains("workflow") && k != "error"), "{got:#?}");
+
+    let workflow = events.iter().find(|e| e["type"] == "thread.item.done" && e["item"]["type"] == "workflow").unwrap();
+    assert_eq!(workflow["item"]["workflow"]["type"], "reasoning");
+    assert_eq!(workflow["item"]["workflow"]["tasks"], json!([thought(THOUGHT_1), thought(THOUGHT_2)]));
+    assert_eq!(workflow["item"]["workflow"]["expanded"], false);
+    assert!(workflow["item"]["workflow"]["summary"]["duration"].is_u64());
+    let progress = events.iter().find(|e| e["type"] == "progress_update").unwrap();
+    assert_eq!(progress["text"], "Moving you to seat 14C…");
+    assert!(assistant_texts(&events).last().unwrap().starts_with("Done: "), "{got:#?}");
+
+    // The settings went out, and the reasoning item came back whole before the call it led to.
+    let requests = model_requests(&mock);
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0]["reasoning"], json!({"effort": "low", "summary": "auto"}));
+    assert_eq!(requests[0]["include"], json!(["reasoning.encrypted_content"]));
+    let input = requests[1]["input"].as_array().unwrap();
+    let rs = input.iter().position(|i| i["type"] == "reasoning").expect("reasoning item replayed");
+    assert!(input[rs]["encrypted_content"].as_str().unwrap().starts_with("mock-enc:"));
+    assert_eq!(input[rs + 1]["type"], "function_call");
+    assert!(input[rs + 1]["id"].as_str().unwrap().starts_with("fc_"));
+
+    // Stored, and listed after a restart.
+    server.stop().await;
+    let server = TestServer::start(reasoning_config(&dir, &mock)).await;
+    let items = server.items(&thread_id).await;
+    let stored = items.iter().find(|i| i["type"] == "workflow").expect("workflow listed");
+    assert_eq!(stored["workflow"], workflow["item"]["workflow"]);
+
+    // The next turn sends neither the thoughts nor the reasoning item to the model.
+    let events = server.stream(add_message(&thread_id, "Thanks!")).await;
+    assert_chatkit_events(&events);
+    let last = model_requests(&mock).pop().unwrap();
+    let text = last["input"].to_string();
+    assert!(!text.contains(THOUGHT_1) && !text.contains(THOUGHT_2) && !text.contains("\"reasoning\""), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_reasoning_settings_the_request_and_events_are_unchanged() {
+    let dir = TempDir::new("reasoning-off");
+    let mock = mock(Script::new()).await;
+    let server = TestServer::with_mock(&dir, &mock).await;
+    let events = server.stream(create("hello")).await;
+    assert!(kinds(&events).iter().all(|k| !k.contains("workflow") && k != "progress_update"));
+    let request = model_requests(&mock).pop().unwrap();
+    assert_eq!(request["include"], json!([]));
+    assert!(request.get("reasoning").is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn gemini_thoughts_show_as_one_thought() {
+    let dir = TempDir::new("reasoning-gemini");
+    let mock =
+        mock(Script::new().on(Match::Any, Reply::reasoned(&["Reading", "the question"], Reply::text("Hi there"))))
+            .await;
+    let config = Config {
+        openai_api_key: None,
+        gemini_api_key: Some(Secret::new("test-key")),
+        gemini_base_url: mock.gemini_base_url(),
+        reasoning_summary: Some(SummaryChoice::Auto),
+        ..config(&dir, None)
+    };
+    let server = TestServer::start(config).await;
+    let events = server.stream(create("hello")).await;
+    assert_chatkit_events(&events);
+    let done = events.iter().find(|e| e["type"] == "thread.item.done" && e["item"]["type"] == "workflow").unwrap();
+    assert_eq!(done["item"]["workflow"]["tasks"], json!([thought("Reading\n\nthe question")]));
+    let k = kinds(&events);
+    let wf_done = k.iter().position(|k| k == "thread.item.done:workflow").unwrap();
+    let msg_added = k.iter().position(|k| k == "thread.item.added:assistant_message").unwrap();
+    assert!(wf_done < msg_added, "{k:#?}");
+    let request = mock.requests().into_iter().find(|r| r.path.contains("streamGenerateContent")).unwrap();
+    assert_eq!(request.body["generationConfig"]["thinkingConfig"], json!({"includeThoughts": true}));
+    server.stop().await;
+}
