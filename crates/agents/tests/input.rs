@@ -45,6 +45,7 @@ fn u(text: &str) -> InputItem {
 async fn every_item_type_converts_like_the_python_converter() {
     let store = MemoryStore::new();
     let ctx = RequestContext::default();
+    store.save_attachment(&ctx, &image("atc_1", "")).await.unwrap();
     store.save_attachment_data(&ctx, "atc_1", &[1, 2, 3]).await.unwrap();
 
     let items = vec![

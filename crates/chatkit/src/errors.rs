@@ -110,6 +110,11 @@ pub(crate) const CODE_NOT_FOUND: &str = "not_found";
 pub(crate) const CODE_PAYLOAD_TOO_LARGE: &str = "payload_too_large";
 /// `code` of a thread busy with another response for longer than the lock wait (409).
 pub(crate) const CODE_CONFLICT: &str = "conflict";
+/// `code` of a response stopped because another one took over its thread after its database session
+/// holding the thread's lock was lost (409): unlike `conflict`, this response ran, and what it saved stays.
+pub(crate) const CODE_LOCK_LOST: &str = "lock_lost";
+/// `code` of an attachment upload after the first (409): the bytes are written once.
+pub(crate) const CODE_ALREADY_UPLOADED: &str = "already_uploaded";
 /// `code` of a service that is not configured (503).
 pub(crate) const CODE_UNAVAILABLE: &str = "unavailable";
 /// `code` of a failed upstream (model provider) call (502).
@@ -177,9 +182,10 @@ impl From<StoreError> for ChatKitError {
             return Self::not_found(e.to_string());
         }
         match e {
-            StoreError::LockTimeout(_) | StoreError::LockLost(_) => {
-                Self::new(StatusCode::CONFLICT, CODE_CONFLICT, e.to_string())
-            }
+            StoreError::LockTimeout(_) => Self::new(StatusCode::CONFLICT, CODE_CONFLICT, e.to_string()),
+            StoreError::LockLost(_) => Self::new(StatusCode::CONFLICT, CODE_LOCK_LOST, e.to_string()),
+            StoreError::AlreadyUploaded(_) => Self::new(StatusCode::CONFLICT, CODE_ALREADY_UPLOADED, e.to_string()),
+            StoreError::UploadSizeMismatch { .. } => Self::bad_request(e.to_string()),
             ref failed if failed.is_storage_failure() => {
                 tracing::error!(error = %failed, "chatkit request failed: storage");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE, failed.storage_detail())
@@ -234,7 +240,13 @@ mod tests {
             (StatusCode::NOT_FOUND, CODE_NOT_FOUND, "thread thr_1 not found")
         );
         let e: ChatKitError = StoreError::LockTimeout("thr_1".into()).into();
-        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, CODE_CONFLICT));
+        let e: ChatKitError = StoreError::AlreadyUploaded("atc_1".into()).into();
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, CODE_ALREADY_UPLOADED));
+        let e: ChatKitError =
+            StoreError::UploadSizeMismatch { attachment_id: "atc_1".into(), declared: 3, received: 10 }.into();
+        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, CODE_BAD_REQUEST));
+        assert!(e.detail.contains("10 bytes") && e.detail.contains("size 3"), "{}", e.detail);
         let e: ChatKitError = StoreError::Database("password=hunter2".into()).into();
         assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE));
         assert!(!e.detail.contains("hunter2"));
@@ -259,7 +271,7 @@ mod tests {
         assert_eq!((event["code"].as_str(), event["allow_retry"].as_bool()), (Some("custom"), Some(true)));
         assert_eq!(event["message"], lost.to_string());
         let e: ChatKitError = lost.into();
-        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, CODE_LOCK_LOST));
         let e: ChatKitError = StoreError::Corrupt("row 7".into()).into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
     }

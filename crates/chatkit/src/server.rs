@@ -235,7 +235,7 @@ impl ChatKitServer {
             }
             NonStreamingRequest::CreateAttachment(p) => {
                 let mut attachment = self.app.create_attachment(&p, ctx).await?;
-                store.save_attachment(ctx, &attachment).await?;
+                store.create_attachment(ctx, &attachment, p.size).await?;
                 self.app.present_attachment(&mut attachment, ctx);
                 json(&attachment)
             }

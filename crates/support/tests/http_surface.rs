@@ -319,6 +319,55 @@ async fn upload_checks_texts_and_order() {
 }
 
 #[tokio::test]
+async fn upload_must_match_the_declared_size_and_happens_once() {
+    let (_dir, _mock, server) = server().await;
+    let att = create_attachment(&server, 5).await;
+    let id = att["id"].as_str().unwrap().to_string();
+    let upload = att["upload_descriptor"]["url"].as_str().unwrap().to_string();
+    let content = att["preview_url"].as_str().unwrap().to_string();
+    let part = |bytes: &[u8]| {
+        let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("Paris.png").mime_str("image/png").unwrap();
+        reqwest::multipart::Form::new().part("file", part)
+    };
+    let mismatch = |n: usize| {
+        format!(
+            "the upload is {n} bytes but attachment {id} was created with size 5; upload the file that was declared \
+             (or create a new attachment)"
+        )
+    };
+    // Fewer or more bytes than declared, raw or multipart (the file part counts, not the framing) → 400.
+    for (body, n) in [(&b"1234"[..], 4), (&b"123456"[..], 6), (&[7u8; 10_000][..], 10_000)] {
+        let res = server.client.post(&upload).body(body.to_vec()).send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.json::<Value>().await.unwrap(), json!({ "detail": mismatch(n) }));
+        let res = server.client.put(&upload).multipart(part(body)).send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.json::<Value>().await.unwrap(), json!({ "detail": mismatch(n) }));
+    }
+    // Nothing was stored: not uploaded yet, and the upload descriptor is still there.
+    assert_eq!(server.client.get(&content).send().await.unwrap().status(), 404);
+    let stored = server.state.store.load_attachment(&Default::default(), &id).await.unwrap();
+    assert!(stored.upload_descriptor.is_some());
+
+    // The declared size as multipart → 200.
+    let res = server.client.post(&upload).multipart(part(b"first")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    // Any later upload → 409 saying why, whatever its size or form; the first bytes stay.
+    let already = format!(
+        "attachment {id} is uploaded already; its bytes cannot be replaced (create a new attachment)"
+    );
+    for res in [
+        server.client.post(&upload).multipart(part(b"other")).send().await.unwrap(),
+        server.client.put(&upload).body("other").send().await.unwrap(),
+    ] {
+        assert_eq!(res.status(), 409);
+        assert_eq!(res.json::<Value>().await.unwrap(), json!({ "detail": already }));
+    }
+    let res = server.client.get(&content).send().await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), b"first");
+}
+
+#[tokio::test]
 async fn upload_accepts_exactly_5_mib_multipart_and_raw() {
     let (_dir, _mock, server) = server().await;
     let att = create_attachment(&server, FIVE_MIB as u64).await;
@@ -364,12 +413,18 @@ async fn upload_accepts_exactly_5_mib_multipart_and_raw() {
     assert_eq!(h.get_all("access-control-allow-origin").iter().count(), 1);
     assert_eq!(res.bytes().await.unwrap().as_ref(), data.as_slice());
 
-    // Re-upload with PUT and a raw body overwrites; exactly 5 MiB raw is accepted too.
+    // A second upload, here with PUT and a raw body, is refused: the first bytes stay.
     let raw = vec![9u8; FIVE_MIB];
     let res = server.client.put(&upload).header("content-type", "image/png").body(raw.clone()).send().await.unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status(), 409);
     let res = server.client.get(&content).send().await.unwrap();
-    assert_eq!(res.bytes().await.unwrap().as_ref(), raw.as_slice());
+    assert_eq!(res.bytes().await.unwrap().as_ref(), data.as_slice());
+
+    // Exactly 5 MiB raw is accepted too (a fresh attachment).
+    let att = create_attachment(&server, FIVE_MIB as u64).await;
+    let upload = att["upload_descriptor"]["url"].as_str().unwrap().to_string();
+    let res = server.client.put(&upload).header("content-type", "image/png").body(raw.clone()).send().await.unwrap();
+    assert_eq!(res.status(), 200);
 
     // The stored metadata no longer has an upload descriptor.
     let stored = server.state.store.load_attachment(&Default::default(), &id).await.unwrap();

@@ -409,16 +409,16 @@ fn upload_target() -> impl Strategy<Value = (u8, String, bool)> {
 #[test]
 fn upload_parsing_never_fails_the_server() {
     let f = Fixture::new("props-upload", Script::new(), |c| Config { max_upload_bytes: 2048, ..c });
-    let id = f.rt.block_on(async {
-        let att = f
-            .server
-            .json(json!({"type": "attachments.create", "params": {"name": "p.png", "size": 10, "mime_type": "image/png"}}))
-            .await;
-        att["id"].as_str().unwrap().to_string()
-    });
     let mut seen = std::collections::BTreeMap::new();
     let statuses = std::sync::Mutex::new(&mut seen);
     f.check((upload_body(), upload_target()), |f, ((content_type, body), (which, random_id, put))| {
+        // A fresh attachment per case (bytes are uploaded once), declared with the body's size so that
+        // raw bodies can succeed.
+        let id = f.rt.block_on(async {
+            let params = json!({"name": "p.png", "size": body.len(), "mime_type": "image/png"});
+            let att = f.server.json(json!({"type": "attachments.create", "params": params})).await;
+            att["id"].as_str().unwrap().to_string()
+        });
         let target = if which == 0 { random_id } else { id.clone() };
         let url = f.server.upload_url(&target);
         let (status, text) = f.rt.block_on(async {

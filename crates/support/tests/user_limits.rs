@@ -5,7 +5,7 @@
 //!   no request for them and nothing is stored; another user is unaffected; a slot frees when a
 //!   response ends;
 //! * attachments declared, or uploaded, past `MAX_ATTACHMENT_BYTES_PER_USER` are 413 and store nothing;
-//!   replacing or deleting attachments makes room;
+//!   deleting attachments makes room (bytes are uploaded once);
 //! * without authentication the limits are off unless set.
 //!
 //! The same limits across two PostgreSQL replicas are in `access_replicas.rs`.
@@ -115,12 +115,15 @@ async fn uploads_past_the_storage_budget_are_413_and_store_nothing() {
     let (_, bob_url, _) = new_attachment(&bob, 900).await;
     assert_eq!(bob.upload(&bob_url, vec![3; 900]).await.status, 200);
 
-    // Replacing an attachment's bytes counts the new size only; deleting one makes room.
-    let (_, third_url, _) = new_attachment(&alice, 10).await;
-    assert_eq!(alice.upload(&first_url, vec![4; 1000]).await.status, 200);
-    assert_eq!(alice.upload(&third_url, vec![5; 10]).await.status, 413);
+    // An attachment's bytes are written once (a second upload is a 409). Two attachments that each fit
+    // when declared: the first upload fills the budget, the second is 413 until a deletion makes room.
+    assert_eq!(alice.upload(&first_url, vec![4; 600]).await.status, 409);
+    let (_, third_url, _) = new_attachment(&alice, 400).await;
+    let (_, fourth_url, _) = new_attachment(&alice, 400).await;
+    assert_eq!(alice.upload(&third_url, vec![5; 400]).await.status, 200);
+    assert_eq!(alice.upload(&fourth_url, vec![6; 400]).await.status, 413);
     alice.ok(json!({"type": "attachments.delete", "params": {"attachment_id": first}})).await;
-    assert_eq!(alice.upload(&third_url, vec![5; 10]).await.status, 200);
+    assert_eq!(alice.upload(&fourth_url, vec![6; 400]).await.status, 200);
     let log = server.output();
     assert!(log.contains("reason=\"storage\"") || log.contains("reason=storage"), "{log}");
 }

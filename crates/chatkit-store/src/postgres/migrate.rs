@@ -17,6 +17,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "attachment_data_owner",
         sql: include_str!("../../migrations/postgres/0002_attachment_data_owner.sql"),
     },
+    Migration {
+        version: 3,
+        name: "attachment_size",
+        sql: include_str!("../../migrations/postgres/0003_attachment_size.sql"),
+    },
 ];
 
 /// Schema names are interpolated into `CREATE SCHEMA`, so only plain identifiers are accepted.

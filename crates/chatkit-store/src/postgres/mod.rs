@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit::store::{
-    RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, UnwritableReason, Versioned,
+    RequestContext, Store, StoreError, check_upload_size, StoreResult, ThreadChange, ThreadLock, UnwritableReason, Versioned,
 };
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use serde_json::Value;
@@ -362,6 +362,30 @@ impl Store for PostgresStore {
         Ok(rows)
     }
 
+    async fn create_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment: &Attachment,
+        declared_size: u64,
+    ) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, &attachment.id]) {
+            return Err(StoreError::AttachmentNotFound(attachment.id.clone()));
+        }
+        let data = encode("attachment", attachment)?;
+        let done = sqlx::query(CREATE_ATTACHMENT)
+            .bind(&attachment.id)
+            .bind(&ctx.owner_id)
+            .bind(data)
+            .bind(i64::try_from(declared_size).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("create attachment", e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::AttachmentNotFound(attachment.id.clone()));
+        }
+        Ok(())
+    }
+
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
         if unstorable(&[&ctx.owner_id, &attachment.id]) {
             return Err(StoreError::AttachmentNotFound(attachment.id.clone()));
@@ -413,6 +437,19 @@ impl Store for PostgresStore {
         if unstorable(&[&ctx.owner_id, attachment_id]) {
             return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
         }
+        let state: Option<(Option<i64>, bool)> = sqlx::query_as(ATTACHMENT_UPLOAD_STATE)
+            .bind(attachment_id)
+            .bind(&ctx.owner_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_err("save attachment data", e))?;
+        let Some((declared, uploaded)) = state else {
+            return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
+        };
+        if uploaded {
+            return Err(StoreError::AlreadyUploaded(attachment_id.to_string()));
+        }
+        check_upload_size(attachment_id, declared.and_then(|n| u64::try_from(n).ok()), data.len())?;
         let done = sqlx::query(SAVE_ATTACHMENT_DATA)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -421,7 +458,7 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| db_err("save attachment data", e))?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
+            return Err(StoreError::AlreadyUploaded(attachment_id.to_string()));
         }
         Ok(())
     }

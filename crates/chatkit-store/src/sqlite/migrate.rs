@@ -15,6 +15,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "attachment_data_owner",
         sql: include_str!("../../migrations/sqlite/0002_attachment_data_owner.sql"),
     },
+    Migration {
+        version: 3,
+        name: "attachment_size",
+        sql: include_str!("../../migrations/sqlite/0003_attachment_size.sql"),
+    },
 ];
 
 /// Applies the embedded migrations not yet recorded in `chatkit_migrations`, in one

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit::store::locks::LocalLocks;
-use chatkit::store::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
+use chatkit::store::{RequestContext, Store, check_upload_size, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde_json::Value;
@@ -30,6 +30,14 @@ mod checkpoint;
 mod conn;
 mod migrate;
 mod statements;
+
+/// What `save_attachment_data` found and did, decided inside one writer job.
+enum Upload {
+    Stored,
+    NoAttachment,
+    AlreadyUploaded,
+    Refused(StoreError),
+}
 
 /// Where a SQLite database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,6 +381,27 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() })
     }
 
+    async fn create_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment: &Attachment,
+        declared_size: u64,
+    ) -> StoreResult<()> {
+        let data = encode("attachment", attachment)?;
+        let (id, owner) = (attachment.id.clone(), ctx.owner_id.clone());
+        let size = i64::try_from(declared_size).unwrap_or(i64::MAX);
+        let changed = self
+            .writer
+            .run("create attachment", move |c| {
+                c.prepare_cached(CREATE_ATTACHMENT)?.execute(params![id, owner, data, size])
+            })
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::AttachmentNotFound(attachment.id.clone()));
+        }
+        Ok(())
+    }
+
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
         let data = encode("attachment", attachment)?;
         let (id, owner) = (attachment.id.clone(), ctx.owner_id.clone());
@@ -415,16 +444,31 @@ impl Store for SqliteStore {
 
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
         let (id, owner, bytes) = (attachment_id.to_string(), ctx.owner_id.clone(), data.to_vec());
-        let changed = self
+        let outcome = self
             .writer
             .run("save attachment data", move |c| {
-                c.prepare_cached(SAVE_ATTACHMENT_DATA)?.execute(params![id, owner, bytes])
+                let state: Option<(Option<i64>, bool)> = c
+                    .prepare_cached(ATTACHMENT_UPLOAD_STATE)?
+                    .query_row(params![id, owner], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((declared, uploaded)) = state else { return Ok(Upload::NoAttachment) };
+                let declared = declared.and_then(|n| u64::try_from(n).ok());
+                if uploaded {
+                    return Ok(Upload::AlreadyUploaded);
+                }
+                if let Err(e) = check_upload_size(&id, declared, bytes.len()) {
+                    return Ok(Upload::Refused(e));
+                }
+                let written = c.prepare_cached(SAVE_ATTACHMENT_DATA)?.execute(params![id, owner, bytes])? > 0;
+                Ok(if written { Upload::Stored } else { Upload::AlreadyUploaded })
             })
             .await?;
-        if changed == 0 {
-            return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
+        match outcome {
+            Upload::Stored => Ok(()),
+            Upload::NoAttachment => Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
+            Upload::AlreadyUploaded => Err(StoreError::AlreadyUploaded(attachment_id.to_string())),
+            Upload::Refused(e) => Err(e),
         }
-        Ok(())
     }
 
     async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>> {

@@ -65,9 +65,15 @@ pub(super) const SAVE_ATTACHMENT: &str = "INSERT INTO attachments (id, owner_id,
 pub(super) const LOAD_ATTACHMENT: &str = "SELECT data FROM attachments WHERE id = ?1 AND owner_id = ?2";
 pub(super) const DELETE_ATTACHMENT: &str = "DELETE FROM attachments WHERE id = ?1 AND owner_id = ?2";
 pub(super) const DELETE_ATTACHMENT_DATA: &str = "DELETE FROM attachment_data WHERE id = ?1 AND owner_id = ?2";
+pub(super) const CREATE_ATTACHMENT: &str = "INSERT INTO attachments (id, owner_id, data, declared_size) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET data = excluded.data, declared_size = excluded.declared_size \
+     WHERE attachments.owner_id = excluded.owner_id";
+/// The declared size of an attachment and whether its bytes are stored already.
+pub(super) const ATTACHMENT_UPLOAD_STATE: &str = "SELECT a.declared_size, \
+     EXISTS (SELECT 1 FROM attachment_data d WHERE d.id = a.id) FROM attachments a WHERE a.id = ?1 AND a.owner_id = ?2";
+/// Bytes are written once: a second upload changes nothing (0 rows).
 pub(super) const SAVE_ATTACHMENT_DATA: &str = "INSERT INTO attachment_data (id, owner_id, bytes) VALUES (?1, ?2, ?3) \
-     ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes \
-     WHERE attachment_data.owner_id = excluded.owner_id";
+     ON CONFLICT (id) DO NOTHING";
 pub(super) const LOAD_ATTACHMENT_DATA: &str = "SELECT bytes FROM attachment_data WHERE id = ?1 AND owner_id = ?2";
 pub(super) const ATTACHMENT_BYTES: &str = "SELECT COALESCE(SUM(length(bytes)), 0) FROM attachment_data \
      WHERE owner_id = ?1 AND id IS NOT ?2";

@@ -330,7 +330,7 @@ pub(crate) async fn delete_items(store: Arc<dyn Store>) {
     assert!(store.delete_items_after(&ctx("bob"), "thr", "u1").await.is_err());
 }
 
-fn attachment(id: &str, thread_id: Option<&str>) -> Attachment {
+pub(crate) fn attachment(id: &str, thread_id: Option<&str>) -> Attachment {
     Attachment {
         id: id.into(),
         name: "photo.png".into(),
@@ -351,8 +351,14 @@ pub(crate) async fn attachments(store: Arc<dyn Store>) {
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     store.save_attachment_data(&c, "atc_1", &bytes).await.unwrap();
     assert_eq!(store.load_attachment_data(&c, "atc_1").await.unwrap().as_deref(), Some(&bytes[..]));
-    store.save_attachment_data(&c, "atc_1", b"v2").await.unwrap();
-    assert_eq!(store.load_attachment_data(&c, "atc_1").await.unwrap().as_deref(), Some(&b"v2"[..]));
+    // Bytes are written once.
+    let err = store.save_attachment_data(&c, "atc_1", b"v2").await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyUploaded(ref id) if id == "atc_1"), "{err:?}");
+    assert_eq!(store.load_attachment_data(&c, "atc_1").await.unwrap().as_deref(), Some(&bytes[..]));
+    // Bytes of an attachment that does not exist are refused.
+    let err = store.save_attachment_data(&c, "atc_none", b"x").await.unwrap_err();
+    assert!(matches!(err, StoreError::AttachmentNotFound(_)), "{err:?}");
+    assert_eq!(store.load_attachment_data(&c, "atc_none").await.unwrap(), None);
     // Other owners see nothing and cannot overwrite.
     assert!(matches!(store.load_attachment(&bob, "atc_1").await, Err(StoreError::AttachmentNotFound(_))));
     assert_eq!(store.load_attachment_data(&bob, "atc_1").await.unwrap(), None);
@@ -382,10 +388,46 @@ pub(crate) async fn attachment_bytes_per_owner(store: Arc<dyn Store>) {
     assert_eq!(store.attachment_bytes(&alice, Some("atc_missing")).await.unwrap(), 70_003);
     // Another owner's attachment is not left out: it was never counted.
     assert_eq!(store.attachment_bytes(&bob, Some("atc_a1")).await.unwrap(), 11);
-    // Replaced and deleted bytes stop counting.
-    store.save_attachment_data(&alice, "atc_a1", b"v2").await.unwrap();
-    assert_eq!(store.attachment_bytes(&alice, None).await.unwrap(), 5);
+    // A refused second upload counts nothing; deleted bytes stop counting.
+    assert!(store.save_attachment_data(&alice, "atc_a1", b"v2").await.is_err());
+    assert_eq!(store.attachment_bytes(&alice, None).await.unwrap(), 70_003);
     store.delete_attachment(&alice, "atc_a2").await.unwrap();
-    assert_eq!(store.attachment_bytes(&alice, None).await.unwrap(), 2);
+    assert_eq!(store.attachment_bytes(&alice, None).await.unwrap(), 70_000);
     assert_eq!(store.attachment_bytes(&ctx("nobody"), None).await.unwrap(), 0);
+}
+
+pub(crate) async fn attachment_uploads_match_the_declared_size_once(store: Arc<dyn Store>) {
+    let (c, bob) = (ctx("anonymous"), ctx("bob"));
+    store.create_attachment(&c, &attachment("atc_s", None), 5).await.unwrap();
+    assert_eq!(store.load_attachment(&c, "atc_s").await.unwrap(), attachment("atc_s", None));
+    // Another size than declared: refused, nothing stored.
+    for wrong in [&b"1234"[..], &b"123456"[..], &[0u8; 10_000][..]] {
+        let err = store.save_attachment_data(&c, "atc_s", wrong).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::UploadSizeMismatch { ref attachment_id, declared: 5, received }
+                if attachment_id == "atc_s" && received == wrong.len() as u64),
+            "{err:?}"
+        );
+    }
+    assert_eq!(store.load_attachment_data(&c, "atc_s").await.unwrap(), None);
+    // The declared size survives metadata updates (the upload clears its descriptor, a message sets the thread).
+    store.save_attachment(&c, &attachment("atc_s", Some("thr"))).await.unwrap();
+    assert!(matches!(
+        store.save_attachment_data(&c, "atc_s", b"123").await,
+        Err(StoreError::UploadSizeMismatch { declared: 5, received: 3, .. })
+    ));
+    // Another owner cannot upload, whatever the size.
+    assert!(matches!(store.save_attachment_data(&bob, "atc_s", b"12345").await, Err(StoreError::AttachmentNotFound(_))));
+    store.save_attachment_data(&c, "atc_s", b"12345").await.unwrap();
+    // Once uploaded, any further upload is refused and the first bytes stay.
+    for again in [&b"abcde"[..], &b"x"[..]] {
+        let err = store.save_attachment_data(&c, "atc_s", again).await.unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyUploaded(ref id) if id == "atc_s"), "{err:?}");
+    }
+    assert_eq!(store.load_attachment_data(&c, "atc_s").await.unwrap().as_deref(), Some(&b"12345"[..]));
+    // Deleted and made again under the same id: a new declared size and a new upload.
+    store.delete_attachment(&c, "atc_s").await.unwrap();
+    store.create_attachment(&c, &attachment("atc_s", None), 2).await.unwrap();
+    store.save_attachment_data(&c, "atc_s", b"ok").await.unwrap();
+    assert_eq!(store.load_attachment_data(&c, "atc_s").await.unwrap().as_deref(), Some(&b"ok"[..]));
 }

@@ -9,7 +9,7 @@ use chatkit::store::{Store, StoreError, Versioned};
 use chatkit::types::Order;
 use serde_json::json;
 
-use super::checks::{ctx, msg, text_of, thread, walk_items};
+use super::checks::{attachment, ctx, msg, text_of, thread, walk_items};
 
 pub(crate) async fn kv_compare_and_set(store: Arc<dyn Store>) {
     assert_eq!(store.kv_get("airline", "thr_1").await.unwrap(), None);
@@ -81,6 +81,7 @@ pub(crate) async fn large_items(store: Arc<dyn Store>) {
     let page = store.load_thread_items(&c, "thr", None, 5, Order::Desc).await.unwrap();
     assert_eq!(page.data, vec![item]);
     let bytes = vec![0xA5u8; 1024 * 1024 + 3];
+    store.create_attachment(&c, &attachment("atc_big", None), bytes.len() as u64).await.unwrap();
     store.save_attachment_data(&c, "atc_big", &bytes).await.unwrap();
     assert_eq!(store.load_attachment_data(&c, "atc_big").await.unwrap(), Some(bytes));
 }

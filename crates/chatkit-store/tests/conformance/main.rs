@@ -150,6 +150,7 @@ conformance!(
     delete_items,
     attachments,
     attachment_bytes_per_owner,
+    attachment_uploads_match_the_declared_size_once,
     kv_compare_and_set,
     concurrent_appends,
     large_items,

@@ -8,7 +8,7 @@ use chatkit::store::StoreError;
 use chatkit::types::Order;
 use chatkit_store::{StoreOptions, open_store};
 
-use super::checks::{ctx, msg, thread, upsert_keeps_position};
+use super::checks::{attachment, ctx, msg, thread, upsert_keeps_position};
 use super::concurrency::concurrent_appends;
 use super::temp_dir;
 
@@ -33,6 +33,7 @@ async fn sqlite_data_survives_reopen() {
         store.save_thread(&c, &thread("thr", 1)).await.unwrap();
         store.add_thread_item(&c, "thr", &msg("thr", "m1", 1, "persisted")).await.unwrap();
         assert!(store.kv_compare_and_set("ns", "k", None, &serde_json::json!([1])).await.unwrap());
+        store.create_attachment(&c, &attachment("atc", None), 5).await.unwrap();
         store.save_attachment_data(&c, "atc", b"bytes").await.unwrap();
         // Dropped without close(), as a crash would.
     }

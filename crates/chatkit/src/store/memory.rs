@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::locks::LocalLocks;
-use super::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
+use super::{RequestContext, Store, check_upload_size, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
 /// Position of a thread or item: `(created_at micros, insertion sequence)`.
@@ -39,6 +39,8 @@ struct State {
     threads: HashMap<String, ThreadRec>,
     items: HashMap<String, ItemList>,
     attachments: HashMap<String, (String, Attachment)>,
+    /// Sizes declared by `attachments.create`, by attachment id.
+    declared_sizes: HashMap<String, u64>,
     attachment_data: HashMap<String, (String, Vec<u8>)>,
     kv: HashMap<(String, String), Versioned>,
 }
@@ -255,6 +257,17 @@ impl Store for MemoryStore {
         Ok(later.len() as u64)
     }
 
+    async fn create_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment: &Attachment,
+        declared_size: u64,
+    ) -> StoreResult<()> {
+        self.save_attachment(ctx, attachment).await?;
+        self.state().declared_sizes.insert(attachment.id.clone(), declared_size);
+        Ok(())
+    }
+
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
         let mut st = self.state();
         match st.attachments.get_mut(&attachment.id) {
@@ -282,18 +295,22 @@ impl Store for MemoryStore {
         if st.attachment_data.get(attachment_id).is_some_and(|(o, _)| *o == ctx.owner_id) {
             st.attachment_data.remove(attachment_id);
         }
+        if !st.attachments.contains_key(attachment_id) {
+            st.declared_sizes.remove(attachment_id);
+        }
         Ok(())
     }
 
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
         let mut st = self.state();
-        match st.attachment_data.get_mut(attachment_id) {
-            Some((owner, bytes)) if *owner == ctx.owner_id => *bytes = data.to_vec(),
-            Some(_) => return Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
-            None => {
-                st.attachment_data.insert(attachment_id.to_string(), (ctx.owner_id.clone(), data.to_vec()));
-            }
+        if !st.attachments.get(attachment_id).is_some_and(|(owner, _)| *owner == ctx.owner_id) {
+            return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
         }
+        if st.attachment_data.contains_key(attachment_id) {
+            return Err(StoreError::AlreadyUploaded(attachment_id.to_string()));
+        }
+        check_upload_size(attachment_id, st.declared_sizes.get(attachment_id).copied(), data.len())?;
+        st.attachment_data.insert(attachment_id.to_string(), (ctx.owner_id.clone(), data.to_vec()));
         Ok(())
     }
 

@@ -65,6 +65,23 @@ pub enum StoreError {
          took over the thread; send the message again"
     )]
     LockLost(String),
+    /// The attachment's bytes were uploaded already: an attachment's bytes are written once, so what a
+    /// message sent cannot be replaced afterwards.
+    #[error("attachment {0} is uploaded already; its bytes cannot be replaced (create a new attachment)")]
+    AlreadyUploaded(String),
+    /// The uploaded bytes are not as many as `attachments.create` declared.
+    #[error(
+        "the upload is {received} bytes but attachment {attachment_id} was created with size {declared}; \
+         upload the file that was declared (or create a new attachment)"
+    )]
+    UploadSizeMismatch {
+        /// The attachment.
+        attachment_id: String,
+        /// The size `attachments.create` declared.
+        declared: u64,
+        /// The size of the upload.
+        received: u64,
+    },
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -124,6 +141,19 @@ impl StoreError {
             }
             _ => "the database is unavailable; try again shortly".to_string(),
         }
+    }
+}
+
+/// The size rule of an upload: `UploadSizeMismatch` unless `received` bytes are what was declared (an
+/// attachment without a declared size, stored before sizes were kept, takes any size).
+pub fn check_upload_size(attachment_id: &str, declared: Option<u64>, received: usize) -> StoreResult<()> {
+    match declared {
+        Some(declared) if declared != received as u64 => Err(StoreError::UploadSizeMismatch {
+            attachment_id: attachment_id.to_string(),
+            declared,
+            received: received as u64,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -229,13 +259,23 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every item positioned after `item_id` in the thread (retry); returns how many.
     async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64>;
 
+    /// Saves a new attachment (`attachments.create`) with the size its bytes must have; the size stays
+    /// with the attachment when [`Store::save_attachment`] later updates it.
+    async fn create_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment: &Attachment,
+        declared_size: u64,
+    ) -> StoreResult<()>;
     /// Upserts attachment metadata.
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()>;
     /// Loads attachment metadata; `AttachmentNotFound` if absent.
     async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment>;
     /// Deletes attachment metadata and bytes (no error if absent).
     async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()>;
-    /// Stores (replaces) the uploaded bytes of an attachment.
+    /// Stores the uploaded bytes of an existing attachment, once: `AttachmentNotFound` without the
+    /// attachment, `AlreadyUploaded` when bytes are stored already (they stay as they are),
+    /// `UploadSizeMismatch` when they are not the size [`Store::create_attachment`] declared.
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()>;
     /// Loads the uploaded bytes; `None` if not uploaded yet.
     async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>>;

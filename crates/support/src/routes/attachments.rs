@@ -3,7 +3,9 @@
 //! `POST|PUT /support/attachments/{id}/upload` takes the bytes from the multipart field `file` (or the raw
 //! body for any other content type), checks them in the sample's order (empty → 400, over the limit → 413,
 //! unknown id → 404), stores them durably with [`chatkit::Store::save_attachment_data`], clears the upload
-//! descriptor and answers the attachment. The preview URL stays the `…/content` URL of the attachment
+//! descriptor and answers the attachment. The bytes (the `file` part of a multipart body) must be exactly
+//! the size `attachments.create` declared (else 400, nothing stored), and are written once: a later upload
+//! is a 409 and the first bytes stay, so what a message sent cannot be swapped afterwards. The preview URL stays the `…/content` URL of the attachment
 //! rather than the sample's multi-megabyte `data:` URL, so later events and item lists stay small.
 //! `GET /support/attachments/{id}/content` serves the bytes: raster images inline with their type,
 //! anything else as a download.
@@ -56,7 +58,8 @@ pub fn valid_attachment_id(id: &str) -> bool {
 /// Upload attachment bytes (two-phase upload, phase 2)
 ///
 /// Send the file as `multipart/form-data` with a `file` field (what ChatKit does), or as the raw body with
-/// any other content type. Images up to 5 MiB (5 242 880 bytes). `PUT` works the same as `POST`.
+/// any other content type. Images up to 5 MiB (5 242 880 bytes), exactly the size `attachments.create`
+/// declared; an attachment's bytes are uploaded once (a second upload is a 409). `PUT` works the same as `POST`.
 #[utoipa::path(
     method(post, put),
     path = "/support/attachments/{attachment_id}/upload",
@@ -65,9 +68,11 @@ pub fn valid_attachment_id(id: &str) -> bool {
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The attachment, upload descriptor cleared", body = Attachment),
-        (status = 400, description = "Empty payload or no `file` field", body = ErrorBody, example = json!({"detail": EMPTY_PAYLOAD})),
+        (status = 400, description = "Empty payload, no `file` field, or not the size `attachments.create` declared", body = ErrorBody, example = json!({"detail": EMPTY_PAYLOAD})),
         (status = 403, description = "Missing, altered or expired signed link", body = ErrorBody),
         (status = 404, description = "Unknown attachment", body = ErrorBody, example = json!({"detail": "Attachment atc_019ab8c1f2a04d3e5b6c7a81 does not exist."})),
+        (status = 409, description = "The attachment's bytes were uploaded already (they are written once)", body = ErrorBody,
+         example = json!({"detail": "attachment atc_019ab8c1f2a04d3e5b6c7a81 is uploaded already; its bytes cannot be replaced (create a new attachment)"})),
         (status = 408, description = "The body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)", body = ErrorBody,
          example = json!({"detail": "the request body stopped arriving before it was complete (BODY_READ_TIMEOUT_SECS)"})),
         (status = 413, description = "Over 5 MiB, or more than the user's storage has room for (MAX_ATTACHMENT_BYTES_PER_USER)",

@@ -22,6 +22,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// The client stopped sending the body before it was complete.
     RequestTimeout(String),
+    /// The request conflicts with what is stored (an attachment uploaded a second time).
+    Conflict(String),
     /// A body is larger than the route accepts, or than the caller's storage budget has room for.
     PayloadTooLarge(String),
     /// The caller is over a per-user limit; `Retry-After` says when trying again can work.
@@ -44,7 +46,7 @@ pub struct ErrorBody {
     pub detail: String,
     /// Only on errors of the ChatKit protocol (`POST /support/chatkit`): a stable machine-readable reason
     /// for clients that branch on it: `invalid_json`, `invalid_type`, `invalid_params`, `bad_request`,
-    /// `not_found`, `payload_too_large`, `conflict`, `unavailable`, `upstream_error` or `internal_error`.
+    /// `not_found`, `payload_too_large`, `conflict`, `lock_lost`, `already_uploaded`, `unavailable`, `upstream_error` or `internal_error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
 }
@@ -67,6 +69,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -81,6 +84,7 @@ impl ApiError {
             | ApiError::NotFound(d)
             | ApiError::Forbidden(d)
             | ApiError::RequestTimeout(d)
+            | ApiError::Conflict(d)
             | ApiError::PayloadTooLarge(d)
             | ApiError::Unavailable(d)
             | ApiError::TooManyRequests { detail: d, .. } => d,
@@ -106,6 +110,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::AttachmentNotFound(id) => ApiError::NotFound(unknown_attachment(&id)),
             StoreError::ThreadNotFound(_) | StoreError::ItemNotFound { .. } => ApiError::NotFound(e.to_string()),
+            StoreError::AlreadyUploaded(_) => ApiError::Conflict(e.to_string()),
+            StoreError::UploadSizeMismatch { .. } => ApiError::BadRequest(e.to_string()),
             failed if failed.is_storage_failure() => {
                 tracing::error!(error = %failed, "database failure");
                 ApiError::Unavailable(failed.storage_detail())
