@@ -326,7 +326,8 @@ async fn upload_must_match_the_declared_size_and_happens_once() {
     let upload = att["upload_descriptor"]["url"].as_str().unwrap().to_string();
     let content = att["preview_url"].as_str().unwrap().to_string();
     let part = |bytes: &[u8]| {
-        let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("Paris.png").mime_str("image/png").unwrap();
+        let part =
+            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("Paris.png").mime_str("image/png").unwrap();
         reqwest::multipart::Form::new().part("file", part)
     };
     let mismatch = |n: usize| {
@@ -353,9 +354,8 @@ async fn upload_must_match_the_declared_size_and_happens_once() {
     let res = server.client.post(&upload).multipart(part(b"first")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     // Any later upload → 409 saying why, whatever its size or form; the first bytes stay.
-    let already = format!(
-        "attachment {id} is uploaded already; its bytes cannot be replaced (create a new attachment)"
-    );
+    let already =
+        format!("attachment {id} is uploaded already; its bytes cannot be replaced (create a new attachment)");
     for res in [
         server.client.post(&upload).multipart(part(b"other")).send().await.unwrap(),
         server.client.put(&upload).body("other").send().await.unwrap(),

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit::store::{
-    RequestContext, Store, StoreError, check_upload_size, StoreResult, ThreadChange, ThreadLock, UnwritableReason, Versioned,
+    RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, UnwritableReason, Versioned,
+    check_upload_size,
 };
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use serde_json::Value;

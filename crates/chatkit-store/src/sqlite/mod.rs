@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit::store::locks::LocalLocks;
-use chatkit::store::{RequestContext, Store, check_upload_size, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
+use chatkit::store::{
+    RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned, check_upload_size,
+};
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde_json::Value;

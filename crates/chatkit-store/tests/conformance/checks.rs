@@ -417,7 +417,10 @@ pub(crate) async fn attachment_uploads_match_the_declared_size_once(store: Arc<d
         Err(StoreError::UploadSizeMismatch { declared: 5, received: 3, .. })
     ));
     // Another owner cannot upload, whatever the size.
-    assert!(matches!(store.save_attachment_data(&bob, "atc_s", b"12345").await, Err(StoreError::AttachmentNotFound(_))));
+    assert!(matches!(
+        store.save_attachment_data(&bob, "atc_s", b"12345").await,
+        Err(StoreError::AttachmentNotFound(_))
+    ));
     store.save_attachment_data(&c, "atc_s", b"12345").await.unwrap();
     // Once uploaded, any further upload is refused and the first bytes stay.
     for again in [&b"abcde"[..], &b"x"[..]] {

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::locks::LocalLocks;
-use super::{RequestContext, Store, check_upload_size, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
+use super::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned, check_upload_size};
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
 /// Position of a thread or item: `(created_at micros, insertion sequence)`.
