@@ -303,7 +303,7 @@ impl Store for MemoryStore {
 
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
         let mut st = self.state();
-        if !st.attachments.get(attachment_id).is_some_and(|(owner, _)| *owner == ctx.owner_id) {
+        if st.attachments.get(attachment_id).is_none_or(|(owner, _)| *owner != ctx.owner_id) {
             return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
         }
         if st.attachment_data.contains_key(attachment_id) {
