@@ -5,11 +5,16 @@
 //! settings and hands it over, so the defaults below are the only model settings defined here.
 //! Provider choice: the explicit [`ModelConfig::provider`] if given (its key must be set); else the
 //! family [`ModelConfig::model`] obviously names (`gemini-…`, `gpt-…`, `o3…`) when that family's key
-//! is set; else OpenAI when its key is set, else Gemini when its key is set, else no provider.
+//! is set; else OpenAI when its key is set, else Gemini when its key is set, else no provider. An
+//! OpenAI-compatible server is only used when chosen explicitly; it needs a base URL and a model, and
+//! its key is optional.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::compatible::CompatibleProvider;
 use crate::gemini::GeminiProvider;
 use crate::openai::OpenAiProvider;
 use crate::provider::Provider;
@@ -46,6 +51,8 @@ pub enum ProviderKind {
     OpenAi,
     /// Google Gemini native API.
     Gemini,
+    /// An OpenAI-compatible Chat Completions server (Ollama, vLLM, llama.cpp, OpenRouter, …).
+    Compatible,
 }
 
 impl ProviderKind {
@@ -54,14 +61,16 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => "openai",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::Compatible => "openai-compatible",
         }
     }
 
-    /// The model used when none is configured.
-    pub fn default_model(&self) -> &'static str {
+    /// The model used when none is configured (`None`: the model must be configured).
+    pub fn default_model(&self) -> Option<&'static str> {
         match self {
-            ProviderKind::OpenAi => DEFAULT_OPENAI_MODEL,
-            ProviderKind::Gemini => DEFAULT_GEMINI_MODEL,
+            ProviderKind::OpenAi => Some(DEFAULT_OPENAI_MODEL),
+            ProviderKind::Gemini => Some(DEFAULT_GEMINI_MODEL),
+            ProviderKind::Compatible => None,
         }
     }
 
@@ -70,6 +79,7 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => "OpenAI",
             ProviderKind::Gemini => "Gemini",
+            ProviderKind::Compatible => crate::compatible::PROVIDER,
         }
     }
 }
@@ -97,6 +107,17 @@ pub enum ConfigError {
     /// The HTTP client could not be built (TLS set-up).
     #[error("could not build the HTTP client: {0}")]
     Client(String),
+    /// The provider has no default model and none was configured.
+    #[error("the {0} provider needs a model name")]
+    MissingModel(ProviderKind),
+    /// An extra header is unusable (the value is never shown: it may be a credential).
+    #[error("the extra header `{name}` {problem}")]
+    Header {
+        /// The header's name as configured.
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 /// How to reach one provider's API.
@@ -128,6 +149,58 @@ impl std::fmt::Debug for ProviderAccess {
     }
 }
 
+/// How to reach an OpenAI-compatible Chat Completions server. `Debug` shows header names only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CompatibleSettings {
+    /// The server's base URL (`…/v1`) and its key, if it needs one (sent as a bearer token).
+    pub access: ProviderAccess,
+    /// Extra headers sent with every request, as (name, value); values are kept out of logs and
+    /// error texts like the key.
+    pub headers: Vec<(String, String)>,
+    /// `max_tokens` of every request; `None` leaves the limit to the server.
+    pub max_tokens: Option<u32>,
+}
+
+impl std::fmt::Debug for CompatibleSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("CompatibleSettings")
+            .field("access", &self.access)
+            .field("header_names", &names)
+            .field("max_tokens", &self.max_tokens)
+            .finish()
+    }
+}
+
+impl Default for CompatibleSettings {
+    /// No server (an empty base URL), no key, no extra headers, no limit.
+    fn default() -> Self {
+        CompatibleSettings { access: ProviderAccess::new(""), headers: Vec::new(), max_tokens: None }
+    }
+}
+
+impl CompatibleSettings {
+    /// The extra headers as a header map.
+    fn header_map(&self) -> Result<HeaderMap, ConfigError> {
+        let mut map = HeaderMap::new();
+        for (name, value) in &self.headers {
+            let bad = |problem| ConfigError::Header { name: name.clone(), problem };
+            let header =
+                HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad("is not a valid header name"))?;
+            if header == reqwest::header::AUTHORIZATION
+                && self.access.api_key.as_deref().is_some_and(|k| !k.trim().is_empty())
+            {
+                return Err(bad("conflicts with the API key (which is sent as the Authorization header)"));
+            }
+            let mut value =
+                HeaderValue::from_str(value.trim()).map_err(|_| bad("has a value that is not a valid header value"))?;
+            value.set_sensitive(true);
+            map.append(header, value);
+        }
+        Ok(map)
+    }
+}
+
 /// Everything needed to talk to the model providers. `Debug` never shows keys.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
@@ -139,6 +212,8 @@ pub struct ModelConfig {
     pub openai: ProviderAccess,
     /// The Gemini API (chat turns, and dictation when OpenAI has no key).
     pub gemini: ProviderAccess,
+    /// An OpenAI-compatible server (chat turns only, when chosen).
+    pub compatible: CompatibleSettings,
     /// The OpenAI model that transcribes dictation.
     pub transcription_model: String,
     /// The waits of every model call.
@@ -159,6 +234,7 @@ impl Default for ModelConfig {
             model: None,
             openai: ProviderAccess::new(DEFAULT_OPENAI_BASE_URL),
             gemini: ProviderAccess::new(DEFAULT_GEMINI_BASE_URL),
+            compatible: CompatibleSettings::default(),
             transcription_model: DEFAULT_TRANSCRIPTION_MODEL.into(),
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
@@ -183,6 +259,7 @@ impl ModelConfig {
             }
         });
         match self.provider {
+            Some(ProviderKind::Compatible) => Ok(Some(ProviderKind::Compatible)),
             Some(kind) if self.key(kind).is_none() => Err(ConfigError::MissingKey(kind)),
             Some(kind) => Ok(Some(kind)),
             None if named.is_some_and(|k| self.key(k).is_some()) => Ok(named),
@@ -196,6 +273,7 @@ impl ModelConfig {
         match kind {
             ProviderKind::OpenAi => &self.openai,
             ProviderKind::Gemini => &self.gemini,
+            ProviderKind::Compatible => &self.compatible.access,
         }
     }
 
@@ -232,11 +310,21 @@ pub fn build_provider(cfg: &ModelConfig) -> Result<Option<Arc<dyn Provider>>, Co
     };
     let key = cfg.key(kind).unwrap_or_default();
     let transport = cfg.transport(kind, key)?;
-    let model = cfg.model.clone().unwrap_or_else(|| kind.default_model().to_string());
+    let model = match (&cfg.model, kind.default_model()) {
+        (Some(model), _) => model.clone(),
+        (None, Some(default)) => default.to_string(),
+        (None, None) => return Err(ConfigError::MissingModel(kind)),
+    };
     let base_url = &cfg.access(kind).base_url;
     Ok(Some(match kind {
         ProviderKind::OpenAi => Arc::new(OpenAiProvider::new(transport, base_url, model, cfg.reasoning)),
         ProviderKind::Gemini => Arc::new(GeminiProvider::new(transport, base_url, model, cfg.reasoning)),
+        ProviderKind::Compatible => {
+            let settings = &cfg.compatible;
+            let headers = settings.header_map()?;
+            let transport = transport.redacting(settings.headers.iter().map(|(_, v)| v.trim().to_string()));
+            Arc::new(CompatibleProvider::new(transport, base_url, model, headers, settings.max_tokens))
+        }
     }))
 }
 
@@ -305,6 +393,40 @@ mod tests {
         let c = with_model(cfg(Some("sk"), Some("g")), Some(ProviderKind::Gemini), "gemini-3-pro");
         let p = build_provider(&c).unwrap().unwrap();
         assert_eq!((p.name(), p.model()), ("Gemini", "gemini-3-pro"));
+    }
+
+    #[test]
+    fn the_compatible_server_is_only_used_when_chosen() {
+        let mut c = cfg(Some("sk"), None);
+        c.compatible.access.base_url = "http://127.0.0.1:11434/v1".into();
+        assert_eq!(c.selected_provider().unwrap(), Some(ProviderKind::OpenAi));
+        c.provider = Some(ProviderKind::Compatible);
+        assert!(matches!(build_provider(&c), Err(ConfigError::MissingModel(ProviderKind::Compatible))));
+        c.model = Some("qwen3:8b".into());
+        let p = build_provider(&c).unwrap().unwrap();
+        assert_eq!((p.name(), p.model()), ("OpenAI-compatible", "qwen3:8b"));
+        // Dictation stays on OpenAI.
+        assert_eq!(build_transcriber(&c).unwrap().name(), "OpenAI");
+        c.compatible.access.base_url = String::new();
+        assert!(matches!(build_provider(&c), Err(ConfigError::BaseUrl { provider: ProviderKind::Compatible, .. })));
+    }
+
+    #[test]
+    fn compatible_headers_are_checked_and_never_shown() {
+        let mut c =
+            ModelConfig { provider: Some(ProviderKind::Compatible), model: Some("m".into()), ..Default::default() };
+        c.compatible.access.base_url = "https://openrouter.ai/api/v1".into();
+        c.compatible.headers = vec![("HTTP-Referer".into(), "https://secret.example".into())];
+        assert!(build_provider(&c).unwrap().is_some());
+        let dbg = format!("{c:?}");
+        assert!(dbg.contains("HTTP-Referer") && !dbg.contains("secret.example"), "{dbg}");
+        c.compatible.headers = vec![("Bad Name".into(), "x".into())];
+        let e = build_provider(&c).err().unwrap().to_string();
+        assert_eq!(e, "the extra header `Bad Name` is not a valid header name");
+        c.compatible.headers = vec![("Authorization".into(), "Bearer other".into())];
+        assert!(build_provider(&c).is_ok(), "without a key the header may carry the credential");
+        c.compatible.access.api_key = Some("k".into());
+        assert!(build_provider(&c).err().unwrap().to_string().contains("conflicts with the API key"));
     }
 
     #[test]

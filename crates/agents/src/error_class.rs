@@ -20,6 +20,10 @@ pub enum ErrorClass {
     ContentBlocked,
     /// The model produced a function call that could not be parsed.
     MalformedFunctionCall,
+    /// The model (or the server running it) cannot call tools, which the agent needs (Ollama "… does
+    /// not support tools", vLLM without `--enable-auto-tool-choice`, llama.cpp without `--jinja`,
+    /// OpenRouter "No endpoints found that support tool use").
+    ToolsUnsupported,
     /// The provider rejected the request for another reason (other 4xx).
     InvalidRequest,
     /// Too many requests for now (429 without a quota code, Gemini `RESOURCE_EXHAUSTED`).
@@ -49,6 +53,7 @@ impl ErrorClass {
             ErrorClass::ContextTooLong => "context_too_long",
             ErrorClass::ContentBlocked => "content_blocked",
             ErrorClass::MalformedFunctionCall => "malformed_function_call",
+            ErrorClass::ToolsUnsupported => "tools_unsupported",
             ErrorClass::InvalidRequest => "invalid_request",
             ErrorClass::RateLimited => "rate_limited",
             ErrorClass::ServerError => "server_error",
@@ -92,6 +97,12 @@ impl ErrorClass {
         {
             return ErrorClass::InvalidKey;
         }
+        // Before the unknown-model check: OpenRouter says it with 404.
+        if status.is_none_or(|s| (400..500).contains(&s))
+            && TOOLS_UNSUPPORTED_HINTS.iter().any(|hint| message.contains(hint))
+        {
+            return ErrorClass::ToolsUnsupported;
+        }
         if either(&["model_not_found"]) || kind == "NOT_FOUND" || status == Some(404) {
             return ErrorClass::UnknownModel;
         }
@@ -134,9 +145,19 @@ impl ErrorClass {
                 | ErrorClass::ContextTooLong
                 | ErrorClass::ContentBlocked
                 | ErrorClass::MalformedFunctionCall
+                | ErrorClass::ToolsUnsupported
         )
     }
 }
+
+/// What servers say when the model or the server cannot call tools (lowercase).
+const TOOLS_UNSUPPORTED_HINTS: [&str; 5] = [
+    "does not support tools",
+    "tool choice requires",
+    "requires --jinja",
+    "support tool use",
+    "tools are not supported",
+];
 
 impl std::fmt::Display for ErrorClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

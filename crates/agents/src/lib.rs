@@ -6,11 +6,13 @@
 //!   [`ProviderError`].
 //! - `error_class` and `usage`: what every provider fills the same way: the [`ErrorClass`] of a
 //!   failure (read from the providers' [`ErrorBody`] shapes) and the [`Usage`] of a call.
-//! - `openai/` (Responses API) and `gemini/` (Gemini's native API): the two providers, each split into
-//!   the request encoding, the stream parser and, for Gemini, the tool-schema conversion.
-//! - `transport`, `sse`, `retry`: the HTTP plumbing both providers share: one reqwest client with
-//!   [`Timeouts`], the SSE framing ([`SseDecoder`]) and bounded retries ([`RetryPolicy`]) of failures
-//!   that happen before anything was streamed.
+//! - `openai/` (Responses API), `gemini/` (Gemini's native API) and `compatible/` (OpenAI-compatible
+//!   Chat Completions servers): the three providers, each split into the request encoding, the stream
+//!   parser and, for Gemini, the tool-schema conversion.
+//! - `transport`, `sse`, `retry`: the HTTP plumbing the providers share: one reqwest client with
+//!   [`Timeouts`], one streamed-call path (send, SSE framing with [`SseDecoder`], the provider's
+//!   parser) and bounded retries ([`RetryPolicy`]) of failures that happen before anything was
+//!   streamed.
 //! - `failover`: [`FallbackProvider`], a second provider answering a turn the first could not.
 //! - `runner` and `events`: [`Agent`] and [`run`]: model call → ChatKit events → tools → next call, with
 //!   stop tools and a model-call budget.
@@ -25,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+mod compatible;
 mod config;
 mod error_class;
 mod events;
@@ -44,9 +47,10 @@ mod usage;
 mod workflow;
 
 pub use config::{
-    ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_GEMINI_BASE_URL, DEFAULT_GEMINI_MODEL,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_OPENAI_BASE_URL, DEFAULT_OPENAI_MODEL,
-    DEFAULT_TRANSCRIPTION_MODEL, ModelConfig, ProviderAccess, ProviderKind, build_provider, build_transcriber,
+    CompatibleSettings, ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_GEMINI_BASE_URL,
+    DEFAULT_GEMINI_MODEL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT, DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_OPENAI_MODEL, DEFAULT_TRANSCRIPTION_MODEL, ModelConfig, ProviderAccess, ProviderKind, build_provider,
+    build_transcriber,
 };
 pub use error_class::{ErrorBody, ErrorClass};
 pub use failover::FallbackProvider;

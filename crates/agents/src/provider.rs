@@ -220,6 +220,9 @@ fn refusal_text(provider: &str, class: ErrorClass, status: Option<u16>) -> Strin
         ErrorClass::MalformedFunctionCall => {
             format!("The {provider} model produced a malformed tool call, so this request could not be completed.")
         }
+        ErrorClass::ToolsUnsupported => format!(
+            "The {provider} model does not support tool calls, which this assistant needs; the server's model setting needs changing."
+        ),
         _ => match status {
             Some(s) => format!("The {provider} model service rejected the request (HTTP {s})."),
             None => format!("The {provider} model service rejected the request."),

@@ -25,6 +25,8 @@ pub(crate) trait EventParser: Send + 'static {
     fn on_eof(&mut self, out: &mut EventQueue);
     /// Whether the terminal event was seen (later transport errors are then ignored).
     fn finished(&self) -> bool;
+    /// The `data: [DONE]` marker some APIs end their stream with (ignored unless the parser needs it).
+    fn on_done_marker(&mut self, _out: &mut EventQueue) {}
 }
 
 /// Applies the first-byte timeout to the first chunk and the idle timeout to the following ones.
@@ -225,11 +227,7 @@ pub(crate) fn model_stream<P: EventParser>(
             };
             match next {
                 Some(Ok(data)) => {
-                    let data = data.trim();
-                    if data.is_empty() || data == "[DONE]" || st.parser.finished() {
-                        continue;
-                    }
-                    st.parser.on_data(data, &mut st.queue);
+                    dispatch(&mut st.parser, &data, &mut st.queue);
                 }
                 Some(Err(err)) => {
                     st.done = true;
@@ -245,6 +243,20 @@ pub(crate) fn model_stream<P: EventParser>(
             }
         }
     }))
+}
+
+/// Hands one event's `data` to `parser`: blank data and anything after the terminal event are
+/// skipped, `[DONE]` is the end marker.
+pub(crate) fn dispatch<P: EventParser>(parser: &mut P, data: &str, out: &mut EventQueue) {
+    let data = data.trim();
+    if data.is_empty() || parser.finished() {
+        return;
+    }
+    if data == "[DONE]" {
+        parser.on_done_marker(out);
+    } else {
+        parser.on_data(data, out);
+    }
 }
 
 /// How long to wait for the end of the body after the terminal event.

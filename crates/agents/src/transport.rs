@@ -11,7 +11,8 @@ use futures::StreamExt;
 use crate::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::error_class::{ErrorBody, ErrorClass};
 use crate::provider::{ModelStream, ProviderError, TimeoutPhase};
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryPolicy, start_stream, with_retries};
+use crate::sse::{EventParser, model_stream};
 
 /// The three waits of a model call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub(crate) struct Transport {
     /// Put in the error when the API rejects the key (see [`crate::ProviderAccess::rejected_key_hint`]).
     pub(crate) rejected_key_hint: Option<String>,
     secret: String,
+    /// Other values removed from error texts (extra header values, which may carry credentials).
+    also_secret: Vec<String>,
     pub(crate) timeouts: Timeouts,
     pub(crate) retry: RetryPolicy,
 }
@@ -81,7 +84,13 @@ impl Transport {
         timeouts: Timeouts,
         retry: RetryPolicy,
     ) -> Self {
-        Transport { client, provider, rejected_key_hint, secret, timeouts, retry }
+        Transport { client, provider, rejected_key_hint, secret, also_secret: Vec::new(), timeouts, retry }
+    }
+
+    /// The same transport, also removing `values` from error texts.
+    pub(crate) fn redacting(mut self, values: impl IntoIterator<Item = String>) -> Self {
+        self.also_secret.extend(values.into_iter().filter(|v| v.len() >= MIN_REDACTED_LEN));
+        self
     }
 
     /// The API key (only for building request headers).
@@ -107,6 +116,27 @@ impl Transport {
             return Ok(response);
         }
         Err(self.error_from_response(response).await)
+    }
+
+    /// One streamed model call, the way every provider makes it: `request` builds the HTTP request of
+    /// each attempt, the response body is read as SSE by a fresh `parser`, and failures before the
+    /// first event (HTTP errors, resets, an early in-stream error) are retried under the retry
+    /// policy. Error texts in the stream have the key removed.
+    pub(crate) async fn stream_events<P: EventParser>(
+        &self,
+        request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        parser: impl Fn() -> P,
+    ) -> Result<ModelStream, ProviderError> {
+        with_retries(&self.retry, self.provider, |_| {
+            let req = request(&self.client);
+            let parser = parser();
+            async move {
+                let response = self.send(req).await?;
+                let events = model_stream(response, self.provider, self.timeouts, parser);
+                start_stream(self.redact_stream(events), self.provider).await
+            }
+        })
+        .await
     }
 
     /// Reads a whole (non-streamed) body with the first-byte timeout.
@@ -198,13 +228,18 @@ impl Transport {
 
     /// Removes the key from a text (defence in depth: providers sometimes echo parts of it).
     pub(crate) fn redact(&self, text: &str) -> String {
-        if self.secret.len() >= 4 && text.contains(&self.secret) {
-            text.replace(&self.secret, "[redacted]")
-        } else {
-            text.to_string()
+        let mut out = text.to_string();
+        for secret in std::iter::once(&self.secret).chain(&self.also_secret) {
+            if secret.len() >= MIN_REDACTED_LEN && out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "[redacted]");
+            }
         }
+        out
     }
 }
+
+/// Shorter secrets are not redacted (replacing every `a` of a text would hide more than it protects).
+const MIN_REDACTED_LEN: usize = 4;
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {

@@ -18,6 +18,16 @@
 //!   `functionCall` parts (the first one with a `thoughtSignature`) or an empty text part,
 //!   and `finishReason: "STOP"`. `:generateContent` answers one JSON object; when the
 //!   request carries `inlineData` audio, the answer is the script's transcript.
+//! * `POST /v1/chat/completions` — OpenAI Chat Completions, as the OpenAI-compatible servers
+//!   (vLLM, llama.cpp, Ollama, OpenRouter…) stream it: a `: keep-alive` comment, a role-only
+//!   first chunk, the script's `chat.reasoning` one word per chunk (in `reasoning_content`, or
+//!   `reasoning`), one `content` chunk per word, then per tool call a first chunk with `index`,
+//!   `id` and `name` and its arguments in two more chunks (the calls' first chunks come before any
+//!   arguments, so parallel calls interleave), a chunk with an empty delta and the
+//!   `finish_reason`, a usage chunk with empty `choices` when `stream_options.include_usage` is
+//!   set, and `data: [DONE]`. A scripted in-stream failure is an `{"error": {…}}` chunk. The key
+//!   is optional (local servers need none) but `bad-key` gets 401. `chat` in the script makes the
+//!   server reject `stream_options` with 400 or end with another `finish_reason`.
 //! * `POST /v1/audio/transcriptions` — multipart (`model`, `file`) → `{"text": transcript}`;
 //!   400 without a file.
 //! * Control: `GET|DELETE /_mock/requests` (recorded requests, keys redacted),
@@ -102,6 +112,7 @@
 //! * `frames.rs` plays a stream with the plan's timing; `json_writer.rs` and `ids.rs` write the
 //!   bodies and the ids the real APIs' shapes need.
 
+mod chat;
 mod control;
 mod frames;
 mod gemini;
@@ -115,5 +126,5 @@ mod server;
 
 pub use plan::word_deltas;
 pub use recording::{DEFAULT_RECORD_CAP, RecordedRequest};
-pub use script::{DEFAULT_TRANSCRIPT, Match, Reply, Rule, Script, ScriptError, ToolCallSpec};
+pub use script::{ChatDialect, DEFAULT_TRANSCRIPT, Match, Reply, Rule, Script, ScriptError, ToolCallSpec};
 pub use server::{BAD_KEY, MockServer};

@@ -36,8 +36,30 @@ pub struct Script {
     pub directives: bool,
     /// Whether tool-call history is checked like the real APIs do (OpenAI: each
     /// `function_call_output` needs its `function_call`; Gemini: the first `functionCall`
-    /// part of a model turn needs its `thoughtSignature`); a failed check answers 400.
+    /// part of a model turn needs its `thoughtSignature`; Chat Completions: each `tool` message
+    /// answers a `tool_calls` entry of an earlier assistant message); a failed check answers 400.
     pub validate_input: bool,
+    /// How the Chat Completions dialect behaves (the other dialects ignore it).
+    pub chat: ChatDialect,
+}
+
+/// The behaviours of `POST /v1/chat/completions` that other dialects have no counterpart for, to
+/// imitate the differences between real Chat Completions servers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatDialect {
+    /// Answer 400 to a request carrying `stream_options`, as some servers do.
+    pub reject_stream_options: bool,
+    /// Reasoning streamed (one chunk per word) before every answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    /// Send the reasoning in `delta.reasoning` (OpenRouter, Ollama) rather than
+    /// `delta.reasoning_content` (DeepSeek, vLLM, llama.cpp).
+    pub reasoning_in_reasoning_field: bool,
+    /// The `finish_reason` of every answer instead of `stop` / `tool_calls` (e.g. `length`,
+    /// `content_filter`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
 }
 
 impl Default for Script {
@@ -50,6 +72,7 @@ impl Default for Script {
             transcript: DEFAULT_TRANSCRIPT.to_owned(),
             directives: true,
             validate_input: true,
+            chat: ChatDialect::default(),
         }
     }
 }
@@ -127,6 +150,12 @@ impl Script {
     /// Enables or disables the tool-call history checks.
     pub fn validate_input(mut self, enabled: bool) -> Self {
         self.validate_input = enabled;
+        self
+    }
+
+    /// Sets the Chat Completions behaviours.
+    pub fn chat(mut self, chat: ChatDialect) -> Self {
+        self.chat = chat;
         self
     }
 

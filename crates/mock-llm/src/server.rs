@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::recording::{DEFAULT_RECORD_CAP, RecordedRequest, RequestLog};
 use crate::script::{LoadedScript, Script};
-use crate::{control, gemini, openai};
+use crate::{chat, control, gemini, openai};
 
 /// Largest accepted request body (audio uploads, image data URLs).
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -138,6 +138,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(openai::routes())
         .merge(gemini::routes())
+        .merge(chat::routes())
         .merge(control::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -67,6 +67,8 @@ pub enum ProviderChoice {
     Openai,
     /// Google Gemini API.
     Gemini,
+    /// An OpenAI-compatible Chat Completions server (`COMPATIBLE_*` settings).
+    OpenaiCompatible,
 }
 
 /// `REASONING_EFFORT`: how much a reasoning model thinks (see [`agents::ReasoningEffort`]).
@@ -167,8 +169,8 @@ pub struct Config {
     /// Gemini base URL.
     #[arg(long, env = "GEMINI_BASE_URL", default_value = agents::DEFAULT_GEMINI_BASE_URL)]
     pub gemini_base_url: String,
-    /// Provider answering chat turns when both keys are set (default: the family MODEL names, e.g. gemini-…,
-    /// if its key is set, else openai if its key is set, else gemini).
+    /// Provider answering chat turns: openai, gemini or openai-compatible (default: the family MODEL names,
+    /// e.g. gemini-…, if its key is set, else openai if its key is set, else gemini).
     #[arg(long, env = "MODEL_PROVIDER", value_enum, ignore_case = true)]
     pub model_provider: Option<ProviderChoice>,
     /// Chat model name (`--help` names each provider's default, see `command_with_help`).
@@ -238,6 +240,9 @@ pub struct Config {
     /// Log filter (tracing EnvFilter syntax), e.g. `info`, `debug`, `support=debug,tower_http=info`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub rust_log: String,
+    /// An OpenAI-compatible server (`COMPATIBLE_*`).
+    #[command(flatten)]
+    pub compatible: crate::compatible::CompatibleServerSettings,
     /// Authentication (`AUTH_*`).
     #[command(flatten)]
     pub auth: crate::auth::AuthSettings,
@@ -296,6 +301,7 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             thread_titles: Switch(true),
             rust_log: "info".into(),
+            compatible: crate::compatible::CompatibleServerSettings::default(),
             auth: crate::auth::AuthSettings::default(),
             public_url: crate::public_url::PublicUrlSettings::default(),
             signed_urls: crate::signed_urls::SignedUrlSettings::default(),
@@ -338,6 +344,7 @@ impl fmt::Debug for Config {
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("thread_titles", &self.thread_titles)
             .field("rust_log", &self.rust_log)
+            .field("compatible", &self.compatible)
             .field("auth", &self.auth)
             .field("public_url", &self.public_url)
             .field("signed_urls", &self.signed_urls)
@@ -400,7 +407,7 @@ impl Config {
     fn command_with_help() -> clap::Command {
         Config::command().mut_arg("model", |a| {
             a.help(format!(
-                "Model name (default: {} for OpenAI, {} for Gemini)",
+                "Model name (default: {} for OpenAI, {} for Gemini; required for openai-compatible)",
                 agents::DEFAULT_OPENAI_MODEL,
                 agents::DEFAULT_GEMINI_MODEL
             ))
@@ -464,11 +471,15 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
             return bad(format!("RUST_LOG `{}` is not a valid log filter: {e}", self.rust_log));
         }
-        if let Some(choice) = self.model_provider {
-            let (name, var, key) = match choice {
-                ProviderChoice::Openai => ("openai", "OPENAI_API_KEY", &self.openai_api_key),
-                ProviderChoice::Gemini => ("gemini", "GEMINI_API_KEY", &self.gemini_api_key),
-            };
+        let compatible_chosen = self.model_provider == Some(ProviderChoice::OpenaiCompatible);
+        self.compatible.validate(compatible_chosen, self.model.as_deref()).map_err(ConfigError::Invalid)?;
+        let keyed = match self.model_provider {
+            Some(ProviderChoice::Openai) => Some(("openai", "OPENAI_API_KEY", &self.openai_api_key)),
+            Some(ProviderChoice::Gemini) => Some(("gemini", "GEMINI_API_KEY", &self.gemini_api_key)),
+            // Its key is optional; the base URL and model were checked above.
+            Some(ProviderChoice::OpenaiCompatible) | None => None,
+        };
+        if let Some((name, var, key)) = keyed {
             if expose_key(key).is_none() {
                 return bad(format!("MODEL_PROVIDER is `{name}` but {var} is not set (add it to .env)"));
             }
@@ -550,10 +561,12 @@ impl Config {
             provider: self.model_provider.map(|p| match p {
                 ProviderChoice::Openai => agents::ProviderKind::OpenAi,
                 ProviderChoice::Gemini => agents::ProviderKind::Gemini,
+                ProviderChoice::OpenaiCompatible => agents::ProviderKind::Compatible,
             }),
             model: self.model.clone().filter(|m| !m.trim().is_empty()),
             openai: access(&self.openai_api_key, &self.openai_base_url, "OPENAI_API_KEY"),
             gemini: access(&self.gemini_api_key, &self.gemini_base_url, "GEMINI_API_KEY"),
+            compatible: self.compatible.model_settings(),
             transcription_model: self.transcription_model.clone(),
             timeouts: agents::Timeouts {
                 connect: Duration::from_secs(self.model_connect_timeout_secs),
@@ -588,6 +601,9 @@ impl Config {
         }
         if expose_key(&self.gemini_api_key).is_some() {
             out.push("gemini");
+        }
+        if self.model_provider == Some(ProviderChoice::OpenaiCompatible) {
+            out.push("openai-compatible");
         }
         out
     }
@@ -723,6 +739,10 @@ mod tests {
             "SHUTDOWN_GRACE_SECS",
             "THREAD_TITLES",
             "RUST_LOG",
+            "COMPATIBLE_BASE_URL",
+            "COMPATIBLE_API_KEY",
+            "COMPATIBLE_HEADERS",
+            "COMPATIBLE_MAX_TOKENS",
         ] {
             assert!(help.contains(&format!("[env: {var}")), "missing {var} in help:\n{help}");
         }
@@ -803,6 +823,35 @@ mod tests {
         assert_eq!(e, "MODEL_MAX_RETRIES must be from 0 to 10, got 11");
         let e = parse(&["--model-provider", "gemini", "--openai-api-key", "sk-1"]).unwrap_err().to_string();
         assert_eq!(e, "MODEL_PROVIDER is `gemini` but GEMINI_API_KEY is not set (add it to .env)");
+    }
+
+    #[test]
+    fn openai_compatible_settings() {
+        let c = parse(&[
+            "--model-provider",
+            "openai-compatible",
+            "--compatible-base-url",
+            "http://127.0.0.1:11434/v1",
+            "--model",
+            "qwen3:8b",
+            "--compatible-headers",
+            "X-Title=OpenSkies",
+            "--compatible-max-tokens",
+            "300",
+        ])
+        .unwrap();
+        let m = c.model_config();
+        assert_eq!(m.provider, Some(agents::ProviderKind::Compatible));
+        assert_eq!(m.compatible.access.base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(m.compatible.access.api_key, None);
+        assert_eq!(m.compatible.headers, vec![("X-Title".to_string(), "OpenSkies".to_string())]);
+        assert_eq!(m.compatible.max_tokens, Some(300));
+        assert_eq!(c.configured_providers(), vec!["openai-compatible"]);
+        assert!(!format!("{c:?}").contains("OpenSkies"));
+        let e = parse(&["--model-provider", "openai-compatible", "--compatible-base-url", "http://h/v1"]);
+        assert!(e.unwrap_err().to_string().contains("MODEL is not set"));
+        let e = parse(&["--model-provider", "openai-compatible", "--model", "m"]).unwrap_err().to_string();
+        assert!(e.contains("COMPATIBLE_BASE_URL is not set"), "{e}");
     }
 
     #[test]

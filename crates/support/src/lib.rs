@@ -17,6 +17,7 @@ mod testkit;
 
 // H6 (wiring) modules.
 pub mod auth;
+pub mod compatible;
 pub mod config;
 pub mod connections;
 pub mod limits;

@@ -15,8 +15,6 @@ use self::request::request_body;
 use self::stream::Parser;
 use crate::provider::{ModelRequest, ModelStream, Provider, ProviderError};
 use crate::reasoning::Reasoning;
-use crate::retry::{start_stream, with_retries};
-use crate::sse::model_stream;
 use crate::transport::Transport;
 
 /// Provider name in errors and logs.
@@ -47,15 +45,7 @@ impl Provider for GeminiProvider {
         let body = bytes::Bytes::from(body);
         let url = format!("{}/v1beta/models/{}:streamGenerateContent?alt=sse", self.base_url, self.model);
         let t = &self.transport;
-        with_retries(&t.retry, PROVIDER, |_| {
-            let req = post_json(t, &url, body.clone());
-            async move {
-                let response = t.send(req).await?;
-                start_stream(t.redact_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default())), PROVIDER)
-                    .await
-            }
-        })
-        .await
+        t.stream_events(|_| post_json(t, &url, body.clone()), Parser::default).await
     }
 
     fn name(&self) -> &'static str {

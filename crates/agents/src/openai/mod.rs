@@ -23,8 +23,6 @@ use self::request::{Body, FixedParts};
 use self::stream::Parser;
 use crate::provider::{ModelRequest, ModelStream, Provider, ProviderError};
 use crate::reasoning::Reasoning;
-use crate::retry::{start_stream, with_retries};
-use crate::sse::model_stream;
 use crate::transport::Transport;
 
 /// Provider name in errors and logs.
@@ -71,24 +69,21 @@ impl Provider for OpenAiProvider {
         let body =
             serde_json::to_vec(&Body::new(&self.model, &request, &fixed, &self.reasoning)).map_err(encode_error)?;
         let body = bytes::Bytes::from(body);
-        let t = &self.transport;
-        with_retries(&t.retry, PROVIDER, |_| {
-            let post = match &self.responses_url {
-                Some(url) => t.client.post(url.clone()),
-                None => t.client.post(format!("{}/responses", self.base_url)),
-            };
-            let req = post
-                .bearer_auth(t.secret())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(reqwest::header::ACCEPT, "text/event-stream")
-                .body(body.clone());
-            async move {
-                let response = t.send(req).await?;
-                start_stream(t.redact_stream(model_stream(response, PROVIDER, t.timeouts, Parser::default())), PROVIDER)
-                    .await
-            }
-        })
-        .await
+        self.transport
+            .stream_events(
+                |client| {
+                    let post = match &self.responses_url {
+                        Some(url) => client.post(url.clone()),
+                        None => client.post(format!("{}/responses", self.base_url)),
+                    };
+                    post.bearer_auth(self.transport.secret())
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .header(reqwest::header::ACCEPT, "text/event-stream")
+                        .body(body.clone())
+                },
+                Parser::default,
+            )
+            .await
     }
 
     fn name(&self) -> &'static str {

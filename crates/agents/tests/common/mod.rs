@@ -41,11 +41,19 @@ pub(crate) fn access(key: Option<&str>, base_url: String, advice: &str) -> Provi
     ProviderAccess { api_key: key.map(str::to_string), base_url, rejected_key_hint: Some(format!("check {advice}")) }
 }
 
+/// The model name the harness gives an OpenAI-compatible server (it has no default).
+pub(crate) const COMPATIBLE_MODEL: &str = "qwen3:8b";
+
 pub(crate) fn config(kind: ProviderKind, mock: &MockServer) -> ModelConfig {
     ModelConfig {
         provider: Some(kind),
+        model: (kind == ProviderKind::Compatible).then(|| COMPATIBLE_MODEL.to_string()),
         openai: access(Some(OPENAI_KEY), mock.openai_base_url(), "the OpenAI key"),
         gemini: access(Some(GEMINI_KEY), mock.gemini_base_url(), "the Gemini key"),
+        compatible: agents::CompatibleSettings {
+            access: access(None, mock.openai_base_url(), "the compatible key"),
+            ..Default::default()
+        },
         ..ModelConfig::default()
     }
 }

@@ -16,8 +16,10 @@ use axum::response::Response;
 use axum::routing::post;
 use serde_json::Value;
 
+pub(crate) use self::response::error_body;
+
 use self::request::ResponsesRequest;
-use self::response::{RequestEcho, error_body, response_json};
+use self::response::{RequestEcho, response_json};
 use self::stream::{stream_error_frames, stream_frames};
 use crate::plan::{Plan, resolve};
 use crate::recording::RecordedRequest;
