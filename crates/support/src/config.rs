@@ -479,10 +479,10 @@ impl Config {
             // Its key is optional; the base URL and model were checked above.
             Some(ProviderChoice::OpenaiCompatible) | None => None,
         };
-        if let Some((name, var, key)) = keyed {
-            if expose_key(key).is_none() {
-                return bad(format!("MODEL_PROVIDER is `{name}` but {var} is not set (add it to .env)"));
-            }
+        if let Some((name, var, key)) = keyed
+            && expose_key(key).is_none()
+        {
+            return bad(format!("MODEL_PROVIDER is `{name}` but {var} is not set (add it to .env)"));
         }
         Ok(())
     }
