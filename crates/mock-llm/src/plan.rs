@@ -246,6 +246,14 @@ mod tests {
         assert_eq!(answer.stall, Some((2, Duration::from_millis(300))));
         // Not at a word start: ignored.
         assert_eq!(parse_directives("xmock:error 500"), Directives::default());
+        let Plan::Answer(answer) = resolve(&loaded, &user("mock:think Plan | Check\nmock:text ok")) else {
+            panic!("not an answer")
+        };
+        assert_eq!(answer.reasoning, vec!["Plan".to_string(), "Check".to_string()]);
+        assert_eq!(answer.text.as_deref(), Some("ok"));
+        let scripted = LoadedScript::new(Script::new().on(Match::Any, Reply::reasoned(&["Hm"], Reply::text("yes"))));
+        let Plan::Answer(answer) = resolve(&scripted, &user("q")) else { panic!("not an answer") };
+        assert_eq!((answer.reasoning, answer.text.as_deref()), (vec!["Hm".to_string()], Some("yes")));
     }
 
     #[test]

@@ -40,13 +40,36 @@ fn thought(content: &str) -> Value {
     json!({"status_indicator": "none", "type": "thought", "content": content})
 }
 
-/// Every event must read as one of our ChatKit event types, and write back the same.
+/// Every event must read as one of our ChatKit event types, and write back the same; with
+/// `CHATKIT_PYTHON` set (a Python with `openai-chatkit==1.6.5` installed) they must also validate
+/// against chatkit-python's own types.
 fn assert_chatkit_events(events: &[Value]) {
     for e in events {
         let typed: chatkit::types::ThreadStreamEvent =
             serde_json::from_value(e.clone()).unwrap_or_else(|err| panic!("{err}: {e}"));
         assert_eq!(&serde_json::to_value(&typed).unwrap(), e);
     }
+    validate_with_chatkit_python("ThreadStreamEvent", events);
+}
+
+/// Validates each value against chatkit-python's `type_name` (skipped without `CHATKIT_PYTHON`).
+fn validate_with_chatkit_python(type_name: &str, values: &[Value]) {
+    let Some(python) = std::env::var_os("CHATKIT_PYTHON") else { return };
+    let check = format!(
+        "import json, sys\nfrom pydantic import TypeAdapter\nfrom chatkit.types import {type_name}\n\
+         a = TypeAdapter({type_name})\nfor line in sys.stdin:\n    a.validate_python(json.loads(line))\n"
+    );
+    let mut child = std::process::Command::new(python)
+        .args(["-c", &check])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("CHATKIT_PYTHON runs");
+    let lines: String = values.iter().map(|v| format!("{v}\n")).collect();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "chatkit-python rejected a {type_name}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test]
@@ -94,6 +117,7 @@ async fn openai_reasoning_shows_as_a_workflow_is_replayed_within_the_turn_and_st
     server.stop().await;
     let server = TestServer::start(reasoning_config(&dir, &mock)).await;
     let items = server.items(&thread_id).await;
+    validate_with_chatkit_python("ThreadItem", &items);
     let stored = items.iter().find(|i| i["type"] == "workflow").expect("workflow listed");
     assert_eq!(stored["workflow"], workflow["item"]["workflow"]);
 

@@ -289,6 +289,16 @@ mod tests {
         assert_eq!(bad.summary().tool_output.as_deref(), Some("x"));
         assert_eq!(bad.validate(), Err("No tool call found for function call output with call_id call_9.".into()));
         assert_eq!(parse(json!({"input": "hi"})).summary().user_text.as_deref(), Some("hi"));
+
+        // A call made after reasoning needs that reasoning item, with its encrypted content, first.
+        let call = json!({"type": "function_call", "call_id": "call_rs_ab_0", "name": "t", "arguments": "{}"});
+        let output = json!({"type": "function_call_output", "call_id": "call_rs_ab_0", "output": "ok"});
+        let without = parse(json!({"input": [call, output]}));
+        assert!(without.validate().unwrap_err().contains("required 'reasoning' item: 'rs_ab'"));
+        let wrong = json!({"type": "reasoning", "id": "rs_ab", "summary": [], "encrypted_content": "x"});
+        assert!(parse(json!({"input": [wrong, call, output]})).validate().is_err());
+        let right = json!({"type": "reasoning", "id": "rs_ab", "summary": [], "encrypted_content": "mock-enc:rs_ab"});
+        assert_eq!(parse(json!({"input": [right, call, output]})).validate(), Ok(()));
         assert_eq!(parse(json!({})).summary(), InputSummary::default());
         assert!(ResponsesRequest::parse(b"{\"input\": 3}").is_err());
     }
