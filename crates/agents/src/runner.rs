@@ -22,6 +22,7 @@ use chatkit::AppError;
 use chatkit::EventSink;
 use futures::StreamExt;
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use crate::events::{EventMapper, StepOutput};
 use crate::input::InputItem;
@@ -171,15 +172,21 @@ async fn run_steps(
             temperature: agent.temperature,
         };
         tracing::debug!(agent = %agent.name, provider = provider.name(), model = provider.model(), call = report.model_calls, items = input.len(), "model call");
-        let step = model_step(provider, request, sink, workflow).await?;
+        let span = model_call_span(provider, agent);
+        let step = model_step(provider, request, sink, workflow).instrument(span.clone()).await?;
         if let Some(usage) = step.usage {
+            span.record("gen_ai.usage.input_tokens", usage.input_tokens);
+            span.record("gen_ai.usage.output_tokens", usage.output_tokens);
             report.usage += usage;
         }
         input.extend(step.items);
         if step.calls.is_empty() {
             return Ok(());
         }
-        let results = futures::future::join_all(step.calls.iter().map(|c| execute(agent, c, sink, workflow))).await;
+        let results = futures::future::join_all(
+            step.calls.iter().map(|c| execute(agent, c, sink, workflow).instrument(tool_span(agent, c))),
+        )
+        .await;
         let mut stop = false;
         for (call, (output, stopped)) in step.calls.iter().zip(results) {
             stop |= stopped;
@@ -192,6 +199,39 @@ async fn run_steps(
             return Ok(());
         }
     }
+}
+
+/// The span of one model call, named and attributed after OpenTelemetry's GenAI conventions; the token
+/// counts are recorded on it once the provider reported them.
+fn model_call_span(provider: &dyn Provider, agent: &Agent) -> tracing::Span {
+    // The conventions' well-known values; providers name themselves for people ("OpenAI").
+    let name = provider.name();
+    let system = if name.eq_ignore_ascii_case("gemini") { "gcp.gemini".to_string() } else { name.to_ascii_lowercase() };
+    tracing::info_span!(
+        "gen_ai.chat",
+        otel.name = format!("chat {}", provider.model()),
+        otel.kind = "client",
+        gen_ai.operation.name = "chat",
+        gen_ai.system = system,
+        gen_ai.request.model = provider.model(),
+        gen_ai.request.temperature = agent.temperature.map(f64::from),
+        gen_ai.agent.name = %agent.name,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+    )
+}
+
+/// The span of one tool call (GenAI conventions). A tool the agent does not have is named `unknown`:
+/// the name came from the model.
+fn tool_span(agent: &Agent, call: &FunctionCall) -> tracing::Span {
+    let name = agent.tool(&call.name).map_or("unknown", |t| t.name());
+    tracing::info_span!(
+        "gen_ai.execute_tool",
+        otel.name = format!("execute_tool {name}"),
+        gen_ai.operation.name = "execute_tool",
+        gen_ai.tool.name = name,
+        gen_ai.tool.call.id = %call.call_id,
+    )
 }
 
 /// One model call: streams its output through the sink and returns what it produced.

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::app::ChatKitApp;
 use crate::errors::ChatKitError;
@@ -163,10 +164,17 @@ impl ChatKitServer {
         })?;
         let kind = req.type_name();
         let thread_id = req.thread_id().unwrap_or_default().to_string();
-        let result = match req {
-            ChatKitRequest::Streaming(req) => self.start_stream(req, ctx, kind, started).await,
-            ChatKitRequest::NonStreaming(req) => self.handle_json(req, &ctx).await,
-        };
+        // The request's span: a started turn's span is its child (traces: HTTP request → ChatKit request
+        // → turn). Type and ids only, never content.
+        let span = tracing::info_span!("chatkit.request", otel.name = kind, chatkit.request.type = kind);
+        let result = async {
+            match req {
+                ChatKitRequest::Streaming(req) => self.start_stream(req, ctx, kind, started).await,
+                ChatKitRequest::NonStreaming(req) => self.handle_json(req, &ctx).await,
+            }
+        }
+        .instrument(span)
+        .await;
         let duration_ms = started.elapsed().as_millis() as u64;
         match &result {
             // A started stream logs its one info line when it ends ("chatkit stream ended", with the

@@ -234,6 +234,10 @@ pub struct Config {
     /// partial text kept) and the server exits. Keep Kubernetes' `terminationGracePeriodSeconds` above it.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// OpenTelemetry collector (OTLP over HTTP/protobuf) to send traces to, e.g. `http://127.0.0.1:4318`;
+    /// unset: no traces. The other standard `OTEL_*` variables apply (service name, headers, sampler).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
     /// Title new threads from their first message (`on`/`off`).
     #[arg(long, env = "THREAD_TITLES", default_value = "on")]
     pub thread_titles: Switch,
@@ -299,6 +303,7 @@ impl Default for Config {
             idle_timeout_secs: 75,
             stream_stall_timeout_secs: 60,
             shutdown_grace_secs: 30,
+            otel_exporter_otlp_endpoint: None,
             thread_titles: Switch(true),
             rust_log: "info".into(),
             compatible: crate::compatible::CompatibleServerSettings::default(),
@@ -342,6 +347,7 @@ impl fmt::Debug for Config {
             .field("idle_timeout_secs", &self.idle_timeout_secs)
             .field("stream_stall_timeout_secs", &self.stream_stall_timeout_secs)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("otel_exporter_otlp_endpoint", &self.otel_exporter_otlp_endpoint.as_deref().map(redact_url))
             .field("thread_titles", &self.thread_titles)
             .field("rust_log", &self.rust_log)
             .field("compatible", &self.compatible)
@@ -737,6 +743,7 @@ mod tests {
             "IDLE_TIMEOUT_SECS",
             "STREAM_STALL_TIMEOUT_SECS",
             "SHUTDOWN_GRACE_SECS",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
             "THREAD_TITLES",
             "RUST_LOG",
             "COMPATIBLE_BASE_URL",

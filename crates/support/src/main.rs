@@ -1,7 +1,8 @@
 //! The `support` binary: `cargo run --release` starts the OpenSkies ChatKit backend on 127.0.0.1:8000.
 //!
 //! Order: load `.env` (a missing file is fine), parse and validate the configuration (bad setting → one
-//! line on stderr, exit 2), run `support token` if asked (print a dev token, exit), install logging, open the database, build the model provider (none → one
+//! line on stderr, exit 2), run `support token` if asked (print a dev token, exit), start the runtime, install logging (and the
+//! trace export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set), open the database, build the model provider (none → one
 //! warning), bind (port in use → one line, exit 1), print the banner, serve until SIGINT/SIGTERM, drain
 //! (`SHUTDOWN_GRACE_SECS`), close the database, exit 0. A second signal exits at once.
 
@@ -11,6 +12,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use support::config::{Command, Config, Parsed};
 use support::startup::{self, NO_KEY_WARNING, OPEN_ACCESS_WARNING, StartError};
+use support::telemetry::otel::Traces;
 
 /// mimalloc instead of glibc's allocator: a chat turn makes thousands of small, short-lived
 /// allocations (JSON values, SSE frames, strings) across the worker threads; measured 12% fewer
@@ -50,10 +52,6 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Err(e) = support::telemetry::init(&config.rust_log) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -61,7 +59,26 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(config, started)) {
+    let (traces, tracer) = match config.otel_exporter_otlp_endpoint.as_deref() {
+        Some(endpoint) => match Traces::new(endpoint, runtime.handle().clone()) {
+            Ok((traces, tracer)) => (Some(traces), Some(tracer)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => (None, None),
+    };
+    if let Err(e) = support::telemetry::init(&config.rust_log, tracer) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let result = runtime.block_on(run(config, started));
+    if let Some(traces) = traces {
+        // The last spans go out over the runtime, from a thread that may block.
+        let _ = runtime.block_on(async move { tokio::task::spawn_blocking(move || traces.shutdown()).await });
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<StartError>() {
             Some(start) => {

@@ -104,6 +104,7 @@ pub fn with_layers(routes: Router, options: &RouterOptions) -> Router {
         .layer(cors_layer(&options.cors))
         .layer(middleware::from_fn(preflight_body))
         .layer(middleware::from_fn(telemetry::log_requests))
+        .layer(middleware::from_fn(telemetry::otel::trace_http))
 }
 
 /// CORS as the sample configures it: any origin (or the configured list), any method, echoed request

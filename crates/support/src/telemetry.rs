@@ -1,7 +1,10 @@
-//! Logging: the global `tracing` subscriber (filter from `RUST_LOG`, default `info`) and the request
+//! Logging and traces: the global `tracing` subscriber (with the OpenTelemetry export of [`otel`] when
+//! configured) (filter from `RUST_LOG`, default `info`) and the request
 //! log middleware that writes one line per HTTP request with its method, path, status and latency
 //! (successful ChatKit requests at debug: the protocol server already logs one line for each).
 //! Query strings are not logged (they may carry ids users consider private); secrets never reach here.
+
+pub mod otel;
 
 use std::time::Instant;
 
@@ -26,8 +29,11 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
-/// Installs the global subscriber writing human-readable lines to stderr.
-pub fn init(filter: &str) -> Result<(), TelemetryError> {
+/// Installs the global subscriber writing human-readable lines to stderr, and exporting spans to
+/// `traces` when given ([`otel`]).
+pub fn init(filter: &str, traces: Option<opentelemetry_sdk::trace::Tracer>) -> Result<(), TelemetryError> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let env_filter = EnvFilter::try_new(filter)
         .map_err(|e| TelemetryError::BadFilter { filter: filter.to_string(), message: e.to_string() })?;
     tracing_subscriber::fmt()
@@ -35,6 +41,8 @@ pub fn init(filter: &str) -> Result<(), TelemetryError> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(true)
+        .finish()
+        .with(traces.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer)))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)
 }
@@ -72,7 +80,7 @@ mod tests {
 
     #[test]
     fn bad_filter_is_reported_not_panicking() {
-        let e = init("support=notalevel=x").unwrap_err();
+        let e = init("support=notalevel=x", None).unwrap_err();
         assert!(e.to_string().starts_with("RUST_LOG `support=notalevel=x` is not a valid log filter"), "{e}");
     }
 }
