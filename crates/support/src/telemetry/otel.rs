@@ -116,7 +116,7 @@ impl HttpClient for ExportClient {
             let body = res.bytes().await?;
             Ok::<_, reqwest::Error>((status, body))
         });
-        let outcome = match sent.await {
+        match sent.await {
             Ok(Ok((status, body))) => {
                 if !status.is_success() {
                     warn_now_and_then(&format!("the collector answered HTTP {}", status.as_u16()));
@@ -130,8 +130,7 @@ impl HttpClient for ExportClient {
                 Err(Box::new(e) as HttpError)
             }
             Err(e) => Err(Box::new(e) as HttpError),
-        };
-        outcome
+        }
     }
 }
 
