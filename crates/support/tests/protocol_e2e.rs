@@ -1,6 +1,7 @@
 //! The ChatKit protocol through the real support server over HTTP: every one of the 16 request types gets
 //! the right kind of answer, a client that disconnects mid-answer leaves the partial answer and the
-//! cancellation marker stored, and a retry after a failed model call answers once without duplicates.
+//! cancellation marker stored, a retry after a failed model call answers once without duplicates, and
+//! paging continues after a cursor whose item or thread was deleted.
 
 mod common;
 
@@ -157,4 +158,53 @@ async fn retry_after_a_failed_model_call_answers_once() {
     let types: Vec<&str> = items.iter().map(|i| i["type"].as_str().unwrap()).collect();
     assert_eq!(types, vec!["user_message", "assistant_message"]);
     assert_eq!(items[0]["id"], user_id.as_str());
+}
+
+/// A page's ids, and its `has_more` and `after`.
+fn page_of(page: &Value) -> (Vec<String>, bool, Option<String>) {
+    let ids = page["data"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    (ids, page["has_more"].as_bool().unwrap(), page["after"].as_str().map(String::from))
+}
+
+#[tokio::test]
+async fn paging_continues_after_a_deleted_cursor() {
+    let dir = TempDir::new("deleted-cursor");
+    let mock = mock(Script::new()).await;
+    let server = TestServer::with_mock(&dir, &mock).await;
+
+    // items.list: two turns (4 items); a client pages 2 at a time, newest first, and holds the cursor.
+    let thread = thread_id_of(&server.stream(create("one")).await);
+    server.stream(add_message(&thread, "two")).await;
+    let list = |after: Option<&str>| json!({"type": "items.list", "params": {"thread_id": thread, "limit": 2, "order": "asc", "after": after}});
+    let (first, has_more, cursor) = page_of(&server.json(list(None)).await);
+    assert!(has_more);
+    let cursor = cursor.unwrap();
+    assert_eq!(first[1], cursor);
+    // A retry of the first message deletes everything after it, the cursor (the first answer) included.
+    let first_user = first[0].clone();
+    server
+        .stream(json!({"type": "threads.retry_after_item", "params": {"thread_id": thread, "item_id": first_user}}))
+        .await;
+    // Paging after the deleted cursor continues with what follows its place: the new answer.
+    let (rest, has_more, _) = page_of(&server.json(list(Some(&cursor))).await);
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert!(!has_more);
+    let all = server.items(&thread).await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(rest[0], all[1]["id"].as_str().unwrap());
+
+    // threads.list: three threads, newest first, one per page; the cursor's thread is deleted.
+    let second = thread_id_of(&server.stream(create("three")).await);
+    let third = thread_id_of(&server.stream(create("four")).await);
+    let threads = |after: Option<&str>| json!({"type": "threads.list", "params": {"limit": 1, "order": "desc", "after": after}});
+    let (page, has_more, cursor) = page_of(&server.json(threads(None)).await);
+    assert_eq!((page, has_more, cursor.as_deref()), (vec![third.clone()], true, Some(third.as_str())));
+    server.json(json!({"type": "threads.delete", "params": {"thread_id": third}})).await;
+    let (page, has_more, cursor) = page_of(&server.json(threads(Some(&third))).await);
+    assert_eq!((page, has_more, cursor.as_deref()), (vec![second.clone()], true, Some(second.as_str())));
+    let (page, has_more, _) = page_of(&server.json(threads(Some(&second))).await);
+    assert_eq!((page, has_more), (vec![thread.clone()], false));
+    // An id that never was a thread is still no cursor: an empty page.
+    let (page, has_more, _) = page_of(&server.json(threads(Some("thr_never"))).await);
+    assert_eq!((page.len(), has_more), (0, false));
 }

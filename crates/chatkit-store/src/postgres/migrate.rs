@@ -22,6 +22,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "attachment_size",
         sql: include_str!("../../migrations/postgres/0003_attachment_size.sql"),
     },
+    Migration {
+        version: 4,
+        name: "paging_tombstones",
+        sql: include_str!("../../migrations/postgres/0004_paging_tombstones.sql"),
+    },
 ];
 
 /// Schema names are interpolated into `CREATE SCHEMA`, so only plain identifiers are accepted.

@@ -20,6 +20,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "attachment_size",
         sql: include_str!("../../migrations/sqlite/0003_attachment_size.sql"),
     },
+    Migration {
+        version: 4,
+        name: "paging_tombstones",
+        sql: include_str!("../../migrations/sqlite/0004_paging_tombstones.sql"),
+    },
 ];
 
 /// Applies the embedded migrations not yet recorded in `chatkit_migrations`, in one

@@ -2,7 +2,8 @@
 //! owned rows its writes bind (owned so a write can be moved to the writer thread).
 //!
 //! Rows are positioned by `(created_at, seq)`; an `after` cursor is resolved to that pair inside the
-//! statement, so an unknown cursor matches nothing (an empty page). Item statements check the
+//! statement: the live row's, else the tombstone a deleted row left (so paging continues after a
+//! deleted cursor), and a cursor that never existed matches nothing (an empty page). Item statements check the
 //! thread's owner in the same statement.
 //!
 //! `LIMIT ?N + 0` instead of `LIMIT ?N`: SQLite (3.51, as bundled) specializes a statement on the
@@ -25,10 +26,14 @@ pub(super) const LIST_THREADS: ListStatements = ListStatements {
     desc: "SELECT id, data FROM threads WHERE owner_id = ?1 \
      ORDER BY created_at DESC, seq DESC LIMIT ?2 + 0",
     asc_after: "SELECT id, data FROM threads WHERE owner_id = ?1 AND (created_at, seq) > \
-     (SELECT c.created_at, c.seq FROM threads c WHERE c.id = ?3 AND c.owner_id = ?1) \
+     (SELECT p.created_at, p.seq FROM \
+     (SELECT 0 AS k, c.created_at, c.seq FROM threads c WHERE c.id = ?3 AND c.owner_id = ?1 UNION ALL \
+     SELECT 1, d.created_at, d.seq FROM deleted_threads d WHERE d.id = ?3 AND d.owner_id = ?1) p ORDER BY p.k LIMIT 1) \
      ORDER BY created_at ASC, seq ASC LIMIT ?2 + 0",
     desc_after: "SELECT id, data FROM threads WHERE owner_id = ?1 AND (created_at, seq) < \
-     (SELECT c.created_at, c.seq FROM threads c WHERE c.id = ?3 AND c.owner_id = ?1) \
+     (SELECT p.created_at, p.seq FROM \
+     (SELECT 0 AS k, c.created_at, c.seq FROM threads c WHERE c.id = ?3 AND c.owner_id = ?1 UNION ALL \
+     SELECT 1, d.created_at, d.seq FROM deleted_threads d WHERE d.id = ?3 AND d.owner_id = ?1) p ORDER BY p.k LIMIT 1) \
      ORDER BY created_at DESC, seq DESC LIMIT ?2 + 0",
 };
 pub(super) const DELETE_THREAD: &str = "DELETE FROM threads WHERE id = ?1 AND owner_id = ?2";
@@ -42,11 +47,15 @@ pub(super) const LIST_ITEMS: ListStatements = ListStatements {
      ORDER BY created_at DESC, seq DESC LIMIT ?3 + 0",
     asc_after: "SELECT id, data FROM items WHERE thread_id = ?1 \
      AND EXISTS (SELECT 1 FROM threads t WHERE t.id = ?1 AND t.owner_id = ?2) AND (created_at, seq) > \
-     (SELECT c.created_at, c.seq FROM items c WHERE c.thread_id = ?1 AND c.id = ?4) \
+     (SELECT p.created_at, p.seq FROM \
+     (SELECT 0 AS k, c.created_at, c.seq FROM items c WHERE c.thread_id = ?1 AND c.id = ?4 UNION ALL \
+     SELECT 1, d.created_at, d.seq FROM deleted_items d WHERE d.thread_id = ?1 AND d.id = ?4) p ORDER BY p.k LIMIT 1) \
      ORDER BY created_at ASC, seq ASC LIMIT ?3 + 0",
     desc_after: "SELECT id, data FROM items WHERE thread_id = ?1 \
      AND EXISTS (SELECT 1 FROM threads t WHERE t.id = ?1 AND t.owner_id = ?2) AND (created_at, seq) < \
-     (SELECT c.created_at, c.seq FROM items c WHERE c.thread_id = ?1 AND c.id = ?4) \
+     (SELECT p.created_at, p.seq FROM \
+     (SELECT 0 AS k, c.created_at, c.seq FROM items c WHERE c.thread_id = ?1 AND c.id = ?4 UNION ALL \
+     SELECT 1, d.created_at, d.seq FROM deleted_items d WHERE d.thread_id = ?1 AND d.id = ?4) p ORDER BY p.k LIMIT 1) \
      ORDER BY created_at DESC, seq DESC LIMIT ?3 + 0",
 };
 pub(super) const UPSERT_ITEM: &str = "INSERT INTO items (thread_id, id, created_at, type, data) \

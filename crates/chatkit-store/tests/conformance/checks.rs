@@ -434,3 +434,54 @@ pub(crate) async fn attachment_uploads_match_the_declared_size_once(store: Arc<d
     store.save_attachment_data(&c, "atc_s", b"ok").await.unwrap();
     assert_eq!(store.load_attachment_data(&c, "atc_s").await.unwrap().as_deref(), Some(&b"ok"[..]));
 }
+
+pub(crate) async fn paging_continues_after_a_deleted_cursor(store: Arc<dyn Store>) {
+    let c = ctx("anonymous");
+    store.save_thread(&c, &thread("thr", 0)).await.unwrap();
+    // b and c tie on created_at: their insertion order decides.
+    for (id, at) in [("a", 1), ("b", 2), ("c", 2), ("d", 3), ("e", 4), ("f", 5)] {
+        store.add_thread_item(&c, "thr", &msg("thr", id, at, id)).await.unwrap();
+    }
+    // A client holds the cursor "b" (asc) and "e" (desc); both items are then deleted.
+    let page = store.load_thread_items(&c, "thr", None, 2, Order::Asc).await.unwrap();
+    assert_eq!(page.after.as_deref(), Some("b"));
+    store.delete_thread_item(&c, "thr", "b").await.unwrap();
+    store.delete_thread_item(&c, "thr", "e").await.unwrap();
+    let page = store.load_thread_items(&c, "thr", Some("b"), 2, Order::Asc).await.unwrap();
+    assert_eq!((item_ids(&page), page.has_more, page.after.as_deref()), (vec!["c".into(), "d".into()], true, Some("d")));
+    let page = store.load_thread_items(&c, "thr", Some("e"), 10, Order::Desc).await.unwrap();
+    assert_eq!((item_ids(&page), page.has_more), (vec!["d".into(), "c".into(), "a".into()], false));
+    // Items removed by a retry (everything after an item) keep their places too.
+    assert_eq!(store.delete_items_after(&c, "thr", "c").await.unwrap(), 2);
+    store.add_thread_item(&c, "thr", &msg("thr", "g", 6, "g")).await.unwrap();
+    let page = store.load_thread_items(&c, "thr", Some("d"), 10, Order::Asc).await.unwrap();
+    assert_eq!(item_ids(&page), ["g"]);
+    let page = store.load_thread_items(&c, "thr", Some("f"), 10, Order::Desc).await.unwrap();
+    assert_eq!(item_ids(&page), ["c", "a"]);
+    // An item added again under a deleted id is found where it is now.
+    store.add_thread_item(&c, "thr", &msg("thr", "b", 7, "b again")).await.unwrap();
+    let page = store.load_thread_items(&c, "thr", Some("b"), 10, Order::Desc).await.unwrap();
+    assert_eq!(item_ids(&page), ["g", "c", "a"]);
+    // A cursor that never existed still yields an empty page.
+    let page = store.load_thread_items(&c, "thr", Some("never"), 10, Order::Asc).await.unwrap();
+    assert_eq!((page.data.len(), page.has_more), (0, false));
+
+    // Threads: the same, and another owner's deleted thread is no cursor.
+    let bob = ctx("bob");
+    for (id, at) in [("t1", 10), ("t2", 20), ("t3", 30), ("t4", 40)] {
+        store.save_thread(&c, &thread(id, at)).await.unwrap();
+    }
+    store.save_thread(&bob, &thread("tb", 25)).await.unwrap();
+    store.delete_thread(&c, "t2").await.unwrap();
+    store.delete_thread(&bob, "tb").await.unwrap();
+    let page = store.load_threads(&c, 10, Some("t2"), Order::Asc).await.unwrap();
+    assert_eq!(thread_ids(&page), ["t3", "t4"]);
+    let page = store.load_threads(&c, 1, Some("t2"), Order::Desc).await.unwrap();
+    assert_eq!((thread_ids(&page), page.has_more, page.after.as_deref()), (vec!["t1".into()], true, Some("t1")));
+    let page = store.load_threads(&c, 10, Some("tb"), Order::Asc).await.unwrap();
+    assert_eq!((page.data.len(), page.has_more), (0, false));
+    // A deleted thread's items are gone with it: listing them finds nothing, whatever the cursor.
+    store.delete_thread(&c, "thr").await.unwrap();
+    let page = store.load_thread_items(&c, "thr", Some("b"), 10, Order::Asc).await.unwrap();
+    assert_eq!((page.data.len(), page.has_more), (0, false));
+}

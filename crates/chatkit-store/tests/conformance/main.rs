@@ -151,6 +151,7 @@ conformance!(
     attachments,
     attachment_bytes_per_owner,
     attachment_uploads_match_the_declared_size_once,
+    paging_continues_after_a_deleted_cursor,
     kv_compare_and_set,
     concurrent_appends,
     large_items,

@@ -3,7 +3,8 @@
 //! It follows exactly the semantics the SQL stores implement, so the conformance suite can run
 //! against all three: threads and items are positioned by `(created_at, insertion sequence)`,
 //! upserts keep the original position, every thread records its owner and other owners see
-//! nothing, an unknown `after` cursor yields an empty page, and `lock_thread` is an in-process
+//! nothing, an `after` cursor naming a deleted thread or item continues from where it was (deleted rows
+//! leave their position behind), a cursor that never existed yields an empty page, and `lock_thread` is an in-process
 //! per-thread mutex with a bounded wait. Nothing survives the process.
 
 use std::collections::{BTreeMap, HashMap};
@@ -43,6 +44,10 @@ struct State {
     declared_sizes: HashMap<String, u64>,
     attachment_data: HashMap<String, (String, Vec<u8>)>,
     kv: HashMap<(String, String), Versioned>,
+    /// Where deleted threads were (owner, position), so a cursor naming one keeps its place.
+    deleted_threads: HashMap<String, (String, Pos)>,
+    /// Where deleted items were, by thread, for the same reason.
+    deleted_items: HashMap<String, HashMap<String, Pos>>,
 }
 
 impl State {
@@ -94,24 +99,31 @@ impl MemoryStore {
     }
 }
 
-/// Cuts one page out of `entries` (already in ascending position order) per the cursor rules:
-/// `after` is exclusive, unknown `after` → empty page, `after` of the result = last id when more follow.
-fn paginate<T: Clone>(entries: Vec<(&str, &T)>, after: Option<&str>, limit: usize, order: Order) -> Page<T> {
+/// Cuts one page out of `entries` (in ascending position order) per the cursor rules: `after` is the
+/// cursor's position (exclusive; `Some(None)` for a cursor that never existed → empty page), `after`
+/// of the result = last id when more follow.
+fn paginate<T: Clone>(
+    entries: Vec<(Pos, &str, &T)>,
+    after: Option<Option<Pos>>,
+    limit: usize,
+    order: Order,
+) -> Page<T> {
     let mut entries = entries;
     if order == Order::Desc {
         entries.reverse();
     }
     let start = match after {
         None => 0,
-        Some(cursor) => match entries.iter().position(|(id, _)| *id == cursor) {
-            Some(i) => i + 1,
-            None => return Page::default(),
-        },
+        Some(None) => return Page::default(),
+        Some(Some(cursor)) => entries
+            .iter()
+            .position(|(pos, _, _)| if order == Order::Desc { *pos < cursor } else { *pos > cursor })
+            .unwrap_or(entries.len()),
     };
-    let rest = &entries[start.min(entries.len())..];
+    let rest = &entries[start..];
     let has_more = rest.len() > limit;
-    let data: Vec<T> = rest.iter().take(limit).map(|(_, v)| (*v).clone()).collect();
-    let after = if has_more { rest.get(limit.saturating_sub(1)).map(|(id, _)| id.to_string()) } else { None };
+    let data: Vec<T> = rest.iter().take(limit).map(|(_, _, v)| (*v).clone()).collect();
+    let after = if has_more { rest.get(limit.saturating_sub(1)).map(|(_, id, _)| id.to_string()) } else { None };
     let after = if has_more && limit == 0 { None } else { after };
     Page { data, has_more, after }
 }
@@ -175,8 +187,13 @@ impl Store for MemoryStore {
         let st = self.state();
         let mut mine: Vec<&ThreadRec> = st.threads.values().filter(|t| t.owner == ctx.owner_id).collect();
         mine.sort_by_key(|t| t.pos);
-        let entries = mine.iter().map(|t| (t.meta.id.as_str(), &t.meta)).collect();
-        Ok(paginate(entries, after, limit, order))
+        let cursor = after.map(|id| match st.threads.get(id) {
+            Some(t) if t.owner == ctx.owner_id => Some(t.pos),
+            Some(_) => None,
+            None => st.deleted_threads.get(id).filter(|(owner, _)| *owner == ctx.owner_id).map(|(_, pos)| *pos),
+        });
+        let entries = mine.iter().map(|t| (t.pos, t.meta.id.as_str(), &t.meta)).collect();
+        Ok(paginate(entries, cursor, limit, order))
     }
 
     async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
@@ -184,8 +201,11 @@ impl Store for MemoryStore {
         if !st.owns(ctx, thread_id) {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
-        st.threads.remove(thread_id);
+        if let Some(t) = st.threads.remove(thread_id) {
+            st.deleted_threads.insert(thread_id.to_string(), (t.owner, t.pos));
+        }
         st.items.remove(thread_id);
+        st.deleted_items.remove(thread_id);
         Ok(())
     }
 
@@ -204,8 +224,11 @@ impl Store for MemoryStore {
         let Some(list) = st.items.get(thread_id) else {
             return Ok(Page::default());
         };
-        let entries = list.ordered.values().map(|i| (i.id.as_str(), i)).collect();
-        Ok(paginate(entries, after, limit, order))
+        let cursor = after.map(|id| {
+            list.positions.get(id).or_else(|| st.deleted_items.get(thread_id).and_then(|d| d.get(id))).copied()
+        });
+        let entries = list.ordered.iter().map(|(pos, i)| (*pos, i.id.as_str(), i)).collect();
+        Ok(paginate(entries, cursor, limit, order))
     }
 
     async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
@@ -236,6 +259,7 @@ impl Store for MemoryStore {
             && let Some(pos) = list.positions.remove(item_id)
         {
             list.ordered.remove(&pos);
+            st.deleted_items.entry(thread_id.to_string()).or_default().insert(item_id.to_string(), pos);
         }
         Ok(())
     }
@@ -249,11 +273,14 @@ impl Store for MemoryStore {
         let list = st.items.get_mut(thread_id).ok_or_else(not_found)?;
         let pos = *list.positions.get(item_id).ok_or_else(not_found)?;
         let later: Vec<Pos> = list.ordered.range((pos.0, pos.1 + 1)..).map(|(p, _)| *p).collect();
+        let mut removed = Vec::with_capacity(later.len());
         for p in &later {
             if let Some(item) = list.ordered.remove(p) {
                 list.positions.remove(&item.id);
+                removed.push((item.id, *p));
             }
         }
+        st.deleted_items.entry(thread_id.to_string()).or_default().extend(removed);
         Ok(later.len() as u64)
     }
 
