@@ -196,7 +196,8 @@ async fn paging_continues_after_a_deleted_cursor() {
     // threads.list: three threads, newest first, one per page; the cursor's thread is deleted.
     let second = thread_id_of(&server.stream(create("three")).await);
     let third = thread_id_of(&server.stream(create("four")).await);
-    let threads = |after: Option<&str>| json!({"type": "threads.list", "params": {"limit": 1, "order": "desc", "after": after}});
+    let threads =
+        |after: Option<&str>| json!({"type": "threads.list", "params": {"limit": 1, "order": "desc", "after": after}});
     let (page, has_more, cursor) = page_of(&server.json(threads(None)).await);
     assert_eq!((page, has_more, cursor.as_deref()), (vec![third.clone()], true, Some(third.as_str())));
     server.json(json!({"type": "threads.delete", "params": {"thread_id": third}})).await;

@@ -448,7 +448,10 @@ pub(crate) async fn paging_continues_after_a_deleted_cursor(store: Arc<dyn Store
     store.delete_thread_item(&c, "thr", "b").await.unwrap();
     store.delete_thread_item(&c, "thr", "e").await.unwrap();
     let page = store.load_thread_items(&c, "thr", Some("b"), 2, Order::Asc).await.unwrap();
-    assert_eq!((item_ids(&page), page.has_more, page.after.as_deref()), (vec!["c".into(), "d".into()], true, Some("d")));
+    assert_eq!(
+        (item_ids(&page), page.has_more, page.after.as_deref()),
+        (vec!["c".into(), "d".into()], true, Some("d"))
+    );
     let page = store.load_thread_items(&c, "thr", Some("e"), 10, Order::Desc).await.unwrap();
     assert_eq!((item_ids(&page), page.has_more), (vec!["d".into(), "c".into(), "a".into()], false));
     // Items removed by a retry (everything after an item) keep their places too.
