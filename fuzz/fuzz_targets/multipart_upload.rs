@@ -64,6 +64,7 @@ fn fixture() -> &'static Fixture {
             auth: Arc::new(Authenticator::None),
             urls: urls.clone(),
             user_limits: support::limits::UserLimiter::off(),
+            readiness: Default::default(),
         };
         let router = router::app(state, &RouterOptions::default());
         let ctx = RequestContext { base_url: format!("http://{HOST}"), ..RequestContext::default() };
