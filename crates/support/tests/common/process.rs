@@ -17,11 +17,13 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_support");
 const BANNER_LAST_LINE: &str = "  Dictation: ";
 
 /// The `support` command run in `cwd` with a clean environment (no keys from the developer's shell):
-/// `RUST_LOG=info`, then `env` on top; stdout and stderr piped.
+/// `RUST_LOG=info` and no tool progress, then `env` on top; stdout and stderr piped.
 pub(crate) fn command(cwd: &Path, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear().current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.env("RUST_LOG", "info");
+    // Exact event sequences must not depend on how fast a tool runs on a loaded machine.
+    cmd.env("TOOL_PROGRESS_DELAY_MS", "60000");
     cmd.envs(env.iter().copied());
     cmd
 }
