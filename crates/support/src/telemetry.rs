@@ -5,6 +5,7 @@
 //! Query strings are not logged (they may carry ids users consider private); secrets never reach here.
 
 pub mod otel;
+pub(crate) mod traced_store;
 
 use std::time::Instant;
 

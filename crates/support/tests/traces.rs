@@ -188,6 +188,21 @@ async fn one_turn_arrives_as_a_span_tree_continuing_the_callers_trace() {
     assert_eq!(attr(&tool.attributes, "gen_ai.tool.name").as_deref(), Some("change_seat"));
     assert_eq!(attr(&tool.attributes, "otel.name"), None, "otel.* fields configure the span, they are not attributes");
 
+    // Store operations: the user message saved before the turn, the answer and the tool's writes within.
+    let stores: Vec<&&Span> = spans.iter().filter(|s| s.name.starts_with("store ")).collect();
+    assert!(stores.iter().any(|s| s.name == "store create_thread_with_item" && s.parent_span_id == request.span_id));
+    // A new thread's lock is taken before its stream starts.
+    assert!(stores.iter().any(|s| s.name == "store lock_thread" && s.parent_span_id == request.span_id));
+    let call_ids: Vec<&Vec<u8>> = calls.iter().map(|c| &c.span_id).collect();
+    assert!(
+        stores.iter().any(|s| s.name == "store add_thread_item" && call_ids.contains(&&s.parent_span_id)),
+        "the answer is saved within its model call"
+    );
+    assert!(stores.iter().any(|s| s.parent_span_id == tool.span_id), "the tool's store work is within its span");
+    for s in &stores {
+        assert_eq!(attr(&s.attributes, "db.system.name").as_deref(), Some("sqlite"));
+    }
+
     // No message text (the user's or the model's) and no key anywhere: names, attributes, events.
     for span in &got.spans {
         let mut texts = vec![span.name.clone()];
