@@ -51,6 +51,8 @@ pub struct ChatKitServer {
     pub(crate) tasks: TaskTracker,
     /// Cancelled by [`ChatKitServer::stop_turns`]; every turn's sink watches it.
     pub(crate) shutdown: CancellationToken,
+    /// The turns running in this process, stopped when their thread is deleted.
+    pub(crate) running: crate::turn::running::RunningTurns,
 }
 
 impl std::fmt::Debug for ChatKitServer {
@@ -99,6 +101,7 @@ impl ChatKitServer {
             stall_timeout: crate::sink::DEFAULT_STALL_TIMEOUT,
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            running: Default::default(),
         }
     }
 
@@ -228,6 +231,12 @@ impl ChatKitServer {
             }
             NonStreamingRequest::DeleteThread(p) => {
                 store.delete_thread(ctx, &p.thread_id).await?;
+                // A response still running on the thread stops now: its model call is dropped and it
+                // writes nothing more. (On another replica, its next write finds no thread and ends it.)
+                let stopped = self.running.thread_deleted(&p.thread_id);
+                if stopped > 0 {
+                    tracing::info!(thread_id = p.thread_id, stopped, "stopped the responses of a deleted thread");
+                }
                 // The thread is gone either way; an app hook failure is logged, not reported.
                 if let Err(e) = self.app.thread_deleted(&p.thread_id, ctx).await {
                     tracing::error!(thread_id = p.thread_id, error = %e, "thread_deleted hook failed");

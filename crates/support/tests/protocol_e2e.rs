@@ -209,3 +209,42 @@ async fn paging_continues_after_a_deleted_cursor() {
     let (page, has_more, _) = page_of(&server.json(threads(Some("thr_never"))).await);
     assert_eq!((page.len(), has_more), (0, false));
 }
+
+#[tokio::test]
+async fn deleting_a_thread_stops_the_response_running_on_it() {
+    let dir = TempDir::new("delete-running");
+    // The model sends one delta of its answer, then stalls for a minute.
+    let script =
+        Script::new().on(Match::user_text("long story"), Reply::stall("Once upon a time there was", 1, 60_000));
+    let mock = mock(script).await;
+    let server = TestServer::with_mock(&dir, &mock).await;
+    let thread = thread_id_of(&server.stream(create("hello")).await);
+
+    let res = server.post(&add_message(&thread, "long story")).await;
+    let mut reader = SseReader::new(res);
+    // Wait until the answer is streaming (its first text delta).
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), reader.next()).await.unwrap().expect("stream ended");
+        if event["type"] == "thread.item.updated"
+            && event["update"]["type"] == "assistant_message.content_part.text_delta"
+        {
+            break;
+        }
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(server.json(json!({"type": "threads.delete", "params": {"thread_id": thread}})).await, json!({}));
+    // The stream ends long before the model's minute is over, without writing anything more.
+    let mut after_delete = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), reader.next()).await.unwrap() {
+        after_delete.push(event);
+    }
+    assert!(started.elapsed() < Duration::from_secs(30), "the response kept running after its thread was deleted");
+    assert!(after_delete.iter().all(|e| e["type"] != "thread.item.done"), "{after_delete:?}");
+    let (status, body) = server.error(json!({"type": "threads.get_by_id", "params": {"thread_id": thread}})).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = server.error(json!({"type": "items.list", "params": {"thread_id": thread}})).await;
+    assert_eq!(status, 404);
+    // The thread is not listed again (no write of the stopped response recreated it).
+    let list = server.json(json!({"type": "threads.list", "params": {}})).await;
+    assert!(list["data"].as_array().unwrap().iter().all(|t| t["id"] != thread.as_str()), "{list}");
+}

@@ -23,6 +23,7 @@ use crate::store::ThreadLock;
 use crate::types::{Action, StructuredInputSubmission, ThreadItem, ThreadStreamEvent};
 
 mod run;
+pub(crate) mod running;
 mod start;
 mod structured_input;
 
@@ -59,4 +60,6 @@ pub(crate) struct Turn {
     kind: TurnKind,
     request_type: &'static str,
     started: Instant,
+    /// This turn in the server's running turns; its token is cancelled when the thread is deleted.
+    running: running::Registered,
 }

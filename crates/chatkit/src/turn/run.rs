@@ -18,7 +18,8 @@
 //! fails because it could not send, or that fails after the client left, counts as a client leaving.
 //! The server stopping a turn at shutdown ends it the same way, and then ends the stream with a
 //! retryable error event for the client still reading.
-//! None of this depends on anyone reading the stream: the task finishes on its own.
+//! None of this depends on anyone reading the stream: the task finishes on its own. A turn whose thread
+//! is deleted (`threads.delete`) is stopped like a client leaving, but saves nothing: the thread is gone.
 
 use std::panic::AssertUnwindSafe;
 
@@ -72,7 +73,9 @@ impl Turn {
                 Outcome::Panicked
             }
         };
-        if outcome == Outcome::Cancelled && self.sink.is_shut_down() {
+        if outcome == Outcome::Cancelled && self.thread_deleted() {
+            // Nobody to tell what was cut short: the thread is gone, and its client asked for that.
+        } else if outcome == Outcome::Cancelled && self.sink.is_shut_down() {
             // Everything is saved by now; a client still reading learns why its answer stopped.
             self.sink.send_shutdown_notice(SHUTDOWN_NOTICE_WAIT).await;
         }
@@ -116,11 +119,17 @@ impl Turn {
         match self.call_app(input).await {
             AppEnd::Done => Outcome::Completed,
             AppEnd::Failed(e) => self.fail(e).await,
+            AppEnd::Cancelled if self.thread_deleted() => Outcome::Cancelled,
             AppEnd::Cancelled => {
                 self.persist_cancelled().await;
                 Outcome::Cancelled
             }
         }
+    }
+
+    /// Whether the turn was stopped because its thread was deleted (then it writes nothing more).
+    fn thread_deleted(&self) -> bool {
+        self.running.deleted.is_cancelled()
     }
 
     /// The thread lock: the one taken before the stream, or one waited for now. `Err` is how the turn

@@ -169,17 +169,21 @@ impl ChatKitServer {
     ) -> SseStream {
         let (tx, rx) = mpsc::channel(self.channel_capacity);
         let span = tracing::info_span!("chatkit_turn", request_type, thread_id = %accepted.thread.id);
+        // The sink stops on the server stopping or on the thread being deleted, whichever comes first.
+        let stop = self.shutdown.child_token();
+        let running = self.running.register(&accepted.thread.id, stop.clone());
         let turn = Turn {
             app: self.app.clone(),
             sink: EventSink::new(self.store.clone(), ctx, accepted.thread, tx)
                 .with_stall_timeout(self.stall_timeout)
-                .with_shutdown(self.shutdown.clone()),
+                .with_shutdown(stop),
             lock_wait: self.lock_wait,
             lock: accepted.lock,
             preamble: accepted.preamble,
             kind: accepted.kind,
             request_type,
             started,
+            running,
         };
         self.tasks.spawn(turn.run().instrument(span));
         SseStream::new(rx)
