@@ -145,6 +145,29 @@ fn null_content_comments_and_crlf_are_skipped() {
 }
 
 #[test]
+fn a_stream_recorded_from_llama_cpp_python() {
+    // llama-cpp-python 0.3.36 (`python -m llama_cpp.server`): Python's JSON spacing, a role chunk without
+    // content, no usage (it ignores `stream_options`), `length` at `max_tokens`, then `[DONE]`.
+    let frame = |delta: &str, finish: &str| {
+        format!(
+            "data: {{\"id\": \"chatcmpl-698d1fc3-b46a-4b01-a19a-130ffa70cca6\", \"model\": \"x\", \"created\": 1796215780, \"object\": \"chat.completion.chunk\", \"choices\": [{{\"index\": 0, \"delta\": {delta}, \"logprobs\": null, \"finish_reason\": {finish}}}]}}\r\n\r\n"
+        )
+    };
+    let body = [
+        frame("{\"role\": \"assistant\"}", "null"),
+        frame("{\"content\": \"Hello\"}", "null"),
+        frame("{\"content\": \"!\"}", "null"),
+        frame("{\"content\": \" What\"}", "null"),
+        frame("{}", "\"length\""),
+        "data: [DONE]\r\n\r\n".to_string(),
+    ]
+    .concat();
+    let mut expected = text_events(&["Hello", "!", " What"]);
+    expected.push(Ok(ModelEvent::Completed { usage: None }));
+    assert_eq!(run(&body), expected);
+}
+
+#[test]
 fn tool_calls_are_assembled_per_index() {
     // Two calls interleaved; id and name only in the first piece of each; arguments in pieces.
     let body = sse(&[
