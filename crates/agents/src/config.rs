@@ -15,6 +15,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::compatible::CompatibleProvider;
+use crate::failover::FallbackProvider;
 use crate::gemini::GeminiProvider;
 use crate::openai::OpenAiProvider;
 use crate::provider::Provider;
@@ -104,6 +105,12 @@ pub enum ConfigError {
         /// The rejected value.
         url: String,
     },
+    /// The fallback provider has no key.
+    #[error("the {0} fallback provider has no API key")]
+    MissingFallbackKey(ProviderKind),
+    /// The fallback provider is the one already answering.
+    #[error("the fallback provider {0} is the provider already answering chat turns; name the other one")]
+    FallbackIsPrimary(ProviderKind),
     /// The HTTP client could not be built (TLS set-up).
     #[error("could not build the HTTP client: {0}")]
     Client(String),
@@ -208,6 +215,11 @@ pub struct ModelConfig {
     pub provider: Option<ProviderKind>,
     /// The chat model; `None` uses the provider's [`ProviderKind::default_model`].
     pub model: Option<String>,
+    /// The provider answering a turn the chat provider could not (see [`crate::FallbackProvider`]);
+    /// `None` turns failover off.
+    pub fallback: Option<ProviderKind>,
+    /// The fallback provider's model; `None` uses its [`ProviderKind::default_model`].
+    pub fallback_model: Option<String>,
     /// The OpenAI API (chat turns and dictation).
     pub openai: ProviderAccess,
     /// The Gemini API (chat turns, and dictation when OpenAI has no key).
@@ -232,6 +244,8 @@ impl Default for ModelConfig {
         ModelConfig {
             provider: None,
             model: None,
+            fallback: None,
+            fallback_model: None,
             openai: ProviderAccess::new(DEFAULT_OPENAI_BASE_URL),
             gemini: ProviderAccess::new(DEFAULT_GEMINI_BASE_URL),
             compatible: CompatibleSettings::default(),
@@ -246,7 +260,7 @@ impl Default for ModelConfig {
 
 impl ModelConfig {
     /// The provider that will answer chat turns (see the module docs), or `None` without any key.
-    fn selected_provider(&self) -> Result<Option<ProviderKind>, ConfigError> {
+    pub fn selected_provider(&self) -> Result<Option<ProviderKind>, ConfigError> {
         let named = self.model.as_deref().map(str::to_ascii_lowercase).and_then(|m| {
             let m = m.strip_prefix("models/").unwrap_or(&m).to_string();
             let o_series = m.starts_with('o') && m[1..].starts_with(|c: char| c.is_ascii_digit());
@@ -302,21 +316,43 @@ impl ModelConfig {
 }
 
 /// The configured provider, or `None` when no key is set (the application then answers turns itself,
-/// e.g. with an error telling the operator to add a key). Fails on a keyless explicit choice or a bad
-/// base URL.
+/// e.g. with an error telling the operator to add a key). With [`ModelConfig::fallback`] set, the
+/// provider is a [`FallbackProvider`] over both. Fails on a keyless explicit choice or fallback, a
+/// fallback that is the chat provider itself, or a bad base URL.
 pub fn build_provider(cfg: &ModelConfig) -> Result<Option<Arc<dyn Provider>>, ConfigError> {
     let Some(kind) = cfg.selected_provider()? else {
         return Ok(None);
     };
-    let key = cfg.key(kind).unwrap_or_default();
-    let transport = cfg.transport(kind, key)?;
     let model = match (&cfg.model, kind.default_model()) {
         (Some(model), _) => model.clone(),
         (None, Some(default)) => default.to_string(),
         (None, None) => return Err(ConfigError::MissingModel(kind)),
     };
+    let primary = build_one(cfg, kind, model)?;
+    let Some(fallback) = cfg.fallback else {
+        return Ok(Some(primary));
+    };
+    if fallback == kind {
+        return Err(ConfigError::FallbackIsPrimary(fallback));
+    }
+    if cfg.key(fallback).is_none() {
+        return Err(ConfigError::MissingFallbackKey(fallback));
+    }
+    let model = match (&cfg.fallback_model, fallback.default_model()) {
+        (Some(model), _) => model.clone(),
+        (None, Some(default)) => default.to_string(),
+        (None, None) => return Err(ConfigError::MissingModel(fallback)),
+    };
+    let secondary = build_one(cfg, fallback, model)?;
+    Ok(Some(Arc::new(FallbackProvider::new(primary, secondary))))
+}
+
+/// The provider `kind` answering with `model` (its key must be set).
+fn build_one(cfg: &ModelConfig, kind: ProviderKind, model: String) -> Result<Arc<dyn Provider>, ConfigError> {
+    let key = cfg.key(kind).unwrap_or_default();
+    let transport = cfg.transport(kind, key)?;
     let base_url = &cfg.access(kind).base_url;
-    Ok(Some(match kind {
+    Ok(match kind {
         ProviderKind::OpenAi => Arc::new(OpenAiProvider::new(transport, base_url, model, cfg.reasoning)),
         ProviderKind::Gemini => Arc::new(GeminiProvider::new(transport, base_url, model, cfg.reasoning)),
         ProviderKind::Compatible => {
@@ -325,7 +361,7 @@ pub fn build_provider(cfg: &ModelConfig) -> Result<Option<Arc<dyn Provider>>, Co
             let transport = transport.redacting(settings.headers.iter().map(|(_, v)| v.trim().to_string()));
             Arc::new(CompatibleProvider::new(transport, base_url, model, headers, settings.max_tokens))
         }
-    }))
+    })
 }
 
 /// The transcriber: OpenAI when its key is set, else Gemini when its key is set, else `None`. A
@@ -447,6 +483,21 @@ mod tests {
         let mut c = cfg(Some("sk"), None);
         c.openai.base_url = "localhost:1".into();
         assert!(matches!(build_provider(&c), Err(ConfigError::BaseUrl { provider: ProviderKind::OpenAi, .. })));
+    }
+
+    #[test]
+    fn fallback_wraps_the_chat_provider() {
+        let mut c = cfg(Some("sk"), Some("g"));
+        c.fallback = Some(ProviderKind::Gemini);
+        let p = build_provider(&c).unwrap().unwrap();
+        assert_eq!((p.name(), p.model()), ("OpenAI", DEFAULT_OPENAI_MODEL));
+        assert!(p.for_run().is_some(), "a failover provider keeps per-turn state");
+        assert!(format!("{c:?}").contains("fallback: Some(Gemini)"));
+        c.fallback = Some(ProviderKind::OpenAi);
+        assert!(matches!(build_provider(&c), Err(ConfigError::FallbackIsPrimary(ProviderKind::OpenAi))));
+        let mut c = cfg(Some("sk"), None);
+        c.fallback = Some(ProviderKind::Gemini);
+        assert!(matches!(build_provider(&c), Err(ConfigError::MissingFallbackKey(ProviderKind::Gemini))));
     }
 
     #[test]

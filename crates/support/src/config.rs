@@ -125,6 +125,15 @@ pub enum CorsOrigins {
     List(Vec<String>),
 }
 
+/// The `agents` name of a provider choice.
+fn provider_kind(choice: ProviderChoice) -> agents::ProviderKind {
+    match choice {
+        ProviderChoice::Openai => agents::ProviderKind::OpenAi,
+        ProviderChoice::Gemini => agents::ProviderKind::Gemini,
+        ProviderChoice::OpenaiCompatible => agents::ProviderKind::Compatible,
+    }
+}
+
 /// Why the configuration is unusable. `main` prints it as one line and exits with code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -176,6 +185,13 @@ pub struct Config {
     /// Chat model name (`--help` names each provider's default, see `command_with_help`).
     #[arg(long, env = "MODEL")]
     pub model: Option<String>,
+    /// Provider answering a turn when the chat provider fails before its first token (after its retries)
+    /// or refuses for a reason other than blocked content; needs that provider's key (default: no failover).
+    #[arg(long, env = "MODEL_FALLBACK", value_enum, ignore_case = true)]
+    pub model_fallback: Option<ProviderChoice>,
+    /// Model of the fallback provider (default: that provider's default model).
+    #[arg(long, env = "FALLBACK_MODEL")]
+    pub fallback_model: Option<String>,
     /// Sampling temperature of the agent (0 to 2).
     #[arg(long, env = "TEMPERATURE", default_value_t = DEFAULT_TEMPERATURE)]
     pub temperature: f32,
@@ -284,6 +300,8 @@ impl Default for Config {
             gemini_api_key: None,
             gemini_base_url: agents::DEFAULT_GEMINI_BASE_URL.into(),
             model_provider: None,
+            model_fallback: None,
+            fallback_model: None,
             model: None,
             temperature: DEFAULT_TEMPERATURE,
             reasoning_effort: None,
@@ -328,6 +346,8 @@ impl fmt::Debug for Config {
             .field("gemini_api_key", &self.gemini_api_key)
             .field("gemini_base_url", &self.gemini_base_url)
             .field("model_provider", &self.model_provider)
+            .field("model_fallback", &self.model_fallback)
+            .field("fallback_model", &self.fallback_model)
             .field("model", &self.model)
             .field("temperature", &self.temperature)
             .field("reasoning_effort", &self.reasoning_effort)
@@ -490,6 +510,34 @@ impl Config {
         {
             return bad(format!("MODEL_PROVIDER is `{name}` but {var} is not set (add it to .env)"));
         }
+        self.validate_fallback()
+    }
+
+    /// `MODEL_FALLBACK` needs its own key and must name the provider that is not answering already;
+    /// `FALLBACK_MODEL` means nothing without it.
+    fn validate_fallback(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let Some(choice) = self.model_fallback else {
+            if self.fallback_model.as_deref().is_some_and(|m| !m.trim().is_empty()) {
+                return bad("FALLBACK_MODEL is set but MODEL_FALLBACK is not (set it to openai or gemini)".into());
+            }
+            return Ok(());
+        };
+        let (name, var, key) = match choice {
+            ProviderChoice::Openai => ("openai", "OPENAI_API_KEY", &self.openai_api_key),
+            ProviderChoice::Gemini => ("gemini", "GEMINI_API_KEY", &self.gemini_api_key),
+            ProviderChoice::OpenaiCompatible => {
+                return bad("MODEL_FALLBACK must be openai or gemini, got `openai-compatible`".into());
+            }
+        };
+        if expose_key(key).is_none() {
+            return bad(format!("MODEL_FALLBACK is `{name}` but {var} is not set (add it to .env)"));
+        }
+        if self.model_config().selected_provider().ok().flatten() == Some(provider_kind(choice)) {
+            return bad(format!(
+                "MODEL_FALLBACK is `{name}`, the provider already answering chat turns; set it to the other provider"
+            ));
+        }
         Ok(())
     }
 
@@ -564,12 +612,10 @@ impl Config {
             rejected_key_hint: Some(format!("check {var} in .env")),
         };
         agents::ModelConfig {
-            provider: self.model_provider.map(|p| match p {
-                ProviderChoice::Openai => agents::ProviderKind::OpenAi,
-                ProviderChoice::Gemini => agents::ProviderKind::Gemini,
-                ProviderChoice::OpenaiCompatible => agents::ProviderKind::Compatible,
-            }),
+            provider: self.model_provider.map(provider_kind),
             model: self.model.clone().filter(|m| !m.trim().is_empty()),
+            fallback: self.model_fallback.map(provider_kind),
+            fallback_model: self.fallback_model.clone().filter(|m| !m.trim().is_empty()),
             openai: access(&self.openai_api_key, &self.openai_base_url, "OPENAI_API_KEY"),
             gemini: access(&self.gemini_api_key, &self.gemini_base_url, "GEMINI_API_KEY"),
             compatible: self.compatible.model_settings(),
@@ -859,6 +905,28 @@ mod tests {
         assert!(e.unwrap_err().to_string().contains("MODEL is not set"));
         let e = parse(&["--model-provider", "openai-compatible", "--model", "m"]).unwrap_err().to_string();
         assert!(e.contains("COMPATIBLE_BASE_URL is not set"), "{e}");
+    }
+
+    #[test]
+    fn model_fallback_needs_its_key_and_another_provider() {
+        let keys = ["--openai-api-key", "sk-1", "--gemini-api-key", "g-1"];
+        let c = parse(&[&keys[..], &["--model-fallback", "gemini", "--fallback-model", "gemini-2.5-pro"]].concat())
+            .unwrap();
+        let m = c.model_config();
+        assert_eq!(
+            (m.fallback, m.fallback_model.as_deref()),
+            (Some(agents::ProviderKind::Gemini), Some("gemini-2.5-pro"))
+        );
+        let e = parse(&["--openai-api-key", "sk-1", "--model-fallback", "gemini"]).unwrap_err().to_string();
+        assert_eq!(e, "MODEL_FALLBACK is `gemini` but GEMINI_API_KEY is not set (add it to .env)");
+        let e = parse(&[&keys[..], &["--model-fallback", "openai"]].concat()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "MODEL_FALLBACK is `openai`, the provider already answering chat turns; set it to the other provider"
+        );
+        let e = parse(&["--fallback-model", "gemini-2.5-pro"]).unwrap_err().to_string();
+        assert!(e.starts_with("FALLBACK_MODEL is set but MODEL_FALLBACK is not"), "{e}");
+        assert_eq!(parse(&[]).unwrap().model_config().fallback, None, "off by default");
     }
 
     #[test]

@@ -27,6 +27,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "paging_tombstones",
         sql: include_str!("../../migrations/postgres/0004_paging_tombstones.sql"),
     },
+    Migration { version: 5, name: "turn_usage", sql: include_str!("../../migrations/postgres/0005_turn_usage.sql") },
 ];
 
 /// Schema names are interpolated into `CREATE SCHEMA`, so only plain identifiers are accepted.

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit::store::{
-    RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, UnwritableReason, Versioned,
-    check_upload_size,
+    ModelUsage, RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, TurnUsage, UnwritableReason,
+    UsageTotals, Versioned, check_upload_size,
 };
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use serde_json::Value;
@@ -489,6 +489,57 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| db_err("sum attachment bytes", e))?;
         Ok(total.max(0) as u64)
+    }
+
+    async fn record_usage(&self, ctx: &RequestContext, usage: &TurnUsage) -> StoreResult<()> {
+        if unstorable(&[&ctx.owner_id, &usage.thread_id, &usage.provider, &usage.model]) {
+            return Err(StoreError::ThreadNotFound(usage.thread_id.clone()));
+        }
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        sqlx::query(RECORD_USAGE)
+            .bind(&ctx.owner_id)
+            .bind(&usage.thread_id)
+            .bind(&usage.provider)
+            .bind(&usage.model)
+            .bind(count(usage.model_calls))
+            .bind(count(usage.tokens.input_tokens))
+            .bind(count(usage.tokens.output_tokens))
+            .bind(count(usage.tokens.cached_tokens))
+            .bind(count(usage.tokens.reasoning_tokens))
+            .bind(usage.created_at.micros())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("record usage", e))?;
+        Ok(())
+    }
+
+    async fn usage_by_model(&self, ctx: &RequestContext, thread_id: Option<&str>) -> StoreResult<Vec<ModelUsage>> {
+        if unstorable(&[&ctx.owner_id, thread_id.unwrap_or_default()]) {
+            return Ok(Vec::new());
+        }
+        type Row = (String, String, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(USAGE_BY_MODEL)
+            .bind(&ctx.owner_id)
+            .bind(thread_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_err("sum usage", e))?;
+        let n = |v: i64| v.max(0) as u64;
+        Ok(rows
+            .into_iter()
+            .map(|(provider, model, turns, calls, input, output, cached, reasoning)| ModelUsage {
+                provider,
+                model,
+                totals: UsageTotals {
+                    turns: n(turns),
+                    model_calls: n(calls),
+                    input_tokens: n(input),
+                    output_tokens: n(output),
+                    cached_tokens: n(cached),
+                    reasoning_tokens: n(reasoning),
+                },
+            })
+            .collect())
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {

@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "paging_tombstones",
         sql: include_str!("../../migrations/sqlite/0004_paging_tombstones.sql"),
     },
+    Migration { version: 5, name: "turn_usage", sql: include_str!("../../migrations/sqlite/0005_turn_usage.sql") },
 ];
 
 /// Applies the embedded migrations not yet recorded in `chatkit_migrations`, in one

@@ -16,7 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatkit::store::locks::LocalLocks;
 use chatkit::store::{
-    RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned, check_upload_size,
+    ModelUsage, RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, TurnUsage, UsageTotals,
+    Versioned, check_upload_size,
 };
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -489,6 +490,53 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(total.max(0) as u64)
+    }
+
+    async fn record_usage(&self, ctx: &RequestContext, usage: &TurnUsage) -> StoreResult<()> {
+        let owner = ctx.owner_id.clone();
+        let u = usage.clone();
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.writer
+            .run("record usage", move |c| {
+                c.prepare_cached(RECORD_USAGE)?.execute(params![
+                    owner,
+                    u.thread_id,
+                    u.provider,
+                    u.model,
+                    count(u.model_calls),
+                    count(u.tokens.input_tokens),
+                    count(u.tokens.output_tokens),
+                    count(u.tokens.cached_tokens),
+                    count(u.tokens.reasoning_tokens),
+                    u.created_at.micros(),
+                ])
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn usage_by_model(&self, ctx: &RequestContext, thread_id: Option<&str>) -> StoreResult<Vec<ModelUsage>> {
+        let (owner, thread) = (ctx.owner_id.clone(), thread_id.map(str::to_string));
+        self.read("sum usage", move |c| {
+            let mut statement = c.prepare_cached(USAGE_BY_MODEL)?;
+            let rows = statement.query_map(params![owner, thread], |r| {
+                let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                Ok(ModelUsage {
+                    provider: r.get(0)?,
+                    model: r.get(1)?,
+                    totals: UsageTotals {
+                        turns: n(2)?,
+                        model_calls: n(3)?,
+                        input_tokens: n(4)?,
+                        output_tokens: n(5)?,
+                        cached_tokens: n(6)?,
+                        reasoning_tokens: n(7)?,
+                    },
+                })
+            })?;
+            rows.collect()
+        })
+        .await
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {

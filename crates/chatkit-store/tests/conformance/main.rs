@@ -9,6 +9,7 @@ mod concurrency;
 mod nul_ids;
 mod postgres_store;
 mod sqlite_store;
+mod usage;
 
 use std::future::Future;
 use std::io::Write;
@@ -25,6 +26,7 @@ use sqlx::postgres::PgConnectOptions;
 use checks::*;
 use concurrency::*;
 use nul_ids::*;
+use usage::*;
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -152,6 +154,7 @@ conformance!(
     attachment_bytes_per_owner,
     attachment_uploads_match_the_declared_size_once,
     paging_continues_after_a_deleted_cursor,
+    turn_usage_sums,
     kv_compare_and_set,
     concurrent_appends,
     large_items,

@@ -15,7 +15,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::locks::LocalLocks;
-use super::{RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned, check_upload_size};
+use super::{
+    ModelUsage, RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, TurnUsage, Versioned,
+    check_upload_size,
+};
 use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
 /// Position of a thread or item: `(created_at micros, insertion sequence)`.
@@ -48,6 +51,8 @@ struct State {
     deleted_threads: HashMap<String, (String, Pos)>,
     /// Where deleted items were, by thread, for the same reason.
     deleted_items: HashMap<String, HashMap<String, Pos>>,
+    /// Turn usage records with their owner, oldest first.
+    usage: Vec<(String, TurnUsage)>,
 }
 
 impl State {
@@ -353,6 +358,27 @@ impl Store for MemoryStore {
         let owned =
             st.attachment_data.iter().filter(|(id, (owner, _))| *owner == ctx.owner_id && Some(id.as_str()) != except);
         Ok(owned.map(|(_, (_, bytes))| bytes.len() as u64).sum())
+    }
+
+    async fn record_usage(&self, ctx: &RequestContext, usage: &TurnUsage) -> StoreResult<()> {
+        self.state().usage.push((ctx.owner_id.clone(), usage.clone()));
+        Ok(())
+    }
+
+    async fn usage_by_model(&self, ctx: &RequestContext, thread_id: Option<&str>) -> StoreResult<Vec<ModelUsage>> {
+        let st = self.state();
+        let mut groups: BTreeMap<(String, String), ModelUsage> = BTreeMap::new();
+        let records =
+            st.usage.iter().filter(|(owner, u)| *owner == ctx.owner_id && thread_id.is_none_or(|t| u.thread_id == t));
+        for (_, u) in records {
+            let group = groups.entry((u.provider.clone(), u.model.clone())).or_insert_with(|| ModelUsage {
+                provider: u.provider.clone(),
+                model: u.model.clone(),
+                totals: Default::default(),
+            });
+            group.totals.add(&u.tokens);
+        }
+        Ok(groups.into_values().collect())
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {

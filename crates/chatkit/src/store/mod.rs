@@ -17,8 +17,10 @@ use crate::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 
 pub mod locks;
 pub mod memory;
+mod usage;
 
 pub use memory::MemoryStore;
+pub use usage::{ModelUsage, TurnUsage, UsageTotals, sum_usage};
 
 /// Who is asking, and from where. Built by the HTTP layer for every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,6 +284,12 @@ pub trait Store: Send + Sync + 'static {
     /// How many uploaded attachment bytes the owner has stored, leaving out the attachment `except` (one
     /// about to be replaced), for per-owner storage quotas.
     async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64>;
+
+    /// Records the model usage of one turn for the request's owner.
+    async fn record_usage(&self, ctx: &RequestContext, usage: &TurnUsage) -> StoreResult<()>;
+    /// The owner's recorded usage, summed per provider and model (ordered by provider, then model);
+    /// with `thread_id`, only that thread's turns.
+    async fn usage_by_model(&self, ctx: &RequestContext, thread_id: Option<&str>) -> StoreResult<Vec<ModelUsage>>;
 
     /// Reads a value of the app's key-value state (e.g. the airline profile of a thread).
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>>;

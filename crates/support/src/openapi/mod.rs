@@ -70,7 +70,7 @@ fn declare_bearer_auth(doc: &mut Document) {
         .get_or_insert_with(Default::default)
         .add_security_scheme(BEARER_SCHEME, SecurityScheme::Http(scheme));
     let security = vec![SecurityRequirement::default(), SecurityRequirement::new(BEARER_SCHEME, Vec::<String>::new())];
-    for path in ["/support/chatkit", "/support/customer"] {
+    for path in ["/support/chatkit", "/support/customer", "/support/usage"] {
         if let Some(item) = doc.paths.paths.get_mut(path) {
             for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
                 operation.security = Some(security.clone());
@@ -156,6 +156,7 @@ mod tests {
                 "/support/customer",
                 "/support/health",
                 "/support/ready",
+                "/support/usage",
             ]
         );
         let upload = &paths["/support/attachments/{attachment_id}/upload"];
@@ -176,7 +177,7 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), count, "{ids:?}");
-        assert_eq!(count, 7);
+        assert_eq!(count, 8);
     }
 
     /// Every `$ref` in the document points at a schema the document defines.

@@ -11,6 +11,7 @@ pub mod chatkit;
 pub mod customer;
 mod error;
 pub mod health;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub(crate) fn api(auth: Arc<Authenticator>) -> OpenApiRouter<AppState> {
     let for_a_user = OpenApiRouter::new()
         .merge(chatkit::routes())
         .merge(customer::routes())
+        .merge(usage::routes())
         .route_layer(axum::middleware::from_fn_with_state(auth, crate::auth::require_owner));
     OpenApiRouter::new().merge(for_a_user).merge(attachments::routes()).merge(health::routes())
 }
