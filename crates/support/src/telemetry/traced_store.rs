@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit::Store;
-use chatkit::store::{RequestContext, StoreResult, ThreadChange, ThreadLock, Versioned};
+use chatkit::store::{ModelUsage, RequestContext, StoreResult, ThreadChange, ThreadLock, TurnUsage, Versioned};
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use serde_json::Value;
 use tracing::Instrument as _;
@@ -135,6 +135,12 @@ impl Store for TracedStore {
     }
     async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64> {
         self.inner.attachment_bytes(ctx, except).instrument(self.span("attachment_bytes")).await
+    }
+    async fn record_usage(&self, ctx: &RequestContext, usage: &TurnUsage) -> StoreResult<()> {
+        self.inner.record_usage(ctx, usage).instrument(self.span("record_usage")).await
+    }
+    async fn usage_by_model(&self, ctx: &RequestContext, thread_id: Option<&str>) -> StoreResult<Vec<ModelUsage>> {
+        self.inner.usage_by_model(ctx, thread_id).instrument(self.span("usage_by_model")).await
     }
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
         self.inner.kv_get(namespace, key).instrument(self.span("kv_get")).await
