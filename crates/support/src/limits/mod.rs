@@ -402,6 +402,16 @@ mod tests {
         let ctx = RequestContext { owner_id: "alice".into(), ..RequestContext::default() };
         let limits = UserLimits { max_attachment_bytes: 10, ..UserLimits::default() };
         let limiter = UserLimiter::in_process(limits);
+        // Bytes can only be stored for an attachment that exists (and only once).
+        let attachment = chatkit::types::Attachment {
+            id: "atc_1".into(),
+            name: "photo.png".into(),
+            mime_type: "image/png".into(),
+            upload_descriptor: None,
+            thread_id: None,
+            kind: chatkit::types::AttachmentKind::Image { preview_url: "http://localhost/x".into() },
+        };
+        store.save_attachment(&ctx, &attachment).await.unwrap();
         store.save_attachment_data(&ctx, "atc_1", &[0; 6]).await.unwrap();
         limiter.check_storage(store.as_ref(), &ctx, Some("atc_2"), 4).await.unwrap();
         let refused = limiter.check_storage(store.as_ref(), &ctx, Some("atc_2"), 5).await.unwrap_err();
