@@ -23,13 +23,13 @@ mod flight;
 mod latent;
 pub mod offer;
 
-pub use offer::{OfferedAction, Rejection};
+pub use offer::Rejection;
 
 /// Name of the client effect that refreshes the side panel.
 pub const PROFILE_EFFECT: &str = "customer_profile/update";
 
 /// A finished assistant message with one text part (`msg_…` id).
-pub fn assistant_message_item(thread_id: &str, text: impl Into<String>) -> ThreadItem {
+pub(crate) fn assistant_message_item(thread_id: &str, text: impl Into<String>) -> ThreadItem {
     ThreadItem::new(
         ids::generate(ids::MESSAGE),
         thread_id,
@@ -52,7 +52,7 @@ pub fn hidden_context_item(thread_id: &str, text: impl Into<String>) -> ThreadIt
 }
 
 /// `{"type":"client_effect","name":"customer_profile/update","data":{"profile":P}}`.
-pub fn profile_effect(profile: &CustomerProfile) -> ThreadStreamEvent {
+pub(crate) fn profile_effect(profile: &CustomerProfile) -> ThreadStreamEvent {
     ThreadStreamEvent::client_effect(PROFILE_EFFECT, json!({ "profile": profile.to_json() }))
 }
 

@@ -15,14 +15,14 @@ use crate::airline::{AirlineStore, CustomerProfile};
 use crate::tools::support_tools;
 
 /// The agent's name.
-pub const AGENT_NAME: &str = "OpenSkies Concierge";
+pub(crate) const AGENT_NAME: &str = "OpenSkies Concierge";
 /// How many of the newest thread items are sent to the model each turn.
-pub const HISTORY_ITEMS: usize = 20;
+pub(crate) const HISTORY_ITEMS: usize = 20;
 /// The default sampling temperature.
-pub const DEFAULT_TEMPERATURE: f32 = 0.4;
+pub(crate) const DEFAULT_TEMPERATURE: f32 = 0.4;
 
 /// The system instructions.
-pub const INSTRUCTIONS: &str = "\
+pub(crate) const INSTRUCTIONS: &str = "\
 You are the OpenSkies concierge: a friendly, efficient assistant who represents the traveller and acts on \
 their behalf. You look after OpenSkies elite flyers: seat changes, trip cancellations, checked bags, special \
 assistance requests and booking new trips. Always speak as the traveller's personal concierge.
@@ -59,7 +59,7 @@ Tools:
 traveller can pick from to place a hold (origin may be null to use the home airport).";
 
 /// The agent with the five tools.
-pub fn build_agent(airline: &AirlineStore, temperature: f32, max_model_calls: usize) -> Agent {
+pub(crate) fn build_agent(airline: &AirlineStore, temperature: f32, max_model_calls: usize) -> Agent {
     Agent {
         name: AGENT_NAME.into(),
         instructions: INSTRUCTIONS.into(),
@@ -71,7 +71,7 @@ pub fn build_agent(airline: &AirlineStore, temperature: f32, max_model_calls: us
 }
 
 /// The `<CUSTOMER_PROFILE>` block sent as the first user message of every model call.
-pub fn profile_context(profile: &CustomerProfile) -> String {
+pub(crate) fn profile_context(profile: &CustomerProfile) -> String {
     let mut lines = vec![
         "<CUSTOMER_PROFILE>".to_string(),
         format!("Name: {} ({})", profile.name, profile.loyalty_status),
@@ -107,7 +107,7 @@ pub fn profile_context(profile: &CustomerProfile) -> String {
 /// Conversion hooks of this app: hidden context items reach the model as their raw text (no wrapper),
 /// e.g. `<WIDGET_ACTION widgetId=…>flight.select payload: …</WIDGET_ACTION>`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SupportHooks;
+pub(crate) struct SupportHooks;
 
 #[async_trait]
 impl ConvertHooks for SupportHooks {
@@ -122,7 +122,7 @@ impl ConvertHooks for SupportHooks {
 
 /// The newest [`HISTORY_ITEMS`] items of a thread, oldest first.
 #[derive(Debug, Clone, PartialEq)]
-pub struct History {
+pub(crate) struct History {
     /// The items, oldest first.
     pub items: Vec<ThreadItem>,
     /// Whether these are all the thread's items (it has at most [`HISTORY_ITEMS`]).
@@ -130,7 +130,11 @@ pub struct History {
 }
 
 /// Loads the history sent to the model.
-pub async fn load_history(store: &dyn Store, ctx: &RequestContext, thread_id: &str) -> Result<History, AppError> {
+pub(crate) async fn load_history(
+    store: &dyn Store,
+    ctx: &RequestContext,
+    thread_id: &str,
+) -> Result<History, AppError> {
     let page = store.load_thread_items(ctx, thread_id, None, HISTORY_ITEMS, Order::Desc).await?;
     let mut items = page.data;
     items.reverse();
@@ -139,7 +143,7 @@ pub async fn load_history(store: &dyn Store, ctx: &RequestContext, thread_id: &s
 
 /// The model input of a turn: the profile block, then the loaded history ([`load_history`]: the
 /// [`HISTORY_ITEMS`] newest items in chronological order, hidden context and widgets included).
-pub async fn input_from_history(
+pub(crate) async fn input_from_history(
     items: &[ThreadItem],
     store: &dyn Store,
     ctx: &RequestContext,

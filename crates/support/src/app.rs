@@ -25,21 +25,21 @@ use crate::signed_urls::UrlSigner;
 use crate::titles::maybe_set_title;
 
 /// Largest accepted attachment (5 MiB; exactly 5 MiB is accepted).
-pub const MAX_ATTACHMENT_BYTES: u64 = 5 * 1024 * 1024;
+pub(crate) const MAX_ATTACHMENT_BYTES: u64 = 5 * 1024 * 1024;
 /// Image types accepted as attachments.
-pub const ACCEPTED_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "image/gif"];
+pub(crate) const ACCEPTED_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "image/gif"];
 /// Error text for too-large attachments (HTTP 413).
-pub const TOO_LARGE_MESSAGE: &str = "Attachments are limited to 5 MB in this demo.";
+pub(crate) const TOO_LARGE_MESSAGE: &str = "Attachments are limited to 5 MB in this demo.";
 /// Error text for non-image attachments (HTTP 400).
-pub const NOT_AN_IMAGE_MESSAGE: &str = "Only image attachments are supported in this demo.";
+pub(crate) const NOT_AN_IMAGE_MESSAGE: &str = "Only image attachments are supported in this demo.";
 /// Error text for unsupported dictation formats (HTTP 400).
-pub const BAD_AUDIO_MESSAGE: &str = "Unexpected audio format";
+pub(crate) const BAD_AUDIO_MESSAGE: &str = "Unexpected audio format";
 /// Error text when dictation has no transcription provider (HTTP 503).
-pub const NO_TRANSCRIBER_MESSAGE: &str = "Dictation is not available: no transcription model is configured. Set \
+pub(crate) const NO_TRANSCRIBER_MESSAGE: &str = "Dictation is not available: no transcription model is configured. Set \
      OPENAI_API_KEY (or GEMINI_API_KEY) in .env and restart the server.";
 
 /// The answer to every chat turn while no model key is configured.
-pub const NO_PROVIDER_MESSAGE: &str =
+pub(crate) const NO_PROVIDER_MESSAGE: &str =
     "No AI model is configured on this server: set OPENAI_API_KEY or GEMINI_API_KEY in .env and restart it.";
 
 /// Tunables of the app.
@@ -104,7 +104,7 @@ impl SupportApp {
     }
 
     /// Signs the attachment links sent to clients with `urls` (without it they stay the stored paths).
-    pub fn with_url_signer(mut self, urls: Arc<UrlSigner>) -> Self {
+    pub(crate) fn with_url_signer(mut self, urls: Arc<UrlSigner>) -> Self {
         self.urls = Some(urls);
         self
     }
@@ -117,11 +117,6 @@ impl SupportApp {
     /// The settings.
     pub fn settings(&self) -> &AppSettings {
         &self.settings
-    }
-
-    /// The concierge agent (instructions, tools, model settings).
-    pub fn agent(&self) -> &Agent {
-        &self.agent
     }
 
     /// Runs the agent; `whole_thread` receives the thread's items (oldest first) when the history loaded
@@ -191,7 +186,7 @@ async fn record_usage(store: &dyn Store, ctx: &RequestContext, thread_id: &str, 
 }
 
 /// The dictation file name for a MIME type (parameters ignored), or `None` if the format is not accepted.
-pub fn audio_file_name(mime_type: &str) -> Option<&'static str> {
+pub(crate) fn audio_file_name(mime_type: &str) -> Option<&'static str> {
     let media_type = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     match media_type.as_str() {
         "audio/webm" => Some("audio.webm"),
@@ -202,7 +197,7 @@ pub fn audio_file_name(mime_type: &str) -> Option<&'static str> {
 }
 
 /// Whether a declared MIME type is an accepted image type (parameters and case ignored).
-pub fn is_accepted_image(mime_type: &str) -> bool {
+pub(crate) fn is_accepted_image(mime_type: &str) -> bool {
     let media_type = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     ACCEPTED_IMAGE_TYPES.contains(&media_type.as_str())
 }

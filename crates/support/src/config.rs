@@ -17,13 +17,13 @@ use crate::agent::DEFAULT_TEMPERATURE;
 const MIB: usize = 1024 * 1024;
 
 /// Default `DATABASE_URL`: a SQLite file under `data/` next to where the server is started.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/chatkit.db";
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://data/chatkit.db";
 /// Default `MAX_BODY_BYTES` (16 MiB): large enough for base64 dictation audio.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * MIB;
+pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 16 * MIB;
 /// Default `MAX_UPLOAD_BYTES` (5 MiB, the sample's attachment limit; exactly 5 MiB is accepted).
-pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 5 * MIB;
+pub(crate) const DEFAULT_MAX_UPLOAD_BYTES: usize = 5 * MIB;
 /// The `User-Agent` of requests to the model APIs.
-pub const MODEL_USER_AGENT: &str = concat!("openskies-agents/", env!("CARGO_PKG_VERSION"));
+pub(crate) const MODEL_USER_AGENT: &str = concat!("openskies-agents/", env!("CARGO_PKG_VERSION"));
 
 /// A secret value (API key). `Debug` and `Display` print `<redacted>`; use [`Secret::expose`] to read it.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ impl Secret {
     }
 
     /// The secret itself; never log it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -396,7 +396,7 @@ impl Config {
     }
 
     /// Parses the given arguments (first = program name) and the environment, then validates.
-    pub fn load_from<I, T>(args: I) -> Result<Parsed, ConfigError>
+    pub(crate) fn load_from<I, T>(args: I) -> Result<Parsed, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
@@ -566,7 +566,7 @@ impl Config {
     }
 
     /// The listen address as `host:port` (IPv6 hosts bracketed).
-    pub fn listen_addr(&self) -> String {
+    pub(crate) fn listen_addr(&self) -> String {
         let host = self.host.trim();
         if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]:{}", self.port)
@@ -576,7 +576,7 @@ impl Config {
     }
 
     /// The folder a SQLite database file lives in, if `DATABASE_URL` names a file.
-    pub fn sqlite_parent_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn sqlite_parent_dir(&self) -> Option<PathBuf> {
         let rest = self.database_url.trim().strip_prefix("sqlite:")?;
         let path = rest.trim_start_matches("//");
         let path = path.split('?').next().unwrap_or_default();
@@ -605,7 +605,7 @@ impl Config {
     }
 
     /// The model settings in the form the `agents` crate takes.
-    pub fn model_config(&self) -> agents::ModelConfig {
+    pub(crate) fn model_config(&self) -> agents::ModelConfig {
         let access = |key: &Option<Secret>, base_url: &str, var: &str| agents::ProviderAccess {
             api_key: expose_key(key).map(str::to_string),
             base_url: base_url.to_string(),
@@ -636,7 +636,7 @@ impl Config {
     }
 
     /// The timeouts of client connections.
-    pub fn connection_timeouts(&self) -> crate::connections::ConnectionTimeouts {
+    pub(crate) fn connection_timeouts(&self) -> crate::connections::ConnectionTimeouts {
         crate::connections::ConnectionTimeouts {
             header_read: Duration::from_secs(self.header_read_timeout_secs),
             body_read: Duration::from_secs(self.body_read_timeout_secs),
@@ -667,7 +667,7 @@ fn expose_key(key: &Option<Secret>) -> Option<&str> {
 }
 
 /// Hides the password of a database URL (`postgres://user:secret@host` → `postgres://user:***@host`).
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
     let (authority, tail) = match rest.find('/') {
         Some(i) => rest.split_at(i),

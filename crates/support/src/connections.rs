@@ -59,7 +59,7 @@ pub struct ConnectionTimeouts {
 }
 
 /// Tells every connection to finish and stop, and whether they did.
-pub struct Connections {
+pub(crate) struct Connections {
     /// Cancelled when connections should finish their current request and close.
     drain: CancellationToken,
     /// Cancelled when connections should close at once, whatever they are doing.
@@ -70,19 +70,19 @@ pub struct Connections {
 impl Connections {
     /// Stops the accept loop (new connections are refused) and asks every connection to close after
     /// its current response; idle kept-alive connections close at once.
-    pub fn begin_drain(&self) {
+    pub(crate) fn begin_drain(&self) {
         self.drain.cancel();
         self.tasks.close();
     }
 
     /// Resolves once every connection has closed (after [`Connections::begin_drain`]).
-    pub async fn closed(&self) {
+    pub(crate) async fn closed(&self) {
         self.tasks.wait().await;
     }
 
     /// Closes the connections still open at once, whatever they are doing, and waits until they are gone.
     /// A chat stream cut this way counts as its client leaving.
-    pub async fn abort(&self) {
+    pub(crate) async fn abort(&self) {
         self.begin_drain();
         self.abort.cancel();
         self.tasks.wait().await;
@@ -92,7 +92,7 @@ impl Connections {
 /// Accepts connections on `listener` and serves `router` on each until [`Connections::begin_drain`] is
 /// called.
 /// Returns the accept loop (a future to run until shutdown) and the handle that drains the connections.
-pub fn accept_loop(
+pub(crate) fn accept_loop(
     listener: TcpListener,
     router: Router,
     timeouts: ConnectionTimeouts,

@@ -27,7 +27,7 @@ pub struct PublicUrlSettings {
 
 impl PublicUrlSettings {
     /// The normalized `PUBLIC_BASE_URL` (no trailing slash), or `None`.
-    pub fn public_base_url(&self) -> Result<Option<String>, String> {
+    pub(crate) fn public_base_url(&self) -> Result<Option<String>, String> {
         let Some(raw) = self.public_base_url.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
@@ -49,7 +49,7 @@ impl PublicUrlSettings {
     }
 
     /// The parsed `TRUSTED_PROXIES`.
-    pub fn trusted_proxies(&self) -> Result<TrustedProxies, String> {
+    pub(crate) fn trusted_proxies(&self) -> Result<TrustedProxies, String> {
         TrustedProxies::parse(self.trusted_proxies.as_deref().unwrap_or_default())
     }
 
@@ -63,11 +63,11 @@ impl PublicUrlSettings {
 
 /// Addresses of reverse proxies whose forwarded headers are believed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub(crate) struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
     /// Parses `10.0.0.0/8, 127.0.0.1, ::1` (single addresses are /32 or /128).
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         let mut nets = Vec::new();
         for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let net = entry
@@ -80,12 +80,12 @@ impl TrustedProxies {
     }
 
     /// Whether none is configured.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// Whether `ip` is one of the proxies (IPv4-mapped IPv6 peers count as their IPv4 address).
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
@@ -105,7 +105,7 @@ pub struct PublicUrl {
 
 impl PublicUrl {
     /// From validated settings; `fallback` is e.g. `http://127.0.0.1:8000`.
-    pub fn new(fixed: Option<String>, proxies: TrustedProxies, fallback: impl Into<String>) -> Self {
+    pub(crate) fn new(fixed: Option<String>, proxies: TrustedProxies, fallback: impl Into<String>) -> Self {
         PublicUrl { fixed, proxies, fallback: fallback.into().trim_end_matches('/').to_string() }
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The life stage of the server, as far as load balancers are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Built, not accepting connections yet.
     Starting,
     /// Accepting and answering.
@@ -28,7 +28,7 @@ impl Default for Readiness {
 
 impl Readiness {
     /// The current stage.
-    pub fn stage(&self) -> Stage {
+    pub(crate) fn stage(&self) -> Stage {
         match self.0.load(Ordering::Acquire) {
             s if s == Stage::Starting as u8 => Stage::Starting,
             s if s == Stage::Serving as u8 => Stage::Serving,

@@ -109,7 +109,7 @@ pub fn with_layers(routes: Router, options: &RouterOptions) -> Router {
 
 /// CORS as the sample configures it: any origin (or the configured list), any method, echoed request
 /// headers, no credentials, preflight cached for 600 s.
-pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+pub(crate) fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
     let allow_origin = match origins {
         CorsOrigins::Any => AllowOrigin::any(),
         CorsOrigins::List(list) => {

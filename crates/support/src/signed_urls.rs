@@ -26,11 +26,11 @@ use sha2::Sha256;
 use crate::config::Secret;
 
 /// Lifetime of upload URLs.
-pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+pub(crate) const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 /// Default `PREVIEW_URL_TTL_SECS` (24 h).
-pub const DEFAULT_PREVIEW_URL_TTL_SECS: u64 = 24 * 3600;
+pub(crate) const DEFAULT_PREVIEW_URL_TTL_SECS: u64 = 24 * 3600;
 /// Shortest accepted `URL_SIGNING_KEY`.
-pub const MIN_KEY_BYTES: usize = 32;
+pub(crate) const MIN_KEY_BYTES: usize = 32;
 /// Where the generated key is kept (the app's key-value state).
 const KEY_NAMESPACE: &str = "server";
 const KEY_NAME: &str = "url_signing_key";
@@ -95,7 +95,7 @@ impl Purpose {
 /// The query of a signed URL, as received (all three come from the link the server handed out).
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct SignedQuery {
+pub(crate) struct SignedQuery {
     /// The owner the link was made for (base64url).
     pub owner: Option<String>,
     /// When the link stops working (seconds since the epoch).
@@ -106,7 +106,7 @@ pub struct SignedQuery {
 
 /// Why a signed URL was refused (HTTP 403).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
+pub(crate) enum SignatureError {
     /// No signature parameters.
     #[error("this link is not signed: use the upload_url or preview_url the server gave you")]
     Missing,
@@ -142,7 +142,7 @@ impl UrlSigner {
     }
 
     /// The configured key, or the database's (created by whichever replica gets there first).
-    pub async fn from_settings(settings: &SignedUrlSettings, store: &dyn Store) -> Result<Self, StoreError> {
+    pub(crate) async fn from_settings(settings: &SignedUrlSettings, store: &dyn Store) -> Result<Self, StoreError> {
         let ttl = Duration::from_secs(settings.preview_url_ttl_secs);
         if let Some(key) = settings.url_signing_key.as_ref().filter(|k| !k.expose().is_empty()) {
             return Ok(UrlSigner::new(key.expose().as_bytes().to_vec(), ttl));
@@ -175,7 +175,12 @@ impl UrlSigner {
     }
 
     /// Checks a request's signature for `purpose` on `attachment_id`; returns the owner it proves.
-    pub fn verify(&self, purpose: Purpose, attachment_id: &str, query: &SignedQuery) -> Result<String, SignatureError> {
+    pub(crate) fn verify(
+        &self,
+        purpose: Purpose,
+        attachment_id: &str,
+        query: &SignedQuery,
+    ) -> Result<String, SignatureError> {
         self.verify_at(purpose, attachment_id, query, unix_now())
     }
 

@@ -54,7 +54,7 @@ const CHATKIT_PATH: &str = "/support/chatkit";
 /// Middleware logging every request: `method path status latency_ms` (info; 5xx at error level; Swagger
 /// UI assets and successful ChatKit requests at debug level: the ChatKit server logs those itself).
 /// For streams the latency is the time until the response headers were ready.
-pub async fn log_requests(req: Request, next: Next) -> Response {
+pub(crate) async fn log_requests(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     // A path carries client input (ids): only its start is logged.
     let path = chatkit::types::strict_json::quote(req.uri().path());

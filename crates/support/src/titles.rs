@@ -8,14 +8,14 @@ use chatkit::types::{ItemKind, Order, ThreadItem, UserMessageItem};
 use chatkit::{AppError, EventSink};
 
 /// Longest title, ellipsis included (in characters).
-pub const MAX_TITLE_CHARS: usize = 60;
+pub(crate) const MAX_TITLE_CHARS: usize = 60;
 /// Title of a thread whose first message has attachments but no text.
-pub const IMAGE_TITLE: &str = "Image message";
+pub(crate) const IMAGE_TITLE: &str = "Image message";
 /// Characters dropped before the ellipsis of a cut title.
 const TRAILING_PUNCTUATION: &[char] = &[',', ';', ':', '-', '–', '—', '(', '/', '&'];
 
 /// The title for a first message, or `None` when it has neither text nor attachments.
-pub fn title_for_message(message: &UserMessageItem) -> Option<String> {
+pub(crate) fn title_for_message(message: &UserMessageItem) -> Option<String> {
     let text = message.text().split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         return (!message.attachments.is_empty()).then(|| IMAGE_TITLE.to_string());
@@ -24,7 +24,7 @@ pub fn title_for_message(message: &UserMessageItem) -> Option<String> {
 }
 
 /// Cuts single-line text to [`MAX_TITLE_CHARS`] at a word boundary, adding `…` when cut.
-pub fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     if chars.len() <= MAX_TITLE_CHARS {
         return text.to_string();
@@ -52,7 +52,7 @@ pub fn shorten(text: &str) -> String {
 ///
 /// `whole_thread`: the thread's items when already at hand — `Some(items)` must be *all* of them, oldest
 /// first (then they are not loaded again); `None` loads the first page.
-pub async fn maybe_set_title(sink: &EventSink, whole_thread: Option<&[ThreadItem]>) -> Result<(), AppError> {
+pub(crate) async fn maybe_set_title(sink: &EventSink, whole_thread: Option<&[ThreadItem]>) -> Result<(), AppError> {
     if sink.thread().title.is_some() {
         return Ok(());
     }

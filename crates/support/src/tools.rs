@@ -21,29 +21,29 @@ use crate::airline::{AirlineStore, CustomerProfile, OpError};
 use crate::widgets::{FlightSearch, Leg, flight_options_widget, generate_flight_options};
 
 /// Schema of `change_seat` (sent verbatim, `strict: true`).
-pub const CHANGE_SEAT_SCHEMA: &str = r#"{"properties":{"flight_number":{"title":"Flight Number","type":"string"},"seat":{"title":"Seat","type":"string"}},"required":["flight_number","seat"],"title":"change_seat_args","type":"object","additionalProperties":false}"#;
+pub(crate) const CHANGE_SEAT_SCHEMA: &str = r#"{"properties":{"flight_number":{"title":"Flight Number","type":"string"},"seat":{"title":"Seat","type":"string"}},"required":["flight_number","seat"],"title":"change_seat_args","type":"object","additionalProperties":false}"#;
 /// Schema of `cancel_trip`.
-pub const CANCEL_TRIP_SCHEMA: &str =
+pub(crate) const CANCEL_TRIP_SCHEMA: &str =
     r#"{"properties":{},"title":"cancel_trip_args","type":"object","additionalProperties":false,"required":[]}"#;
 /// Schema of `add_checked_bag`.
-pub const ADD_CHECKED_BAG_SCHEMA: &str =
+pub(crate) const ADD_CHECKED_BAG_SCHEMA: &str =
     r#"{"properties":{},"title":"add_checked_bag_args","type":"object","additionalProperties":false,"required":[]}"#;
 /// Schema of `flight_option_list` (`origin` is nullable: strict mode requires every key).
-pub const FLIGHT_OPTION_LIST_SCHEMA: &str = r#"{"properties":{"destination":{"title":"Destination","type":"string"},"depart_date":{"title":"Depart Date","type":"string"},"return_date":{"title":"Return Date","type":"string"},"cabin":{"title":"Cabin","type":"string"},"origin":{"anyOf":[{"type":"string"},{"type":"null"}],"title":"Origin"}},"required":["destination","depart_date","return_date","cabin","origin"],"title":"flight_option_list_args","type":"object","additionalProperties":false}"#;
+pub(crate) const FLIGHT_OPTION_LIST_SCHEMA: &str = r#"{"properties":{"destination":{"title":"Destination","type":"string"},"depart_date":{"title":"Depart Date","type":"string"},"return_date":{"title":"Return Date","type":"string"},"cabin":{"title":"Cabin","type":"string"},"origin":{"anyOf":[{"type":"string"},{"type":"null"}],"title":"Origin"}},"required":["destination","depart_date","return_date","cabin","origin"],"title":"flight_option_list_args","type":"object","additionalProperties":false}"#;
 /// Schema of `request_assistance`.
-pub const REQUEST_ASSISTANCE_SCHEMA: &str = r#"{"properties":{"note":{"title":"Note","type":"string"}},"required":["note"],"title":"request_assistance_args","type":"object","additionalProperties":false}"#;
+pub(crate) const REQUEST_ASSISTANCE_SCHEMA: &str = r#"{"properties":{"note":{"title":"Note","type":"string"}},"required":["note"],"title":"request_assistance_args","type":"object","additionalProperties":false}"#;
 
 /// The fixed message streamed before the flight options.
-pub const FLIGHT_OPTIONS_MESSAGE: &str =
+pub(crate) const FLIGHT_OPTIONS_MESSAGE: &str =
     "I pulled a few flight options based on those dates and cabin preferences. Pick one to place on hold.";
 /// Output of `flight_option_list` (never read by the model: the run stops).
-pub const FLIGHT_OPTIONS_RESULT: &str = "Shared flight options with the traveller.";
+pub(crate) const FLIGHT_OPTIONS_RESULT: &str = "Shared flight options with the traveller.";
 
 /// Text the model gets when the airline records could not be read or written.
 const STORE_FAILURE: &str = "The airline reservation system is temporarily unavailable, so nothing was changed.";
 
 /// The five tools, in the order the model sees them.
-pub fn support_tools(airline: &AirlineStore) -> Vec<Arc<dyn Tool>> {
+pub(crate) fn support_tools(airline: &AirlineStore) -> Vec<Arc<dyn Tool>> {
     let a = || airline.clone();
     vec![
         Arc::new(ChangeSeat { airline: a() }),
@@ -106,7 +106,7 @@ async fn stream(ctx: &ToolContext, event: ThreadStreamEvent) -> Result<(), ToolE
 
 /// `change_seat(flight_number, seat)`.
 #[derive(Debug, Clone)]
-pub struct ChangeSeat {
+pub(crate) struct ChangeSeat {
     airline: AirlineStore,
 }
 
@@ -142,7 +142,7 @@ impl Tool for ChangeSeat {
 
 /// `cancel_trip()`.
 #[derive(Debug, Clone)]
-pub struct CancelTrip {
+pub(crate) struct CancelTrip {
     airline: AirlineStore,
 }
 
@@ -172,7 +172,7 @@ impl Tool for CancelTrip {
 
 /// `add_checked_bag()`.
 #[derive(Debug, Clone)]
-pub struct AddCheckedBag {
+pub(crate) struct AddCheckedBag {
     airline: AirlineStore,
 }
 
@@ -199,7 +199,7 @@ impl Tool for AddCheckedBag {
 
 /// `request_assistance(note)`.
 #[derive(Debug, Clone)]
-pub struct RequestAssistance {
+pub(crate) struct RequestAssistance {
     airline: AirlineStore,
 }
 
@@ -231,7 +231,7 @@ impl Tool for RequestAssistance {
 
 /// `flight_option_list(destination, depart_date, return_date, cabin, origin?)` — a stop tool.
 #[derive(Debug, Clone)]
-pub struct FlightOptionList {
+pub(crate) struct FlightOptionList {
     airline: AirlineStore,
 }
 

@@ -77,7 +77,7 @@ pub struct FlightSearch {
 
 impl FlightSearch {
     /// The search for the way back: codes swapped, dates swapped, same cabin.
-    pub fn return_search(&self) -> FlightSearch {
+    pub(crate) fn return_search(&self) -> FlightSearch {
         FlightSearch {
             origin: airport_code(&self.destination),
             destination: airport_code(&self.origin),
@@ -113,7 +113,7 @@ pub fn generate_flight_options(search: &FlightSearch) -> Vec<FlightOption> {
 }
 
 /// Trim + uppercase; three letters are kept, anything else is cut to its first three characters.
-pub fn airport_code(value: &str) -> String {
+pub(crate) fn airport_code(value: &str) -> String {
     value.trim().to_uppercase().chars().take(3).collect()
 }
 
@@ -157,7 +157,7 @@ fn parse_iso_date(value: &str) -> Option<NaiveDate> {
 }
 
 /// Python's `str.title`: a cased letter following a cased letter is lowercased, any other is uppercased.
-pub fn title_case(value: &str) -> String {
+pub(crate) fn title_case(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let mut previous_cased = false;
     for c in value.chars() {
@@ -178,7 +178,7 @@ pub fn title_case(value: &str) -> String {
 
 /// A random seat in the rows and letters of the cabin (first, business, premium economy, economy, or
 /// anything else).
-pub fn default_seat(cabin: &str) -> String {
+pub(crate) fn default_seat(cabin: &str) -> String {
     const ALL: [char; 6] = ['A', 'B', 'C', 'D', 'E', 'F'];
     let (rows, letters): (std::ops::RangeInclusive<u32>, &[char]) = match cabin.trim().to_lowercase().as_str() {
         "first" => (1..=3, &['A', 'D']),
@@ -194,7 +194,7 @@ pub fn default_seat(cabin: &str) -> String {
 }
 
 /// `<cabin> <from> → <to> on <date label> departing <dep> (arrives <arr>); return on <return date>`.
-pub fn describe(option: &FlightOption, search: &FlightSearch) -> String {
+pub(crate) fn describe(option: &FlightOption, search: &FlightSearch) -> String {
     format!(
         "{} {} → {} on {} departing {} (arrives {}); return on {}",
         option.cabin,

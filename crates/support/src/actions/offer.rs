@@ -36,7 +36,7 @@ impl Rejection {
 
 /// A verified action: the widget that sent it and the payload as that widget stores it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OfferedAction {
+pub(crate) struct OfferedAction {
     /// The sending widget item.
     pub widget_id: String,
     /// The stored payload (never the client's copy).
@@ -45,7 +45,7 @@ pub struct OfferedAction {
 
 /// The actions a widget tree offers: the values of its `on…Action` properties (`onClickAction`,
 /// `onSubmitAction`, …) at any depth, in document order.
-pub fn offered_actions(widget: &Value) -> Vec<&Value> {
+pub(crate) fn offered_actions(widget: &Value) -> Vec<&Value> {
     let mut found = Vec::new();
     collect_actions(widget, &mut found);
     found
@@ -70,7 +70,7 @@ fn collect_actions<'a>(value: &'a Value, found: &mut Vec<&'a Value>) {
 /// The stored payload of the action `widget` offers that equals `action`: the same type and an equal
 /// payload (key order aside). Each of this app's widgets puts its whole choice in the payload, so equality
 /// is the right test: any edit, addition or omission is a choice the widget never offered.
-pub fn find_offer<'a>(widget: &'a Value, action: &Action) -> Option<&'a Value> {
+pub(crate) fn find_offer<'a>(widget: &'a Value, action: &Action) -> Option<&'a Value> {
     offered_actions(widget).into_iter().find_map(|offered| {
         let payload = offered.get("payload").unwrap_or(&Value::Null);
         (offered.get("type").and_then(Value::as_str) == Some(action.kind.as_str()) && *payload == action.payload)

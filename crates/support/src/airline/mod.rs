@@ -8,8 +8,10 @@ pub mod ops;
 pub mod profile;
 pub mod store;
 
-pub use ops::{NewBooking, OpError};
-pub use profile::{
-    CustomerProfile, FlightSegment, LoyaltyProgress, SegmentStatus, TimelineEntry, TimelineKind, timeline_timestamp,
-};
-pub use store::{AirlineStore, DEFAULT_THREAD_KEY, NAMESPACE};
+pub(crate) use ops::NewBooking;
+pub use ops::OpError;
+#[cfg(test)]
+pub(crate) use profile::timeline_timestamp;
+pub use profile::{CustomerProfile, SegmentStatus};
+pub(crate) use store::DEFAULT_THREAD_KEY;
+pub use store::{AirlineStore, NAMESPACE};

@@ -22,7 +22,7 @@ pub enum OpError {
 
 /// A segment to append with [`CustomerProfile::book_flight`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewBooking {
+pub(crate) struct NewBooking {
     /// Flight number (`OA917`).
     pub flight_number: String,
     /// Departure date.
@@ -42,7 +42,7 @@ pub struct NewBooking {
 }
 
 /// Normalizes a seat (trim + uppercase) and checks it is digits followed by one letter.
-pub fn normalize_seat(seat: &str) -> Result<String, OpError> {
+pub(crate) fn normalize_seat(seat: &str) -> Result<String, OpError> {
     let normalized = seat.trim().to_uppercase();
     let mut chars: Vec<char> = normalized.chars().collect();
     let last = chars.pop().ok_or(OpError::InvalidSeat)?;
@@ -54,7 +54,7 @@ pub fn normalize_seat(seat: &str) -> Result<String, OpError> {
 
 impl CustomerProfile {
     /// Index of the first segment whose flight number matches (trimmed, case-insensitive).
-    pub fn find_segment(&self, flight_number: &str) -> Option<usize> {
+    pub(crate) fn find_segment(&self, flight_number: &str) -> Option<usize> {
         let wanted = flight_number.trim().to_lowercase();
         self.segments.iter().position(|s| s.flight_number.to_lowercase() == wanted)
     }
@@ -81,7 +81,7 @@ impl CustomerProfile {
     }
 
     /// Adds one checked bag.
-    pub fn add_bag(&mut self) -> String {
+    pub(crate) fn add_bag(&mut self) -> String {
         self.bags_checked += 1;
         let n = self.bags_checked;
         self.log(TimelineKind::Info, format!("Added checked bag. Total bags now {n}."));
@@ -96,7 +96,7 @@ impl CustomerProfile {
     }
 
     /// Notes an accepted cabin upgrade.
-    pub fn record_upgrade(&mut self, cabin: &str, price: &str) -> String {
+    pub(crate) fn record_upgrade(&mut self, cabin: &str, price: &str) -> String {
         self.log(
             TimelineKind::Info,
             format!("Accepted {cabin} upgrade ({price}). We'll finalize payment at the airport."),
@@ -105,13 +105,13 @@ impl CustomerProfile {
     }
 
     /// Notes a booking hold.
-    pub fn booking_hold(&mut self, destination: &str, depart_label: &str, return_label: &str) -> String {
+    pub(crate) fn booking_hold(&mut self, destination: &str, depart_label: &str, return_label: &str) -> String {
         self.log(TimelineKind::Success, format!("Placed hold for {destination}: {depart_label} / {return_label}."));
         format!("Flights to {destination} are on hold: {depart_label} outbound and {return_label} return.")
     }
 
     /// Appends a segment and logs it; returns the new segment.
-    pub fn book_flight(&mut self, booking: NewBooking) -> FlightSegment {
+    pub(crate) fn book_flight(&mut self, booking: NewBooking) -> FlightSegment {
         let segment = FlightSegment {
             flight_number: booking.flight_number,
             date: booking.date,
@@ -141,7 +141,13 @@ impl CustomerProfile {
     }
 
     /// Notes the dates of a booking request.
-    pub fn log_trip_dates(&mut self, origin: &str, destination: &str, depart_date: &str, return_date: &str) -> String {
+    pub(crate) fn log_trip_dates(
+        &mut self,
+        origin: &str,
+        destination: &str,
+        depart_date: &str,
+        return_date: &str,
+    ) -> String {
         self.log(
             TimelineKind::Info,
             format!("Booking request for {origin} → {destination} ({depart_date} to {return_date})."),
@@ -152,7 +158,7 @@ impl CustomerProfile {
     }
 
     /// Moves the first segment with `flight_number` to new times (seat unchanged).
-    pub fn rebook_segment(
+    pub(crate) fn rebook_segment(
         &mut self,
         flight_number: &str,
         depart_time: &str,
@@ -175,7 +181,7 @@ impl CustomerProfile {
 
     /// Records that a widget's choice was made; refused if it already was, so that a change made together
     /// with it in one atomic update happens at most once per widget.
-    pub fn use_widget(&mut self, widget_id: &str) -> Result<(), OpError> {
+    pub(crate) fn use_widget(&mut self, widget_id: &str) -> Result<(), OpError> {
         if self.is_widget_consumed(widget_id) {
             return Err(OpError::WidgetAlreadyUsed(widget_id.to_string()));
         }
@@ -184,7 +190,7 @@ impl CustomerProfile {
     }
 
     /// Whether a widget's choice was already made.
-    pub fn is_widget_consumed(&self, widget_id: &str) -> bool {
+    pub(crate) fn is_widget_consumed(&self, widget_id: &str) -> bool {
         self.booked_widget_ids.iter().any(|id| id == widget_id)
     }
 }

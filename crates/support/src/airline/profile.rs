@@ -18,7 +18,7 @@ pub enum SegmentStatus {
 
 impl SegmentStatus {
     /// The wire text (`Scheduled` / `Cancelled`).
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             SegmentStatus::Scheduled => "Scheduled",
             SegmentStatus::Cancelled => "Cancelled",
@@ -147,7 +147,7 @@ pub struct CustomerProfile {
 }
 
 /// Formats an instant like Python's `datetime.isoformat()` of an aware UTC value with microseconds.
-pub fn timeline_timestamp(at: DateTime<Utc>) -> String {
+pub(crate) fn timeline_timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
 }
 
@@ -163,7 +163,7 @@ impl CustomerProfile {
 
     /// The demo profile as created at `at`: its three timeline entries are stamped `at` plus 0, 1 and
     /// 2 microseconds, in the order they are logged (newest first, as [`CustomerProfile::log`] keeps them).
-    pub fn demo_at(at: DateTime<Utc>) -> Self {
+    pub(crate) fn demo_at(at: DateTime<Utc>) -> Self {
         let mut profile = CustomerProfile {
             customer_id: "cus_98421".into(),
             name: "Jordan Miles".into(),
@@ -218,7 +218,7 @@ impl CustomerProfile {
     }
 
     /// Inserts a timeline entry stamped now at the front (newest first; never truncated).
-    pub fn log(&mut self, kind: TimelineKind, entry: impl Into<String>) {
+    pub(crate) fn log(&mut self, kind: TimelineKind, entry: impl Into<String>) {
         self.log_at(Utc::now(), kind, entry);
     }
 

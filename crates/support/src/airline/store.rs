@@ -16,7 +16,7 @@ use super::profile::CustomerProfile;
 /// Key-value namespace of the airline state.
 pub const NAMESPACE: &str = "airline";
 /// Key used when no thread id is given (the side panel before a conversation exists).
-pub const DEFAULT_THREAD_KEY: &str = "demo_default_thread";
+pub(crate) const DEFAULT_THREAD_KEY: &str = "demo_default_thread";
 
 /// How many times a contended update is retried before giving up.
 const MAX_ATTEMPTS: u32 = 50;
@@ -86,7 +86,7 @@ impl AirlineStore {
 
     /// Whether the profile of `key` records `widget_id` as used. Only reads: a key without a stored
     /// profile has used nothing.
-    pub async fn is_widget_used(&self, key: &str, widget_id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn is_widget_used(&self, key: &str, widget_id: &str) -> Result<bool, StoreError> {
         Ok(self.load(key).await?.is_some_and(|(profile, _)| profile.is_widget_consumed(widget_id)))
     }
 

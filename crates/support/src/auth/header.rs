@@ -22,7 +22,7 @@ pub struct TrustedHeader {
 
 impl TrustedHeader {
     /// From validated settings; `proxies` is `TRUSTED_PROXIES` (empty: any peer).
-    pub fn from_settings(settings: &AuthSettings, proxies: TrustedProxies) -> Result<Self, AuthConfigError> {
+    pub(crate) fn from_settings(settings: &AuthSettings, proxies: TrustedProxies) -> Result<Self, AuthConfigError> {
         Ok(TrustedHeader { name: settings.header_name()?, proxies })
     }
 

@@ -17,9 +17,9 @@ use serde_json::Value;
 use super::AuthError;
 
 /// Least time between two fetches of the JWKS.
-pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// Age after which the keys are fetched again even without an unknown key id (revoked keys go away).
-pub const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 /// Time allowed for one fetch.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest JWKS document accepted.
@@ -40,7 +40,7 @@ struct KeySet {
 }
 
 /// The cached key set of one JWKS URL.
-pub struct JwksCache {
+pub(crate) struct JwksCache {
     url: url::Url,
     client: reqwest::Client,
     algorithms: Vec<Algorithm>,
@@ -52,7 +52,7 @@ pub struct JwksCache {
 
 impl JwksCache {
     /// Fetches the set the first time; fails when the URL does not answer a usable JWKS.
-    pub async fn fetch(url: url::Url, algorithms: Vec<Algorithm>) -> Result<Self, String> {
+    pub(crate) async fn fetch(url: url::Url, algorithms: Vec<Algorithm>) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .build()
@@ -70,12 +70,12 @@ impl JwksCache {
     }
 
     /// The JWKS URL.
-    pub fn url(&self) -> &url::Url {
+    pub(crate) fn url(&self) -> &url::Url {
         &self.url
     }
 
     /// The key a token with this `kid` and (already accepted) `alg` must be verified with.
-    pub async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, AuthError> {
+    pub(crate) async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, AuthError> {
         let (found, stale) = {
             let set = self.read();
             (find(&set.keys, kid, alg), set.fetched_at.elapsed() >= MAX_KEY_AGE)

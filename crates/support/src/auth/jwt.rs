@@ -18,9 +18,9 @@ use super::settings::{AuthConfigError, AuthSettings, KeySource};
 use super::{AuthError, Owner, valid_owner};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
-pub const LEEWAY_SECS: u64 = 60;
+pub(crate) const LEEWAY_SECS: u64 = 60;
 /// Longest bearer token looked at; real tokens are a few hundred bytes to a few KiB.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// Where the verification keys come from.
 enum Keys {
@@ -55,7 +55,7 @@ impl std::fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     /// Builds the verifier: reads the PEM file or fetches the JWKS now, so a bad one stops the start.
-    pub async fn from_settings(settings: &AuthSettings) -> Result<Self, AuthConfigError> {
+    pub(crate) async fn from_settings(settings: &AuthSettings) -> Result<Self, AuthConfigError> {
         let source = settings.key_source()?;
         let (keys, algorithms) = match &source {
             KeySource::Secret => {
@@ -101,7 +101,7 @@ impl JwtVerifier {
     }
 
     /// Verifies one token and returns its owner.
-    pub async fn verify(&self, token: &str) -> Result<Owner, AuthError> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Owner, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| self.undecodable_header(token))?;
         if !self.algorithms.contains(&header.alg) {
             return Err(self.algorithm_refused(&format!("{:?}", header.alg)));
@@ -189,7 +189,7 @@ fn validation(settings: &AuthSettings, algorithms: &[Algorithm]) -> Validation {
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(AuthError::missing("missing bearer token: send the header `Authorization: Bearer <token>`"));
     };

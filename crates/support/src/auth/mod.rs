@@ -31,7 +31,7 @@ pub use settings::{AuthMode, AuthSettings};
 pub struct Owner(pub String);
 
 /// Longest owner id accepted from a token claim or a proxy header (ids are stored on every row).
-pub const MAX_OWNER_BYTES: usize = 256;
+pub(crate) const MAX_OWNER_BYTES: usize = 256;
 
 /// Why a request was not authenticated. The detail says what was wrong in plain words and never
 /// contains the credential itself.
@@ -81,7 +81,7 @@ impl Authenticator {
     /// Builds the mode from validated settings: reads the PEM key and fetches the JWKS once, so a wrong
     /// path or URL stops the server at start rather than failing every request.
     /// `proxies` (`TRUSTED_PROXIES`) limits who may set the identity header in `header` mode.
-    pub async fn from_settings(
+    pub(crate) async fn from_settings(
         settings: &AuthSettings,
         proxies: crate::public_url::TrustedProxies,
     ) -> Result<Self, settings::AuthConfigError> {
@@ -93,7 +93,7 @@ impl Authenticator {
     }
 
     /// The mode's name for the banner and logs.
-    pub fn mode_name(&self) -> &'static str {
+    pub(crate) fn mode_name(&self) -> &'static str {
         match self {
             Authenticator::None => "none",
             Authenticator::Jwt(_) => "jwt",
@@ -117,13 +117,13 @@ impl Authenticator {
 
 /// Checks an owner id taken from a claim or a header: non-empty, bounded, no control characters (it is
 /// stored on every row and appears in signed URLs).
-pub fn valid_owner(owner: &str) -> bool {
+pub(crate) fn valid_owner(owner: &str) -> bool {
     !owner.trim().is_empty() && owner.len() <= MAX_OWNER_BYTES && !owner.chars().any(char::is_control)
 }
 
 /// Middleware of the routes that act for a user: authenticates the request and records its [`Owner`], or
 /// answers 401 before the handler (and its body reading) runs.
-pub async fn require_owner(State(auth): State<Arc<Authenticator>>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn require_owner(State(auth): State<Arc<Authenticator>>, mut req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     match auth.authenticate(req.headers(), peer).await {
         Ok(owner) => {

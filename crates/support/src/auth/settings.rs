@@ -14,7 +14,7 @@ use crate::config::Secret;
 
 /// Shortest accepted `AUTH_JWT_SECRET`: an HS256 key shorter than the hash output can be brute-forced
 /// from a single token.
-pub const MIN_SECRET_BYTES: usize = 32;
+pub(crate) const MIN_SECRET_BYTES: usize = 32;
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -30,7 +30,7 @@ pub enum AuthMode {
 /// A setting that makes authentication unusable, as one line naming it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct AuthConfigError(pub String);
+pub(crate) struct AuthConfigError(pub String);
 
 /// The `AUTH_*` settings.
 #[derive(Debug, Clone, PartialEq, Args)]
@@ -84,7 +84,7 @@ impl Default for AuthSettings {
 
 /// Where `jwt` mode gets its verification keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
+pub(crate) enum KeySource {
     /// `AUTH_JWT_SECRET`.
     Secret,
     /// `AUTH_JWT_PUBLIC_KEY`.
@@ -99,7 +99,7 @@ fn bad<T>(message: impl Into<String>) -> Result<T, AuthConfigError> {
 
 impl AuthSettings {
     /// Checks what can be checked without I/O.
-    pub fn validate(&self) -> Result<(), AuthConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), AuthConfigError> {
         match self.auth_mode {
             AuthMode::None => Ok(()),
             AuthMode::Header => self.header_name().map(|_| ()),
@@ -120,7 +120,7 @@ impl AuthSettings {
     }
 
     /// The single configured key source of `jwt` mode.
-    pub fn key_source(&self) -> Result<KeySource, AuthConfigError> {
+    pub(crate) fn key_source(&self) -> Result<KeySource, AuthConfigError> {
         let secret = self.auth_jwt_secret.as_ref().filter(|s| !s.expose().is_empty());
         let configured = [secret.is_some(), self.auth_jwt_public_key.is_some(), self.auth_jwks_url.is_some()]
             .iter()
@@ -156,7 +156,7 @@ impl AuthSettings {
 
     /// The accepted algorithms. `source` (when known) gives the default and the family they must belong
     /// to; for a PEM key pass `None` before the file is read, then [`Self::algorithms_for_family`].
-    pub fn algorithms(&self, source: Option<&KeySource>) -> Result<Vec<Algorithm>, AuthConfigError> {
+    pub(crate) fn algorithms(&self, source: Option<&KeySource>) -> Result<Vec<Algorithm>, AuthConfigError> {
         let families: &[AlgorithmFamily] = match source {
             Some(KeySource::Secret) => &[AlgorithmFamily::Hmac],
             Some(KeySource::Jwks(_)) => &[AlgorithmFamily::Rsa, AlgorithmFamily::Ec],
@@ -170,7 +170,7 @@ impl AuthSettings {
     }
 
     /// The accepted algorithms for a public key of `family` (RS256 or ES256 by default).
-    pub fn algorithms_for_family(&self, family: AlgorithmFamily) -> Result<Vec<Algorithm>, AuthConfigError> {
+    pub(crate) fn algorithms_for_family(&self, family: AlgorithmFamily) -> Result<Vec<Algorithm>, AuthConfigError> {
         let default = match family {
             AlgorithmFamily::Ec => vec![Algorithm::ES256],
             _ => vec![Algorithm::RS256],
@@ -214,7 +214,7 @@ impl AuthSettings {
     }
 
     /// The validated `AUTH_HEADER` of `header` mode.
-    pub fn header_name(&self) -> Result<axum::http::HeaderName, AuthConfigError> {
+    pub(crate) fn header_name(&self) -> Result<axum::http::HeaderName, AuthConfigError> {
         let raw = self.auth_header.as_deref().map(str::trim).unwrap_or_default();
         if raw.is_empty() {
             return bad(
@@ -228,7 +228,7 @@ impl AuthSettings {
     }
 
     /// The accepted audiences (`AUTH_JWT_AUDIENCE`, comma-separated).
-    pub fn audiences(&self) -> Vec<String> {
+    pub(crate) fn audiences(&self) -> Vec<String> {
         split_list(self.auth_jwt_audience.as_deref())
     }
 

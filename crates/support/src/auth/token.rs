@@ -27,7 +27,7 @@ pub struct TokenArgs {
 pub struct TokenError(String);
 
 /// Parses `90`, `90s`, `30m`, `1h`, `7d`.
-pub fn parse_ttl(raw: &str) -> Result<Duration, String> {
+pub(crate) fn parse_ttl(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (number, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => raw.split_at(i),

@@ -37,16 +37,16 @@ use crate::auth::AuthMode;
 use crate::routes::ApiError;
 
 /// Default `MAX_STREAMS_PER_USER`.
-pub const DEFAULT_MAX_STREAMS_PER_USER: u32 = 4;
+pub(crate) const DEFAULT_MAX_STREAMS_PER_USER: u32 = 4;
 /// Default `TURNS_PER_MINUTE`.
-pub const DEFAULT_TURNS_PER_MINUTE: u32 = 30;
+pub(crate) const DEFAULT_TURNS_PER_MINUTE: u32 = 30;
 /// Default `MAX_ATTACHMENT_BYTES_PER_USER` (100 MiB).
-pub const DEFAULT_MAX_ATTACHMENT_BYTES_PER_USER: u64 = 100 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_ATTACHMENT_BYTES_PER_USER: u64 = 100 * 1024 * 1024;
 /// The window of `TURNS_PER_MINUTE`.
-pub const TURN_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const TURN_WINDOW: Duration = Duration::from_secs(60);
 /// `Retry-After` of a refused stream: a slot frees when one of the owner's responses ends, which the
 /// server cannot foresee; a typical answer takes a few seconds.
-pub const STREAM_RETRY_AFTER: Duration = Duration::from_secs(5);
+pub(crate) const STREAM_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The per-owner limit settings as given (`None` = not set, so the mode's default applies).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
@@ -67,7 +67,7 @@ pub struct UserLimitSettings {
 impl UserLimitSettings {
     /// The limits in force under `mode`: what was set, else the default when callers are told apart,
     /// else off.
-    pub fn resolve(&self, mode: AuthMode) -> UserLimits {
+    pub(crate) fn resolve(&self, mode: AuthMode) -> UserLimits {
         let per_user = mode != AuthMode::None;
         let pick = |set: Option<u64>, default: u64| set.unwrap_or(if per_user { default } else { 0 });
         UserLimits {
@@ -91,7 +91,7 @@ pub struct UserLimits {
 
 /// Which limit refused a request: the bounded `reason` of the refusal's log event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// Too many open responses.
     Streams,
     /// Too many turns in the last minute.
@@ -102,7 +102,7 @@ pub enum Reason {
 
 impl Reason {
     /// The value of the `reason` log field.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::Streams => "streams",
             Reason::Turns => "turns",
@@ -148,14 +148,14 @@ impl std::fmt::Debug for UserLimiter {
 /// A request's hold on one of its owner's stream slots (when streams are limited), released when
 /// dropped: the response ended.
 #[derive(Debug, Default)]
-pub struct StreamPermit {
+pub(crate) struct StreamPermit {
     _local: Option<local::LocalSlot>,
     _shared: Option<shared::Lease>,
 }
 
 impl UserLimiter {
     /// Counts in this process: for a single server (SQLite or memory store).
-    pub fn in_process(limits: UserLimits) -> Arc<Self> {
+    pub(crate) fn in_process(limits: UserLimits) -> Arc<Self> {
         Arc::new(UserLimiter { limits, counters: Counters::Local(local::LocalCounters::new(limits)) })
     }
 
@@ -175,13 +175,13 @@ impl UserLimiter {
     }
 
     /// Whether a request of this ChatKit `type` must pass [`Self::admit_stream`] first.
-    pub fn watches_streams(&self) -> bool {
+    pub(crate) fn watches_streams(&self) -> bool {
         self.limits.max_streams > 0 || self.limits.turns_per_minute > 0
     }
 
     /// Admits one streaming request of `owner`: takes a stream slot, then (when the request calls the
     /// model) a turn. A refusal is the 429 to answer; nothing has been counted for it.
-    pub async fn admit_stream(&self, owner: &str, calls_model: bool) -> Result<StreamPermit, ApiError> {
+    pub(crate) async fn admit_stream(&self, owner: &str, calls_model: bool) -> Result<StreamPermit, ApiError> {
         let limits = self.limits;
         let permit = if limits.max_streams == 0 {
             StreamPermit::default()
@@ -226,14 +226,14 @@ impl UserLimiter {
     }
 
     /// Whether attachment sizes are checked against a budget.
-    pub fn watches_storage(&self) -> bool {
+    pub(crate) fn watches_storage(&self) -> bool {
         self.limits.max_attachment_bytes > 0
     }
 
     /// Checks that storing `adding` more bytes (as attachment `replacing`, whose stored bytes then stop
     /// counting, when named) keeps the owner within `MAX_ATTACHMENT_BYTES_PER_USER`. Concurrent uploads of
     /// one owner are checked independently, so together they may pass the budget by at most one upload each.
-    pub async fn check_storage(
+    pub(crate) async fn check_storage(
         &self,
         store: &dyn Store,
         ctx: &RequestContext,
@@ -268,7 +268,7 @@ fn storage_failure(e: StoreError) -> ApiError {
 
 /// The declared `params.size` of an `attachments.create` request, so that an attachment that cannot fit
 /// is refused before its bytes are sent; `None` for any other request.
-pub fn attachment_create_size(body: &[u8]) -> Option<u64> {
+pub(crate) fn attachment_create_size(body: &[u8]) -> Option<u64> {
     #[derive(serde::Deserialize)]
     struct Peek<'a> {
         #[serde(rename = "type", borrow)]
@@ -284,7 +284,7 @@ pub fn attachment_create_size(body: &[u8]) -> Option<u64> {
 
 /// Whether a ChatKit request `type` answers with a stream, and whether that stream calls the model;
 /// `None` for a body whose `type` cannot be read (the protocol server then answers its 400).
-pub fn stream_kind(body: &[u8]) -> Option<StreamKind> {
+pub(crate) fn stream_kind(body: &[u8]) -> Option<StreamKind> {
     #[derive(serde::Deserialize)]
     struct Peek<'a> {
         #[serde(rename = "type", borrow)]
@@ -304,7 +304,7 @@ pub fn stream_kind(body: &[u8]) -> Option<StreamKind> {
 
 /// What a streaming request will do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamKind {
+pub(crate) struct StreamKind {
     /// Whether its turn calls the model (counted against `TURNS_PER_MINUTE`).
     pub calls_model: bool,
 }

@@ -17,10 +17,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::router::AppState;
-use crate::routes;
 
-pub mod requests;
-pub mod responses;
+pub(crate) mod requests;
+pub(crate) mod responses;
 
 /// Title, version, description and tags; the paths are added from the routes.
 #[derive(OpenApi)]
@@ -49,13 +48,14 @@ pub(crate) fn split(routes: OpenApiRouter<AppState>) -> (axum::Router<AppState>,
     (router, doc)
 }
 
-/// The document `/openapi.json` serves.
-pub fn document() -> Document {
-    split(routes::api(std::sync::Arc::new(crate::auth::Authenticator::None))).1
+/// The document `/openapi.json` serves (the router builds it with its own authenticator).
+#[cfg(test)]
+pub(crate) fn document() -> Document {
+    split(crate::routes::api(std::sync::Arc::new(crate::auth::Authenticator::None))).1
 }
 
 /// Name of the bearer security scheme in the document.
-pub const BEARER_SCHEME: &str = "bearerAuth";
+pub(crate) const BEARER_SCHEME: &str = "bearerAuth";
 
 /// Declares the bearer-token scheme (Swagger UI's "Authorize" button) on the routes that act for a user.
 /// Each lists "no credentials" as an alternative too: with `AUTH_MODE=none` or `header` they take none.

@@ -17,7 +17,7 @@ fn collect<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
 }
 
 /// The JSON answer of a non-streaming request; which one depends on the request type.
-pub struct ChatKitResult;
+pub(crate) struct ChatKitResult;
 
 impl PartialSchema for ChatKitResult {
     fn schema() -> RefOr<Schema> {
@@ -64,7 +64,7 @@ impl ToSchema for ChatKitResult {
 /// One server-sent event of a streaming answer, in the form SSE-aware tools read a stream: the stream is
 /// a sequence of `data: <JSON>` lines each followed by a blank line (no `event:` or `id:` fields), and
 /// each `data` is a JSON-encoded [`ThreadStreamEvent`].
-pub struct ChatKitEvent;
+pub(crate) struct ChatKitEvent;
 
 impl PartialSchema for ChatKitEvent {
     fn schema() -> RefOr<Schema> {

@@ -37,7 +37,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Room allowed on top of the attachment limit for multipart framing (boundaries, part headers).
-pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
+pub(crate) const MULTIPART_OVERHEAD: usize = 64 * 1024;
 /// 400 text when the body is empty.
 pub const EMPTY_PAYLOAD: &str = "Attachment payload is required.";
 /// 413 text when the attachment is over the limit.
@@ -45,12 +45,12 @@ pub const TOO_LARGE: &str = "Attachments are limited to 5 MB in this demo.";
 /// 400 text when a multipart body has no `file` field.
 pub const MISSING_FILE_FIELD: &str = "Multipart uploads must include a 'file' field.";
 /// 404 text of a created attachment whose bytes were never uploaded.
-pub const NOT_UPLOADED: &str = "Attachment has not been uploaded yet.";
+pub(crate) const NOT_UPLOADED: &str = "Attachment has not been uploaded yet.";
 /// 404 text when the path has no usable attachment id.
 const NO_SUCH_ATTACHMENT: &str = "Attachment does not exist.";
 
 /// Whether `id` looks like one of our attachment ids (`atc_` + 1–64 of `[A-Za-z0-9_-]`).
-pub fn valid_attachment_id(id: &str) -> bool {
+pub(crate) fn valid_attachment_id(id: &str) -> bool {
     let Some(rest) = id.strip_prefix("atc_") else { return false };
     !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
@@ -80,7 +80,7 @@ pub fn valid_attachment_id(id: &str) -> bool {
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-pub async fn upload(
+pub(crate) async fn upload(
     State(state): State<AppState>,
     BaseUrl(base_url): BaseUrl,
     path: Result<Path<String>, PathRejection>,
@@ -149,7 +149,7 @@ struct FileBytes(Vec<u8>);
 
 /// The attachment as the sample answers it after an upload: the same keys, with `null` for the unset
 /// ones (`upload_descriptor`, `thread_id`, `metadata`).
-pub fn attachment_json(attachment: &Attachment) -> Value {
+pub(crate) fn attachment_json(attachment: &Attachment) -> Value {
     let Ok(Value::Object(mut fields)) = serde_json::to_value(attachment) else { return Value::Null };
     let mut out = Map::new();
     for key in ["id", "name", "mime_type", "upload_descriptor", "thread_id", "metadata"] {
@@ -212,7 +212,7 @@ async fn file_bytes(headers: &HeaderMap, raw: Bytes) -> Result<Bytes, ApiError> 
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-pub async fn content(
+pub(crate) async fn content(
     State(state): State<AppState>,
     BaseUrl(base_url): BaseUrl,
     path: Result<Path<String>, PathRejection>,
@@ -247,7 +247,7 @@ pub async fn content(
 }
 
 /// The declared type when it is an image type that is safe to render inline.
-pub fn inline_type(mime_type: &str) -> Option<&'static str> {
+pub(crate) fn inline_type(mime_type: &str) -> Option<&'static str> {
     let media_type = mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     INLINE_TYPES.into_iter().find(|t| *t == media_type)
 }
@@ -257,7 +257,7 @@ const INLINE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/
 
 /// `inline` (or `attachment`) `; filename="<ascii-safe name>"`, plus `filename*=UTF-8''…` when the name is
 /// not plain ASCII.
-pub fn content_disposition(name: &str, inline: bool) -> String {
+pub(crate) fn content_disposition(name: &str, inline: bool) -> String {
     let ascii: String =
         name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     let kind = if inline { "inline" } else { "attachment" };

@@ -64,7 +64,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
          example = json!({"detail": "Dictation is not available: no transcription model is configured. Set OPENAI_API_KEY (or GEMINI_API_KEY) in .env and restart the server.", "code": "unavailable"})),
     )
 )]
-pub async fn chatkit(State(state): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn chatkit(State(state): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, body: Body) -> Response {
     let limit = state.limits.max_body_bytes;
     let bytes = match read_body(&headers, body, limit).await {
         Ok(b) => b,

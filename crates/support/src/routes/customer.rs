@@ -27,7 +27,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// Query string of the customer route.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct CustomerQuery {
+pub(crate) struct CustomerQuery {
     /// ChatKit thread identifier (missing or empty → `demo_default_thread`).
     #[serde(default)]
     pub thread_id: Option<String>,
@@ -51,7 +51,7 @@ pub struct CustomerQuery {
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-pub async fn customer(
+pub(crate) async fn customer(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     query: Result<Query<CustomerQuery>, QueryRejection>,
@@ -79,7 +79,7 @@ const UNKNOWN_THREAD: &str = "No conversation has this thread_id.";
 
 /// Body of the customer route.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CustomerResponse {
+pub(crate) struct CustomerResponse {
     /// The thread's customer: contact and loyalty data, flight segments, bags, assistance and the timeline
     /// of changes the concierge made.
     pub customer: CustomerProfile,

@@ -11,7 +11,7 @@ use serde::Serialize;
 /// Why a route could not answer normally. Each variant carries the text shown to the client; causes that
 /// must not reach clients (database messages, panics) are logged when the error is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request is malformed: an empty upload, a broken multipart body, an undecodable query.
     BadRequest(String),
     /// The path names something that does not exist (an attachment, a route).
@@ -41,7 +41,7 @@ pub enum ApiError {
 
 /// The JSON body of every error answer.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// What went wrong, in plain words.
     pub detail: String,
     /// Only on errors of the ChatKit protocol (`POST /support/chatkit`): a stable machine-readable reason
@@ -56,13 +56,13 @@ const INTERNAL_DETAIL: &str = "internal server error; the cause was logged on th
 
 impl ApiError {
     /// A 500 whose `cause` goes to the log only.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");
         ApiError::Internal
     }
 
     /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -78,7 +78,7 @@ impl ApiError {
     }
 
     /// The text of the `detail` field.
-    pub fn detail(&self) -> &str {
+    pub(crate) fn detail(&self) -> &str {
         match self {
             ApiError::BadRequest(d)
             | ApiError::NotFound(d)
@@ -122,7 +122,7 @@ impl From<StoreError> for ApiError {
 }
 
 /// The 404 text of an unknown attachment (the sample's wording).
-pub fn unknown_attachment(id: &str) -> String {
+pub(crate) fn unknown_attachment(id: &str) -> String {
     format!("Attachment {id} does not exist.")
 }
 

@@ -20,7 +20,7 @@ use crate::readiness::Stage;
 use crate::router::AppState;
 
 /// How long the readiness probe waits for the database (probes have short timeouts of their own).
-pub const READY_DB_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const READY_DB_WAIT: Duration = Duration::from_secs(2);
 
 /// The health (liveness) and readiness routes.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -29,7 +29,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// Body of the health route.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct HealthBody {
+pub(crate) struct HealthBody {
     /// `healthy` or `unhealthy`.
     #[schema(example = "healthy")]
     pub status: &'static str,
@@ -53,7 +53,7 @@ pub struct HealthBody {
                           "detail": "the database cannot be written: the disk is full; try again once storage is writable"})),
     )
 )]
-pub async fn health(State(state): State<AppState>) -> Response {
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
     match state.store.check_writable().await {
         Ok(()) => Json(HealthBody { status: "healthy", detail: None }).into_response(),
         Err(e) => {
@@ -67,7 +67,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
 
 /// Body of the readiness route.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ReadyBody {
+pub(crate) struct ReadyBody {
     /// `ready`, `starting`, `draining` or `unavailable`.
     #[schema(example = "ready")]
     pub status: &'static str,
@@ -97,7 +97,7 @@ fn not_ready(status: &'static str, detail: &str) -> Response {
          example = json!({"status": "draining", "detail": "the server is shutting down"})),
     )
 )]
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     match state.readiness.stage() {
         Stage::Starting => return not_ready("starting", "the server is starting"),
         Stage::Draining => return not_ready("draining", "the server is shutting down"),

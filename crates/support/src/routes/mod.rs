@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use utoipa_axum::router::OpenApiRouter;
 
-pub use error::{ApiError, ErrorBody, unknown_attachment};
+pub(crate) use error::{ApiError, ErrorBody, unknown_attachment};
 
 use crate::auth::{Authenticator, Owner};
 use crate::public_url::PublicUrl;
@@ -46,7 +46,7 @@ pub(crate) fn api(auth: Arc<Authenticator>) -> OpenApiRouter<AppState> {
 /// base URL for links ([`crate::public_url::PublicUrl`]). A route without the auth layer has no owner and
 /// is refused (401) rather than served as somebody.
 #[derive(Debug, Clone)]
-pub struct Ctx(pub RequestContext);
+pub(crate) struct Ctx(pub RequestContext);
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = crate::auth::AuthError;
@@ -62,7 +62,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 
 /// The external base URL of a request, for handlers that have no authenticated owner (signed links).
 #[derive(Debug, Clone)]
-pub struct BaseUrl(pub String);
+pub(crate) struct BaseUrl(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for BaseUrl {
     type Rejection = std::convert::Infallible;
@@ -73,7 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for BaseUrl {
 }
 
 /// The external base URL for links in the answer to this request.
-pub fn request_base_url(parts: &Parts) -> String {
+pub(crate) fn request_base_url(parts: &Parts) -> String {
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let host_from_uri = parts.uri.authority().map(|a| a.as_str().to_string());
     match parts.extensions.get::<PublicUrl>() {
@@ -83,13 +83,13 @@ pub fn request_base_url(parts: &Parts) -> String {
 }
 
 /// Shortens a client-supplied id for messages so a hostile value cannot make huge error bodies.
-pub fn shown_id(id: &str) -> String {
+pub(crate) fn shown_id(id: &str) -> String {
     if id.chars().count() <= 80 { id.to_string() } else { format!("{}…", id.chars().take(80).collect::<String>()) }
 }
 
 /// Why a body could not be read.
 #[derive(Debug)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// The body is larger than the limit.
     TooLarge,
     /// The client stopped sending the body for longer than `BODY_READ_TIMEOUT_SECS`.
@@ -100,7 +100,7 @@ pub enum BodyError {
 
 /// Reads a whole body, failing fast with [`BodyError::TooLarge`] when `Content-Length` or the bytes
 /// received exceed `limit`.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
@@ -129,7 +129,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
 
 impl BodyError {
     /// The answer to give: 413 with `too_large_detail`, 408 for a stalled body, or 400 for a broken upload.
-    pub fn into_api_error(self, too_large_detail: impl Into<String>) -> ApiError {
+    pub(crate) fn into_api_error(self, too_large_detail: impl Into<String>) -> ApiError {
         match self {
             BodyError::TooLarge => ApiError::PayloadTooLarge(too_large_detail.into()),
             BodyError::TimedOut => ApiError::RequestTimeout(
