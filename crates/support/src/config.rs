@@ -605,7 +605,7 @@ impl Config {
     }
 
     /// The model settings in the form the `agents` crate takes.
-    pub(crate) fn model_config(&self) -> agents::ModelConfig {
+    pub fn model_config(&self) -> agents::ModelConfig {
         let access = |key: &Option<Secret>, base_url: &str, var: &str| agents::ProviderAccess {
             api_key: expose_key(key).map(str::to_string),
             base_url: base_url.to_string(),
