@@ -47,7 +47,7 @@ pub struct UsageQuery {
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-pub async fn usage(
+pub(crate) async fn usage(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     query: Result<Query<UsageQuery>, QueryRejection>,
