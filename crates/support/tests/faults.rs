@@ -1,4 +1,4 @@
-//! Fault tests, end to end over HTTP on 127.0.0.1 (issue 6 item 4, issue 3 item 4).
+//! Fault tests, end to end over HTTP on 127.0.0.1.
 //!
 //! Model faults, against the production router in process with SQLite and the mock model: 429 with
 //! `Retry-After` (retried, then answered; or persistent), 500, a stream cut mid-way, a stall past the

@@ -1,4 +1,4 @@
-//! Property tests over real HTTP (issue 6 item 3): hostile input never makes the server fail.
+//! Property tests over real HTTP: hostile input never makes the server fail.
 //!
 //! * Widget actions: arbitrary JSON (and near-valid payloads with one field broken) as
 //!   `threads.custom_action` `action.payload` for `flight.select`, the latent `booking.*` / `upsell.*` /

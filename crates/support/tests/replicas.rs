@@ -1,4 +1,4 @@
-//! Several `support` replicas on one PostgreSQL database (issue 5), end to end: real server processes
+//! Several `support` replicas on one PostgreSQL database, end to end: real server processes
 //! (`CARGO_BIN_EXE_support`), each on its own port, sharing one fresh schema per test and the mock model.
 //!
 //! * a conversation alternating between two replicas (items, thread lists, airline state);

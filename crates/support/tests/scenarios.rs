@@ -1,6 +1,5 @@
-//! The scripted scenarios of spec customer-support §11 end to end over HTTP (1–7, 9, 15–19; the booking
-//! flow 8 and 10–14 is in `scenarios_booking.rs`; 20 and 21, actions sent without a widget, are refused
-//! and tested in `widget_actions.rs`): the real server with a temporary SQLite database and the
+//! The scripted support scenarios end to end over HTTP (the booking flow is in `scenarios_booking.rs`;
+//! actions sent without a widget are refused and tested in `widget_actions.rs`): the real server with a temporary SQLite database and the
 //! mock model (the LLM's choices scripted). Each test asserts the events and their order, the texts, the
 //! state through `/support/customer`, and what the model was sent.
 

@@ -1,5 +1,4 @@
-//! Scenarios 8 and 10–14 of spec customer-support §11 end to end: the flight-options widget (exact tree of
-//! Appendix B), selecting the outbound and return options (`flight.select`), a refused click on a used
+//! The booking scenarios end to end: the flight-options widget (the exact tree the sample renders), selecting the outbound and return options (`flight.select`), a refused click on a used
 //! widget, an ignored unknown action, and the follow-up turn that sees the bookings, widgets and widget actions.
 
 #![recursion_limit = "256"]

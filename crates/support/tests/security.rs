@@ -1,4 +1,4 @@
-//! Security checks, end to end over HTTP on 127.0.0.1 (issue 6 item 5).
+//! Security checks, end to end over HTTP on 127.0.0.1.
 //!
 //! * Secrets: the real binary runs with fake keys (`…SECRET…`) and a PostgreSQL URL with a password
 //!   (SQLite when PostgreSQL is not reachable), `RUST_LOG=debug`; turns include a tool call, errors whose
