@@ -118,6 +118,7 @@ impl<'a> FallbackRun<'a> {
             error = %err,
             "the primary model provider failed before answering; the fallback provider answers this turn"
         );
+        crate::metrics::fallback(primary.name(), fallback.name(), class.as_str());
         self.set_route(Route::Fallback);
         fallback.stream(request).await
     }

@@ -22,6 +22,8 @@
 //! - `input`: stored thread items → model input ([`items_to_input`]), customizable through
 //!   [`ConvertHooks`].
 //! - `transcribe`: dictation through OpenAI or Gemini ([`Transcriber`]).
+//! - [`metrics`]: the names of the metrics recorded through the `metrics` facade (model calls,
+//!   retries, tool calls).
 //! - `config`: [`ModelConfig`], filled in by the application (this crate reads no environment), the
 //!   default of every model setting, and the factories [`build_provider`] and [`build_transcriber`].
 
@@ -34,6 +36,7 @@ mod events;
 mod failover;
 mod gemini;
 mod input;
+pub mod metrics;
 mod openai;
 mod provider;
 mod reasoning;

@@ -79,6 +79,7 @@ where
             return Err(err);
         }
         tracing::warn!(provider, attempt, delay_ms = delay.as_millis() as u64, error = %err, "model call failed; retrying");
+        crate::metrics::retry(provider, &err);
         tokio::time::sleep(delay).await;
         waited += delay;
         attempt += 1;

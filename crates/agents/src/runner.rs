@@ -26,7 +26,8 @@ use tracing::Instrument as _;
 
 use crate::events::{EventMapper, StepOutput};
 use crate::input::InputItem;
-use crate::provider::{FunctionCall, ModelRequest, Provider, ProviderError, ToolSpec};
+use crate::metrics;
+use crate::provider::{FunctionCall, ModelEvent, ModelRequest, Provider, ProviderError, ToolSpec};
 use crate::tool::{Tool, ToolContext, ToolError, spec_of};
 use crate::usage::Usage;
 use crate::workflow::ReasoningWorkflow;
@@ -234,24 +235,43 @@ fn tool_span(agent: &Agent, call: &FunctionCall) -> tracing::Span {
     )
 }
 
-/// One model call: streams its output through the sink and returns what it produced.
+/// One model call: streams its output through the sink and returns what it produced. Measured as one
+/// model call ([`metrics::ModelCall`]): a step that ends early (the client left, an event could not be
+/// stored) counts as `cancelled`.
 async fn model_step(
     provider: &dyn Provider,
     request: ModelRequest,
     sink: &EventSink,
     workflow: &ReasoningWorkflow,
 ) -> Result<StepOutput, AppError> {
-    let mut stream = provider.stream(request).await.map_err(|e| model_error(&e, false))?;
+    let mut call = metrics::ModelCall::start(provider);
+    let mut stream = match provider.stream(request).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            call.finish(metrics::error_outcome(&e));
+            return Err(model_error(&e, false));
+        }
+    };
     let mut mapper = EventMapper::new(sink, workflow);
     while let Some(event) = stream.next().await {
         match event {
-            Ok(event) => mapper.handle(event).await?,
+            Ok(event) => {
+                if matches!(event, ModelEvent::TextDelta { .. } | ModelEvent::FunctionCall(_)) {
+                    call.output();
+                }
+                mapper.handle(event).await?
+            }
             Err(e) => {
                 drop(stream);
+                call.finish(metrics::error_outcome(&e));
                 let kept = mapper.finish_open().await?;
                 return Err(model_error(&e, kept || mapper.finished_messages > 0));
             }
         }
+    }
+    call.finish("ok");
+    if let Some(usage) = &mapper.output.usage {
+        metrics::tokens(provider, usage);
     }
     mapper.finish_open().await?;
     Ok(mapper.output)
@@ -259,17 +279,33 @@ async fn model_step(
 
 /// Executes one call; returns the output text for the model and whether a stop tool succeeded.
 async fn execute(agent: &Agent, call: &FunctionCall, sink: &EventSink, workflow: &ReasoningWorkflow) -> (String, bool) {
+    let started = std::time::Instant::now();
     let Some(tool) = agent.tool(&call.name) else {
         tracing::warn!(agent = %agent.name, tool = %call.name, "model called an unknown tool");
+        // The name came from the model: it is not a label value.
+        metrics::tool_call("unknown", "unknown_tool", started.elapsed());
         return (tool_error_text(&format!("Tool {} not found in agent {}", call.name, agent.name)), false);
     };
+    let (output, outcome) = run_tool(agent, tool.as_ref(), call, sink, workflow).await;
+    metrics::tool_call(tool.name(), outcome, started.elapsed());
+    output
+}
+
+/// Runs a known tool: its output for the model, whether a stop tool succeeded, and the metric outcome.
+async fn run_tool(
+    agent: &Agent,
+    tool: &dyn Tool,
+    call: &FunctionCall,
+    sink: &EventSink,
+    workflow: &ReasoningWorkflow,
+) -> ((String, bool), &'static str) {
     let arguments: Value = if call.arguments.trim().is_empty() {
         Value::Object(Default::default())
     } else {
         match serde_json::from_str(&call.arguments) {
             Ok(v) => v,
             Err(e) => {
-                return (tool_error_text(&invalid_arguments(&call.name, &e.to_string())), false);
+                return ((tool_error_text(&invalid_arguments(&call.name, &e.to_string())), false), "invalid_arguments");
             }
         }
     };
@@ -280,14 +316,14 @@ async fn execute(agent: &Agent, call: &FunctionCall, sink: &EventSink, workflow:
         Some(text) => with_progress(tool.call(arguments, &ctx), &ctx, text, agent.progress_delay).await,
     };
     match result {
-        Ok(value) => (output_text(&value), tool.is_stop()),
+        Ok(value) => ((output_text(&value), tool.is_stop()), "ok"),
         Err(ToolError::InvalidArguments(m)) => {
             tracing::info!(tool = %call.name, error = %m, "tool arguments rejected");
-            (tool_error_text(&invalid_arguments(&call.name, &m)), false)
+            ((tool_error_text(&invalid_arguments(&call.name, &m)), false), "invalid_arguments")
         }
         Err(ToolError::Failed(m)) => {
             tracing::info!(tool = %call.name, error = %m, "tool failed");
-            (tool_error_text(&m), false)
+            ((tool_error_text(&m), false), "failed")
         }
     }
 }

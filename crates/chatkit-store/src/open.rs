@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use chatkit::store::{MemoryStore, Store, StoreError};
 
+use crate::metered::MeteredStore;
+
 #[cfg(feature = "postgres")]
 use crate::PostgresStore;
 #[cfg(feature = "sqlite")]
@@ -43,32 +45,37 @@ impl Default for StoreOptions {
 /// * `postgres://…` / `postgresql://…` (pool, migrations under an advisory lock);
 /// * `memory://` (the in-memory [`MemoryStore`], nothing persisted).
 ///
-/// A backend whose cargo feature is off answers with an error that names the feature.
+/// A backend whose cargo feature is off answers with an error that names the feature. Every store is
+/// returned inside a [`MeteredStore`], which measures its operations.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
 pub async fn open_store(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let url = url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
-        return Ok(Arc::new(PostgresStore::connect(url, &options).await?));
+        return Ok(metered(Arc::new(PostgresStore::connect(url, &options).await?), "postgres"));
         #[cfg(not(feature = "postgres"))]
         return Err(not_built("PostgreSQL", "postgres"));
     }
     #[cfg(feature = "sqlite")]
     if let Some(location) = SqliteLocation::from_url(url) {
-        return Ok(Arc::new(SqliteStore::open(&location, &options).await?));
+        return Ok(metered(Arc::new(SqliteStore::open(&location, &options).await?), "sqlite"));
     }
     #[cfg(not(feature = "sqlite"))]
     if url.starts_with("sqlite:") {
         return Err(not_built("SQLite", "sqlite"));
     }
     if url.starts_with("memory:") {
-        return Ok(Arc::new(MemoryStore::new()));
+        return Ok(metered(Arc::new(MemoryStore::new()), "memory"));
     }
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or(url);
     Err(StoreError::Database(format!(
         "unsupported database URL scheme `{scheme}`: use sqlite://path/to/file.db, \
          postgres://user@host:port/db or memory://"
     )))
+}
+
+fn metered(store: Arc<dyn Store>, backend: &'static str) -> Arc<dyn Store> {
+    Arc::new(MeteredStore::new(store, backend))
 }
 
 /// The error for a URL of a backend this build left out.

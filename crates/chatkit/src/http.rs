@@ -24,12 +24,14 @@ pub(crate) const SSE_CONTENT_TYPE: &str = "text/event-stream; charset=utf-8";
 #[derive(Debug)]
 pub struct SseStream {
     rx: mpsc::Receiver<Bytes>,
+    /// Counts the stream in the open-streams gauge while it lives (a turn's stream only).
+    _open: Option<crate::metrics::OpenStream>,
 }
 
 impl SseStream {
     /// Wraps the receiving end of a turn's frame channel.
     pub fn new(rx: mpsc::Receiver<Bytes>) -> Self {
-        SseStream { rx }
+        SseStream { rx, _open: Some(crate::metrics::OpenStream::open()) }
     }
 
     /// A stream of the given frames that ends after them.
@@ -39,7 +41,7 @@ impl SseStream {
             // Capacity equals the number of frames and the receiver is alive: cannot fail.
             let _ = tx.try_send(frame);
         }
-        SseStream { rx }
+        SseStream { rx, _open: None }
     }
 
     /// Reads the whole stream into one buffer (for tests and non-HTTP callers).

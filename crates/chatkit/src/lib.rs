@@ -20,6 +20,7 @@
 //! * `app`: the [`ChatKitApp`] trait.
 //! * [`store`]: the [`Store`] trait, the per-request [`RequestContext`] and the thread lock.
 //! * [`ids`]: time-ordered identifiers.
+//! * [`metrics`]: the names of the metrics the server records through the `metrics` facade.
 
 #![warn(missing_docs)]
 
@@ -27,6 +28,7 @@ mod app;
 mod errors;
 mod http;
 pub mod ids;
+pub mod metrics;
 mod server;
 mod sink;
 pub mod store;

@@ -162,9 +162,15 @@ impl ChatKitServer {
     /// `Err` here is an HTTP status with `{"detail": …}`; failures after that are `error` events.
     pub async fn process(&self, body: &[u8], ctx: RequestContext) -> Result<ChatKitResponse, ChatKitError> {
         let started = Instant::now();
-        let req = ChatKitRequest::decode(body).inspect_err(|e| {
-            tracing::info!(error = %e, "chatkit request rejected: undecodable body");
-        })?;
+        let req = match ChatKitRequest::decode(body) {
+            Ok(req) => req,
+            Err(e) => {
+                tracing::info!(error = %e, "chatkit request rejected: undecodable body");
+                let e = ChatKitError::from(e);
+                crate::metrics::request("invalid", e.code);
+                return Err(e);
+            }
+        };
         let kind = req.type_name();
         let thread_id = req.thread_id().unwrap_or_default().to_string();
         // The request's span: a started turn's span is its child (traces: HTTP request → ChatKit request
@@ -179,6 +185,12 @@ impl ChatKitServer {
         .instrument(span)
         .await;
         let duration_ms = started.elapsed().as_millis() as u64;
+        match &result {
+            // A stream is counted when its turn ends, with how it ended.
+            Ok(res) if res.is_stream() => {}
+            Ok(_) => crate::metrics::request(kind, "ok"),
+            Err(e) => crate::metrics::request(kind, e.code),
+        }
         match &result {
             // A started stream logs its one info line when it ends ("chatkit stream ended", with the
             // outcome and the whole duration); this one would repeat it.

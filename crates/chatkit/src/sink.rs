@@ -8,8 +8,9 @@
 //! with their updates applied, so a cancelled stream can save what was produced. Hidden items are
 //! stored, never sent.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -60,6 +61,15 @@ struct SinkInner {
     /// Cancelled when the server stops answers that outlived the shutdown grace time: the turn is then
     /// cancelled as on a disconnect, and the client is told why.
     shutdown: CancellationToken,
+    /// Measures the time to the answer's first event, for a turn's sink.
+    first_event: Option<FirstEventTimer>,
+}
+
+/// When the request of a turn arrived, to record the time until its app sent the first item event.
+struct FirstEventTimer {
+    request_type: &'static str,
+    started: Instant,
+    seen: AtomicBool,
 }
 
 /// What a client is told when its answer is cut short because the server is stopping.
@@ -87,6 +97,7 @@ impl EventSink {
                 state,
                 stalled: CancellationToken::new(),
                 shutdown: CancellationToken::new(),
+                first_event: None,
             }),
             stall_timeout: DEFAULT_STALL_TIMEOUT,
         }
@@ -110,6 +121,15 @@ impl EventSink {
         self
     }
 
+    /// Records the time from `started` (the request's arrival) to the first item event sent through this
+    /// sink. Set when the sink is made, before it is shared.
+    pub(crate) fn with_first_event_timer(mut self, request_type: &'static str, started: Instant) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.first_event = Some(FirstEventTimer { request_type, started, seen: AtomicBool::new(false) });
+        }
+        self
+    }
+
     /// Whether the response was cut short by the server stopping (see [`EventSink::with_shutdown`]).
     pub fn is_shut_down(&self) -> bool {
         self.inner.shutdown.is_cancelled()
@@ -120,6 +140,22 @@ impl EventSink {
     pub async fn send_shutdown_notice(&self, wait: Duration) {
         let event = ThreadStreamEvent::custom_error(SHUTDOWN_MESSAGE, true);
         let _ = tokio::time::timeout(wait, self.inner.tx.send(encode_sse(&event))).await;
+    }
+
+    /// The first item event (the answer, a widget or a task starting) is what the user waits for; the
+    /// thread bookkeeping before it (`stream_options`, a new title) is not.
+    fn note_first_event(&self, event: &ThreadStreamEvent) {
+        if let Some(timer) = &self.inner.first_event
+            && matches!(
+                event,
+                ThreadStreamEvent::ItemAdded { .. }
+                    | ThreadStreamEvent::ItemDone { .. }
+                    | ThreadStreamEvent::ItemUpdated { .. }
+            )
+            && !timer.seen.swap(true, Ordering::Relaxed)
+        {
+            crate::metrics::first_event(timer.request_type, timer.started.elapsed());
+        }
     }
 
     /// The store the response persists into.
@@ -251,7 +287,11 @@ impl EventSink {
             }
             _ => {}
         }
-        self.forward(&event).await
+        let sent = self.forward(&event).await;
+        if sent.is_ok() {
+            self.note_first_event(&event);
+        }
+        sent
     }
 
     /// Changes the thread (title, status…), saves it and emits `thread.updated`.

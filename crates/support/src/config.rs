@@ -263,6 +263,12 @@ pub struct Config {
     /// An OpenAI-compatible server (`COMPATIBLE_*`).
     #[command(flatten)]
     pub compatible: crate::compatible::CompatibleServerSettings,
+    /// Log line format: `text` (human-readable) or `json` (one JSON object per line).
+    #[arg(long, env = "LOG_FORMAT", value_enum, ignore_case = true, default_value = "text")]
+    pub log_format: crate::log_format::LogFormat,
+    /// Prometheus metrics (`METRICS*`).
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsSettings,
     /// Authentication (`AUTH_*`).
     #[command(flatten)]
     pub auth: crate::auth::AuthSettings,
@@ -325,6 +331,8 @@ impl Default for Config {
             thread_titles: Switch(true),
             rust_log: "info".into(),
             compatible: crate::compatible::CompatibleServerSettings::default(),
+            log_format: crate::log_format::LogFormat::Text,
+            metrics: crate::metrics::MetricsSettings::default(),
             auth: crate::auth::AuthSettings::default(),
             public_url: crate::public_url::PublicUrlSettings::default(),
             signed_urls: crate::signed_urls::SignedUrlSettings::default(),
@@ -371,6 +379,8 @@ impl fmt::Debug for Config {
             .field("thread_titles", &self.thread_titles)
             .field("rust_log", &self.rust_log)
             .field("compatible", &self.compatible)
+            .field("log_format", &self.log_format)
+            .field("metrics", &self.metrics)
             .field("auth", &self.auth)
             .field("public_url", &self.public_url)
             .field("signed_urls", &self.signed_urls)
@@ -494,6 +504,7 @@ impl Config {
         self.auth.validate().map_err(|e| ConfigError::Invalid(e.0))?;
         self.public_url.validate().map_err(ConfigError::Invalid)?;
         self.signed_urls.validate().map_err(ConfigError::Invalid)?;
+        self.metrics.validate().map_err(ConfigError::Invalid)?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
             return bad(format!("RUST_LOG `{}` is not a valid log filter: {e}", self.rust_log));
         }

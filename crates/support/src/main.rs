@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         },
         None => (None, None),
     };
-    if let Err(e) = support::telemetry::init(&config.rust_log, tracer) {
+    if let Err(e) = support::telemetry::init(&config.rust_log, config.log_format, tracer) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
@@ -101,6 +101,10 @@ async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
     }
     let listener = startup::bind(&config).await?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    if let (Some(metrics_addr), Some(endpoint)) = (config.metrics.metrics_addr, built.metrics.clone()) {
+        let bound = support::metrics::serve_separately(metrics_addr, endpoint).await.map_err(StartError::Bind)?;
+        tracing::info!(address = %bound, "serving metrics on their own address");
+    }
     print!("{}", startup::banner(&built, addr, started));
     tracing::info!(
         address = %addr,

@@ -24,6 +24,7 @@ use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use crate::airline::AirlineStore;
 use crate::auth::Authenticator;
 use crate::config::CorsOrigins;
+use crate::metrics::MetricsEndpoint;
 use crate::openapi;
 use crate::public_url::PublicUrl;
 use crate::routes::{self, ApiError};
@@ -75,11 +76,13 @@ pub struct RouterOptions {
     pub cors: CorsOrigins,
     /// How the external base URL of attachment links is decided.
     pub public_url: PublicUrl,
+    /// `GET /metrics` on this router (unless metrics are off or served on their own address).
+    pub metrics: Option<MetricsEndpoint>,
 }
 
 impl Default for RouterOptions {
     fn default() -> Self {
-        RouterOptions { cors: CorsOrigins::Any, public_url: PublicUrl::default() }
+        RouterOptions { cors: CorsOrigins::Any, public_url: PublicUrl::default(), metrics: None }
     }
 }
 
@@ -87,7 +90,11 @@ impl Default for RouterOptions {
 pub fn app(state: AppState, options: &RouterOptions) -> Router {
     let (api, doc) = openapi::split(routes::api(state.auth.clone()));
     let docs: Router = openapi::swagger_ui(doc).into();
-    with_layers(api.with_state(state).merge(docs), options)
+    let mut routes = api.with_state(state).merge(docs);
+    if let Some(endpoint) = &options.metrics {
+        routes = routes.merge(crate::metrics::routes(endpoint.clone()));
+    }
+    with_layers(routes, options)
 }
 
 /// Wraps routes in the fallbacks and layers of [`app`] (public so tests can add routes, e.g. one that

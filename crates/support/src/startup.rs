@@ -88,6 +88,8 @@ pub struct Built {
     pub auth_mode: &'static str,
     /// How long answers in flight may take to finish after a shutdown signal (`SHUTDOWN_GRACE_SECS`).
     pub grace: Duration,
+    /// `GET /metrics` (`None` with `METRICS=off`); on the router unless `METRICS_ADDR` is set.
+    pub metrics: Option<crate::metrics::MetricsEndpoint>,
 }
 
 /// Opens the store, builds the providers and the app, and assembles the router (does not bind).
@@ -156,9 +158,11 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         user_limits,
         readiness: Readiness::default(),
     };
+    let metrics = crate::metrics::endpoint(&config.metrics, store.clone());
     let options = RouterOptions {
         cors: config.cors_origins().map_err(|e| StartError::Config(e.to_string()))?,
         public_url: PublicUrl::new(public_base_url, proxies, format!("http://{}", config.listen_addr())),
+        metrics: metrics.clone().filter(|_| config.metrics.metrics_addr.is_none()),
     };
     let router = router::app(state.clone(), &options);
     let auth_mode = state.auth.mode_name();
@@ -171,6 +175,7 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         timeouts: config.connection_timeouts(),
         auth_mode,
         grace: Duration::from_secs(config.shutdown_grace_secs),
+        metrics,
     })
 }
 

@@ -1,6 +1,9 @@
-//! Logging and traces: the global `tracing` subscriber (with the OpenTelemetry export of [`otel`] when
-//! configured) (filter from `RUST_LOG`, default `info`) and the request
-//! log middleware that writes one line per HTTP request with its method, path, status and latency
+//! Logging and traces: the global `tracing` subscriber (filter from `RUST_LOG`, default `info`;
+//! human-readable lines, or JSON lines with `LOG_FORMAT=json`, see [`crate::log_format`]; with the
+//! OpenTelemetry export of [`otel`] when configured) and the request middleware
+//! that gives every request its `x-request-id` ([`crate::request_id`]), runs it inside a `request` span
+//! carrying that id (so every line the request logs has it), records its HTTP metrics
+//! ([`crate::metrics::http`]) and writes one line per request with its method, path, status and latency
 //! (successful ChatKit requests at debug: the protocol server already logs one line for each).
 //! Query strings are not logged (they may carry ids users consider private); secrets never reach here.
 
@@ -9,10 +12,16 @@ pub(crate) mod traced_store;
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument as _;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+use crate::log_format::{JsonLines, LogFormat, SpanContextLayer};
+use crate::request_id::{self, REQUEST_ID_HEADER};
 
 /// Why logging could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -30,38 +39,69 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
-/// Installs the global subscriber writing human-readable lines to stderr, and exporting spans to
+/// Installs the global subscriber writing log lines to stderr in `format`, and exporting spans to
 /// `traces` when given ([`otel`]).
-pub fn init(filter: &str, traces: Option<opentelemetry_sdk::trace::Tracer>) -> Result<(), TelemetryError> {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
+pub fn init(
+    filter: &str,
+    format: LogFormat,
+    traces: Option<opentelemetry_sdk::trace::Tracer>,
+) -> Result<(), TelemetryError> {
     let env_filter = EnvFilter::try_new(filter)
         .map_err(|e| TelemetryError::BadFilter { filter: filter.to_string(), message: e.to_string() })?;
-    tracing_subscriber::fmt()
-        .with_env_filter(env_filter)
+    let registry = tracing_subscriber::registry()
+        .with(env_filter)
+        .with(traces.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer)));
+    let installed = match format {
+        LogFormat::Text => registry.with(text_lines()).try_init(),
+        LogFormat::Json => registry
+            .with(SpanContextLayer)
+            .with(tracing_subscriber::fmt::layer().event_format(JsonLines).with_writer(std::io::stderr))
+            .try_init(),
+    };
+    installed.map_err(|_| TelemetryError::AlreadyInstalled)
+}
+
+/// The human-readable lines: coloured on a terminal, with the target and the enclosing spans' fields.
+fn text_lines<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(true)
-        .finish()
-        .with(traces.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer)))
-        .try_init()
-        .map_err(|_| TelemetryError::AlreadyInstalled)
 }
 
 /// The ChatKit endpoint, whose successful requests are logged by the protocol server instead.
 const CHATKIT_PATH: &str = "/support/chatkit";
 
-/// Middleware logging every request: `method path status latency_ms` (info; 5xx at error level; Swagger
-/// UI assets and successful ChatKit requests at debug level: the ChatKit server logs those itself).
-/// For streams the latency is the time until the response headers were ready.
-pub(crate) async fn log_requests(req: Request, next: Next) -> Response {
+/// Middleware of every request: its request id (kept from the request when sane, else generated; set on
+/// the request for the handlers and echoed in the response), its `request` span, its metrics and its
+/// log line `method path status latency_ms` (info; 5xx at error level; Swagger UI assets and successful
+/// ChatKit requests at debug level: the ChatKit server logs those itself). For streams the latency is
+/// the time until the response headers were ready.
+pub(crate) async fn log_requests(mut req: Request, next: Next) -> Response {
+    let request_id = request_id::accept_or_generate(req.headers());
+    req.headers_mut().insert(REQUEST_ID_HEADER, request_id.clone());
+    // Sane ids are visible ASCII and generated ones UUIDs, so the text is always there.
+    let span = tracing::info_span!("request", request_id = request_id.to_str().unwrap_or_default());
+    let mut res = handle_request(req, next).instrument(span).await;
+    res.headers_mut().insert(REQUEST_ID_HEADER, request_id);
+    res
+}
+
+async fn handle_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
+    // The route template (`/support/attachments/{id}/content`), never the path itself: paths carry ids.
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     // A path carries client input (ids): only its start is logged.
     let path = chatkit::types::strict_json::quote(req.uri().path());
     let started = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    crate::metrics::http::record(route.as_deref(), &method, status, elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     if status >= 500 {
         tracing::error!(target: "support::http", %method, path, status, latency_ms, "request");
     } else if status < 400 && (path.starts_with("/docs/") || path == CHATKIT_PATH) {
@@ -81,7 +121,7 @@ mod tests {
 
     #[test]
     fn bad_filter_is_reported_not_panicking() {
-        let e = init("support=notalevel=x", None).unwrap_err();
+        let e = init("support=notalevel=x", LogFormat::Text, None).unwrap_err();
         assert!(e.to_string().starts_with("RUST_LOG `support=notalevel=x` is not a valid log filter"), "{e}");
     }
 }

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatkit::store::{
-    ModelUsage, RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, TurnUsage, UnwritableReason,
-    UsageTotals, Versioned, check_upload_size,
+    ModelUsage, PoolStatus, RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, TurnUsage,
+    UnwritableReason, UsageTotals, Versioned, check_upload_size,
 };
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use serde_json::Value;
@@ -629,5 +629,11 @@ impl Store for PostgresStore {
 
     fn describe(&self) -> String {
         self.label.clone()
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX).min(size);
+        Some(PoolStatus { in_use: size - idle, idle, max: self.pool.options().get_max_connections() })
     }
 }

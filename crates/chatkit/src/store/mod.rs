@@ -194,6 +194,9 @@ pub struct Versioned {
 }
 
 /// Persistent storage of threads, items, attachments (metadata and bytes) and app state.
+///
+/// A store that wraps another (`chatkit-store`'s `MeteredStore`) must forward every method, the ones
+/// with a default included, or the wrapped store's own implementation is silently bypassed.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Loads a thread; `ThreadNotFound` if absent or owned by someone else.
@@ -323,4 +326,19 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self) {}
     /// A short human name for logs and banners, e.g. `sqlite://data/chatkit.db` (no secrets).
     fn describe(&self) -> String;
+    /// How busy the store's connection pool is, for metrics; `None` for a store without a pool.
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+}
+
+/// A snapshot of a store's connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections currently lent out to operations.
+    pub in_use: u32,
+    /// Open connections waiting to be used.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
 }

@@ -52,6 +52,19 @@ enum Outcome {
     Busy,
 }
 
+impl Outcome {
+    /// The `outcome` label of the request metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::Panicked => "panicked",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Busy => "busy",
+        }
+    }
+}
+
 /// How the app's call ended.
 enum AppEnd {
     Done,
@@ -80,7 +93,9 @@ impl Turn {
             self.sink.send_shutdown_notice(SHUTDOWN_NOTICE_WAIT).await;
         }
         let request_type = self.request_type;
-        let duration_ms = self.started.elapsed().as_millis() as u64;
+        let elapsed = self.started.elapsed();
+        crate::metrics::turn_ended(request_type, outcome.label(), elapsed);
+        let duration_ms = elapsed.as_millis() as u64;
         match outcome {
             Outcome::Completed | Outcome::Cancelled | Outcome::Busy => {
                 tracing::info!(request_type, thread_id, ?outcome, duration_ms, "chatkit stream ended")

@@ -176,7 +176,8 @@ impl ChatKitServer {
             app: self.app.clone(),
             sink: EventSink::new(self.store.clone(), ctx, accepted.thread, tx)
                 .with_stall_timeout(self.stall_timeout)
-                .with_shutdown(stop),
+                .with_shutdown(stop)
+                .with_first_event_timer(request_type, started),
             lock_wait: self.lock_wait,
             lock: accepted.lock,
             preamble: accepted.preamble,

@@ -1,0 +1,246 @@
+//! [`MeteredStore`]: wraps any [`Store`] and records the latency of every operation, and the failures,
+//! through the `metrics` facade (a no-op until the application installs a recorder). [`open_store`]
+//! wraps every store it opens, so each backend is measured the same way, at the same place.
+//!
+//! [`open_store`]: crate::open_store
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chatkit::store::{PoolStatus, RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
+use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
+use serde_json::Value;
+
+/// Histogram of store operation durations by `operation` (the [`Store`] method, e.g. `add_thread_item`)
+/// and `backend` (`sqlite`, `postgres`, `memory`). `lock_thread` includes the wait for a busy thread.
+pub const STORE_OPERATION_DURATION: &str = "store_operation_duration_seconds";
+/// Counter of failed store operations by `operation`, `backend` and `error` (`not_found`,
+/// `lock_timeout`, `lock_lost`, `corrupt`, `unwritable`, `database`).
+pub const STORE_OPERATION_ERRORS: &str = "store_operation_errors_total";
+
+/// Registers the help text of the store metrics with the installed recorder.
+pub fn describe() {
+    metrics::describe_histogram!(
+        STORE_OPERATION_DURATION,
+        metrics::Unit::Seconds,
+        "Store operation durations by operation and backend."
+    );
+    metrics::describe_counter!(STORE_OPERATION_ERRORS, "Failed store operations by operation, backend and error.");
+}
+
+/// A [`Store`] that measures the store it wraps.
+pub struct MeteredStore {
+    inner: Arc<dyn Store>,
+    backend: &'static str,
+}
+
+impl MeteredStore {
+    /// Measures `inner`, labelled as `backend`.
+    pub fn new(inner: Arc<dyn Store>, backend: &'static str) -> Self {
+        MeteredStore { inner, backend }
+    }
+
+    async fn timed<T>(&self, operation: &'static str, work: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        let started = Instant::now();
+        let result = work.await;
+        self.record(operation, started.elapsed(), result.as_ref().err());
+        result
+    }
+
+    fn record(&self, operation: &'static str, took: Duration, error: Option<&StoreError>) {
+        let backend = self.backend;
+        metrics::histogram!(STORE_OPERATION_DURATION, "operation" => operation, "backend" => backend)
+            .record(took.as_secs_f64());
+        if let Some(e) = error {
+            metrics::counter!(
+                STORE_OPERATION_ERRORS, "operation" => operation, "backend" => backend, "error" => error_label(e)
+            )
+            .increment(1);
+        }
+    }
+}
+
+fn error_label(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::ThreadNotFound(_) | StoreError::ItemNotFound { .. } | StoreError::AttachmentNotFound(_) => {
+            "not_found"
+        }
+        StoreError::LockTimeout(_) => "lock_timeout",
+        StoreError::LockLost(_) => "lock_lost",
+        StoreError::Corrupt(_) => "corrupt",
+        StoreError::Unwritable(_) => "unwritable",
+        StoreError::Database(_) => "database",
+    }
+}
+
+impl std::fmt::Debug for MeteredStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeteredStore").field("store", &self.inner.describe()).field("backend", &self.backend).finish()
+    }
+}
+
+// Every method is forwarded, the ones the trait gives a default too: left to its default, a method would
+// bypass the wrapped store's own implementation (its single-commit `create_thread_with_item`, …).
+#[async_trait]
+impl Store for MeteredStore {
+    async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata> {
+        self.timed("load_thread", self.inner.load_thread(ctx, thread_id)).await
+    }
+
+    async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
+        self.timed("save_thread", self.inner.save_thread(ctx, thread)).await
+    }
+
+    async fn create_thread_with_item(
+        &self,
+        ctx: &RequestContext,
+        thread: &ThreadMetadata,
+        item: &ThreadItem,
+    ) -> StoreResult<()> {
+        self.timed("create_thread_with_item", self.inner.create_thread_with_item(ctx, thread, item)).await
+    }
+
+    async fn update_thread(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        change: ThreadChange,
+    ) -> StoreResult<(ThreadMetadata, bool)> {
+        self.timed("update_thread", self.inner.update_thread(ctx, thread_id, change)).await
+    }
+
+    async fn load_threads(
+        &self,
+        ctx: &RequestContext,
+        limit: usize,
+        after: Option<&str>,
+        order: Order,
+    ) -> StoreResult<Page<ThreadMetadata>> {
+        self.timed("load_threads", self.inner.load_threads(ctx, limit, after, order)).await
+    }
+
+    async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
+        self.timed("delete_thread", self.inner.delete_thread(ctx, thread_id)).await
+    }
+
+    async fn load_thread_items(
+        &self,
+        ctx: &RequestContext,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        order: Order,
+    ) -> StoreResult<Page<ThreadItem>> {
+        self.timed("load_thread_items", self.inner.load_thread_items(ctx, thread_id, after, limit, order)).await
+    }
+
+    async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+        self.timed("add_thread_item", self.inner.add_thread_item(ctx, thread_id, item)).await
+    }
+
+    async fn save_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
+        self.timed("save_item", self.inner.save_item(ctx, thread_id, item)).await
+    }
+
+    async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
+        self.timed("load_item", self.inner.load_item(ctx, thread_id, item_id)).await
+    }
+
+    async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
+        self.timed("delete_thread_item", self.inner.delete_thread_item(ctx, thread_id, item_id)).await
+    }
+
+    async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
+        self.timed("delete_items_after", self.inner.delete_items_after(ctx, thread_id, item_id)).await
+    }
+
+    async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
+        self.timed("save_attachment", self.inner.save_attachment(ctx, attachment)).await
+    }
+
+    async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment> {
+        self.timed("load_attachment", self.inner.load_attachment(ctx, attachment_id)).await
+    }
+
+    async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {
+        self.timed("delete_attachment", self.inner.delete_attachment(ctx, attachment_id)).await
+    }
+
+    async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
+        self.timed("save_attachment_data", self.inner.save_attachment_data(ctx, attachment_id, data)).await
+    }
+
+    async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.timed("load_attachment_data", self.inner.load_attachment_data(ctx, attachment_id)).await
+    }
+
+    async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64> {
+        self.timed("attachment_bytes", self.inner.attachment_bytes(ctx, except)).await
+    }
+
+    async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
+        self.timed("kv_get", self.inner.kv_get(namespace, key)).await
+    }
+
+    async fn kv_compare_and_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: Option<i64>,
+        value: &Value,
+    ) -> StoreResult<bool> {
+        self.timed("kv_compare_and_set", self.inner.kv_compare_and_set(namespace, key, expected, value)).await
+    }
+
+    async fn kv_delete(&self, namespace: &str, key: &str) -> StoreResult<()> {
+        self.timed("kv_delete", self.inner.kv_delete(namespace, key)).await
+    }
+
+    async fn lock_thread(&self, thread_id: &str, wait: Duration) -> StoreResult<ThreadLock> {
+        self.timed("lock_thread", self.inner.lock_thread(thread_id, wait)).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.timed("ping", self.inner.ping()).await
+    }
+
+    async fn check_writable(&self) -> StoreResult<()> {
+        self.timed("check_writable", self.inner.check_writable()).await
+    }
+
+    async fn close(&self) {
+        let started = Instant::now();
+        self.inner.close().await;
+        self.record("close", started.elapsed(), None);
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        self.inner.pool_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chatkit::store::MemoryStore;
+
+    use super::*;
+
+    /// Every method of the trait is forwarded: a store behind the wrapper answers as itself.
+    #[tokio::test]
+    async fn answers_as_the_wrapped_store() {
+        let store = MeteredStore::new(Arc::new(MemoryStore::new()), "memory");
+        let ctx = RequestContext::default();
+        assert!(store.load_thread(&ctx, "thr_missing").await.unwrap_err().is_not_found());
+        assert!(store.kv_compare_and_set("ns", "k", None, &serde_json::json!(1)).await.unwrap());
+        assert_eq!(store.kv_get("ns", "k").await.unwrap().map(|v| v.value), Some(serde_json::json!(1)));
+        store.ping().await.unwrap();
+        assert_eq!(store.describe(), "memory://");
+        assert_eq!(store.pool_status(), None);
+    }
+}
