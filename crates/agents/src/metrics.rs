@@ -60,6 +60,7 @@ pub(crate) fn provider_label(name: &'static str) -> &'static str {
     match name {
         "OpenAI" => "openai",
         "Gemini" => "gemini",
+        "OpenAI-compatible" => "openai_compatible",
         _ => "other",
     }
 }

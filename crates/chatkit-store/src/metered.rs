@@ -17,7 +17,8 @@ use serde_json::Value;
 /// and `backend` (`sqlite`, `postgres`, `memory`). `lock_thread` includes the wait for a busy thread.
 pub const STORE_OPERATION_DURATION: &str = "store_operation_duration_seconds";
 /// Counter of failed store operations by `operation`, `backend` and `error` (`not_found`,
-/// `lock_timeout`, `lock_lost`, `corrupt`, `unwritable`, `database`).
+/// `lock_timeout`, `lock_lost`, `corrupt`, `unwritable`, `database`, `already_uploaded`,
+/// `upload_size_mismatch`).
 pub const STORE_OPERATION_ERRORS: &str = "store_operation_errors_total";
 
 /// Registers the help text of the store metrics with the installed recorder.
@@ -72,6 +73,8 @@ fn error_label(e: &StoreError) -> &'static str {
         StoreError::Corrupt(_) => "corrupt",
         StoreError::Unwritable(_) => "unwritable",
         StoreError::Database(_) => "database",
+        StoreError::AlreadyUploaded(_) => "already_uploaded",
+        StoreError::UploadSizeMismatch { .. } => "upload_size_mismatch",
     }
 }
 
@@ -154,6 +157,15 @@ impl Store for MeteredStore {
 
     async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
         self.timed("delete_items_after", self.inner.delete_items_after(ctx, thread_id, item_id)).await
+    }
+
+    async fn create_attachment(
+        &self,
+        ctx: &RequestContext,
+        attachment: &Attachment,
+        declared_size: u64,
+    ) -> StoreResult<()> {
+        self.timed("create_attachment", self.inner.create_attachment(ctx, attachment, declared_size)).await
     }
 
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
