@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chatkit::store::{PoolStatus, RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, Versioned};
+use chatkit::store::{
+    ModelUsage, PoolStatus, RequestContext, Store, StoreError, StoreResult, ThreadChange, ThreadLock, TurnUsage,
+    Versioned,
+};
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use serde_json::Value;
 
@@ -190,6 +193,14 @@ impl Store for MeteredStore {
 
     async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64> {
         self.timed("attachment_bytes", self.inner.attachment_bytes(ctx, except)).await
+    }
+
+    async fn record_usage(&self, ctx: &RequestContext, usage: &TurnUsage) -> StoreResult<()> {
+        self.timed("record_usage", self.inner.record_usage(ctx, usage)).await
+    }
+
+    async fn usage_by_model(&self, ctx: &RequestContext, thread_id: Option<&str>) -> StoreResult<Vec<ModelUsage>> {
+        self.timed("usage_by_model", self.inner.usage_by_model(ctx, thread_id)).await
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
