@@ -145,12 +145,23 @@ impl std::fmt::Debug for UserLimiter {
     }
 }
 
-/// A request's hold on one of its owner's stream slots (when streams are limited), released when
-/// dropped: the response ended.
+/// A request's hold on one of its owner's stream slots (when streams are limited): released by
+/// [`StreamPermit::release`] when its response has been sent, or when dropped (the client left).
 #[derive(Debug, Default)]
 pub(crate) struct StreamPermit {
     _local: Option<local::LocalSlot>,
     _shared: Option<shared::Lease>,
+}
+
+impl StreamPermit {
+    /// Gives the slot back before the end of the response reaches the client, so that the client's next
+    /// request already finds it free (a release on drop would race with that request).
+    pub async fn release(mut self) {
+        self._local = None;
+        if let Some(lease) = self._shared.take() {
+            lease.release().await;
+        }
+    }
 }
 
 impl UserLimiter {

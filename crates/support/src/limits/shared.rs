@@ -160,25 +160,47 @@ impl std::fmt::Debug for Lease {
     }
 }
 
+/// Longest wait for the release at the end of a response; past it the lease expires on its own.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+impl Lease {
+    /// Gives the slot back and waits until the database has it, so that a client that saw its response
+    /// end can start the next one at once on any replica.
+    pub(super) async fn release(mut self) {
+        self.renewal.abort();
+        let (store, key, id) = (self.store.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.id));
+        if tokio::time::timeout(RELEASE_WAIT, remove_lease(store, key, id)).await.is_err() {
+            tracing::warn!("releasing a stream lease took too long; it expires on its own");
+        }
+    }
+}
+
+/// Removes lease `id` from the owner's leases (a lease already gone is fine).
+async fn remove_lease(store: Arc<dyn Store>, key: String, id: String) {
+    let released = update(store.as_ref(), &key, |value| {
+        let mut leases = live_leases(value, now_us());
+        if leases.remove(&id).is_none() {
+            return (None, ());
+        }
+        (Some(json!({ "leases": leases })), ())
+    })
+    .await;
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "could not release a stream lease; it expires on its own");
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         self.renewal.abort();
+        // Already released at the end of its response.
+        if self.id.is_empty() {
+            return;
+        }
         let (store, key, id) = (self.store.clone(), std::mem::take(&mut self.key), std::mem::take(&mut self.id));
         // Without a runtime (process exit) the lease simply expires.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        runtime.spawn(async move {
-            let released = update(store.as_ref(), &key, |value| {
-                let mut leases = live_leases(value, now_us());
-                if leases.remove(&id).is_none() {
-                    return (None, ());
-                }
-                (Some(json!({ "leases": leases })), ())
-            })
-            .await;
-            if let Err(e) = released {
-                tracing::warn!(error = %e, "could not release a stream lease; it expires on its own");
-            }
-        });
+        runtime.spawn(remove_lease(store, key, id));
     }
 }
 

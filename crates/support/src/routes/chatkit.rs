@@ -77,7 +77,8 @@ pub(crate) async fn chatkit(State(state): State<AppState>, Ctx(ctx): Ctx, header
         }
     };
     // Per-user limits, before the request stores anything or reaches the model. The permit lives as long
-    // as the response body, so the stream slot frees when the stream ends or its client leaves.
+    // as the response body: released just before the body's end is sent, or dropped when the client
+    // leaves.
     let permit = match crate::limits::stream_kind(&bytes) {
         Some(kind) if state.user_limits.watches_streams() => {
             match state.user_limits.admit_stream(&ctx.owner_id, kind.calls_model).await {
@@ -99,11 +100,9 @@ pub(crate) async fn chatkit(State(state): State<AppState>, Ctx(ctx): Ctx, header
     match permit {
         None => response,
         Some(permit) => response.map(|body| {
-            let stream = body.into_data_stream().map(move |chunk| {
-                let _held = &permit;
-                chunk
-            });
-            Body::from_stream(stream)
+            let release = futures::stream::once(permit.release())
+                .filter_map(|()| std::future::ready(None::<Result<axum::body::Bytes, axum::Error>>));
+            Body::from_stream(body.into_data_stream().chain(release))
         }),
     }
 }
