@@ -156,7 +156,7 @@ pub(crate) struct StreamPermit {
 impl StreamPermit {
     /// Gives the slot back before the end of the response reaches the client, so that the client's next
     /// request already finds it free (a release on drop would race with that request).
-    pub async fn release(mut self) {
+    pub(crate) async fn release(mut self) {
         self._local = None;
         if let Some(lease) = self._shared.take() {
             lease.release().await;
