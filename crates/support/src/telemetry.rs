@@ -17,6 +17,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument as _;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -50,7 +52,13 @@ pub fn init(
         .map_err(|e| TelemetryError::BadFilter { filter: filter.to_string(), message: e.to_string() })?;
     let registry = tracing_subscriber::registry()
         .with(env_filter)
-        .with(traces.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer)));
+        .with(traces.map(|tracer| {
+            // The `request` span only carries the request id into log lines; the exported trace goes from
+            // the HTTP span straight to the ChatKit request (a filtered span's children take its parent).
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(filter_fn(|meta| !(meta.is_span() && meta.name() == REQUEST_SPAN)))
+        }));
     let installed = match format {
         LogFormat::Text => registry.with(text_lines()).try_init(),
         LogFormat::Json => registry
@@ -72,6 +80,9 @@ where
         .with_target(true)
 }
 
+/// Name of the span that carries a request's id through its log lines.
+const REQUEST_SPAN: &str = "request";
+
 /// The ChatKit endpoint, whose successful requests are logged by the protocol server instead.
 const CHATKIT_PATH: &str = "/support/chatkit";
 
@@ -84,7 +95,7 @@ pub(crate) async fn log_requests(mut req: Request, next: Next) -> Response {
     let request_id = request_id::accept_or_generate(req.headers());
     req.headers_mut().insert(REQUEST_ID_HEADER, request_id.clone());
     // Sane ids are visible ASCII and generated ones UUIDs, so the text is always there.
-    let span = tracing::info_span!("request", request_id = request_id.to_str().unwrap_or_default());
+    let span = tracing::info_span!(REQUEST_SPAN, request_id = request_id.to_str().unwrap_or_default());
     let mut res = handle_request(req, next).instrument(span).await;
     res.headers_mut().insert(REQUEST_ID_HEADER, request_id);
     res
