@@ -50,15 +50,13 @@ pub fn init(
 ) -> Result<(), TelemetryError> {
     let env_filter = EnvFilter::try_new(filter)
         .map_err(|e| TelemetryError::BadFilter { filter: filter.to_string(), message: e.to_string() })?;
-    let registry = tracing_subscriber::registry()
-        .with(env_filter)
-        .with(traces.map(|tracer| {
-            // The `request` span only carries the request id into log lines; the exported trace goes from
-            // the HTTP span straight to the ChatKit request (a filtered span's children take its parent).
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(filter_fn(|meta| !(meta.is_span() && meta.name() == REQUEST_SPAN)))
-        }));
+    let registry = tracing_subscriber::registry().with(env_filter).with(traces.map(|tracer| {
+        // The `request` span only carries the request id into log lines; the exported trace goes from
+        // the HTTP span straight to the ChatKit request (a filtered span's children take its parent).
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(filter_fn(|meta| !(meta.is_span() && meta.name() == REQUEST_SPAN)))
+    }));
     let installed = match format {
         LogFormat::Text => registry.with(text_lines()).try_init(),
         LogFormat::Json => registry
