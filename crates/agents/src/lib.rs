@@ -8,7 +8,8 @@
 //!   failure (read from the providers' [`ErrorBody`] shapes) and the [`Usage`] of a call.
 //! - `openai/` (Responses API), `gemini/` (Gemini's native API) and `compatible/` (OpenAI-compatible
 //!   Chat Completions servers): the three providers, each split into the request encoding, the stream
-//!   parser and, for Gemini, the tool-schema conversion.
+//!   parser and, for Gemini, the tool-schema conversion. `synthesized`: the message and reasoning
+//!   items Gemini's and Chat Completions' parsers open under generated ids (their streams name none).
 //! - `transport`, `sse`, `retry`: the HTTP plumbing the providers share: one reqwest client with
 //!   [`Timeouts`], one streamed-call path (send, SSE framing with [`SseDecoder`], the provider's
 //!   parser) and bounded retries ([`RetryPolicy`]) of failures that happen before anything was
@@ -43,6 +44,7 @@ mod reasoning;
 mod retry;
 mod runner;
 mod sse;
+mod synthesized;
 mod tool;
 mod transcribe;
 mod transport;

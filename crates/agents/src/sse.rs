@@ -29,6 +29,14 @@ pub(crate) trait EventParser: Send + 'static {
     fn on_done_marker(&mut self, _out: &mut EventQueue) {}
 }
 
+/// One `data:` payload read as JSON, leniently: an unreadable one is logged and skipped (`None`)
+/// rather than failing the turn, since a server may send shapes the parser does not know.
+pub(crate) fn read_chunk<T: serde::de::DeserializeOwned>(data: &str, provider: &'static str) -> Option<T> {
+    serde_json::from_str(data)
+        .inspect_err(|e| tracing::warn!(provider, error = %e, "skipping unreadable stream chunk"))
+        .ok()
+}
+
 /// Applies the first-byte timeout to the first chunk and the idle timeout to the following ones.
 fn timed_chunks(
     body: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,

@@ -39,6 +39,19 @@ struct OpenWorkflow {
 }
 
 impl OpenWorkflow {
+    /// The task that part `part` of reasoning item `item_id` is streaming into, if it is.
+    fn streaming_task(&self, item_id: &str, part: usize) -> Option<usize> {
+        match &self.streaming {
+            Some((id, p, index)) if id == item_id && *p == part && *index < self.tasks.len() => Some(*index),
+            _ => None,
+        }
+    }
+
+    /// The event carrying `update` of the workflow item.
+    fn updated(&self, update: ItemUpdate) -> ThreadStreamEvent {
+        ThreadStreamEvent::ItemUpdated { item_id: self.item.id.clone(), update }
+    }
+
     fn workflow(&self, summary: Option<u64>) -> Value {
         let tasks: Vec<Value> = self.tasks.iter().map(|t| thought(t)).collect();
         match summary {
@@ -97,19 +110,14 @@ impl ReasoningWorkflow {
             wf.tasks.push(delta.to_string());
             wf.streaming = Some((item_id.to_string(), part, 0));
             ItemUpdate::WorkflowTaskAdded { task_index: 0, task: thought(delta) }
+        } else if let Some(index) = wf.streaming_task(item_id, part) {
+            wf.tasks[index].push_str(delta);
+            ItemUpdate::WorkflowTaskUpdated { task_index: index, task: thought(&wf.tasks[index]) }
         } else {
-            match &wf.streaming {
-                Some((id, p, index)) if id == item_id && *p == part && *index < wf.tasks.len() => {
-                    let index = *index;
-                    wf.tasks[index].push_str(delta);
-                    ItemUpdate::WorkflowTaskUpdated { task_index: index, task: thought(&wf.tasks[index]) }
-                }
-                // Later parts are shown whole when they are done.
-                _ => return Ok(()),
-            }
+            // Later parts are shown whole when they are done.
+            return Ok(());
         };
-        let item_id = wf.item.id.clone();
-        sink.send(ThreadStreamEvent::ItemUpdated { item_id, update }).await
+        sink.send(wf.updated(update)).await
     }
 
     /// Part `part` of reasoning item `item_id` is complete with `text` (ignored when no workflow is
@@ -123,19 +131,18 @@ impl ReasoningWorkflow {
     ) -> Result<(), SinkError> {
         let mut open = self.open.lock().await;
         let Some(wf) = open.as_mut() else { return Ok(()) };
-        let update = match wf.streaming.take() {
-            Some((id, p, index)) if id == item_id && p == part && index < wf.tasks.len() => {
+        let update = match wf.streaming_task(item_id, part) {
+            Some(index) => {
+                wf.streaming = None;
                 wf.tasks[index] = text.to_string();
                 ItemUpdate::WorkflowTaskUpdated { task_index: index, task: thought(text) }
             }
-            other => {
-                wf.streaming = other;
+            None => {
                 wf.tasks.push(text.to_string());
                 ItemUpdate::WorkflowTaskAdded { task_index: wf.tasks.len() - 1, task: thought(text) }
             }
         };
-        let item_id = wf.item.id.clone();
-        sink.send(ThreadStreamEvent::ItemUpdated { item_id, update }).await
+        sink.send(wf.updated(update)).await
     }
 
     /// Closes the open workflow, if any: `thread.item.done` with the duration summary, collapsed.

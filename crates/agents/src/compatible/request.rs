@@ -2,7 +2,7 @@
 //! as the system message, the conversation as `user` / `assistant` / `tool` messages (function calls
 //! become the `tool_calls` of an assistant message), the tools as `function` tools.
 
-use serde::ser::{SerializeMap, SerializeSeq};
+use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use crate::input::{ContentPart, InputItem, Role};
@@ -53,11 +53,7 @@ struct Tools<'a>(&'a [ToolSpec]);
 
 impl Serialize for Tools<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for tool in self.0 {
-            seq.serialize_element(&Tool(tool))?;
-        }
-        seq.end()
+        s.collect_seq(self.0.iter().map(Tool))
     }
 }
 
@@ -212,11 +208,7 @@ impl Serialize for Content<'_> {
         if !has_image {
             return s.serialize_str(&joined_text(self.0));
         }
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for part in self.0 {
-            seq.serialize_element(&Part(part))?;
-        }
-        seq.end()
+        s.collect_seq(self.0.iter().map(Part))
     }
 }
 

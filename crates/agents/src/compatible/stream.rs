@@ -31,7 +31,8 @@ use serde_json::Value;
 use super::PROVIDER;
 use crate::error_class::{ErrorBody, ErrorClass};
 use crate::provider::{FunctionCall, ModelEvent, ProviderError};
-use crate::sse::{EventParser, EventQueue};
+use crate::sse::{EventParser, EventQueue, read_chunk};
+use crate::synthesized::{SynthesizedMessage, SynthesizedReasoning};
 use crate::usage::Usage;
 
 // One chunk as far as the parser reads it. Every field defaults, so an unexpected shape is skipped
@@ -122,61 +123,18 @@ struct PartialCall {
 /// Parses Chat Completions chunks into model events.
 #[derive(Default)]
 pub(crate) struct Parser {
-    /// The message being streamed: its id and text so far.
-    message: Option<(String, String)>,
+    message: SynthesizedMessage,
     /// Calls by their `index`.
     calls: BTreeMap<usize, PartialCall>,
     /// The index the last call piece went to (for pieces without one).
     last_call: Option<usize>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
-    /// The reasoning being streamed: its item id and text so far.
-    reasoning: Option<(String, String)>,
+    reasoning: SynthesizedReasoning,
     finished: bool,
 }
 
 impl Parser {
-    /// The token counts the server reported, if it did.
-    #[cfg(test)]
-    pub(crate) fn usage(&self) -> Option<Usage> {
-        self.usage
-    }
-
-    fn push_reasoning(&mut self, text: String, out: &mut EventQueue) {
-        let (id, acc) = match &mut self.reasoning {
-            Some(r) => r,
-            None => {
-                let id = chatkit::ids::generate("rs");
-                out.push_back(Ok(ModelEvent::ReasoningStarted { item_id: id.clone() }));
-                self.reasoning.insert((id, String::new()))
-            }
-        };
-        acc.push_str(&text);
-        out.push_back(Ok(ModelEvent::ReasoningDelta { item_id: id.clone(), part_index: 0, delta: text }));
-    }
-
-    /// Ends the reasoning being streamed, if any.
-    fn close_reasoning(&mut self, out: &mut EventQueue) {
-        if let Some((item_id, text)) = self.reasoning.take() {
-            out.push_back(Ok(ModelEvent::ReasoningPartDone { item_id, part_index: 0, text }));
-        }
-    }
-
-    fn push_text(&mut self, text: String, out: &mut EventQueue) {
-        self.close_reasoning(out);
-        let (id, acc) = match &mut self.message {
-            Some(m) => m,
-            None => {
-                let id = chatkit::ids::generate(chatkit::ids::MESSAGE);
-                out.push_back(Ok(ModelEvent::MessageStarted { id: id.clone() }));
-                out.push_back(Ok(ModelEvent::ContentPartStarted { message_id: id.clone(), content_index: 0 }));
-                self.message.insert((id, String::new()))
-            }
-        };
-        acc.push_str(&text);
-        out.push_back(Ok(ModelEvent::TextDelta { message_id: id.clone(), content_index: 0, delta: text }));
-    }
-
     fn push_call(&mut self, piece: CallDelta) {
         let id = piece.id.filter(|id| !id.is_empty());
         let index = piece
@@ -215,9 +173,9 @@ impl Parser {
     /// Ends the response: the open message, then the calls, then completion (or the failure the
     /// finish reason means).
     fn finish(&mut self, out: &mut EventQueue) {
-        self.close_reasoning(out);
+        self.reasoning.close(out);
         let cut_calls = !self.calls.is_empty();
-        let said_nothing = self.message.is_none() && self.calls.is_empty();
+        let said_nothing = !self.message.is_open() && self.calls.is_empty();
         let code = self.finish_reason.clone();
         match self.finish_reason.as_deref() {
             Some("content_filter") => {
@@ -235,10 +193,7 @@ impl Parser {
             }
             _ => {}
         }
-        if let Some((id, text)) = self.message.take() {
-            out.push_back(Ok(ModelEvent::ContentPartDone { message_id: id.clone(), content_index: 0, text }));
-            out.push_back(Ok(ModelEvent::MessageDone { id }));
-        }
+        self.message.close(out);
         for (_, call) in std::mem::take(&mut self.calls) {
             if call.name.is_empty() {
                 tracing::warn!(provider = PROVIDER, "skipping a tool call without a name");
@@ -269,13 +224,7 @@ fn stream_error(error: &Value) -> ProviderError {
 
 impl EventParser for Parser {
     fn on_data(&mut self, data: &str, out: &mut EventQueue) {
-        let chunk: Chunk = match serde_json::from_str(data) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(provider = PROVIDER, error = %e, "skipping unreadable stream chunk");
-                return;
-            }
-        };
+        let Some(chunk) = read_chunk::<Chunk>(data, PROVIDER) else { return };
         if let Some(error) = chunk.error.filter(|e| !e.is_null()) {
             return self.fail(stream_error(&error), out);
         }
@@ -288,13 +237,14 @@ impl EventParser for Parser {
         if let Some(delta) = choice.delta {
             let reasoning = delta.reasoning_content.or(delta.reasoning).filter(|r| !r.is_empty());
             if let Some(reasoning) = reasoning {
-                self.push_reasoning(reasoning, out);
+                self.reasoning.push(reasoning, out);
             }
             for text in [delta.content, delta.refusal].into_iter().flatten().filter(|t| !t.is_empty()) {
-                self.push_text(text, out);
+                self.reasoning.close(out);
+                self.message.push(text, out);
             }
             for piece in delta.tool_calls.unwrap_or_default() {
-                self.close_reasoning(out);
+                self.reasoning.close(out);
                 self.push_call(piece);
             }
         }

@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 use super::PROVIDER;
 use crate::error_class::{ErrorBody, ErrorClass};
 use crate::provider::{FunctionCall, ModelEvent, ProviderError};
-use crate::sse::{EventParser, EventQueue};
+use crate::sse::{EventParser, EventQueue, read_chunk};
+use crate::synthesized::{SynthesizedMessage, SynthesizedReasoning};
 use crate::usage::Usage;
 
 // One streamed chunk as far as the parser reads it. Every field defaults, so an unexpected shape is
@@ -86,63 +87,19 @@ struct PromptFeedback {
 /// Parses Gemini SSE chunks into model events.
 #[derive(Default)]
 pub(crate) struct Parser {
-    /// The message being streamed (id, accumulated text).
-    message: Option<(String, String)>,
+    message: SynthesizedMessage,
     finish_reason: Option<String>,
     /// The latest `usageMetadata` (each chunk repeats the running totals).
     usage: Option<Usage>,
     produced: bool,
     finished: bool,
-    /// The thoughts being streamed (reasoning item id, text so far).
-    thought: Option<(String, String)>,
+    /// The thoughts (`thought: true` parts).
+    thought: SynthesizedReasoning,
     /// A call streamed in pieces, until its last piece.
     pending_call: Option<PendingCall>,
 }
 
 impl Parser {
-    fn close_message(&mut self, out: &mut EventQueue) {
-        if let Some((id, text)) = self.message.take() {
-            out.push_back(Ok(ModelEvent::ContentPartDone { message_id: id.clone(), content_index: 0, text }));
-            out.push_back(Ok(ModelEvent::MessageDone { id }));
-        }
-    }
-
-    /// Appends text to the open message, starting one (with its only part) first if needed.
-    fn push_text(&mut self, text: String, out: &mut EventQueue) {
-        let (id, acc) = match &mut self.message {
-            Some(m) => m,
-            None => {
-                let id = chatkit::ids::generate(chatkit::ids::MESSAGE);
-                out.push_back(Ok(ModelEvent::MessageStarted { id: id.clone() }));
-                out.push_back(Ok(ModelEvent::ContentPartStarted { message_id: id.clone(), content_index: 0 }));
-                self.message.insert((id, String::new()))
-            }
-        };
-        acc.push_str(&text);
-        out.push_back(Ok(ModelEvent::TextDelta { message_id: id.clone(), content_index: 0, delta: text }));
-    }
-
-    /// Appends thought text, starting the reasoning first if needed.
-    fn push_thought(&mut self, text: String, out: &mut EventQueue) {
-        let (id, acc) = match &mut self.thought {
-            Some(t) => t,
-            None => {
-                let id = chatkit::ids::generate("rs");
-                out.push_back(Ok(ModelEvent::ReasoningStarted { item_id: id.clone() }));
-                self.thought.insert((id, String::new()))
-            }
-        };
-        acc.push_str(&text);
-        out.push_back(Ok(ModelEvent::ReasoningDelta { item_id: id.clone(), part_index: 0, delta: text }));
-    }
-
-    /// Ends the thoughts being streamed, if any.
-    fn close_thought(&mut self, out: &mut EventQueue) {
-        if let Some((item_id, text)) = self.thought.take() {
-            out.push_back(Ok(ModelEvent::ReasoningPartDone { item_id, part_index: 0, text }));
-        }
-    }
-
     /// Handles a `functionCall` part: a whole call is emitted; the pieces of a streamed one are
     /// gathered until its last piece; a nameless part that continues nothing is ignored.
     fn on_call(&mut self, call: CallPart, thought_signature: Option<String>, out: &mut EventQueue) {
@@ -193,8 +150,8 @@ impl Parser {
     }
 
     fn emit_call(&mut self, call: CallPart, thought_signature: Option<String>, out: &mut EventQueue) {
-        self.close_thought(out);
-        self.close_message(out);
+        self.thought.close(out);
+        self.message.close(out);
         self.produced = true;
         out.push_back(Ok(ModelEvent::FunctionCall(function_call(call, thought_signature))));
     }
@@ -281,13 +238,7 @@ fn slot_at<'a>(node: &'a mut Value, keys: &[&str]) -> Option<&'a mut Value> {
 
 impl EventParser for Parser {
     fn on_data(&mut self, data: &str, out: &mut EventQueue) {
-        let chunk: Chunk = match serde_json::from_str(data) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(provider = PROVIDER, error = %e, "skipping unreadable stream chunk");
-                return;
-            }
-        };
+        let Some(chunk) = read_chunk::<Chunk>(data, PROVIDER) else { return };
         if let Some(err) = chunk.error {
             return self.fail(ProviderError::in_stream(PROVIDER, &ErrorBody::from_json(&err)), out);
         }
@@ -306,16 +257,16 @@ impl EventParser for Parser {
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
             if part.thought == Some(true) {
                 if let Some(text) = part.text.filter(|t| !t.is_empty()) {
-                    self.push_thought(text, out);
+                    self.thought.push(text, out);
                 }
                 continue;
             }
             if let Some(call) = part.function_call {
                 self.on_call(call, part.thought_signature, out);
             } else if let Some(text) = part.text.filter(|t| !t.is_empty()) {
-                self.close_thought(out);
+                self.thought.close(out);
                 self.produced = true;
-                self.push_text(text, out);
+                self.message.push(text, out);
             }
         }
         if let Some(reason) = candidate.finish_reason {
@@ -337,8 +288,8 @@ impl EventParser for Parser {
             ),
             Some("STOP" | "FINISH_REASON_UNSPECIFIED") => {
                 self.finish_pending_call(out);
-                self.close_thought(out);
-                self.close_message(out);
+                self.thought.close(out);
+                self.message.close(out);
                 self.finished = true;
                 if !self.produced {
                     tracing::debug!(provider = PROVIDER, "empty response");
