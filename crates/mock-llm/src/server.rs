@@ -7,13 +7,15 @@ use std::sync::{Arc, RwLock};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt as _;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::frames::Frames;
+use crate::plan::{Answer, Plan};
 use crate::recording::{DEFAULT_RECORD_CAP, RecordedRequest, RequestLog};
 use crate::script::{LoadedScript, Script};
 use crate::{chat, control, gemini, openai};
@@ -165,16 +167,51 @@ pub(crate) fn error_response(status: u16, body: Value, retry_after: Option<u64>)
     resp
 }
 
-/// The scripted HTTP error: the script's body, or (when it gives none) the provider's own error
-/// body for the status, built by `provider_body`.
-pub(crate) fn scripted_error(
-    status: u16,
-    body: Value,
-    retry_after: Option<u64>,
-    provider_body: fn(u16, Option<&str>) -> Value,
-) -> Response {
-    let body = if body.is_null() { provider_body(status, None) } else { body };
-    error_response(status, body, retry_after)
+/// The content type of the OpenAI-style event streams.
+const EVENT_STREAM: &str = "text/event-stream; charset=utf-8";
+
+/// How one API writes the answers a plan asks for.
+pub(crate) trait Dialect {
+    /// The API's error body for a status, with a message or the API's usual text for the status.
+    const ERROR_BODY: fn(u16, Option<&str>) -> Value;
+    /// The content type of a streamed answer.
+    fn stream_content_type(&self) -> &'static str {
+        EVENT_STREAM
+    }
+    /// The streamed answer.
+    fn stream_frames(&self, answer: &Answer) -> Frames;
+    /// A stream that starts and then fails with `message`.
+    fn stream_error_frames(&self, message: &str) -> Frames;
+    /// The answer as one response (the request did not ask for a stream).
+    fn whole(&self, answer: &Answer) -> Response;
+}
+
+/// The response to `plan`, streamed or not as the request asked, in the words of `dialect`.
+pub(crate) fn answer<D: Dialect>(plan: Plan, streaming: bool, dialect: &D) -> Response {
+    match plan {
+        Plan::HttpError { status, body, retry_after } => {
+            let body = if body.is_null() { D::ERROR_BODY(status, None) } else { body };
+            error_response(status, body, retry_after)
+        }
+        Plan::StreamError { message } if streaming => {
+            ok_response(dialect.stream_content_type(), dialect.stream_error_frames(&message).into_body(None))
+        }
+        // A request that does not stream learns of the failure from an HTTP error instead.
+        Plan::StreamError { message } => error_response(500, D::ERROR_BODY(500, Some(&message)), None),
+        Plan::Answer(answer) if streaming => {
+            ok_response(dialect.stream_content_type(), dialect.stream_frames(&answer).into_body(Some(&answer)))
+        }
+        Plan::Answer(answer) => dialect.whole(&answer),
+    }
+}
+
+/// The key of an `Authorization: Bearer <key>` header.
+pub(crate) fn bearer_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Whether `key` is one the mock accepts: present, non-empty and not [`BAD_KEY`].

@@ -10,20 +10,19 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use serde_json::Value;
 
 use self::request::ChatRequest;
 use self::stream::{completion_json, stream_error_frames, stream_frames};
-use crate::openai::error_body;
-use crate::plan::{Plan, resolve};
+use crate::frames::Frames;
+use crate::openai::{bad_request, error_body, unauthorized};
+use crate::plan::{Answer, resolve};
 use crate::recording::RecordedRequest;
-use crate::server::{BAD_KEY, Shared, error_response, json_response, ok_response, scripted_error};
-
-/// The content type of a streamed answer.
-const EVENT_STREAM: &str = "text/event-stream; charset=utf-8";
+use crate::script::ChatDialect;
+use crate::server::{BAD_KEY, Dialect, Shared, answer, bearer_key, ok_response};
 
 /// What OpenAI answers to an unknown request field; servers that reject `stream_options` say much
 /// the same.
@@ -32,20 +31,6 @@ const STREAM_OPTIONS_REJECTED: &str = "Unrecognized request argument supplied: s
 /// The Chat Completions route.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new().route("/v1/chat/completions", post(completions))
-}
-
-/// A key is optional, but the bad one is refused.
-fn refused(headers: &HeaderMap) -> bool {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    bearer == Some(BAD_KEY)
-}
-
-fn bad_request(message: &str) -> Response {
-    json_response(StatusCode::BAD_REQUEST, &error_body(400, Some(message)))
 }
 
 /// `POST /v1/chat/completions`: checks the key, the options and the messages, chooses the plan,
@@ -61,8 +46,9 @@ async fn completions(
     };
     let loaded = shared.script();
     shared.log.record(RecordedRequest::new("/v1/chat/completions".to_owned(), json.clone(), &headers, query));
-    if refused(&headers) {
-        return json_response(StatusCode::UNAUTHORIZED, &error_body(401, None));
+    // A key is optional, but the bad one is refused.
+    if bearer_key(&headers) == Some(BAD_KEY) {
+        return unauthorized();
     }
     let request = ChatRequest::new(&json, body.len());
     if loaded.script.chat.reject_stream_options && json.get("stream_options").is_some() {
@@ -74,16 +60,27 @@ async fn completions(
         return bad_request(&message);
     }
     let plan = resolve(&loaded, &request.summary());
-    let chat = &loaded.script.chat;
-    match plan {
-        Plan::HttpError { status, body, retry_after } => scripted_error(status, body, retry_after, error_body),
-        Plan::StreamError { message } if request.stream => {
-            ok_response(EVENT_STREAM, stream_error_frames(&message, &request).into_body(None))
-        }
-        Plan::StreamError { message } => error_response(500, error_body(500, Some(&message)), None),
-        Plan::Answer(answer) if request.stream => {
-            ok_response(EVENT_STREAM, stream_frames(&answer, &request, chat).into_body(Some(&answer)))
-        }
-        Plan::Answer(answer) => ok_response("application/json", completion_json(&answer, &request, chat)),
+    answer(plan, request.stream, &Completions { request: &request, chat: &loaded.script.chat })
+}
+
+/// The Chat Completions answers to one request, in the script's dialect.
+struct Completions<'a> {
+    request: &'a ChatRequest<'a>,
+    chat: &'a ChatDialect,
+}
+
+impl Dialect for Completions<'_> {
+    const ERROR_BODY: fn(u16, Option<&str>) -> Value = error_body;
+
+    fn stream_frames(&self, answer: &Answer) -> Frames {
+        stream_frames(answer, self.request, self.chat)
+    }
+
+    fn stream_error_frames(&self, message: &str) -> Frames {
+        stream_error_frames(message, self.request)
+    }
+
+    fn whole(&self, answer: &Answer) -> Response {
+        ok_response("application/json", completion_json(answer, self.request, self.chat))
     }
 }

@@ -18,10 +18,11 @@ use serde_json::Value;
 
 use self::response::{ChunkHead, JSON_CONTENT_TYPE, error_body, response_json};
 use self::stream::{Framing, stream_error_frames, stream_frames};
+use crate::frames::Frames;
 use crate::plan::{Answer, Plan, resolve};
 use crate::recording::RecordedRequest;
 use crate::script::LoadedScript;
-use crate::server::{Shared, error_response, json_response, key_accepted, ok_response, scripted_error};
+use crate::server::{Dialect, Shared, answer, json_response, key_accepted, ok_response};
 
 /// The Gemini routes.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -73,16 +74,32 @@ async fn models(
     let plan = plan_for(&loaded, &json);
     let framing = if query_param(query.as_deref(), "alt") == Some("sse") { Framing::Sse } else { Framing::JsonArray };
     shared.log.record(RecordedRequest::new(format!("/v1beta/models/{rest}"), json, &headers, query));
-    match plan {
-        Plan::HttpError { status, body, retry_after } => scripted_error(status, body, retry_after, error_body),
-        Plan::StreamError { message } if streaming => {
-            ok_response(framing.content_type(), stream_error_frames(&message, framing).into_body(None))
-        }
-        Plan::StreamError { message } => error_response(500, error_body(500, Some(&message)), None),
-        Plan::Answer(answer) if streaming => {
-            ok_response(framing.content_type(), stream_frames(&answer, &head, framing).into_body(Some(&answer)))
-        }
-        Plan::Answer(answer) => ok_response(JSON_CONTENT_TYPE, response_json(&answer, &head)),
+    answer(plan, streaming, &Generate { head: &head, framing })
+}
+
+/// Gemini's answers to one request, framed as it asked.
+struct Generate<'a> {
+    head: &'a ChunkHead,
+    framing: Framing,
+}
+
+impl Dialect for Generate<'_> {
+    const ERROR_BODY: fn(u16, Option<&str>) -> Value = error_body;
+
+    fn stream_content_type(&self) -> &'static str {
+        self.framing.content_type()
+    }
+
+    fn stream_frames(&self, answer: &Answer) -> Frames {
+        stream_frames(answer, self.head, self.framing)
+    }
+
+    fn stream_error_frames(&self, message: &str) -> Frames {
+        stream_error_frames(message, self.framing)
+    }
+
+    fn whole(&self, answer: &Answer) -> Response {
+        ok_response(JSON_CONTENT_TYPE, response_json(answer, self.head))
     }
 }
 

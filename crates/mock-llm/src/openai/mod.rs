@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use serde_json::Value;
@@ -21,12 +21,10 @@ pub(crate) use self::response::error_body;
 use self::request::ResponsesRequest;
 use self::response::{RequestEcho, response_json};
 use self::stream::{stream_error_frames, stream_frames};
-use crate::plan::{Plan, resolve};
+use crate::frames::Frames;
+use crate::plan::{Answer, resolve};
 use crate::recording::RecordedRequest;
-use crate::server::{Shared, error_response, json_response, key_accepted, ok_response, scripted_error};
-
-/// The content type of a streamed answer.
-const EVENT_STREAM: &str = "text/event-stream; charset=utf-8";
+use crate::server::{Dialect, Shared, answer, bearer_key, json_response, key_accepted, ok_response};
 
 /// The OpenAI routes.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -37,21 +35,16 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 
 /// Whether the request carries an accepted `Authorization: Bearer <key>`.
 fn authorized(headers: &HeaderMap) -> bool {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    key_accepted(bearer)
+    key_accepted(bearer_key(headers))
 }
 
-/// The 401 the API answers to a missing or wrong key.
-fn unauthorized() -> Response {
+/// The 401 the API answers to a missing or wrong key (also the Chat Completions route's).
+pub(crate) fn unauthorized() -> Response {
     json_response(StatusCode::UNAUTHORIZED, &error_body(401, None))
 }
 
-/// A 400 with the API's error body and `message`.
-fn bad_request(message: &str) -> Response {
+/// A 400 with the API's error body and `message` (also the Chat Completions route's).
+pub(crate) fn bad_request(message: &str) -> Response {
     json_response(StatusCode::BAD_REQUEST, &error_body(400, Some(message)))
 }
 
@@ -83,15 +76,24 @@ async fn responses(
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
         shared.log.record(RecordedRequest::new("/v1/responses".to_owned(), json, &headers, query));
     }
-    match plan {
-        Plan::HttpError { status, body, retry_after } => scripted_error(status, body, retry_after, error_body),
-        Plan::StreamError { message } if stream => {
-            ok_response(EVENT_STREAM, stream_error_frames(&message, &echo).into_body(None))
-        }
-        Plan::StreamError { message } => error_response(500, error_body(500, Some(&message)), None),
-        Plan::Answer(answer) if stream => {
-            ok_response(EVENT_STREAM, stream_frames(&answer, &echo).into_body(Some(&answer)))
-        }
-        Plan::Answer(answer) => ok_response("application/json", response_json(&answer, &echo)),
+    answer(plan, stream, &Responses(&echo))
+}
+
+/// The Responses API's answers, echoing the request's settings.
+struct Responses<'a>(&'a RequestEcho);
+
+impl Dialect for Responses<'_> {
+    const ERROR_BODY: fn(u16, Option<&str>) -> Value = error_body;
+
+    fn stream_frames(&self, answer: &Answer) -> Frames {
+        stream_frames(answer, self.0)
+    }
+
+    fn stream_error_frames(&self, message: &str) -> Frames {
+        stream_error_frames(message, self.0)
+    }
+
+    fn whole(&self, answer: &Answer) -> Response {
+        ok_response("application/json", response_json(answer, self.0))
     }
 }

@@ -99,9 +99,6 @@ impl<'de> Deserialize<'de> for Input {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Input, E> {
                 Ok(Input::Text(v.to_owned()))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Input, E> {
-                Ok(Input::Text(v))
-            }
             fn visit_unit<E: de::Error>(self) -> Result<Input, E> {
                 Ok(Input::Empty)
             }
@@ -132,9 +129,6 @@ impl<'de> Deserialize<'de> for Text {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
                 Ok(Text(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
-                Ok(Text(v))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
                 Ok(Text::default())
