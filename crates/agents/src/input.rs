@@ -83,6 +83,20 @@ impl InputItem {
     pub fn assistant_text(text: impl Into<String>) -> Self {
         InputItem::Message { role: Role::Assistant, content: vec![ContentPart::OutputText(text.into())] }
     }
+
+    /// A user message with a text part and an image.
+    #[cfg(test)]
+    pub(crate) fn user_text_and_image(text: &str, url: &str) -> Self {
+        let content = vec![ContentPart::InputText(text.into()), ContentPart::InputImage { url: url.into() }];
+        InputItem::Message { role: Role::User, content }
+    }
+
+    /// A function call the model made.
+    #[cfg(test)]
+    pub(crate) fn call(call_id: &str, name: &str, arguments: &str, provider_data: Option<Value>) -> Self {
+        let (call_id, name, arguments) = (call_id.into(), name.into(), arguments.into());
+        InputItem::FunctionCall { call_id, name, arguments, provider_data }
+    }
 }
 
 /// Text of the quoted-text follow-up message.

@@ -238,6 +238,15 @@ impl Transport {
     }
 }
 
+#[cfg(test)]
+impl Transport {
+    /// A transport with the default timeouts and retries, for unit tests that send nothing.
+    pub(crate) fn for_test(provider: &'static str, secret: &str) -> Self {
+        let (timeouts, retry) = (Timeouts::default(), RetryPolicy::default());
+        Transport::new(reqwest::Client::new(), provider, None, secret.to_string(), timeouts, retry)
+    }
+}
+
 /// Shorter secrets are not redacted (replacing every `a` of a text would hide more than it protects).
 const MIN_REDACTED_LEN: usize = 4;
 
@@ -271,14 +280,7 @@ mod tests {
 
     #[test]
     fn redaction() {
-        let t = Transport::new(
-            reqwest::Client::new(),
-            "OpenAI",
-            None,
-            "sk-secret-123".into(),
-            Timeouts::default(),
-            RetryPolicy::default(),
-        );
+        let t = Transport::for_test("OpenAI", "sk-secret-123");
         assert_eq!(t.redact("bad key sk-secret-123 given"), "bad key [redacted] given");
         let failed = ProviderError::Failed {
             provider: "OpenAI",

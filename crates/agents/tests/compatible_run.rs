@@ -7,31 +7,17 @@ mod common;
 use std::sync::Arc;
 
 use agents::{Agent, ProviderKind, Tool, run};
-use chatkit::AppError;
 use common::*;
 use mock_llm::{ChatDialect, Match, Reply, Rule, Script, ToolCallSpec, word_deltas};
 use serde_json::{Value, json};
 
-fn custom(err: AppError) -> (String, bool) {
-    match err {
-        AppError::Custom { message, allow_retry } => (message, allow_retry),
-        other => panic!("expected a custom error, got {other:?}"),
-    }
-}
-
-fn chat(script: Script, dialect: ChatDialect) -> Script {
-    script.chat(dialect)
-}
-
 #[tokio::test]
 async fn plain_answer_streams_the_same_events_as_the_responses_provider() {
     let mut h = harness(ProviderKind::Compatible, Script::new()).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("Hello there"), &h.sink).await.unwrap();
+    h.ask("Hello there").await.unwrap();
 
-    let events = h.events();
-    let id = item_id(&events[0]);
+    let id = h.expect_one_message(&word_deltas("Mock reply: Hello there"));
     assert!(id.starts_with("msg_"), "{id}");
-    assert_eq!(events, text_message_events(&id, &word_deltas("Mock reply: Hello there")));
     let stored = h.stored().await;
     assert_eq!(assistant_text(&stored[0]), "Mock reply: Hello there");
 
@@ -82,7 +68,7 @@ async fn key_and_extra_headers_are_sent() {
             vec![("HTTP-Referer".into(), "https://support.example".into()), ("X-Title".into(), "OpenSkies".into())];
     })
     .await;
-    run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap();
+    h.ask("hi").await.unwrap();
     let req = &h.model_requests()[0];
     assert_eq!(req.header("authorization"), Some("Bearer local-key-123"));
     assert_eq!(req.header("http-referer"), Some("https://support.example"));
@@ -106,7 +92,7 @@ async fn tool_calls_in_pieces_run_and_their_outputs_go_back_as_tool_messages() {
         .times(1),
     );
     let mut h = harness(ProviderKind::Compatible, script).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("Move my seat please"), &h.sink).await.unwrap();
+    h.ask("Move my seat please").await.unwrap();
 
     let events = h.events();
     let first = item_id(&events[0]);
@@ -163,8 +149,8 @@ async fn reasoning_in_either_field_shows_as_a_reasoning_workflow_not_as_answer_t
             reasoning_in_reasoning_field: in_reasoning_field,
             ..Default::default()
         };
-        let mut h = harness(ProviderKind::Compatible, chat(Script::new(), dialect)).await;
-        run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap();
+        let mut h = harness(ProviderKind::Compatible, Script::new().chat(dialect)).await;
+        h.ask("hi").await.unwrap();
         let events = h.events();
         assert_eq!(events[0]["item"]["type"], "workflow", "{events:?}");
         let done: Vec<&Value> = events.iter().filter(|e| e["type"] == "thread.item.done").collect();
@@ -182,9 +168,9 @@ async fn reasoning_in_either_field_shows_as_a_reasoning_workflow_not_as_answer_t
 #[tokio::test]
 async fn a_server_rejecting_stream_options_is_asked_without_them_from_then_on() {
     let dialect = ChatDialect { reject_stream_options: true, ..Default::default() };
-    let h = harness(ProviderKind::Compatible, chat(Script::new(), dialect)).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap();
-    run(&support_agent(), h.provider.as_ref(), user_input("again"), &h.sink).await.unwrap();
+    let h = harness(ProviderKind::Compatible, Script::new().chat(dialect)).await;
+    h.ask("hi").await.unwrap();
+    h.ask("again").await.unwrap();
     let reqs = h.model_requests();
     let with_options: Vec<bool> = reqs.iter().map(|r| r.body.get("stream_options").is_some()).collect();
     assert_eq!(with_options, [true, false, false]);
@@ -197,9 +183,8 @@ async fn a_model_without_tool_support_is_a_clear_error_without_retry() {
     let body = json!({"error": {"message": "registry.ollama.ai/library/gemma2:2b does not support tools", "type": "api_error", "param": null, "code": null}});
     let script = Script::new().on(Match::Any, Reply::HttpError { status: 400, body, retry_after: None });
     let mut h = harness(ProviderKind::Compatible, script).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     assert_eq!(
-        custom(err),
+        h.ask_failing("hi").await,
         (
             "The OpenAI-compatible model does not support tool calls, which this assistant needs; the server's model setting needs changing."
                 .into(),
@@ -214,14 +199,13 @@ async fn a_model_without_tool_support_is_a_clear_error_without_retry() {
 async fn http_failures_are_retried_then_reported() {
     let script = Script::new().rule(Rule::new(Match::Any, Reply::http_error(500, None)).times(2));
     let h = harness(ProviderKind::Compatible, script).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap();
+    h.ask("hi").await.unwrap();
     assert_eq!(h.model_requests().len(), 3);
 
     let script = Script::new().on(Match::Any, Reply::http_error(503, None));
     let h = harness(ProviderKind::Compatible, script).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     assert_eq!(
-        custom(err),
+        h.ask_failing("hi").await,
         ("The OpenAI-compatible model service failed to answer (HTTP 503). Please try again.".into(), true)
     );
     assert_eq!(h.model_requests().len(), 3);
@@ -230,9 +214,8 @@ async fn http_failures_are_retried_then_reported() {
         c.compatible.access.api_key = Some(mock_llm::BAD_KEY.into())
     })
     .await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     assert_eq!(
-        custom(err),
+        h.ask_failing("hi").await,
         ("The OpenAI-compatible API rejected the API key (check the compatible key).".into(), false)
     );
     assert_eq!(h.model_requests().len(), 1);
@@ -243,15 +226,16 @@ async fn in_stream_errors_cuts_and_finish_reasons() {
     // An error object before any output: retried (server_error), then reported.
     let script = Script::new().on(Match::Any, Reply::stream_error("engine exploded"));
     let h = harness(ProviderKind::Compatible, script).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The OpenAI-compatible model failed to answer. Please try again.".into(), true));
+    assert_eq!(
+        h.ask_failing("hi").await,
+        ("The OpenAI-compatible model failed to answer. Please try again.".into(), true)
+    );
     assert_eq!(h.model_requests().len(), 3);
 
     // A cut after two words: the partial text is kept, then the error.
     let script = Script::new().on(Match::Any, Reply::cut_after("one two three four", 2));
     let h = harness(ProviderKind::Compatible, script).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    let (message, allow_retry) = custom(err);
+    let (message, allow_retry) = h.ask_failing("hi").await;
     assert!(
         message
             .starts_with("The answer was interrupted. The connection to the OpenAI-compatible model service broke off"),
@@ -262,14 +246,13 @@ async fn in_stream_errors_cuts_and_finish_reasons() {
 
     // `length` after text: the text stands; `content_filter`: the text is kept and the turn fails.
     let dialect = ChatDialect { finish_reason: Some("length".into()), ..Default::default() };
-    let h = harness(ProviderKind::Compatible, chat(Script::new(), dialect)).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap();
+    let h = harness(ProviderKind::Compatible, Script::new().chat(dialect)).await;
+    h.ask("hi").await.unwrap();
     assert_eq!(assistant_text(&h.stored().await[0]), "Mock reply: hi");
     let dialect = ChatDialect { finish_reason: Some("content_filter".into()), ..Default::default() };
-    let h = harness(ProviderKind::Compatible, chat(Script::new(), dialect)).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
+    let h = harness(ProviderKind::Compatible, Script::new().chat(dialect)).await;
     assert_eq!(
-        custom(err),
+        h.ask_failing("hi").await,
         (
             "The answer was interrupted. The OpenAI-compatible model declined to answer: its safety system blocked this request or the answer."
                 .into(),
@@ -279,8 +262,7 @@ async fn in_stream_errors_cuts_and_finish_reasons() {
     // `length` in the middle of a tool call fails without running it.
     let dialect = ChatDialect { finish_reason: Some("length".into()), ..Default::default() };
     let script = Script::new().on(Match::Any, Reply::tool_call("cancel_trip", json!({})));
-    let mut h = harness(ProviderKind::Compatible, chat(script, dialect)).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("cancel"), &h.sink).await.unwrap_err();
-    assert!(custom(err).0.contains("failed to answer"));
+    let mut h = harness(ProviderKind::Compatible, script.chat(dialect)).await;
+    assert!(h.ask_failing("cancel").await.0.contains("failed to answer"));
     assert!(h.events().is_empty(), "the cut call did not run");
 }

@@ -5,29 +5,19 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use agents::{ProviderKind, run};
-use chatkit::AppError;
+use agents::ProviderKind;
 use common::*;
 use mock_llm::word_deltas;
 use mock_llm::{Match, Reply, Rule, Script, ToolCallSpec};
 use serde_json::json;
 
-fn custom(err: AppError) -> (String, bool) {
-    match err {
-        AppError::Custom { message, allow_retry } => (message, allow_retry),
-        other => panic!("expected a custom error, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn plain_answer_has_a_generated_id_and_the_native_request_shape() {
     let mut h = harness(ProviderKind::Gemini, Script::new()).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("Hello there"), &h.sink).await.unwrap();
+    h.ask("Hello there").await.unwrap();
 
-    let events = h.events();
-    let id = item_id(&events[0]);
+    let id = h.expect_one_message(&word_deltas("Mock reply: Hello there"));
     assert!(id.starts_with("msg_") && id.len() == 28, "{id}");
-    assert_eq!(events, text_message_events(&id, &word_deltas("Mock reply: Hello there")));
     assert_eq!(assistant_text(&h.stored().await[0]), "Mock reply: Hello there");
 
     let reqs = h.model_requests();
@@ -68,7 +58,7 @@ async fn function_calls_replay_their_thought_signature_and_answer_with_function_
     let script =
         Script::new().rule(Rule::new(Match::user_text("seat"), Reply::tool_calls(Some("On it.".into()), calls)));
     let mut h = harness(ProviderKind::Gemini, script).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("Change my seat"), &h.sink).await.unwrap();
+    h.ask("Change my seat").await.unwrap();
 
     let events = h.events();
     let first = item_id(&events[0]);
@@ -115,7 +105,7 @@ async fn stop_tool_ends_the_run() {
     );
     let script = Script::new().on(Match::Any, Reply::tool_calls(None, vec![call]));
     let mut h = harness(ProviderKind::Gemini, script).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("Book"), &h.sink).await.unwrap();
+    h.ask("Book").await.unwrap();
     assert_eq!(
         h.events(),
         vec![
@@ -130,7 +120,7 @@ async fn tool_errors_reach_the_model_as_function_responses() {
     let calls = vec![ToolCallSpec::new("change_seat", json!({"flight_number": "OA1", "seat": "99Z"}))];
     let script = Script::new().rule(Rule::new(Match::Any, Reply::tool_calls(None, calls)).times(1));
     let mut h = harness(ProviderKind::Gemini, script).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("seat"), &h.sink).await.unwrap();
+    h.ask("seat").await.unwrap();
     let reqs = h.model_requests();
     assert_eq!(reqs.len(), 2);
     assert_eq!(
@@ -145,19 +135,20 @@ async fn retries_429_with_retry_after_then_succeeds() {
     let script = Script::new().rule(Rule::new(Match::Any, Reply::http_error(429, Some(1))).times(1));
     let mut h = harness(ProviderKind::Gemini, script).await;
     let started = Instant::now();
-    run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap();
+    h.ask("hi").await.unwrap();
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_eq!(h.model_requests().len(), 2);
-    let events = h.events();
-    assert_eq!(events, text_message_events(&item_id(&events[0]), &word_deltas("Mock reply: hi")));
+    h.expect_one_message(&word_deltas("Mock reply: hi"));
 }
 
 #[tokio::test]
 async fn rejected_key_names_the_gemini_variable() {
     let mut h =
         harness_with(ProviderKind::Gemini, Script::new(), |c| c.gemini.api_key = Some(mock_llm::BAD_KEY.into())).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The Gemini API rejected the API key (check the Gemini key).".into(), false));
+    assert_eq!(
+        h.ask_failing("hi").await,
+        ("The Gemini API rejected the API key (check the Gemini key).".into(), false)
+    );
     assert!(h.events().is_empty());
 }
 
@@ -165,8 +156,7 @@ async fn rejected_key_names_the_gemini_variable() {
 async fn cut_stream_keeps_the_partial_text() {
     let script = Script::new().on(Match::Any, Reply::cut_after("alpha beta gamma", 2));
     let mut h = harness(ProviderKind::Gemini, script).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    let (message, allow_retry) = custom(err);
+    let (message, allow_retry) = h.ask_failing("hi").await;
     assert!(
         message.starts_with(
             "The answer was interrupted. The connection to the Gemini model service broke off before the answer was complete. Please try again."
@@ -174,8 +164,7 @@ async fn cut_stream_keeps_the_partial_text() {
         "{message}"
     );
     assert!(allow_retry);
-    let events = h.events();
-    assert_eq!(events, text_message_events(&item_id(&events[0]), &["alpha", " beta"]));
+    h.expect_one_message(&["alpha", " beta"]);
     assert_eq!(assistant_text(&h.stored().await[0]), "alpha beta");
     assert_eq!(h.model_requests().len(), 1);
 }
@@ -184,24 +173,21 @@ async fn cut_stream_keeps_the_partial_text() {
 async fn stall_times_out() {
     let script = Script::new().on(Match::Any, Reply::stall("alpha beta gamma", 2, 5_000));
     let mut h = harness_with(ProviderKind::Gemini, script, |c| c.timeouts.idle = Duration::from_millis(300)).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
     assert_eq!(
-        custom(err),
+        h.ask_failing("hi").await,
         (
             "The answer was interrupted. The Gemini API stopped sending for 0.3s (stalled stream). Please try again."
                 .into(),
             true
         )
     );
-    let events = h.events();
-    assert_eq!(events, text_message_events(&item_id(&events[0]), &["alpha", " beta"]));
+    h.expect_one_message(&["alpha", " beta"]);
 }
 
 #[tokio::test]
 async fn error_chunk_is_retried_then_reported() {
     let script = Script::new().on(Match::Any, Reply::stream_error("quota blew up"));
     let h = harness_with(ProviderKind::Gemini, script, |c| c.retry.max_retries = 1).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The Gemini model failed to answer. Please try again.".into(), true));
+    assert_eq!(h.ask_failing("hi").await, ("The Gemini model failed to answer. Please try again.".into(), true));
     assert_eq!(h.model_requests().len(), 2);
 }

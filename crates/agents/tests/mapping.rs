@@ -10,7 +10,6 @@ use agents::{
     FunctionCall, InputItem, ModelEvent, ModelRequest, ModelStream, Provider, ProviderError, ProviderKind, run,
 };
 use async_trait::async_trait;
-use chatkit::AppError;
 use chatkit::types::{Annotation, AnnotationType};
 use common::*;
 use mock_llm::Script;
@@ -188,8 +187,8 @@ async fn failure_before_any_text_removes_the_started_message() {
         Err(ProviderError::StreamCut { provider: "Fake", message: s("reset") }),
     ]]);
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
-    let err = run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    let AppError::Custom { message, allow_retry } = err else { panic!("{err:?}") };
+    let (message, allow_retry) =
+        custom(run(&support_agent(), fake.as_ref(), user_input("hi"), &h.sink).await.unwrap_err());
     assert_eq!(
         message,
         "The connection to the Fake model service broke off before the answer was complete. Please try again."

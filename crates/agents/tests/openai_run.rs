@@ -13,22 +13,13 @@ use mock_llm::word_deltas;
 use mock_llm::{Match, Reply, Rule, Script, ToolCallSpec};
 use serde_json::json;
 
-fn custom(err: AppError) -> (String, bool) {
-    match err {
-        AppError::Custom { message, allow_retry } => (message, allow_retry),
-        other => panic!("expected a custom error, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn plain_answer_streams_exact_events_and_sends_the_expected_body() {
     let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("Hello there"), &h.sink).await.unwrap();
+    h.ask("Hello there").await.unwrap();
 
-    let events = h.events();
-    let id = item_id(&events[0]);
+    let id = h.expect_one_message(&word_deltas("Mock reply: Hello there"));
     assert!(id.starts_with("msg_"), "{id}");
-    assert_eq!(events, text_message_events(&id, &word_deltas("Mock reply: Hello there")));
     let stored = h.stored().await;
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].id.as_str(), assistant_text(&stored[0]).as_str()), (id.as_str(), "Mock reply: Hello there"));
@@ -65,7 +56,7 @@ async fn tool_effects_stream_before_the_follow_up_and_outputs_go_back() {
         Reply::tool_call("change_seat", json!({"flight_number": "OA476", "seat": "14C"})),
     );
     let mut h = harness(ProviderKind::OpenAi, script).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("Move my seat please"), &h.sink).await.unwrap();
+    h.ask("Move my seat please").await.unwrap();
 
     let events = h.events();
     assert_eq!(events[0], json!({"type":"client_effect","name":"customer_profile/update","data":{"seat":"14C"}}));
@@ -100,7 +91,7 @@ async fn stop_tool_ends_the_run_after_its_step() {
     );
     let script = Script::new().on(Match::Any, Reply::tool_calls(Some("Let me check.".into()), vec![call]));
     let mut h = harness(ProviderKind::OpenAi, script).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("Book a trip"), &h.sink).await.unwrap();
+    h.ask("Book a trip").await.unwrap();
 
     let events = h.events();
     let id = item_id(&events[0]);
@@ -121,7 +112,7 @@ async fn tool_errors_invalid_arguments_and_unknown_tools_go_back_as_text() {
     ];
     let script = Script::new().rule(Rule::new(Match::Any, Reply::tool_calls(None, calls)).times(1));
     let mut h = harness(ProviderKind::OpenAi, script).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("Do things"), &h.sink).await.unwrap();
+    h.ask("Do things").await.unwrap();
 
     let events = h.events();
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
@@ -192,29 +183,29 @@ async fn retries_429_after_retry_after_then_succeeds() {
     let script = Script::new().rule(Rule::new(Match::Any, Reply::http_error(429, Some(1))).times(1));
     let mut h = harness(ProviderKind::OpenAi, script).await;
     let started = Instant::now();
-    run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap();
+    h.ask("hi").await.unwrap();
     assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
     assert_eq!(h.model_requests().len(), 2);
-    let events = h.events();
-    assert_eq!(events, text_message_events(&item_id(&events[0]), &word_deltas("Mock reply: hi")));
+    h.expect_one_message(&word_deltas("Mock reply: hi"));
 }
 
 #[tokio::test]
 async fn retries_500_twice_then_succeeds() {
     let script = Script::new().rule(Rule::new(Match::Any, Reply::http_error(500, None)).times(2));
     let mut h = harness(ProviderKind::OpenAi, script).await;
-    run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap();
+    h.ask("hi").await.unwrap();
     assert_eq!(h.model_requests().len(), 3);
-    let events = h.events();
-    assert_eq!(events, text_message_events(&item_id(&events[0]), &word_deltas("Mock reply: hi")));
+    h.expect_one_message(&word_deltas("Mock reply: hi"));
 }
 
 #[tokio::test]
 async fn persistent_503_gives_up_after_the_retries_with_the_provider_message() {
     let script = Script::new().on(Match::Any, Reply::http_error(503, None));
     let mut h = harness(ProviderKind::OpenAi, script).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The OpenAI model service failed to answer (HTTP 503). Please try again.".into(), true));
+    assert_eq!(
+        h.ask_failing("hi").await,
+        ("The OpenAI model service failed to answer (HTTP 503). Please try again.".into(), true)
+    );
     assert_eq!(h.model_requests().len(), 3, "first attempt + 2 retries");
     assert!(h.events().is_empty());
 }
@@ -223,8 +214,10 @@ async fn persistent_503_gives_up_after_the_retries_with_the_provider_message() {
 async fn rejected_key_is_reported_clearly_without_retry_or_secret() {
     let mut h =
         harness_with(ProviderKind::OpenAi, Script::new(), |c| c.openai.api_key = Some(mock_llm::BAD_KEY.into())).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The OpenAI API rejected the API key (check the OpenAI key).".into(), false));
+    assert_eq!(
+        h.ask_failing("hi").await,
+        ("The OpenAI API rejected the API key (check the OpenAI key).".into(), false)
+    );
     assert!(h.events().is_empty());
 }
 
@@ -232,8 +225,7 @@ async fn rejected_key_is_reported_clearly_without_retry_or_secret() {
 async fn cut_stream_keeps_the_partial_text_and_ends_with_an_error() {
     let script = Script::new().on(Match::Any, Reply::cut_after("one two three four", 2));
     let mut h = harness(ProviderKind::OpenAi, script).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    let (message, allow_retry) = custom(err);
+    let (message, allow_retry) = h.ask_failing("hi").await;
     assert!(
         message.starts_with(
             "The answer was interrupted. The connection to the OpenAI model service broke off before the answer was complete. Please try again."
@@ -242,13 +234,13 @@ async fn cut_stream_keeps_the_partial_text_and_ends_with_an_error() {
     );
     assert!(message.ends_with("Please try again."), "{message}");
     assert!(allow_retry);
-    let events = h.events();
-    assert_eq!(events, text_message_events(&item_id(&events[0]), &["one", " two"]));
+    h.expect_one_message(&["one", " two"]);
     let stored = h.stored().await;
     assert_eq!(stored.len(), 1);
     assert_eq!(assistant_text(&stored[0]), "one two");
     assert_eq!(h.model_requests().len(), 1, "no retry once text was streamed");
-    assert!(!format!("{events:?}{message}").contains("SECRET"));
+    // The events are pinned above; the message must not carry the key either.
+    assert!(!message.contains("SECRET"));
 }
 
 #[tokio::test]
@@ -256,7 +248,7 @@ async fn stalled_stream_times_out_and_keeps_the_partial_text() {
     let script = Script::new().on(Match::Any, Reply::stall("one two three", 1, 5_000));
     let mut h = harness_with(ProviderKind::OpenAi, script, |c| c.timeouts.idle = Duration::from_millis(300)).await;
     let started = Instant::now();
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
+    let err = h.ask("hi").await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(
         custom(err),
@@ -266,8 +258,7 @@ async fn stalled_stream_times_out_and_keeps_the_partial_text() {
             true
         )
     );
-    let events = h.events();
-    assert_eq!(events, text_message_events(&item_id(&events[0]), &["one"]));
+    h.expect_one_message(&["one"]);
     assert_eq!(assistant_text(&h.stored().await[0]), "one");
 }
 
@@ -275,8 +266,7 @@ async fn stalled_stream_times_out_and_keeps_the_partial_text() {
 async fn response_failed_before_output_is_retried_then_reported() {
     let script = Script::new().on(Match::Any, Reply::stream_error("engine exploded"));
     let mut h = harness(ProviderKind::OpenAi, script).await;
-    let err = run(&support_agent(), h.provider.as_ref(), user_input("hi"), &h.sink).await.unwrap_err();
-    assert_eq!(custom(err), ("The OpenAI model failed to answer. Please try again.".into(), true));
+    assert_eq!(h.ask_failing("hi").await, ("The OpenAI model failed to answer. Please try again.".into(), true));
     assert_eq!(h.model_requests().len(), 3, "server_error before any output is transient");
     assert!(h.events().is_empty());
 }

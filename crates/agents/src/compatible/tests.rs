@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 use super::request::Body;
 use super::stream::Parser;
 use crate::error_class::{ErrorBody, ErrorClass};
-use crate::input::{ContentPart, InputItem, Role};
+use crate::input::InputItem;
 use crate::provider::{FunctionCall, ModelEvent, ModelRequest, ProviderError, ToolSpec};
 use crate::sse::{EventParser, EventQueue, SseDecoder, dispatch};
 use crate::usage::Usage;
 
 /// Runs a whole body, cut into `chunks`, through the SSE decoder and a parser, as the model stream
 /// does; message ids are replaced by `M` and reasoning ids by `R` (they are generated).
-fn run_chunks(chunks: &[&[u8]]) -> (Vec<Result<ModelEvent, ProviderError>>, Parser) {
+fn run_chunks(chunks: &[&[u8]]) -> Vec<Result<ModelEvent, ProviderError>> {
     let mut decoder = SseDecoder::default();
     let mut parser = Parser::default();
     let mut out = EventQueue::new();
@@ -31,12 +31,11 @@ fn run_chunks(chunks: &[&[u8]]) -> (Vec<Result<ModelEvent, ProviderError>>, Pars
     if !parser.finished() {
         parser.on_eof(&mut out);
     }
-    let events = out.into_iter().map(|e| e.map(anonymize)).collect();
-    (events, parser)
+    out.into_iter().map(|e| e.map(anonymize)).collect()
 }
 
 fn run(body: &str) -> Vec<Result<ModelEvent, ProviderError>> {
-    run_chunks(&[body.as_bytes()]).0
+    run_chunks(&[body.as_bytes()])
 }
 
 fn anonymize(e: ModelEvent) -> ModelEvent {
@@ -90,6 +89,13 @@ fn text_events(deltas: &[&str]) -> Vec<Result<ModelEvent, ProviderError>> {
     out
 }
 
+/// The events of a response that only streamed `deltas` and completed with `usage`.
+fn answered(deltas: &[&str], usage: Option<Usage>) -> Vec<Result<ModelEvent, ProviderError>> {
+    let mut out = text_events(deltas);
+    out.push(Ok(ModelEvent::Completed { usage }));
+    out
+}
+
 fn call(id: &str, name: &str, arguments: &str) -> Result<ModelEvent, ProviderError> {
     Ok(ModelEvent::FunctionCall(FunctionCall {
         call_id: id.into(),
@@ -116,15 +122,8 @@ fn openai_text_stream() -> String {
 
 #[test]
 fn text_with_role_chunk_usage_chunk_and_done() {
-    let (events, parser) = run_chunks(&[openai_text_stream().as_bytes()]);
-    assert!(parser.usage().is_some());
-    let mut expected = text_events(&["Hello", " there"]);
-    expected.push(Ok(ModelEvent::Completed { usage: parser.usage() }));
-    assert_eq!(events, expected);
-    assert_eq!(
-        parser.usage(),
-        Some(Usage { input_tokens: 12, output_tokens: 2, cached_tokens: 4, reasoning_tokens: 1 })
-    );
+    let usage = Usage { input_tokens: 12, output_tokens: 2, cached_tokens: 4, reasoning_tokens: 1 };
+    assert_eq!(run(&openai_text_stream()), answered(&["Hello", " there"], Some(usage)));
 }
 
 #[test]
@@ -134,14 +133,8 @@ fn null_content_comments_and_crlf_are_skipped() {
                 : keep-alive\r\n\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\r\n\r\n\
                 data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\r\n\r\n\
                 data: [DONE]\r\n\r\n";
-    let (events, parser) = run_chunks(&[body.as_bytes()]);
-    let mut expected = text_events(&["Hi"]);
-    expected.push(Ok(ModelEvent::Completed { usage: parser.usage() }));
-    assert_eq!(events, expected);
-    assert_eq!(
-        parser.usage(),
-        Some(Usage { input_tokens: 3, output_tokens: 1, cached_tokens: 0, reasoning_tokens: 0 })
-    );
+    let usage = Usage { input_tokens: 3, output_tokens: 1, cached_tokens: 0, reasoning_tokens: 0 };
+    assert_eq!(run(body), answered(&["Hi"], Some(usage)));
 }
 
 #[test]
@@ -162,8 +155,7 @@ fn a_stream_recorded_from_llama_cpp_python() {
         "data: [DONE]\r\n\r\n".to_string(),
     ]
     .concat();
-    let mut expected = text_events(&["Hello", "!", " What"]);
-    expected.push(Ok(ModelEvent::Completed { usage: None }));
+    let expected = answered(&["Hello", "!", " What"], None);
     assert_eq!(run(&body), expected);
 }
 
@@ -241,8 +233,7 @@ fn reasoning_fields_become_reasoning_events() {
             text: "Let me think about it.".into(),
         }),
     ];
-    expected.extend(text_events(&["Answer."]));
-    expected.push(Ok(ModelEvent::Completed { usage: None }));
+    expected.extend(answered(&["Answer."], None));
     assert_eq!(events, expected);
 }
 
@@ -250,8 +241,7 @@ fn reasoning_fields_become_reasoning_events() {
 fn finish_reasons() {
     // `length` after text: the text stands (the operator's limit).
     let body = sse(&[chunk(json!({"content": "Cut sh"}), json!("length"))]);
-    let mut expected = text_events(&["Cut sh"]);
-    expected.push(Ok(ModelEvent::Completed { usage: None }));
+    let expected = answered(&["Cut sh"], None);
     assert_eq!(run(&body), expected);
     // `length` in the middle of a call fails.
     let body = sse(&[chunk(
@@ -269,8 +259,7 @@ fn finish_reasons() {
     let last = events.last().unwrap().clone().unwrap_err();
     assert_eq!((last.class(), last.code()), (ErrorClass::ContentBlocked, Some("content_filter")));
     // An unknown reason (e.g. `eos`) ends normally; so does `[DONE]` without any reason.
-    let mut expected = text_events(&["x"]);
-    expected.push(Ok(ModelEvent::Completed { usage: None }));
+    let expected = answered(&["x"], None);
     assert_eq!(run(&sse(&[chunk(json!({"content": "x"}), json!("eos"))])), expected);
     assert_eq!(run(&sse(&[chunk(json!({"content": "x"}), Value::Null)])), expected);
 }
@@ -279,8 +268,7 @@ fn finish_reasons() {
 fn end_of_body_without_done() {
     // After a finish reason the end of the body completes the answer.
     let body = format!("data: {}\n\n", chunk(json!({"content": "ok"}), json!("stop")));
-    let mut expected = text_events(&["ok"]);
-    expected.push(Ok(ModelEvent::Completed { usage: None }));
+    let expected = answered(&["ok"], None);
     assert_eq!(run(&body), expected);
     // Before one, the stream was cut: partial text, then the error.
     let body = format!("data: {}\n\n", chunk(json!({"content": "par"}), Value::Null));
@@ -350,28 +338,12 @@ fn request() -> ModelRequest {
         instructions: "Be brief.".into(),
         input: vec![
             InputItem::user_text("Move me to 14C"),
-            InputItem::FunctionCall {
-                call_id: "call_1".into(),
-                name: "change_seat".into(),
-                arguments: "{\"seat\":\"14C\"}".into(),
-                provider_data: None,
-            },
-            InputItem::FunctionCall {
-                call_id: "call_2".into(),
-                name: "add_checked_bag".into(),
-                arguments: "{}".into(),
-                provider_data: None,
-            },
+            InputItem::call("call_1", "change_seat", "{\"seat\":\"14C\"}", None),
+            InputItem::call("call_2", "add_checked_bag", "{}", None),
             InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "{\"result\":\"ok\"}".into() },
             InputItem::FunctionCallOutput { call_id: "call_2".into(), output: "done".into() },
             InputItem::assistant_text("Done."),
-            InputItem::Message {
-                role: Role::User,
-                content: vec![
-                    ContentPart::InputText("Where is this?".into()),
-                    ContentPart::InputImage { url: "data:image/png;base64,AAAA".into() },
-                ],
-            },
+            InputItem::user_text_and_image("Where is this?", "data:image/png;base64,AAAA"),
         ],
         tools: Arc::from(vec![ToolSpec {
             name: "change_seat".into(),
@@ -461,9 +433,8 @@ proptest! {
         }
         pieces.push(&bytes[start..]);
         let split = run_chunks(&pieces);
-        prop_assert_eq!(&split.0, &whole.0);
-        prop_assert_eq!(split.1.usage(), whole.1.usage());
+        prop_assert_eq!(&split, &whole);
         // Reasoning (started, delta, done), the message (5 events), two calls, completion.
-        prop_assert_eq!(whole.0.len(), 11);
+        prop_assert_eq!(whole.len(), 11);
     }
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::request::{contents, request_body};
 use super::stream::Parser;
 use crate::error_class::ErrorClass;
-use crate::input::{ContentPart, InputItem, Role};
+use crate::input::InputItem;
 use crate::provider::{FunctionCall, ModelEvent, ProviderError};
 use crate::sse::{EventParser, EventQueue};
 use crate::usage::Usage;
@@ -14,20 +14,9 @@ use crate::usage::Usage;
 fn contents_merge_roles_and_replay_signatures() {
     let input = vec![
         InputItem::user_text("profile"),
-        InputItem::Message {
-            role: Role::User,
-            content: vec![
-                ContentPart::InputText("look".into()),
-                ContentPart::InputImage { url: "data:image/png;base64,AAAA".into() },
-            ],
-        },
+        InputItem::user_text_and_image("look", "data:image/png;base64,AAAA"),
         InputItem::assistant_text("ok"),
-        InputItem::FunctionCall {
-            call_id: "call_1".into(),
-            name: "change_seat".into(),
-            arguments: r#"{"seat":"14C"}"#.into(),
-            provider_data: Some(json!({"thoughtSignature": "sig=="})),
-        },
+        InputItem::call("call_1", "change_seat", r#"{"seat":"14C"}"#, Some(json!({"thoughtSignature": "sig=="}))),
         InputItem::FunctionCallOutput { call_id: "call_1".into(), output: r#"{"result":"done"}"#.into() },
         InputItem::FunctionCallOutput { call_id: "call_x".into(), output: "plain".into() },
     ];

@@ -12,9 +12,8 @@ use crate::error_class::ErrorClass;
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{FunctionCall, ModelEvent, ModelRequest, ProviderError, ToolSpec, f32_to_f64};
 use crate::reasoning::{Reasoning, ReasoningEffort, ReasoningSummary};
-use crate::retry::RetryPolicy;
 use crate::sse::{EventParser, EventQueue};
-use crate::transport::{Timeouts, Transport};
+use crate::transport::Transport;
 use crate::usage::Usage;
 
 /// The request body built as a JSON value: the reference [`Body`] must serialize to, byte for byte.
@@ -217,20 +216,9 @@ fn streamed_body_equals_the_json_value_body() {
     let request = ModelRequest {
         instructions: "Be \"helpful\".\n".into(),
         input: vec![
-            InputItem::Message {
-                role: Role::User,
-                content: vec![
-                    ContentPart::InputText("hi é".into()),
-                    ContentPart::InputImage { url: "data:image/png;base64,AA==".into() },
-                ],
-            },
+            InputItem::user_text_and_image("hi é", "data:image/png;base64,AA=="),
             InputItem::Message { role: Role::Assistant, content: vec![ContentPart::OutputText("yo".into())] },
-            InputItem::FunctionCall {
-                call_id: "call_1".into(),
-                name: "t".into(),
-                arguments: "{\"a\":1}".into(),
-                provider_data: Some(json!({"id": "fc_1"})),
-            },
+            InputItem::call("call_1", "t", "{\"a\":1}", Some(json!({"id": "fc_1"}))),
             InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "done".into() },
         ],
         tools: vec![ToolSpec {
@@ -274,14 +262,7 @@ fn event_type_is_read_first() {
 
 #[test]
 fn fixed_parts_are_encoded_once_per_agent() {
-    let transport = Transport::new(
-        reqwest::Client::new(),
-        "OpenAI",
-        None,
-        "sk-test".into(),
-        Timeouts::default(),
-        RetryPolicy::default(),
-    );
+    let transport = Transport::for_test("OpenAI", "sk-test");
     let provider = OpenAiProvider::new(transport, "http://127.0.0.1:1/v1", "m".into(), Reasoning::default());
     let tools: Arc<[ToolSpec]> =
         vec![ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}) }].into();
@@ -315,12 +296,7 @@ fn default_body_is_pinned() {
         instructions: "i".into(),
         input: vec![
             InputItem::user_text("seat 2A"),
-            InputItem::FunctionCall {
-                call_id: "call_1".into(),
-                name: "change_seat".into(),
-                arguments: "{}".into(),
-                provider_data: Some(json!({"id": "fc_1"})),
-            },
+            InputItem::call("call_1", "change_seat", "{}", Some(json!({"id": "fc_1"}))),
             InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "ok".into() },
         ],
         tools: Arc::from(vec![]),
@@ -349,12 +325,7 @@ fn reasoning_body() {
         input: vec![
             InputItem::user_text("hi"),
             InputItem::Reasoning { item: reasoning_item.clone() },
-            InputItem::FunctionCall {
-                call_id: "call_1".into(),
-                name: "t".into(),
-                arguments: "{}".into(),
-                provider_data: Some(json!({"id": "fc_1"})),
-            },
+            InputItem::call("call_1", "t", "{}", Some(json!({"id": "fc_1"}))),
             InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "ok".into() },
         ],
         ..ModelRequest::default()

@@ -12,9 +12,9 @@ use agents::{
 };
 use async_trait::async_trait;
 use bytes::Bytes;
-use chatkit::EventSink;
 use chatkit::store::{MemoryStore, RequestContext, Store};
 use chatkit::types::{AssistantMessageItem, ItemKind, Order, ThreadItem, ThreadMetadata, ThreadStreamEvent};
+use chatkit::{AppError, EventSink};
 use futures::StreamExt;
 use mock_llm::{MockServer, RecordedRequest, Script};
 use serde::Deserialize;
@@ -100,6 +100,25 @@ impl Harness {
         self.store.load_thread_items(&self.ctx, THREAD, None, 100, Order::Asc).await.unwrap().data
     }
 
+    /// Runs the support agent on one user message.
+    pub(crate) async fn ask(&self, text: &str) -> Result<(), AppError> {
+        agents::run(&support_agent(), self.provider.as_ref(), user_input(text), &self.sink).await
+    }
+
+    /// Runs the support agent on one user message, which must fail with a message for the user: that
+    /// message and whether the user may retry.
+    pub(crate) async fn ask_failing(&self, text: &str) -> (String, bool) {
+        custom(self.ask(text).await.unwrap_err())
+    }
+
+    /// Checks that the events so far are exactly one streamed message of `deltas`; returns its id.
+    pub(crate) fn expect_one_message(&mut self, deltas: &[&str]) -> String {
+        let events = self.events();
+        let id = events.first().map(item_id).expect("a message was streamed");
+        assert_eq!(events, text_message_events(&id, deltas));
+        id
+    }
+
     /// Model requests received by the mock (transcriptions excluded).
     pub(crate) fn model_requests(&self) -> Vec<RecordedRequest> {
         self.mock.requests().into_iter().filter(|r| !r.path.contains("audio")).collect()
@@ -144,6 +163,14 @@ pub(crate) fn text_message_events(id: &str, deltas: &[&str]) -> Vec<Value> {
     out.push(json!({"type":"thread.item.updated","item_id":id,"update":{"type":"assistant_message.content_part.done","content_index":0,"content":{"annotations":[],"text":full,"type":"output_text"}}}));
     out.push(json!({"type":"thread.item.done","item":{"id":id,"thread_id":THREAD,"type":"assistant_message","content":[{"annotations":[],"text":full,"type":"output_text"}]}}));
     out
+}
+
+/// The message and retry flag of a failure shown to the user.
+pub(crate) fn custom(err: AppError) -> (String, bool) {
+    match err {
+        AppError::Custom { message, allow_retry } => (message, allow_retry),
+        other => panic!("expected a custom error, got {other:?}"),
+    }
 }
 
 /// The id of the item in a `thread.item.added`/`done` event.
