@@ -172,7 +172,8 @@ impl ChatKitServer {
             }
         };
         let kind = req.type_name();
-        let thread_id = req.thread_id().unwrap_or_default().to_string();
+        // Absent (not empty) for a request that names no thread, so log lines only name real threads.
+        let thread_id = req.thread_id().map(str::to_string);
         // The request's span: a started turn's span is its child (traces: HTTP request → ChatKit request
         // → turn). Type and ids only, never content.
         let span = tracing::info_span!("chatkit.request", otel.name = kind, chatkit.request.type = kind);
@@ -195,12 +196,24 @@ impl ChatKitServer {
             // A started stream logs its one info line when it ends ("chatkit stream ended", with the
             // outcome and the whole duration); this one would repeat it.
             Ok(res) if res.is_stream() => {
-                tracing::debug!(request_type = kind, thread_id, stream = true, duration_ms, "chatkit request")
+                tracing::debug!(
+                    request_type = kind,
+                    thread_id = thread_id.as_deref(),
+                    stream = true,
+                    duration_ms,
+                    "chatkit request"
+                )
             }
-            Ok(_) => tracing::info!(request_type = kind, thread_id, stream = false, duration_ms, "chatkit request"),
+            Ok(_) => tracing::info!(
+                request_type = kind,
+                thread_id = thread_id.as_deref(),
+                stream = false,
+                duration_ms,
+                "chatkit request"
+            ),
             Err(e) => tracing::info!(
                 request_type = kind,
-                thread_id,
+                thread_id = thread_id.as_deref(),
                 status = e.status.as_u16(),
                 detail = e.detail,
                 duration_ms,

@@ -85,7 +85,8 @@ const REQUEST_SPAN: &str = "request";
 const CHATKIT_PATH: &str = "/support/chatkit";
 
 /// Middleware of every request: its request id (kept from the request when sane, else generated; set on
-/// the request for the handlers and echoed in the response), its `request` span, its metrics and its
+/// the request for the handlers and echoed in the response), its `request` span (with the request id,
+/// and the OpenTelemetry trace id while traces are exported), its metrics and its
 /// log line `method path status latency_ms` (info; 5xx at error level; Swagger UI assets and successful
 /// ChatKit requests at debug level: the ChatKit server logs those itself). For streams the latency is
 /// the time until the response headers were ready.
@@ -93,7 +94,16 @@ pub(crate) async fn log_requests(mut req: Request, next: Next) -> Response {
     let request_id = request_id::accept_or_generate(req.headers());
     req.headers_mut().insert(REQUEST_ID_HEADER, request_id.clone());
     // Sane ids are visible ASCII and generated ones UUIDs, so the text is always there.
-    let span = tracing::info_span!(REQUEST_SPAN, request_id = request_id.to_str().unwrap_or_default());
+    let span = tracing::info_span!(
+        REQUEST_SPAN,
+        request_id = request_id.to_str().unwrap_or_default(),
+        trace_id = tracing::field::Empty
+    );
+    // Runs inside the HTTP span of `otel::trace_http`: its trace is the request's, so log lines can be
+    // matched with the exported trace.
+    if let Some(trace_id) = otel::current_trace_id() {
+        span.record("trace_id", trace_id.as_str());
+    }
     let mut res = handle_request(req, next).instrument(span).await;
     res.headers_mut().insert(REQUEST_ID_HEADER, request_id);
     res

@@ -85,11 +85,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The binary on a temp SQLite database answering with the mock model, exporting traces to `endpoint`.
-async fn start_binary(dir: &TempDir, mock: &MockServer, endpoint: &str) -> fc::Bin {
+/// The binary on a temp SQLite database answering with the mock model, exporting traces to `endpoint`,
+/// with `extra` settings on top.
+async fn start_binary(dir: &TempDir, mock: &MockServer, endpoint: &str, extra: &[(&str, &str)]) -> fc::Bin {
     let db = dir.sqlite_url();
     let base_url = mock.openai_base_url();
-    let env = [
+    let mut env = vec![
         ("DATABASE_URL", db.as_str()),
         ("OPENAI_API_KEY", "test-key-do-not-export"),
         ("OPENAI_BASE_URL", base_url.as_str()),
@@ -99,6 +100,7 @@ async fn start_binary(dir: &TempDir, mock: &MockServer, endpoint: &str) -> fc::B
         // Export every 100 ms instead of every 5 s.
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
+    env.extend_from_slice(extra);
     let mut server = fc::Bin::spawn(dir.path(), &env);
     server.ready().await;
     server
@@ -111,6 +113,23 @@ fn seat_script() -> Script {
             Reply::tool_call("change_seat", json!({"flight_number": "OA476", "seat": "14C"})),
         )
         .after_tool_reply(Reply::text(ANSWER))
+}
+
+/// Waits until the receiver holds one `chatkit_turn` span, two model calls and one tool call.
+async fn wait_for_turn_spans(received: &Mutex<Received>, server: &fc::Bin) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        {
+            let got = received.lock().unwrap();
+            let named = |n: &str| got.spans.iter().filter(|s| s.name == n).count();
+            if named("chatkit_turn") == 1 && named(MODEL_CALL) == 2 && named(TOOL_CALL) == 1 {
+                return;
+            }
+            let names: Vec<&str> = got.spans.iter().map(|s| s.name.as_str()).collect();
+            assert!(Instant::now() < deadline, "spans did not arrive: {names:?}\n{}", server.output());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Sends one turn (with the caller's `traceparent`) and reads its whole stream.
@@ -132,24 +151,12 @@ async fn one_turn_arrives_as_a_span_tree_continuing_the_callers_trace() {
     let (endpoint, received) = receiver().await;
     let dir = TempDir::new("traces");
     let mock = mock(seat_script()).await;
-    let mut server = start_binary(&dir, &mock, &endpoint).await;
+    let mut server = start_binary(&dir, &mock, &endpoint, &[]).await;
     let events = one_turn(&server).await;
     assert_eq!(assistant_texts(&events), vec![ANSWER.to_string()]);
 
     // The turn's span ends with the turn, after the stream; wait for it and the tool call to arrive.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        {
-            let got = received.lock().unwrap();
-            let named = |n: &str| got.spans.iter().filter(|s| s.name == n).count();
-            if named("chatkit_turn") == 1 && named(MODEL_CALL) == 2 && named(TOOL_CALL) == 1 {
-                break;
-            }
-            let names: Vec<&str> = got.spans.iter().map(|s| s.name.as_str()).collect();
-            assert!(Instant::now() < deadline, "spans did not arrive: {names:?}\n{}", server.output());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_turn_spans(&received, &server).await;
     assert_eq!(server.terminate(), Some(0));
 
     let got = received.lock().unwrap();
@@ -225,7 +232,7 @@ async fn an_unreachable_collector_costs_one_warning_and_nothing_else() {
     let mock = mock(seat_script()).await;
     // A port nothing listens on.
     let endpoint = format!("http://127.0.0.1:{}", free_port());
-    let mut server = start_binary(&dir, &mock, &endpoint).await;
+    let mut server = start_binary(&dir, &mock, &endpoint, &[]).await;
     for _ in 0..3 {
         let events = one_turn(&server).await;
         assert_eq!(assistant_texts(&events), vec![ANSWER.to_string()]);
@@ -235,4 +242,79 @@ async fn an_unreachable_collector_costs_one_warning_and_nothing_else() {
     assert_eq!(server.terminate(), Some(0));
     let warnings = server.stderr().matches("traces are not being exported").count();
     assert_eq!(warnings, 1, "{}", server.output());
+}
+
+/// The request id the JSON log test sends.
+const REQUEST_ID: &str = "json-logs-7f3a";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_log_lines_carry_the_request_thread_and_exported_trace_ids() {
+    let (endpoint, received) = receiver().await;
+    let dir = TempDir::new("json-logs");
+    let mock = mock(seat_script()).await;
+    // Debug lines of the application too: more lines of the turn to check, and none may leak text.
+    let env = [("LOG_FORMAT", "json"), ("RUST_LOG", "info,support=debug,chatkit=debug,agents=debug")];
+    let mut server = start_binary(&dir, &mock, &endpoint, &env).await;
+    // No `traceparent`: the trace starts here, and the log must name the id the exporter used.
+    let res = server
+        .client
+        .post(server.url("/support/chatkit"))
+        .header("x-request-id", REQUEST_ID)
+        .json(&create(&format!("Move me to seat 14C on flight OA476, {USER_SECRET}.")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-request-id"], REQUEST_ID);
+    let events = parse_sse(&res.text().await.unwrap());
+    assert_eq!(assistant_texts(&events), vec![ANSWER.to_string()]);
+    let thread = thread_id_of(&events);
+    wait_for_turn_spans(&received, &server).await;
+    assert_eq!(server.terminate(), Some(0));
+
+    let got = received.lock().unwrap();
+    let turn = got.spans.iter().find(|s| s.name == "chatkit_turn").expect("the turn span");
+    let trace_id = hex(&turn.trace_id);
+    let http = got
+        .spans
+        .iter()
+        .find(|s| attr(&s.attributes, "http.route").as_deref() == Some("/support/chatkit"))
+        .expect("the HTTP span");
+    assert_eq!(hex(&http.trace_id), trace_id, "one trace from the HTTP request to the turn");
+    assert!(http.parent_span_id.is_empty(), "the trace started at the server");
+
+    // Every line is one JSON object with the standard fields.
+    let stderr = server.stderr();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        for field in ["time", "level", "target", "message"] {
+            assert!(line[field].is_string(), "no {field}: {line}");
+        }
+    }
+    // The request's lines: its id, the exported trace's id, the thread on the turn's lines.
+    let ours: Vec<&serde_json::Value> = lines.iter().filter(|l| l["request_id"] == REQUEST_ID).collect();
+    assert!(!ours.is_empty(), "no line of the request:\n{stderr}");
+    for line in &ours {
+        assert_eq!(line["trace_id"], json!(trace_id), "{line}");
+    }
+    let ended: Vec<&&serde_json::Value> = ours.iter().filter(|l| l["message"] == "chatkit stream ended").collect();
+    assert_eq!(ended.len(), 1, "{stderr}");
+    // The model call lines name no thread themselves: it comes from the turn's span.
+    let calls: Vec<&&serde_json::Value> = ours.iter().filter(|l| l["message"] == "model call").collect();
+    assert_eq!(calls.len(), 2, "{stderr}");
+    for line in ended.iter().chain(&calls) {
+        assert_eq!(line["thread_id"], json!(thread), "{line}");
+    }
+    // A line that has a thread id has the turn's (never an empty one, as before the thread exists).
+    for line in ours.iter().filter(|l| l.get("thread_id").is_some()) {
+        assert_eq!(line["thread_id"], json!(thread), "{line}");
+    }
+    // No message text, key or token in any line.
+    for secret in [USER_SECRET, "Move me to seat", ANSWER, "test-key-do-not-export"] {
+        assert!(!stderr.contains(secret), "a log line carries {secret:?}:\n{stderr}");
+    }
 }

@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use opentelemetry::propagation::TextMapPropagator as _;
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_http::{HeaderExtractor, HttpClient, HttpError};
 use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::Resource;
@@ -194,6 +194,19 @@ pub async fn trace_http(req: Request, next: Next) -> Response {
         span.record("otel.status_code", "ERROR");
     }
     res
+}
+
+/// The id of the trace the current span belongs to (32 hex digits), read from its OpenTelemetry
+/// context: `None` unless traces are exported and this trace is sampled, so a log line only ever names
+/// a trace the collector receives.
+pub(crate) fn current_trace_id() -> Option<String> {
+    if !ENABLED.load(Ordering::Acquire) {
+        return None;
+    }
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    (span_context.is_valid() && span_context.is_sampled()).then(|| span_context.trace_id().to_string())
 }
 
 #[cfg(test)]
