@@ -24,6 +24,7 @@ use super::{InferenceOptions, Order, UserMessageContent};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserMessageInput {
     /// Text and tag parts, in the order the user wrote them.
+    #[serde(deserialize_with = "strict_json::string_tagged")]
     pub content: Vec<UserMessageContent>,
     /// Ids of attachments uploaded beforehand; `[]` when absent.
     #[serde(default)]
@@ -367,7 +368,7 @@ pub enum RequestDecodeError {
     #[error("request body must be a JSON object {{\"type\": \"<request type>\", \"params\": {{…}}}}: {0}")]
     InvalidJson(String),
     /// `type` missing or not a string.
-    #[error("missing request field `type`; expected one of: {}", REQUEST_TYPES.join(", "))]
+    #[error("request field `type` is missing or not a string; expected one of: {}", REQUEST_TYPES.join(", "))]
     MissingType,
     /// `type` not one of [`REQUEST_TYPES`] (quoted as a short prefix).
     #[error("unknown request type `{0}`; expected one of: {types}", types = REQUEST_TYPES.join(", "))]

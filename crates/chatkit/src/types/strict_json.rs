@@ -4,7 +4,14 @@
 //!   `"inference_options": [null, null]` passed as options; here an object-shaped type only accepts an
 //!   object (as pydantic does);
 //! - `serde_json::Value` keeps the last of duplicate keys, so `{"title": "a", "title": "b"}` passed
-//!   silently; here any duplicate key, at any depth, is an error (as at the envelope's top level).
+//!   silently; here any duplicate key, at any depth, is an error (as at the envelope's top level);
+//! - serde reads an enum variant from its *index* as well as from its name, and a unit variant from the
+//!   one-key object `{"positive": null}` as well as from `"positive"`: `"type": 0` was read as the first
+//!   variant. Here every variant name and every tag is a JSON string, nothing else ([`string_tagged`] for
+//!   lists of internally tagged objects, whose derive would also take `["input_text", "hi"]`).
+//!
+//! Integers are read as JSON Schema counts them: `20.0` is the integer 20 (pydantic's default mode, which
+//! the Python SDK uses, agrees), while `20.5`, `"20"` and `true` are refused.
 //!
 //! [`UniqueKeys`] is the duplicate-refusing `Value`; [`from_value`] deserializes a typed value from it
 //! through a deserializer that refuses arrays where a struct is expected. Error messages quote client
@@ -15,6 +22,9 @@ use serde::de::value::StringDeserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, forward_to_deserialize_any};
 use serde_json::{Error, Map, Number, Value};
+
+/// Name of the tag key of the protocol's internally tagged objects.
+const TAG: &str = "type";
 
 /// Longest piece of client input quoted in an error message or a log line, in characters.
 pub const QUOTE_CHARS: usize = 64;
@@ -124,6 +134,17 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
     T::deserialize(Strict(value))
 }
 
+/// Integer `deserialize_*` methods that read an integral float as its integer (see [`whole_number`]).
+macro_rules! integers {
+    ($($method:ident)+) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+                whole_number(self.0).$method(visitor)
+            }
+        )+
+    };
+}
+
 /// A `Value` deserializer that, unlike `serde_json::Value`'s, does not hand arrays to struct visitors.
 struct Strict(Value);
 
@@ -161,24 +182,107 @@ impl<'de> Deserializer<'de> for Strict {
         visitor.visit_newtype_struct(self)
     }
 
-    // Enums of the request types are unit variants spelled as strings: serde_json's own handling is exact.
+    // The request types' enums are unit variants, spelled only as their string names (serde's own
+    // handling would also take the one-key object form).
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        name: &'static str,
-        variants: &'static [&'static str],
+        _name: &'static str,
+        _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.0.deserialize_enum(name, variants, visitor)
+        match self.0 {
+            Value::String(name) => visitor.visit_enum(name.into_deserializer()),
+            other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
+        }
+    }
+
+    // Identifiers reach this deserializer only as the tag of an internally tagged enum: a name, never the
+    // variant index serde would otherwise take from a number.
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::String(name) => visitor.visit_string(name),
+            other => Err(de::Error::invalid_type(unexpected(&other), &"a string")),
+        }
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_unit()
     }
 
-    forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
+    integers! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
     }
+
+    forward_to_deserialize_any! {
+        bool f32 f64 char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map
+    }
+}
+
+/// `20.0` (or `2e1`) as the integer 20 when it is a whole number within the 64-bit range; any other
+/// value unchanged, for the visitor to accept or refuse with its own message.
+fn whole_number(value: Value) -> Value {
+    // 2^64 and 2^63 are exact in f64; a whole float below them converts without loss.
+    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    let Value::Number(number) = &value else { return value };
+    if number.is_f64()
+        && let Some(float) = number.as_f64()
+        && float.fract() == 0.0
+    {
+        if (0.0..TWO_POW_64).contains(&float) {
+            return Value::from(float as u64);
+        }
+        if (-TWO_POW_63..0.0).contains(&float) {
+            return Value::from(float as i64);
+        }
+    }
+    value
+}
+
+/// What a JSON value is, for "invalid type" messages (bounded: strings are not quoted whole).
+fn unexpected(value: &Value) -> Unexpected<'_> {
+    match value {
+        Value::Null => Unexpected::Other("null"),
+        Value::Bool(b) => Unexpected::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Unexpected::Unsigned(u),
+            (_, Some(i), _) => Unexpected::Signed(i),
+            (_, _, Some(f)) => Unexpected::Float(f),
+            _ => Unexpected::Other("number"),
+        },
+        Value::String(_) => Unexpected::Other("string"),
+        Value::Array(_) => Unexpected::Seq,
+        Value::Object(_) => Unexpected::Map,
+    }
+}
+
+/// `deserialize_with` for a list of internally tagged objects (`[{"type": "input_text", …}]`): every
+/// element must be an object whose `type` is a string. The derive alone would also read an element
+/// written as an array (`["input_text", "hi"]`, tag first), and its fields positionally.
+pub fn string_tagged<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let elements = Vec::<Map<String, Value>>::deserialize(deserializer)?;
+    elements
+        .into_iter()
+        .enumerate()
+        .map(|(index, element)| {
+            match element.get(TAG) {
+                Some(Value::String(_)) => {}
+                Some(other) => {
+                    return Err(de::Error::custom(format_args!(
+                        "element {index}: invalid type: {} for `{TAG}`, expected a string",
+                        unexpected(other)
+                    )));
+                }
+                None => return Err(de::Error::custom(format_args!("element {index}: missing field `{TAG}`"))),
+            }
+            from_value(Value::Object(element)).map_err(|e| de::Error::custom(format_args!("element {index}: {e}")))
+        })
+        .collect()
 }
 
 struct StrictMap {
@@ -303,6 +407,100 @@ mod tests {
         let long = "k".repeat(1000);
         let e = parse(&format!(r#"{{"id": "a", "payload": {{"{long}": 1, "{long}": 2}}}}"#)).unwrap_err();
         assert!(e.len() < 200, "{e}");
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum Part {
+        Text { text: String },
+        Tag { id: String },
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Message {
+        #[serde(deserialize_with = "string_tagged")]
+        parts: Vec<Part>,
+        #[serde(default)]
+        size: Option<u64>,
+        #[serde(default)]
+        offset: Option<i32>,
+    }
+
+    fn message(value: Value) -> Result<Message, String> {
+        from_value(value).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn enums_are_read_from_their_string_names_only() {
+        assert_eq!(parse(r#"{"id": "t", "kind": "positive"}"#).unwrap().kind, Some(Kind::Positive));
+        for (kind, found) in [
+            ("0", "integer `0`"),
+            ("1", "integer `1`"),
+            ("true", "boolean `true`"),
+            ("1.0", "floating point `1.0`"),
+            (r#"{"positive": null}"#, "map"),
+            (r#"["positive"]"#, "sequence"),
+        ] {
+            let e = parse(&format!(r#"{{"id": "t", "kind": {kind}}}"#)).unwrap_err();
+            assert_eq!(e, format!("invalid type: {found}, expected enum Kind"), "{kind}");
+        }
+        let e = parse(r#"{"id": "t", "kind": "0"}"#).unwrap_err();
+        assert!(e.starts_with("unknown variant `0`"), "{e}");
+    }
+
+    #[test]
+    fn tags_are_strings_naming_a_variant() {
+        let parts =
+            message(json!({"parts": [{"type": "text", "text": "hi"}, {"type": "tag", "id": "x"}]})).unwrap().parts;
+        assert_eq!(parts, [Part::Text { text: "hi".into() }, Part::Tag { id: "x".into() }]);
+        for (tag, found) in [
+            (json!(0), "integer `0`"),
+            (json!(1), "integer `1`"),
+            (json!(false), "boolean `false`"),
+            (json!(null), "null"),
+            (json!(["text"]), "sequence"),
+            (json!({"text": null}), "map"),
+        ] {
+            let e = message(json!({"parts": [{"type": "text", "text": "ok"}, {"type": tag, "text": "hi", "id": "x"}]}))
+                .unwrap_err();
+            assert_eq!(e, format!("element 1: invalid type: {found} for `type`, expected a string"));
+        }
+        let e = message(json!({"parts": [{"text": "hi"}]})).unwrap_err();
+        assert_eq!(e, "element 0: missing field `type`");
+        let e = message(json!({"parts": [{"type": "Text", "text": "hi"}]})).unwrap_err();
+        assert!(e.starts_with("element 0: unknown variant `Text`, expected `text` or `tag`"), "{e}");
+        // The derive alone reads an array as tag then fields.
+        let e = message(json!({"parts": [["text", "hi"]]})).unwrap_err();
+        assert_eq!(e, "invalid type: sequence, expected a map");
+        // A tag that is a string is read by the derive through the strict deserializer, which refuses a
+        // variant index too (for tagged types used without `string_tagged`).
+        let e = from_value::<Part>(json!({"type": 0, "text": "hi"})).unwrap_err().to_string();
+        assert_eq!(e, "invalid type: integer `0`, expected a string");
+    }
+
+    #[test]
+    fn whole_floats_are_integers() {
+        let m = message(json!({"parts": [], "size": 20.0, "offset": -3.0})).unwrap();
+        assert_eq!((m.size, m.offset), (Some(20), Some(-3)));
+        assert_eq!(message(json!({"parts": [], "size": 2e1})).unwrap().size, Some(20));
+        assert_eq!(message(json!({"parts": [], "size": -0.0})).unwrap().size, Some(0));
+        assert_eq!(parse(r#"{"id": "t", "limit": 4294967295.0}"#).unwrap().limit, Some(u32::MAX));
+        assert_eq!(
+            message(json!({"parts": [], "size": 18446744073709549568.0})).unwrap().size,
+            Some(18446744073709549568)
+        );
+        for (value, error) in [
+            ("20.5", "invalid type: floating point `20.5`, expected u32"),
+            ("\"20\"", "invalid type: string \"20\", expected u32"),
+            ("true", "invalid type: boolean `true`, expected u32"),
+            ("-1.0", "invalid value: integer `-1`, expected u32"),
+            ("4294967296.0", "invalid value: integer `4294967296`, expected u32"),
+            ("1e30", "invalid type: floating point `1e+30`, expected u32"),
+        ] {
+            assert_eq!(parse(&format!(r#"{{"id": "t", "limit": {value}}}"#)).unwrap_err(), error, "{value}");
+        }
+        let e = message(json!({"parts": [], "offset": 1e10})).unwrap_err();
+        assert_eq!(e, "invalid value: integer `10000000000`, expected i32");
     }
 
     #[test]
