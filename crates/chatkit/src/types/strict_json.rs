@@ -139,7 +139,10 @@ macro_rules! integers {
     ($($method:ident)+) => {
         $(
             fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-                whole_number(self.0).$method(visitor)
+                match whole_number(self.0) {
+                    number @ Value::Number(_) => number.$method(visitor),
+                    other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
+                }
             }
         )+
     };
@@ -214,8 +217,27 @@ impl<'de> Deserializer<'de> for Strict {
         deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
     }
 
+    // Scalars are read as serde_json reads them, but a mismatch says `null` rather than "unit value".
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Bool(b) => visitor.visit_bool(b),
+            other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::String(s) => visitor.visit_string(s),
+            other => Err(de::Error::invalid_type(unexpected(&other), &visitor)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_string(visitor)
+    }
+
     forward_to_deserialize_any! {
-        bool f32 f64 char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map
+        f32 f64 char bytes byte_buf unit unit_struct seq tuple tuple_struct map
     }
 }
 
@@ -240,7 +262,7 @@ fn whole_number(value: Value) -> Value {
     value
 }
 
-/// What a JSON value is, for "invalid type" messages (bounded: strings are not quoted whole).
+/// What a JSON value is, for "invalid type" messages (a string is quoted up to [`QUOTE_CHARS`] characters).
 fn unexpected(value: &Value) -> Unexpected<'_> {
     match value {
         Value::Null => Unexpected::Other("null"),
@@ -251,7 +273,7 @@ fn unexpected(value: &Value) -> Unexpected<'_> {
             (_, _, Some(f)) => Unexpected::Float(f),
             _ => Unexpected::Other("number"),
         },
-        Value::String(_) => Unexpected::Other("string"),
+        Value::String(s) => Unexpected::Str(s.char_indices().nth(QUOTE_CHARS).map_or(s.as_str(), |(cut, _)| &s[..cut])),
         Value::Array(_) => Unexpected::Seq,
         Value::Object(_) => Unexpected::Map,
     }
@@ -499,6 +521,9 @@ mod tests {
         ] {
             assert_eq!(parse(&format!(r#"{{"id": "t", "limit": {value}}}"#)).unwrap_err(), error, "{value}");
         }
+        let long = "9".repeat(10_000);
+        let e = parse(&format!(r#"{{"id": "t", "limit": "{long}"}}"#)).unwrap_err();
+        assert_eq!(e, format!("invalid type: string \"{}\", expected u32", &long[..QUOTE_CHARS]));
         let e = message(json!({"parts": [], "offset": 1e10})).unwrap_err();
         assert_eq!(e, "invalid value: integer `10000000000`, expected i32");
     }
