@@ -42,7 +42,7 @@ struct ItemPayload {
 }
 
 /// An output item with the fields of every type this parser reads, flat (no intermediate tree as an
-/// internally tagged enum would build); [`OutputItem::from`] sorts it by `type`.
+/// internally tagged enum would build); [`OutputItem::from_raw`] sorts it by `type`.
 #[derive(Deserialize)]
 struct RawOutputItem {
     #[serde(rename = "type", default)]

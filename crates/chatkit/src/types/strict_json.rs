@@ -40,7 +40,7 @@ pub fn quote(input: &str) -> String {
     }
 }
 
-/// A decoder message bounded to about [`MESSAGE_CHARS`] characters. serde quotes offending values whole
+/// A decoder message bounded to a few hundred characters. serde quotes offending values whole
 /// (`invalid type: string "<megabytes>", expected u32`); the start and the end (the `expected …` part)
 /// are what a client needs.
 pub fn shorten_message(message: &str) -> String {
