@@ -131,6 +131,10 @@ impl Store for MeteredStore {
         self.timed("delete_thread", self.inner.delete_thread(ctx, thread_id)).await
     }
 
+    async fn prune_tombstones(&self, retention: Duration) -> StoreResult<u64> {
+        self.timed("prune_tombstones", self.inner.prune_tombstones(retention)).await
+    }
+
     async fn load_thread_items(
         &self,
         ctx: &RequestContext,
@@ -245,6 +249,10 @@ impl Store for MeteredStore {
 
     fn pool_status(&self) -> Option<PoolStatus> {
         self.inner.pool_status()
+    }
+
+    fn deleted_threads(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.inner.deleted_threads()
     }
 }
 

@@ -26,6 +26,7 @@ use tracing::Instrument as _;
 use crate::app::ChatKitApp;
 use crate::errors::ChatKitError;
 use crate::http::ChatKitResponse;
+use crate::store::locks::without_thread_lock;
 use crate::store::{RequestContext, Store};
 use crate::types::{
     ChatKitRequest, CustomActionParams, ItemKind, ListItemsParams, ListThreadsParams, NonStreamingRequest, Page,
@@ -180,7 +181,8 @@ impl ChatKitServer {
         let result = async {
             match req {
                 ChatKitRequest::Streaming(req) => self.start_stream(req, ctx, kind, started).await,
-                ChatKitRequest::NonStreaming(req) => self.handle_json(req, &ctx).await,
+                // These requests take no thread lock: their writes are not a turn's (see `without_thread_lock`).
+                ChatKitRequest::NonStreaming(req) => without_thread_lock(self.handle_json(req, &ctx)).await,
             }
         }
         .instrument(span)

@@ -250,6 +250,10 @@ pub struct Config {
     /// partial text kept) and the server exits. Keep Kubernetes' `terminationGracePeriodSeconds` above it.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// Seconds the positions of deleted threads and items are kept, so that a client paging from one
+    /// continues after it; older ones are pruned (at start-up, then periodically). 0 keeps them forever.
+    #[arg(long, env = "TOMBSTONE_RETENTION_SECS", default_value_t = 86_400)]
+    pub tombstone_retention_secs: u64,
     /// OpenTelemetry collector (OTLP over HTTP/protobuf) to send traces to, e.g. `http://127.0.0.1:4318`;
     /// unset: no traces. The other standard `OTEL_*` variables apply (service name, headers, sampler).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
@@ -327,6 +331,7 @@ impl Default for Config {
             idle_timeout_secs: 75,
             stream_stall_timeout_secs: 60,
             shutdown_grace_secs: 30,
+            tombstone_retention_secs: 86_400,
             otel_exporter_otlp_endpoint: None,
             thread_titles: Switch(true),
             rust_log: "info".into(),
@@ -375,6 +380,7 @@ impl fmt::Debug for Config {
             .field("idle_timeout_secs", &self.idle_timeout_secs)
             .field("stream_stall_timeout_secs", &self.stream_stall_timeout_secs)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("tombstone_retention_secs", &self.tombstone_retention_secs)
             .field("otel_exporter_otlp_endpoint", &self.otel_exporter_otlp_endpoint.as_deref().map(redact_url))
             .field("thread_titles", &self.thread_titles)
             .field("rust_log", &self.rust_log)
@@ -800,6 +806,7 @@ mod tests {
             "IDLE_TIMEOUT_SECS",
             "STREAM_STALL_TIMEOUT_SECS",
             "SHUTDOWN_GRACE_SECS",
+            "TOMBSTONE_RETENTION_SECS",
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "THREAD_TITLES",
             "RUST_LOG",
@@ -841,6 +848,7 @@ mod tests {
         assert_eq!(default_of("idle_timeout_secs"), d.idle_timeout_secs.to_string());
         assert_eq!(default_of("stream_stall_timeout_secs"), d.stream_stall_timeout_secs.to_string());
         assert_eq!(default_of("shutdown_grace_secs"), d.shutdown_grace_secs.to_string());
+        assert_eq!(default_of("tombstone_retention_secs"), d.tombstone_retention_secs.to_string());
         assert_eq!(default_of("thread_titles"), d.thread_titles.to_string());
         assert_eq!(default_of("rust_log"), d.rust_log);
     }

@@ -14,7 +14,7 @@
 //! - [`config`]: every setting (flags, environment, `.env`), validated once; [`telemetry`]: logging;
 //! - [`startup`]: store, model provider, app and router built from the configuration, then served;
 //!   `connections`: the accept loop, connection timeouts and graceful close; `readiness`: whether
-//!   this replica takes traffic;
+//!   this replica takes traffic; `tombstones`: pruning of the paging tombstones of deleted rows;
 //! - [`router`]: the layers every response passes through; [`routes`]: one module per resource with
 //!   its handlers and their OpenAPI descriptions, and the one place errors become statuses;
 //!   `openapi`: `/openapi.json` and Swagger UI at `/docs`;
@@ -48,3 +48,4 @@ pub mod routes;
 pub mod signed_urls;
 pub mod startup;
 pub mod telemetry;
+mod tombstones;

@@ -90,6 +90,8 @@ pub struct Built {
     pub grace: Duration,
     /// `GET /metrics` (`None` with `METRICS=off`); on the router unless `METRICS_ADDR` is set.
     pub metrics: Option<crate::metrics::MetricsEndpoint>,
+    /// How long paging tombstones are kept (`TOMBSTONE_RETENTION_SECS`; zero: forever).
+    pub tombstone_retention: Duration,
 }
 
 /// Opens the store, builds the providers and the app, and assembles the router (does not bind).
@@ -176,6 +178,7 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         auth_mode,
         grace: Duration::from_secs(config.shutdown_grace_secs),
         metrics,
+        tombstone_retention: Duration::from_secs(config.tombstone_retention_secs),
     })
 }
 
@@ -245,9 +248,12 @@ const CLOSE_WAIT: Duration = Duration::from_secs(3);
 ///    thread lock released) and their clients told the server is restarting; connections still open
 ///    are closed;
 /// 4. the database is closed (SQLite: WAL checkpointed; PostgreSQL: pool closed).
+///
+/// While it serves, old paging tombstones are pruned in the background (`crate::tombstones`).
 pub async fn serve(listener: TcpListener, built: Built, shutdown: impl Future<Output = ()> + Send + 'static) {
     let state = built.state;
     let grace = built.grace;
+    let pruning = crate::tombstones::spawn_pruning(state.store.clone(), built.tombstone_retention);
     let (accepting, connections) = connections::accept_loop(listener, built.router, built.timeouts);
     state.readiness.serving();
     tokio::select! {
@@ -283,6 +289,9 @@ pub async fn serve(listener: TcpListener, built: Built, shutdown: impl Future<Ou
         if tokio::time::timeout(STOP_WAIT, chatkit.wait_for_turns()).await.is_err() {
             tracing::warn!(running_turns = chatkit.running_turns(), "some chat turns were still running at exit");
         }
+    }
+    if let Some(pruning) = pruning {
+        pruning.abort();
     }
     if tokio::time::timeout(CLOSE_WAIT, state.store.close()).await.is_err() {
         tracing::warn!("the database did not close in time");

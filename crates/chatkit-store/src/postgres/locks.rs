@@ -82,6 +82,11 @@ impl PgLocks {
         }
     }
 
+    /// The schema the locks are namespaced by (`public` without one).
+    pub(super) fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// The fence token of `thread_id` if this process holds its lock.
     pub(super) fn token(&self, thread_id: &str) -> Option<i64> {
         self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(thread_id).copied()

@@ -28,6 +28,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0004_paging_tombstones.sql"),
     },
     Migration { version: 5, name: "turn_usage", sql: include_str!("../../migrations/postgres/0005_turn_usage.sql") },
+    Migration {
+        version: 6,
+        name: "tombstone_age",
+        sql: include_str!("../../migrations/postgres/0006_tombstone_age.sql"),
+    },
 ];
 
 /// Schema names are interpolated into `CREATE SCHEMA`, so only plain identifiers are accepted.

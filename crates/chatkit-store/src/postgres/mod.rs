@@ -28,6 +28,7 @@ use serde_json::Value;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use self::deletions::Deletions;
 use self::locks::{PgLocks, connect_once};
 use self::migrate::{migrate, valid_schema};
 use self::statements::*;
@@ -35,10 +36,12 @@ use crate::open::StoreOptions;
 use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows, versioned};
 use crate::write_health::{PROBE_KEY, PROBE_NAMESPACE, WriteHealth};
 
+mod deletions;
 mod fence;
 mod locks;
 mod migrate;
 mod statements;
+mod update;
 
 /// Whether one of `values` cannot be stored: PostgreSQL `text` cannot hold the NUL character, so no
 /// row has an id, owner or key containing it, and a query binding one fails instead of finding
@@ -81,6 +84,8 @@ pub struct PostgresStore {
     /// The outcome of the latest health probe.
     write_health: WriteHealth,
     locks: Arc<PgLocks>,
+    /// Threads deleted through any replica, for the turns running here.
+    deletions: Deletions,
     label: String,
 }
 
@@ -125,9 +130,10 @@ impl PostgresStore {
             .acquire_timeout(options.connect_timeout)
             .connect_lazy_with(connect.clone());
         let namespace = schema.unwrap_or_else(|| "public".into());
+        let deletions = Deletions::new(connect.clone(), namespace.clone());
         let locks = Arc::new(PgLocks::new(connect, options.connect_timeout, namespace, pool.clone()));
         tracing::debug!(database = %label, "PostgreSQL store connected");
-        Ok(PostgresStore { pool, locks, label, write_health: WriteHealth::default() })
+        Ok(PostgresStore { pool, locks, deletions, label, write_health: WriteHealth::default() })
     }
 
     /// The connection pool (for tests and maintenance tasks).
@@ -139,6 +145,16 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
         self.locks.close().await;
+        self.deletions.close().await;
+    }
+
+    /// The fence token a write to `thread_id` must check: this process's, while it holds the thread's
+    /// lock, unless the write comes from a request that takes no lock.
+    fn holder_token(&self, thread_id: &str) -> Option<i64> {
+        if chatkit::store::locks::is_without_thread_lock() {
+            return None;
+        }
+        self.locks.token(thread_id)
     }
 
     async fn upsert_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
@@ -148,7 +164,7 @@ impl PostgresStore {
         if unstorable(&[&item.id]) {
             return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item.id.clone() });
         }
-        let token = self.locks.token(thread_id);
+        let token = self.holder_token(thread_id);
         let rows = fence::write(&self.pool, "save item", thread_id, token, || {
             upsert_item_query(&ctx.owner_id, thread_id, item)
         })
@@ -188,11 +204,12 @@ impl Store for PostgresStore {
         if unstorable(&[&ctx.owner_id, &thread.id]) {
             return Err(StoreError::ThreadNotFound(thread.id.clone()));
         }
-        let done = save_thread_query(&thread.id, &ctx.owner_id, thread)?
-            .execute(&self.pool)
-            .await
-            .map_err(|e| db_err("save thread", e))?;
-        if done.rows_affected() == 0 {
+        let token = self.holder_token(&thread.id);
+        let rows = fence::write(&self.pool, "save thread", &thread.id, token, || {
+            save_thread_query(&thread.id, &ctx.owner_id, thread)
+        })
+        .await?;
+        if rows == 0 {
             return Err(StoreError::ThreadNotFound(thread.id.clone()));
         }
         Ok(())
@@ -227,27 +244,7 @@ impl Store for PostgresStore {
         if unstorable(&[&ctx.owner_id, thread_id]) {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
-        let mut tx = self.pool.begin().await.map_err(|e| db_err("update thread", e))?;
-        let row: Option<String> = sqlx::query_scalar(LOAD_THREAD_FOR_UPDATE)
-            .bind(thread_id)
-            .bind(&ctx.owner_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| db_err("update thread", e))?;
-        let Some(data) = row else {
-            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
-        };
-        let stored: ThreadMetadata = decode("thread", &data)?;
-        let mut thread = stored.clone();
-        if !change(&mut thread) {
-            return Ok((stored, false));
-        }
-        save_thread_query(thread_id, &ctx.owner_id, &thread)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err("update thread", e))?;
-        tx.commit().await.map_err(|e| db_err("update thread", e))?;
-        Ok((thread, true))
+        update::update_thread(&self.pool, ctx, thread_id, self.holder_token(thread_id), change).await
     }
 
     async fn load_threads(
@@ -273,13 +270,15 @@ impl Store for PostgresStore {
         if unstorable(&[&ctx.owner_id, thread_id]) {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
-        let done = sqlx::query(DELETE_THREAD)
+        let deleted: i64 = sqlx::query_scalar(DELETE_THREAD)
             .bind(thread_id)
             .bind(&ctx.owner_id)
-            .execute(&self.pool)
+            .bind(deletions::CHANNEL)
+            .bind(deletions::payload(self.locks.namespace(), thread_id))
+            .fetch_one(&self.pool)
             .await
             .map_err(|e| db_err("delete thread", e))?;
-        if done.rows_affected() == 0 {
+        if deleted == 0 {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
         if let Err(e) = fence::forget(&self.pool, thread_id).await {
@@ -287,6 +286,20 @@ impl Store for PostgresStore {
             tracing::debug!(error = %e, "could not delete the fence row of a deleted thread");
         }
         Ok(())
+    }
+
+    async fn prune_tombstones(&self, retention: Duration) -> StoreResult<u64> {
+        let retention = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
+        let mut pruned = 0;
+        for sql in [PRUNE_THREAD_TOMBSTONES, PRUNE_ITEM_TOMBSTONES] {
+            let done = sqlx::query(sql)
+                .bind(retention)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| db_err("prune tombstones", e))?;
+            pruned += done.rows_affected();
+        }
+        Ok(pruned)
     }
 
     async fn load_thread_items(
@@ -339,7 +352,7 @@ impl Store for PostgresStore {
         if unstorable(&[&ctx.owner_id, thread_id, item_id]) {
             return Ok(());
         }
-        let token = self.locks.token(thread_id);
+        let token = self.holder_token(thread_id);
         fence::write(&self.pool, "delete item", thread_id, token, || {
             Ok(sqlx::query(DELETE_ITEM).bind(thread_id).bind(&ctx.owner_id).bind(item_id))
         })
@@ -351,7 +364,7 @@ impl Store for PostgresStore {
         if unstorable(&[&ctx.owner_id, thread_id, item_id]) {
             return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() });
         }
-        let token = self.locks.token(thread_id);
+        let token = self.holder_token(thread_id);
         let rows = fence::write(&self.pool, "delete items", thread_id, token, || {
             Ok(sqlx::query(DELETE_ITEMS_AFTER).bind(thread_id).bind(&ctx.owner_id).bind(item_id))
         })
@@ -595,6 +608,10 @@ impl Store for PostgresStore {
             Ok(guard) => Ok(ThreadLock::new(guard?)),
             Err(e) => Err(StoreError::Database(format!("thread lock task failed: {e}"))),
         }
+    }
+
+    fn deleted_threads(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.deletions.subscribe()
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -31,7 +31,15 @@ pub(super) const LIST_THREADS: ListStatements = ListStatements {
      SELECT 1, d.created_at, d.seq FROM deleted_threads d WHERE d.id = $3 AND d.owner_id = $1) p ORDER BY p.k LIMIT 1) \
      ORDER BY created_at DESC, seq DESC LIMIT $2",
 };
-pub(super) const DELETE_THREAD: &str = "DELETE FROM threads WHERE id = $1 AND owner_id = $2";
+/// Deletes a thread and, only if it did, announces it to every replica (`$3` the channel, `$4` the
+/// payload; PostgreSQL delivers the notification when the statement commits). Returns how many it deleted.
+pub(super) const DELETE_THREAD: &str = "WITH d AS (DELETE FROM threads WHERE id = $1 AND owner_id = $2 RETURNING id) \
+     SELECT COUNT(*) FROM (SELECT pg_notify($3, $4) FROM d) n";
+/// Tombstones left at least `$1` microseconds ago (by the database's clock, which stamped them).
+pub(super) const PRUNE_THREAD_TOMBSTONES: &str = "DELETE FROM deleted_threads \
+     WHERE deleted_at <= (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT - $1";
+pub(super) const PRUNE_ITEM_TOMBSTONES: &str = "DELETE FROM deleted_items \
+     WHERE deleted_at <= (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT - $1";
 
 pub(super) const LIST_ITEMS: ListStatements = ListStatements {
     asc: "SELECT id, data FROM items WHERE thread_id = $1 \

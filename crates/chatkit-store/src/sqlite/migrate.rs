@@ -26,6 +26,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0004_paging_tombstones.sql"),
     },
     Migration { version: 5, name: "turn_usage", sql: include_str!("../../migrations/sqlite/0005_turn_usage.sql") },
+    Migration {
+        version: 6,
+        name: "tombstone_age",
+        sql: include_str!("../../migrations/sqlite/0006_tombstone_age.sql"),
+    },
 ];
 
 /// Applies the embedded migrations not yet recorded in `chatkit_migrations`, in one

@@ -321,6 +321,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn prune_tombstones(&self, retention: Duration) -> StoreResult<u64> {
+        let retention = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
+        let pruned = self
+            .writer
+            .run("prune tombstones", move |c| {
+                let threads = c.prepare_cached(PRUNE_THREAD_TOMBSTONES)?.execute(params![retention])?;
+                Ok(threads + c.prepare_cached(PRUNE_ITEM_TOMBSTONES)?.execute(params![retention])?)
+            })
+            .await?;
+        Ok(pruned as u64)
+    }
+
     async fn load_thread_items(
         &self,
         ctx: &RequestContext,

@@ -37,6 +37,11 @@ pub(super) const LIST_THREADS: ListStatements = ListStatements {
      ORDER BY created_at DESC, seq DESC LIMIT ?2 + 0",
 };
 pub(super) const DELETE_THREAD: &str = "DELETE FROM threads WHERE id = ?1 AND owner_id = ?2";
+/// Tombstones left at least `?1` microseconds ago.
+pub(super) const PRUNE_THREAD_TOMBSTONES: &str =
+    "DELETE FROM deleted_threads WHERE deleted_at <= CAST(unixepoch('subsec') * 1000000 AS INTEGER) - ?1";
+pub(super) const PRUNE_ITEM_TOMBSTONES: &str =
+    "DELETE FROM deleted_items WHERE deleted_at <= CAST(unixepoch('subsec') * 1000000 AS INTEGER) - ?1";
 
 pub(super) const LIST_ITEMS: ListStatements = ListStatements {
     asc: "SELECT id, data FROM items WHERE thread_id = ?1 \

@@ -7,8 +7,10 @@
 mod checks;
 mod concurrency;
 mod nul_ids;
+mod postgres_fence;
 mod postgres_store;
 mod sqlite_store;
+mod tombstones;
 mod usage;
 
 use std::future::Future;
@@ -26,6 +28,7 @@ use sqlx::postgres::PgConnectOptions;
 use checks::*;
 use concurrency::*;
 use nul_ids::*;
+use tombstones::*;
 use usage::*;
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -154,6 +157,7 @@ conformance!(
     attachment_bytes_per_owner,
     attachment_uploads_match_the_declared_size_once,
     paging_continues_after_a_deleted_cursor,
+    tombstones_are_pruned_after_the_retention,
     turn_usage_sums,
     kv_compare_and_set,
     concurrent_appends,

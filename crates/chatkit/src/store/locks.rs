@@ -1,6 +1,10 @@
 //! In-process per-thread locks shared by the single-process stores (memory, SQLite) and used as
 //! the first stage of the PostgreSQL lock: a map of thread id → tokio mutex, entries removed
 //! again when nobody holds or waits for them, with a bounded wait.
+//!
+//! Also the mark of requests that write without the lock ([`without_thread_lock`]): a store that fences
+//! the writes of a lock holder (PostgreSQL, whose lock can be lost with its database session) must not
+//! fence theirs, since they never held it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +15,24 @@ use tokio::sync::OwnedMutexGuard;
 use super::StoreError;
 
 type Entry = Arc<tokio::sync::Mutex<()>>;
+
+tokio::task_local! {
+    static WITHOUT_LOCK: ();
+}
+
+/// Runs `work` as a request that takes no thread lock (`threads.update`, `threads.sync_custom_action`
+/// and the other non-streaming requests): its writes are never refused because a turn of this process
+/// lost the thread's lock, which only says that *that turn* must stop writing.
+pub async fn without_thread_lock<F: Future>(work: F) -> F::Output {
+    WITHOUT_LOCK.scope((), work).await
+}
+
+/// Whether the running task is inside [`without_thread_lock`]. Everything else (a turn, and the writes
+/// a streaming request makes before its turn starts) writes as the holder of the thread's lock when this
+/// process holds it.
+pub fn is_without_thread_lock() -> bool {
+    WITHOUT_LOCK.try_with(|()| ()).is_ok()
+}
 
 /// A map of per-key async mutexes (keys are thread ids).
 #[derive(Debug, Default, Clone)]
@@ -89,5 +111,15 @@ mod tests {
         let again = locks.lock("t", Duration::from_millis(10)).await.unwrap();
         drop(again);
         assert_eq!(locks.tracked(), 0);
+    }
+
+    #[tokio::test]
+    async fn requests_without_the_lock_are_marked_for_their_task_only() {
+        assert!(!is_without_thread_lock());
+        assert!(without_thread_lock(async { is_without_thread_lock() }).await);
+        // A task spawned from inside is not such a request.
+        let spawned = without_thread_lock(async { tokio::spawn(async { is_without_thread_lock() }).await.unwrap() });
+        assert!(!spawned.await);
+        assert!(!is_without_thread_lock());
     }
 }

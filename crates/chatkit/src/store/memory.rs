@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -47,10 +47,10 @@ struct State {
     declared_sizes: HashMap<String, u64>,
     attachment_data: HashMap<String, (String, Vec<u8>)>,
     kv: HashMap<(String, String), Versioned>,
-    /// Where deleted threads were (owner, position), so a cursor naming one keeps its place.
-    deleted_threads: HashMap<String, (String, Pos)>,
-    /// Where deleted items were, by thread, for the same reason.
-    deleted_items: HashMap<String, HashMap<String, Pos>>,
+    /// Where deleted threads were (owner, position, when deleted), so a cursor naming one keeps its place.
+    deleted_threads: HashMap<String, (String, Pos, Instant)>,
+    /// Where deleted items were (position, when deleted), by thread, for the same reason.
+    deleted_items: HashMap<String, HashMap<String, (Pos, Instant)>>,
     /// Turn usage records with their owner, oldest first.
     usage: Vec<(String, TurnUsage)>,
 }
@@ -195,7 +195,7 @@ impl Store for MemoryStore {
         let cursor = after.map(|id| match st.threads.get(id) {
             Some(t) if t.owner == ctx.owner_id => Some(t.pos),
             Some(_) => None,
-            None => st.deleted_threads.get(id).filter(|(owner, _)| *owner == ctx.owner_id).map(|(_, pos)| *pos),
+            None => st.deleted_threads.get(id).filter(|(owner, ..)| *owner == ctx.owner_id).map(|(_, pos, _)| *pos),
         });
         let entries = mine.iter().map(|t| (t.pos, t.meta.id.as_str(), &t.meta)).collect();
         Ok(paginate(entries, cursor, limit, order))
@@ -207,11 +207,24 @@ impl Store for MemoryStore {
             return Err(StoreError::ThreadNotFound(thread_id.to_string()));
         }
         if let Some(t) = st.threads.remove(thread_id) {
-            st.deleted_threads.insert(thread_id.to_string(), (t.owner, t.pos));
+            st.deleted_threads.insert(thread_id.to_string(), (t.owner, t.pos, Instant::now()));
         }
         st.items.remove(thread_id);
         st.deleted_items.remove(thread_id);
         Ok(())
+    }
+
+    async fn prune_tombstones(&self, retention: Duration) -> StoreResult<u64> {
+        let mut st = self.state();
+        let expired = |at: &Instant| at.elapsed() >= retention;
+        let before = st.deleted_threads.len() + st.deleted_items.values().map(HashMap::len).sum::<usize>();
+        st.deleted_threads.retain(|_, (_, _, at)| !expired(at));
+        for items in st.deleted_items.values_mut() {
+            items.retain(|_, (_, at)| !expired(at));
+        }
+        st.deleted_items.retain(|_, items| !items.is_empty());
+        let after = st.deleted_threads.len() + st.deleted_items.values().map(HashMap::len).sum::<usize>();
+        Ok((before - after) as u64)
     }
 
     async fn load_thread_items(
@@ -230,7 +243,10 @@ impl Store for MemoryStore {
             return Ok(Page::default());
         };
         let cursor = after.map(|id| {
-            list.positions.get(id).or_else(|| st.deleted_items.get(thread_id).and_then(|d| d.get(id))).copied()
+            list.positions
+                .get(id)
+                .or_else(|| st.deleted_items.get(thread_id).and_then(|d| d.get(id)).map(|(pos, _)| pos))
+                .copied()
         });
         let entries = list.ordered.iter().map(|(pos, i)| (*pos, i.id.as_str(), i)).collect();
         Ok(paginate(entries, cursor, limit, order))
@@ -264,7 +280,10 @@ impl Store for MemoryStore {
             && let Some(pos) = list.positions.remove(item_id)
         {
             list.ordered.remove(&pos);
-            st.deleted_items.entry(thread_id.to_string()).or_default().insert(item_id.to_string(), pos);
+            st.deleted_items
+                .entry(thread_id.to_string())
+                .or_default()
+                .insert(item_id.to_string(), (pos, Instant::now()));
         }
         Ok(())
     }
@@ -282,7 +301,7 @@ impl Store for MemoryStore {
         for p in &later {
             if let Some(item) = list.ordered.remove(p) {
                 list.positions.remove(&item.id);
-                removed.push((item.id, *p));
+                removed.push((item.id, (*p, Instant::now())));
             }
         }
         st.deleted_items.entry(thread_id.to_string()).or_default().extend(removed);

@@ -244,6 +244,11 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a thread and all its items (attachments untouched). Missing thread → `ThreadNotFound`.
     async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()>;
 
+    /// Forgets the tombstones of threads and items deleted at least `retention` ago, returning how many.
+    /// A tombstone keeps a deleted row's position so that a paging cursor naming it continues after it;
+    /// once pruned, such a cursor pages like one that never existed (an empty page).
+    async fn prune_tombstones(&self, retention: Duration) -> StoreResult<u64>;
+
     /// Lists a thread's items (hidden ones included) by `(created_at, insertion order)`.
     async fn load_thread_items(
         &self,
@@ -311,6 +316,14 @@ pub trait Store: Send + Sync + 'static {
     /// Serializes responses on one thread (across replicas for shared databases).
     /// Waits at most `wait`, then fails with `LockTimeout`.
     async fn lock_thread(&self, thread_id: &str, wait: Duration) -> StoreResult<ThreadLock>;
+
+    /// The ids of threads as they are deleted, through any process sharing the database, so that a turn
+    /// running here on a thread another replica deleted stops at once (its model call dropped) instead
+    /// of at its next write. `None` for a store only this process uses (memory, SQLite), where
+    /// `threads.delete` stops the turns itself. Called from inside the runtime.
+    fn deleted_threads(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 
     /// Checks the database answers (start-up, and the default of [`Store::check_writable`]).
     async fn ping(&self) -> StoreResult<()>;

@@ -1,10 +1,14 @@
 //! The turns running in this process, by thread, so that `threads.delete` can stop them: a deleted
 //! thread's turn ends as if its client had left (its model call is dropped at once), except that it writes
-//! nothing more, since there is no thread left to write to.
+//! nothing more, since there is no thread left to write to. A store shared with other replicas announces
+//! the threads deleted through any of them ([`crate::store::Store::deleted_threads`]); from the first turn on, a task
+//! stops the turns of those threads here too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 /// Running turns by thread id: each turn's tokens, under a number unique in this process.
@@ -17,6 +21,8 @@ pub(crate) struct RunningTurns {
 struct Registry {
     next: u64,
     by_thread: HashMap<String, Vec<(u64, Tokens)>>,
+    /// Whether the store's deletions are watched already (asked once, at the first turn).
+    watching: bool,
 }
 
 /// What stopping a turn cancels: `stop` ends its stream (the sink's token), `deleted` says why.
@@ -53,6 +59,42 @@ impl RunningTurns {
             .or_default()
             .push((number, Tokens { stop, deleted: deleted.clone() }));
         Registered { turns: self.clone(), thread_id: thread_id.to_string(), number, deleted }
+    }
+
+    /// Starts stopping the turns of threads announced as deleted by `subscribe` (the store's
+    /// [`crate::store::Store::deleted_threads`]), once: later calls do nothing. The watching task ends with the server
+    /// (these turns) or the announcements.
+    pub(crate) fn watch_deletions(&self, subscribe: impl FnOnce() -> Option<Receiver<String>>) {
+        {
+            let mut registry = self.registry();
+            if registry.watching {
+                return;
+            }
+            registry.watching = true;
+        }
+        let Some(mut deleted) = subscribe() else { return };
+        let turns = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let thread_id = match deleted.recv().await {
+                    Ok(thread_id) => thread_id,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "deleted threads were announced faster than they were handled");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(inner) = turns.upgrade() else { return };
+                let stopped = RunningTurns { inner }.thread_deleted(&thread_id);
+                if stopped > 0 {
+                    tracing::info!(
+                        thread_id,
+                        stopped,
+                        "stopped the responses of a thread deleted through another replica"
+                    );
+                }
+            }
+        });
     }
 
     /// Stops every turn running on `thread_id` (the thread was deleted); returns how many.
@@ -96,5 +138,22 @@ mod tests {
         assert_eq!(turns.thread_deleted("a"), 0);
         drop(b);
         assert!(turns.registry().by_thread.is_empty());
+    }
+
+    #[tokio::test]
+    async fn threads_announced_as_deleted_stop_their_turns() {
+        let turns = RunningTurns::default();
+        let (announce, receiver) = tokio::sync::broadcast::channel(4);
+        turns.watch_deletions(move || Some(receiver));
+        // Watching starts once: a second subscription is never asked for.
+        turns.watch_deletions(|| panic!("subscribed twice"));
+        let stop = CancellationToken::new();
+        let a = turns.register("a", stop.clone());
+        let b = turns.register("b", CancellationToken::new());
+        announce.send("elsewhere".to_string()).unwrap();
+        announce.send("a".to_string()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), stop.cancelled()).await.unwrap();
+        assert!(a.deleted.is_cancelled());
+        assert!(!b.deleted.is_cancelled());
     }
 }

@@ -171,6 +171,7 @@ impl ChatKitServer {
         let span = tracing::info_span!("chatkit_turn", request_type, thread_id = %accepted.thread.id);
         // The sink stops on the server stopping or on the thread being deleted, whichever comes first.
         let stop = self.shutdown.child_token();
+        self.running.watch_deletions(|| self.store.deleted_threads());
         let running = self.running.register(&accepted.thread.id, stop.clone());
         let turn = Turn {
             app: self.app.clone(),

@@ -82,6 +82,9 @@ impl Store for TracedStore {
     async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
         self.inner.delete_thread(ctx, thread_id).instrument(self.span("delete_thread")).await
     }
+    async fn prune_tombstones(&self, retention: Duration) -> StoreResult<u64> {
+        self.inner.prune_tombstones(retention).instrument(self.span("prune_tombstones")).await
+    }
     async fn load_thread_items(
         &self,
         ctx: &RequestContext,
@@ -171,5 +174,11 @@ impl Store for TracedStore {
     }
     fn describe(&self) -> String {
         self.inner.describe()
+    }
+    fn pool_status(&self) -> Option<chatkit::store::PoolStatus> {
+        self.inner.pool_status()
+    }
+    fn deleted_threads(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.inner.deleted_threads()
     }
 }
