@@ -62,6 +62,9 @@ pub(crate) struct EventMapper<'a> {
     pub(crate) finished_messages: usize,
     /// What the response produced.
     pub(crate) output: StepOutput,
+    /// Messages as the provider sent them whole ([`ModelEvent::MessageItem`]), by id, until they
+    /// finish.
+    whole_messages: Vec<(String, serde_json::Value)>,
 }
 
 impl<'a> EventMapper<'a> {
@@ -73,6 +76,7 @@ impl<'a> EventMapper<'a> {
             open: Vec::new(),
             finished_messages: 0,
             output: StepOutput::default(),
+            whole_messages: Vec::new(),
         }
     }
 
@@ -141,9 +145,13 @@ impl<'a> EventMapper<'a> {
         }
         let msg = self.open.remove(m);
         let content = msg.content();
-        self.output.items.push(InputItem::Message {
-            role: Role::Assistant,
-            content: content.iter().map(|c| ContentPart::OutputText(c.text.clone())).collect(),
+        let whole = self.whole_messages.iter().position(|(id, _)| *id == msg.id);
+        self.output.items.push(match whole {
+            Some(i) => InputItem::Verbatim { item: self.whole_messages.swap_remove(i).1 },
+            None => InputItem::Message {
+                role: Role::Assistant,
+                content: content.iter().map(|c| ContentPart::OutputText(c.text.clone())).collect(),
+            },
         });
         let item =
             ThreadItem::new(msg.id, &self.thread_id, ItemKind::AssistantMessage(AssistantMessageItem { content }));
@@ -208,7 +216,13 @@ impl<'a> EventMapper<'a> {
             ModelEvent::ReasoningPartDone { item_id, part_index, text } => {
                 self.workflow.part_done(self.sink, &item_id, part_index, &text).await?;
             }
-            ModelEvent::ReasoningItem { item } => self.output.items.push(InputItem::Reasoning { item }),
+            ModelEvent::ReasoningItem { item } => self.output.items.push(InputItem::Verbatim { item }),
+            ModelEvent::MessageItem { item } => {
+                if let Some(id) = item.get("id").and_then(serde_json::Value::as_str) {
+                    let id = self.canonical(id.to_string());
+                    self.whole_messages.push((id, item));
+                }
+            }
         }
         Ok(())
     }

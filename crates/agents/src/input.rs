@@ -58,9 +58,11 @@ pub enum InputItem {
         /// Opaque provider data replayed with the call (Gemini's call id and `thoughtSignature`).
         provider_data: Option<Value>,
     },
-    /// A reasoning item of the model's own, replayed exactly as it came within the run that produced
-    /// it (OpenAI); never stored with the thread, and skipped by providers that have no such items.
-    Reasoning {
+    /// An output item of the model's own, replayed exactly as it came within the run that produced
+    /// it: OpenAI's reasoning items, and the assistant messages of a response with reasoning (the API
+    /// wants a reasoning item followed by the very item, id and all, that followed it). Never stored
+    /// with the thread, and skipped by providers that have no such items.
+    Verbatim {
         /// The item as the provider sent it.
         item: Value,
     },

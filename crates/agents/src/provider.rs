@@ -92,6 +92,11 @@ pub enum ModelEvent {
     /// A complete reasoning item, as the provider sent it, to hand back unchanged in the next
     /// request of the run (OpenAI's reasoning items with their `encrypted_content`).
     ReasoningItem { item: Value },
+    /// A complete assistant message of a response with reasoning, as the provider sent it (OpenAI),
+    /// sent just before its [`ModelEvent::MessageDone`]: it goes back unchanged, `id` included, in
+    /// the next request of the run in place of a message rebuilt from its text, because the API
+    /// wants each reasoning item followed by the very item that followed it.
+    MessageItem { item: Value },
     /// The response finished successfully; `usage` is what the call consumed, when the provider said.
     Completed { usage: Option<Usage> },
 }

@@ -305,8 +305,45 @@ async fn reasoning_streams_a_workflow_closed_by_the_answer() {
     assert_eq!(stored.len(), 2);
     assert_eq!(serde_json::to_value(&stored[0]).unwrap()["workflow"]["tasks"], json!(tasks));
     let requests = fake.requests.lock().unwrap();
-    assert_eq!(requests[1].input[1], InputItem::Reasoning { item });
+    assert_eq!(requests[1].input[1], InputItem::Verbatim { item });
     assert!(matches!(requests[1].input[2], InputItem::FunctionCall { .. }));
+}
+
+/// In a response with reasoning, a message goes back whole (the provider's item, id included)
+/// between its reasoning item and the call that followed, in output order; the user sees the same
+/// message events as without reasoning.
+#[tokio::test]
+async fn a_message_after_reasoning_goes_back_whole() {
+    let rs = json!({"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "enc"});
+    let msg = json!({"id": "m1", "type": "message", "status": "completed", "role": "assistant",
+        "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": "Checking."}]});
+    let fake = Fake::new(vec![vec![
+        Ok(ModelEvent::ReasoningStarted { item_id: s("rs_1") }),
+        Ok(ModelEvent::ReasoningItem { item: rs.clone() }),
+        Ok(ModelEvent::MessageStarted { id: s("m1") }),
+        Ok(ModelEvent::TextDelta { message_id: s("m1"), content_index: 0, delta: s("Checking.") }),
+        Ok(ModelEvent::ContentPartDone { message_id: s("m1"), content_index: 0, text: s("Checking.") }),
+        Ok(ModelEvent::MessageItem { item: msg.clone() }),
+        Ok(ModelEvent::MessageDone { id: s("m1") }),
+        Ok(ModelEvent::FunctionCall(FunctionCall {
+            call_id: s("c1"),
+            name: s("cancel_trip"),
+            arguments: s("{}"),
+            provider_data: Some(json!({"id": "fc_1"})),
+        })),
+        Ok(ModelEvent::Completed { usage: None }),
+    ]]);
+    let mut h = harness(ProviderKind::OpenAi, Script::new()).await;
+    run(&support_agent(), fake.as_ref(), user_input("cancel"), &h.sink).await.unwrap();
+    let events = h.events();
+    // Workflow added, closed by the message, then the message exactly as without reasoning.
+    assert_eq!(events[0]["item"]["workflow"]["tasks"], json!([]));
+    assert_eq!(events[1]["type"], "thread.item.done");
+    assert_eq!(events[1]["item"]["workflow"]["tasks"], json!([]));
+    assert_eq!(events[2..7], text_message_events("m1", &["Checking."])[..]);
+    let requests = fake.requests.lock().unwrap();
+    assert_eq!(requests[1].input[1..3], [InputItem::Verbatim { item: rs }, InputItem::Verbatim { item: msg }]);
+    assert!(matches!(&requests[1].input[3], InputItem::FunctionCall { call_id, .. } if call_id == "c1"));
 }
 
 /// A tool that shows an item closes the workflow first; a run that fails before any thought removes

@@ -89,7 +89,8 @@
 //! `{user_text}` and `{tool_output}` (first 200 characters) are substituted. `times: N`
 //! limits a rule to its first N matches. `validate_input` makes the mock answer 400 like the
 //! real APIs when a `function_call_output` has no matching `function_call` or a call made after
-//! reasoning comes back without that reasoning item and its `encrypted_content` (OpenAI), or a
+//! reasoning comes back without that reasoning item and its `encrypted_content`, or a reasoning
+//! item comes back without the item (by `id`) that followed it in its response (OpenAI), or a
 //! replayed `functionCall` part lacks its `thoughtSignature` (Gemini).
 //!
 //! # Directives (when `directives` is true)
@@ -98,8 +99,9 @@
 //! line: `mock:text <reply>`, `mock:tool <name> <json args>` (repeat on several lines for
 //! several calls), `mock:error <status> [retry_after]`, `mock:cut <deltas>`,
 //! `mock:stall <after_deltas> <ms>`, `mock:delay <ms per delta>`, `mock:fail <message>`,
-//! `mock:think <part> | <part>` (reasoning summary parts before the reply; OpenAI then requires the
-//! reasoning item back, with its `encrypted_content`, ahead of any call it led to).
+//! `mock:think <part> | <part>` (reasoning summary parts before the reply, none for a bare
+//! `mock:think`; OpenAI then requires the reasoning item back, with its `encrypted_content`, ahead
+//! of any call it led to and directly followed by the item that followed it, as the real API does).
 //!
 //! # Layout
 //!

@@ -31,9 +31,10 @@ pub(crate) enum Plan {
 /// A streamed answer and its timing.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Answer {
-    /// Reasoning summary parts streamed before everything else (OpenAI: a reasoning item with its
-    /// `encrypted_content`; Gemini: `thought: true` parts).
-    pub(crate) reasoning: Vec<String>,
+    /// Reasoning streamed before everything else, with these summary parts (OpenAI: a reasoning
+    /// item with its `encrypted_content`, whose summary may be empty; Gemini: `thought: true`
+    /// parts). `None`: no reasoning.
+    pub(crate) reasoning: Option<Vec<String>>,
     /// Text message (already rendered), if any.
     pub(crate) text: Option<String>,
     /// Function calls after the text.
@@ -51,7 +52,7 @@ pub(crate) fn resolve(loaded: &LoadedScript, input: &InputSummary) -> Plan {
     let script = &loaded.script;
     let mut delay_ms = script.delta_delay_ms;
     let mut directed: Option<Reply> = None;
-    let mut reasoning = Vec::new();
+    let mut reasoning = None;
     if script.directives
         && input.tool_output.is_none()
         && let Some(text) = input.user_text.as_deref()
@@ -69,7 +70,7 @@ pub(crate) fn resolve(loaded: &LoadedScript, input: &InputSummary) -> Plan {
         None => loaded.choose(input),
     };
     if let Reply::Reasoned { summary, then } = reply {
-        reasoning = summary.clone();
+        reasoning = Some(summary.clone());
         reply = then;
     }
     let mut plan = answer_plan(reply, input, script, delay_ms);
@@ -122,8 +123,9 @@ fn answer_plan(reply: &Reply, input: &InputSummary, script: &crate::script::Scri
 struct Directives {
     reply: Option<Reply>,
     delay_ms: Option<u64>,
-    /// `mock:think part one | part two`: reasoning summary parts before the reply.
-    reasoning: Vec<String>,
+    /// `mock:think part one | part two`: reasoning summary parts before the reply (`mock:think`
+    /// alone: reasoning without a summary).
+    reasoning: Option<Vec<String>>,
 }
 
 /// Parses `mock:<command> <args…>` directives; each takes the rest of its line.
@@ -163,7 +165,7 @@ fn parse_directives(text: &str) -> Directives {
                 "delay" => out.delay_ms = num(),
                 "think" => {
                     out.reasoning =
-                        args.split('|').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+                        Some(args.split('|').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect());
                 }
                 "fail" => {
                     let message = if args.is_empty() { "The model failed (mock)." } else { args };
@@ -249,11 +251,11 @@ mod tests {
         let Plan::Answer(answer) = resolve(&loaded, &user("mock:think Plan | Check\nmock:text ok")) else {
             panic!("not an answer")
         };
-        assert_eq!(answer.reasoning, vec!["Plan".to_string(), "Check".to_string()]);
+        assert_eq!(answer.reasoning, Some(vec!["Plan".to_string(), "Check".to_string()]));
         assert_eq!(answer.text.as_deref(), Some("ok"));
         let scripted = LoadedScript::new(Script::new().on(Match::Any, Reply::reasoned(&["Hm"], Reply::text("yes"))));
         let Plan::Answer(answer) = resolve(&scripted, &user("q")) else { panic!("not an answer") };
-        assert_eq!((answer.reasoning, answer.text.as_deref()), (vec!["Hm".to_string()], Some("yes")));
+        assert_eq!((answer.reasoning, answer.text.as_deref()), (Some(vec!["Hm".to_string()]), Some("yes")));
     }
 
     #[test]

@@ -311,8 +311,9 @@ pub enum Reply {
         message: String,
     },
     /// Reasoning before another reply: OpenAI streams a reasoning item with these summary parts
-    /// (and an `encrypted_content` the next request of the run must hand back, else 400), Gemini
-    /// streams them as `thought: true` parts. JSON:
+    /// (none: a reasoning item with an empty summary) and an `encrypted_content` the next request of
+    /// the run must hand back directly followed by the item that followed it (else 400, as the real
+    /// API answers); Gemini streams the parts as `thought: true` parts. JSON:
     /// `{"kind": "reasoned", "summary": ["…"], "then": {"kind": "text", "text": "…"}}`.
     Reasoned {
         /// The summary parts, in order.

@@ -124,9 +124,9 @@ fn messages(request: &ModelRequest) -> Vec<Message<'_>> {
                 }
             }
             InputItem::FunctionCallOutput { call_id, output } => out.push(Message::Tool { call_id, output }),
-            // Responses API reasoning items have no Chat Completions form; the servers keep no
-            // reasoning state between calls anyway.
-            InputItem::Reasoning { .. } => {}
+            // Responses API output items have no Chat Completions form (only OpenAI produces
+            // them); the servers keep no reasoning state between calls anyway.
+            InputItem::Verbatim { .. } => {}
         }
     }
     out

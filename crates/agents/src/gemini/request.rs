@@ -70,8 +70,8 @@ pub(crate) fn contents(input: &[InputItem]) -> Vec<Value> {
             InputItem::FunctionCall { name, arguments, provider_data, .. } => {
                 ("model", vec![function_call_part(name, arguments, provider_data.as_ref())])
             }
-            // Gemini's reasoning rides on the calls' thought signatures instead.
-            InputItem::Reasoning { .. } => continue,
+            // Only OpenAI produces these; Gemini's reasoning rides on the calls' thought signatures.
+            InputItem::Verbatim { .. } => continue,
             InputItem::FunctionCallOutput { call_id, output } => {
                 let name = names.get(call_id.as_str()).copied().unwrap_or("unknown_tool");
                 ("user", vec![function_response_part(gemini_call_id(input, call_id), name, output)])

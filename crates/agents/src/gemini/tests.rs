@@ -182,3 +182,43 @@ fn thinking_config_only_when_set() {
         json!({"temperature": 0.4, "thinkingConfig": {"includeThoughts": true, "thinkingBudget": 8192}})
     );
 }
+
+/// A Gemini 2.5 stream in the shape Google sends it with `includeThoughts` (SSE frames ended by
+/// CRLF CRLF, thought summaries in `thought: true` parts, the call signed with a `thoughtSignature`,
+/// `thoughtsTokenCount` in the last `usageMetadata`): the thoughts stream as one reasoning part done
+/// before the call, the signature goes with the call, and the thinking tokens are counted.
+#[test]
+fn recorded_thoughts_then_a_signed_call() {
+    let body = include_str!("../../tests/fixtures/gemini_thoughts_call.sse");
+    let mut decoder = crate::sse::SseDecoder::default();
+    let mut data = std::collections::VecDeque::new();
+    decoder.feed(body.as_bytes(), &mut data).unwrap();
+    assert!(decoder.is_between_events());
+    let chunks: Vec<Value> = data.iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let thoughts: Vec<String> = chunks[..3]
+        .iter()
+        .map(|c| c.pointer("/candidates/0/content/parts/0/text").and_then(Value::as_str).unwrap().to_string())
+        .collect();
+    let signature = chunks[3].pointer("/candidates/0/content/parts/0/thoughtSignature").unwrap().clone();
+    let events = parse_chunks(&chunks);
+    let ModelEvent::ReasoningStarted { item_id } = &events[0] else { panic!("{events:?}") };
+    let deltas: Vec<ModelEvent> = thoughts
+        .iter()
+        .map(|t| ModelEvent::ReasoningDelta { item_id: item_id.clone(), part_index: 0, delta: t.clone() })
+        .collect();
+    assert_eq!(events[1..4], deltas[..]);
+    assert_eq!(
+        events[4],
+        ModelEvent::ReasoningPartDone { item_id: item_id.clone(), part_index: 0, text: thoughts.concat() }
+    );
+    let ModelEvent::FunctionCall(call) = &events[5] else { panic!("{events:?}") };
+    assert_eq!(call.name, "change_seat");
+    assert_eq!(
+        serde_json::from_str::<Value>(&call.arguments).unwrap(),
+        json!({"flight_number": "OA476", "seat": "14C"})
+    );
+    assert_eq!(call.provider_data.as_ref().and_then(|d| d.get("thoughtSignature")), Some(&signature));
+    let Some(ModelEvent::Completed { usage: Some(usage) }) = events.last() else { panic!("{events:?}") };
+    assert_eq!(usage.reasoning_tokens, 141);
+    assert!(!events.iter().any(|e| matches!(e, ModelEvent::MessageStarted { .. })), "{events:?}");
+}

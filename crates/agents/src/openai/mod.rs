@@ -6,7 +6,9 @@
 //! `output_text.delta` → deltas; `output_text.annotation.added` → citations in ChatKit's annotation
 //! shape; `output_text.done` → part done; `output_item.done` → message done or a complete function
 //! call; reasoning items → reasoning start, `reasoning_summary_text` / `reasoning_text` deltas and
-//! done texts → reasoning parts, the finished item → kept whole for the next request of the run; `response.completed` → completed, with its `usage`; `response.failed` /
+//! done texts → reasoning parts, the finished item → kept whole for the next request of the run (as
+//! are the finished messages of a response with reasoning, which must follow their reasoning item
+//! with their own ids); `response.completed` → completed, with its `usage`; `response.failed` /
 //! `response.incomplete` / `error` → an error classified from the provider's code; a `refusal` part
 //! → a content-blocked error at `refusal.done` (the refusal text goes to the log).
 

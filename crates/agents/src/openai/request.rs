@@ -108,7 +108,7 @@ struct WireInput<'a> {
 
 impl<'a> WireInput<'a> {
     fn new(items: &'a [InputItem]) -> Self {
-        WireInput { items, with_ids: items.iter().any(|i| matches!(i, InputItem::Reasoning { .. })) }
+        WireInput { items, with_ids: items.iter().any(|i| matches!(i, InputItem::Verbatim { .. })) }
     }
 }
 
@@ -163,7 +163,7 @@ impl Serialize for WireItem<'_> {
                 m.serialize_entry("arguments", arguments)?;
                 m.end()
             }
-            InputItem::Reasoning { item } => item.serialize(s),
+            InputItem::Verbatim { item } => item.serialize(s),
             InputItem::FunctionCallOutput { call_id, output } => {
                 let mut m = s.serialize_map(Some(3))?;
                 m.serialize_entry("type", "function_call_output")?;

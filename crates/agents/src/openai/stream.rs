@@ -261,6 +261,8 @@ pub(crate) fn parse_event(data: &str) -> serde_json::Result<StreamEvent> {
 pub(crate) struct Parser {
     /// (message id, part index) whose text was streamed (to fill in parts only present in the final item).
     seen_parts: HashSet<(String, usize)>,
+    /// Whether the response has a reasoning item: its messages then go back whole.
+    reasoning: bool,
     finished: bool,
 }
 
@@ -303,6 +305,7 @@ impl EventParser for Parser {
                 out.push_back(Ok(ModelEvent::MessageStarted { id }));
             }
             StreamEvent::OutputItemAdded { item: OutputItem::Reasoning { id, .. } } => {
+                self.reasoning = true;
                 out.push_back(Ok(ModelEvent::ReasoningStarted { item_id: id }));
             }
             StreamEvent::OutputItemAdded { .. } => {}
@@ -313,6 +316,7 @@ impl EventParser for Parser {
                 out.push_back(Ok(ModelEvent::ReasoningPartDone { item_id, part_index, text }));
             }
             StreamEvent::OutputItemDone { item: OutputItem::Reasoning { whole: Some(item), .. } } => {
+                self.reasoning = true;
                 out.push_back(Ok(ModelEvent::ReasoningItem { item }));
             }
             StreamEvent::ContentPartAdded { item_id, content_index, part } => {
@@ -341,6 +345,11 @@ impl EventParser for Parser {
                 out.push_back(Ok(ModelEvent::ContentPartDone { message_id: item_id, content_index, text }));
             }
             StreamEvent::OutputItemDone { item: OutputItem::Message { id, content } } => {
+                if self.reasoning
+                    && let Ok(whole) = serde_json::from_str::<WholeItemPayload>(data)
+                {
+                    out.push_back(Ok(ModelEvent::MessageItem { item: whole.item }));
+                }
                 self.message_done(id, &content, out);
             }
             StreamEvent::OutputItemDone { item: OutputItem::FunctionCall { id, call_id, name, arguments } } => {

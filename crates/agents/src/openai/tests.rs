@@ -68,7 +68,7 @@ fn input_item(item: &InputItem) -> Value {
         InputItem::FunctionCallOutput { call_id, output } => {
             json!({"type": "function_call_output", "call_id": call_id, "output": output})
         }
-        InputItem::Reasoning { item } => item.clone(),
+        InputItem::Verbatim { item } => item.clone(),
     }
 }
 
@@ -324,7 +324,7 @@ fn reasoning_body() {
         instructions: "i".into(),
         input: vec![
             InputItem::user_text("hi"),
-            InputItem::Reasoning { item: reasoning_item.clone() },
+            InputItem::Verbatim { item: reasoning_item.clone() },
             InputItem::call("call_1", "t", "{}", Some(json!({"id": "fc_1"}))),
             InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "ok".into() },
         ],
@@ -343,6 +343,33 @@ fn reasoning_body() {
         json!({"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "t", "arguments": "{}"})
     );
     assert!(body.get("store").is_none());
+}
+
+/// A message that followed a reasoning item goes back whole, with its id, between the reasoning
+/// item and the call.
+#[test]
+fn reasoning_body_replays_the_message_whole() {
+    let rs = json!({"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "enc"});
+    let msg = json!({"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
+        "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": "Checking."}]});
+    let request = ModelRequest {
+        instructions: "i".into(),
+        input: vec![
+            InputItem::user_text("hi"),
+            InputItem::Verbatim { item: rs.clone() },
+            InputItem::Verbatim { item: msg.clone() },
+            InputItem::call("call_1", "t", "{}", Some(json!({"id": "fc_1"}))),
+            InputItem::FunctionCallOutput { call_id: "call_1".into(), output: "ok".into() },
+        ],
+        ..ModelRequest::default()
+    };
+    let fixed = FixedParts::of(&request).unwrap();
+    let reasoning = Reasoning { effort: Some(ReasoningEffort::Low), summary: None };
+    let body: Value =
+        serde_json::from_str(&serde_json::to_string(&Body::new("gpt-5", &request, &fixed, &reasoning)).unwrap())
+            .unwrap();
+    assert_eq!(body["input"].as_array().unwrap()[1..3], [rs, msg]);
+    assert_eq!(body["input"][3]["id"], "fc_1");
 }
 
 #[test]
@@ -369,4 +396,130 @@ fn reasoning_events_are_parsed() {
             ModelEvent::Completed { usage: None },
         ]
     );
+}
+
+/// Runs an SSE body, as the API sends it (`event:` and `data:` lines), through the SSE decoder and
+/// the parser.
+fn parse_sse(body: &str) -> Vec<ModelEvent> {
+    let mut decoder = crate::sse::SseDecoder::default();
+    let mut data = std::collections::VecDeque::new();
+    decoder.feed(body.as_bytes(), &mut data).unwrap();
+    assert!(decoder.is_between_events());
+    let mut p = Parser::default();
+    let mut q = EventQueue::new();
+    for d in data {
+        p.on_data(&d, &mut q);
+    }
+    p.on_eof(&mut q);
+    q.into_iter().map(|e| e.unwrap()).collect()
+}
+
+/// The finished items of a recorded stream (`response.output_item.done`), in output order.
+fn done_items(body: &str) -> Vec<Value> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter(|e| e["type"] == "response.output_item.done")
+        .map(|e| e["item"].clone())
+        .collect()
+}
+
+/// A reasoning model's stream in the shape gpt-5-mini sends it with `reasoning.summary` on: a
+/// reasoning item with two summary parts (deltas with `obfuscation`), a preamble message, then a
+/// function call. Every part streams; the reasoning item and the message come back whole (the
+/// message because a reasoning item must be followed by its own following item, id and all).
+#[test]
+fn recorded_reasoning_stream_with_preamble_and_call() {
+    let body = include_str!("../../tests/fixtures/openai_reasoning_preamble_call.sse");
+    let items = done_items(body);
+    let (rs, msg, fc) = (&items[0], &items[1], &items[2]);
+    let rs_id = rs["id"].as_str().unwrap().to_string();
+    let msg_id = msg["id"].as_str().unwrap().to_string();
+    let parts: Vec<String> =
+        rs["summary"].as_array().unwrap().iter().map(|p| p["text"].as_str().unwrap().to_string()).collect();
+    let events = parse_sse(body);
+
+    assert_eq!(events[0], ModelEvent::ReasoningStarted { item_id: rs_id.clone() });
+    // Per part: its deltas, which add up to its final text, then the final text.
+    let mut i = 1;
+    for (index, text) in parts.iter().enumerate() {
+        let mut streamed = String::new();
+        while let ModelEvent::ReasoningDelta { item_id, part_index, delta } = &events[i] {
+            assert_eq!((item_id, *part_index), (&rs_id, index));
+            streamed.push_str(delta);
+            i += 1;
+        }
+        assert_eq!(&streamed, text);
+        assert_eq!(
+            events[i],
+            ModelEvent::ReasoningPartDone { item_id: rs_id.clone(), part_index: index, text: text.clone() }
+        );
+        i += 1;
+    }
+    assert_eq!(events[i], ModelEvent::ReasoningItem { item: rs.clone() });
+    assert!(rs["encrypted_content"].as_str().unwrap().starts_with("gAAAA"));
+    assert_eq!(events[i + 1], ModelEvent::MessageStarted { id: msg_id.clone() });
+    assert_eq!(events[i + 2], ModelEvent::ContentPartStarted { message_id: msg_id.clone(), content_index: 0 });
+    let text = msg["content"][0]["text"].as_str().unwrap();
+    let tail = &events[i + 3..];
+    let deltas: String = tail
+        .iter()
+        .map_while(|e| match e {
+            ModelEvent::TextDelta { delta, .. } => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deltas, text);
+    let n = tail.iter().take_while(|e| matches!(e, ModelEvent::TextDelta { .. })).count();
+    assert_eq!(
+        tail[n..],
+        [
+            ModelEvent::ContentPartDone { message_id: msg_id.clone(), content_index: 0, text: text.to_string() },
+            ModelEvent::MessageItem { item: msg.clone() },
+            ModelEvent::MessageDone { id: msg_id },
+            ModelEvent::FunctionCall(FunctionCall {
+                call_id: fc["call_id"].as_str().unwrap().to_string(),
+                name: "change_seat".into(),
+                arguments: r#"{"flight_number":"OA476","seat":"14C"}"#.into(),
+                provider_data: Some(json!({"id": fc["id"]})),
+            }),
+            ModelEvent::Completed {
+                usage: Some(Usage {
+                    input_tokens: 1893,
+                    output_tokens: 214,
+                    cached_tokens: 1664,
+                    reasoning_tokens: 128
+                }),
+            },
+        ]
+    );
+}
+
+/// Reasoning without a summary (what a reasoning model streams when no summary is asked for, or
+/// when it has none to give): the reasoning starts and its item comes back whole, with no text.
+#[test]
+fn recorded_reasoning_stream_without_summary() {
+    let body = include_str!("../../tests/fixtures/openai_reasoning_without_summary.sse");
+    let items = done_items(body);
+    let events = parse_sse(body);
+    let rs_id = items[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(items[0]["summary"], json!([]));
+    assert_eq!(events[0], ModelEvent::ReasoningStarted { item_id: rs_id });
+    assert_eq!(events[1], ModelEvent::ReasoningItem { item: items[0].clone() });
+    assert!(matches!(&events[2], ModelEvent::MessageStarted { id } if *id == items[1]["id"]));
+    assert!(
+        !events.iter().any(|e| matches!(e, ModelEvent::ReasoningDelta { .. } | ModelEvent::ReasoningPartDone { .. }))
+    );
+    assert!(events.contains(&ModelEvent::MessageItem { item: items[1].clone() }));
+}
+
+/// A response without reasoning keeps its messages as text only (the default requests are unchanged).
+#[test]
+fn messages_without_reasoning_are_not_kept_whole() {
+    let events = parse(&[
+        json!({"type":"response.output_item.added","output_index":0,"item":{"type":"message","id":"msg_1","content":[],"role":"assistant"}}),
+        json!({"type":"response.output_item.done","output_index":0,"item":{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hi","annotations":[]}]}}),
+        json!({"type":"response.completed","response":{}}),
+    ]);
+    assert!(!events.iter().any(|e| matches!(e, Ok(ModelEvent::MessageItem { .. }))), "{events:?}");
 }

@@ -80,7 +80,7 @@ pub(super) fn stream_frames(answer: &Answer, head: &ChunkHead, framing: Framing)
     let mut tokens = 0u64;
     // Thought summaries first, one chunk per word (parts are separated by a blank line, as Gemini's
     // headed thought sections are).
-    for (i, part) in answer.reasoning.iter().enumerate() {
+    for (i, part) in answer.reasoning.iter().flatten().enumerate() {
         let part = if i == 0 { part.clone() } else { format!("\n\n{part}") };
         for delta in word_deltas(&part) {
             tokens += 1;

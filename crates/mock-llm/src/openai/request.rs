@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::response::{REASONED_CALL_PREFIX, encrypted_content};
+use super::response::{REASONED_CALL_PREFIX, decode_encrypted_content};
 use crate::script::InputSummary;
 
 /// The reasoning item a call made by the mock after reasoning (`call_rs_…_<n>`) depends on.
@@ -65,7 +65,7 @@ struct Item {
     /// `output` of a function call output.
     #[serde(default)]
     output: Option<Text>,
-    /// `id` of a reasoning item.
+    /// `id` of an output item handed back (reasoning, message, function call).
     #[serde(default)]
     id: Option<String>,
     /// `encrypted_content` of a reasoning item.
@@ -208,24 +208,36 @@ impl ResponsesRequest {
     }
 
     /// The real API's checks: every `function_call_output` follows a `function_call` with its
-    /// `call_id`, and a call the mock made after reasoning follows that reasoning item with its
-    /// `encrypted_content` (the mock stores nothing, so the item must come back whole). Returns the
-    /// API's error message.
+    /// `call_id`; a call the mock made after reasoning follows that reasoning item with its
+    /// `encrypted_content` (the mock stores nothing, so the item must come back whole); and a
+    /// reasoning item is directly followed by the item that followed it in its response, with that
+    /// item's `id` (the API's "required following item"). Returns the API's error message.
     pub(crate) fn validate(&self) -> Result<(), String> {
         let Input::Items(items) = &self.input else {
             return Ok(());
         };
         let mut seen: Vec<&str> = Vec::new();
-        let mut reasoning: Vec<(&str, &str)> = Vec::new();
-        for item in items {
+        // Reasoning items handed back with the mock's own encrypted content.
+        let mut reasoning: Vec<&str> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
             let id = item.call_id.as_deref().unwrap_or("");
             match item.kind() {
                 "reasoning" => {
-                    reasoning.push((item.id.as_deref().unwrap_or(""), item.encrypted_content.as_deref().unwrap_or("")));
+                    let item_id = item.id.as_deref().unwrap_or("");
+                    let decoded = item.encrypted_content.as_deref().and_then(decode_encrypted_content);
+                    let Some((rs, following)) = decoded.filter(|(rs, _)| *rs == item_id) else { continue };
+                    if let Some(following) = following
+                        && items.get(index + 1).and_then(|next| next.id.as_deref()) != Some(following)
+                    {
+                        return Err(format!(
+                            "Item '{rs}' of type 'reasoning' was provided without its required following item."
+                        ));
+                    }
+                    reasoning.push(rs);
                 }
                 "function_call" => {
                     if let Some(rs) = reasoned_call(id)
-                        && !reasoning.iter().any(|(r, enc)| *r == rs && *enc == encrypted_content(rs))
+                        && !reasoning.contains(&rs)
                     {
                         return Err(format!(
                             "Item of type 'function_call' with call_id {id} was provided without its required 'reasoning' item: '{rs}' (with its encrypted_content)."
@@ -293,6 +305,20 @@ mod tests {
         assert!(parse(json!({"input": [wrong, call, output]})).validate().is_err());
         let right = json!({"type": "reasoning", "id": "rs_ab", "summary": [], "encrypted_content": "mock-enc:rs_ab"});
         assert_eq!(parse(json!({"input": [right, call, output]})).validate(), Ok(()));
+
+        // A reasoning item must be followed by the item that followed it, by id.
+        let rs =
+            json!({"type": "reasoning", "id": "rs_ab", "summary": [], "encrypted_content": "mock-enc:rs_ab>msg_1"});
+        let with_id = json!({"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": "Checking.", "annotations": []}]});
+        let without_id = json!({"type": "message", "role": "assistant",
+            "content": [{"type": "output_text", "text": "Checking.", "annotations": []}]});
+        assert_eq!(parse(json!({"input": [rs, with_id, call, output]})).validate(), Ok(()));
+        assert_eq!(
+            parse(json!({"input": [rs, without_id, call, output]})).validate(),
+            Err("Item 'rs_ab' of type 'reasoning' was provided without its required following item.".into())
+        );
+        assert!(parse(json!({"input": [rs]})).validate().is_err());
         assert_eq!(parse(json!({})).summary(), InputSummary::default());
         assert!(ResponsesRequest::parse(b"{\"input\": 3}").is_err());
     }

@@ -68,9 +68,24 @@ pub(super) enum ItemKind<'a> {
     Call { id: String, call_id: String, name: &'a str, arguments: String },
 }
 
-/// `encrypted_content` of the mock's reasoning item `id` (what the next request must hand back).
-pub(crate) fn encrypted_content(id: &str) -> String {
-    format!("mock-enc:{id}")
+/// `encrypted_content` of the mock's reasoning item `id` followed in its response by the item
+/// `following` (what the next request must hand back). The mock stores nothing: the content itself
+/// says which item must follow the reasoning item when it comes back.
+pub(crate) fn encrypted_content(id: &str, following: Option<&str>) -> String {
+    match following {
+        Some(next) => format!("mock-enc:{id}>{next}"),
+        None => format!("mock-enc:{id}"),
+    }
+}
+
+/// The reasoning item id and the id of the item that must follow it, from an `encrypted_content`
+/// the mock wrote (`None` for any other text).
+pub(crate) fn decode_encrypted_content(content: &str) -> Option<(&str, Option<&str>)> {
+    let rest = content.strip_prefix("mock-enc:")?;
+    Some(match rest.split_once('>') {
+        Some((id, next)) => (id, Some(next)),
+        None => (rest, None),
+    })
 }
 
 /// The `call_id` prefix of calls made after reasoning item `rs_…`: `call_rs_…_<n>`, so the next
@@ -83,23 +98,26 @@ pub(super) fn output_items(answer: &Answer) -> (Vec<OutputItem<'_>>, u64) {
     let mut items = Vec::new();
     let mut tokens = 0u64;
     let mut reasoning_id = None;
-    if !answer.reasoning.is_empty() {
+    // Ids are drawn first: the reasoning item's encrypted content names the item after it.
+    let message_id = answer.text.as_ref().map(|_| hex_id("msg_", 48));
+    let call_ids: Vec<String> = answer.calls.iter().map(|_| hex_id("fc_", 48)).collect();
+    if let Some(summary) = &answer.reasoning {
         let id = hex_id("rs_", 32);
+        let following = message_id.as_deref().or(call_ids.first().map(String::as_str));
         let mut out = JsonWriter::default();
         out.raw("{\"id\":").str(&id).raw(",\"type\":\"reasoning\",\"summary\":[");
-        for (i, part) in answer.reasoning.iter().enumerate() {
+        for (i, part) in summary.iter().enumerate() {
             if i > 0 {
                 out.raw(",");
             }
             out.raw("{\"type\":\"summary_text\",\"text\":").str(part).raw("}");
             tokens += word_deltas(part).len() as u64;
         }
-        out.raw("],\"encrypted_content\":").str(&encrypted_content(&id)).raw("}");
+        out.raw("],\"encrypted_content\":").str(&encrypted_content(&id, following)).raw("}");
         reasoning_id = Some(id.clone());
-        items.push(OutputItem { json: out.buf, kind: ItemKind::Reasoning { id, summary: &answer.reasoning } });
+        items.push(OutputItem { json: out.buf, kind: ItemKind::Reasoning { id, summary } });
     }
-    if let Some(text) = &answer.text {
-        let id = hex_id("msg_", 48);
+    if let (Some(text), Some(id)) = (&answer.text, message_id) {
         let mut out = JsonWriter::default();
         out.raw("{\"id\":")
             .str(&id)
@@ -110,8 +128,7 @@ pub(super) fn output_items(answer: &Answer) -> (Vec<OutputItem<'_>>, u64) {
         tokens += word_deltas(text).len() as u64;
         items.push(OutputItem { json: out.buf, kind: ItemKind::Message { id, text } });
     }
-    for (n, call) in answer.calls.iter().enumerate() {
-        let id = hex_id("fc_", 48);
+    for ((n, call), id) in answer.calls.iter().enumerate().zip(call_ids) {
         let call_id = match &reasoning_id {
             Some(rs) => format!("{REASONED_CALL_PREFIX}{rs}_{n}"),
             None => alphabet_id("call_", 24, ALNUM),
