@@ -10,6 +10,7 @@
 # Settings (environment):
 #   SCHEMATHESIS_VERSION   pinned version to install (default below)
 #   SCHEMATHESIS_VENV      virtualenv location, default ~/.cache/chatkit-schemathesis/venv
+#   SEED                   the random seed of the run (same seed, same requests), default 1
 #   MAX_EXAMPLES           examples per operation and phase, default 30
 #   TIME_LIMIT             seconds before the schemathesis run is stopped and counted as failed, default 120
 #   SKIP_BUILD=1           use the existing target/debug binaries as they are
@@ -22,6 +23,7 @@ log() { printf '[schemathesis] %s\n' "$*"; }
 
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 SCHEMATHESIS_VENV="${SCHEMATHESIS_VENV:-$HOME/.cache/chatkit-schemathesis/venv}"
+SEED="${SEED:-1}"
 MAX_EXAMPLES="${MAX_EXAMPLES:-30}"
 TIME_LIMIT="${TIME_LIMIT:-120}"
 
@@ -92,15 +94,15 @@ BASE_URL="http://127.0.0.1:$PORT"
 ) &
 PIDS+=("$!")
 wait_for "$BASE_URL/support/health" "${PIDS[1]}" server
-log "server at $BASE_URL, mock model at 127.0.0.1:$MOCK_PORT"
+log "server at $BASE_URL, mock model at 127.0.0.1:$MOCK_PORT; seed $SEED, $MAX_EXAMPLES examples"
 
-# 4. The run: every check, bounded examples, no retries of flaky findings, bounded in time.
+# 4. The run: every check, a fixed seed, bounded examples, bounded in time.
 status=0
 timeout --kill-after=10 "$TIME_LIMIT" "$ST" --config-file "$ROOT/scripts/schemathesis.toml" run "$BASE_URL/openapi.json" \
     --url "$BASE_URL" \
     --checks all \
     --max-examples "$MAX_EXAMPLES" \
-    --generation-deterministic \
+    --seed "$SEED" \
     --request-timeout 10 \
     --no-color \
     || status=$?
