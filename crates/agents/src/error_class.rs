@@ -97,10 +97,9 @@ impl ErrorClass {
         {
             return ErrorClass::InvalidKey;
         }
-        // Before the unknown-model check: OpenRouter says it with 404.
-        if status.is_none_or(|s| (400..500).contains(&s))
-            && TOOLS_UNSUPPORTED_HINTS.iter().any(|hint| message.contains(hint))
-        {
+        // Before the unknown-model check: OpenRouter says it with 404. Whatever the status: llama.cpp's
+        // server answers 500 to tools it was not started to handle, which no retry changes.
+        if TOOLS_UNSUPPORTED_HINTS.iter().any(|hint| message.contains(hint)) {
             return ErrorClass::ToolsUnsupported;
         }
         if either(&["model_not_found"]) || kind == "NOT_FOUND" || status == Some(404) {

@@ -27,7 +27,8 @@
 //!   `finish_reason`, a usage chunk with empty `choices` when `stream_options.include_usage` is
 //!   set, and `data: [DONE]`. A scripted in-stream failure is an `{"error": {…}}` chunk. The key
 //!   is optional (local servers need none) but `bad-key` gets 401. `chat` in the script makes the
-//!   server reject `stream_options` with 400 or end with another `finish_reason`.
+//!   server reject `stream_options` with 400, end with another `finish_reason`, or refuse `tools`
+//!   as Ollama, llama.cpp, vLLM or OpenRouter do for a model without tool support.
 //! * `POST /v1/audio/transcriptions` — multipart (`model`, `file`) → `{"text": transcript}`;
 //!   400 without a file.
 //! * Control: `GET|DELETE /_mock/requests` (recorded requests, keys redacted),
@@ -128,5 +129,7 @@ mod server;
 
 pub use plan::word_deltas;
 pub use recording::{DEFAULT_RECORD_CAP, RecordedRequest};
-pub use script::{ChatDialect, DEFAULT_TRANSCRIPT, Match, Reply, Rule, Script, ScriptError, ToolCallSpec};
+pub use script::{
+    ChatDialect, DEFAULT_TRANSCRIPT, Match, NoToolsServer, Reply, Rule, Script, ScriptError, ToolCallSpec,
+};
 pub use server::{BAD_KEY, MockServer};

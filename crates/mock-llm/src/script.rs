@@ -60,6 +60,24 @@ pub struct ChatDialect {
     /// `content_filter`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// Refuse every request that carries `tools` as this server does when the model (or the
+    /// server's setup) cannot call tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools_unsupported: Option<NoToolsServer>,
+}
+
+/// A server whose refusal of `tools` the mock imitates, status and body as that server sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoToolsServer {
+    /// Ollama with a model whose template has no tools: 400, "… does not support tools".
+    Ollama,
+    /// llama.cpp's server started without `--jinja` templates: 500, "tools param requires --jinja flag".
+    LlamaCpp,
+    /// vLLM started without a tool-call parser: 400, top-level error object.
+    Vllm,
+    /// OpenRouter with no provider of the model that takes tools: 404.
+    Openrouter,
 }
 
 impl Default for Script {

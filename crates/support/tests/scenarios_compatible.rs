@@ -11,7 +11,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use mock_llm::{Match, MockServer, Reply, Script};
+use mock_llm::{Match, MockServer, NoToolsServer, Reply, Script};
 use serde_json::{Value, json};
 use support::compatible::CompatibleServerSettings;
 use support::config::{Config, ProviderChoice};
@@ -190,4 +190,40 @@ async fn failures_end_with_a_clear_error_and_a_usable_thread() {
     let items = server.items(&thread).await;
     let users = items.iter().filter(|i| i["type"] == "user_message").count();
     assert_eq!(users, 3, "every user message was kept");
+}
+
+#[tokio::test]
+async fn each_server_refusing_tools_gives_one_clear_error() {
+    // The mock answers as each server does for a model or setup without tool support (llama.cpp with a
+    // 500); retries are on, and none is made: one request, one clear error, the thread still usable.
+    let mock = mock(Script::new()).await;
+    let dir = TempDir::new("compat-no-tools");
+    let config = Config { model_max_retries: 2, ..compatible_config(&dir, &mock) };
+    let server = TestServer::start(config).await;
+    let mut thread: Option<String> = None;
+    for preset in [NoToolsServer::Ollama, NoToolsServer::LlamaCpp, NoToolsServer::Vllm, NoToolsServer::Openrouter] {
+        let mut script = Script::new();
+        script.chat.tools_unsupported = Some(preset);
+        mock.set_script(script);
+        mock.clear_requests();
+        let request = match thread.as_deref() {
+            None => create("Hello"),
+            Some(id) => add_message(id, "Hello"),
+        };
+        let events = server.stream(request).await;
+        thread.get_or_insert_with(|| thread_id_of(&events));
+        let errors: Vec<&Value> = events.iter().filter(|e| e["type"] == "error").collect();
+        assert_eq!(errors.len(), 1, "{preset:?}: {events:#?}");
+        assert_eq!(
+            errors[0]["message"],
+            "The OpenAI-compatible model does not support tool calls, which this assistant needs; the server's model setting needs changing.",
+            "{preset:?}"
+        );
+        assert_eq!(errors[0]["allow_retry"], false, "{preset:?}");
+        assert_eq!(chat_requests(&mock).len(), 1, "{preset:?}: not retried");
+    }
+    mock.set_script(Script::new());
+    let thread = thread.expect("a thread");
+    let events = server.stream(add_message(&thread, "Hello again")).await;
+    assert_eq!(assistant_texts(&events), vec!["Mock reply: Hello again".to_string()]);
 }

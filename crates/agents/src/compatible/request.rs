@@ -4,6 +4,7 @@
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
+use serde_json::Value;
 
 use crate::input::{ContentPart, InputItem, Role};
 use crate::provider::{ModelRequest, ToolSpec, f32_to_f64};
@@ -101,6 +102,8 @@ struct Call<'a> {
     id: &'a str,
     name: &'a str,
     arguments: &'a str,
+    /// The `extra_content` the server gave the call (Gemini's thought signature), sent back as it came.
+    extra: Option<&'a Value>,
 }
 
 /// Groups the input items into messages: consecutive function calls join the assistant message
@@ -116,8 +119,9 @@ fn messages(request: &ModelRequest) -> Vec<Message<'_>> {
             InputItem::Message { role: Role::Assistant, content } => {
                 out.push(Message::Assistant { text: Some(content), calls: Vec::new() })
             }
-            InputItem::FunctionCall { call_id, name, arguments, .. } => {
-                let call = Call { id: call_id, name, arguments };
+            InputItem::FunctionCall { call_id, name, arguments, provider_data } => {
+                let extra = provider_data.as_ref().and_then(|d| d.get("extra_content"));
+                let call = Call { id: call_id, name, arguments, extra };
                 match out.last_mut() {
                     Some(Message::Assistant { calls, .. }) => calls.push(call),
                     _ => out.push(Message::Assistant { text: None, calls: vec![call] }),
@@ -181,10 +185,13 @@ impl Serialize for Call<'_> {
                 m.end()
             }
         }
-        let mut m = s.serialize_map(Some(3))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("id", self.id)?;
         m.serialize_entry("type", "function")?;
         m.serialize_entry("function", &Fn(self))?;
+        if let Some(extra) = self.extra {
+            m.serialize_entry("extra_content", extra)?;
+        }
         m.end()
     }
 }

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use self::request::ChatRequest;
 use self::stream::{completion_json, stream_error_frames, stream_frames};
@@ -21,8 +21,8 @@ use crate::frames::Frames;
 use crate::openai::{bad_request, error_body, unauthorized};
 use crate::plan::{Answer, resolve};
 use crate::recording::RecordedRequest;
-use crate::script::ChatDialect;
-use crate::server::{BAD_KEY, Dialect, Shared, answer, bearer_key, ok_response};
+use crate::script::{ChatDialect, NoToolsServer};
+use crate::server::{BAD_KEY, Dialect, Shared, answer, bearer_key, json_response, ok_response};
 
 /// What OpenAI answers to an unknown request field; servers that reject `stream_options` say much
 /// the same.
@@ -31,6 +31,31 @@ const STREAM_OPTIONS_REJECTED: &str = "Unrecognized request argument supplied: s
 /// The Chat Completions route.
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new().route("/v1/chat/completions", post(completions))
+}
+
+/// What `server` answers to `tools` it cannot use, word for word.
+fn tools_refusal(server: NoToolsServer, model: &str) -> (StatusCode, Value) {
+    match server {
+        NoToolsServer::Ollama => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"message": format!("registry.ollama.ai/library/{model} does not support tools"),
+                             "type": "api_error", "param": null, "code": null}}),
+        ),
+        NoToolsServer::LlamaCpp => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": {"code": 500, "message": "tools param requires --jinja flag", "type": "server_error"}}),
+        ),
+        NoToolsServer::Vllm => (
+            StatusCode::BAD_REQUEST,
+            json!({"object": "error",
+                   "message": "\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set",
+                   "type": "BadRequestError", "param": null, "code": 400}),
+        ),
+        NoToolsServer::Openrouter => (
+            StatusCode::NOT_FOUND,
+            json!({"error": {"message": "No endpoints found that support tool use. To learn more about provider routing, visit: https://openrouter.ai/docs/provider-routing", "code": 404}}),
+        ),
+    }
 }
 
 /// `POST /v1/chat/completions`: checks the key, the options and the messages, chooses the plan,
@@ -53,6 +78,12 @@ async fn completions(
     let request = ChatRequest::new(&json, body.len());
     if loaded.script.chat.reject_stream_options && json.get("stream_options").is_some() {
         return bad_request(STREAM_OPTIONS_REJECTED);
+    }
+    if let Some(server) = loaded.script.chat.tools_unsupported
+        && json.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty())
+    {
+        let (status, body) = tools_refusal(server, request.model);
+        return json_response(status, &body);
     }
     if loaded.script.validate_input
         && let Err(message) = request.validate()
