@@ -21,7 +21,7 @@ use crate::openai::OpenAiProvider;
 use crate::provider::Provider;
 use crate::reasoning::Reasoning;
 use crate::retry::RetryPolicy;
-use crate::transcribe::{GeminiTranscriber, OpenAiTranscriber, Transcriber};
+use crate::transcribe::{GeminiTranscriber, OpenAiTranscriber, Transcriber, TranscriptionApi};
 use crate::transport::{Timeouts, Transport, build_client};
 
 /// The OpenAI API, for the Responses and transcription endpoints.
@@ -369,16 +369,18 @@ fn build_one(cfg: &ModelConfig, kind: ProviderKind, model: String) -> Result<Arc
 pub fn build_transcriber(cfg: &ModelConfig) -> Option<Arc<dyn Transcriber>> {
     let built: Result<Arc<dyn Transcriber>, ConfigError> = if let Some(key) = cfg.key(ProviderKind::OpenAi) {
         let model = cfg.transcription_model.clone();
-        cfg.transport(ProviderKind::OpenAi, key)
-            .map(|t| Arc::new(OpenAiTranscriber::new(t, &cfg.openai.base_url, model)) as Arc<dyn Transcriber>)
+        cfg.transport(ProviderKind::OpenAi, key).map(|t| {
+            Arc::new(OpenAiTranscriber(TranscriptionApi::new(t, &cfg.openai.base_url, model))) as Arc<dyn Transcriber>
+        })
     } else if let Some(key) = cfg.key(ProviderKind::Gemini) {
         // The chat model transcribes too when Gemini was chosen explicitly; otherwise the default one.
         let model = match (cfg.provider, &cfg.model) {
             (Some(ProviderKind::Gemini), Some(m)) => m.clone(),
             _ => DEFAULT_GEMINI_MODEL.to_string(),
         };
-        cfg.transport(ProviderKind::Gemini, key)
-            .map(|t| Arc::new(GeminiTranscriber::new(t, &cfg.gemini.base_url, model)) as Arc<dyn Transcriber>)
+        cfg.transport(ProviderKind::Gemini, key).map(|t| {
+            Arc::new(GeminiTranscriber(TranscriptionApi::new(t, &cfg.gemini.base_url, model))) as Arc<dyn Transcriber>
+        })
     } else {
         return None;
     };

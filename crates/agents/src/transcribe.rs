@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use crate::gemini;
 use crate::provider::ProviderError;
-use crate::retry::with_retries;
 use crate::transport::Transport;
 
 /// The prompt sent with the audio to Gemini.
@@ -24,44 +23,42 @@ pub trait Transcriber: Send + Sync {
     fn name(&self) -> &'static str;
 }
 
-/// OpenAI's transcription endpoint.
+/// Where a transcriber sends its clips.
 #[derive(Debug, Clone)]
-pub(crate) struct OpenAiTranscriber {
+pub(crate) struct TranscriptionApi {
     transport: Transport,
     base_url: String,
     model: String,
 }
 
-impl OpenAiTranscriber {
+impl TranscriptionApi {
     pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
-        OpenAiTranscriber { transport, base_url: base_url.trim_end_matches('/').to_string(), model }
+        TranscriptionApi { transport, base_url: base_url.trim_end_matches('/').to_string(), model }
     }
 }
+
+/// OpenAI's transcription endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenAiTranscriber(pub(crate) TranscriptionApi);
 
 #[async_trait]
 impl Transcriber for OpenAiTranscriber {
     async fn transcribe(&self, audio: Vec<u8>, media_type: &str, file_name: &str) -> Result<String, ProviderError> {
-        let t = &self.transport;
-        let url = format!("{}/audio/transcriptions", self.base_url);
+        let TranscriptionApi { transport: t, base_url, model } = &self.0;
+        let url = format!("{base_url}/audio/transcriptions");
         let audio = bytes::Bytes::from(audio);
-        let body = with_retries(&t.retry, t.provider, |_| {
-            let part =
-                reqwest::multipart::Part::stream(reqwest::Body::from(audio.clone())).file_name(file_name.to_string());
-            let part = match part.mime_str(media_type) {
-                Ok(p) => p,
-                Err(_) => reqwest::multipart::Part::stream(reqwest::Body::from(audio.clone()))
-                    .file_name(file_name.to_string()),
-            };
-            let form = reqwest::multipart::Form::new().text("model", self.model.clone()).part("file", part);
-            let req = t.client.post(&url).bearer_auth(t.secret()).multipart(form);
-            async move {
-                let response = t.send(req).await?;
-                t.read_body(response).await
-            }
-        })
-        .await?;
-        let json: Value = serde_json::from_slice(&body)
-            .map_err(|e| ProviderError::Decode { provider: t.provider, message: e.to_string() })?;
+        let json = t
+            .call_json(|client| {
+                let file = || {
+                    reqwest::multipart::Part::stream(reqwest::Body::from(audio.clone()))
+                        .file_name(file_name.to_string())
+                };
+                // A media type reqwest cannot parse is left out rather than failing the clip.
+                let part = file().mime_str(media_type).unwrap_or_else(|_| file());
+                let form = reqwest::multipart::Form::new().text("model", model.clone()).part("file", part);
+                client.post(&url).bearer_auth(t.secret()).multipart(form)
+            })
+            .await?;
         json.get("text").and_then(Value::as_str).map(|s| s.trim().to_string()).ok_or_else(|| ProviderError::Decode {
             provider: t.provider,
             message: "the transcription response has no `text`".into(),
@@ -75,22 +72,12 @@ impl Transcriber for OpenAiTranscriber {
 
 /// Gemini's `generateContent` with the audio inline, for servers with only a Gemini key.
 #[derive(Debug, Clone)]
-pub(crate) struct GeminiTranscriber {
-    transport: Transport,
-    base_url: String,
-    model: String,
-}
-
-impl GeminiTranscriber {
-    pub(crate) fn new(transport: Transport, base_url: &str, model: String) -> Self {
-        GeminiTranscriber { transport, base_url: base_url.trim_end_matches('/').to_string(), model }
-    }
-}
+pub(crate) struct GeminiTranscriber(pub(crate) TranscriptionApi);
 
 #[async_trait]
 impl Transcriber for GeminiTranscriber {
     async fn transcribe(&self, audio: Vec<u8>, media_type: &str, _file_name: &str) -> Result<String, ProviderError> {
-        let t = &self.transport;
+        let TranscriptionApi { transport: t, base_url, model } = &self.0;
         let mime = media_type.split(';').next().map(str::trim).filter(|m| !m.is_empty()).unwrap_or("audio/webm");
         let data = base64::engine::general_purpose::STANDARD.encode(&audio);
         let body = json!({
@@ -100,17 +87,8 @@ impl Transcriber for GeminiTranscriber {
             ]}]
         });
         let body = bytes::Bytes::from(body.to_string());
-        let url = format!("{}/v1beta/models/{}:generateContent", self.base_url, self.model);
-        let bytes = with_retries(&t.retry, t.provider, |_| {
-            let req = gemini::post_json(t, &url, body.clone());
-            async move {
-                let response = t.send(req).await?;
-                t.read_body(response).await
-            }
-        })
-        .await?;
-        let json: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ProviderError::Decode { provider: t.provider, message: e.to_string() })?;
+        let url = format!("{base_url}/v1beta/models/{model}:generateContent");
+        let json = t.call_json(|_| gemini::post_json(t, &url, body.clone())).await?;
         if let Some(message) = json.pointer("/error/message").and_then(Value::as_str) {
             return Err(ProviderError::Failed {
                 provider: t.provider,

@@ -139,8 +139,26 @@ impl Transport {
         .await
     }
 
+    /// One non-streamed call whose answer is JSON: `request` builds the HTTP request of each attempt,
+    /// the whole body is read, and failures are retried under the retry policy.
+    pub(crate) async fn call_json(
+        &self,
+        request: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let body = with_retries(&self.retry, self.provider, |_| {
+            let req = request(&self.client);
+            async move {
+                let response = self.send(req).await?;
+                self.read_body(response).await
+            }
+        })
+        .await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Decode { provider: self.provider, message: e.to_string() })
+    }
+
     /// Reads a whole (non-streamed) body with the first-byte timeout.
-    pub(crate) async fn read_body(&self, response: reqwest::Response) -> Result<bytes::Bytes, ProviderError> {
+    async fn read_body(&self, response: reqwest::Response) -> Result<bytes::Bytes, ProviderError> {
         match tokio::time::timeout(self.timeouts.first_byte, response.bytes()).await {
             Err(_) => Err(ProviderError::Timeout {
                 provider: self.provider,
