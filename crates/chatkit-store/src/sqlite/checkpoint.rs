@@ -185,4 +185,26 @@ mod tests {
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_moves_the_log_into_the_database_file() {
+        let dir = std::env::temp_dir().join(format!("chatkit-close-test-{}", uuid::Uuid::new_v4().simple()));
+        let path = dir.join("c.db");
+        let store = SqliteStore::open(&SqliteLocation::File(path.clone()), &StoreOptions::default()).await.unwrap();
+        let ctx = RequestContext::default();
+        store.save_thread(&ctx, &ThreadMetadata::new("thr")).await.unwrap();
+        write_items(&store, &ctx, 0, 20).await;
+        let wal_len = || std::fs::metadata(dir.join("c.db-wal")).map(|m| m.len()).unwrap_or(0);
+        assert!(wal_len() > 0, "the writes are in the log first");
+        // Another connection stays open (idle), as a backup tool's could: closing the store is then not
+        // the database's last close, which SQLite would checkpoint by itself.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        let count = || other.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count(), 20);
+        store.close().await;
+        assert_eq!(wal_len(), 0, "the log was not checkpointed and emptied at close");
+        assert_eq!(count(), 20);
+        drop(other);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

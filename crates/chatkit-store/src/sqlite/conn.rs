@@ -217,8 +217,12 @@ impl Writer {
                         let _ = ready_tx.send(Ok(()));
                         let mut conn = WriterConn { conn, path, settings, reopen: None, opened: Instant::now() };
                         let close = writer_loop(&mut conn, &rx, checkpoints.as_ref());
-                        // Stop the checkpointer and close the connection before acknowledging `close`.
+                        // Stop the checkpointer, move the log into the database file, and close the
+                        // connection before acknowledging `close`.
                         drop(checkpoints);
+                        if close.is_some() {
+                            checkpoint_at_close(&conn);
+                        }
                         drop(conn);
                         if let Some(ack) = close {
                             let _ = ack.send(());
@@ -335,6 +339,23 @@ impl WriterConn {
             // While the cause lasts every batch fails: reopening for each of them would only add work.
             self.reopen = Some(self.opened + REOPEN_INTERVAL);
         }
+    }
+}
+
+/// Moves the whole write-ahead log into the database file and empties it, so the file alone is the
+/// database (e.g. for a backup copy). Runs between batches: a checkpoint cannot run inside the
+/// transaction a job runs in.
+fn checkpoint_at_close(conn: &WriterConn) {
+    let Some(path) = conn.path.as_deref() else { return };
+    let database = path.display();
+    let result =
+        conn.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)));
+    match result {
+        Ok((0, _)) => tracing::debug!(%database, "SQLite WAL checkpointed at close"),
+        Ok((_, frames)) => {
+            tracing::warn!(%database, frames, "SQLite WAL checkpoint at close was blocked by a reader")
+        }
+        Err(e) => tracing::warn!(%database, error = %e, "SQLite WAL checkpoint at close failed"),
     }
 }
 

@@ -138,19 +138,7 @@ impl SqliteStore {
         if let Some(readers) = &self.readers {
             readers.close();
         }
-        let checkpoint = self
-            .writer
-            .run("checkpoint at close", |c| {
-                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-            })
-            .await;
-        match checkpoint {
-            Ok((0, _)) => tracing::debug!(database = %self.label, "SQLite WAL checkpointed at close"),
-            Ok((_, frames)) => {
-                tracing::warn!(database = %self.label, frames, "SQLite WAL checkpoint at close was blocked by a reader")
-            }
-            Err(e) => tracing::warn!(database = %self.label, error = %e, "SQLite WAL checkpoint at close failed"),
-        }
+        // The writer thread checkpoints once the queued writes are committed.
         self.writer.close().await;
     }
 
