@@ -167,6 +167,7 @@ async fn sigterm_during_50_streams_finishes_what_fits_and_stops_the_rest_cleanly
     // Closed cleanly: the write-ahead log was moved into the database file.
     let wal = dir.path().join("chatkit.db-wal");
     assert!(std::fs::metadata(&wal).map(|m| m.len() == 0).unwrap_or(true), "WAL left behind at exit");
+    assert!(!server.stderr().contains("SQLite WAL checkpoint at close"), "{}", server.output());
     // Every stopped turn left the hidden cancel marker, as a client leaving does.
     assert_eq!(stored_items_containing(&dir.db_file(), chatkit::CANCEL_MARKER), 25);
 
