@@ -8,15 +8,15 @@
 //! * `postgres` — [`PostgresStore`], shared by several replicas: a connection pool, thread locks as
 //!   advisory locks on dedicated sessions (`postgres::locks`).
 //!
-//! [`open_store`] wraps every store in a [`metered::MeteredStore`], which records the latency of each
-//! operation through the `metrics` facade.
+//! [`open_store`] wraps every store in an [`instrumented::InstrumentedStore`], which records the latency
+//! of each operation through the `metrics` facade and, when asked, runs each in a tracing span.
 //!
 //! Both keep JSON documents in `TEXT` columns and position rows by `(created_at, insertion
 //! sequence)`, so they page exactly like the memory store; the conformance suite in `tests/` runs the
 //! same checks on all three. Each backend has its statements in its own `statements` module and its
 //! schema in `migrations/<backend>/`, applied at open by its `migrate` module.
 
-pub mod metered;
+pub mod instrumented;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migration;
 mod open;

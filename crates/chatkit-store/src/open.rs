@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chatkit::store::{MemoryStore, Store, StoreError};
 
-use crate::metered::MeteredStore;
+use crate::instrumented::InstrumentedStore;
 
 #[cfg(feature = "postgres")]
 use crate::PostgresStore;
@@ -26,6 +26,9 @@ pub struct StoreOptions {
     pub connect_timeout: Duration,
     /// SQLite: how long a statement waits for a lock held by another connection/process.
     pub busy_timeout: Duration,
+    /// Runs every store operation in a `store <operation>` tracing span of its own (see
+    /// [`InstrumentedStore`]); off by default, for applications that export no traces.
+    pub trace_operations: bool,
 }
 
 impl Default for StoreOptions {
@@ -35,6 +38,7 @@ impl Default for StoreOptions {
             schema: None,
             connect_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            trace_operations: false,
         }
     }
 }
@@ -46,26 +50,28 @@ impl Default for StoreOptions {
 /// * `memory://` (the in-memory [`MemoryStore`], nothing persisted).
 ///
 /// A backend whose cargo feature is off answers with an error that names the feature. Every store is
-/// returned inside a [`MeteredStore`], which measures its operations.
+/// returned inside an [`InstrumentedStore`], which measures (and with
+/// [`StoreOptions::trace_operations`] traces) its operations.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
 pub async fn open_store(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let url = url.trim();
+    let trace = options.trace_operations;
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
-        return Ok(metered(Arc::new(PostgresStore::connect(url, &options).await?), "postgres"));
+        return Ok(instrumented(Arc::new(PostgresStore::connect(url, &options).await?), "postgres", trace));
         #[cfg(not(feature = "postgres"))]
         return Err(not_built("PostgreSQL", "postgres"));
     }
     #[cfg(feature = "sqlite")]
     if let Some(location) = SqliteLocation::from_url(url) {
-        return Ok(metered(Arc::new(SqliteStore::open(&location, &options).await?), "sqlite"));
+        return Ok(instrumented(Arc::new(SqliteStore::open(&location, &options).await?), "sqlite", trace));
     }
     #[cfg(not(feature = "sqlite"))]
     if url.starts_with("sqlite:") {
         return Err(not_built("SQLite", "sqlite"));
     }
     if url.starts_with("memory:") {
-        return Ok(metered(Arc::new(MemoryStore::new()), "memory"));
+        return Ok(instrumented(Arc::new(MemoryStore::new()), "memory", trace));
     }
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or(url);
     Err(StoreError::Database(format!(
@@ -74,8 +80,8 @@ pub async fn open_store(url: &str, options: StoreOptions) -> Result<Arc<dyn Stor
     )))
 }
 
-fn metered(store: Arc<dyn Store>, backend: &'static str) -> Arc<dyn Store> {
-    Arc::new(MeteredStore::new(store, backend))
+fn instrumented(store: Arc<dyn Store>, backend: &'static str, trace: bool) -> Arc<dyn Store> {
+    Arc::new(InstrumentedStore::new(store, backend, trace))
 }
 
 /// The error for a URL of a backend this build left out.

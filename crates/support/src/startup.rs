@@ -114,12 +114,11 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
     if let Some(size) = config.database_pool_size {
         options.max_connections = size;
     }
-    let mut store: Arc<dyn Store> = open_store(&config.database_url, options)
+    // Store spans only while traces are exported: without an exporter they would cost without showing.
+    options.trace_operations = config.otel_exporter_otlp_endpoint.is_some();
+    let store: Arc<dyn Store> = open_store(&config.database_url, options)
         .await
         .map_err(|e| StartError::Database { url: redact_url(&config.database_url), message: e.to_string() })?;
-    if config.otel_exporter_otlp_endpoint.is_some() {
-        store = Arc::new(crate::telemetry::traced_store::TracedStore::new(store));
-    }
 
     let model =
         provider.as_ref().map(|p| ModelSummary { provider: p.name().to_string(), model: p.model().to_string() });

@@ -8,7 +8,6 @@
 //! Query strings are not logged (they may carry ids users consider private); secrets never reach here.
 
 pub mod otel;
-pub(crate) mod traced_store;
 
 use std::time::Instant;
 

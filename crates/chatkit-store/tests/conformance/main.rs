@@ -1,8 +1,8 @@
-//! Store conformance suite: the same checks run against the in-memory store, SQLite (a temp file)
-//! and PostgreSQL (a fresh schema per test, dropped afterwards; skipped with a printed line when
-//! no server answers — `CHATKIT_TEST_POSTGRES_URL` overrides the default URL). Plus what only one
-//! backend has: SQLite durability and open errors ([`sqlite_store`]), PostgreSQL replicas and
-//! recovery ([`postgres_store`]).
+//! Store conformance suite: the same checks run against the in-memory store (bare, and behind the
+//! instrumenting wrapper `open_store` puts around every store), SQLite (a temp file) and PostgreSQL (a
+//! fresh schema per test, dropped afterwards; skipped with a printed line when no server answers —
+//! `CHATKIT_TEST_POSTGRES_URL` overrides the default URL). Plus what only one backend has: SQLite
+//! durability and open errors ([`sqlite_store`]), PostgreSQL replicas and recovery ([`postgres_store`]).
 
 mod checks;
 mod concurrency;
@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chatkit::store::{MemoryStore, Store};
-use chatkit_store::{PostgresStore, SqliteLocation, SqliteStore, StoreOptions};
+use chatkit_store::{PostgresStore, SqliteLocation, SqliteStore, StoreOptions, open_store};
 use futures::FutureExt;
 use sqlx::postgres::PgConnectOptions;
 
@@ -97,6 +97,8 @@ where
 
 enum Backend {
     Memory,
+    /// What `open_store("memory://")` answers: the memory store inside the metering and tracing wrapper.
+    Instrumented,
     Sqlite,
     Postgres,
 }
@@ -108,6 +110,10 @@ where
 {
     match backend {
         Backend::Memory => check(Arc::new(MemoryStore::new())).await,
+        Backend::Instrumented => {
+            let options = StoreOptions { trace_operations: true, ..StoreOptions::default() };
+            check(open_store("memory://", options).await.unwrap()).await
+        }
         Backend::Sqlite => {
             let dir = temp_dir();
             let location = SqliteLocation::File(dir.join("chatkit.db"));
@@ -132,6 +138,10 @@ macro_rules! conformance {
         mod memory { $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() { super::run(super::Backend::Memory, super::$check).await }
+        )* }
+        mod instrumented { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() { super::run(super::Backend::Instrumented, super::$check).await }
         )* }
         mod sqlite { $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,7 +195,7 @@ pub struct Versioned {
 
 /// Persistent storage of threads, items, attachments (metadata and bytes) and app state.
 ///
-/// A store that wraps another (`chatkit-store`'s `MeteredStore`) must forward every method, the ones
+/// A store that wraps another (`chatkit-store`'s `InstrumentedStore`) must forward every method, the ones
 /// with a default included, or the wrapped store's own implementation is silently bypassed.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -122,7 +122,7 @@ fn install() -> Option<PrometheusHandle> {
         (chatkit::metrics::TURN_DURATION, TURN_BUCKETS),
         (chatkit::metrics::TIME_TO_FIRST_EVENT, FIRST_OUTPUT_BUCKETS),
         (agents::metrics::MODEL_TIME_TO_FIRST_TOKEN, FIRST_OUTPUT_BUCKETS),
-        (chatkit_store::metered::STORE_OPERATION_DURATION, STORE_BUCKETS),
+        (chatkit_store::instrumented::STORE_OPERATION_DURATION, STORE_BUCKETS),
     ]
     .into_iter()
     .try_fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
@@ -160,7 +160,7 @@ fn install() -> Option<PrometheusHandle> {
 fn describe() {
     chatkit::metrics::describe();
     agents::metrics::describe();
-    chatkit_store::metered::describe();
+    chatkit_store::instrumented::describe();
     http::describe();
     metrics::describe_gauge!(DB_POOL_CONNECTIONS, "Database pool connections by state (in_use, idle).");
     metrics::describe_gauge!(DB_POOL_MAX_CONNECTIONS, "The most connections the database pool opens.");

@@ -1,8 +1,12 @@
-//! [`MeteredStore`]: wraps any [`Store`] and records the latency of every operation, and the failures,
-//! through the `metrics` facade (a no-op until the application installs a recorder). [`open_store`]
-//! wraps every store it opens, so each backend is measured the same way, at the same place.
+//! [`InstrumentedStore`]: wraps any [`Store`] and instruments every operation in one place. Each one is
+//! timed, and its failures counted, through the `metrics` facade (a no-op until the application installs
+//! a recorder); with [`StoreOptions::trace_operations`] each one also runs in a `store <operation>` span
+//! (`db.system.name`, `db.operation.name`), so a trace shows where a turn waited for the database. Spans
+//! carry the operation's name only, never ids of rows, keys or values. [`open_store`] wraps every store it
+//! opens, so each backend is measured the same way, at the same place.
 //!
 //! [`open_store`]: crate::open_store
+//! [`StoreOptions::trace_operations`]: crate::StoreOptions::trace_operations
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use chatkit::store::{
 };
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
 use serde_json::Value;
+use tracing::Instrument as _;
 
 /// Histogram of store operation durations by `operation` (the [`Store`] method, e.g. `add_thread_item`)
 /// and `backend` (`sqlite`, `postgres`, `memory`). `lock_thread` includes the wait for a busy thread.
@@ -34,21 +39,28 @@ pub fn describe() {
     metrics::describe_counter!(STORE_OPERATION_ERRORS, "Failed store operations by operation, backend and error.");
 }
 
-/// A [`Store`] that measures the store it wraps.
-pub struct MeteredStore {
+/// A [`Store`] that measures, and optionally traces, the store it wraps.
+pub struct InstrumentedStore {
     inner: Arc<dyn Store>,
     backend: &'static str,
+    /// The `db.system.name` of the spans (OpenTelemetry's name of the database), `None` when not traced.
+    traced_as: Option<&'static str>,
 }
 
-impl MeteredStore {
-    /// Measures `inner`, labelled as `backend`.
-    pub fn new(inner: Arc<dyn Store>, backend: &'static str) -> Self {
-        MeteredStore { inner, backend }
+impl InstrumentedStore {
+    /// Measures `inner`, labelled as `backend` (`sqlite`, `postgres` or `memory`); with `trace`, every
+    /// operation also runs in a span of its own.
+    pub fn new(inner: Arc<dyn Store>, backend: &'static str, trace: bool) -> Self {
+        let traced_as = trace.then(|| if backend == "postgres" { "postgresql" } else { backend });
+        InstrumentedStore { inner, backend, traced_as }
     }
 
-    async fn timed<T>(&self, operation: &'static str, work: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    async fn run<T>(&self, operation: &'static str, work: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
         let started = Instant::now();
-        let result = work.await;
+        let result = match self.traced_as {
+            Some(system) => work.instrument(span(operation, system)).await,
+            None => work.await,
+        };
         self.record(operation, started.elapsed(), result.as_ref().err());
         result
     }
@@ -66,6 +78,16 @@ impl MeteredStore {
     }
 }
 
+fn span(operation: &'static str, system: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "store",
+        otel.name = format!("store {operation}"),
+        otel.kind = "client",
+        db.system.name = system,
+        db.operation.name = operation,
+    )
+}
+
 fn error_label(e: &StoreError) -> &'static str {
     match e {
         StoreError::ThreadNotFound(_) | StoreError::ItemNotFound { .. } | StoreError::AttachmentNotFound(_) => {
@@ -81,22 +103,27 @@ fn error_label(e: &StoreError) -> &'static str {
     }
 }
 
-impl std::fmt::Debug for MeteredStore {
+impl std::fmt::Debug for InstrumentedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MeteredStore").field("store", &self.inner.describe()).field("backend", &self.backend).finish()
+        f.debug_struct("InstrumentedStore")
+            .field("store", &self.inner.describe())
+            .field("backend", &self.backend)
+            .field("traced", &self.traced_as.is_some())
+            .finish()
     }
 }
 
 // Every method is forwarded, the ones the trait gives a default too: left to its default, a method would
-// bypass the wrapped store's own implementation (its single-commit `create_thread_with_item`, …).
+// bypass the wrapped store's own implementation (its single-commit `create_thread_with_item`, …). The
+// tests below fail when one is missing.
 #[async_trait]
-impl Store for MeteredStore {
+impl Store for InstrumentedStore {
     async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata> {
-        self.timed("load_thread", self.inner.load_thread(ctx, thread_id)).await
+        self.run("load_thread", self.inner.load_thread(ctx, thread_id)).await
     }
 
     async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
-        self.timed("save_thread", self.inner.save_thread(ctx, thread)).await
+        self.run("save_thread", self.inner.save_thread(ctx, thread)).await
     }
 
     async fn create_thread_with_item(
@@ -105,7 +132,7 @@ impl Store for MeteredStore {
         thread: &ThreadMetadata,
         item: &ThreadItem,
     ) -> StoreResult<()> {
-        self.timed("create_thread_with_item", self.inner.create_thread_with_item(ctx, thread, item)).await
+        self.run("create_thread_with_item", self.inner.create_thread_with_item(ctx, thread, item)).await
     }
 
     async fn update_thread(
@@ -114,7 +141,7 @@ impl Store for MeteredStore {
         thread_id: &str,
         change: ThreadChange,
     ) -> StoreResult<(ThreadMetadata, bool)> {
-        self.timed("update_thread", self.inner.update_thread(ctx, thread_id, change)).await
+        self.run("update_thread", self.inner.update_thread(ctx, thread_id, change)).await
     }
 
     async fn load_threads(
@@ -124,15 +151,15 @@ impl Store for MeteredStore {
         after: Option<&str>,
         order: Order,
     ) -> StoreResult<Page<ThreadMetadata>> {
-        self.timed("load_threads", self.inner.load_threads(ctx, limit, after, order)).await
+        self.run("load_threads", self.inner.load_threads(ctx, limit, after, order)).await
     }
 
     async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
-        self.timed("delete_thread", self.inner.delete_thread(ctx, thread_id)).await
+        self.run("delete_thread", self.inner.delete_thread(ctx, thread_id)).await
     }
 
     async fn prune_tombstones(&self, retention: Duration) -> StoreResult<u64> {
-        self.timed("prune_tombstones", self.inner.prune_tombstones(retention)).await
+        self.run("prune_tombstones", self.inner.prune_tombstones(retention)).await
     }
 
     async fn load_thread_items(
@@ -143,27 +170,27 @@ impl Store for MeteredStore {
         limit: usize,
         order: Order,
     ) -> StoreResult<Page<ThreadItem>> {
-        self.timed("load_thread_items", self.inner.load_thread_items(ctx, thread_id, after, limit, order)).await
+        self.run("load_thread_items", self.inner.load_thread_items(ctx, thread_id, after, limit, order)).await
     }
 
     async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
-        self.timed("add_thread_item", self.inner.add_thread_item(ctx, thread_id, item)).await
+        self.run("add_thread_item", self.inner.add_thread_item(ctx, thread_id, item)).await
     }
 
     async fn save_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
-        self.timed("save_item", self.inner.save_item(ctx, thread_id, item)).await
+        self.run("save_item", self.inner.save_item(ctx, thread_id, item)).await
     }
 
     async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
-        self.timed("load_item", self.inner.load_item(ctx, thread_id, item_id)).await
+        self.run("load_item", self.inner.load_item(ctx, thread_id, item_id)).await
     }
 
     async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
-        self.timed("delete_thread_item", self.inner.delete_thread_item(ctx, thread_id, item_id)).await
+        self.run("delete_thread_item", self.inner.delete_thread_item(ctx, thread_id, item_id)).await
     }
 
     async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
-        self.timed("delete_items_after", self.inner.delete_items_after(ctx, thread_id, item_id)).await
+        self.run("delete_items_after", self.inner.delete_items_after(ctx, thread_id, item_id)).await
     }
 
     async fn create_attachment(
@@ -172,43 +199,43 @@ impl Store for MeteredStore {
         attachment: &Attachment,
         declared_size: u64,
     ) -> StoreResult<()> {
-        self.timed("create_attachment", self.inner.create_attachment(ctx, attachment, declared_size)).await
+        self.run("create_attachment", self.inner.create_attachment(ctx, attachment, declared_size)).await
     }
 
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
-        self.timed("save_attachment", self.inner.save_attachment(ctx, attachment)).await
+        self.run("save_attachment", self.inner.save_attachment(ctx, attachment)).await
     }
 
     async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment> {
-        self.timed("load_attachment", self.inner.load_attachment(ctx, attachment_id)).await
+        self.run("load_attachment", self.inner.load_attachment(ctx, attachment_id)).await
     }
 
     async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {
-        self.timed("delete_attachment", self.inner.delete_attachment(ctx, attachment_id)).await
+        self.run("delete_attachment", self.inner.delete_attachment(ctx, attachment_id)).await
     }
 
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
-        self.timed("save_attachment_data", self.inner.save_attachment_data(ctx, attachment_id, data)).await
+        self.run("save_attachment_data", self.inner.save_attachment_data(ctx, attachment_id, data)).await
     }
 
     async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.timed("load_attachment_data", self.inner.load_attachment_data(ctx, attachment_id)).await
+        self.run("load_attachment_data", self.inner.load_attachment_data(ctx, attachment_id)).await
     }
 
     async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64> {
-        self.timed("attachment_bytes", self.inner.attachment_bytes(ctx, except)).await
+        self.run("attachment_bytes", self.inner.attachment_bytes(ctx, except)).await
     }
 
     async fn record_usage(&self, ctx: &RequestContext, usage: &TurnUsage) -> StoreResult<()> {
-        self.timed("record_usage", self.inner.record_usage(ctx, usage)).await
+        self.run("record_usage", self.inner.record_usage(ctx, usage)).await
     }
 
     async fn usage_by_model(&self, ctx: &RequestContext, thread_id: Option<&str>) -> StoreResult<Vec<ModelUsage>> {
-        self.timed("usage_by_model", self.inner.usage_by_model(ctx, thread_id)).await
+        self.run("usage_by_model", self.inner.usage_by_model(ctx, thread_id)).await
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
-        self.timed("kv_get", self.inner.kv_get(namespace, key)).await
+        self.run("kv_get", self.inner.kv_get(namespace, key)).await
     }
 
     async fn kv_compare_and_set(
@@ -218,25 +245,27 @@ impl Store for MeteredStore {
         expected: Option<i64>,
         value: &Value,
     ) -> StoreResult<bool> {
-        self.timed("kv_compare_and_set", self.inner.kv_compare_and_set(namespace, key, expected, value)).await
+        self.run("kv_compare_and_set", self.inner.kv_compare_and_set(namespace, key, expected, value)).await
     }
 
     async fn kv_delete(&self, namespace: &str, key: &str) -> StoreResult<()> {
-        self.timed("kv_delete", self.inner.kv_delete(namespace, key)).await
+        self.run("kv_delete", self.inner.kv_delete(namespace, key)).await
     }
 
     async fn lock_thread(&self, thread_id: &str, wait: Duration) -> StoreResult<ThreadLock> {
-        self.timed("lock_thread", self.inner.lock_thread(thread_id, wait)).await
+        self.run("lock_thread", self.inner.lock_thread(thread_id, wait)).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.timed("ping", self.inner.ping()).await
+        self.run("ping", self.inner.ping()).await
     }
 
     async fn check_writable(&self) -> StoreResult<()> {
-        self.timed("check_writable", self.inner.check_writable()).await
+        self.run("check_writable", self.inner.check_writable()).await
     }
 
+    // Measured but not traced: it runs once, at shutdown and outside any request, so its span would only
+    // be a lone trace of its own.
     async fn close(&self) {
         let started = Instant::now();
         self.inner.close().await;
@@ -257,21 +286,4 @@ impl Store for MeteredStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use chatkit::store::MemoryStore;
-
-    use super::*;
-
-    /// Every method of the trait is forwarded: a store behind the wrapper answers as itself.
-    #[tokio::test]
-    async fn answers_as_the_wrapped_store() {
-        let store = MeteredStore::new(Arc::new(MemoryStore::new()), "memory");
-        let ctx = RequestContext::default();
-        assert!(store.load_thread(&ctx, "thr_missing").await.unwrap_err().is_not_found());
-        assert!(store.kv_compare_and_set("ns", "k", None, &serde_json::json!(1)).await.unwrap());
-        assert_eq!(store.kv_get("ns", "k").await.unwrap().map(|v| v.value), Some(serde_json::json!(1)));
-        store.ping().await.unwrap();
-        assert_eq!(store.describe(), "memory://");
-        assert_eq!(store.pool_status(), None);
-    }
-}
+mod tests;
