@@ -1,6 +1,11 @@
 //! Model usage records: what the model calls of one turn consumed ([`TurnUsage`], written once per
 //! turn by the application) and the sums a store reads back ([`UsageTotals`], grouped by provider and
 //! model in [`ModelUsage`]). Stores keep the records of deleted threads: the tokens were spent.
+//!
+//! The sums serialize as an HTTP answer can show them (a [`ModelUsage`] with its totals inline), and with
+//! the `openapi` feature they are documented as `UsageCounts` and `ModelUsageCounts`.
+
+use serde::Serialize;
 
 use crate::types::Timestamp;
 
@@ -15,18 +20,19 @@ pub struct TurnUsage {
     pub model: String,
     /// Model calls the turn made.
     pub model_calls: u64,
-    /// The token counts.
+    /// The token counts (`turns` is 1).
     pub tokens: UsageTotals,
     /// When the turn ended.
     pub created_at: Timestamp,
 }
 
-/// Token counts, summed over turns. `turns` is the number of turns summed (1 in a [`TurnUsage`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Token counts summed over turns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UsageCounts))]
 pub struct UsageTotals {
     /// Turns counted.
     pub turns: u64,
-    /// Model calls counted.
+    /// Model calls of those turns.
     pub model_calls: u64,
     /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
@@ -51,13 +57,15 @@ impl UsageTotals {
 }
 
 /// The usage of one provider and model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ModelUsageCounts))]
 pub struct ModelUsage {
-    /// The provider (`OpenAI`, `Gemini`).
+    /// `OpenAI` or `Gemini`.
     pub provider: String,
-    /// The model.
+    /// The model that answered.
     pub model: String,
     /// Its sums.
+    #[serde(flatten)]
     pub totals: UsageTotals,
 }
 

@@ -7,14 +7,12 @@
 //! change).
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use chatkit::types::limits::MAX_ID_BYTES;
-use chatkit::types::strict_json::shorten_message;
-use serde::{Deserialize, Serialize};
+use axum::extract::State;
+use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::thread_query::{ThreadQuery, callers_thread};
 use super::{ApiError, Ctx, ErrorBody};
 use crate::airline::{CustomerProfile, DEFAULT_THREAD_KEY};
 use crate::router::AppState;
@@ -22,15 +20,6 @@ use crate::router::AppState;
 /// The customer route.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(customer))
-}
-
-/// Query string of the customer route.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct CustomerQuery {
-    /// ChatKit thread identifier (missing or empty → `demo_default_thread`).
-    #[serde(default)]
-    pub thread_id: Option<String>,
 }
 
 /// The airline state shown in the side panel.
@@ -42,7 +31,9 @@ pub(crate) struct CustomerQuery {
     description = "The OpenSkies customer profile (segments, bags, timeline, loyalty…) kept for a ChatKit thread. \
                    Without `thread_id` the demo profile shown before any conversation is returned; an unknown \
                    thread is a 404.",
-    params(CustomerQuery),
+    params(
+        ("thread_id" = Option<String>, Query, description = "ChatKit thread identifier (missing or empty → `demo_default_thread`)."),
+    ),
     responses(
         (status = 200, description = "The profile", body = CustomerResponse),
         (status = 400, description = "Undecodable query string, or a `thread_id` over 256 bytes", body = ErrorBody),
@@ -54,28 +45,17 @@ pub(crate) struct CustomerQuery {
 pub(crate) async fn customer(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
-    query: Result<Query<CustomerQuery>, QueryRejection>,
+    ThreadQuery(thread_id): ThreadQuery,
 ) -> Result<Json<CustomerResponse>, ApiError> {
-    let Query(query) = query
-        .map_err(|e| ApiError::BadRequest(format!("invalid query string: {}", shorten_message(&e.body_text()))))?;
-    if query.thread_id.as_ref().is_some_and(|id| id.len() > MAX_ID_BYTES) {
-        return Err(ApiError::BadRequest(format!("`thread_id` is longer than {MAX_ID_BYTES} bytes")));
-    }
-    let customer = match query.thread_id.as_deref() {
-        None | Some("") => state.airline.profile(DEFAULT_THREAD_KEY).await?,
+    let customer = match thread_id {
+        None => state.airline.profile(DEFAULT_THREAD_KEY).await?,
         Some(thread_id) => {
-            // Not the store's 404 text: it would quote the id, which may be anything the client sent.
-            let thread = state.store.load_thread(&ctx, thread_id).await.map_err(|e| {
-                if e.is_not_found() { ApiError::NotFound(UNKNOWN_THREAD.into()) } else { ApiError::from(e) }
-            })?;
+            let thread = callers_thread(state.store.as_ref(), &ctx, &thread_id).await?;
             state.airline.profile(&thread.id).await?
         }
     };
     Ok(Json(CustomerResponse { customer }))
 }
-
-/// The 404 text for a `thread_id` that names no thread of the caller.
-const UNKNOWN_THREAD: &str = "No conversation has this thread_id.";
 
 /// Body of the customer route.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

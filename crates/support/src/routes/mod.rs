@@ -11,6 +11,7 @@ pub mod chatkit;
 pub mod customer;
 mod error;
 pub mod health;
+mod thread_query;
 pub mod usage;
 
 use std::net::SocketAddr;
