@@ -243,23 +243,6 @@ async fn response_failed_before_any_token_is_retried() {
 
 // --- The real binary ------------------------------------------------------------------------------------
 
-/// The real binary, serving: on the SQLite file of `dir`, answering with `mock` (no retries), with
-/// `extra` settings on top.
-async fn start_binary(dir: &TempDir, mock: &MockServer, extra: &[(&str, &str)]) -> fc::Bin {
-    let db = dir.sqlite_url();
-    let base_url = mock.openai_base_url();
-    let mut env = vec![
-        ("DATABASE_URL", db.as_str()),
-        ("OPENAI_API_KEY", "test-key"),
-        ("OPENAI_BASE_URL", base_url.as_str()),
-        ("MODEL_MAX_RETRIES", "0"),
-    ];
-    env.extend_from_slice(extra);
-    let mut server = fc::Bin::spawn(dir.path(), &env);
-    server.ready().await;
-    server
-}
-
 /// What one client saw of a stream cut short by `kill -9`.
 #[derive(Debug, Default)]
 struct Seen {
@@ -327,7 +310,7 @@ async fn kill_9_during_50_streams_keeps_every_acknowledged_item() {
     // Answers of 3 to 32 words at 40 ms per delta: when the server dies some turns are complete, some are
     // mid-stream, and some have not started answering.
     let mock = mock(Script::new().delta_delay_ms(40)).await;
-    let mut server = start_binary(&dir, &mock, &[]).await;
+    let mut server = fc::Bin::start(&dir, Some(&mock), &[]).await;
     let url = server.url("/support/chatkit");
     let started = Arc::new(AtomicUsize::new(0));
     let client = client();
@@ -359,7 +342,7 @@ async fn kill_9_during_50_streams_keeps_every_acknowledged_item() {
     eprintln!("kill -9: {complete} answers complete, {cut} streams cut by the kill");
     assert!(cut > 0, "the kill came after every stream ended; nothing was tested");
 
-    let mut server = start_binary(&dir, &mock, &[]).await;
+    let mut server = fc::Bin::start(&dir, Some(&mock), &[]).await;
     let threads = all_pages(&server, None, "asc", 7).await;
     let thread_ids = fc::ids(&threads);
     let mut sorted = thread_ids.clone();
@@ -422,7 +405,8 @@ async fn thousand_concurrent_streams_are_held_without_errors() {
     // however long opening all of them takes on a busy machine.
     let mock = mock(Script::new().on(Match::Any, Reply::stall("Holding the line for you", 1, 120_000))).await;
     mock.set_record_cap(0);
-    let mut server = start_binary(&dir, &mock, &[("MODEL_IDLE_TIMEOUT_SECS", "300"), ("RUST_LOG", "warn")]).await;
+    let mut server =
+        fc::Bin::start(&dir, Some(&mock), &[("MODEL_IDLE_TIMEOUT_SECS", "300"), ("RUST_LOG", "warn")]).await;
     let url = server.url("/support/chatkit");
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build().unwrap();
     let open = Arc::new(AtomicUsize::new(0));
@@ -515,7 +499,7 @@ async fn a_client_that_stops_reading_does_not_grow_server_memory() {
     let word = format!(" {}", "x".repeat(2047));
     let answer = format!("Start{}", word.repeat(8000));
     let mock = mock(Script::new().on(Match::user_text("flood"), Reply::text(answer.clone()))).await;
-    let mut server = start_binary(&dir, &mock, &[]).await;
+    let mut server = fc::Bin::start(&dir, Some(&mock), &[]).await;
     // Warm up (allocator, pools, a first turn), then take the baseline.
     for i in 0..3 {
         let events = server.stream(create(&format!("warm up {i}"))).await;

@@ -19,30 +19,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use faults_common as fc;
-use mock_llm::{Match, MockServer, Reply, Script};
+use mock_llm::{Match, Reply, Script};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// The grace time of the shutdown tests.
 const GRACE_SECS: u64 = 4;
-
-/// A `support` process on a temp SQLite database answering with the mock model.
-async fn start_binary(dir: &TempDir, mock: &MockServer, extra: &[(&str, &str)]) -> fc::Bin {
-    let db = dir.sqlite_url();
-    let base_url = mock.openai_base_url();
-    let mut env = vec![
-        ("DATABASE_URL", db.as_str()),
-        ("OPENAI_API_KEY", "test-key"),
-        ("OPENAI_BASE_URL", base_url.as_str()),
-        ("MODEL_MAX_RETRIES", "0"),
-    ];
-    env.extend_from_slice(extra);
-    let mut server = fc::Bin::spawn(dir.path(), &env);
-    server.ready().await;
-    server
-}
 
 /// Waits until the server logged that it is shutting down.
 async fn wait_for_drain(server: &fc::Bin) {
@@ -103,7 +87,7 @@ async fn sigterm_during_50_streams_finishes_what_fits_and_stops_the_rest_cleanly
     let mock =
         mock(Script::new().delta_delay_ms(40).on(Match::user_text("long"), Reply::text(long_answer.clone()))).await;
     let grace = GRACE_SECS.to_string();
-    let mut server = start_binary(&dir, &mock, &[("SHUTDOWN_GRACE_SECS", grace.as_str())]).await;
+    let mut server = fc::Bin::start(&dir, Some(&mock), &[("SHUTDOWN_GRACE_SECS", grace.as_str())]).await;
     let ready = server.client.get(server.url("/support/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap(), json!({"status": "ready"}));
@@ -171,7 +155,7 @@ async fn sigterm_during_50_streams_finishes_what_fits_and_stops_the_rest_cleanly
     // Every stopped turn left the hidden cancel marker, as a client leaving does.
     assert_eq!(stored_items_containing(&dir.db_file(), chatkit::CANCEL_MARKER), 25);
 
-    let server = start_binary(&dir, &mock, &[]).await;
+    let server = fc::Bin::start(&dir, Some(&mock), &[]).await;
     for (long, s) in &seen {
         let thread = s.thread_id.as_deref().expect("every stream acknowledged its thread");
         let items = server
@@ -198,7 +182,7 @@ async fn sigterm_during_50_streams_finishes_what_fits_and_stops_the_rest_cleanly
 async fn a_second_signal_exits_at_once() {
     let dir = TempDir::new("sigterm2");
     let mock = mock(Script::new().on(Match::Any, Reply::stall("Holding the line", 1, 120_000))).await;
-    let mut server = start_binary(&dir, &mock, &[]).await;
+    let mut server = fc::Bin::start(&dir, Some(&mock), &[]).await;
     let answering = Arc::new(AtomicUsize::new(0));
     let stream = tokio::spawn(watch(client(), server.url("/support/chatkit"), create("hello"), answering.clone()));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -222,24 +206,18 @@ async fn a_second_signal_exits_at_once() {
 /// signal, finishing the head now; returns the status and JSON body.
 async fn finish_ready_request(mut conn: TcpStream) -> (u16, Value) {
     conn.write_all(b"Connection: close\r\n\r\n").await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut raw)).await.unwrap().unwrap();
+    let (raw, closed) = fc::read_until_closed(&mut conn, Duration::from_secs(10)).await;
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{text}"));
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{text}"));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        body.split("\r\n").nth(1).unwrap_or_default().to_string()
-    } else {
-        body.to_string()
-    };
-    (status, serde_json::from_str(&body).unwrap_or_else(|_| panic!("{text}")))
+    assert!(closed, "the connection stayed open: {text}");
+    let res = fc::parse_raw_response(&raw).unwrap_or_else(|| panic!("{text}"));
+    (res.status, serde_json::from_slice(&res.body).unwrap_or_else(|_| panic!("{text}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_turns_503_at_the_shutdown_signal() {
     let dir = TempDir::new("ready-drain");
     let mock = mock(Script::new()).await;
-    let mut server = start_binary(&dir, &mock, &[]).await;
+    let mut server = fc::Bin::start(&dir, Some(&mock), &[]).await;
     let health = server.client.get(server.url("/support/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     // A request already on its way when the signal arrives (its head half sent) is still answered.

@@ -28,36 +28,16 @@ async fn start(dir: &TempDir, mock: Option<&MockServer>) -> fc::Bin {
 
 /// [`start`] with `extra` settings on top.
 async fn start_with(dir: &TempDir, mock: Option<&MockServer>, extra: &[(&str, &str)]) -> fc::Bin {
-    let db = dir.sqlite_url();
-    let mut env: Vec<(&str, String)> = vec![("DATABASE_URL", db)];
-    if let Some(mock) = mock {
-        env.push(("OPENAI_API_KEY", "test-key".into()));
-        env.push(("OPENAI_BASE_URL", mock.openai_base_url()));
-        env.push(("MODEL_MAX_RETRIES", "0".into()));
-    }
-    env.extend(SHORT_TIMEOUTS.iter().chain(extra).map(|(k, v)| (*k, v.to_string())));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut server = fc::Bin::spawn(dir.path(), &env);
-    server.ready().await;
-    server
+    let settings: Vec<(&str, &str)> = SHORT_TIMEOUTS.iter().chain(extra).copied().collect();
+    fc::Bin::start(dir, mock, &settings).await
 }
 
 /// Reads until the server closes the connection (or 10 s pass); returns what arrived and when it closed,
 /// measured from `since`.
 async fn read_until_closed(stream: &mut TcpStream, since: Instant) -> (String, Duration) {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
+    let (seen, closed) = fc::read_until_closed(stream, Duration::from_secs(10)).await;
     let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(closed.is_ok(), "the server kept the connection open for 10 s; received {text:?}");
+    assert!(closed, "the server kept the connection open for 10 s; received {text:?}");
     (text, since.elapsed())
 }
 

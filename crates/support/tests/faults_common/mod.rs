@@ -10,11 +10,13 @@ use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::time::Duration;
 
+use mock_llm::MockServer;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
-use crate::common::parse_sse;
 use crate::common::process::{ServerProcess, command};
+use crate::common::{TempDir, parse_sse};
 
 /// Serializes the load-heavy tests of one test binary (the machine has 2 cores).
 pub(crate) static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -31,6 +33,22 @@ impl Bin {
         let mut cmd = command(cwd, &[("HOST", "127.0.0.1"), ("PORT", "0")]);
         cmd.envs(env.iter().copied());
         Bin(ServerProcess::spawn("server", cmd))
+    }
+
+    /// The binary on the SQLite file of `dir`, answering with `mock` when given (without retries), with
+    /// `extra` settings on top; returns once it serves.
+    pub(crate) async fn start(dir: &TempDir, mock: Option<&MockServer>, extra: &[(&str, &str)]) -> Bin {
+        let mut env: Vec<(&str, String)> = vec![("DATABASE_URL", dir.sqlite_url())];
+        if let Some(mock) = mock {
+            env.push(("OPENAI_API_KEY", "test-key".into()));
+            env.push(("OPENAI_BASE_URL", mock.openai_base_url()));
+            env.push(("MODEL_MAX_RETRIES", "0".into()));
+        }
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut server = Bin::spawn(dir.path(), &env);
+        server.ready().await;
+        server
     }
 
     /// Resident set size in KiB (`VmRSS` of `/proc/<pid>/status`).
@@ -120,13 +138,22 @@ impl RawResponse {
 /// Sends `head` (request line and headers, without the final blank line; `Connection: close` and
 /// `Host` are added) and `body` over a fresh TCP connection, and reads the whole response.
 pub(crate) async fn raw_http(addr: &str, head: &str, body: &[u8]) -> RawResponse {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
     req.extend_from_slice(body);
     // The server may answer (e.g. 413) and close before the whole body is written: ignore write errors.
     let _ = stream.write_all(&req).await;
+    let (raw, closed) = read_until_closed(&mut stream, Duration::from_secs(30)).await;
+    assert!(closed, "no complete response to {head:?}");
+    parse_raw_response(&raw)
+        .unwrap_or_else(|| panic!("unparsable response to {head:?}: {:?}", String::from_utf8_lossy(&raw)))
+}
+
+/// Reads what arrives on `stream` until the server closes it (or a read fails), for at most `within`;
+/// returns the bytes and whether it closed in time.
+pub(crate) async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
     let mut raw = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(30), async {
+    let read = tokio::time::timeout(within, async {
         let mut buf = [0u8; 16 * 1024];
         loop {
             match stream.read(&mut buf).await {
@@ -136,12 +163,11 @@ pub(crate) async fn raw_http(addr: &str, head: &str, body: &[u8]) -> RawResponse
         }
     })
     .await;
-    assert!(read.is_ok(), "no complete response to {head:?}");
-    parse_raw_response(&raw)
-        .unwrap_or_else(|| panic!("unparsable response to {head:?}: {:?}", String::from_utf8_lossy(&raw)))
+    (raw, read.is_ok())
 }
 
-fn parse_raw_response(raw: &[u8]) -> Option<RawResponse> {
+/// A complete HTTP/1.1 response (head and body, chunked or not); `None` when it is not one.
+pub(crate) fn parse_raw_response(raw: &[u8]) -> Option<RawResponse> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let mut lines = head.split("\r\n");
