@@ -172,3 +172,21 @@ async fn a_recorded_answer_without_summary_matches_chatkit_python() {
     assert_eq!(ours[0]["item"]["workflow"], json!({"type": "reasoning", "tasks": [], "expanded": false}));
     assert_eq!(ours[1]["type"], "thread.item.done");
 }
+
+/// The usual flow of a reasoning model with a tool: reasoning and a call, then (after the tool ran)
+/// reasoning with two summary parts and the answer. One workflow spans both model calls, as in
+/// chatkit-python: only its first part streams, the later parts are added whole when done, and the
+/// answer closes it.
+#[tokio::test]
+async fn a_recorded_call_then_answer_keeps_one_workflow_like_chatkit_python() {
+    let files = ["openai_reasoning_call.sse", "openai_reasoning_answer.sse"];
+    let (ours, requests) = compare(&files, Some(SummaryChoice::Detailed)).await;
+    let workflows: Vec<&Value> =
+        ours.iter().filter(|e| e["type"] == "thread.item.done" && e["item"]["type"] == "workflow").collect();
+    assert_eq!(workflows.len(), 1);
+    assert_eq!(workflows[0]["item"]["workflow"]["tasks"].as_array().unwrap().len(), 3);
+    let input = requests[1]["input"].as_array().unwrap();
+    let rs = input.iter().position(|i| i["type"] == "reasoning").unwrap();
+    assert_eq!(input[rs + 1]["type"], "function_call");
+    assert_eq!(input[rs + 2]["type"], "function_call_output");
+}
