@@ -96,7 +96,33 @@ PIDS+=("$!")
 wait_for "$BASE_URL/support/health" "${PIDS[1]}" server
 log "server at $BASE_URL, mock model at 127.0.0.1:$MOCK_PORT; seed $SEED, $MAX_EXAMPLES examples"
 
-# 4. The run: every check, a fixed seed, bounded examples, bounded in time.
+# 4. One uploaded image, whose signed links the run uses for the attachment routes (schemathesis cannot
+#    sign a link, so without them those routes would only ever answer 403): uploads to it reach the multipart
+#    parser and answer 409 once the body is read, and its content is served.
+chatkit() {
+    curl -fsS --max-time 10 -H 'content-type: application/json' --data "$1" "$BASE_URL/support/chatkit"
+}
+link_parts() { # json-from-stdin field: "<attachment id> <owner> <expires> <sig>" of the signed URL at that field
+    python3 -c '
+import json, sys, urllib.parse
+value = json.load(sys.stdin)
+for key in sys.argv[1].split("."):
+    value = value[key]
+url = urllib.parse.urlsplit(value)
+query = urllib.parse.parse_qs(url.query)
+print(url.path.split("/")[3], query["owner"][0], query["expires"][0], query["sig"][0])
+' "$1"
+}
+created="$(chatkit '{"type":"attachments.create","params":{"name":"probe.png","size":4,"mime_type":"image/png"}}')"
+read -r ATTACHMENT_ID UPLOAD_OWNER UPLOAD_EXPIRES UPLOAD_SIG < <(link_parts upload_descriptor.url <<<"$created")
+printf 'PNG!' >"$WORK/probe.png"
+uploaded="$(curl -fsS --max-time 10 -F "file=@$WORK/probe.png;type=image/png" \
+    "$BASE_URL/support/attachments/$ATTACHMENT_ID/upload?owner=$UPLOAD_OWNER&expires=$UPLOAD_EXPIRES&sig=$UPLOAD_SIG")"
+read -r _ PREVIEW_OWNER PREVIEW_EXPIRES PREVIEW_SIG < <(link_parts preview_url <<<"$uploaded")
+export ATTACHMENT_ID UPLOAD_OWNER UPLOAD_EXPIRES UPLOAD_SIG PREVIEW_OWNER PREVIEW_EXPIRES PREVIEW_SIG
+log "attachment $ATTACHMENT_ID uploaded; its links go to the attachment routes"
+
+# 5. The run: every check, a fixed seed, bounded examples, bounded in time.
 status=0
 timeout --kill-after=10 "$TIME_LIMIT" "$ST" --config-file "$ROOT/scripts/schemathesis.toml" run "$BASE_URL/openapi.json" \
     --url "$BASE_URL" \

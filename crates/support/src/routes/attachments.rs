@@ -132,14 +132,46 @@ fn signed_owner(
     })
 }
 
-/// Multipart body of an upload.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct UploadForm {
-    /// The file.
-    #[schema(format = Binary, content_media_type = "application/octet-stream")]
-    file: String,
+/// Multipart body of an upload: a non-empty `file` part; other parts are ignored, but every part's name must
+/// be valid in a MIME part header (no control character other than tab), or the body is refused with a 400
+/// before any part is read. The schema says exactly that, so a generated body that fits it is one the route
+/// reads.
+struct UploadForm;
+
+/// JSON Schema pattern of the part names a multipart body may use: anything but the control characters a
+/// MIME header refuses ([`part_name_char_allowed`]).
+const PART_NAME_PATTERN: &str = "^[^\\u0000-\\u0008\\u000A-\\u001F\\u007F]*$";
+
+/// Whether `c` may appear in the name of a multipart part (tab and DEL aside, header text is printable).
+#[cfg(test)]
+fn part_name_char_allowed(c: char) -> bool {
+    c == '\t' || !c.is_ascii_control()
 }
+
+impl utoipa::PartialSchema for UploadForm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        let file = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .content_media_type("application/octet-stream")
+            .min_length(Some(1))
+            .description(Some("The file's bytes (at least one)."));
+        let names = ObjectBuilder::new().schema_type(Type::String).pattern(Some(PART_NAME_PATTERN));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("file", file)
+            .required("file")
+            .property_names(Some(names))
+            .description(Some(
+                "A `file` part with the bytes; any other part is ignored. Part names are header text: no \
+                 control character other than tab.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for UploadForm {}
 
 /// The bytes of a file, as they were uploaded.
 #[derive(utoipa::ToSchema)]
@@ -279,6 +311,54 @@ pub(crate) fn content_disposition(name: &str, inline: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The part names the upload form's schema allows are exactly those the multipart parser reads: a body
+    /// with an extra part of that name still yields its `file` part, any other name is a 400.
+    #[tokio::test]
+    async fn part_names_the_schema_allows_are_the_ones_the_parser_reads() {
+        // The pattern's class is the refused ASCII characters, as ranges (no other character is refused).
+        let refused: Vec<u32> =
+            (0u32..0x80).filter(|&c| char::from_u32(c).is_some_and(|c| !part_name_char_allowed(c))).collect();
+        let mut ranges = String::new();
+        let mut start = 0;
+        while start < refused.len() {
+            let mut end = start;
+            while end + 1 < refused.len() && refused[end + 1] == refused[end] + 1 {
+                end += 1;
+            }
+            ranges.push_str(&format!("\\u{:04X}", refused[start]));
+            if end > start {
+                ranges.push_str(&format!("-\\u{:04X}", refused[end]));
+            }
+            start = end + 1;
+        }
+        assert_eq!(PART_NAME_PATTERN, format!("^[^{ranges}]*$"));
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=B"));
+        let chars = (0u32..0x200).chain([0x2028, 0xFEFF, 0x1F600]).filter_map(char::from_u32);
+        for c in chars {
+            let body = format!(
+                "--B\r\nContent-Disposition: form-data; name=\"a{c}b\"\r\n\r\nx\r\n\
+                 --B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nPNG!\r\n--B--\r\n"
+            );
+            let read = file_bytes(&headers, Bytes::from(body)).await;
+            match read {
+                Ok(bytes) => {
+                    assert!(part_name_char_allowed(c), "{:?} is read but the schema refuses it", c);
+                    assert_eq!(&bytes[..], b"PNG!");
+                }
+                Err(e) => {
+                    assert!(!part_name_char_allowed(c), "{:?} is refused ({e:?}) but the schema allows it", c);
+                    assert!(matches!(e, ApiError::BadRequest(_)), "{e:?}");
+                }
+            }
+        }
+        let doc = serde_json::to_value(crate::openapi::document()).unwrap();
+        let form = &doc["components"]["schemas"]["UploadForm"];
+        assert_eq!(form["propertyNames"]["pattern"], PART_NAME_PATTERN);
+        assert_eq!(form["required"], serde_json::json!(["file"]));
+        assert_eq!(form["properties"]["file"]["minLength"], 1);
+    }
 
     #[test]
     fn attachment_ids_are_validated() {
