@@ -16,6 +16,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -101,12 +102,18 @@ impl<'a> FallbackRun<'a> {
     }
 
     /// Switches to the fallback after `err` when that is allowed, returning its stream.
-    async fn fail_over(&self, request: ModelRequest, err: ProviderError) -> Result<ModelStream, ProviderError> {
+    async fn fail_over(
+        &self,
+        request: ModelRequest,
+        err: ProviderError,
+        started: Instant,
+    ) -> Result<ModelStream, ProviderError> {
         let class = err.class();
         if class == ErrorClass::ContentBlocked {
             return Err(err);
         }
         let (primary, fallback) = (&self.providers.primary, &self.providers.fallback);
+        crate::metrics::failed_over(primary.as_ref(), &err, started.elapsed());
         tracing::warn!(
             event = "model_fallback",
             from = primary.name(),
@@ -137,9 +144,10 @@ impl Provider for FallbackRun<'_> {
             Route::Fallback => return self.providers.fallback.stream(request).await,
             Route::Undecided => {}
         }
+        let started = Instant::now();
         let mut stream = match self.providers.primary.stream(request.clone()).await {
             Ok(stream) => stream,
-            Err(err) => return self.fail_over(request, err).await,
+            Err(err) => return self.fail_over(request, err, started).await,
         };
         let mut held = VecDeque::new();
         loop {
@@ -152,7 +160,7 @@ impl Provider for FallbackRun<'_> {
                 Some(Ok(event)) => held.push_back(Ok(event)),
                 Some(Err(err)) => {
                     drop(stream);
-                    return self.fail_over(request, err).await;
+                    return self.fail_over(request, err, started).await;
                 }
                 None => {
                     self.set_route(Route::Primary);

@@ -135,15 +135,24 @@ impl<'a> ModelCall<'a> {
 
     fn record(&mut self, outcome: &'static str) {
         self.finished = true;
-        let provider = provider_label(self.provider.name());
-        let model = self.provider.model().to_string();
-        let took = self.started.elapsed().as_secs_f64();
-        metrics::histogram!(
-            MODEL_CALL_DURATION, "provider" => provider, "model" => model.clone(), "outcome" => outcome
-        )
-        .record(took);
-        metrics::counter!(MODEL_CALLS, "provider" => provider, "model" => model, "outcome" => outcome).increment(1);
+        call_ended(self.provider, outcome, self.started.elapsed());
     }
+}
+
+/// Counts one model call of `provider` that ended with `outcome` after `took`.
+fn call_ended(provider: &dyn Provider, outcome: &'static str, took: Duration) {
+    let name = provider_label(provider.name());
+    let model = provider.model().to_string();
+    metrics::histogram!(MODEL_CALL_DURATION, "provider" => name, "model" => model.clone(), "outcome" => outcome)
+        .record(took.as_secs_f64());
+    metrics::counter!(MODEL_CALLS, "provider" => name, "model" => model, "outcome" => outcome).increment(1);
+}
+
+/// Counts the primary provider's call that failed before answering and was handed to the fallback:
+/// the run's own [`ModelCall`] is then recorded under the fallback provider, and without this the
+/// primary's failures would show nowhere but in the fallbacks' reasons.
+pub(crate) fn failed_over(primary: &dyn Provider, error: &ProviderError, took: Duration) {
+    call_ended(primary, error_outcome(error), took);
 }
 
 impl Drop for ModelCall<'_> {

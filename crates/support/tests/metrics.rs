@@ -621,7 +621,7 @@ async fn postgres_reports_its_pool_and_store_operations() {
 // --- Fallback ------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fallback_counts_the_switch_and_the_answer() {
+async fn a_fallback_counts_the_failed_call_the_switch_and_the_answer() {
     let dir = TempDir::new("metrics-fallback");
     let primary = mock(Script::new().default_reply(Reply::http_error(503, None))).await;
     let fallback = mock(Script::new().default_reply(Reply::text("Gemini here."))).await;
@@ -643,14 +643,15 @@ async fn a_fallback_counts_the_switch_and_the_answer() {
         None,
         &before,
         &[
-            // One call, answered by the provider that took over; the primary's failure is the
-            // fallback's reason.
+            // The primary's failed call, and the call the fallback answered.
+            ("model_calls_total", &call("server_error"), Change::By(1.0)),
+            ("model_call_duration_seconds_count", &call("server_error"), Change::By(1.0)),
             (
                 "model_calls_total",
                 &[("provider", "gemini"), ("model", "gemini-2.5-flash"), ("outcome", "ok")],
                 Change::By(1.0),
             ),
-            ("model_calls_total", &[], Change::By(1.0)),
+            ("model_calls_total", &[], Change::By(2.0)),
             (
                 "model_fallbacks_total",
                 &[("from", "openai"), ("to", "gemini"), ("reason", "server_error")],
