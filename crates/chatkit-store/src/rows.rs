@@ -17,6 +17,18 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, S
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// Parses the stored JSON of a row a lookup found; no row → `missing()`.
+pub(crate) fn decode_found<T: DeserializeOwned>(
+    what: &str,
+    row: Option<String>,
+    missing: impl FnOnce() -> StoreError,
+) -> Result<T, StoreError> {
+    match row {
+        Some(text) => decode(what, &text),
+        None => Err(missing()),
+    }
+}
+
 /// A versioned JSON value from its `(data, version)` row; no row → `None`.
 pub(crate) fn versioned(what: &str, row: Option<(String, i64)>) -> Result<Option<Versioned>, StoreError> {
     match row {

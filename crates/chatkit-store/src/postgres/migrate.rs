@@ -7,33 +7,10 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use super::db_err;
 use super::locks::advisory_key;
-use crate::migration::Migration;
+use crate::migration::{Migration, embedded_migrations};
 
 /// PostgreSQL migrations, in order.
-const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "init", sql: include_str!("../../migrations/postgres/0001_init.sql") },
-    Migration {
-        version: 2,
-        name: "attachment_data_owner",
-        sql: include_str!("../../migrations/postgres/0002_attachment_data_owner.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "attachment_size",
-        sql: include_str!("../../migrations/postgres/0003_attachment_size.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "paging_tombstones",
-        sql: include_str!("../../migrations/postgres/0004_paging_tombstones.sql"),
-    },
-    Migration { version: 5, name: "turn_usage", sql: include_str!("../../migrations/postgres/0005_turn_usage.sql") },
-    Migration {
-        version: 6,
-        name: "tombstone_age",
-        sql: include_str!("../../migrations/postgres/0006_tombstone_age.sql"),
-    },
-];
+const MIGRATIONS: &[Migration] = embedded_migrations!("postgres");
 
 /// Schema names are interpolated into `CREATE SCHEMA`, so only plain identifiers are accepted.
 pub(super) fn valid_schema(s: &str) -> StoreResult<&str> {

@@ -33,7 +33,7 @@ use self::locks::{PgLocks, connect_once};
 use self::migrate::{migrate, valid_schema};
 use self::statements::*;
 use crate::open::StoreOptions;
-use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows, versioned};
+use crate::rows::{decode_found, decode_rows, encode, fetch_limit, page_from_rows, versioned};
 use crate::write_health::{PROBE_KEY, PROBE_NAMESPACE, WriteHealth};
 
 mod deletions;
@@ -49,6 +49,12 @@ mod update;
 /// find nothing, deletes delete nothing, and writes fail as when the row belongs to another owner.
 fn unstorable(values: &[&str]) -> bool {
     values.iter().any(|v| v.contains('\0'))
+}
+
+/// `Err(missing())`, the call's answer for a row that does not exist, when one of `values` is
+/// [`unstorable`].
+fn require_storable(values: &[&str], missing: impl FnOnce() -> StoreError) -> StoreResult<()> {
+    if unstorable(values) { Err(missing()) } else { Ok(()) }
 }
 
 /// Maps a database error to [`StoreError::Unwritable`] when the server refuses writes (its disk is full,
@@ -158,12 +164,8 @@ impl PostgresStore {
     }
 
     async fn upsert_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
-        if unstorable(&[&ctx.owner_id, thread_id]) {
-            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
-        }
-        if unstorable(&[&item.id]) {
-            return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item.id.clone() });
-        }
+        require_storable(&[&ctx.owner_id, thread_id], || StoreError::ThreadNotFound(thread_id.to_string()))?;
+        require_storable(&[&item.id], || StoreError::item_not_found(thread_id, &item.id))?;
         let token = self.holder_token(thread_id);
         let rows = fence::write(&self.pool, "save item", thread_id, token, || {
             upsert_item_query(&ctx.owner_id, thread_id, item)
@@ -185,25 +187,18 @@ fn redact_url_error(e: &sqlx::Error) -> String {
 #[async_trait]
 impl Store for PostgresStore {
     async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata> {
-        if unstorable(&[&ctx.owner_id, thread_id]) {
-            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
-        }
+        require_storable(&[&ctx.owner_id, thread_id], || StoreError::ThreadNotFound(thread_id.to_string()))?;
         let row: Option<String> = sqlx::query_scalar(LOAD_THREAD)
             .bind(thread_id)
             .bind(&ctx.owner_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| db_err("load thread", e))?;
-        match row {
-            Some(data) => decode("thread", &data),
-            None => Err(StoreError::ThreadNotFound(thread_id.to_string())),
-        }
+        decode_found("thread", row, || StoreError::ThreadNotFound(thread_id.to_string()))
     }
 
     async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
-        if unstorable(&[&ctx.owner_id, &thread.id]) {
-            return Err(StoreError::ThreadNotFound(thread.id.clone()));
-        }
+        require_storable(&[&ctx.owner_id, &thread.id], || StoreError::ThreadNotFound(thread.id.clone()))?;
         let token = self.holder_token(&thread.id);
         let rows = fence::write(&self.pool, "save thread", &thread.id, token, || {
             save_thread_query(&thread.id, &ctx.owner_id, thread)
@@ -221,9 +216,7 @@ impl Store for PostgresStore {
         thread: &ThreadMetadata,
         item: &ThreadItem,
     ) -> StoreResult<()> {
-        if unstorable(&[&ctx.owner_id, &thread.id, &item.id]) {
-            return Err(StoreError::ThreadNotFound(thread.id.clone()));
-        }
+        require_storable(&[&ctx.owner_id, &thread.id, &item.id], || StoreError::ThreadNotFound(thread.id.clone()))?;
         let save = save_thread_query(&thread.id, &ctx.owner_id, thread)?;
         let add = upsert_item_query(&ctx.owner_id, &thread.id, item)?;
         let mut tx = self.pool.begin().await.map_err(|e| db_err("create thread", e))?;
@@ -241,9 +234,7 @@ impl Store for PostgresStore {
         thread_id: &str,
         change: ThreadChange,
     ) -> StoreResult<(ThreadMetadata, bool)> {
-        if unstorable(&[&ctx.owner_id, thread_id]) {
-            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
-        }
+        require_storable(&[&ctx.owner_id, thread_id], || StoreError::ThreadNotFound(thread_id.to_string()))?;
         update::update_thread(&self.pool, ctx, thread_id, self.holder_token(thread_id), change).await
     }
 
@@ -267,9 +258,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
-        if unstorable(&[&ctx.owner_id, thread_id]) {
-            return Err(StoreError::ThreadNotFound(thread_id.to_string()));
-        }
+        require_storable(&[&ctx.owner_id, thread_id], || StoreError::ThreadNotFound(thread_id.to_string()))?;
         let deleted: i64 = sqlx::query_scalar(DELETE_THREAD)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -332,9 +321,7 @@ impl Store for PostgresStore {
     }
 
     async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
-        if unstorable(&[&ctx.owner_id, thread_id, item_id]) {
-            return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() });
-        }
+        require_storable(&[&ctx.owner_id, thread_id, item_id], || StoreError::item_not_found(thread_id, item_id))?;
         let row: Option<String> = sqlx::query_scalar(LOAD_ITEM)
             .bind(thread_id)
             .bind(&ctx.owner_id)
@@ -342,10 +329,7 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| db_err("load item", e))?;
-        match row {
-            Some(data) => decode("item", &data),
-            None => Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() }),
-        }
+        decode_found("item", row, || StoreError::item_not_found(thread_id, item_id))
     }
 
     async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
@@ -361,9 +345,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
-        if unstorable(&[&ctx.owner_id, thread_id, item_id]) {
-            return Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() });
-        }
+        require_storable(&[&ctx.owner_id, thread_id, item_id], || StoreError::item_not_found(thread_id, item_id))?;
         let token = self.holder_token(thread_id);
         let rows = fence::write(&self.pool, "delete items", thread_id, token, || {
             Ok(sqlx::query(DELETE_ITEMS_AFTER).bind(thread_id).bind(&ctx.owner_id).bind(item_id))
@@ -382,9 +364,7 @@ impl Store for PostgresStore {
         attachment: &Attachment,
         declared_size: u64,
     ) -> StoreResult<()> {
-        if unstorable(&[&ctx.owner_id, &attachment.id]) {
-            return Err(StoreError::AttachmentNotFound(attachment.id.clone()));
-        }
+        require_storable(&[&ctx.owner_id, &attachment.id], || StoreError::AttachmentNotFound(attachment.id.clone()))?;
         let data = encode("attachment", attachment)?;
         let done = sqlx::query(CREATE_ATTACHMENT)
             .bind(&attachment.id)
@@ -401,9 +381,7 @@ impl Store for PostgresStore {
     }
 
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
-        if unstorable(&[&ctx.owner_id, &attachment.id]) {
-            return Err(StoreError::AttachmentNotFound(attachment.id.clone()));
-        }
+        require_storable(&[&ctx.owner_id, &attachment.id], || StoreError::AttachmentNotFound(attachment.id.clone()))?;
         let data = encode("attachment", attachment)?;
         let done = sqlx::query(SAVE_ATTACHMENT)
             .bind(&attachment.id)
@@ -419,19 +397,16 @@ impl Store for PostgresStore {
     }
 
     async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment> {
-        if unstorable(&[&ctx.owner_id, attachment_id]) {
-            return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
-        }
+        require_storable(&[&ctx.owner_id, attachment_id], || {
+            StoreError::AttachmentNotFound(attachment_id.to_string())
+        })?;
         let row: Option<String> = sqlx::query_scalar(LOAD_ATTACHMENT)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| db_err("load attachment", e))?;
-        match row {
-            Some(data) => decode("attachment", &data),
-            None => Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
-        }
+        decode_found("attachment", row, || StoreError::AttachmentNotFound(attachment_id.to_string()))
     }
 
     async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {
@@ -448,9 +423,9 @@ impl Store for PostgresStore {
     }
 
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
-        if unstorable(&[&ctx.owner_id, attachment_id]) {
-            return Err(StoreError::AttachmentNotFound(attachment_id.to_string()));
-        }
+        require_storable(&[&ctx.owner_id, attachment_id], || {
+            StoreError::AttachmentNotFound(attachment_id.to_string())
+        })?;
         let state: Option<(Option<i64>, bool)> = sqlx::query_as(ATTACHMENT_UPLOAD_STATE)
             .bind(attachment_id)
             .bind(&ctx.owner_id)
@@ -505,9 +480,9 @@ impl Store for PostgresStore {
     }
 
     async fn record_usage(&self, ctx: &RequestContext, usage: &TurnUsage) -> StoreResult<()> {
-        if unstorable(&[&ctx.owner_id, &usage.thread_id, &usage.provider, &usage.model]) {
-            return Err(StoreError::ThreadNotFound(usage.thread_id.clone()));
-        }
+        require_storable(&[&ctx.owner_id, &usage.thread_id, &usage.provider, &usage.model], || {
+            StoreError::ThreadNotFound(usage.thread_id.clone())
+        })?;
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         sqlx::query(RECORD_USAGE)
             .bind(&ctx.owner_id)

@@ -5,33 +5,10 @@ use chatkit::store::StoreResult;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::conn::sq_err;
-use crate::migration::Migration;
+use crate::migration::{Migration, embedded_migrations};
 
 /// SQLite migrations, in order.
-const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "init", sql: include_str!("../../migrations/sqlite/0001_init.sql") },
-    Migration {
-        version: 2,
-        name: "attachment_data_owner",
-        sql: include_str!("../../migrations/sqlite/0002_attachment_data_owner.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "attachment_size",
-        sql: include_str!("../../migrations/sqlite/0003_attachment_size.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "paging_tombstones",
-        sql: include_str!("../../migrations/sqlite/0004_paging_tombstones.sql"),
-    },
-    Migration { version: 5, name: "turn_usage", sql: include_str!("../../migrations/sqlite/0005_turn_usage.sql") },
-    Migration {
-        version: 6,
-        name: "tombstone_age",
-        sql: include_str!("../../migrations/sqlite/0006_tombstone_age.sql"),
-    },
-];
+const MIGRATIONS: &[Migration] = embedded_migrations!("sqlite");
 
 /// Applies the embedded migrations not yet recorded in `chatkit_migrations`, in one
 /// `BEGIN IMMEDIATE` transaction (so two processes opening the same file cannot both apply them).

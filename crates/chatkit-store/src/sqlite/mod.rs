@@ -26,7 +26,7 @@ use serde_json::Value;
 use self::conn::{ConnSettings, Readers, Writer, atomically};
 use self::statements::*;
 use crate::open::StoreOptions;
-use crate::rows::{decode, decode_rows, encode, fetch_limit, page_from_rows, versioned};
+use crate::rows::{decode, decode_found, decode_rows, encode, fetch_limit, page_from_rows, versioned};
 use crate::write_health::{PROBE_KEY, PROBE_NAMESPACE};
 
 mod checkpoint;
@@ -216,10 +216,7 @@ impl Store for SqliteStore {
                 c.prepare_cached(LOAD_THREAD)?.query_row(params![tid, owner], |r| r.get(0)).optional()
             })
             .await?;
-        match row {
-            Some(data) => decode("thread", &data),
-            None => Err(StoreError::ThreadNotFound(thread_id.to_string())),
-        }
+        decode_found("thread", row, || StoreError::ThreadNotFound(thread_id.to_string()))
     }
 
     async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
@@ -351,10 +348,7 @@ impl Store for SqliteStore {
                 c.prepare_cached(LOAD_ITEM)?.query_row(params![tid, owner, id], |r| r.get(0)).optional()
             })
             .await?;
-        match row {
-            Some(data) => decode("item", &data),
-            None => Err(StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() }),
-        }
+        decode_found("item", row, || StoreError::item_not_found(thread_id, item_id))
     }
 
     async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
@@ -380,8 +374,7 @@ impl Store for SqliteStore {
                 Ok(exists.then_some(0))
             })
             .await?;
-        deleted
-            .ok_or_else(|| StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() })
+        deleted.ok_or_else(|| StoreError::item_not_found(thread_id, item_id))
     }
 
     async fn create_attachment(
@@ -425,10 +418,7 @@ impl Store for SqliteStore {
                 c.prepare_cached(LOAD_ATTACHMENT)?.query_row(params![id, owner], |r| r.get(0)).optional()
             })
             .await?;
-        match row {
-            Some(data) => decode("attachment", &data),
-            None => Err(StoreError::AttachmentNotFound(attachment_id.to_string())),
-        }
+        decode_found("attachment", row, || StoreError::AttachmentNotFound(attachment_id.to_string()))
     }
 
     async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {

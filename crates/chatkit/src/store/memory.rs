@@ -262,7 +262,7 @@ impl Store for MemoryStore {
 
     async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
         let st = self.state();
-        let not_found = || StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() };
+        let not_found = || StoreError::item_not_found(thread_id, item_id);
         if !st.owns(ctx, thread_id) {
             return Err(not_found());
         }
@@ -290,7 +290,7 @@ impl Store for MemoryStore {
 
     async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
         let mut st = self.state();
-        let not_found = || StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() };
+        let not_found = || StoreError::item_not_found(thread_id, item_id);
         if !st.owns(ctx, thread_id) {
             return Err(not_found());
         }

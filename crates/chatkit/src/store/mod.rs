@@ -120,6 +120,11 @@ impl std::fmt::Display for UnwritableReason {
 }
 
 impl StoreError {
+    /// The answer for an item that is not in the thread (or a thread the caller does not own).
+    pub fn item_not_found(thread_id: &str, item_id: &str) -> Self {
+        StoreError::ItemNotFound { thread_id: thread_id.to_string(), item_id: item_id.to_string() }
+    }
+
     /// Whether this is one of the not-found errors (HTTP 404).
     pub fn is_not_found(&self) -> bool {
         matches!(
