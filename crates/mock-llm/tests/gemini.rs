@@ -202,3 +202,19 @@ async fn unknown_method_is_404() {
     let err: Value = resp.json().await.unwrap();
     assert_eq!(err["error"]["status"], "NOT_FOUND");
 }
+
+/// Thoughts are counted apart (`thoughtsTokenCount`, one per word) and add to the total, as Gemini
+/// reports them; the answer's own count leaves them out.
+#[tokio::test]
+async fn thought_tokens_are_reported_apart() {
+    let script = Script::new().on(Match::Any, Reply::reasoned(&["Thinking hard"], Reply::text("Hi there")));
+    let server = MockServer::start(script).await.unwrap();
+    let resp = stream(&server, Some("g-key"), body(vec![user("Hello")])).await;
+    let frames = gemini_chunks(&resp.text().await.unwrap());
+    let last = &frames.last().unwrap()["usageMetadata"];
+    let prompt = last["promptTokenCount"].as_u64().unwrap();
+    assert_eq!(last["thoughtsTokenCount"], 2);
+    assert_eq!(last["candidatesTokenCount"], 2);
+    assert_eq!(last["totalTokenCount"].as_u64().unwrap(), prompt + 4);
+    assert!(frames[0]["candidates"][0]["content"]["parts"][0]["thought"] == true);
+}

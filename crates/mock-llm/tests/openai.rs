@@ -437,3 +437,24 @@ async fn malformed_json_is_400() {
         assert_eq!(err["error"]["type"], "invalid_request_error");
     }
 }
+
+/// Reasoning counts as output tokens and is reported as `reasoning_tokens` (one per summary word,
+/// at least one for a reasoning item without a summary); the reasoning item names the item that
+/// follows it in its encrypted content.
+#[tokio::test]
+async fn reasoning_tokens_are_reported() {
+    let script = Script::new()
+        .on(Match::user_text("summary"), Reply::reasoned(&["Two words", "three more words"], Reply::text("Hi there")))
+        .on(Match::user_text("bare"), Reply::reasoned(&[], Reply::text("Hi there")));
+    let server = MockServer::start(script).await.unwrap();
+    for (text, reasoning) in [("summary", 5), ("bare", 1)] {
+        let frames = stream_frames(&server, text).await;
+        let done = &frames.last().unwrap()["response"];
+        assert_eq!(done["usage"]["output_tokens_details"]["reasoning_tokens"], reasoning, "{text}");
+        assert_eq!(done["usage"]["output_tokens"], reasoning + 2, "{text}");
+        let (rs, msg) = (&done["output"][0], &done["output"][1]);
+        assert_eq!(rs["type"], "reasoning");
+        let expected = format!("mock-enc:{}>{}", rs["id"].as_str().unwrap(), msg["id"].as_str().unwrap());
+        assert_eq!(rs["encrypted_content"], expected.as_str());
+    }
+}

@@ -274,6 +274,12 @@ async fn reasoning_without_a_summary_shows_an_empty_closed_workflow() {
     assert!(done["summary"]["duration"].is_u64());
     let request = model_requests(&mock).pop().unwrap();
     assert_eq!(request["reasoning"], json!({"effort": "low"}));
+    // The reasoning the model reported (the mock counts one token for a reasoning item without a
+    // summary) is in the turn's usage.
+    let res = server.client.get(server.url("/support/usage")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let usage: Value = res.json().await.unwrap();
+    assert_eq!(usage["total"]["reasoning_tokens"], 1, "{usage}");
     server.stop().await;
 }
 

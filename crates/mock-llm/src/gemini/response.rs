@@ -36,12 +36,14 @@ impl ChunkHead {
 }
 
 /// Writes one `GenerateContentResponse` object whose parts `parts` writes; `finish` adds
-/// `finishReason: STOP`, `output_tokens` is the count so far.
+/// `finishReason: STOP`, `output_tokens` is the answer's count so far and `thought_tokens` the
+/// thoughts' (`thoughtsTokenCount`, left out at zero as Gemini does without thinking).
 pub(super) fn write_chunk(
     out: &mut JsonWriter,
     head: &ChunkHead,
     finish: bool,
     output_tokens: u64,
+    thought_tokens: u64,
     parts: impl FnOnce(&mut JsonWriter),
 ) {
     out.raw("{\"candidates\":[{\"content\":{\"parts\":[");
@@ -55,12 +57,11 @@ pub(super) fn write_chunk(
         .raw(",\"candidatesTokenCount\":")
         .num(output_tokens)
         .raw(",\"totalTokenCount\":")
-        .num(head.prompt_tokens + output_tokens)
-        .raw("},\"modelVersion\":")
-        .str(&head.model)
-        .raw(",\"responseId\":")
-        .str(&head.response_id)
-        .raw("}");
+        .num(head.prompt_tokens + output_tokens + thought_tokens);
+    if thought_tokens > 0 {
+        out.raw(",\"thoughtsTokenCount\":").num(thought_tokens);
+    }
+    out.raw("},\"modelVersion\":").str(&head.model).raw(",\"responseId\":").str(&head.response_id).raw("}");
 }
 
 /// Writes the `functionCall` parts of `answer`; the first carries a `thoughtSignature`, as Gemini
@@ -87,7 +88,7 @@ pub(super) fn response_json(answer: &Answer, head: &ChunkHead) -> String {
     let mut out = JsonWriter::default();
     let tokens =
         answer.text.as_deref().map_or(0, |t| word_deltas(t).len() as u64) + answer.calls.len() as u64 * TOKENS_PER_CALL;
-    write_chunk(&mut out, head, true, tokens, |out| {
+    write_chunk(&mut out, head, true, tokens, 0, |out| {
         let mut first = true;
         if let Some(text) = &answer.text {
             out.raw("{\"text\":").str(text).raw("}");

@@ -78,14 +78,15 @@ impl ChunkWriter {
 pub(super) fn stream_frames(answer: &Answer, head: &ChunkHead, framing: Framing) -> Frames {
     let mut chunks = ChunkWriter::new(framing);
     let mut tokens = 0u64;
+    let mut thought_tokens = 0u64;
     // Thought summaries first, one chunk per word (parts are separated by a blank line, as Gemini's
     // headed thought sections are).
     for (i, part) in answer.reasoning.iter().flatten().enumerate() {
         let part = if i == 0 { part.clone() } else { format!("\n\n{part}") };
         for delta in word_deltas(&part) {
-            tokens += 1;
+            thought_tokens += 1;
             chunks.open();
-            write_chunk(&mut chunks.frames.writer, head, false, tokens, |out| {
+            write_chunk(&mut chunks.frames.writer, head, false, tokens, thought_tokens, |out| {
                 out.raw("{\"text\":").str(delta).raw(",\"thought\":true}");
             });
             chunks.close(true);
@@ -95,7 +96,7 @@ pub(super) fn stream_frames(answer: &Answer, head: &ChunkHead, framing: Framing)
         for delta in word_deltas(text) {
             tokens += 1;
             chunks.open();
-            write_chunk(&mut chunks.frames.writer, head, false, tokens, |out| {
+            write_chunk(&mut chunks.frames.writer, head, false, tokens, thought_tokens, |out| {
                 out.raw("{\"text\":").str(delta).raw("}");
             });
             chunks.close(true);
@@ -103,7 +104,7 @@ pub(super) fn stream_frames(answer: &Answer, head: &ChunkHead, framing: Framing)
     }
     tokens += answer.calls.len() as u64 * TOKENS_PER_CALL;
     chunks.open();
-    write_chunk(&mut chunks.frames.writer, head, true, tokens, |out| {
+    write_chunk(&mut chunks.frames.writer, head, true, tokens, thought_tokens, |out| {
         if answer.calls.is_empty() {
             out.raw("{\"text\":\"\"}");
         } else {

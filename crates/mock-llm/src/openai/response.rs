@@ -92,11 +92,21 @@ pub(crate) fn decode_encrypted_content(content: &str) -> Option<(&str, Option<&s
 /// request can be checked for the reasoning item that must precede the call.
 pub(crate) const REASONED_CALL_PREFIX: &str = "call_";
 
-/// The output items of `answer` (the text message first, then the function calls), with fresh
-/// ids, and the output token count.
-pub(super) fn output_items(answer: &Answer) -> (Vec<OutputItem<'_>>, u64) {
+/// The token counts of a completed answer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OutputTokens {
+    /// Every output token, reasoning included.
+    pub(super) output: u64,
+    /// The reasoning tokens among them (the summary's words, at least one for a reasoning item).
+    pub(super) reasoning: u64,
+}
+
+/// The output items of `answer` (the reasoning first, then the text message, then the function
+/// calls), with fresh ids, and the token counts.
+pub(super) fn output_items(answer: &Answer) -> (Vec<OutputItem<'_>>, OutputTokens) {
     let mut items = Vec::new();
     let mut tokens = 0u64;
+    let mut reasoning_tokens = 0u64;
     let mut reasoning_id = None;
     // Ids are drawn first: the reasoning item's encrypted content names the item after it.
     let message_id = answer.text.as_ref().map(|_| hex_id("msg_", 48));
@@ -111,9 +121,11 @@ pub(super) fn output_items(answer: &Answer) -> (Vec<OutputItem<'_>>, u64) {
                 out.raw(",");
             }
             out.raw("{\"type\":\"summary_text\",\"text\":").str(part).raw("}");
-            tokens += word_deltas(part).len() as u64;
+            reasoning_tokens += word_deltas(part).len() as u64;
         }
         out.raw("],\"encrypted_content\":").str(&encrypted_content(&id, following)).raw("}");
+        reasoning_tokens = reasoning_tokens.max(1);
+        tokens += reasoning_tokens;
         reasoning_id = Some(id.clone());
         items.push(OutputItem { json: out.buf, kind: ItemKind::Reasoning { id, summary } });
     }
@@ -147,17 +159,17 @@ pub(super) fn output_items(answer: &Answer) -> (Vec<OutputItem<'_>>, u64) {
         tokens += (arguments.len() as u64 / 4).max(1);
         items.push(OutputItem { json: out.buf, kind: ItemKind::Call { id, call_id, name: &call.name, arguments } });
     }
-    (items, tokens)
+    (items, OutputTokens { output: tokens, reasoning: reasoning_tokens })
 }
 
-/// Writes a response object with `status` and `output`; `usage` is the output token count
-/// (`None` before completion), `error` a failure message.
+/// Writes a response object with `status` and `output`; `usage` is the token counts (`None`
+/// before completion), `error` a failure message.
 pub(super) fn write_response(
     out: &mut JsonWriter,
     head: &ResponseHead<'_>,
     status: &str,
     output: &[OutputItem<'_>],
-    usage: Option<u64>,
+    usage: Option<OutputTokens>,
     error: Option<&str>,
 ) {
     let echo = head.echo;
@@ -185,13 +197,15 @@ pub(super) fn write_response(
         .raw(&echo.temperature)
         .raw(",\"text\":{\"format\":{\"type\":\"text\"}},\"tool_choice\":\"auto\",\"tools\":[],\"top_p\":1.0,\"truncation\":\"disabled\",\"usage\":");
     match usage {
-        Some(output_tokens) => out
+        Some(tokens) => out
             .raw("{\"input_tokens\":")
             .num(echo.input_tokens)
             .raw(",\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":")
-            .num(output_tokens)
-            .raw(",\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":")
-            .num(echo.input_tokens + output_tokens)
+            .num(tokens.output)
+            .raw(",\"output_tokens_details\":{\"reasoning_tokens\":")
+            .num(tokens.reasoning)
+            .raw("},\"total_tokens\":")
+            .num(echo.input_tokens + tokens.output)
             .raw("}"),
         None => out.raw("null"),
     };

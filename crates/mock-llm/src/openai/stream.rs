@@ -2,7 +2,9 @@
 //! `event: <type>\ndata: <json>\n\n`, each with a `sequence_number`, in the order the real API
 //! sends them: the response's lifecycle events around the events of each output item.
 
-use super::response::{ItemKind, OutputItem, RequestEcho, ResponseHead, output_items, response_id, write_response};
+use super::response::{
+    ItemKind, OutputItem, OutputTokens, RequestEcho, ResponseHead, output_items, response_id, write_response,
+};
 use crate::frames::Frames;
 use crate::json_writer::JsonWriter;
 use crate::plan::{Answer, word_deltas};
@@ -38,7 +40,7 @@ impl EventWriter {
         head: &ResponseHead<'_>,
         status: &str,
         output: &[OutputItem<'_>],
-        usage: Option<u64>,
+        usage: Option<OutputTokens>,
         error: Option<&str>,
     ) {
         self.event(ty, false, |out| {
