@@ -106,6 +106,7 @@ pub enum UserMessageContent {
         data: Map<String, Value>,
         /// The heading the entity was listed under in the picker; absent when none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(max_length = 256))]
         group: Option<String>,
         /// Whether the tag is clickable.
         #[serde(default)]
@@ -130,6 +131,7 @@ pub struct InferenceOptions {
     pub tool_choice: Option<ToolChoice>,
     /// Selected model id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub model: Option<String>,
 }
 

@@ -25,12 +25,15 @@ use super::{InferenceOptions, Order, UserMessageContent};
 pub struct UserMessageInput {
     /// Text and tag parts, in the order the user wrote them.
     #[serde(deserialize_with = "strict_json::string_tagged")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub content: Vec<UserMessageContent>,
     /// Ids of attachments uploaded beforehand; `[]` when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub attachments: Vec<String>,
     /// The snippet the user replied to ("reply to" a part of an answer); absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 10000))]
     pub quoted_text: Option<String>,
     /// Composer choices (tool, model); `{}` when absent.
     #[serde(default)]
@@ -43,6 +46,7 @@ pub struct UserMessageInput {
 pub struct Action {
     /// App-defined action name (the wire's `type`).
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub kind: String,
     /// App-defined data; `null` when absent.
     #[serde(default)]
@@ -55,6 +59,7 @@ pub struct Action {
 pub struct StructuredAnswerInput {
     /// The chosen options or the typed text; `[]` when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub values: Vec<String>,
     /// Whether the user skipped this question.
     #[serde(default)]
@@ -184,6 +189,7 @@ pub struct UpdateThreadParams {
     /// The thread the request is about.
     pub thread_id: String,
     /// The new title.
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub title: String,
 }
 /// Params of `items.list`.
@@ -210,6 +216,7 @@ pub struct FeedbackParams {
     /// The thread the request is about.
     pub thread_id: String,
     /// The items rated.
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub item_ids: Vec<String>,
     /// Thumbs up or down.
     pub kind: FeedbackKind,
@@ -219,13 +226,14 @@ pub struct FeedbackParams {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateAttachmentParams {
     /// The file's name as the user picked it.
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub name: String,
     /// The file's size in bytes; the support app stores at most 5 MiB and answers a larger size with 413.
     #[cfg_attr(feature = "openapi", schema(maximum = 5242880_u64))]
     pub size: u64,
     /// The file's MIME type, e.g. `image/png`; the support app accepts PNG, JPEG, WebP and GIF images and
     /// refuses any other type with a 400.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^image/(?:png|jpeg|webp|gif)(?:;.*)?$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^image/(?:png|jpeg|webp|gif)(?:;.*)?$", max_length = 256))]
     pub mime_type: String,
 }
 /// Params of `attachments.delete`.
@@ -251,7 +259,7 @@ pub struct TranscribeParams {
     pub audio_base64: String,
     /// The recording's MIME type with its parameters, e.g. `audio/webm;codecs=opus`; WebM, MP4 and Ogg
     /// audio are transcribed, any other type is refused with a 400.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^audio/(?:webm|mp4|ogg)(?:;.*)?$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^audio/(?:webm|mp4|ogg)(?:;.*)?$", max_length = 256))]
     pub mime_type: String,
 }
 

@@ -228,6 +228,34 @@ mod tests {
         assert_eq!(data["contentSchema"]["$ref"], "#/components/schemas/ThreadStreamEvent");
     }
 
+    /// The size limits the decoder enforces are in the request schemas, so a request that fits the document
+    /// is not refused for its size (byte-counted ids and JSON sizes aside: JSON Schema counts characters).
+    #[test]
+    fn request_schemas_carry_the_decoder_limits() {
+        use chatkit::types::limits::*;
+        let doc = json();
+        let schemas = &doc["components"]["schemas"];
+        let limit = |schema: &str, field: &str, keyword: &str| {
+            let property = &schemas[schema]["properties"][field];
+            property[keyword].as_u64().or_else(|| {
+                // An optional field is `oneOf: [null, {...}]` or carries the type list itself.
+                property["oneOf"].as_array()?.iter().find_map(|s| s[keyword].as_u64())
+            })
+        };
+        let n = |v: usize| Some(v as u64);
+        assert_eq!(limit("UserMessageInput", "content", "maxItems"), n(MAX_MESSAGE_PARTS));
+        assert_eq!(limit("UserMessageInput", "attachments", "maxItems"), n(MAX_MESSAGE_ATTACHMENTS));
+        assert_eq!(limit("UserMessageInput", "quoted_text", "maxLength"), n(MAX_QUOTED_TEXT_CHARS));
+        assert_eq!(limit("Action", "type", "maxLength"), n(MAX_NAME_CHARS));
+        assert_eq!(limit("StructuredAnswerInput", "values", "maxItems"), n(MAX_ANSWERS));
+        assert_eq!(limit("UpdateThreadParams", "title", "maxLength"), n(MAX_TITLE_CHARS));
+        assert_eq!(limit("FeedbackParams", "item_ids", "maxItems"), n(MAX_FEEDBACK_ITEMS));
+        assert_eq!(limit("CreateAttachmentParams", "name", "maxLength"), n(MAX_NAME_CHARS));
+        assert_eq!(limit("CreateAttachmentParams", "mime_type", "maxLength"), n(MAX_NAME_CHARS));
+        assert_eq!(limit("TranscribeParams", "mime_type", "maxLength"), n(MAX_NAME_CHARS));
+        assert_eq!(limit("InferenceOptions", "model", "maxLength"), n(MAX_NAME_CHARS));
+    }
+
     #[test]
     fn errors_are_documented_with_the_json_error_body() {
         let doc = json();
