@@ -1,5 +1,5 @@
 //! Widget actions (`threads.custom_action`): which ones run ([`offer`]), the `flight.select` flow
-//! ([`flight`]), the booking, upgrade and rebooking handlers ([`latent`]), and the event builders the
+//! (`flight`), the booking, upgrade and rebooking handlers (`latent`), and the event builders the
 //! tools share.
 //!
 //! Unknown action types (the removed meal-preference action among them) produce no events. An action of a

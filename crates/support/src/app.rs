@@ -45,7 +45,7 @@ pub(crate) const NO_PROVIDER_MESSAGE: &str =
 /// Tunables of the app.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSettings {
-    /// Model sampling temperature ([`DEFAULT_TEMPERATURE`] by default).
+    /// Model sampling temperature (`DEFAULT_TEMPERATURE` by default).
     pub temperature: f32,
     /// Whether untitled threads get a title from their first message.
     pub thread_titles: bool,

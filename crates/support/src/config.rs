@@ -25,7 +25,7 @@ pub(crate) const DEFAULT_MAX_UPLOAD_BYTES: usize = 5 * MIB;
 /// The `User-Agent` of requests to the model APIs.
 pub(crate) const MODEL_USER_AGENT: &str = concat!("openskies-agents/", env!("CARGO_PKG_VERSION"));
 
-/// A secret value (API key). `Debug` and `Display` print `<redacted>`; use [`Secret::expose`] to read it.
+/// A secret value (API key). `Debug` and `Display` print `<redacted>`; use `Secret::expose` to read it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

@@ -1,9 +1,9 @@
-//! The HTTP application: [`app`] puts the documented `/support/*` routes ([`crate::routes::api`]), Swagger
+//! The HTTP application: [`app`] puts the documented `/support/*` routes (`crate::routes::api`), Swagger
 //! UI and `/openapi.json` behind the layers every response goes through (outermost first): request log →
 //! CORS preflight body → CORS → panic catcher → JSON errors. Start-up (store, model provider, app) is in
 //! [`crate::startup`].
 //!
-//! Every 4xx/5xx is JSON `{"detail": "<text>"}` ([`ApiError`]): unknown paths → 404 `Not Found`, a known
+//! Every 4xx/5xx is JSON `{"detail": "<text>"}` (`ApiError`): unknown paths → 404 `Not Found`, a known
 //! path with the wrong method → 405 `Method Not Allowed`, a panic → 500, and any plain-text rejection
 //! produced by axum itself is rewrapped as JSON.
 

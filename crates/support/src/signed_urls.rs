@@ -150,7 +150,7 @@ impl UrlSigner {
         Ok(UrlSigner::new(stored_key(store).await?, ttl))
     }
 
-    /// An upload URL valid for [`UPLOAD_URL_TTL`] from now.
+    /// An upload URL valid for `UPLOAD_URL_TTL` from now.
     pub fn upload_url(&self, base_url: &str, attachment_id: &str, owner: &str) -> String {
         self.url(base_url, Purpose::Upload, attachment_id, owner, unix_now() + UPLOAD_URL_TTL.as_secs())
     }

@@ -1,6 +1,6 @@
 //! Who is calling: the authentication modes (`AUTH_MODE`), decided once per request at the edge.
 //!
-//! [`require_owner`] is the middleware in front of every `/support/*` route that acts for a user; it turns
+//! `require_owner` is the middleware in front of every `/support/*` route that acts for a user; it turns
 //! the request into an owner id ([`Owner`], read by the handlers' context extractor) or answers 401. Below
 //! it nothing knows how the owner was established: every store call filters by it, so another owner's
 //! thread is "not found" by construction.
@@ -26,7 +26,7 @@ use chatkit::store::ANONYMOUS_OWNER;
 
 pub use settings::{AuthMode, AuthSettings};
 
-/// The owner a request acts for, put into the request's extensions by [`require_owner`].
+/// The owner a request acts for, put into the request's extensions by `require_owner`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner(pub String);
 

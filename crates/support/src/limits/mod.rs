@@ -10,8 +10,8 @@
 //! Over a stream or turn limit the answer is `429 {"detail"}` with an honest `Retry-After`; over the
 //! storage budget it is `413 {"detail"}` without one (waiting frees no space: deleting attachments does).
 //!
-//! A single process (SQLite, memory) counts in memory ([`local`]). On PostgreSQL every replica counts in
-//! the database ([`shared`]): stream slots are leases that their replica renews while the response runs
+//! A single process (SQLite, memory) counts in memory (`local`). On PostgreSQL every replica counts in
+//! the database (`shared`): stream slots are leases that their replica renews while the response runs
 //! and that expire when it no longer does (a crashed replica holds no slot for long), and the turn
 //! window is one small list per owner, both changed by compare-and-set.
 //!

@@ -1,4 +1,4 @@
-//! HTTP metrics, recorded by the request middleware ([`crate::telemetry::log_requests`]) for every
+//! HTTP metrics, recorded by the request middleware (`crate::telemetry::log_requests`) for every
 //! request: counts by route template, method and status, latency to the response head, and requests
 //! refused for a reason an operator acts on (authentication, limits, size).
 

@@ -4,7 +4,7 @@
 //!
 //! `GET /support/ready`: the readiness probe. `{"status":"ready"}` only while the server is serving
 //! (started, its database opened and migrated, no shutdown begun) and its database answers within
-//! [`READY_DB_WAIT`]; otherwise 503 with `starting`, `draining` or `unavailable` and why.
+//! `READY_DB_WAIT`; otherwise 503 with `starting`, `draining` or `unavailable` and why.
 
 use std::time::Duration;
 

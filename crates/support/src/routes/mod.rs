@@ -1,10 +1,10 @@
 //! The `/support/*` routes. Each module holds one resource's handlers next to the router fragment that
 //! registers them (path, methods and OpenAPI description come from the handler's `#[utoipa::path]`), and
-//! [`api`] merges the fragments, the ones acting for a user behind [`crate::auth::require_owner`]. What the
-//! handlers share lives here: the per-request [`Ctx`] extractor (the authenticated owner and the external
-//! base URL) and a size-limited body reader; failures are [`ApiError`]s.
+//! `api` merges the fragments, the ones acting for a user behind `crate::auth::require_owner`. What the
+//! handlers share lives here: the per-request `Ctx` extractor (the authenticated owner and the external
+//! base URL) and a size-limited body reader; failures are `ApiError`s.
 //!
-//! Layers, fallbacks and the docs routes are added around [`api`] in [`crate::router`].
+//! Layers, fallbacks and the docs routes are added around `api` in [`crate::router`].
 
 pub mod attachments;
 pub mod chatkit;
