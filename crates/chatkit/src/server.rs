@@ -150,6 +150,15 @@ impl ChatKitServer {
         self.tasks.reopen();
     }
 
+    /// Starts following the threads the store announces as deleted through other replicas (a store
+    /// shared between replicas; others announce nothing), so that a turn running here on such a thread
+    /// stops at once. Call it at start-up: listening takes a moment to begin, and a deletion announced
+    /// before it began is missed (that turn then stops at its next write). The first turn starts it
+    /// otherwise; calling it again does nothing.
+    pub fn watch_store(&self) {
+        self.running.watch_deletions(|| self.store.deleted_threads());
+    }
+
     /// Stops every running turn as a client leaving would (the app's work is dropped, the partial
     /// answer saved with the hidden cancel marker, the thread's lock released), then tells each client
     /// still reading that the server is stopping (a retryable error event) and ends its stream. Used

@@ -253,6 +253,8 @@ pub async fn serve(listener: TcpListener, built: Built, shutdown: impl Future<Ou
     let state = built.state;
     let grace = built.grace;
     let pruning = crate::tombstones::spawn_pruning(state.store.clone(), built.tombstone_retention);
+    // Before the first request: a thread deleted through another replica must reach the turns here.
+    state.chatkit.watch_store();
     let (accepting, connections) = connections::accept_loop(listener, built.router, built.timeouts);
     state.readiness.serving();
     tokio::select! {
