@@ -104,21 +104,7 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
     // Before the database too: an unreadable key file or a JWKS URL that does not answer is a setting to fix.
     let auth =
         Authenticator::from_settings(&config.auth, proxies.clone()).await.map_err(|e| StartError::Config(e.0))?;
-    if let Some(dir) = config.sqlite_parent_dir() {
-        std::fs::create_dir_all(&dir).map_err(|e| StartError::Database {
-            url: redact_url(&config.database_url),
-            message: format!("cannot create the folder {}: {e}", dir.display()),
-        })?;
-    }
-    let mut options = StoreOptions::default();
-    if let Some(size) = config.database_pool_size {
-        options.max_connections = size;
-    }
-    // Store spans only while traces are exported: without an exporter they would cost without showing.
-    options.trace_operations = config.otel_exporter_otlp_endpoint.is_some();
-    let store: Arc<dyn Store> = open_store(&config.database_url, options)
-        .await
-        .map_err(|e| StartError::Database { url: redact_url(&config.database_url), message: e.to_string() })?;
+    let store = open_database(config).await?;
 
     let model =
         provider.as_ref().map(|p| ModelSummary { provider: p.name().to_string(), model: p.model().to_string() });
@@ -179,6 +165,25 @@ pub async fn build(config: &Config) -> Result<Built, StartError> {
         metrics,
         tombstone_retention: Duration::from_secs(config.tombstone_retention_secs),
     })
+}
+
+/// Opens `DATABASE_URL` with the pool and tracing settings, creating the folder of a SQLite file first.
+async fn open_database(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    if let Some(dir) = config.sqlite_parent_dir() {
+        std::fs::create_dir_all(&dir).map_err(|e| StartError::Database {
+            url: redact_url(&config.database_url),
+            message: format!("cannot create the folder {}: {e}", dir.display()),
+        })?;
+    }
+    let mut options = StoreOptions::default();
+    if let Some(size) = config.database_pool_size {
+        options.max_connections = size;
+    }
+    // Store spans only while traces are exported: without an exporter they would cost without showing.
+    options.trace_operations = config.otel_exporter_otlp_endpoint.is_some();
+    open_store(&config.database_url, options)
+        .await
+        .map_err(|e| StartError::Database { url: redact_url(&config.database_url), message: e.to_string() })
 }
 
 /// Binds the configured address; "address in use" and friends become one clear line.
