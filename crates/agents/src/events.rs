@@ -209,6 +209,7 @@ impl<'a> EventMapper<'a> {
                 self.output.calls.push(call);
             }
             ModelEvent::Completed { usage } => self.output.usage = usage,
+            ModelEvent::Usage { usage } => self.output.usage = Some(usage),
             ModelEvent::ReasoningStarted { .. } => self.workflow.start(self.sink).await?,
             ModelEvent::ReasoningDelta { item_id, part_index, delta } => {
                 self.workflow.delta(self.sink, &item_id, part_index, &delta).await?;

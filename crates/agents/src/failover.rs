@@ -23,6 +23,7 @@ use futures::StreamExt;
 
 use crate::error_class::ErrorClass;
 use crate::provider::{ModelEvent, ModelRequest, ModelStream, Provider, ProviderError};
+use crate::usage::ModelCalls;
 
 /// A primary provider backed by a fallback one.
 pub struct FallbackProvider {
@@ -86,11 +87,13 @@ enum Route {
 struct FallbackRun<'a> {
     providers: &'a FallbackProvider,
     route: Mutex<Route>,
+    /// The primary's failed call, until the run asks for it.
+    abandoned: Mutex<Vec<ModelCalls>>,
 }
 
 impl<'a> FallbackRun<'a> {
     fn new(providers: &'a FallbackProvider) -> Self {
-        FallbackRun { providers, route: Mutex::new(Route::Undecided) }
+        FallbackRun { providers, route: Mutex::new(Route::Undecided), abandoned: Mutex::new(Vec::new()) }
     }
 
     fn route(&self) -> Route {
@@ -101,19 +104,37 @@ impl<'a> FallbackRun<'a> {
         *self.route.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = route;
     }
 
-    /// Switches to the fallback after `err` when that is allowed, returning its stream.
+    /// Switches to the fallback after `err` when that is allowed, returning its stream; `held` is what
+    /// the primary streamed before failing (its usage report, if any, is kept for the run's usage).
     async fn fail_over(
         &self,
         request: ModelRequest,
         err: ProviderError,
         started: Instant,
+        held: VecDeque<Result<ModelEvent, ProviderError>>,
     ) -> Result<ModelStream, ProviderError> {
         let class = err.class();
-        if class == ErrorClass::ContentBlocked {
-            return Err(err);
-        }
         let (primary, fallback) = (&self.providers.primary, &self.providers.fallback);
+        if class == ErrorClass::ContentBlocked {
+            // Blocked content stays with the primary: the run sees what it reported, then the refusal.
+            self.set_route(Route::Primary);
+            if held.is_empty() {
+                return Err(err);
+            }
+            return Ok(Box::pin(futures::stream::iter(held.into_iter().chain([Err(err)]))));
+        }
         crate::metrics::failed_over(primary.as_ref(), &err, started.elapsed());
+        let usage = held.iter().find_map(|e| match e {
+            Ok(ModelEvent::Usage { usage }) => Some(*usage),
+            _ => None,
+        });
+        let call = ModelCalls {
+            provider: primary.name(),
+            model: primary.model().to_string(),
+            calls: 1,
+            usage: usage.unwrap_or_default(),
+        };
+        self.abandoned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(call);
         tracing::warn!(
             event = "model_fallback",
             from = primary.name(),
@@ -133,7 +154,10 @@ impl<'a> FallbackRun<'a> {
 
 /// Whether an event shows the user something (anything but the bare start of a message or a part).
 fn is_token(event: &ModelEvent) -> bool {
-    !matches!(event, ModelEvent::MessageStarted { .. } | ModelEvent::ContentPartStarted { .. })
+    !matches!(
+        event,
+        ModelEvent::MessageStarted { .. } | ModelEvent::ContentPartStarted { .. } | ModelEvent::Usage { .. }
+    )
 }
 
 #[async_trait]
@@ -147,7 +171,7 @@ impl Provider for FallbackRun<'_> {
         let started = Instant::now();
         let mut stream = match self.providers.primary.stream(request.clone()).await {
             Ok(stream) => stream,
-            Err(err) => return self.fail_over(request, err, started).await,
+            Err(err) => return self.fail_over(request, err, started, VecDeque::new()).await,
         };
         let mut held = VecDeque::new();
         loop {
@@ -160,7 +184,7 @@ impl Provider for FallbackRun<'_> {
                 Some(Ok(event)) => held.push_back(Ok(event)),
                 Some(Err(err)) => {
                     drop(stream);
-                    return self.fail_over(request, err, started).await;
+                    return self.fail_over(request, err, started, held).await;
                 }
                 None => {
                     self.set_route(Route::Primary);
@@ -182,6 +206,10 @@ impl Provider for FallbackRun<'_> {
             Route::Fallback => self.providers.fallback.model(),
             _ => self.providers.primary.model(),
         }
+    }
+
+    fn take_abandoned_calls(&self) -> Vec<ModelCalls> {
+        std::mem::take(&mut *self.abandoned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 }
 
@@ -242,8 +270,10 @@ mod tests {
     #[tokio::test]
     async fn fails_over_before_the_first_token_and_stays() {
         let started = Ok(ModelEvent::MessageStarted { id: "m".into() });
+        let spent = crate::usage::Usage { input_tokens: 7, ..Default::default() };
+        let usage = Ok(ModelEvent::Usage { usage: spent });
         let cut = Err(ProviderError::StreamCut { provider: "OpenAI", message: "reset".into() });
-        let primary = Scripted::new("OpenAI", vec![Ok(vec![started, cut])]);
+        let primary = Scripted::new("OpenAI", vec![Ok(vec![started, usage, cut])]);
         let fallback = Scripted::new("Gemini", vec![Ok(vec![text("hi")]), Ok(vec![text("again")])]);
         let p = FallbackProvider::new(primary.clone(), fallback.clone());
         let run = p.for_run().unwrap();
@@ -251,6 +281,9 @@ mod tests {
         assert_eq!((run.name(), p.name()), ("Gemini", "OpenAI"));
         assert_eq!(first_delta(run.as_ref()).await.unwrap(), "again", "the run stays with the fallback");
         assert_eq!(primary.calls.load(Ordering::SeqCst), 1);
+        let abandoned = run.take_abandoned_calls();
+        assert_eq!(abandoned, vec![ModelCalls { provider: "OpenAI", model: "m".into(), calls: 1, usage: spent }]);
+        assert!(run.take_abandoned_calls().is_empty(), "handed over once");
     }
 
     #[tokio::test]

@@ -65,9 +65,11 @@ pub use provider::{
 };
 pub use reasoning::{Reasoning, ReasoningEffort, ReasoningSummary};
 pub use retry::RetryPolicy;
-pub use runner::{Agent, DEFAULT_MAX_MODEL_CALLS, DEFAULT_PROGRESS_DELAY, RunReport, run, run_with_report};
+pub use runner::{
+    Agent, DEFAULT_MAX_MODEL_CALLS, DEFAULT_PROGRESS_DELAY, RunReport, run, run_recorded, run_with_report,
+};
 pub use sse::SseDecoder;
 pub use tool::{Tool, ToolContext, ToolError, parse_arguments};
 pub use transcribe::{GEMINI_TRANSCRIBE_PROMPT, Transcriber};
 pub use transport::Timeouts;
-pub use usage::Usage;
+pub use usage::{ModelCalls, Usage};

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::error_class::{ErrorBody, ErrorClass};
 use crate::input::InputItem;
-use crate::usage::Usage;
+use crate::usage::{ModelCalls, Usage};
 
 /// A function tool as offered to the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +99,10 @@ pub enum ModelEvent {
     MessageItem { item: Value },
     /// The response finished successfully; `usage` is what the call consumed, when the provider said.
     Completed { usage: Option<Usage> },
+    /// What the call consumed, reported by a response that ends in a failure (an incomplete or failed
+    /// response, a blocked prompt, a stream that stops early): the tokens are spent all the same. The
+    /// error follows.
+    Usage { usage: Usage },
 }
 
 /// The stream of a model response. It ends after [`ModelEvent::Completed`] or after the first error.
@@ -117,6 +121,11 @@ pub trait Provider: Send + Sync {
     /// never mixes providers within a turn); `None` (the default) runs on `self`.
     fn for_run(&self) -> Option<Box<dyn Provider + '_>> {
         None
+    }
+    /// The calls this (per-run) provider made to a provider that then did not answer (a failover's failed
+    /// primary), since last asked; the run adds them to its usage. Empty by default.
+    fn take_abandoned_calls(&self) -> Vec<ModelCalls> {
+        Vec::new()
     }
 }
 
@@ -146,7 +155,7 @@ pub enum ProviderError {
     /// 401/403: the key is missing, wrong or lacks access. `hint` tells the operator where to fix it
     /// (the application's [`crate::ProviderAccess::rejected_key_hint`]).
     #[error("The {provider} API rejected the API key{}.", in_parentheses(hint.as_deref()))]
-    Unauthorized { provider: &'static str, hint: Option<String>, status: u16 },
+    Unauthorized { provider: &'static str, hint: Option<String>, status: u16, code: Option<String> },
     /// Any other non-success HTTP status; `retry_after` is the wait the API asked for, if any.
     #[error("The {provider} API answered HTTP {status}{}: {message}", code_text(code.as_deref()))]
     Http { provider: &'static str, status: u16, message: String, retry_after: Option<Duration>, code: Option<String> },
@@ -288,7 +297,12 @@ impl ProviderError {
                 format!("The connection to the {provider} model service broke off before the answer was complete.")
             }
             ProviderError::Refused { provider, class, status, .. } => refusal_text(provider, *class, *status),
-            ProviderError::Failed { provider, .. } => format!("The {provider} model failed to answer."),
+            ProviderError::Failed { provider, code, .. } => match code.as_deref() {
+                Some("max_output_tokens" | "MAX_TOKENS") => {
+                    format!("The {provider} model reached its output limit before finishing the answer.")
+                }
+                _ => format!("The {provider} model failed to answer."),
+            },
             ProviderError::Decode { provider, .. } => {
                 format!("The {provider} model service sent an unreadable response.")
             }
@@ -331,6 +345,7 @@ impl ProviderError {
     pub fn code(&self) -> Option<&str> {
         match self {
             ProviderError::Http { code, .. }
+            | ProviderError::Unauthorized { code, .. }
             | ProviderError::Refused { code, .. }
             | ProviderError::Failed { code, .. } => code.as_deref(),
             _ => None,
@@ -346,7 +361,7 @@ impl ProviderError {
         retry_after: Option<Duration>,
     ) -> ProviderError {
         let class = ErrorClass::classify(Some(status), body);
-        let code = body.code.clone().or_else(|| body.kind.clone());
+        let code = body.provider_code();
         let message = if body.message.is_empty() {
             reqwest::StatusCode::from_u16(status)
                 .ok()
@@ -368,7 +383,7 @@ impl ProviderError {
     pub fn in_stream(provider: &'static str, body: &ErrorBody) -> ProviderError {
         let status = body.code.as_deref().and_then(|c| c.parse::<u16>().ok());
         let class = ErrorClass::classify(status, body);
-        let code = body.code.clone().or_else(|| body.kind.clone());
+        let code = body.provider_code();
         let message = if body.message.is_empty() { "unknown error".to_string() } else { body.message.clone() };
         if class.is_refusal() {
             return ProviderError::Refused { provider, class, status: None, code, message };

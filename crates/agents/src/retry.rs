@@ -13,7 +13,7 @@ use futures::StreamExt;
 use rand::Rng;
 
 use crate::config::{DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_WAIT};
-use crate::provider::{ModelStream, ProviderError};
+use crate::provider::{ModelEvent, ModelStream, ProviderError};
 
 /// How often and how long to retry.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,14 +88,33 @@ where
 
 /// Waits for the first event of `stream`: an error (or an empty stream) is returned as the attempt's
 /// failure so it can be retried; otherwise the stream is returned with that event put back in front.
+/// A usage report does not start a stream: a failure right after one is still retried when it may
+/// pass, and otherwise comes back as a stream of the report and the failure, so the tokens it cost are
+/// counted.
 pub(crate) async fn start_stream(
     mut stream: ModelStream,
     provider: &'static str,
 ) -> Result<ModelStream, ProviderError> {
-    match stream.next().await {
-        Some(Ok(first)) => Ok(Box::pin(futures::stream::once(async move { Ok(first) }).chain(stream))),
-        Some(Err(e)) => Err(e),
-        None => Err(ProviderError::StreamCut { provider, message: "the response ended without any event".into() }),
+    let mut usage = None;
+    loop {
+        let front: Vec<Result<ModelEvent, ProviderError>> = match (stream.next().await, usage) {
+            (Some(Ok(ModelEvent::Usage { usage: reported })), _) => {
+                usage = Some(reported);
+                continue;
+            }
+            (Some(Ok(first)), usage) => {
+                usage.map(|usage| Ok(ModelEvent::Usage { usage })).into_iter().chain([Ok(first)]).collect()
+            }
+            (Some(Err(e)), Some(usage)) if !e.is_retryable() => vec![Ok(ModelEvent::Usage { usage }), Err(e)],
+            (Some(Err(e)), _) => return Err(e),
+            (None, _) => {
+                return Err(ProviderError::StreamCut {
+                    provider,
+                    message: "the response ended without any event".into(),
+                });
+            }
+        };
+        return Ok(Box::pin(futures::stream::iter(front).chain(stream)));
     }
 }
 
@@ -166,6 +185,21 @@ mod tests {
         .await;
         assert!(matches!(r, Err(ProviderError::Connect { .. })));
         assert_eq!(attempts, 3, "first attempt + max_retries (2)");
+    }
+
+    #[tokio::test]
+    async fn a_usage_report_does_not_start_a_stream() {
+        use crate::usage::Usage;
+        let spent = Usage { input_tokens: 5, ..Usage::default() };
+        let of =
+            |events: Vec<Result<ModelEvent, ProviderError>>| -> ModelStream { Box::pin(futures::stream::iter(events)) };
+        let retryable = ProviderError::StreamCut { provider: "Gemini", message: "reset".into() };
+        let started = start_stream(of(vec![Ok(ModelEvent::Usage { usage: spent }), Err(retryable)]), "Gemini").await;
+        assert!(matches!(started, Err(ProviderError::StreamCut { .. })), "retried like any early failure");
+        let blocked = ProviderError::Failed { provider: "Gemini", message: "no".into(), retryable: false, code: None };
+        let started = start_stream(of(vec![Ok(ModelEvent::Usage { usage: spent }), Err(blocked.clone())]), "Gemini");
+        let events: Vec<_> = started.await.unwrap().collect().await;
+        assert_eq!(events, vec![Ok(ModelEvent::Usage { usage: spent }), Err(blocked)], "its cost reaches the run");
     }
 
     #[tokio::test]

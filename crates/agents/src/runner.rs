@@ -15,7 +15,7 @@
 //! Cancellation: [`run`] holds no resources beyond its future. When the client disconnects the
 //! caller drops it, which closes the model's HTTP stream and drops running tool futures.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chatkit::AppError;
@@ -29,7 +29,7 @@ use crate::input::InputItem;
 use crate::metrics;
 use crate::provider::{FunctionCall, ModelEvent, ModelRequest, Provider, ProviderError, ToolSpec};
 use crate::tool::{Tool, ToolContext, ToolError, spec_of};
-use crate::usage::Usage;
+use crate::usage::{ModelCalls, Usage};
 use crate::workflow::ReasoningWorkflow;
 
 /// Default bound on model calls per run (openai-agents' `DEFAULT_MAX_TURNS`).
@@ -103,14 +103,67 @@ impl std::fmt::Debug for Agent {
 /// What a run consumed and who answered it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunReport {
-    /// Tokens of every model call of the run, summed (calls that failed report none).
+    /// Tokens of every model call of the run, summed, as the providers reported them: a call that failed
+    /// or was cut counts what its provider reported before it ended (often nothing).
     pub usage: Usage,
-    /// Model calls made.
+    /// Model calls made (after a failover, the failed call to the primary included).
     pub model_calls: usize,
     /// The provider that answered (the fallback's name after a failover).
     pub provider: &'static str,
     /// The model that answered.
     pub model: String,
+    /// The same per provider and model, in the order they were first called (two entries after a
+    /// failover).
+    pub by_model: Vec<ModelCalls>,
+}
+
+/// Where the usage of the model call in progress goes in a [`RunReport`].
+struct CallSlot {
+    index: usize,
+    entry_before: Usage,
+    total_before: Usage,
+}
+
+impl RunReport {
+    /// Counts one call to `provider`/`model`; its usage is set through the returned slot as it is
+    /// reported.
+    fn start_call(&mut self, provider: &'static str, model: &str) -> CallSlot {
+        let index = match self.by_model.iter().position(|c| c.provider == provider && c.model == model) {
+            Some(index) => index,
+            None => {
+                let entry = ModelCalls { provider, model: model.to_string(), ..ModelCalls::default() };
+                self.by_model.push(entry);
+                self.by_model.len() - 1
+            }
+        };
+        self.by_model[index].calls += 1;
+        self.model_calls += 1;
+        CallSlot { index, entry_before: self.by_model[index].usage, total_before: self.usage }
+    }
+
+    /// Sets the usage of the call in `slot` (each report of a call replaces the one before).
+    fn set_call_usage(&mut self, slot: &CallSlot, usage: Usage) {
+        let (mut entry, mut total) = (slot.entry_before, slot.total_before);
+        entry += usage;
+        total += usage;
+        self.by_model[slot.index].usage = entry;
+        self.usage = total;
+    }
+
+    /// Adds calls made to a provider that did not answer (see [`Provider::take_abandoned_calls`]).
+    fn add_abandoned(&mut self, abandoned: Vec<ModelCalls>) {
+        for call in abandoned {
+            let slot = self.start_call(call.provider, &call.model);
+            self.by_model[slot.index].calls += call.calls.saturating_sub(1);
+            self.model_calls += call.calls.saturating_sub(1);
+            self.set_call_usage(&slot, call.usage);
+        }
+    }
+}
+
+/// Changes `report` (a poisoned lock is taken over: the report stays usable).
+fn update<T>(report: &Mutex<RunReport>, change: impl FnOnce(&mut RunReport) -> T) -> T {
+    change(&mut report.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// Runs the agent on `input`, streaming ChatKit events through `sink` (which persists finished
@@ -131,11 +184,30 @@ pub async fn run_with_report(
     input: Vec<InputItem>,
     sink: &EventSink,
 ) -> (Result<(), AppError>, RunReport) {
+    let report = Mutex::new(RunReport::default());
+    let result = run_recorded(agent, provider, input, sink, &report).await;
+    (result, report.into_inner().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// [`run`], keeping `report` up to date while it runs: every model call is counted once it started
+/// streaming, and its tokens as soon as the provider reports them, so a run whose future is dropped
+/// (the client left) still tells what it spent.
+pub async fn run_recorded(
+    agent: &Agent,
+    provider: &dyn Provider,
+    input: Vec<InputItem>,
+    sink: &EventSink,
+    report: &Mutex<RunReport>,
+) -> Result<(), AppError> {
     let per_run = provider.for_run();
     let provider = per_run.as_deref().unwrap_or(provider);
-    let mut report = RunReport::default();
+    let who = |r: &mut RunReport| {
+        r.provider = provider.name();
+        r.model = provider.model().to_string();
+    };
+    update(report, who);
     let workflow = ReasoningWorkflow::default();
-    let mut result = run_steps(agent, provider, input, sink, &mut report, &workflow).await;
+    let mut result = run_steps(agent, provider, input, sink, report, &workflow).await;
     // The reasoning shown so far is closed (kept), or removed when a failed run left it empty.
     let ended = match &result {
         Ok(()) => workflow.close(sink).await,
@@ -145,9 +217,8 @@ pub async fn run_with_report(
     if let (Ok(()), Err(e)) = (&result, ended) {
         result = Err(e.into());
     }
-    report.provider = provider.name();
-    report.model = provider.model().to_string();
-    (result, report)
+    update(report, who);
+    result
 }
 
 async fn run_steps(
@@ -155,30 +226,30 @@ async fn run_steps(
     provider: &dyn Provider,
     input: Vec<InputItem>,
     sink: &EventSink,
-    report: &mut RunReport,
+    report: &Mutex<RunReport>,
     workflow: &ReasoningWorkflow,
 ) -> Result<(), AppError> {
     let tools: Arc<[ToolSpec]> = agent.tools.iter().map(|t| spec_of(t.as_ref())).collect();
     let mut input = input;
+    let mut steps = 0;
     loop {
-        if report.model_calls >= agent.max_model_calls {
+        if steps >= agent.max_model_calls {
             tracing::warn!(agent = %agent.name, max = agent.max_model_calls, "model call budget exhausted");
             return Err(max_calls_error(agent.max_model_calls));
         }
-        report.model_calls += 1;
+        steps += 1;
         let request = ModelRequest {
             instructions: agent.instructions.clone(),
             input: input.clone(),
             tools: tools.clone(),
             temperature: agent.temperature,
         };
-        tracing::debug!(agent = %agent.name, provider = provider.name(), model = provider.model(), call = report.model_calls, items = input.len(), "model call");
+        tracing::debug!(agent = %agent.name, provider = provider.name(), model = provider.model(), call = steps, items = input.len(), "model call");
         let span = model_call_span(provider, agent);
-        let step = model_step(provider, request, sink, workflow).instrument(span.clone()).await?;
+        let step = model_step(provider, request, sink, workflow, report).instrument(span.clone()).await?;
         if let Some(usage) = step.usage {
             span.record("gen_ai.usage.input_tokens", usage.input_tokens);
             span.record("gen_ai.usage.output_tokens", usage.output_tokens);
-            report.usage += usage;
         }
         input.extend(step.items);
         if step.calls.is_empty() {
@@ -235,17 +306,22 @@ fn tool_span(agent: &Agent, call: &FunctionCall) -> tracing::Span {
     )
 }
 
-/// One model call: streams its output through the sink and returns what it produced. Measured as one
-/// model call ([`metrics::ModelCall`]): a step that ends early (the client left, an event could not be
-/// stored) counts as `cancelled`.
+/// One model call: streams its output through the sink and returns what it produced, counting the call
+/// and its tokens in `report` as they come. Measured as one model call ([`metrics::ModelCall`]): a step
+/// that ends early (the client left, an event could not be stored) counts as `cancelled`.
 async fn model_step(
     provider: &dyn Provider,
     request: ModelRequest,
     sink: &EventSink,
     workflow: &ReasoningWorkflow,
+    report: &Mutex<RunReport>,
 ) -> Result<StepOutput, AppError> {
     let mut call = metrics::ModelCall::start(provider);
-    let mut stream = match provider.stream(request).await {
+    let started = provider.stream(request).await;
+    update(report, |r| r.add_abandoned(provider.take_abandoned_calls()));
+    // Counted once the provider that answers is known (a failover decides it while starting).
+    let slot = update(report, |r| r.start_call(provider.name(), provider.model()));
+    let mut stream = match started {
         Ok(stream) => stream,
         Err(e) => {
             call.finish(metrics::error_outcome(&e));
@@ -256,14 +332,21 @@ async fn model_step(
     while let Some(event) = stream.next().await {
         match event {
             Ok(event) => {
-                if matches!(event, ModelEvent::TextDelta { .. } | ModelEvent::FunctionCall(_)) {
-                    call.output();
+                match &event {
+                    ModelEvent::TextDelta { .. } | ModelEvent::FunctionCall(_) => call.output(),
+                    ModelEvent::Usage { usage } | ModelEvent::Completed { usage: Some(usage) } => {
+                        update(report, |r| r.set_call_usage(&slot, *usage));
+                    }
+                    _ => {}
                 }
                 mapper.handle(event).await?
             }
             Err(e) => {
                 drop(stream);
                 call.finish(metrics::error_outcome(&e));
+                if let Some(usage) = &mapper.output.usage {
+                    metrics::tokens(provider, usage);
+                }
                 let kept = mapper.finish_open().await?;
                 return Err(model_error(&e, kept || mapper.finished_messages > 0));
             }
@@ -414,8 +497,12 @@ mod tests {
 
     #[test]
     fn model_error_texts() {
-        let e =
-            ProviderError::Unauthorized { provider: "OpenAI", hint: Some("check the key setting".into()), status: 401 };
+        let e = ProviderError::Unauthorized {
+            provider: "OpenAI",
+            hint: Some("check the key setting".into()),
+            status: 401,
+            code: Some("invalid_api_key".into()),
+        };
         let AppError::Custom { message, allow_retry } = model_error(&e, false) else { panic!() };
         assert_eq!(message, "The OpenAI API rejected the API key (check the key setting).");
         assert!(!allow_retry);

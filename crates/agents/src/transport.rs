@@ -173,25 +173,22 @@ impl Transport {
     async fn error_from_response(&self, response: reqwest::Response) -> ProviderError {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
-        if status == 401 || status == 403 {
-            return ProviderError::Unauthorized {
-                provider: self.provider,
-                hint: self.rejected_key_hint.clone(),
-                status,
-            };
-        }
         let body = tokio::time::timeout(self.timeouts.idle, response.text()).await.ok().and_then(Result::ok);
         let mut parsed = body.as_deref().map(ErrorBody::parse).unwrap_or_default();
         parsed.message = self.redact(&parsed.message);
-        if ErrorClass::classify(Some(status), &parsed) == ErrorClass::InvalidKey {
-            // Gemini answers a wrong key with 400 `API_KEY_INVALID`.
+        // Gemini answers a wrong key with 400 `API_KEY_INVALID`; OpenAI a model the project may not use
+        // with 403 `model_not_found`, which is about the model, not the key.
+        let class = ErrorClass::classify(Some(status), &parsed);
+        if class == ErrorClass::InvalidKey {
             return ProviderError::Unauthorized {
                 provider: self.provider,
                 hint: self.rejected_key_hint.clone(),
                 status,
+                code: parsed.provider_code(),
             };
         }
-        ProviderError::from_status(self.provider, status, &parsed, retry_after)
+        // Gemini says how long to wait in the body rather than in a header.
+        ProviderError::from_status(self.provider, status, &parsed, retry_after.or(parsed.retry_delay))
     }
 
     /// Maps a reqwest failure (before a response) to a provider error.

@@ -87,6 +87,19 @@ impl Usage {
     }
 }
 
+/// The model calls a run made to one provider and model, and what they consumed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelCalls {
+    /// The provider (`OpenAI`, `Gemini`).
+    pub provider: &'static str,
+    /// The model called.
+    pub model: String,
+    /// Calls made.
+    pub calls: usize,
+    /// Their tokens, summed.
+    pub usage: Usage,
+}
+
 impl AddAssign for Usage {
     fn add_assign(&mut self, other: Usage) {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);

@@ -25,6 +25,7 @@ macro_rules! embedded_migrations {
             4 "0004" "paging_tombstones",
             5 "0005" "turn_usage",
             6 "0006" "tombstone_age",
+            7 "0007" "usage_turns",
         )
     };
     (@files $backend:literal; $($version:literal $prefix:literal $name:literal,)+) => {

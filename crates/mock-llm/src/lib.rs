@@ -86,7 +86,8 @@
 //! connection after that many deltas), `stall` (`text`, `after_deltas`, `stall_ms`),
 //! `stream_error` (`message`: OpenAI `response.failed`, Gemini an error chunk), `reasoned`
 //! (`summary`: parts, `then`: a reply: OpenAI streams a reasoning item first, Gemini `thought`
-//! parts). In texts,
+//! parts), `preset` (`name`: one of the real APIs' failures, answered with that API's own status,
+//! headers and body or failing stream; see [`Preset`] for the list). In texts,
 //! `{user_text}` and `{tool_output}` (first 200 characters) are substituted. `times: N`
 //! limits a rule to its first N matches. `validate_input` makes the mock answer 400 like the
 //! real APIs when a `function_call_output` has no matching `function_call` or a call made after
@@ -100,9 +101,10 @@
 //! line: `mock:text <reply>`, `mock:tool <name> <json args>` (repeat on several lines for
 //! several calls), `mock:error <status> [retry_after]`, `mock:cut <deltas>`,
 //! `mock:stall <after_deltas> <ms>`, `mock:delay <ms per delta>`, `mock:fail <message>`,
-//! `mock:think <part> | <part>` (reasoning summary parts before the reply, none for a bare
-//! `mock:think`; OpenAI then requires the reasoning item back, with its `encrypted_content`, ahead
-//! of any call it led to and directly followed by the item that followed it, as the real API does).
+//! `mock:preset <name>` (a [`Preset`] failure), `mock:think <part> | <part>` (reasoning summary
+//! parts before the reply, none for a bare `mock:think`; OpenAI then requires the reasoning item
+//! back, with its `encrypted_content`, ahead of any call it led to and directly followed by the item
+//! that followed it, as the real API does).
 //!
 //! # Layout
 //!
@@ -110,6 +112,7 @@
 //!   `request.rs` reads a request, `response.rs` writes the response object, `stream.rs` its SSE
 //!   events), `gemini/` (the same three steps) and `control.rs` (`/_mock/*`); `recording.rs`
 //!   keeps the requests received.
+//! * `presets.rs` holds the real APIs' failures by name ([`Preset`]), each dialect rendering them.
 //! * `script.rs` is the [`Script`] format; `plan.rs` turns a request into a provider-neutral plan
 //!   (directives, rules, defaults).
 //! * `frames.rs` plays a stream with the plan's timing; `json_writer.rs` and `ids.rs` write the
@@ -123,11 +126,13 @@ mod ids;
 mod json_writer;
 mod openai;
 mod plan;
+mod presets;
 mod recording;
 mod script;
 mod server;
 
 pub use plan::word_deltas;
+pub use presets::Preset;
 pub use recording::{DEFAULT_RECORD_CAP, RecordedRequest};
 pub use script::{
     ChatDialect, DEFAULT_TRANSCRIPT, Match, NoToolsServer, Reply, Rule, Script, ScriptError, ToolCallSpec,

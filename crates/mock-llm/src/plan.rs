@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::presets::Preset;
 use crate::script::{InputSummary, LoadedScript, Reply, ToolCallSpec, render_text};
 
 /// What one response does, independent of the provider's wire format.
@@ -21,6 +22,8 @@ pub(crate) enum Plan {
         /// `Retry-After` seconds.
         retry_after: Option<u64>,
     },
+    /// A failure of the real APIs, answered in the form of the API asked.
+    Preset(Preset),
     /// A failure reported inside a 200 stream.
     StreamError {
         /// What the failure says, in the provider's error shape.
@@ -113,6 +116,7 @@ fn answer_plan(reply: &Reply, input: &InputSummary, script: &crate::script::Scri
             ..Answer::default()
         }),
         Reply::StreamError { message } => Plan::StreamError { message: message.clone() },
+        Reply::Preset { name } => Plan::Preset(*name),
         // Nested reasoning: the inner reply (its reasoning is the outer one's).
         Reply::Reasoned { then, .. } => answer_plan(then, input, script, delay_ms),
     }
@@ -167,6 +171,10 @@ fn parse_directives(text: &str) -> Directives {
                     out.reasoning =
                         Some(args.split('|').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect());
                 }
+                "preset" => match Preset::from_name(args) {
+                    Some(preset) => out.reply = Some(Reply::preset(preset)),
+                    None => continue,
+                },
                 "fail" => {
                     let message = if args.is_empty() { "The model failed (mock)." } else { args };
                     out.reply = Some(Reply::stream_error(message));
@@ -248,6 +256,7 @@ mod tests {
         assert_eq!(answer.stall, Some((2, Duration::from_millis(300))));
         // Not at a word start: ignored.
         assert_eq!(parse_directives("xmock:error 500"), Directives::default());
+        assert_eq!(resolve(&loaded, &user("mock:preset insufficient_quota")), Plan::Preset(Preset::InsufficientQuota));
         let Plan::Answer(answer) = resolve(&loaded, &user("mock:think Plan | Check\nmock:text ok")) else {
             panic!("not an answer")
         };

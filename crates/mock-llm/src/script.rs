@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::presets::Preset;
+
 /// Transcript returned by the transcription endpoints when the script sets none.
 pub const DEFAULT_TRANSCRIPT: &str = "I'd like to change my seat on flight OA476.";
 
@@ -328,6 +330,11 @@ pub enum Reply {
         /// What the failure says, in the provider's error shape.
         message: String,
     },
+    /// A failure of the real APIs, by name (see [`Preset`]): `{"kind": "preset", "name": "rate_limit"}`.
+    Preset {
+        /// Which failure.
+        name: Preset,
+    },
     /// Reasoning before another reply: OpenAI streams a reasoning item with these summary parts
     /// (none: a reasoning item with an empty summary) and an `encrypted_content` the next request of
     /// the run must hand back directly followed by the item that followed it (else 400, as the real
@@ -375,6 +382,11 @@ impl Reply {
     /// An in-stream failure.
     pub fn stream_error(message: impl Into<String>) -> Self {
         Reply::StreamError { message: message.into() }
+    }
+
+    /// The real APIs' answer for `preset`.
+    pub fn preset(preset: Preset) -> Self {
+        Reply::Preset { name: preset }
     }
 
     /// `then`, preceded by reasoning with these summary parts.

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::frames::Frames;
 use crate::plan::{Answer, Plan};
+use crate::presets::{Form, Preset};
 use crate::recording::{DEFAULT_RECORD_CAP, RecordedRequest, RequestLog};
 use crate::script::{LoadedScript, Script};
 use crate::{chat, control, gemini, openai};
@@ -184,6 +185,9 @@ pub(crate) trait Dialect {
     fn stream_error_frames(&self, message: &str) -> Frames;
     /// The answer as one response (the request did not ask for a stream).
     fn whole(&self, answer: &Answer) -> Response;
+    /// How the API fails as `preset` says: its HTTP error, or the frames of a stream ending in the
+    /// failure.
+    fn preset(&self, preset: Preset) -> Form<Frames>;
 }
 
 /// The response to `plan`, streamed or not as the request asked, in the words of `dialect`.
@@ -202,6 +206,12 @@ pub(crate) fn answer<D: Dialect>(plan: Plan, streaming: bool, dialect: &D) -> Re
             ok_response(dialect.stream_content_type(), dialect.stream_frames(&answer).into_body(Some(&answer)))
         }
         Plan::Answer(answer) => dialect.whole(&answer),
+        Plan::Preset(preset) => match dialect.preset(preset) {
+            Form::Http(failure) => failure.into_response(),
+            Form::Stream(frames) if streaming => ok_response(dialect.stream_content_type(), frames.into_body(None)),
+            Form::Stream(_) => error_response(500, D::ERROR_BODY(500, None), None),
+            Form::Unavailable => preset.unavailable(),
+        },
     }
 }
 

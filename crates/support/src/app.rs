@@ -8,13 +8,13 @@
 
 use std::sync::Arc;
 
-use agents::{Agent, Provider, RunReport, Transcriber};
+use agents::{Agent, Provider, Transcriber};
 use async_trait::async_trait;
 use chatkit::EventSink;
 use chatkit::ids;
-use chatkit::store::{RequestContext, Store, TurnUsage, UsageTotals};
+use chatkit::store::{RequestContext, Store};
 use chatkit::types::{
-    Action, Attachment, AttachmentKind, CreateAttachmentParams, ThreadItem, ThreadMetadata, Timestamp, UploadDescriptor,
+    Action, Attachment, AttachmentKind, CreateAttachmentParams, ThreadItem, ThreadMetadata, UploadDescriptor,
 };
 use chatkit::{AppError, ChatKitApp};
 
@@ -23,6 +23,7 @@ use crate::agent::{DEFAULT_TEMPERATURE, build_agent, input_from_history, load_hi
 use crate::airline::AirlineStore;
 use crate::signed_urls::UrlSigner;
 use crate::titles::maybe_set_title;
+use crate::turn_usage::UsageRecorder;
 
 /// Largest accepted attachment (5 MiB; exactly 5 MiB is accepted).
 pub(crate) const MAX_ATTACHMENT_BYTES: u64 = 5 * 1024 * 1024;
@@ -140,48 +141,10 @@ impl SupportApp {
         if history.complete {
             *whole_thread = Some(history.items);
         }
-        let (result, report) = agents::run_with_report(&self.agent, provider.as_ref(), input, sink).await;
-        record_usage(store, sink.context(), &thread.id, &report, result.is_ok()).await;
+        let usage = UsageRecorder::new(sink.store().clone(), sink.context().clone(), thread.id.clone());
+        let result = agents::run_recorded(&self.agent, provider.as_ref(), input, sink, usage.report()).await;
+        usage.finish(result.is_ok()).await;
         result
-    }
-}
-
-/// Logs the turn's model usage (the turn's log line) and stores it for the owner's totals. A store
-/// failure is logged: the answer was already streamed and stays valid.
-async fn record_usage(store: &dyn Store, ctx: &RequestContext, thread_id: &str, report: &RunReport, ok: bool) {
-    let tokens = &report.usage;
-    tracing::info!(
-        thread_id,
-        provider = report.provider,
-        model = %report.model,
-        model_calls = report.model_calls,
-        input_tokens = tokens.input_tokens,
-        output_tokens = tokens.output_tokens,
-        cached_tokens = tokens.cached_tokens,
-        reasoning_tokens = tokens.reasoning_tokens,
-        outcome = if ok { "ok" } else { "error" },
-        "model turn finished"
-    );
-    if tokens.is_empty() {
-        return;
-    }
-    let usage = TurnUsage {
-        thread_id: thread_id.to_string(),
-        provider: report.provider.to_string(),
-        model: report.model.clone(),
-        model_calls: report.model_calls as u64,
-        tokens: UsageTotals {
-            turns: 1,
-            model_calls: report.model_calls as u64,
-            input_tokens: tokens.input_tokens,
-            output_tokens: tokens.output_tokens,
-            cached_tokens: tokens.cached_tokens,
-            reasoning_tokens: tokens.reasoning_tokens,
-        },
-        created_at: Timestamp::now(),
-    };
-    if let Err(e) = store.record_usage(ctx, &usage).await {
-        tracing::warn!(thread_id, error = %e, "could not store the turn's model usage");
     }
 }
 

@@ -5,7 +5,8 @@
 //! - [`app`]: [`app::SupportApp`], one chat turn through the concierge, dictation, image attachments and
 //!   per-thread clean-up;
 //! - `agent`: the concierge's instructions and the model input of a turn; `tools`: its five function
-//!   tools; `titles`: thread titles without a model;
+//!   tools; `titles`: thread titles without a model; `turn_usage`: the tokens a turn spent, logged and
+//!   stored however it ends;
 //! - [`airline`]: the customer profile of a thread and the changes the tools and actions make to it;
 //! - [`widgets`]: the flight-options widget; [`actions`]: what its clicks (and the sample's other
 //!   widget actions) do, refused unless the stored widget offered them.
@@ -27,6 +28,7 @@ pub mod airline;
 pub mod app;
 mod titles;
 mod tools;
+mod turn_usage;
 pub mod widgets;
 
 #[cfg(test)]

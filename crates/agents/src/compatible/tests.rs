@@ -306,7 +306,7 @@ fn errors_inside_the_stream() {
             provider: "OpenAI-compatible",
             message: "context too long".into(),
             retryable: false,
-            code: Some("400".into())
+            code: Some("invalid_request_error".into())
         })]
     );
     let events = run("data: {\"error\":\"model overloaded\"}\n\n");

@@ -91,6 +91,8 @@ pub(crate) struct Parser {
     finish_reason: Option<String>,
     /// The latest `usageMetadata` (each chunk repeats the running totals).
     usage: Option<Usage>,
+    /// The usage last streamed as [`ModelEvent::Usage`].
+    reported: Option<Usage>,
     produced: bool,
     finished: bool,
     /// The thoughts (`thought: true` parts).
@@ -156,8 +158,13 @@ impl Parser {
         out.push_back(Ok(ModelEvent::FunctionCall(function_call(call, thought_signature))));
     }
 
+    /// Ends the stream with `err`, after what the call consumed so far (Gemini bills a blocked prompt or
+    /// a stopped answer all the same).
     fn fail(&mut self, err: ProviderError, out: &mut EventQueue) {
         self.finished = true;
+        if let Some(usage) = self.usage {
+            out.push_back(Ok(ModelEvent::Usage { usage }));
+        }
         out.push_back(Err(err));
     }
 }
@@ -251,9 +258,28 @@ impl EventParser for Parser {
             let err = ProviderError::Refused { provider: PROVIDER, class, status: None, code: Some(reason), message };
             return self.fail(err, out);
         }
-        let Some(candidate) = chunk.candidates.into_iter().find(|c| c.index.unwrap_or(0) == 0) else {
-            return;
-        };
+        if let Some(candidate) = chunk.candidates.into_iter().find(|c| c.index.unwrap_or(0) == 0) {
+            self.on_candidate(candidate, out);
+        }
+        // The running total, so a call cut short (or whose client left) still counts what it cost.
+        if self.usage.is_some() && self.usage != self.reported {
+            self.reported = self.usage;
+            out.extend(self.usage.map(|usage| Ok(ModelEvent::Usage { usage })));
+        }
+    }
+
+    fn on_eof(&mut self, out: &mut EventQueue) {
+        self.end(out);
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}
+
+impl Parser {
+    /// The parts and finish reason of the first candidate of a chunk.
+    fn on_candidate(&mut self, candidate: Candidate, out: &mut EventQueue) {
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
             if part.thought == Some(true) {
                 if let Some(text) = part.text.filter(|t| !t.is_empty()) {
@@ -274,7 +300,8 @@ impl EventParser for Parser {
         }
     }
 
-    fn on_eof(&mut self, out: &mut EventQueue) {
+    /// The end of the stream: the answer completes, or fails for its finish reason.
+    fn end(&mut self, out: &mut EventQueue) {
         if self.finished {
             return;
         }
@@ -301,9 +328,5 @@ impl EventParser for Parser {
                 self.fail(err, out);
             }
         }
-    }
-
-    fn finished(&self) -> bool {
-        self.finished
     }
 }

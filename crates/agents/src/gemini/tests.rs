@@ -59,6 +59,9 @@ fn chunks_become_one_message_then_calls() {
                 arguments: r#"{"a":1}"#.into(),
                 provider_data: Some(json!({"thoughtSignature": "S1"})),
             }),
+            ModelEvent::Usage {
+                usage: Usage { input_tokens: 12, output_tokens: 5, cached_tokens: 8, reasoning_tokens: 2 }
+            },
             ModelEvent::Completed {
                 usage: Some(Usage { input_tokens: 12, output_tokens: 5, cached_tokens: 8, reasoning_tokens: 2 })
             },
@@ -77,7 +80,7 @@ fn errors_and_early_stops() {
             provider: "Gemini",
             message: "The model is overloaded.".into(),
             retryable: true,
-            code: Some("503".into())
+            code: Some("UNAVAILABLE".into())
         }))
     );
     let mut p = Parser::default();
@@ -105,6 +108,8 @@ fn errors_and_early_stops() {
     let mut p = Parser::default();
     let mut q = EventQueue::new();
     p.on_data(r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":5}}"#, &mut q);
+    let spent = Usage { input_tokens: 5, ..Usage::default() };
+    assert_eq!(q.pop_front(), Some(Ok(ModelEvent::Usage { usage: spent })), "the blocked prompt's tokens count");
     let err = q.pop_front().unwrap().unwrap_err();
     assert_eq!((err.class(), err.code(), err.is_retryable()), (ErrorClass::ContentBlocked, Some("SAFETY"), false));
     let mut p = Parser::default();
@@ -200,7 +205,9 @@ fn recorded_thoughts_then_a_signed_call() {
         .map(|c| c.pointer("/candidates/0/content/parts/0/text").and_then(Value::as_str).unwrap().to_string())
         .collect();
     let signature = chunks[3].pointer("/candidates/0/content/parts/0/thoughtSignature").unwrap().clone();
-    let events = parse_chunks(&chunks);
+    // The running usage of each chunk is reported as it comes (a call cut short still counts it).
+    let (reports, events): (Vec<ModelEvent>, Vec<ModelEvent>) =
+        parse_chunks(&chunks).into_iter().partition(|e| matches!(e, ModelEvent::Usage { .. }));
     let ModelEvent::ReasoningStarted { item_id } = &events[0] else { panic!("{events:?}") };
     let deltas: Vec<ModelEvent> = thoughts
         .iter()
@@ -220,5 +227,6 @@ fn recorded_thoughts_then_a_signed_call() {
     assert_eq!(call.provider_data.as_ref().and_then(|d| d.get("thoughtSignature")), Some(&signature));
     let Some(ModelEvent::Completed { usage: Some(usage) }) = events.last() else { panic!("{events:?}") };
     assert_eq!(usage.reasoning_tokens, 141);
+    assert_eq!(reports.last(), Some(&ModelEvent::Usage { usage: *usage }), "the last report is the final usage");
     assert!(!events.iter().any(|e| matches!(e, ModelEvent::MessageStarted { .. })), "{events:?}");
 }

@@ -264,18 +264,20 @@ pub(crate) struct Parser {
     /// Whether the response has a reasoning item: its messages then go back whole.
     reasoning: bool,
     finished: bool,
+    /// The model's refusal, reported as an error once the response ends (so its usage is known).
+    refused: Option<String>,
 }
 
 impl Parser {
     /// A finished message: parts whose text never streamed (only the final item carries it) are
     /// completed from the item, then the message ends.
-    fn message_done(&self, id: String, content: &[Value], out: &mut EventQueue) {
+    fn message_done(&mut self, id: String, content: &[Value], out: &mut EventQueue) {
         for (index, part) in content.iter().enumerate() {
             if self.seen_parts.contains(&(id.clone(), index)) {
                 continue;
             }
             if let Some(refused) = part.get("refusal").and_then(Value::as_str) {
-                out.push_back(Err(refusal(refused.to_string())));
+                self.refused.get_or_insert_with(|| refused.to_string());
                 return;
             }
             if let Some(text) = part.get("text").and_then(Value::as_str) {
@@ -337,8 +339,7 @@ impl EventParser for Parser {
                 }
             }
             StreamEvent::RefusalDone { refusal: text } => {
-                self.finished = true;
-                out.push_back(Err(refusal(text)));
+                self.refused.get_or_insert(text);
             }
             StreamEvent::TextDone { item_id, content_index, text } => {
                 self.seen_parts.insert((item_id.clone(), content_index));
@@ -359,10 +360,22 @@ impl EventParser for Parser {
             StreamEvent::OutputItemDone { .. } => {}
             StreamEvent::Completed { usage } => {
                 self.finished = true;
-                out.push_back(Ok(ModelEvent::Completed { usage }));
+                match self.refused.take() {
+                    Some(text) => {
+                        out.extend(usage.map(|usage| Ok(ModelEvent::Usage { usage })));
+                        out.push_back(Err(refusal(text)));
+                    }
+                    None => out.push_back(Ok(ModelEvent::Completed { usage })),
+                }
             }
-            StreamEvent::Failed { response } => out.push_back(Err(response_failed(&response))),
-            StreamEvent::Incomplete { response } => out.push_back(Err(response_incomplete(&response))),
+            StreamEvent::Failed { response } => {
+                out.extend(ended_usage(&response));
+                out.push_back(Err(response_failed(&response)));
+            }
+            StreamEvent::Incomplete { response } => {
+                out.extend(ended_usage(&response));
+                out.push_back(Err(response_incomplete(&response)));
+            }
             StreamEvent::Error { code, message, error } => {
                 out.push_back(Err(error_event(code, message, error.as_ref())));
             }
@@ -371,6 +384,10 @@ impl EventParser for Parser {
     }
 
     fn on_eof(&mut self, out: &mut EventQueue) {
+        if let Some(text) = self.refused.take() {
+            self.finished = true;
+            out.push_back(Err(refusal(text)));
+        }
         if !self.finished {
             out.push_back(Err(ProviderError::StreamCut {
                 provider: PROVIDER,
@@ -397,6 +414,12 @@ fn completed_usage(data: &str) -> Option<Usage> {
     }
     let parsed: Completed = serde_json::from_str(data).ok()?;
     parsed.response.usage.as_ref().and_then(Usage::from_openai)
+}
+
+/// The usage a failed or incomplete response object reports, as a [`ModelEvent::Usage`].
+fn ended_usage(response: &Value) -> Option<Result<ModelEvent, ProviderError>> {
+    let usage = response.get("usage").and_then(Usage::from_openai)?;
+    Some(Ok(ModelEvent::Usage { usage }))
 }
 
 /// `response.failed`: the error the response object carries.

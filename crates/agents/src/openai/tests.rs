@@ -179,6 +179,27 @@ fn a_refusal_is_a_content_blocked_error_not_answer_text() {
 }
 
 #[test]
+fn stopped_and_refused_responses_report_what_they_cost() {
+    let usage = json!({"input_tokens": 40, "output_tokens": 3, "output_tokens_details": {"reasoning_tokens": 0}});
+    let spent = Usage { input_tokens: 40, output_tokens: 3, ..Usage::default() };
+    let out = parse(&[json!({"type":"response.incomplete",
+        "response":{"incomplete_details":{"reason":"max_output_tokens"},"usage":usage}})]);
+    assert_eq!(out[0], Ok(ModelEvent::Usage { usage: spent }));
+    assert_eq!(out[1].as_ref().unwrap_err().code(), Some("max_output_tokens"));
+    // The refusal waits for the end of the response, whose usage counts.
+    let out = parse(&[
+        json!({"type":"response.output_item.added","item":{"type":"message","id":"m","content":[]}}),
+        json!({"type":"response.content_part.added","item_id":"m","content_index":0,"part":{"type":"refusal","refusal":""}}),
+        json!({"type":"response.refusal.done","item_id":"m","content_index":0,"refusal":"No."}),
+        json!({"type":"response.output_item.done","item":{"type":"message","id":"m","content":[{"type":"refusal","refusal":"No."}]}}),
+        json!({"type":"response.completed","response":{"usage":usage}}),
+    ]);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[1], Ok(ModelEvent::Usage { usage: spent }));
+    assert_eq!(out[2].as_ref().unwrap_err().code(), Some("refusal"));
+}
+
+#[test]
 fn final_item_fills_parts_without_deltas() {
     let out = parse(&[
         json!({"type":"response.output_item.added","item":{"type":"message","id":"m","content":[]}}),

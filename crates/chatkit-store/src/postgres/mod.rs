@@ -495,6 +495,7 @@ impl Store for PostgresStore {
             .bind(count(usage.tokens.cached_tokens))
             .bind(count(usage.tokens.reasoning_tokens))
             .bind(usage.created_at.micros())
+            .bind(count(usage.tokens.turns))
             .execute(&self.pool)
             .await
             .map_err(|e| db_err("record usage", e))?;

@@ -91,10 +91,10 @@ pub(super) const ATTACHMENT_BYTES: &str = "SELECT COALESCE(SUM(octet_length(byte
      WHERE owner_id = $1 AND id IS DISTINCT FROM $2";
 
 pub(super) const RECORD_USAGE: &str = "INSERT INTO turn_usage (owner_id, thread_id, provider, model, model_calls, \
-     input_tokens, output_tokens, cached_tokens, reasoning_tokens, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     input_tokens, output_tokens, cached_tokens, reasoning_tokens, created_at, turns) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 /// `$2` NULL sums every thread of the owner.
-pub(super) const USAGE_BY_MODEL: &str = "SELECT provider, model, COUNT(*)::BIGINT, SUM(model_calls)::BIGINT, \
+pub(super) const USAGE_BY_MODEL: &str = "SELECT provider, model, SUM(turns)::BIGINT, SUM(model_calls)::BIGINT, \
      SUM(input_tokens)::BIGINT, SUM(output_tokens)::BIGINT, SUM(cached_tokens)::BIGINT, SUM(reasoning_tokens)::BIGINT \
      FROM turn_usage WHERE owner_id = $1 AND ($2::TEXT IS NULL OR thread_id = $2) \
      GROUP BY provider, model ORDER BY provider, model";

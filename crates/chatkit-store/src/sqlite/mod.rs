@@ -499,6 +499,7 @@ impl Store for SqliteStore {
                     count(u.tokens.cached_tokens),
                     count(u.tokens.reasoning_tokens),
                     u.created_at.micros(),
+                    count(u.tokens.turns),
                 ])
             })
             .await?;

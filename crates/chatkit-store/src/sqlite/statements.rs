@@ -93,10 +93,10 @@ pub(super) const ATTACHMENT_BYTES: &str = "SELECT COALESCE(SUM(length(bytes)), 0
      WHERE owner_id = ?1 AND id IS NOT ?2";
 
 pub(super) const RECORD_USAGE: &str = "INSERT INTO turn_usage (owner_id, thread_id, provider, model, model_calls, \
-     input_tokens, output_tokens, cached_tokens, reasoning_tokens, created_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     input_tokens, output_tokens, cached_tokens, reasoning_tokens, created_at, turns) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 /// `?2` NULL sums every thread of the owner.
-pub(super) const USAGE_BY_MODEL: &str = "SELECT provider, model, COUNT(*), SUM(model_calls), SUM(input_tokens), \
+pub(super) const USAGE_BY_MODEL: &str = "SELECT provider, model, SUM(turns), SUM(model_calls), SUM(input_tokens), \
      SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens) FROM turn_usage \
      WHERE owner_id = ?1 AND (?2 IS NULL OR thread_id = ?2) GROUP BY provider, model ORDER BY provider, model";
 

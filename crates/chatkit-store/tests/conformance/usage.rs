@@ -68,7 +68,18 @@ pub(crate) async fn turn_usage_sums(store: Arc<dyn Store>) {
     assert_eq!(store.usage_by_model(&alice, Some("thr_b")).await.unwrap(), vec![], "bob's thread is not alice's");
     assert_eq!(sum_usage(&store.usage_by_model(&bob, None).await.unwrap()), totals(1, 1_000, 1_000, 0, 0));
 
+    // A failed-over call counts its tokens and calls, not a turn of its own.
+    let mut abandoned = turn("thr_u1", "Gemini", "gemini-2.5-flash", 10, 0, 0, 0);
+    abandoned.tokens.turns = 0;
+    store.record_usage(&alice, &abandoned).await.unwrap();
+    let gemini = &store.usage_by_model(&alice, Some("thr_u1")).await.unwrap()[0];
+    assert_eq!(gemini.totals, UsageTotals { turns: 0, ..totals(1, 10, 0, 0, 0) });
+    let after = sum_usage(&store.usage_by_model(&alice, None).await.unwrap());
+    assert_eq!(after, UsageTotals { model_calls: 8, ..totals(3, 300, 59, 192, 8) });
+    store.delete_thread(&alice, "thr_u1").await.unwrap();
+
     // The tokens were spent: deleting the thread keeps them in the owner's totals.
     store.delete_thread(&alice, "thr_u2").await.unwrap();
-    assert_eq!(sum_usage(&store.usage_by_model(&alice, None).await.unwrap()), totals(3, 290, 59, 192, 8));
+    let after_delete = sum_usage(&store.usage_by_model(&alice, None).await.unwrap());
+    assert_eq!(after_delete, UsageTotals { model_calls: 8, ..totals(3, 300, 59, 192, 8) });
 }

@@ -9,30 +9,33 @@ use serde::Serialize;
 
 use crate::types::Timestamp;
 
-/// The model usage of one turn.
+/// The model usage of one turn with one provider and model. A turn that called two (a failover) is
+/// recorded as two, of which only the one that answered counts the turn (`tokens.turns` is 1 there and
+/// 0 in the other), so summed turns count each turn once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TurnUsage {
     /// The thread the turn ran on.
     pub thread_id: String,
-    /// The provider that answered (`OpenAI`, `Gemini`).
+    /// The provider called (`OpenAI`, `Gemini`).
     pub provider: String,
-    /// The model that answered.
+    /// The model called.
     pub model: String,
     /// Model calls the turn made.
     pub model_calls: u64,
-    /// The token counts (`turns` is 1).
+    /// The token counts (`turns` is 1 when this provider answered the turn, else 0).
     pub tokens: UsageTotals,
     /// When the turn ended.
     pub created_at: Timestamp,
 }
 
-/// Token counts summed over turns.
+/// Token counts, summed over turns. `turns` is the number of turns summed (in a [`TurnUsage`], 1 when
+/// its provider answered the turn, else 0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UsageCounts))]
 pub struct UsageTotals {
-    /// Turns counted.
+    /// Turns answered (a turn counts once, for the provider that answered it).
     pub turns: u64,
-    /// Model calls of those turns.
+    /// Model calls made (a failover's failed call to the primary included, under the primary).
     pub model_calls: u64,
     /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
@@ -62,7 +65,7 @@ impl UsageTotals {
 pub struct ModelUsage {
     /// `OpenAI` or `Gemini`.
     pub provider: String,
-    /// The model that answered.
+    /// The model called.
     pub model: String,
     /// Its sums.
     #[serde(flatten)]

@@ -20,6 +20,7 @@ use self::stream::{completion_json, stream_error_frames, stream_frames};
 use crate::frames::Frames;
 use crate::openai::{bad_request, error_body, unauthorized};
 use crate::plan::{Answer, resolve};
+use crate::presets::{Form, Preset};
 use crate::recording::RecordedRequest;
 use crate::script::{ChatDialect, NoToolsServer};
 use crate::server::{BAD_KEY, Dialect, Shared, answer, bearer_key, json_response, ok_response};
@@ -113,5 +114,13 @@ impl Dialect for Completions<'_> {
 
     fn whole(&self, answer: &Answer) -> Response {
         ok_response("application/json", completion_json(answer, self.request, self.chat))
+    }
+
+    /// Chat Completions fails over HTTP as the Responses API does; its streamed failures differ.
+    fn preset(&self, preset: Preset) -> Form<Frames> {
+        match preset.openai() {
+            Form::Http(failure) => Form::Http(failure),
+            _ => Form::Unavailable,
+        }
     }
 }

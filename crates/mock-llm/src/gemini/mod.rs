@@ -17,9 +17,10 @@ use axum::routing::post;
 use serde_json::Value;
 
 use self::response::{ChunkHead, JSON_CONTENT_TYPE, error_body, response_json};
-use self::stream::{Framing, stream_error_frames, stream_frames};
+use self::stream::{Framing, preset_frames, stream_error_frames, stream_frames};
 use crate::frames::Frames;
 use crate::plan::{Answer, Plan, resolve};
+use crate::presets::{Form, Preset};
 use crate::recording::RecordedRequest;
 use crate::script::LoadedScript;
 use crate::server::{Dialect, Shared, answer, json_response, key_accepted, ok_response};
@@ -100,6 +101,10 @@ impl Dialect for Generate<'_> {
 
     fn whole(&self, answer: &Answer) -> Response {
         ok_response(JSON_CONTENT_TYPE, response_json(answer, self.head))
+    }
+
+    fn preset(&self, preset: Preset) -> Form<Frames> {
+        preset.gemini().map(|failure| preset_frames(&failure, self.head, self.framing))
     }
 }
 

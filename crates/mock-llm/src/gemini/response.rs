@@ -64,6 +64,35 @@ pub(super) fn write_chunk(
     out.raw("},\"modelVersion\":").str(&head.model).raw(",\"responseId\":").str(&head.response_id).raw("}");
 }
 
+/// The `usageMetadata`, `modelVersion` and `responseId` every chunk ends with, around `fields`.
+fn chunk_with(head: &ChunkHead, output_tokens: u64, mut fields: Value) -> String {
+    let mut usage =
+        json!({"promptTokenCount": head.prompt_tokens, "totalTokenCount": head.prompt_tokens + output_tokens});
+    if output_tokens > 0 {
+        usage["candidatesTokenCount"] = json!(output_tokens);
+    }
+    fields["usageMetadata"] = usage;
+    fields["modelVersion"] = json!(head.model);
+    fields["responseId"] = json!(head.response_id);
+    fields.to_string()
+}
+
+/// The chunk of a prompt the safety system blocked: `promptFeedback.blockReason`, no candidates (the
+/// prompt's tokens are still counted).
+pub(super) fn blocked_prompt_chunk(head: &ChunkHead, reason: &str) -> String {
+    chunk_with(head, 0, json!({"promptFeedback": {"blockReason": reason}}))
+}
+
+/// The last chunk of an answer stopped for `reason`: a candidate without content, with `extra`'s fields
+/// (`safetyRatings`, `finishMessage`, `citationMetadata`).
+pub(super) fn finish_chunk(head: &ChunkHead, reason: &str, output_tokens: u64, extra: &Value) -> String {
+    let mut candidate = json!({"finishReason": reason, "index": 0});
+    if let (Some(candidate), Some(extra)) = (candidate.as_object_mut(), extra.as_object()) {
+        candidate.extend(extra.clone());
+    }
+    chunk_with(head, output_tokens, json!({"candidates": [candidate]}))
+}
+
 /// Writes the `functionCall` parts of `answer`; the first carries a `thoughtSignature`, as Gemini
 /// signs the first call of a step.
 pub(super) fn write_calls(out: &mut JsonWriter, answer: &Answer) {

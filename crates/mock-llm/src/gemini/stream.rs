@@ -3,9 +3,13 @@
 //! chunks are SSE frames `data: <json>` ended by CRLF CRLF, as Google sends them; without it, the
 //! elements of one JSON array.
 
-use super::response::{ChunkHead, JSON_CONTENT_TYPE, TOKENS_PER_CALL, error_body, write_calls, write_chunk};
+use super::response::{
+    ChunkHead, JSON_CONTENT_TYPE, TOKENS_PER_CALL, blocked_prompt_chunk, error_body, finish_chunk, write_calls,
+    write_chunk,
+};
 use crate::frames::Frames;
 use crate::plan::{Answer, word_deltas};
+use crate::presets::GeminiStream;
 
 /// How the chunks of a stream are framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,5 +125,38 @@ pub(super) fn stream_error_frames(message: &str, framing: Framing) -> Frames {
     chunks.open();
     chunks.frames.writer.raw(&error_body(500, Some(message)).to_string());
     chunks.close(false);
+    chunks.finish()
+}
+
+/// The stream of a preset failure: an error chunk, a blocked prompt, or some words then a candidate
+/// that stops for another reason than `STOP`.
+pub(super) fn preset_frames(failure: &GeminiStream, head: &ChunkHead, framing: Framing) -> Frames {
+    let mut chunks = ChunkWriter::new(framing);
+    match failure {
+        GeminiStream::Error(body) => {
+            chunks.open();
+            chunks.frames.writer.raw(&body.to_string());
+            chunks.close(false);
+        }
+        GeminiStream::PromptBlocked(reason) => {
+            chunks.open();
+            chunks.frames.writer.raw(&blocked_prompt_chunk(head, reason));
+            chunks.close(false);
+        }
+        GeminiStream::Finish { reason, text, extra } => {
+            let mut tokens = 0u64;
+            for delta in text.map(word_deltas).unwrap_or_default() {
+                tokens += 1;
+                chunks.open();
+                write_chunk(&mut chunks.frames.writer, head, false, tokens, 0, |out| {
+                    out.raw("{\"text\":").str(delta).raw("}");
+                });
+                chunks.close(true);
+            }
+            chunks.open();
+            chunks.frames.writer.raw(&finish_chunk(head, reason, tokens, extra));
+            chunks.close(false);
+        }
+    }
     chunks.finish()
 }

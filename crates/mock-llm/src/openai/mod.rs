@@ -20,9 +20,10 @@ pub(crate) use self::response::error_body;
 
 use self::request::ResponsesRequest;
 use self::response::{RequestEcho, response_json};
-use self::stream::{stream_error_frames, stream_frames};
+use self::stream::{preset_frames, stream_error_frames, stream_frames};
 use crate::frames::Frames;
 use crate::plan::{Answer, resolve};
+use crate::presets::{Form, Preset};
 use crate::recording::RecordedRequest;
 use crate::server::{Dialect, Shared, answer, bearer_key, json_response, key_accepted, ok_response};
 
@@ -95,5 +96,9 @@ impl Dialect for Responses<'_> {
 
     fn whole(&self, answer: &Answer) -> Response {
         ok_response("application/json", response_json(answer, self.0))
+    }
+
+    fn preset(&self, preset: Preset) -> Form<Frames> {
+        preset.openai().map(|failure| preset_frames(&failure, self.0))
     }
 }

@@ -162,15 +162,26 @@ pub(super) fn output_items(answer: &Answer) -> (Vec<OutputItem<'_>>, OutputToken
     (items, OutputTokens { output: tokens, reasoning: reasoning_tokens })
 }
 
+/// What a response object says about how it ended, beyond its `status`.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Ending<'a> {
+    /// Not ended, or completed: `error` and `incomplete_details` are null.
+    Normal,
+    /// Failed with this `error` object.
+    Failed(&'a Value),
+    /// Incomplete for this `incomplete_details.reason`.
+    Incomplete(&'a str),
+}
+
 /// Writes a response object with `status` and `output`; `usage` is the token counts (`None`
-/// before completion), `error` a failure message.
+/// before completion), `ending` its error or why it is incomplete.
 pub(super) fn write_response(
     out: &mut JsonWriter,
     head: &ResponseHead<'_>,
     status: &str,
     output: &[OutputItem<'_>],
     usage: Option<OutputTokens>,
-    error: Option<&str>,
+    ending: Ending<'_>,
 ) {
     let echo = head.echo;
     out.raw("{\"id\":")
@@ -180,13 +191,16 @@ pub(super) fn write_response(
         .raw(",\"status\":\"")
         .raw(status)
         .raw("\",\"background\":false,\"error\":");
-    match error {
-        Some(message) => out.raw("{\"code\":\"server_error\",\"message\":").str(message).raw("}"),
-        None => out.raw("null"),
+    match ending {
+        Ending::Failed(error) => out.raw(&error.to_string()),
+        _ => out.raw("null"),
     };
-    out.raw(",\"incomplete_details\":null,\"instructions\":null,\"max_output_tokens\":null,\"model\":")
-        .str(&echo.model)
-        .raw(",\"output\":[");
+    out.raw(",\"incomplete_details\":");
+    match ending {
+        Ending::Incomplete(reason) => out.raw("{\"reason\":").str(reason).raw("}"),
+        _ => out.raw("null"),
+    };
+    out.raw(",\"instructions\":null,\"max_output_tokens\":null,\"model\":").str(&echo.model).raw(",\"output\":[");
     for (i, item) in output.iter().enumerate() {
         if i > 0 {
             out.raw(",");
@@ -217,7 +231,7 @@ pub(crate) fn response_json(answer: &Answer, echo: &RequestEcho) -> String {
     let (items, tokens) = output_items(answer);
     let mut out = JsonWriter::default();
     let id = response_id();
-    write_response(&mut out, &ResponseHead::new(&id, echo), "completed", &items, Some(tokens), None);
+    write_response(&mut out, &ResponseHead::new(&id, echo), "completed", &items, Some(tokens), Ending::Normal);
     out.buf
 }
 

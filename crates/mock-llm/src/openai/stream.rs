@@ -2,12 +2,16 @@
 //! `event: <type>\ndata: <json>\n\n`, each with a `sequence_number`, in the order the real API
 //! sends them: the response's lifecycle events around the events of each output item.
 
+use serde_json::json;
+
 use super::response::{
-    ItemKind, OutputItem, OutputTokens, RequestEcho, ResponseHead, output_items, response_id, write_response,
+    Ending, ItemKind, OutputItem, OutputTokens, RequestEcho, ResponseHead, output_items, response_id, write_response,
 };
 use crate::frames::Frames;
+use crate::ids::hex_id;
 use crate::json_writer::JsonWriter;
 use crate::plan::{Answer, word_deltas};
+use crate::presets::OpenAiStream;
 
 /// Writes the events of one stream, numbering them.
 #[derive(Default)]
@@ -41,18 +45,18 @@ impl EventWriter {
         status: &str,
         output: &[OutputItem<'_>],
         usage: Option<OutputTokens>,
-        error: Option<&str>,
+        ending: Ending<'_>,
     ) {
         self.event(ty, false, |out| {
             out.raw(",\"response\":");
-            write_response(out, head, status, output, usage, error);
+            write_response(out, head, status, output, usage, ending);
         });
     }
 
     /// `response.created` and `response.in_progress`, which open every stream.
     fn response_started(&mut self, head: &ResponseHead<'_>) {
-        self.response_event("response.created", head, "in_progress", &[], None, None);
-        self.response_event("response.in_progress", head, "in_progress", &[], None, None);
+        self.response_event("response.created", head, "in_progress", &[], None, Ending::Normal);
+        self.response_event("response.in_progress", head, "in_progress", &[], None, Ending::Normal);
     }
 }
 
@@ -81,7 +85,7 @@ pub(crate) fn stream_frames(answer: &Answer, echo: &RequestEcho) -> Frames {
             out.raw(",\"output_index\":").num(index).raw(",\"item\":").raw(&item.json);
         });
     }
-    events.response_event("response.completed", &head, "completed", &items, Some(tokens), None);
+    events.response_event("response.completed", &head, "completed", &items, Some(tokens), Ending::Normal);
     events.frames
 }
 
@@ -198,6 +202,83 @@ pub(crate) fn stream_error_frames(message: &str, echo: &RequestEcho) -> Frames {
     let head = ResponseHead::new(&id, echo);
     let mut events = EventWriter::default();
     events.response_started(&head);
-    events.response_event("response.failed", &head, "failed", &[], None, Some(message));
+    let error = json!({"code": "server_error", "message": message});
+    events.response_event("response.failed", &head, "failed", &[], None, Ending::Failed(&error));
     events.frames
+}
+
+/// The SSE frames of a preset failure: the response starts, then ends in the failure.
+pub(crate) fn preset_frames(failure: &OpenAiStream, echo: &RequestEcho) -> Frames {
+    let id = response_id();
+    let head = ResponseHead::new(&id, echo);
+    let mut events = EventWriter::default();
+    events.response_started(&head);
+    match failure {
+        OpenAiStream::ErrorEvent(error) => {
+            // The service nests the error object, unlike the documented flat event.
+            events.event("error", false, |out| {
+                out.raw(",\"error\":").raw(&error.to_string());
+            });
+        }
+        OpenAiStream::Failed(error) => {
+            events.response_event("response.failed", &head, "failed", &[], None, Ending::Failed(error));
+        }
+        OpenAiStream::Incomplete { reason, text } => {
+            let answer = Answer { text: text.map(str::to_owned), ..Default::default() };
+            let (mut items, tokens) = output_items(&answer);
+            for (index, item) in items.iter_mut().enumerate() {
+                if let ItemKind::Message { id, text } = &item.kind {
+                    message_events(&mut events, index as u64, id, text);
+                }
+                item.json = item.json.replacen("\"status\":\"completed\"", "\"status\":\"incomplete\"", 1);
+                events.event("response.output_item.done", false, |out| {
+                    out.raw(",\"output_index\":").num(index as u64).raw(",\"item\":").raw(&item.json);
+                });
+            }
+            let ending = Ending::Incomplete(reason);
+            events.response_event("response.incomplete", &head, "incomplete", &items, Some(tokens), ending);
+        }
+        OpenAiStream::Refusal(text) => refusal_events(&mut events, &head, text),
+    }
+    events.frames
+}
+
+/// A message whose only part is a refusal, streamed word by word, then `response.completed`.
+fn refusal_events(events: &mut EventWriter, head: &ResponseHead<'_>, text: &str) {
+    let id = hex_id("msg_", 48);
+    events.event("response.output_item.added", false, |out| {
+        out.raw(",\"output_index\":0,\"item\":{\"id\":")
+            .str(&id)
+            .raw(",\"type\":\"message\",\"status\":\"in_progress\",\"content\":[],\"role\":\"assistant\"}");
+    });
+    events.event("response.content_part.added", false, |out| {
+        item_ref(out, &id, 0);
+        out.raw(",\"content_index\":0,\"part\":{\"type\":\"refusal\",\"refusal\":\"\"}");
+    });
+    for delta in word_deltas(text) {
+        events.event("response.refusal.delta", true, |out| {
+            item_ref(out, &id, 0);
+            out.raw(",\"content_index\":0,\"delta\":").str(delta);
+        });
+    }
+    events.event("response.refusal.done", false, |out| {
+        item_ref(out, &id, 0);
+        out.raw(",\"content_index\":0,\"refusal\":").str(text);
+    });
+    events.event("response.content_part.done", false, |out| {
+        item_ref(out, &id, 0);
+        out.raw(",\"content_index\":0,\"part\":{\"type\":\"refusal\",\"refusal\":").str(text).raw("}");
+    });
+    let mut item = JsonWriter::default();
+    item.raw("{\"id\":")
+        .str(&id)
+        .raw(",\"type\":\"message\",\"status\":\"completed\",\"content\":[{\"type\":\"refusal\",\"refusal\":")
+        .str(text)
+        .raw("}],\"role\":\"assistant\"}");
+    events.event("response.output_item.done", false, |out| {
+        out.raw(",\"output_index\":0,\"item\":").raw(&item.buf);
+    });
+    let tokens = OutputTokens { output: word_deltas(text).len() as u64, reasoning: 0 };
+    let output = [OutputItem { json: item.buf, kind: ItemKind::Message { id, text } }];
+    events.response_event("response.completed", head, "completed", &output, Some(tokens), Ending::Normal);
 }

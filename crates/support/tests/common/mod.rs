@@ -446,3 +446,23 @@ pub(crate) fn assert_untouched(profile: &Value) {
     assert_eq!(profile["timeline"].as_array().unwrap().len(), 3);
     assert_eq!(profile["timeline"][0]["entry"], "Added note: enjoys single-origin drip coffee.");
 }
+
+/// Validates each value against chatkit-python's `type_name` (`ThreadStreamEvent`, `ThreadItem`) when
+/// `CHATKIT_PYTHON` names a Python with `openai-chatkit` installed; skipped without it.
+pub(crate) fn validate_with_chatkit_python(type_name: &str, values: &[Value]) {
+    let Some(python) = std::env::var_os("CHATKIT_PYTHON") else { return };
+    let check = format!(
+        "import json, sys\nfrom pydantic import TypeAdapter\nfrom chatkit.types import {type_name}\n\
+         a = TypeAdapter({type_name})\nfor line in sys.stdin:\n    a.validate_python(json.loads(line))\n"
+    );
+    let mut child = std::process::Command::new(python)
+        .args(["-c", &check])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("CHATKIT_PYTHON runs");
+    let lines: String = values.iter().map(|v| format!("{v}\n")).collect();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), lines.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "chatkit-python rejected a {type_name}: {}", String::from_utf8_lossy(&out.stderr));
+}
