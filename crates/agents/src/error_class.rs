@@ -241,10 +241,8 @@ impl ErrorBody {
         let kind = detail.get("@type").and_then(Value::as_str).unwrap_or_default();
         let kind = kind.rsplit('/').next().unwrap_or_default();
         match kind {
-            "google.rpc.ErrorInfo" => {
-                if self.reason.is_none() {
-                    self.reason = detail.get("reason").and_then(Value::as_str).map(str::to_string);
-                }
+            "google.rpc.ErrorInfo" if self.reason.is_none() => {
+                self.reason = detail.get("reason").and_then(Value::as_str).map(str::to_string);
             }
             "google.rpc.QuotaFailure" => {
                 let violations = detail.get("violations").and_then(Value::as_array).into_iter().flatten();
