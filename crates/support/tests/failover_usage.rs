@@ -39,13 +39,6 @@ async fn start(dir: &TempDir, env: &[(&str, &str)]) -> ServerProcess {
     server
 }
 
-/// Posts a streaming ChatKit request and returns its events.
-async fn stream(server: &ServerProcess, body: &Value) -> Vec<Value> {
-    let res = server.post(body).await;
-    assert_eq!(res.status(), 200);
-    parse_sse(&res.text().await.unwrap())
-}
-
 fn openai_requests(mock: &MockServer) -> usize {
     mock.requests().iter().filter(|r| r.path == "/v1/responses").count()
 }
@@ -129,7 +122,7 @@ async fn the_fallback_answers_only_before_the_first_token_and_never_for_blocked_
 
     // Overloaded after its retry: the fallback answers the whole turn.
     primary.set_script(fail_with(Preset::Overloaded));
-    let events = stream(&server, &create("Hello")).await;
+    let events = server.stream(&create("Hello")).await;
     let thread = thread_id_of(&events);
     assert!(events.iter().all(|e| e["type"] != "error"), "{events:#?}");
     assert_eq!(assistant_texts(&events), vec!["Mock reply: Hello".to_string()]);
@@ -147,7 +140,7 @@ async fn the_fallback_answers_only_before_the_first_token_and_never_for_blocked_
     primary.clear_requests();
     fallback.clear_requests();
     primary.set_script(fail_with(Preset::InsufficientQuota));
-    let events = stream(&server, &add_message(&thread, "Still there?")).await;
+    let events = server.stream(&add_message(&thread, "Still there?")).await;
     assert_eq!(assistant_texts(&events).last().map(String::as_str), Some("Mock reply: Still there?"));
     assert_eq!((openai_requests(&primary), gemini_requests(&fallback)), (1, 1));
 
@@ -155,7 +148,7 @@ async fn the_fallback_answers_only_before_the_first_token_and_never_for_blocked_
     primary.clear_requests();
     fallback.clear_requests();
     primary.set_script(Script::new().on(Match::Any, Reply::cut_after("Let me look that up for you", 2)));
-    let events = stream(&server, &add_message(&thread, "Where is my bag?")).await;
+    let events = server.stream(&add_message(&thread, "Where is my bag?")).await;
     let error = error_of(&events);
     assert_eq!(error["allow_retry"], true, "{error}");
     let message = error["message"].as_str().unwrap();
@@ -166,7 +159,7 @@ async fn the_fallback_answers_only_before_the_first_token_and_never_for_blocked_
     // A blocked prompt is not sent to the other provider.
     primary.clear_requests();
     primary.set_script(fail_with(Preset::BlockedPrompt));
-    let events = stream(&server, &add_message(&thread, "Something the policy blocks")).await;
+    let events = server.stream(&add_message(&thread, "Something the policy blocks")).await;
     let error = error_of(&events);
     assert_eq!(error["allow_retry"], false, "{error}");
     assert!(error["message"].as_str().unwrap().contains("declined to answer"), "{error}");
@@ -211,7 +204,7 @@ async fn usage_counts_what_failed_and_cut_short_turns_spent() {
 
     // A recitation stop after a few words: the words Gemini billed are counted.
     model.set_script(Script::new().on(Match::Any, Reply::preset(Preset::Recitation)));
-    let events = stream(&server, &create("Quote a novel")).await;
+    let events = server.stream(&create("Quote a novel")).await;
     let thread = thread_id_of(&events);
     assert_eq!(error_of(&events)["allow_retry"], false);
     let after_failure = usage(&server).await;
@@ -221,7 +214,7 @@ async fn usage_counts_what_failed_and_cut_short_turns_spent() {
 
     // A blocked prompt: its tokens are billed too.
     model.set_script(Script::new().on(Match::Any, Reply::preset(Preset::BlockedPrompt)));
-    let events = stream(&server, &add_message(&thread, "Something blocked")).await;
+    let events = server.stream(&add_message(&thread, "Something blocked")).await;
     assert_eq!(error_of(&events)["allow_retry"], false);
     let after_block = usage(&server).await;
     assert_eq!(after_block["total"]["turns"], 2, "{after_block}");
@@ -256,7 +249,7 @@ async fn usage_counts_what_failed_and_cut_short_turns_spent() {
 
     // The thread goes on.
     model.set_script(Script::new());
-    let events = stream(&server, &add_message(&thread, "Are you there?")).await;
+    let events = server.stream(&add_message(&thread, "Are you there?")).await;
     assert_eq!(assistant_texts(&events).last().map(String::as_str), Some("Mock reply: Are you there?"));
     let last = usage(&server).await;
     assert_eq!(last["total"]["turns"], 4);

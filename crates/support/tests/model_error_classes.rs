@@ -152,13 +152,6 @@ async fn start(dir: &TempDir, mock: &MockServer, api: Api) -> ServerProcess {
     server
 }
 
-/// Posts a streaming ChatKit request and returns its events.
-async fn stream(server: &ServerProcess, body: &Value) -> Vec<Value> {
-    let res = server.post(body).await;
-    assert_eq!(res.status(), 200);
-    parse_sse(&res.text().await.unwrap())
-}
-
 /// The JSON log lines of failed model calls, waiting (up to 5 s) until there are more than `seen`.
 async fn failure_lines(server: &ServerProcess, seen: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -181,13 +174,13 @@ async fn check_every_class(api: Api, cases: Vec<Expect>, key: &str) {
     let dir = TempDir::new("error-classes");
     let mock = mock(Script::new()).await;
     let server = start(&dir, &mock, api).await;
-    let thread = thread_id_of(&stream(&server, &create("Hello")).await);
+    let thread = thread_id_of(&server.stream(&create("Hello")).await);
     let mut failures_logged = 0;
     for case in cases {
         let name = case.preset.name();
         mock.set_script(Script::new().on(Match::Any, Reply::preset(case.preset)));
         mock.clear_requests();
-        let events = stream(&server, &add_message(&thread, "Can I change my seat?")).await;
+        let events = server.stream(&add_message(&thread, "Can I change my seat?")).await;
         let error = events.last().unwrap_or_else(|| panic!("{name}: no events"));
         assert_eq!(error["type"], "error", "{name}: {events:#?}");
         assert_eq!(error["allow_retry"], case.retryable, "{name}: {error}");
@@ -213,7 +206,7 @@ async fn check_every_class(api: Api, cases: Vec<Expect>, key: &str) {
 
         // The thread goes on.
         mock.set_script(Script::new());
-        let events = stream(&server, &add_message(&thread, "Are you there?")).await;
+        let events = server.stream(&add_message(&thread, "Are you there?")).await;
         assert!(events.iter().all(|e| e["type"] != "error"), "{name}: the next turn failed: {events:#?}");
         assert_eq!(assistant_texts(&events).last().map(String::as_str), Some("Mock reply: Are you there?"), "{name}");
     }

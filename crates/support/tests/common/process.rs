@@ -113,6 +113,13 @@ impl ServerProcess {
         self.client.post(self.url("/support/chatkit")).json(body).send().await.unwrap()
     }
 
+    /// POSTs a streaming ChatKit request, expects 200 and returns the stream's events.
+    pub(crate) async fn stream(&self, body: &Value) -> Vec<Value> {
+        let res = self.post(body).await;
+        assert_eq!(res.status(), 200);
+        super::parse_sse(&res.text().await.unwrap())
+    }
+
     /// Sends a signal (`TERM`, `KILL`) with `kill`.
     pub(crate) fn signal(&self, signal: &str) {
         let status =
