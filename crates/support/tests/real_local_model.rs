@@ -224,12 +224,18 @@ async fn a_real_chat_turn_through_llama_cpp_python() {
     let (thread, events) = chat_turn(&server, "Say hello to a traveler in one short sentence.").await;
     assert_answered(&server, &thread, &events).await;
 
-    // This server streams no token counts: none is reported, none stored (nothing is estimated).
+    // This server streams no token counts: none is reported, and none is estimated. The turn and its
+    // model call still count; their tokens stay 0.
     let (text, usage) = direct_call(&llama.base_url, &dir).await;
     assert!(!text.trim().is_empty());
     assert_eq!(usage, None, "llama-cpp-python 0.3.36 sends no usage while streaming");
     let stored = get_json(&server, &format!("/support/usage?thread_id={thread}")).await;
-    assert_eq!(stored["total"]["turns"], 0, "{stored}");
+    let total = &stored["total"];
+    assert_eq!(total["turns"], 1, "{stored}");
+    assert_eq!(total["model_calls"], 1, "{stored}");
+    for kind in ["input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"] {
+        assert_eq!(total[kind], 0, "{kind}: {stored}");
+    }
 }
 
 #[tokio::test]
