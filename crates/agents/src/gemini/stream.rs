@@ -162,10 +162,18 @@ impl Parser {
     /// a stopped answer all the same).
     fn fail(&mut self, err: ProviderError, out: &mut EventQueue) {
         self.finished = true;
-        if let Some(usage) = self.usage {
-            out.push_back(Ok(ModelEvent::Usage { usage }));
-        }
+        self.report_usage(out);
         out.push_back(Err(err));
+    }
+
+    /// Streams the running total when it differs from the last one streamed. Chunks repeat the same
+    /// `usageMetadata` while the answer streams, and each report costs the run a lock to store it, so
+    /// an unchanged total is not sent again; the last report always holds the latest total.
+    fn report_usage(&mut self, out: &mut EventQueue) {
+        if self.usage.is_some() && self.usage != self.reported {
+            self.reported = self.usage;
+            out.extend(self.usage.map(|usage| Ok(ModelEvent::Usage { usage })));
+        }
     }
 }
 
@@ -262,10 +270,7 @@ impl EventParser for Parser {
             self.on_candidate(candidate, out);
         }
         // The running total, so a call cut short (or whose client left) still counts what it cost.
-        if self.usage.is_some() && self.usage != self.reported {
-            self.reported = self.usage;
-            out.extend(self.usage.map(|usage| Ok(ModelEvent::Usage { usage })));
-        }
+        self.report_usage(out);
     }
 
     fn on_eof(&mut self, out: &mut EventQueue) {

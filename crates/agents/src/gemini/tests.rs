@@ -230,3 +230,32 @@ fn recorded_thoughts_then_a_signed_call() {
     assert_eq!(reports.last(), Some(&ModelEvent::Usage { usage: *usage }), "the last report is the final usage");
     assert!(!events.iter().any(|e| matches!(e, ModelEvent::MessageStarted { .. })), "{events:?}");
 }
+
+/// Gemini repeats the running `usageMetadata` in chunk after chunk: a total is reported once, when it
+/// changes, and a failure does not repeat one already reported; the completion carries the final one.
+#[test]
+fn repeated_usage_is_reported_once() {
+    let usage = json!({"promptTokenCount": 7, "candidatesTokenCount": 2});
+    let text = |t: &str| json!({"candidates": [{"content": {"parts": [{"text": t}]}}], "usageMetadata": usage});
+    let spent = Usage { input_tokens: 7, output_tokens: 2, ..Usage::default() };
+    let mut done = text("c");
+    done["candidates"][0]["finishReason"] = json!("STOP");
+    let events = parse_chunks(&[text("a"), text("b"), done]);
+    let reports: Vec<&ModelEvent> = events.iter().filter(|e| matches!(e, ModelEvent::Usage { .. })).collect();
+    assert_eq!(reports, [&ModelEvent::Usage { usage: spent }]);
+    assert_eq!(events.last(), Some(&ModelEvent::Completed { usage: Some(spent) }));
+
+    let more = Usage { output_tokens: 3, ..spent };
+    let mut grown = text("c");
+    grown["usageMetadata"]["candidatesTokenCount"] = json!(3);
+    let mut p = Parser::default();
+    let mut q = EventQueue::new();
+    for chunk in [text("a"), text("b"), grown] {
+        p.on_data(&chunk.to_string(), &mut q);
+    }
+    p.on_eof(&mut q);
+    let reports: Vec<ModelEvent> =
+        q.iter().filter_map(|e| e.as_ref().ok().cloned()).filter(|e| matches!(e, ModelEvent::Usage { .. })).collect();
+    assert_eq!(reports, [ModelEvent::Usage { usage: spent }, ModelEvent::Usage { usage: more }]);
+    assert!(matches!(q.back(), Some(Err(ProviderError::StreamCut { .. }))), "{q:?}");
+}
