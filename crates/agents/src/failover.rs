@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use crate::error_class::ErrorClass;
+use crate::metrics::ModelMetrics;
 use crate::provider::{ModelEvent, ModelRequest, ModelStream, Provider, ProviderError};
 use crate::usage::ModelCalls;
 
@@ -65,6 +66,10 @@ impl Provider for FallbackProvider {
 
     fn model(&self) -> &str {
         self.primary.model()
+    }
+
+    fn metrics(&self) -> Option<&ModelMetrics> {
+        self.primary.metrics()
     }
 
     fn for_run(&self) -> Option<Box<dyn Provider + '_>> {
@@ -205,6 +210,13 @@ impl Provider for FallbackRun<'_> {
         match self.route() {
             Route::Fallback => self.providers.fallback.model(),
             _ => self.providers.primary.model(),
+        }
+    }
+
+    fn metrics(&self) -> Option<&ModelMetrics> {
+        match self.route() {
+            Route::Fallback => self.providers.fallback.metrics(),
+            _ => self.providers.primary.metrics(),
         }
     }
 

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::error_class::{ErrorBody, ErrorClass};
 use crate::input::InputItem;
+use crate::metrics::ModelMetrics;
 use crate::usage::{ModelCalls, Usage};
 
 /// A function tool as offered to the model.
@@ -120,6 +121,12 @@ pub trait Provider: Send + Sync {
     /// A provider for one run (one turn) when this one keeps state across a run's model calls (failover
     /// never mixes providers within a turn); `None` (the default) runs on `self`.
     fn for_run(&self) -> Option<Box<dyn Provider + '_>> {
+        None
+    }
+    /// The kept metric handles of the model answering (see [`crate::metrics`]); `None` (the default)
+    /// looks the series up by name and labels at each record. They must be those of
+    /// [`Provider::name`] and [`Provider::model`].
+    fn metrics(&self) -> Option<&ModelMetrics> {
         None
     }
     /// The calls this (per-run) provider made to a provider that then did not answer (a failover's failed

@@ -96,6 +96,9 @@ pub struct Built {
 
 /// Opens the store, builds the providers and the app, and assembles the router (does not bind).
 pub async fn build(config: &Config) -> Result<Built, StartError> {
+    // The recorder before anything that records: the store and the providers keep the handles of their
+    // series from their first use on, and a handle made without a recorder stays a no-op.
+    crate::metrics::install_recorder(&config.metrics);
     // Model settings first: a bad choice should stop us before the database is touched.
     let model_config = config.model_config();
     let provider = agents::build_provider(&model_config).map_err(|e| StartError::Config(e.to_string()))?;

@@ -22,6 +22,7 @@ use reqwest::header::HeaderMap;
 
 use self::request::Body;
 use self::stream::Parser;
+use crate::metrics::ModelMetrics;
 use crate::provider::{ModelRequest, ModelStream, Provider, ProviderError};
 use crate::transport::Transport;
 
@@ -41,6 +42,8 @@ pub(crate) struct CompatibleProvider {
     max_tokens: Option<u32>,
     /// Whether to ask for the usage chunk (cleared once the server rejected `stream_options`).
     include_usage: AtomicBool,
+    /// The metric handles of `model`.
+    metrics: ModelMetrics,
 }
 
 impl CompatibleProvider {
@@ -52,7 +55,8 @@ impl CompatibleProvider {
         max_tokens: Option<u32>,
     ) -> Self {
         let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
-        CompatibleProvider { transport, url, model, headers, max_tokens, include_usage: AtomicBool::new(true) }
+        let metrics = ModelMetrics::new(PROVIDER, &model);
+        CompatibleProvider { transport, url, model, headers, max_tokens, include_usage: AtomicBool::new(true), metrics }
     }
 
     fn encode(&self, request: &ModelRequest, include_usage: bool) -> Result<bytes::Bytes, ProviderError> {
@@ -103,5 +107,9 @@ impl Provider for CompatibleProvider {
 
     fn model(&self) -> &str {
         &self.model
+    }
+
+    fn metrics(&self) -> Option<&ModelMetrics> {
+        Some(&self.metrics)
     }
 }

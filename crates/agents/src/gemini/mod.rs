@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use self::request::request_body;
 use self::stream::Parser;
+use crate::metrics::ModelMetrics;
 use crate::provider::{ModelRequest, ModelStream, Provider, ProviderError};
 use crate::reasoning::Reasoning;
 use crate::transport::Transport;
@@ -28,12 +29,15 @@ pub(crate) struct GeminiProvider {
     model: String,
     /// The reasoning settings of every call (`thinkingConfig`).
     reasoning: Reasoning,
+    /// The metric handles of `model`.
+    metrics: ModelMetrics,
 }
 
 impl GeminiProvider {
     pub(crate) fn new(transport: Transport, base_url: &str, model: String, reasoning: Reasoning) -> Self {
         let model = model.strip_prefix("models/").map(str::to_string).unwrap_or(model);
-        GeminiProvider { transport, base_url: base_url.trim_end_matches('/').to_string(), model, reasoning }
+        let metrics = ModelMetrics::new(PROVIDER, &model);
+        GeminiProvider { transport, base_url: base_url.trim_end_matches('/').to_string(), model, reasoning, metrics }
     }
 }
 
@@ -54,6 +58,10 @@ impl Provider for GeminiProvider {
 
     fn model(&self) -> &str {
         &self.model
+    }
+
+    fn metrics(&self) -> Option<&ModelMetrics> {
+        Some(&self.metrics)
     }
 }
 

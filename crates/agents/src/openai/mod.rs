@@ -23,6 +23,7 @@ use async_trait::async_trait;
 
 use self::request::{Body, FixedParts};
 use self::stream::Parser;
+use crate::metrics::ModelMetrics;
 use crate::provider::{ModelRequest, ModelStream, Provider, ProviderError};
 use crate::reasoning::Reasoning;
 use crate::transport::Transport;
@@ -42,13 +43,16 @@ pub(crate) struct OpenAiProvider {
     reasoning: Reasoning,
     /// The encoded instructions and tools of the last request (reused while they stay the same).
     fixed: Arc<Mutex<Option<Arc<FixedParts>>>>,
+    /// The metric handles of `model`.
+    metrics: ModelMetrics,
 }
 
 impl OpenAiProvider {
     pub(crate) fn new(transport: Transport, base_url: &str, model: String, reasoning: Reasoning) -> Self {
         let base_url = base_url.trim_end_matches('/').to_string();
         let responses_url = reqwest::Url::parse(&format!("{base_url}/responses")).ok();
-        OpenAiProvider { transport, base_url, responses_url, model, reasoning, fixed: Arc::default() }
+        let metrics = ModelMetrics::new(PROVIDER, &model);
+        OpenAiProvider { transport, base_url, responses_url, model, reasoning, fixed: Arc::default(), metrics }
     }
 
     /// The encoded fixed parts for `request`, from the cache when they are the same as last time.
@@ -94,5 +98,9 @@ impl Provider for OpenAiProvider {
 
     fn model(&self) -> &str {
         &self.model
+    }
+
+    fn metrics(&self) -> Option<&ModelMetrics> {
+        Some(&self.metrics)
     }
 }

@@ -5,11 +5,16 @@
 //! carry the operation's name only, never ids of rows, keys or values. [`open_store`] wraps every store it
 //! opens, so each backend is measured the same way, at the same place.
 //!
+//! Each store keeps the histogram of each operation once it made it, so an operation does not look its
+//! series up by name and labels in the recorder every time. It is made on the operation's first run,
+//! not when the store is built: a handle made before the application installed its recorder would
+//! record nothing, so the recorder must be installed before the store's first operation.
+//!
 //! [`open_store`]: crate::open_store
 //! [`StoreOptions::trace_operations`]: crate::StoreOptions::trace_operations
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,8 +23,13 @@ use chatkit::store::{
     Versioned,
 };
 use chatkit::types::{Attachment, Order, Page, ThreadItem, ThreadMetadata};
+use metrics::Histogram;
 use serde_json::Value;
 use tracing::Instrument as _;
+
+use self::operation::Operation;
+
+mod operation;
 
 /// Histogram of store operation durations by `operation` (the [`Store`] method, e.g. `add_thread_item`)
 /// and `backend` (`sqlite`, `postgres`, `memory`). `lock_thread` includes the wait for a busy thread.
@@ -45,6 +55,8 @@ pub struct InstrumentedStore {
     backend: &'static str,
     /// The `db.system.name` of the spans (OpenTelemetry's name of the database), `None` when not traced.
     traced_as: Option<&'static str>,
+    /// The duration histogram of each operation, by [`Operation`] index, made on its first run.
+    timers: [OnceLock<Histogram>; Operation::COUNT],
 }
 
 impl InstrumentedStore {
@@ -52,24 +64,31 @@ impl InstrumentedStore {
     /// operation also runs in a span of its own.
     pub fn new(inner: Arc<dyn Store>, backend: &'static str, trace: bool) -> Self {
         let traced_as = trace.then(|| if backend == "postgres" { "postgresql" } else { backend });
-        InstrumentedStore { inner, backend, traced_as }
+        InstrumentedStore { inner, backend, traced_as, timers: std::array::from_fn(|_| OnceLock::new()) }
     }
 
-    async fn run<T>(&self, operation: &'static str, work: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    async fn run<T>(&self, operation: Operation, work: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
         let started = Instant::now();
         let result = match self.traced_as {
-            Some(system) => work.instrument(span(operation, system)).await,
+            Some(system) => work.instrument(span(operation.name(), system)).await,
             None => work.await,
         };
         self.record(operation, started.elapsed(), result.as_ref().err());
         result
     }
 
-    fn record(&self, operation: &'static str, took: Duration, error: Option<&StoreError>) {
-        let backend = self.backend;
-        metrics::histogram!(STORE_OPERATION_DURATION, "operation" => operation, "backend" => backend)
-            .record(took.as_secs_f64());
+    /// The duration histogram of `operation`, made with the recorder installed at its first run.
+    fn timer(&self, operation: Operation) -> &Histogram {
+        self.timers[operation as usize].get_or_init(|| {
+            metrics::histogram!(STORE_OPERATION_DURATION, "operation" => operation.name(), "backend" => self.backend)
+        })
+    }
+
+    fn record(&self, operation: Operation, took: Duration, error: Option<&StoreError>) {
+        self.timer(operation).record(took.as_secs_f64());
+        // Failures are rare and labelled by their kind too: they look their counter up each time.
         if let Some(e) = error {
+            let (operation, backend) = (operation.name(), self.backend);
             metrics::counter!(
                 STORE_OPERATION_ERRORS, "operation" => operation, "backend" => backend, "error" => error_label(e)
             )
@@ -119,11 +138,11 @@ impl std::fmt::Debug for InstrumentedStore {
 #[async_trait]
 impl Store for InstrumentedStore {
     async fn load_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<ThreadMetadata> {
-        self.run("load_thread", self.inner.load_thread(ctx, thread_id)).await
+        self.run(Operation::LoadThread, self.inner.load_thread(ctx, thread_id)).await
     }
 
     async fn save_thread(&self, ctx: &RequestContext, thread: &ThreadMetadata) -> StoreResult<()> {
-        self.run("save_thread", self.inner.save_thread(ctx, thread)).await
+        self.run(Operation::SaveThread, self.inner.save_thread(ctx, thread)).await
     }
 
     async fn create_thread_with_item(
@@ -132,7 +151,7 @@ impl Store for InstrumentedStore {
         thread: &ThreadMetadata,
         item: &ThreadItem,
     ) -> StoreResult<()> {
-        self.run("create_thread_with_item", self.inner.create_thread_with_item(ctx, thread, item)).await
+        self.run(Operation::CreateThreadWithItem, self.inner.create_thread_with_item(ctx, thread, item)).await
     }
 
     async fn update_thread(
@@ -141,7 +160,7 @@ impl Store for InstrumentedStore {
         thread_id: &str,
         change: ThreadChange,
     ) -> StoreResult<(ThreadMetadata, bool)> {
-        self.run("update_thread", self.inner.update_thread(ctx, thread_id, change)).await
+        self.run(Operation::UpdateThread, self.inner.update_thread(ctx, thread_id, change)).await
     }
 
     async fn load_threads(
@@ -151,15 +170,15 @@ impl Store for InstrumentedStore {
         after: Option<&str>,
         order: Order,
     ) -> StoreResult<Page<ThreadMetadata>> {
-        self.run("load_threads", self.inner.load_threads(ctx, limit, after, order)).await
+        self.run(Operation::LoadThreads, self.inner.load_threads(ctx, limit, after, order)).await
     }
 
     async fn delete_thread(&self, ctx: &RequestContext, thread_id: &str) -> StoreResult<()> {
-        self.run("delete_thread", self.inner.delete_thread(ctx, thread_id)).await
+        self.run(Operation::DeleteThread, self.inner.delete_thread(ctx, thread_id)).await
     }
 
     async fn prune_tombstones(&self, retention: Duration) -> StoreResult<u64> {
-        self.run("prune_tombstones", self.inner.prune_tombstones(retention)).await
+        self.run(Operation::PruneTombstones, self.inner.prune_tombstones(retention)).await
     }
 
     async fn load_thread_items(
@@ -170,27 +189,27 @@ impl Store for InstrumentedStore {
         limit: usize,
         order: Order,
     ) -> StoreResult<Page<ThreadItem>> {
-        self.run("load_thread_items", self.inner.load_thread_items(ctx, thread_id, after, limit, order)).await
+        self.run(Operation::LoadThreadItems, self.inner.load_thread_items(ctx, thread_id, after, limit, order)).await
     }
 
     async fn add_thread_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
-        self.run("add_thread_item", self.inner.add_thread_item(ctx, thread_id, item)).await
+        self.run(Operation::AddThreadItem, self.inner.add_thread_item(ctx, thread_id, item)).await
     }
 
     async fn save_item(&self, ctx: &RequestContext, thread_id: &str, item: &ThreadItem) -> StoreResult<()> {
-        self.run("save_item", self.inner.save_item(ctx, thread_id, item)).await
+        self.run(Operation::SaveItem, self.inner.save_item(ctx, thread_id, item)).await
     }
 
     async fn load_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<ThreadItem> {
-        self.run("load_item", self.inner.load_item(ctx, thread_id, item_id)).await
+        self.run(Operation::LoadItem, self.inner.load_item(ctx, thread_id, item_id)).await
     }
 
     async fn delete_thread_item(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<()> {
-        self.run("delete_thread_item", self.inner.delete_thread_item(ctx, thread_id, item_id)).await
+        self.run(Operation::DeleteThreadItem, self.inner.delete_thread_item(ctx, thread_id, item_id)).await
     }
 
     async fn delete_items_after(&self, ctx: &RequestContext, thread_id: &str, item_id: &str) -> StoreResult<u64> {
-        self.run("delete_items_after", self.inner.delete_items_after(ctx, thread_id, item_id)).await
+        self.run(Operation::DeleteItemsAfter, self.inner.delete_items_after(ctx, thread_id, item_id)).await
     }
 
     async fn create_attachment(
@@ -199,43 +218,43 @@ impl Store for InstrumentedStore {
         attachment: &Attachment,
         declared_size: u64,
     ) -> StoreResult<()> {
-        self.run("create_attachment", self.inner.create_attachment(ctx, attachment, declared_size)).await
+        self.run(Operation::CreateAttachment, self.inner.create_attachment(ctx, attachment, declared_size)).await
     }
 
     async fn save_attachment(&self, ctx: &RequestContext, attachment: &Attachment) -> StoreResult<()> {
-        self.run("save_attachment", self.inner.save_attachment(ctx, attachment)).await
+        self.run(Operation::SaveAttachment, self.inner.save_attachment(ctx, attachment)).await
     }
 
     async fn load_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Attachment> {
-        self.run("load_attachment", self.inner.load_attachment(ctx, attachment_id)).await
+        self.run(Operation::LoadAttachment, self.inner.load_attachment(ctx, attachment_id)).await
     }
 
     async fn delete_attachment(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<()> {
-        self.run("delete_attachment", self.inner.delete_attachment(ctx, attachment_id)).await
+        self.run(Operation::DeleteAttachment, self.inner.delete_attachment(ctx, attachment_id)).await
     }
 
     async fn save_attachment_data(&self, ctx: &RequestContext, attachment_id: &str, data: &[u8]) -> StoreResult<()> {
-        self.run("save_attachment_data", self.inner.save_attachment_data(ctx, attachment_id, data)).await
+        self.run(Operation::SaveAttachmentData, self.inner.save_attachment_data(ctx, attachment_id, data)).await
     }
 
     async fn load_attachment_data(&self, ctx: &RequestContext, attachment_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.run("load_attachment_data", self.inner.load_attachment_data(ctx, attachment_id)).await
+        self.run(Operation::LoadAttachmentData, self.inner.load_attachment_data(ctx, attachment_id)).await
     }
 
     async fn attachment_bytes(&self, ctx: &RequestContext, except: Option<&str>) -> StoreResult<u64> {
-        self.run("attachment_bytes", self.inner.attachment_bytes(ctx, except)).await
+        self.run(Operation::AttachmentBytes, self.inner.attachment_bytes(ctx, except)).await
     }
 
     async fn record_usage(&self, ctx: &RequestContext, usage: &TurnUsage) -> StoreResult<()> {
-        self.run("record_usage", self.inner.record_usage(ctx, usage)).await
+        self.run(Operation::RecordUsage, self.inner.record_usage(ctx, usage)).await
     }
 
     async fn usage_by_model(&self, ctx: &RequestContext, thread_id: Option<&str>) -> StoreResult<Vec<ModelUsage>> {
-        self.run("usage_by_model", self.inner.usage_by_model(ctx, thread_id)).await
+        self.run(Operation::UsageByModel, self.inner.usage_by_model(ctx, thread_id)).await
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Versioned>> {
-        self.run("kv_get", self.inner.kv_get(namespace, key)).await
+        self.run(Operation::KvGet, self.inner.kv_get(namespace, key)).await
     }
 
     async fn kv_compare_and_set(
@@ -245,23 +264,23 @@ impl Store for InstrumentedStore {
         expected: Option<i64>,
         value: &Value,
     ) -> StoreResult<bool> {
-        self.run("kv_compare_and_set", self.inner.kv_compare_and_set(namespace, key, expected, value)).await
+        self.run(Operation::KvCompareAndSet, self.inner.kv_compare_and_set(namespace, key, expected, value)).await
     }
 
     async fn kv_delete(&self, namespace: &str, key: &str) -> StoreResult<()> {
-        self.run("kv_delete", self.inner.kv_delete(namespace, key)).await
+        self.run(Operation::KvDelete, self.inner.kv_delete(namespace, key)).await
     }
 
     async fn lock_thread(&self, thread_id: &str, wait: Duration) -> StoreResult<ThreadLock> {
-        self.run("lock_thread", self.inner.lock_thread(thread_id, wait)).await
+        self.run(Operation::LockThread, self.inner.lock_thread(thread_id, wait)).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.run("ping", self.inner.ping()).await
+        self.run(Operation::Ping, self.inner.ping()).await
     }
 
     async fn check_writable(&self) -> StoreResult<()> {
-        self.run("check_writable", self.inner.check_writable()).await
+        self.run(Operation::CheckWritable, self.inner.check_writable()).await
     }
 
     // Measured but not traced: it runs once, at shutdown and outside any request, so its span would only
@@ -269,7 +288,7 @@ impl Store for InstrumentedStore {
     async fn close(&self) {
         let started = Instant::now();
         self.inner.close().await;
-        self.record("close", started.elapsed(), None);
+        self.record(Operation::Close, started.elapsed(), None);
     }
 
     fn describe(&self) -> String {

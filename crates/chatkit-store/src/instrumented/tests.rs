@@ -388,3 +388,22 @@ async fn answers_as_the_wrapped_store() {
     assert_eq!(store.describe(), "memory://");
     assert_eq!(store.pool_status(), None);
 }
+
+/// An operation's histogram is made at its first run and kept: later runs do not register it again
+/// (a failure's counter, labelled by the error too, is still looked up each time).
+#[test]
+fn an_operation_registers_its_histogram_once() {
+    let store = InstrumentedStore::new(Arc::new(Probe::default()), "postgres", false);
+    let operations = Operations::default();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    metrics::with_local_recorder(&operations, || {
+        runtime.block_on(async {
+            for _ in 0..3 {
+                assert!(store.ping().await.is_err());
+            }
+            assert!(store.check_writable().await.is_err());
+        })
+    });
+    assert_eq!(*operations.timed.lock().unwrap(), ["ping", "check_writable"]);
+    assert_eq!(*operations.failed.lock().unwrap(), ["ping", "ping", "ping", "check_writable"]);
+}

@@ -1,9 +1,12 @@
 //! Prometheus metrics: the exporter behind the `metrics` facade that the libraries record through, and
 //! `GET /metrics`, which serves them in the Prometheus text format.
 //!
-//! The recorder is installed once per process ([`endpoint`]); histograms get fixed buckets chosen for
-//! what they measure. `/metrics` is served on the main port, or only on `METRICS_ADDR` when that is set
-//! ([`serve_separately`]), and requires `Authorization: Bearer <METRICS_TOKEN>` when a token is set.
+//! The recorder is installed once per process ([`install_recorder`]), first thing at start-up, before
+//! the store is opened and the model providers are built: the libraries keep the handles of their
+//! series from first use on, and a handle made before the recorder would record nothing. Histograms get
+//! fixed buckets chosen for what they measure. `/metrics` is served on the main port, or only on
+//! `METRICS_ADDR` when that is set ([`serve_separately`]), and requires
+//! `Authorization: Bearer <METRICS_TOKEN>` when a token is set.
 //! Gauges that describe a state rather than events (the database pool) are sampled when scraped.
 //! `METRICS=off` installs nothing: every recording call is then a no-op, and `/metrics` is not served.
 
@@ -96,6 +99,14 @@ pub struct MetricsEndpoint {
 impl std::fmt::Debug for MetricsEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetricsEndpoint").field("token", &self.token_digest.map(|_| "<redacted>")).finish()
+    }
+}
+
+/// Installs the process's recorder unless `METRICS=off` (once; later calls change nothing). Start-up
+/// calls it first, so that every series a library keeps a handle of records.
+pub fn install_recorder(settings: &MetricsSettings) {
+    if settings.metrics.0 {
+        recorder();
     }
 }
 
