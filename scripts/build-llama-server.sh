@@ -11,11 +11,13 @@
 set -euo pipefail
 
 VERSION="0.3.36"
+# The CPU flags the build targets (see scripts/llama-cpu-flags.sh); part of what a cached build must match.
+. "$(dirname "$0")/llama-cpu-flags.sh"
 ROOT="${1:-$HOME/.cache/chatkit-llama}"
 OUT="$ROOT/llama-server"
 BIN="$OUT/bin/llama-server"
 
-if [ -x "$BIN" ] && [ "$(cat "$OUT/version" 2>/dev/null)" = "$VERSION" ]; then
+if [ -x "$BIN" ] && [ "$(cat "$OUT/version" 2>/dev/null)" = "$VERSION $LLAMA_CPU_TARGET" ]; then
     echo "llama-server $VERSION present at $BIN"
     exit 0
 fi
@@ -47,12 +49,13 @@ SRC="$WORK/llama_cpp_python-$VERSION/vendor/llama.cpp"
     -DLLAMA_BUILD_UI=OFF \
     -DLLAMA_USE_PREBUILT_UI=OFF \
     -DLLAMA_OPENSSL=OFF \
-    -DLLAMA_CURL=OFF
+    -DLLAMA_CURL=OFF \
+    $LLAMA_CPU_CMAKE_ARGS
 "$WORK/venv/bin/cmake" --build "$WORK/build" --target llama-server --parallel "${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 
 rm -rf "$OUT"
 mkdir -p "$OUT/bin"
 cp "$WORK/build/bin/llama-server" "$BIN"
-echo "$VERSION" > "$OUT/version"
+echo "$VERSION $LLAMA_CPU_TARGET" > "$OUT/version"
 "$BIN" --version || true
 echo "llama-server $VERSION built at $BIN"
