@@ -15,7 +15,7 @@
 //! Cancellation: [`run`] holds no resources beyond its future. When the client disconnects the
 //! caller drops it, which closes the model's HTTP stream and drops running tool futures.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chatkit::AppError;
@@ -41,6 +41,9 @@ pub const DEFAULT_PROGRESS_DELAY: Duration = Duration::from_millis(400);
 /// Prefix of every tool error sent back to the model (openai-agents' default text).
 const TOOL_ERROR_PREFIX: &str = "An error occurred while running the tool. Please try again. Error: ";
 
+/// Tool specs and the tools they were made from.
+type CachedSpecs = (Vec<Arc<dyn Tool>>, Arc<[ToolSpec]>);
+
 /// An agent: instructions, tools and run settings.
 #[derive(Clone)]
 pub struct Agent {
@@ -56,6 +59,10 @@ pub struct Agent {
     pub max_model_calls: usize,
     /// How long a tool call may run before its [`Tool::progress_text`] is shown (zero: at once).
     pub progress_delay: Duration,
+    /// The specs of `tools` as first sent, with the tools they were made from. Building a spec builds
+    /// its JSON schema, which is a good part of a short turn's work; the schema of a tool does not change,
+    /// so the specs are made once and reused for as long as `tools` holds the same tools.
+    tool_specs: OnceLock<CachedSpecs>,
 }
 
 impl Agent {
@@ -68,6 +75,7 @@ impl Agent {
             temperature: None,
             max_model_calls: DEFAULT_MAX_MODEL_CALLS,
             progress_delay: DEFAULT_PROGRESS_DELAY,
+            tool_specs: OnceLock::new(),
         }
     }
 
@@ -85,6 +93,16 @@ impl Agent {
 
     fn tool(&self, name: &str) -> Option<&Arc<dyn Tool>> {
         self.tools.iter().find(|t| t.name() == name)
+    }
+
+    /// The specs of [`Agent::tools`], in order: made at the first run and reused while `tools` is
+    /// unchanged (the same tools, compared by identity); made afresh when `tools` was changed since.
+    fn tool_specs(&self) -> Arc<[ToolSpec]> {
+        let make = || self.tools.iter().map(|t| spec_of(t.as_ref())).collect::<Arc<[ToolSpec]>>();
+        let (tools, specs) = self.tool_specs.get_or_init(|| (self.tools.clone(), make()));
+        let unchanged =
+            tools.len() == self.tools.len() && tools.iter().zip(&self.tools).all(|(a, b)| Arc::ptr_eq(a, b));
+        if unchanged { specs.clone() } else { make() }
     }
 }
 
@@ -229,7 +247,7 @@ async fn run_steps(
     report: &Mutex<RunReport>,
     workflow: &ReasoningWorkflow,
 ) -> Result<(), AppError> {
-    let tools: Arc<[ToolSpec]> = agent.tools.iter().map(|t| spec_of(t.as_ref())).collect();
+    let tools = agent.tool_specs();
     let mut input = input;
     let mut steps = 0;
     loop {
@@ -539,5 +557,45 @@ mod tests {
             tool_error_text("Flight OA999 is not on the customer's itinerary."),
             "An error occurred while running the tool. Please try again. Error: Flight OA999 is not on the customer's itinerary."
         );
+    }
+
+    /// A tool whose schema says how often it was built.
+    struct Counted(std::sync::atomic::AtomicUsize, &'static str);
+
+    #[async_trait::async_trait]
+    impl Tool for Counted {
+        fn name(&self) -> &str {
+            self.1
+        }
+        fn description(&self) -> &str {
+            "counts"
+        }
+        fn parameters(&self) -> serde_json::Value {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            serde_json::json!({"type": "object", "built": n})
+        }
+        async fn call(&self, _: serde_json::Value, _: &ToolContext) -> Result<serde_json::Value, ToolError> {
+            Ok(serde_json::Value::Null)
+        }
+    }
+
+    #[test]
+    fn tool_specs_are_built_once_while_the_tools_stay_the_same() {
+        let a = Arc::new(Counted(Default::default(), "a"));
+        let mut agent = Agent::new("x", "y").with_tool(a.clone());
+        let first = agent.tool_specs();
+        let again = agent.tool_specs();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(a.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(first[0].name, "a");
+        assert_eq!(first[0].parameters["built"], 0);
+
+        // Changing the tools afterwards is seen: the specs follow the tools, not the first run.
+        agent.tools.push(Arc::new(Counted(Default::default(), "b")));
+        let names: Vec<_> = agent.tool_specs().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, ["a", "b"]);
+        agent.tools = vec![Arc::new(Counted(Default::default(), "a"))];
+        assert_eq!(agent.tool_specs()[0].parameters["built"], 0);
+        assert_eq!(agent.tool_specs().len(), 1);
     }
 }

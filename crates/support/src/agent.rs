@@ -60,14 +60,10 @@ traveller can pick from to place a hold (origin may be null to use the home airp
 
 /// The agent with the five tools.
 pub(crate) fn build_agent(airline: &AirlineStore, temperature: f32, max_model_calls: usize) -> Agent {
-    Agent {
-        name: AGENT_NAME.into(),
-        instructions: INSTRUCTIONS.into(),
-        tools: support_tools(airline),
-        temperature: Some(temperature),
-        max_model_calls,
-        progress_delay: agents::DEFAULT_PROGRESS_DELAY,
-    }
+    let mut agent = Agent::new(AGENT_NAME, INSTRUCTIONS).with_temperature(temperature);
+    agent.tools = support_tools(airline);
+    agent.max_model_calls = max_model_calls;
+    agent
 }
 
 /// The `<CUSTOMER_PROFILE>` block sent as the first user message of every model call.
